@@ -1,0 +1,41 @@
+#pragma once
+/// ckptd's configuration: a `key = value` file (comments with '#') overlaid by command-line flags.
+#include "ckpt/common/result.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ckpt::engine {
+
+struct Config {
+    std::uint32_t node_id = 1;
+    std::string socket_path = "/run/hotspare/ckptd.sock"; ///< control socket (a filesystem path)
+    mode_t socket_mode = 0660;
+    std::string shm_prefix = "hotspare.1.";  ///< POSIX shm names start with this
+    std::string state_dir = "/var/lib/hotspare"; ///< persistent checkpoints live here
+    mode_t segment_mode = 0600;              ///< private by default
+    gid_t segment_gid = static_cast<gid_t>(-1); ///< group given to segments (and the socket), -1 = keep
+    std::vector<uid_t> allow_uids;           ///< besides root and ckptd's own uid
+    std::vector<gid_t> allow_gids;           ///< any client whose primary gid is listed
+    std::uint32_t reattach_grace_ms = 5000;  ///< after a restart, how long clients have to come back
+    std::uint32_t scan_interval_ms = 200;    ///< safety scan for commits whose doorbell was lost
+    std::uint32_t idle_spin_us = 50;         ///< busy-poll this long after the last work, then sleep
+    bool daemonize = false;
+    std::string log_file;                    ///< empty: stderr
+    bool verbose = false;
+};
+
+/// Parses a configuration file into `cfg`; INVALID_PARAM with file:line for the first bad line.
+Status load_config_file(const std::string& path, Config& cfg);
+
+/// Parses argv (flags override the file given with --config). Returns exit code >= 0 when the
+/// program should stop (e.g. after --help), -1 to run.
+int parse_command_line(int argc, char** argv, Config& cfg, std::string& error);
+
+/// Cross-field checks (paths absolute, prefix characters, lengths).
+Status validate_config(const Config& cfg);
+
+} // namespace ckpt::engine

@@ -1,0 +1,172 @@
+#include "ckpt/engine/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <sys/un.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace ckpt::engine {
+namespace {
+
+std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return "";
+    auto e = s.find_last_not_of(" \t\r");
+    return s.substr(b, e - b + 1);
+}
+
+bool parse_u64(const std::string& v, std::uint64_t& out, int base = 10) {
+    if (v.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long x = std::strtoull(v.c_str(), &end, base);
+    if (errno || *end || v[0] == '-') return false;
+    out = x;
+    return true;
+}
+
+template <typename T>
+bool parse_list(const std::string& v, std::vector<T>& out) {
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        std::uint64_t x;
+        if (!parse_u64(trim(item), x)) return false;
+        out.push_back(static_cast<T>(x));
+    }
+    return true;
+}
+
+Status set_key(Config& c, const std::string& key, const std::string& v) {
+    std::uint64_t n = 0;
+    auto bad = [&](const char* what) { return fail(Error::kInvalidParam, key + " = '" + v + "': " + what); };
+    if (key == "node_id") {
+        if (!parse_u64(v, n) || n == 0 || n > 65535) return bad("expected 1..65535");
+        c.node_id = static_cast<std::uint32_t>(n);
+    } else if (key == "socket") c.socket_path = v;
+    else if (key == "socket_mode") {
+        if (!parse_u64(v, n, 8) || n > 0777) return bad("expected an octal mode like 0660");
+        c.socket_mode = static_cast<mode_t>(n);
+    } else if (key == "shm_prefix") c.shm_prefix = v;
+    else if (key == "state_dir") c.state_dir = v;
+    else if (key == "segment_mode") {
+        if (!parse_u64(v, n, 8) || n > 0666 || (n & 0600) != 0600) return bad("expected an octal mode with 0600 set, like 0600 or 0660");
+        c.segment_mode = static_cast<mode_t>(n);
+    } else if (key == "segment_gid") {
+        if (!parse_u64(v, n)) return bad("expected a numeric gid");
+        c.segment_gid = static_cast<gid_t>(n);
+    } else if (key == "allow_uids") {
+        if (!parse_list(v, c.allow_uids)) return bad("expected comma-separated numeric uids");
+    } else if (key == "allow_gids") {
+        if (!parse_list(v, c.allow_gids)) return bad("expected comma-separated numeric gids");
+    } else if (key == "reattach_grace_ms") {
+        if (!parse_u64(v, n) || n > 600000) return bad("expected 0..600000");
+        c.reattach_grace_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "scan_interval_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 60000) return bad("expected 1..60000");
+        c.scan_interval_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "idle_spin_us") {
+        if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
+        c.idle_spin_us = static_cast<std::uint32_t>(n);
+    } else if (key == "log_file") c.log_file = v;
+    else if (key == "daemonize") {
+        if (v != "true" && v != "false") return bad("expected true or false");
+        c.daemonize = v == "true";
+    } else return fail(Error::kInvalidParam, "unknown key '" + key + "'");
+    return {};
+}
+
+} // namespace
+
+Status load_config_file(const std::string& path, Config& cfg) {
+    std::ifstream in(path);
+    if (!in) return fail(Error::kNotExist, "cannot read configuration file " + path);
+    std::string line;
+    for (int lineno = 1; std::getline(in, line); ++lineno) {
+        auto hash = line.find('#');
+        if (hash != std::string::npos) line.resize(hash);
+        line = trim(line);
+        if (line.empty()) continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos)
+            return fail(Error::kInvalidParam, path + ":" + std::to_string(lineno) + ": expected 'key = value'");
+        if (Status s = set_key(cfg, trim(line.substr(0, eq)), trim(line.substr(eq + 1))); !s)
+            return fail(Error::kInvalidParam, path + ":" + std::to_string(lineno) + ": " + s.message());
+    }
+    return {};
+}
+
+int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
+    CLI::App app{"ckptd: the Hotspare checkpoint engine (one per node)"};
+    std::string config_file;
+    std::vector<std::string> sets;
+    std::uint32_t node_id = 0;
+    std::string socket, prefix, state_dir, log_file;
+    bool foreground = false, daemon = false, verbose = false;
+    app.add_option("-c,--config", config_file, "configuration file (key = value lines)");
+    app.add_option("-n,--node-id", node_id, "node id (1..65535)");
+    app.add_option("-s,--socket", socket, "control socket path");
+    app.add_option("-p,--shm-prefix", prefix, "prefix of POSIX shared-memory names");
+    app.add_option("--state-dir", state_dir, "directory for persistent checkpoints");
+    app.add_option("--log-file", log_file, "log to this file instead of stderr");
+    app.add_option("-o,--set", sets, "override one configuration key: KEY=VALUE (repeatable)");
+    app.add_flag("-f,--foreground", foreground, "stay in the foreground (default)");
+    app.add_flag("-d,--daemon", daemon, "detach and run in the background");
+    app.add_flag("-v,--verbose", verbose, "log every control request");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    if (!config_file.empty()) {
+        if (Status s = load_config_file(config_file, cfg); !s) {
+            error = s.message();
+            return 2;
+        }
+    }
+    for (const auto& kv : sets) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos) {
+            error = "--set expects KEY=VALUE, got '" + kv + "'";
+            return 2;
+        }
+        if (Status s = set_key(cfg, trim(kv.substr(0, eq)), trim(kv.substr(eq + 1))); !s) {
+            error = s.message();
+            return 2;
+        }
+    }
+    if (node_id) cfg.node_id = node_id;
+    if (!socket.empty()) cfg.socket_path = socket;
+    if (!prefix.empty()) cfg.shm_prefix = prefix;
+    if (!state_dir.empty()) cfg.state_dir = state_dir;
+    if (!log_file.empty()) cfg.log_file = log_file;
+    if (daemon) cfg.daemonize = true;
+    if (foreground) cfg.daemonize = false;
+    cfg.verbose = cfg.verbose || verbose;
+    if (Status s = validate_config(cfg); !s) {
+        error = s.message();
+        return 2;
+    }
+    return -1;
+}
+
+Status validate_config(const Config& c) {
+    if (c.socket_path.empty() || c.socket_path[0] != '/')
+        return fail(Error::kInvalidParam, "socket path must be absolute (abstract sockets are not used), got '" +
+                                              c.socket_path + "'");
+    if (c.socket_path.size() >= sizeof(sockaddr_un::sun_path))
+        return fail(Error::kInvalidParam, "socket path is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+    if (c.shm_prefix.empty() || c.shm_prefix.size() > 40)
+        return fail(Error::kInvalidParam, "shm_prefix must be 1..40 characters");
+    for (char ch : c.shm_prefix)
+        if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
+            return fail(Error::kInvalidParam, "shm_prefix '" + c.shm_prefix + "' holds a character outside [A-Za-z0-9._-]");
+    if (c.state_dir.empty() || c.state_dir[0] != '/')
+        return fail(Error::kInvalidParam, "state_dir must be an absolute path");
+    return {};
+}
+
+} // namespace ckpt::engine
