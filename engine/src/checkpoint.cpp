@@ -585,6 +585,16 @@ bool Checkpoint::reattach_writer(std::uint32_t slot, pid_t pid, std::uint64_t st
     return true;
 }
 
+Status Checkpoint::rollback(std::uint32_t slot, std::uint32_t writer) {
+    if (slot >= slots_.size() || !slots_[slot].used) return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
+    std::uint64_t lock = load_acquire(data_.control(slot).lock);
+    if (!lock_held(lock) || lock_owner(lock) != writer + 1)
+        return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
+    recover(slot, lock);
+    publish_acks();
+    return {};
+}
+
 std::vector<std::pair<std::uint32_t, pid_t>> Checkpoint::orphan_writers() const {
     std::vector<std::pair<std::uint32_t, pid_t>> r;
     for (std::uint32_t w = 0; w < kMaxWriters; ++w)

@@ -319,4 +319,17 @@ void Engine::on_inspect(Session& s, std::uint32_t id, proto::Decoder& d) {
     (void)reply(s, e, fds);
 }
 
+void Engine::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d) {
+    std::uint64_t handle = d.u64();
+    std::uint32_t slot = d.u32();
+    CKPT_DECODED(Op::kRollback);
+    Handle* h = find_handle(s, handle);
+    if (!h || h->writer == proto::kNoWriterSlot) {
+        (void)reply(s, proto::reply_error(Op::kRollback, id, fail(Error::kBadHandle, "no handle open for write")));
+        return;
+    }
+    CKPT_REPLY_IF_FAILED(Op::kRollback, h->ckpt->rollback(slot, h->writer));
+    (void)reply(s, proto::reply_ok(Op::kRollback, id));
+}
+
 } // namespace ckpt::engine

@@ -513,6 +513,7 @@ void Engine::handle(Session& s, std::span<const std::byte> msg) {
     case proto::Op::kSubscribe: return on_subscribe(s, id, d);
     case proto::Op::kList: return on_list(s, id, d);
     case proto::Op::kInspect: return on_inspect(s, id, d);
+    case proto::Op::kRollback: return on_rollback(s, id, d);
     }
     (void)reply(s, proto::reply_error(op, id, fail(Error::kMessageError, "unknown request type " +
                                                                              std::to_string(static_cast<int>(op)))));

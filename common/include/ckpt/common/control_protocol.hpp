@@ -35,6 +35,7 @@ enum class Op : std::uint16_t {
     kSubscribe = 9,         ///< handle -> fd: eventfd signalled after commits are captured
     kList = 10,             ///< cursor -> checkpoints
     kInspect = 11,          ///< name -> fds: META (ro), DATA (ro); for tools, no open handle
+    kRollback = 12,         ///< handle, slot: abort this session's write transaction on the section
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

@@ -87,6 +87,9 @@ public:
     bool reattach_writer(std::uint32_t slot, pid_t pid, std::uint64_t start_time);
     /// The writer is gone (closed, died, or never came back): recover its sections, free the slot.
     void release_writer(std::uint32_t slot);
+    /// Aborts a write transaction: restores the section if `writer` holds it. NOT_EXIST / BAD_OPERATION
+    /// when there is no such section or the writer does not hold it.
+    Status rollback(std::uint32_t slot, std::uint32_t writer);
     /// Slots recorded in META at adoption whose process is still alive, awaiting reattach.
     std::vector<std::pair<std::uint32_t, pid_t>> orphan_writers() const;
 

@@ -70,6 +70,7 @@ private:
     void on_subscribe(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_list(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
     Handle* find_handle(Session& s, std::uint64_t h);
     void drop_handle(Handle& h);
 

@@ -1,0 +1,102 @@
+#pragma once
+/// An open checkpoint: section lookup (O(1), local, no engine round trip), section management
+/// through the engine, iteration with the SA Forum filters, multi-section reads, and change
+/// notification through a pollable fd.
+#include "ckpt/client/section.hpp"
+#include "ckpt/common/attributes.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ckpt::client {
+
+/// SaCkptSectionsChosenT.
+enum class SectionsChosen : std::uint32_t {
+    kForever = 1,            ///< SA_CKPT_SECTIONS_FOREVER: expiration is SA_TIME_END
+    kLeqExpirationTime = 2,  ///< expiration <= the given time
+    kGeqExpirationTime = 3,  ///< expiration >= the given time
+    kCorrupted = 4,          ///< SA_CKPT_SECTIONS_CORRUPTED
+    kAny = 5,                ///< SA_CKPT_SECTIONS_ANY
+};
+
+/// SaCkptSectionDescriptorT.
+struct SectionDescriptor {
+    std::string id;
+    std::int64_t expiration_ns = kTimeEnd;
+    std::uint64_t size = 0;
+    std::uint64_t capacity = 0;
+    bool corrupted = false;
+    std::int64_t last_update_ns = 0;
+    std::uint64_t sequence = 0; ///< last captured commit sequence
+};
+
+struct SectionCreate {
+    std::string id;                     ///< ignored when generate_id
+    bool generate_id = false;           ///< SA_CKPT_GENERATED_SECTION_ID
+    std::int64_t expiration_ns = kTimeEnd;
+    std::uint64_t capacity = 0;         ///< bytes reserved; 0 = max_section_size
+    std::span<const std::byte> initial; ///< initial data
+};
+
+/// One element of a multi-section read (SaCkptIOVectorElementT).
+struct ReadRequest {
+    std::string_view id;
+    std::uint64_t offset = 0;
+    std::span<std::byte> buffer;
+    std::size_t read_size = 0; ///< out
+};
+
+struct CheckpointStatus {
+    CheckpointAttributes attributes;
+    std::uint32_t sections = 0;
+    std::uint64_t bytes_used = 0;
+    std::uint64_t commit_seq = 0;
+    std::uint64_t captures = 0, captured_bytes = 0, rollbacks = 0, corruptions = 0, invalid_words = 0;
+    std::string damage; ///< empty unless the engine found application-writable words invalid
+};
+
+class Checkpoint {
+public:
+    Checkpoint() = default;
+
+    const std::string& name() const;
+    const CheckpointAttributes& attributes() const;
+    bool writable() const;
+
+    /// Looks a section up by id (bytes); NOT_EXIST when absent.
+    Result<Section> section(std::span<const std::byte> id) const;
+    Result<Section> section(std::string_view id) const { return section(std::as_bytes(std::span(id.data(), id.size()))); }
+    /// The default section of a checkpoint with max_sections == 1.
+    Result<Section> default_section() const { return section(std::string_view{}); }
+
+    Result<Section> create_section(const SectionCreate& c);
+    Status delete_section(std::string_view id);
+    Status set_expiration(std::string_view id, std::int64_t expiration_ns);
+
+    /// Sections matching the filter (saCkptSectionIterationInitialize/Next), in slot order.
+    std::vector<SectionDescriptor> sections(SectionsChosen chosen = SectionsChosen::kAny,
+                                            std::int64_t expiration_ns = 0) const;
+    /// Reads several sections into caller buffers; on failure `error_index` names the element.
+    Status read(std::span<ReadRequest> requests, std::size_t* error_index = nullptr) const;
+
+    /// Checkpoint-wide count of captured changes (commits, creates, deletes).
+    std::uint64_t commit_seq() const;
+    /// Ids of sections that changed after `since`; returns the sequence the answer covers.
+    std::uint64_t changes_since(std::uint64_t since, std::vector<std::string>& ids) const;
+    /// An fd that polls readable after changes; read 8 bytes to re-arm. Subscribes on first call.
+    Result<int> notify_fd();
+
+    Result<CheckpointStatus> status() const;
+    /// Closes the handle (also done when the last copy goes away).
+    Status close();
+
+private:
+    friend class Session;
+    std::shared_ptr<detail::CheckpointCore> core_;
+};
+
+} // namespace ckpt::client

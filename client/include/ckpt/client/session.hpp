@@ -1,0 +1,70 @@
+#pragma once
+/// A session with the node's ckptd (saCkptInitialize). Control calls go over its UNIX socket; the
+/// data path (writes, commits, reads, waits) never does. If ckptd restarts, the session reconnects
+/// on its next control call or wait and re-opens its checkpoints, keeping every mapping (so
+/// pointers into sections stay valid) and its writer slots.
+#include "ckpt/client/checkpoint.hpp"
+#include "ckpt/common/attributes.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ckpt::client {
+
+namespace detail {
+struct SessionCore;
+}
+struct Inspection;
+class Session;
+/// Tools only (ckpt/client/inspect.hpp).
+Result<Inspection> inspect(Session& session, std::string_view name);
+
+/// Where ckptd listens unless told otherwise: $CKPT_SOCKET, else this.
+inline constexpr const char* kDefaultSocket = "/run/hotspare/ckptd.sock";
+
+struct SessionOptions {
+    std::string socket_path;                           ///< empty: $CKPT_SOCKET or kDefaultSocket
+    std::chrono::milliseconds timeout = kDefaultTimeout; ///< per control call
+    bool reconnect = true;                             ///< re-establish after an engine restart
+};
+
+/// One line of Session::list().
+struct CheckpointSummary {
+    std::string name;
+    CheckpointAttributes attributes;
+    std::uint32_t sections = 0;
+    std::uint64_t bytes_used = 0;
+    std::uint64_t commit_seq = 0;
+    std::uint32_t open_handles = 0;
+    std::uint64_t epoch = 0;
+    std::uint64_t captures = 0, captured_bytes = 0, rollbacks = 0, corruptions = 0, invalid_words = 0;
+    std::string damage;
+};
+
+class Session {
+public:
+    /// UNAVAILABLE (naming the socket) when no ckptd runs; ACCESS when it refuses this user.
+    static Result<Session> connect(SessionOptions opts = {});
+
+    /// saCkptCheckpointOpen. `attrs` is required with kOpenCreate and refused without it.
+    Result<Checkpoint> open(std::string_view name, std::uint32_t flags, const CheckpointAttributes* attrs = nullptr);
+    /// open(name, READ|WRITE|CREATE, &attrs).
+    Result<Checkpoint> create(std::string_view name, const CheckpointAttributes& attrs);
+    /// saCkptCheckpointUnlink: the name goes at once, the data at the last close.
+    Status unlink(std::string_view name);
+    /// Every checkpoint of the node.
+    Result<std::vector<CheckpointSummary>> list();
+
+    std::uint32_t node_id() const;
+    /// The socket this session talks to.
+    const std::string& socket_path() const;
+
+private:
+    friend Result<Inspection> inspect(Session& session, std::string_view name);
+    std::shared_ptr<detail::SessionCore> core_;
+};
+
+} // namespace ckpt::client

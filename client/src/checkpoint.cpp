@@ -1,0 +1,249 @@
+#include "ckpt/client/checkpoint.hpp"
+
+#include "ckpt/shm/atomics.hpp"
+#include "internal.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ckpt::client {
+
+using detail::CheckpointCore;
+
+namespace detail {
+
+CheckpointCore::~CheckpointCore() {
+    if (closed || !session) return;
+    // Best effort: the engine also closes the handle when the session ends.
+    (void)session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); });
+}
+
+Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* create_attrs) {
+    // The first open goes through call() (it may reconnect); re-opens run inside reconnect().
+    auto body = [&](proto::Encoder& e) {
+        e.str(name).u32(first ? flags : flags & ~kOpenCreate).u8(first && create_attrs ? 1 : 0);
+        e.attrs(first && create_attrs ? *create_attrs : CheckpointAttributes{});
+        e.u32(first ? proto::kNoWriterSlot : writer);
+    };
+    CKPT_TRY_ASSIGN(rep, session->call(proto::Op::kOpen, body));
+    proto::Decoder d(rep.body);
+    std::uint64_t h = d.u64();
+    std::uint32_t w = d.u32();
+    std::uint64_t meta_size = d.u64(), data_size = d.u64();
+    d.u8(); // created
+    if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed OPEN reply from ckptd");
+    CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.fds[0].get(), meta_size, false));
+    CKPT_TRY_ASSIGN(mv, shm::MetaView::attach(mm.data(), mm.size()));
+    if (first) {
+        const bool writable = (flags & kOpenWrite) != 0;
+        CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.fds[1].get(), data_size, writable));
+        CKPT_TRY_ASSIGN(dv, shm::DataView::attach(dm.data(), dm.size(), mv));
+        meta_map = std::move(mm);
+        data_map = std::move(dm);
+        meta = mv;
+        data = dv;
+        attrs = meta.attributes();
+    } else if (mv.header().incarnation != meta.header().incarnation) {
+        // Same name, different checkpoint: our mappings belong to one that no longer exists.
+        return fail(Error::kBadHandle, "checkpoint '" + name + "' was re-created while ckptd was away");
+    } else if (w != writer && writer != proto::kNoWriterSlot) {
+        // The engine gave a different slot: our old one was released (and any open write rolled back).
+        writer = w;
+    }
+    handle = h;
+    writer = w;
+    return {};
+}
+
+Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                const char* what) {
+    // Phase 1: spin, yielding the core (the engine may share it).
+    for (int i = 0; i < 64; ++i) {
+        if (pred()) return {};
+        if (i & 1) sched_yield();
+    }
+    // Phase 2: sleep on the checkpoint's ack futex, in slices, so a vanished engine is noticed.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto& hdr = ck.meta.header();
+    auto& waiters = ck.data.header().sync_waiters;
+    // A read-only DATA mapping cannot register as a waiter: such waits poll in 1 ms slices.
+    const bool can_register = ck.data_map.writable();
+    for (;;) {
+        std::uint32_t seen = shm::load_acquire(hdr.ack_futex);
+        if (pred()) return {};
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline)
+            return fail(Error::kTimeout, std::string(what) + " did not happen within " + std::to_string(timeout.count()) + " ms");
+        auto slice = std::min<std::chrono::nanoseconds>(deadline - now, can_register ? std::chrono::milliseconds(20)
+                                                                                     : std::chrono::milliseconds(1));
+        timespec ts{static_cast<time_t>(slice.count() / 1'000'000'000), static_cast<long>(slice.count() % 1'000'000'000)};
+        if (can_register) shm::fetch_add_acq_rel(waiters, 1u);
+        if (!pred()) ::syscall(SYS_futex, &hdr.ack_futex, FUTEX_WAIT, seen, &ts, nullptr, 0);
+        if (can_register) shm::fetch_add_acq_rel(waiters, static_cast<std::uint32_t>(-1));
+        if (pred()) return {};
+        ck.session->heal();
+        ck.session->kick_engine();
+    }
+}
+
+} // namespace detail
+
+const std::string& Checkpoint::name() const { return core_->name; }
+const CheckpointAttributes& Checkpoint::attributes() const { return core_->attrs; }
+bool Checkpoint::writable() const { return (core_->flags & kOpenWrite) != 0; }
+
+Result<Section> Checkpoint::section(std::span<const std::byte> id) const {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (id.size() > core_->attrs.max_section_id_size)
+        return fail(Error::kInvalidParam, "section id is " + std::to_string(id.size()) + " bytes, max_section_id_size is " +
+                                              std::to_string(core_->attrs.max_section_id_size));
+    auto info = core_->meta.find(id);
+    if (!info)
+        return fail(Error::kNotExist, "no section " +
+                                          detail::printable_id({reinterpret_cast<const char*>(id.data()), id.size()}) +
+                                          " in checkpoint '" + core_->name + "'");
+    Section s;
+    s.ck_ = core_;
+    s.id_ = info->id;
+    s.slot_ = info->slot;
+    s.generation_ = info->generation;
+    s.data_offset_ = info->data_offset;
+    s.capacity_ = info->capacity;
+    s.bytes_ = core_->data.section_bytes(*info).data();
+    return s;
+}
+
+Result<Section> Checkpoint::create_section(const SectionCreate& c) {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    if (c.initial.size() > c.capacity && c.capacity != 0)
+        return fail(Error::kInvalidParam, "initial data exceeds the requested capacity");
+    const bool inline_data = c.initial.size() <= proto::kMaxInlineData;
+    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kSectionCreate, [&](proto::Encoder& e) {
+        e.u64(core_->handle).str(c.generate_id ? std::string_view{} : std::string_view(c.id)).u8(c.generate_id ? 1 : 0);
+        e.i64(c.expiration_ns).u64(c.capacity ? c.capacity : std::max<std::uint64_t>(c.initial.size(), 0));
+        e.bytes(inline_data ? c.initial : std::span<const std::byte>{});
+    }));
+    proto::Decoder d(rep.body);
+    std::string id = d.str();
+    if (!d.ok()) return fail(Error::kMessageError, "malformed SECTION_CREATE reply");
+    CKPT_TRY_ASSIGN(sec, section(id));
+    if (!inline_data) {
+        // Too large for one control message: fill it with an ordinary commit right away.
+        CKPT_TRY(sec.write(0, c.initial, Ack::kSync));
+    }
+    return sec;
+}
+
+Status Checkpoint::delete_section(std::string_view id) {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    CKPT_TRY(core_->session->call(proto::Op::kSectionDelete, [&](proto::Encoder& e) {
+        e.u64(core_->handle).str(id);
+    }));
+    return {};
+}
+
+Status Checkpoint::set_expiration(std::string_view id, std::int64_t expiration_ns) {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    CKPT_TRY(core_->session->call(proto::Op::kSectionExpiration, [&](proto::Encoder& e) {
+        e.u64(core_->handle).str(id).i64(expiration_ns);
+    }));
+    return {};
+}
+
+std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::int64_t t) const {
+    std::vector<SectionDescriptor> out;
+    if (!core_ || core_->closed) return out;
+    for (const auto& i : core_->meta.list()) {
+        bool keep = false;
+        switch (chosen) {
+        case SectionsChosen::kForever: keep = i.expiration_ns == kTimeEnd; break;
+        case SectionsChosen::kLeqExpirationTime: keep = i.expiration_ns <= t; break;
+        case SectionsChosen::kGeqExpirationTime: keep = i.expiration_ns >= t; break;
+        case SectionsChosen::kCorrupted: keep = i.state == shm::kSectionCorrupted; break;
+        case SectionsChosen::kAny: keep = true; break;
+        }
+        if (!keep) continue;
+        SectionDescriptor s;
+        s.id = i.id;
+        s.expiration_ns = i.expiration_ns;
+        s.size = i.committed_size;
+        s.capacity = i.capacity;
+        s.corrupted = i.state == shm::kSectionCorrupted;
+        s.last_update_ns = i.last_update_ns;
+        s.sequence = i.captured_seq;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_index) const {
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+        auto& r = requests[k];
+        auto fail_at = [&](const Failure& f) -> Status {
+            if (error_index) *error_index = k;
+            return f;
+        };
+        auto sec = section(r.id);
+        if (!sec) return fail_at(sec.failure());
+        auto n = sec->read(r.offset, r.buffer);
+        if (!n) return fail_at(n.failure());
+        r.read_size = *n;
+    }
+    return {};
+}
+
+std::uint64_t Checkpoint::commit_seq() const { return core_->meta.commit_seq(); }
+
+std::uint64_t Checkpoint::changes_since(std::uint64_t since, std::vector<std::string>& ids) const {
+    std::vector<std::uint32_t> slots;
+    std::uint64_t upto = core_->meta.changed_since(since, slots);
+    for (std::uint32_t s : slots) {
+        if (auto i = core_->meta.info(s)) ids.push_back(i->id);
+    }
+    return upto;
+}
+
+Result<int> Checkpoint::notify_fd() {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (!core_->notify.valid()) {
+        CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+        if (rep.fds.size() != 1) return fail(Error::kMessageError, "SUBSCRIBE reply without an fd");
+        core_->notify = std::move(rep.fds[0]);
+    }
+    return core_->notify.get();
+}
+
+Result<CheckpointStatus> Checkpoint::status() const {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kStatus, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    proto::Decoder d(rep.body);
+    CheckpointStatus st;
+    st.attributes = d.attrs();
+    st.sections = d.u32();
+    st.bytes_used = d.u64();
+    st.commit_seq = d.u64();
+    st.captures = d.u64();
+    st.captured_bytes = d.u64();
+    d.u64();
+    st.rollbacks = d.u64();
+    st.corruptions = d.u64();
+    st.invalid_words = d.u64();
+    st.damage = d.str();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed STATUS reply");
+    return st;
+}
+
+Status Checkpoint::close() {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is already closed");
+    core_->closed = true;
+    CKPT_TRY(core_->session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    return {};
+}
+
+} // namespace ckpt::client

@@ -1,0 +1,80 @@
+#pragma once
+// libckpt internals shared by its .cpp files; never installed.
+#include "ckpt/client/session.hpp"
+#include "ckpt/common/control_protocol.hpp"
+#include "ckpt/common/fd.hpp"
+#include "ckpt/common/unix_socket.hpp"
+#include "ckpt/shm/checkpoint_view.hpp"
+#include "ckpt/shm/shared_object.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ckpt::client::detail {
+
+struct CheckpointCore;
+
+struct Reply {
+    std::vector<std::byte> body; ///< after the status field
+    std::vector<Fd> fds;
+};
+
+struct SessionCore {
+    SessionOptions opts;
+    std::string socket_path;
+    std::recursive_mutex mu; ///< serialises control calls (and reconnects) of this session
+    Fd sock;
+    Fd kick;
+    shm::Mapping node_map;
+    const shm::NodeHeader* node = nullptr;
+    std::uint32_t node_id = 0;
+    std::uint32_t next_request = 1;
+    std::vector<std::weak_ptr<CheckpointCore>> open;
+
+    /// Connects and says HELLO (no reconnect logic).
+    Status establish();
+    /// One request/reply; on a lost engine reconnects (if allowed) and retries once.
+    Result<Reply> call(proto::Op op, const std::function<void(proto::Encoder&)>& body);
+    /// Re-establishes the session and re-opens every live checkpoint.
+    Status reconnect();
+    /// True when the engine hung up (checked without blocking).
+    bool engine_gone() const;
+    /// Wakes the engine if it sleeps (after a doorbell).
+    void kick_engine() const;
+    /// Called by waits: reconnect when the engine went away.
+    void heal();
+
+private:
+    Result<Reply> call_once(proto::Op op, const std::vector<std::byte>& request);
+};
+
+struct CheckpointCore {
+    std::shared_ptr<SessionCore> session;
+    std::string name;
+    std::uint32_t flags = 0;
+    std::uint64_t handle = 0;
+    std::uint32_t writer = proto::kNoWriterSlot;
+    shm::Mapping meta_map, data_map;
+    shm::MetaView meta;
+    shm::DataView data;
+    CheckpointAttributes attrs;
+    Fd notify;
+    bool closed = false;
+
+    ~CheckpointCore();
+    /// (Re)opens on the engine; maps the segments the first time, checks they are the same after.
+    Status open_on_engine(bool first, const CheckpointAttributes* attrs);
+};
+
+/// Waits until pred() holds: spins briefly (yielding the core), then sleeps on the checkpoint's
+/// ack futex. TIMEOUT when `timeout` passes; heals the session if the engine went away.
+Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                const char* what);
+
+std::string printable_id(std::string_view id);
+
+} // namespace ckpt::client::detail

@@ -1,0 +1,257 @@
+#include "ckpt/client/section.hpp"
+
+#include "ckpt/shm/atomics.hpp"
+#include "internal.hpp"
+
+#include <sched.h>
+
+#include <cstring>
+
+namespace ckpt::client {
+
+using namespace ckpt::shm;
+
+namespace {
+constexpr std::uint32_t kOwnerEngine = 0xFFFF; // engine fences a section it deletes (see engine)
+
+Failure deleted(const std::string& id) { return fail(Error::kNotExist, "section " + detail::printable_id(id) + " was deleted"); }
+} // namespace
+
+// ------------------------------------------------------------------------------------------
+// Section
+// ------------------------------------------------------------------------------------------
+
+Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
+    if (!ck_ || ck_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    if (!(ck_->flags & kOpenWrite)) return fail(Error::kAccess, "checkpoint '" + ck_->name + "' is open read-only");
+    detail::CheckpointCore& ck = *ck_;
+    if (ck.writer == proto::kNoWriterSlot) return fail(Error::kBadHandle, "no writer slot (reconnect failed?)");
+    const SectionDesc& desc = ck.meta.desc(slot_);
+    SectionControl& ctl = ck.data.control(slot_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::uint64_t lock = load_acquire(ctl.lock);
+        if (load_acquire(desc.generation) != generation_) return deleted(id_);
+        if (lock_held(lock)) {
+            std::uint32_t owner = lock_owner(lock);
+            if (owner == kOwnerEngine) return deleted(id_);
+            if (owner == ck.writer + 1)
+                return fail(Error::kBusy, "section " + detail::printable_id(id_) +
+                                              " is already in a write transaction of this process");
+            // Another process writes it: wait for its commit (or the engine's rollback if it died).
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0)
+                return fail(Error::kTimeout, "section " + detail::printable_id(id_) + " stayed locked by another writer");
+            CKPT_TRY(detail::wait_for(ck, [&] { return load_acquire(ctl.lock) != lock; }, left, "the other writer's commit"));
+            continue;
+        }
+        // The engine must hold this section's last commit before we change it again: that copy
+        // is what it restores if we die mid-transaction.
+        const std::uint64_t seq = lock_seq(lock);
+        if (load_acquire(desc.captured_seq) != seq) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0)
+                return fail(Error::kTimeout, "ckptd has not captured the previous commit of section " +
+                                                 detail::printable_id(id_) + " (is the engine running?)");
+            CKPT_TRY(detail::wait_for(ck, [&] { return load_acquire(desc.captured_seq) == seq || load_acquire(ctl.lock) != lock; },
+                                      left, "capture of the previous commit"));
+            continue;
+        }
+        if (compare_exchange_acquire(ctl.lock, lock, make_lock(seq + 1, ck.writer + 1))) {
+            fence_release(); // the odd sequence is visible before any byte changes
+            if (load_acquire(desc.generation) != generation_) { // deleted and reused meanwhile
+                store_release(ctl.lock, lock);
+                return deleted(id_);
+            }
+            WriteTx tx;
+            tx.ck_ = ck_;
+            tx.slot_ = slot_;
+            tx.seq_ = seq + 1;
+            tx.bytes_ = bytes_;
+            tx.capacity_ = capacity_;
+            tx.data_offset_ = data_offset_;
+            tx.size_ = std::min<std::uint64_t>(load_relaxed(ctl.size), capacity_);
+            tx.open_ = true;
+            return tx;
+        }
+    }
+}
+
+Result<std::uint64_t> Section::write(std::size_t offset, std::span<const std::byte> src, Ack ack) {
+    if (offset > capacity_ || src.size() > capacity_ - offset)
+        return fail(Error::kInvalidParam, "write of " + std::to_string(src.size()) + " bytes at offset " +
+                                              std::to_string(offset) + " exceeds section capacity " + std::to_string(capacity_));
+    CKPT_TRY_ASSIGN(tx, write());
+    if (load_relaxed(ck_->meta.desc(slot_).state) == kSectionCorrupted) {
+        (void)tx.abort();
+        return fail(Error::kFailedOperation, "section " + detail::printable_id(id_) +
+                                                 " is corrupted (its writer died mid-write); only overwrite() repairs it");
+    }
+    tx.write(offset, src);
+    return tx.commit(ack);
+}
+
+Result<std::uint64_t> Section::overwrite(std::span<const std::byte> src, Ack ack) {
+    if (src.size() > capacity_)
+        return fail(Error::kInvalidParam, "overwrite of " + std::to_string(src.size()) + " bytes exceeds section capacity " +
+                                              std::to_string(capacity_));
+    CKPT_TRY_ASSIGN(tx, write());
+    tx.resize(src.size());
+    if (!src.empty()) tx.write(0, src);
+    return tx.commit_overwrite(ack);
+}
+
+Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) const {
+    if (!ck_ || ck_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    detail::CheckpointCore& ck = *ck_;
+    const SectionDesc& desc = ck.meta.desc(slot_);
+    const SectionControl& ctl = ck.data.control(slot_);
+    std::uint64_t lock = load_acquire(ctl.lock);
+    if (lock_held(lock)) {
+        if (lock_owner(lock) == kOwnerEngine) return deleted(id_);
+        // A writer is inside a transaction; wait for its commit (or the engine's rollback).
+        CKPT_TRY(detail::wait_for(ck, [&] { return !lock_held(load_acquire(ctl.lock)); }, timeout, "a consistent state"));
+        lock = load_acquire(ctl.lock);
+        if (lock_held(lock)) return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
+    }
+    if (load_acquire(desc.generation) != generation_) return deleted(id_);
+    if (load_relaxed(desc.state) == kSectionCorrupted)
+        return fail(Error::kFailedOperation, "section " + detail::printable_id(id_) +
+                                                 " is corrupted (its writer died mid-write); overwrite it to repair");
+    ReadSnapshot s;
+    s.lock = lock;
+    s.bytes = bytes_;
+    // The size word is application-written: clamp it, never trust it.
+    s.size = std::min<std::uint64_t>(load_relaxed(ctl.size), capacity_);
+    return s;
+}
+
+bool Section::end_read(const ReadSnapshot& s) const {
+    fence_acquire(); // the copy happened before we look at the sequence again
+    return load_relaxed(ck_->data.control(slot_).lock) == s.lock;
+}
+
+Result<std::size_t> Section::read(std::size_t offset, std::span<std::byte> out) const {
+    for (;;) {
+        CKPT_TRY_ASSIGN(snap, begin_read());
+        if (offset > snap.size)
+            return fail(Error::kInvalidParam, "read offset " + std::to_string(offset) + " is beyond the section size " +
+                                                  std::to_string(snap.size));
+        std::size_t n = std::min(out.size(), snap.size - offset);
+        std::memcpy(out.data(), snap.bytes + offset, n);
+        if (end_read(snap)) return n;
+    }
+}
+
+std::size_t Section::size() const {
+    return ck_ ? static_cast<std::size_t>(load_acquire(ck_->meta.desc(slot_).committed_size)) : 0;
+}
+
+std::uint64_t Section::sequence() const { return ck_ ? lock_seq(load_acquire(ck_->data.control(slot_).lock)) & ~1ull : 0; }
+
+std::uint64_t Section::acked_sequence() const { return ck_ ? load_acquire(ck_->meta.desc(slot_).acked_seq) : 0; }
+
+Status Section::wait_acked(std::uint64_t seq, std::chrono::milliseconds timeout) const {
+    if (!ck_) return fail(Error::kBadHandle, "empty section handle");
+    const SectionDesc& desc = ck_->meta.desc(slot_);
+    const std::uint64_t gen = generation_;
+    return detail::wait_for(
+        *ck_, [&] { return load_acquire(desc.acked_seq) >= seq || load_acquire(desc.generation) != gen; }, timeout,
+        "acknowledgement of the commit");
+}
+
+// ------------------------------------------------------------------------------------------
+// WriteTx
+// ------------------------------------------------------------------------------------------
+
+WriteTx::WriteTx(WriteTx&& o) noexcept
+    : ck_(std::move(o.ck_)), slot_(o.slot_), seq_(o.seq_), bytes_(o.bytes_), capacity_(o.capacity_), size_(o.size_),
+      data_offset_(o.data_offset_), marked_(o.marked_), open_(std::exchange(o.open_, false)) {}
+
+WriteTx& WriteTx::operator=(WriteTx&& o) noexcept {
+    if (this != &o) {
+        if (open_) (void)abort();
+        ck_ = std::move(o.ck_);
+        slot_ = o.slot_;
+        seq_ = o.seq_;
+        bytes_ = o.bytes_;
+        capacity_ = o.capacity_;
+        size_ = o.size_;
+        data_offset_ = o.data_offset_;
+        marked_ = o.marked_;
+        open_ = std::exchange(o.open_, false);
+    }
+    return *this;
+}
+
+WriteTx::~WriteTx() {
+    if (open_) (void)abort();
+}
+
+void WriteTx::mark_dirty(std::size_t offset, std::size_t len) {
+    CKPT_ENFORCE(open_, "transaction is not open");
+    CKPT_ENFORCE(offset <= capacity_ && len <= capacity_ - offset, "dirty range outside the section");
+    shm::SectionInfo info;
+    info.data_offset = data_offset_;
+    info.capacity = capacity_;
+    ck_->data.mark_dirty(info, offset, len);
+    marked_ = marked_ || len != 0;
+}
+
+std::span<std::byte> WriteTx::span(std::size_t offset, std::size_t len) {
+    mark_dirty(offset, len);
+    if (offset + len > size_) size_ = offset + len;
+    return {bytes_ + offset, len};
+}
+
+void WriteTx::write(std::size_t offset, std::span<const std::byte> src) {
+    std::memcpy(span(offset, src.size()).data(), src.data(), src.size());
+}
+
+void WriteTx::resize(std::size_t size) {
+    CKPT_ENFORCE(size <= capacity_, "size beyond the section capacity");
+    size_ = size;
+}
+
+Result<std::uint64_t> WriteTx::commit(Ack ack, std::chrono::milliseconds timeout) { return finish(ack, timeout, false); }
+
+Result<std::uint64_t> WriteTx::commit_overwrite(Ack ack, std::chrono::milliseconds timeout) {
+    return finish(ack, timeout, true);
+}
+
+Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout, bool overwrite) {
+    if (!open_) return fail(Error::kBadOperation, "transaction already finished");
+    detail::CheckpointCore& ck = *ck_;
+    const SectionDesc& desc = ck.meta.desc(slot_);
+    if (!overwrite && load_relaxed(desc.state) == kSectionCorrupted) {
+        (void)abort();
+        return fail(Error::kFailedOperation, "section is corrupted; only an overwrite commit repairs it");
+    }
+    SectionControl& ctl = ck.data.control(slot_);
+    if (!marked_ || overwrite) mark_dirty(0, capacity_); // nothing marked: the whole section changed
+    store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
+    store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
+    const std::uint64_t committed = seq_ + 1;
+    store_release(ctl.lock, make_lock(committed, 0)); // publish: readers now see this state
+    open_ = false;
+    ck.data.ring_doorbell(slot_);
+    ck.session->kick_engine();
+    if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
+    if (ack == Ack::kSync) {
+        const std::uint64_t gen = load_relaxed(desc.generation);
+        CKPT_TRY(detail::wait_for(
+            ck, [&] { return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen; }, timeout,
+            "acknowledgement of the commit"));
+    }
+    return committed;
+}
+
+Status WriteTx::abort() {
+    if (!open_) return fail(Error::kBadOperation, "transaction already finished");
+    open_ = false;
+    // Only the engine holds the committed copy: ask it to put the section back.
+    CKPT_TRY(ck_->session->call(proto::Op::kRollback, [&](proto::Encoder& e) { e.u64(ck_->handle).u32(slot_); }));
+    return {};
+}
+
+} // namespace ckpt::client

@@ -1,0 +1,45 @@
+#pragma once
+// Test helper: runs a real ckptd (fork/exec) with its own socket, shm prefix and state dir, so
+// tests run in parallel without sharing anything. Kills it (SIGTERM or SIGKILL) on demand and
+// removes every segment it made when destroyed.
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace ckpt::testing {
+
+class EngineProcess {
+public:
+    /// `tag` makes names unique; extra lines are appended to the configuration file.
+    explicit EngineProcess(const std::string& tag, std::vector<std::string> extra_config = {});
+    ~EngineProcess();
+
+    /// Starts ckptd and waits until its socket answers; false (with stderr captured) on failure.
+    bool start();
+    void kill_hard(); ///< SIGKILL, reaped
+    void stop();      ///< SIGTERM, reaped
+    bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
+
+    const std::string& socket() const { return socket_; }
+    const std::string& prefix() const { return prefix_; }
+    const std::string& state_dir() const { return state_dir_; }
+    const std::string& config_path() const { return config_; }
+    const std::string& dir() const { return dir_; }
+    std::string log() const; ///< what ckptd wrote
+
+    /// Names in /dev/shm starting with our prefix.
+    std::vector<std::string> shm_objects() const;
+
+private:
+    std::string dir_, socket_, prefix_, state_dir_, config_, log_;
+    pid_t pid_ = -1;
+};
+
+/// Path of the built ckptd ($CKPTD, set by meson).
+std::string ckptd_path();
+/// A name unique to this process and call.
+std::string unique_name(const std::string& base);
+
+} // namespace ckpt::testing
