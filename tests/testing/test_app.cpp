@@ -1,0 +1,177 @@
+// ckpt_test_app: the application side of multi-process tests, exec'd and SIGKILLed by them.
+//
+//   ckpt_test_app writer  SOCKET CKPT SECTION [sync|async]   fill the section with u64 words = i, commit,
+//                                                            print "i" after each commit (forever)
+//   ckpt_test_app reader  SOCKET CKPT SECTION                check every consistent read is uniform and
+//                                                            never goes backwards; on SIGTERM print
+//                                                            "reads=N" and exit 0, exit 1 on a torn read
+//   ckpt_test_app holder  SOCKET CKPT [w]                    open (read, or write with 'w'), print "open", sleep
+//   ckpt_test_app midtx   SOCKET CKPT SECTION                open a write transaction, scribble, print "inside", sleep
+//   ckpt_test_app load    SOCKET CKPT SECTIONS COUNT         COUNT sync commits round-robin over SECTIONS sections
+//                                                            ("s0".."sN"), print "section value" after each ack
+#include "ckpt/client/session.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace ckpt;
+using namespace ckpt::client;
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+[[noreturn]] void die(const char* what, const Failure& f) {
+    std::fprintf(stderr, "ckpt_test_app: %s: %s (%s)\n", what, f.message.c_str(), std::string(error_name(f.code)).c_str());
+    std::exit(3);
+}
+
+template <typename T>
+T must(Result<T> r, const char* what) {
+    if (!r) die(what, r.failure());
+    return std::move(r).value();
+}
+
+Session connect(const char* socket) { return must(Session::connect({socket}), "connect"); }
+
+int writer(int argc, char** argv) {
+    if (argc < 5) return 2;
+    Ack ack = argc > 5 && std::strcmp(argv[5], "sync") == 0 ? Ack::kSync : Ack::kAsync;
+    auto s = connect(argv[2]);
+    auto ck = must(s.open(argv[3], kOpenRead | kOpenWrite), "open");
+    auto sec = must(ck.section(std::string_view(argv[4])), "section");
+    std::uint64_t i = 0;
+    {
+        auto first = sec.read_view([](std::span<const std::byte> b) {
+            std::uint64_t v = 0;
+            if (b.size() >= 8) std::memcpy(&v, b.data(), 8);
+            return v;
+        });
+        i = must(std::move(first), "read");
+    }
+    for (;;) {
+        ++i;
+        auto tx = must(sec.write(), "write");
+        auto words = tx.span(0, sec.capacity());
+        auto* w = reinterpret_cast<std::uint64_t*>(words.data());
+        for (std::size_t k = 0; k < sec.capacity() / 8; ++k) w[k] = i;
+        must(tx.commit(ack), "commit");
+        std::printf("%llu\n", static_cast<unsigned long long>(i));
+        std::fflush(stdout);
+    }
+}
+
+int reader(int argc, char** argv) {
+    if (argc < 5) return 2;
+    ::signal(SIGTERM, [](int) { g_stop = 1; });
+    auto s = connect(argv[2]);
+    auto ck = must(s.open(argv[3], kOpenRead), "open");
+    auto sec = must(ck.section(std::string_view(argv[4])), "section");
+    std::uint64_t reads = 0, last = 0;
+    std::printf("ready\n");
+    std::fflush(stdout);
+    while (!g_stop) {
+        struct Seen {
+            bool uniform;
+            std::uint64_t first, bad_index, bad_value;
+        };
+        auto r = sec.read_view([](std::span<const std::byte> b) {
+            Seen s{true, 0, 0, 0};
+            const auto* w = reinterpret_cast<const std::uint64_t*>(b.data());
+            std::size_t n = b.size() / 8;
+            if (n) s.first = w[0];
+            for (std::size_t k = 1; k < n; ++k)
+                if (w[k] != s.first) {
+                    s = {false, s.first, k, w[k]};
+                    break;
+                }
+            return s;
+        });
+        if (!r) {
+            if (r.error() == Error::kTimeout || r.error() == Error::kTryAgain) continue; // writer dead, rollback pending
+            die("read", r.failure());
+        }
+        ++reads;
+        if (!r->uniform) {
+            std::printf("TORN: word 0 = %llu, word %llu = %llu\n", static_cast<unsigned long long>(r->first),
+                        static_cast<unsigned long long>(r->bad_index), static_cast<unsigned long long>(r->bad_value));
+            return 1;
+        }
+        if (r->first < last) {
+            std::printf("BACKWARDS: %llu after %llu\n", static_cast<unsigned long long>(r->first),
+                        static_cast<unsigned long long>(last));
+            return 1;
+        }
+        last = r->first;
+    }
+    std::printf("reads=%llu last=%llu\n", static_cast<unsigned long long>(reads), static_cast<unsigned long long>(last));
+    return 0;
+}
+
+int holder(int argc, char** argv) {
+    if (argc < 4) return 2;
+    auto s = connect(argv[2]);
+    std::uint32_t flags = kOpenRead | (argc > 4 && argv[4][0] == 'w' ? kOpenWrite : 0);
+    auto ck = must(s.open(argv[3], flags), "open");
+    std::printf("open\n");
+    std::fflush(stdout);
+    for (;;) ::pause();
+}
+
+int midtx(int argc, char** argv) {
+    if (argc < 5) return 2;
+    auto s = connect(argv[2]);
+    auto ck = must(s.open(argv[3], kOpenRead | kOpenWrite), "open");
+    auto sec = must(ck.section(std::string_view(argv[4])), "section");
+    auto tx = must(sec.write(), "write");
+    auto d = tx.span(0, sec.capacity());
+    std::memset(d.data(), 0xEE, d.size());
+    std::printf("inside\n");
+    std::fflush(stdout);
+    // Wait for a line on stdin: "commit" commits (after an engine restart, say); EOF sleeps forever.
+    char line[64];
+    if (std::fgets(line, sizeof line, stdin) && std::strncmp(line, "commit", 6) == 0) {
+        auto r = tx.commit(Ack::kSync, std::chrono::milliseconds(10000));
+        std::printf("%s\n", r ? "committed" : r.message().c_str());
+        std::fflush(stdout);
+        return r ? 0 : 1;
+    }
+    for (;;) ::pause();
+}
+
+int load(int argc, char** argv) {
+    if (argc < 6) return 2;
+    auto s = connect(argv[2]);
+    auto ck = must(s.open(argv[3], kOpenRead | kOpenWrite), "open");
+    int sections = std::atoi(argv[4]);
+    long count = std::atol(argv[5]);
+    std::vector<Section> secs;
+    for (int k = 0; k < sections; ++k) secs.push_back(must(ck.section("s" + std::to_string(k)), "section"));
+    for (long i = 1; i <= count; ++i) {
+        Section& sec = secs[static_cast<std::size_t>(i % sections)];
+        std::uint64_t v = static_cast<std::uint64_t>(i);
+        auto r = sec.write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync);
+        if (!r) die("sync commit", r.failure());
+        std::printf("%ld %llu\n", i % sections, static_cast<unsigned long long>(v));
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return 2;
+    std::string mode = argv[1];
+    if (mode == "writer") return writer(argc, argv);
+    if (mode == "reader") return reader(argc, argv);
+    if (mode == "holder") return holder(argc, argv);
+    if (mode == "midtx") return midtx(argc, argv);
+    if (mode == "load") return load(argc, argv);
+    return 2;
+}
