@@ -52,7 +52,9 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "shm_prefix") c.shm_prefix = v;
     else if (key == "state_dir") c.state_dir = v;
     else if (key == "segment_mode") {
-        if (!parse_u64(v, n, 8) || n > 0666 || (n & 0600) != 0600) return bad("expected an octal mode with 0600 set, like 0600 or 0660");
+        // Owner read/write always; group bits optional; never "other": segments are private.
+        if (!parse_u64(v, n, 8) || n > 0660 || (n & 0600) != 0600 || (n & 0007) != 0)
+            return bad("expected 0600 or a group mode like 0660 (never bits for others)");
         c.segment_mode = static_cast<mode_t>(n);
     } else if (key == "segment_gid") {
         if (!parse_u64(v, n)) return bad("expected a numeric gid");

@@ -74,12 +74,18 @@ TEST_F(NeverTorn, WriterKilledTwoHundredTimes) {
     std::uniform_int_distribution<int> delay_us(0, 15000);
     std::uint64_t expected = 0;
     for (int round = 0; round < 200; ++round) {
-        ChildProcess writer({test_app_path(), "writer", engine.socket(), "torn", "s", "async"});
+        // Every other writer dwells mid-fill, so many kills land inside a transaction.
+        ChildProcess writer({test_app_path(), "writer", engine.socket(), "torn", "s", "async", round % 2 ? "200" : "0"});
         ASSERT_TRUE(writer.started());
+        std::uint64_t reported = expected;
+        if (round % 2) { // dwelling writers are killed once in their loop: mostly mid-transaction
+            auto first = writer.read_line(std::chrono::seconds(10));
+            ASSERT_TRUE(first.has_value()) << "round " << round << ": writer never committed\n" << engine.log();
+            reported = std::stoull(*first);
+        }
         ::usleep(static_cast<useconds_t>(delay_us(rng)));
         writer.kill(SIGKILL);
         EXPECT_EQ(writer.wait(), 128 + SIGKILL) << "round " << round;
-        std::uint64_t reported = expected;
         for (auto& l : writer.drain_lines()) reported = std::stoull(l);
         // The commit after the last report may have been published before the kill.
         std::uint64_t now = read_uniform(*sec);

@@ -1,7 +1,10 @@
 // ckpt_test_app: the application side of multi-process tests, exec'd and SIGKILLed by them.
 //
-//   ckpt_test_app writer  SOCKET CKPT SECTION [sync|async]   fill the section with u64 words = i, commit,
-//                                                            print "i" after each commit (forever)
+//   ckpt_test_app writer  SOCKET CKPT SECTION [sync|async] [DWELL_US]
+//                                                            fill the section with u64 words = i, commit,
+//                                                            print "i" after each commit (forever); with
+//                                                            DWELL_US, pause that long half-way through
+//                                                            each fill (a torn state sits in memory)
 //   ckpt_test_app reader  SOCKET CKPT SECTION                check every consistent read is uniform and
 //                                                            never goes backwards; on SIGTERM print
 //                                                            "reads=N" and exit 0, exit 1 on a torn read
@@ -42,6 +45,7 @@ Session connect(const char* socket) { return must(Session::connect({socket}), "c
 int writer(int argc, char** argv) {
     if (argc < 5) return 2;
     Ack ack = argc > 5 && std::strcmp(argv[5], "sync") == 0 ? Ack::kSync : Ack::kAsync;
+    const useconds_t dwell = argc > 6 ? static_cast<useconds_t>(std::atoi(argv[6])) : 0;
     auto s = connect(argv[2]);
     auto ck = must(s.open(argv[3], kOpenRead | kOpenWrite), "open");
     auto sec = must(ck.section(std::string_view(argv[4])), "section");
@@ -59,7 +63,10 @@ int writer(int argc, char** argv) {
         auto tx = must(sec.write(), "write");
         auto words = tx.span(0, sec.capacity());
         auto* w = reinterpret_cast<std::uint64_t*>(words.data());
-        for (std::size_t k = 0; k < sec.capacity() / 8; ++k) w[k] = i;
+        const std::size_t n = sec.capacity() / 8;
+        for (std::size_t k = 0; k < n / 2; ++k) w[k] = i;
+        if (dwell) ::usleep(dwell);
+        for (std::size_t k = n / 2; k < n; ++k) w[k] = i;
         must(tx.commit(ack), "commit");
         std::printf("%llu\n", static_cast<unsigned long long>(i));
         std::fflush(stdout);

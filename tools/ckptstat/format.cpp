@@ -1,0 +1,69 @@
+#include "format.hpp"
+
+#include "ckpt/shm/segment_layout.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace ckpt::tools {
+
+std::string format_section_id(std::string_view id) {
+    if (id.empty()) return "(default)";
+    std::string s;
+    for (unsigned char c : id) {
+        // Space is escaped too: one token per cell keeps the columns splittable by whitespace.
+        // Backslash is escaped so that "\x41" in the output can only mean the byte 0x41.
+        if (c > 0x20 && c < 0x7f && c != '\\') {
+            s += static_cast<char>(c);
+        } else {
+            char b[5];
+            std::snprintf(b, sizeof b, "\\x%02x", c);
+            s += b;
+        }
+    }
+    return s;
+}
+
+std::string format_time_ns(std::int64_t ns) {
+    if (ns == kTimeEnd) return "never";
+    if (ns == 0) return "-";
+    // Floor division, so that times before 1970 still print the right second.
+    std::int64_t secs = ns / 1'000'000'000;
+    std::int64_t rem = ns % 1'000'000'000;
+    if (rem < 0) {
+        rem += 1'000'000'000;
+        --secs;
+    }
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    if (::gmtime_r(&t, &tm) == nullptr) return std::to_string(ns) + "ns";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(rem / 1'000'000));
+    return buf;
+}
+
+std::string_view format_update_mode(UpdateMode mode) {
+    switch (mode) {
+    case UpdateMode::kSync:
+        return "sync";
+    case UpdateMode::kAsync:
+        return "async";
+    case UpdateMode::kAsyncWeak:
+        return "weak";
+    }
+    return "?";
+}
+
+std::string format_section_state(std::uint32_t state) {
+    switch (state) {
+    case shm::kSectionValid:
+        return "valid";
+    case shm::kSectionCorrupted:
+        return "corrupted";
+    default:
+        return "state=" + std::to_string(state);
+    }
+}
+
+} // namespace ckpt::tools
