@@ -1,0 +1,168 @@
+// ckpt_demo: the counter application of the demo (in the spirit of SAFplus's csa103 tutorial).
+//
+//   ckpt_demo active  SOCKET   count: commit the sequence number every few ms (sync ack), print it
+//   ckpt_demo standby SOCKET   follow the active through change notifications (pollable fd); on
+//                              SIGUSR1 take over: open for write and continue at the next number
+//
+// The state is one 64-byte record in the default section of checkpoint "demo-counter", written in
+// place in shared memory; nothing is serialised, and taking over is mapping the same memory.
+#include "ckpt/client/session.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+using namespace ckpt;
+using namespace ckpt::client;
+
+namespace {
+
+/// The application's state record, as it lies in the section.
+struct CounterState {
+    std::uint64_t sequence;   ///< last committed sequence number
+    std::int64_t updated_ns;  ///< CLOCK_REALTIME of that commit
+    std::uint32_t writer_pid; ///< who committed it
+    std::uint8_t pad[44];
+};
+static_assert(sizeof(CounterState) == 64);
+
+volatile sig_atomic_t g_promote = 0;
+volatile sig_atomic_t g_stop = 0;
+
+std::int64_t now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+double ms_since(std::int64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
+
+template <typename T>
+T must(Result<T> r, const char* what) {
+    if (!r) {
+        std::fprintf(stderr, "ckpt_demo: %s: %s (%s)\n", what, r.message().c_str(), std::string(error_name(r.error())).c_str());
+        std::exit(1);
+    }
+    return std::move(r).value();
+}
+
+Checkpoint open_counter(Session& s, bool write) {
+    CheckpointAttributes a;
+    a.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
+    a.checkpoint_size = 4096;
+    a.max_sections = 1; // one default section
+    a.max_section_size = 4096;
+    a.max_section_id_size = 0;
+    a.block_size = 64;
+    a.retention_ns = 60'000'000'000; // survives a minute without any opener
+    return must(write ? s.open("demo-counter", kOpenRead | kOpenWrite | kOpenCreate, &a)
+                      : s.open("demo-counter", kOpenRead),
+                "open checkpoint demo-counter");
+}
+
+CounterState read_state(const Section& sec) {
+    return must(sec.read_view([](std::span<const std::byte> b) {
+                    CounterState st{};
+                    if (b.size() >= sizeof st) std::memcpy(&st, b.data(), sizeof st);
+                    return st;
+                }),
+                "read state");
+}
+
+/// Counts from the committed state on: each number is acknowledged before it is printed.
+int count(Checkpoint& ck, const char* who, std::int64_t takeover_start_ns) {
+    auto sec = must(ck.default_section(), "default section");
+    CounterState st = read_state(sec);
+    std::printf("%s[%d]: resuming after committed sequence %llu\n", who, ::getpid(),
+                static_cast<unsigned long long>(st.sequence));
+    std::fflush(stdout);
+    bool first = true;
+    while (!g_stop) {
+        auto tx = must(sec.write(), "begin write");
+        // In place: the record is written straight into the mapped section.
+        auto* rec = reinterpret_cast<CounterState*>(tx.span(0, sizeof(CounterState)).data());
+        rec->sequence += 1;
+        rec->updated_ns = now_ns();
+        rec->writer_pid = static_cast<std::uint32_t>(::getpid());
+        std::uint64_t seq = rec->sequence;
+        must(tx.commit(Ack::kSync), "commit");
+        if (first && takeover_start_ns) {
+            std::printf("%s[%d]: TAKEOVER first commit %llu, %.3f ms after promotion\n", who, ::getpid(),
+                        static_cast<unsigned long long>(seq), ms_since(takeover_start_ns));
+        }
+        first = false;
+        std::printf("%s[%d]: acked %llu\n", who, ::getpid(), static_cast<unsigned long long>(seq));
+        std::fflush(stdout);
+        ::usleep(5000);
+    }
+    return 0;
+}
+
+int active(const char* socket) {
+    auto s = must(Session::connect({socket}), "connect to ckptd");
+    auto ck = open_counter(s, true);
+    return count(ck, "active", 0);
+}
+
+int standby(const char* socket) {
+    ::signal(SIGUSR1, [](int) { g_promote = 1; });
+    auto s = must(Session::connect({socket}), "connect to ckptd");
+    Checkpoint ck;
+    for (int i = 0; i < 500; ++i) { // the active may not have created it yet
+        auto r = s.open("demo-counter", kOpenRead);
+        if (r) {
+            ck = std::move(*r);
+            break;
+        }
+        ::usleep(10'000);
+    }
+    int fd = must(ck.notify_fd(), "subscribe to changes");
+    auto sec = must(ck.default_section(), "default section");
+    std::printf("standby[%d]: following demo-counter (pollable fd %d)\n", ::getpid(), fd);
+    std::fflush(stdout);
+    std::uint64_t seen = ck.commit_seq(), last_printed = 0;
+    while (!g_promote && !g_stop) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 200) <= 0) continue;
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
+        std::vector<std::string> changed;
+        seen = ck.changes_since(seen, changed);
+        CounterState st = read_state(sec);
+        if (st.sequence >= last_printed + 50) { // one line per 50 commits keeps the log readable
+            std::printf("standby[%d]: sees %llu (written by pid %u, %.3f ms ago)\n", ::getpid(),
+                        static_cast<unsigned long long>(st.sequence), st.writer_pid, ms_since(st.updated_ns));
+            std::fflush(stdout);
+            last_printed = st.sequence;
+        }
+    }
+    const std::int64_t t0 = now_ns();
+    CounterState st = read_state(sec);
+    std::printf("standby[%d]: PROMOTED; last committed sequence in shared memory: %llu\n", ::getpid(),
+                static_cast<unsigned long long>(st.sequence));
+    std::fflush(stdout);
+    // Taking over is re-opening for write: the bytes are already mapped, nothing is copied.
+    auto writer = open_counter(s, true);
+    ::signal(SIGTERM, [](int) { g_stop = 1; });
+    return count(writer, "standby", t0);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: ckpt_demo active|standby SOCKET\n");
+        return 2;
+    }
+    ::signal(SIGTERM, [](int) { g_stop = 1; });
+    std::string mode = argv[1];
+    if (mode == "active") return active(argv[2]);
+    if (mode == "standby") return standby(argv[2]);
+    std::fprintf(stderr, "ckpt_demo: unknown mode '%s'\n", argv[1]);
+    return 2;
+}
