@@ -17,8 +17,9 @@ namespace detail {
 
 CheckpointCore::~CheckpointCore() {
     if (closed || !session) return;
-    // Best effort: the engine also closes the handle when the session ends.
-    (void)session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); });
+    // Best effort and never blocking on a reconnect: the engine closes the handle anyway when the
+    // session ends, and a restarted engine never saw it.
+    (void)session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); }, false);
 }
 
 Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* create_attrs) {

@@ -37,8 +37,8 @@ struct SessionCore {
 
     /// Connects and says HELLO (no reconnect logic).
     Status establish();
-    /// One request/reply; on a lost engine reconnects (if allowed) and retries once.
-    Result<Reply> call(proto::Op op, const std::function<void(proto::Encoder&)>& body);
+    /// One request/reply; on a lost engine reconnects (if allowed and `may_reconnect`) and retries once.
+    Result<Reply> call(proto::Op op, const std::function<void(proto::Encoder&)>& body, bool may_reconnect = true);
     /// Re-establishes the session and re-opens every live checkpoint.
     Status reconnect();
     /// True when the engine hung up (checked without blocking).

@@ -91,7 +91,7 @@ Result<Reply> SessionCore::call_once(proto::Op op, const std::vector<std::byte>&
     }
 }
 
-Result<Reply> SessionCore::call(proto::Op op, const std::function<void(proto::Encoder&)>& body) {
+Result<Reply> SessionCore::call(proto::Op op, const std::function<void(proto::Encoder&)>& body, bool may_reconnect) {
     std::lock_guard lk(mu);
     auto build = [&] {
         auto e = proto::request(op, next_request++);
@@ -99,7 +99,7 @@ Result<Reply> SessionCore::call(proto::Op op, const std::function<void(proto::En
         return e.buffer();
     };
     auto r = call_once(op, build());
-    if (r.ok() || r.error() != Error::kUnavailable || !opts.reconnect) return r;
+    if (r.ok() || r.error() != Error::kUnavailable || !opts.reconnect || !may_reconnect) return r;
     if (Status s = reconnect(); !s) return s.failure();
     return call_once(op, build());
 }

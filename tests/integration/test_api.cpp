@@ -358,6 +358,22 @@ TEST_F(Api, UnlinkWhileOpenKeepsDataUntilLastClose) {
     EXPECT_EQ(ck->close().error(), Error::kBadHandle);
 }
 
+TEST_F(Api, FullShmIsAnErrorAtCreateNotASigbusLater) {
+    // Memory is reserved at creation (posix_fallocate), so a checkpoint larger than /dev/shm fails
+    // here, cleanly, and leaves nothing behind.
+    auto a = attrs();
+    a.checkpoint_size = std::uint64_t{1} << 40; // 1 TiB: more than this machine's /dev/shm
+    a.max_section_size = 4096;
+    a.block_size = 1 << 16;
+    auto ck = session->create("huge", a);
+    ASSERT_FALSE(ck.ok());
+    EXPECT_EQ(ck.error(), Error::kNoResources);
+    EXPECT_NE(ck.message().find("reserve"), std::string::npos) << ck.message();
+    EXPECT_EQ(engine.shm_objects().size(), 1u) << "a failed create must remove what it made";
+    EXPECT_EQ(session->open("huge", kOpenRead).error(), Error::kNotExist);
+    EXPECT_TRUE(session->create("small", attrs()).ok()) << "the engine keeps serving";
+}
+
 TEST_F(Api, StatusReportsUsage) {
     auto ck = session->create("status", attrs());
     ASSERT_TRUE(ck.ok());
