@@ -1,13 +1,22 @@
 #include "ckpt/common/attributes.hpp"
 
 #include <bit>
+#include <cstdio>
 #include <string>
 
 namespace ckpt {
 
+namespace {
+std::string hex(std::uint32_t v) {
+    char b[16];
+    std::snprintf(b, sizeof b, "0x%x", v);
+    return b;
+}
+} // namespace
+
 Status validate_attributes(const CheckpointAttributes& a) {
     if ((a.creation_flags & ~kKnownCreationFlags) != 0)
-        return fail(Error::kBadFlags, "unknown creation flags 0x" + std::to_string(a.creation_flags & ~kKnownCreationFlags));
+        return fail(Error::kBadFlags, "unknown creation flags " + hex(a.creation_flags & ~kKnownCreationFlags));
     std::uint32_t mode = a.creation_flags & kUpdateModeMask;
     if (mode != 0x1 && mode != 0x2 && mode != 0x4)
         return fail(Error::kBadFlags, "creation flags must hold exactly one of ALL_REPLICAS, ACTIVE_REPLICA, "
@@ -54,8 +63,7 @@ Status validate_name(std::string_view name) {
 
 Status validate_open_flags(std::uint32_t flags) {
     if ((flags & ~(kOpenRead | kOpenWrite | kOpenCreate)) != 0 || (flags & (kOpenRead | kOpenWrite)) == 0)
-        return fail(Error::kBadFlags, "open flags must be READ and/or WRITE, optionally CREATE; got 0x" +
-                                          std::to_string(flags));
+        return fail(Error::kBadFlags, "open flags must be READ and/or WRITE, optionally CREATE; got " + hex(flags));
     return {};
 }
 

@@ -462,7 +462,7 @@ void Engine::serve(Session& s) {
             d.u16();
             (void)reply(s, proto::reply_error(op, d.u32(), fail(Error::kMessageError, "request larger than " +
                                                                                           std::to_string(proto::kMaxMessage) +
-                                                                                          " bytes")));
+                                                                                          " bytes or carrying more than 4 fds")));
             continue;
         }
         handle(s, r->payload);

@@ -28,7 +28,8 @@ bool ExtentAllocator::reserve(std::uint64_t first, std::uint64_t n) {
     if (it == free_.begin()) return false;
     --it;
     std::uint64_t s = it->first, len = it->second;
-    if (first < s || first + n > s + len) return false;
+    // Offsets relative to the run: neither `first + n` nor `s + len - first` may wrap.
+    if (first < s || first - s >= len || n > len - (first - s)) return false;
     free_.erase(it);
     if (first > s) free_.emplace(s, first - s);
     if (first + n < s + len) free_.emplace(first + n, s + len - first - n);

@@ -67,6 +67,8 @@ Result<MetaView> MetaView::attach(std::byte* base, std::uint64_t size) {
     // Copy the attributes out once; from here on only the copy is used.
     MetaHeader snapshot;
     std::memcpy(&snapshot, base, sizeof snapshot);
+    if (snapshot.layout_major != kLayoutMajor) // classify() looked at the shared word; decide on the copy
+        return fail(Error::kVersion, "segment layout major version changed while attaching");
     if (snapshot.header_size < sizeof(MetaHeader))
         return fail(Error::kFailedOperation, "META header_size " + std::to_string(snapshot.header_size) + " too small");
     v.attrs_ = attributes_of(snapshot);

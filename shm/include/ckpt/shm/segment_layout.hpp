@@ -242,7 +242,7 @@ struct alignas(64) ShadowHeader {
     std::uint64_t area_size;
     std::uint32_t max_sections;
     std::uint32_t reserved0;
-    std::uint8_t reserved[56];
+    std::uint8_t reserved[64];
 };
 static_assert(sizeof(ShadowHeader) == 128);
 
@@ -267,7 +267,7 @@ struct alignas(64) NodeHeader {
     std::uint32_t engine_sleeping; ///< 1 while the engine blocks; committers then kick its eventfd (seq_cst)
     std::uint32_t reserved0;
     std::uint64_t captures;        ///< commits captured since start
-    std::uint8_t reserved[200];
+    std::uint8_t reserved[208];
 };
 static_assert(sizeof(NodeHeader) == 256);
 static_assert(offsetof(NodeHeader, engine_sleeping) == 32);
