@@ -40,12 +40,15 @@ std::int64_t now_ns() {
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
-double ms_since(std::int64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
+double ms_since(std::int64_t t0) {
+    return static_cast<double>(now_ns() - t0) / 1e6;
+}
 
 template <typename T>
 T must(Result<T> r, const char* what) {
     if (!r) {
-        std::fprintf(stderr, "ckpt_demo: %s: %s (%s)\n", what, r.message().c_str(), std::string(error_name(r.error())).c_str());
+        std::fprintf(stderr, "ckpt_demo: %s: %s (%s)\n", what, r.message().c_str(),
+                     std::string(error_name(r.error())).c_str());
         std::exit(1);
     }
     return std::move(r).value();
@@ -67,10 +70,10 @@ Checkpoint open_counter(Session& s, bool write) {
 
 CounterState read_state(const Section& sec) {
     return must(sec.read_view([](std::span<const std::byte> b) {
-                    CounterState st{};
-                    if (b.size() >= sizeof st) std::memcpy(&st, b.data(), sizeof st);
-                    return st;
-                }),
+        CounterState st{};
+        if (b.size() >= sizeof st) std::memcpy(&st, b.data(), sizeof st);
+        return st;
+    }),
                 "read state");
 }
 

@@ -19,7 +19,8 @@ CheckpointCore::~CheckpointCore() {
     if (closed || !session) return;
     // Best effort and never blocking on a reconnect: the engine closes the handle anyway when the
     // session ends, and a restarted engine never saw it.
-    (void)session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); }, false);
+    (void)session->call(
+        proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); }, false);
 }
 
 Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* create_attrs) {
@@ -77,10 +78,12 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
         if (pred()) return {};
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline)
-            return fail(Error::kTimeout, std::string(what) + " did not happen within " + std::to_string(timeout.count()) + " ms");
+            return fail(Error::kTimeout,
+                        std::string(what) + " did not happen within " + std::to_string(timeout.count()) + " ms");
         auto slice = std::min<std::chrono::nanoseconds>(deadline - now, can_register ? std::chrono::milliseconds(20)
                                                                                      : std::chrono::milliseconds(1));
-        timespec ts{static_cast<time_t>(slice.count() / 1'000'000'000), static_cast<long>(slice.count() % 1'000'000'000)};
+        timespec ts{static_cast<time_t>(slice.count() / 1'000'000'000),
+                    static_cast<long>(slice.count() % 1'000'000'000)};
         if (can_register) shm::fetch_add_acq_rel(waiters, 1u);
         if (!pred()) ::syscall(SYS_futex, &hdr.ack_futex, FUTEX_WAIT, seen, &ts, nullptr, 0);
         if (can_register) shm::fetch_add_acq_rel(waiters, static_cast<std::uint32_t>(-1));
@@ -92,14 +95,21 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
 
 } // namespace detail
 
-const std::string& Checkpoint::name() const { return core_->name; }
-const CheckpointAttributes& Checkpoint::attributes() const { return core_->attrs; }
-bool Checkpoint::writable() const { return (core_->flags & kOpenWrite) != 0; }
+const std::string& Checkpoint::name() const {
+    return core_->name;
+}
+const CheckpointAttributes& Checkpoint::attributes() const {
+    return core_->attrs;
+}
+bool Checkpoint::writable() const {
+    return (core_->flags & kOpenWrite) != 0;
+}
 
 Result<Section> Checkpoint::section(std::span<const std::byte> id) const {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (id.size() > core_->attrs.max_section_id_size)
-        return fail(Error::kInvalidParam, "section id is " + std::to_string(id.size()) + " bytes, max_section_id_size is " +
+        return fail(Error::kInvalidParam, "section id is " + std::to_string(id.size()) +
+                                              " bytes, max_section_id_size is " +
                                               std::to_string(core_->attrs.max_section_id_size));
     auto info = core_->meta.find(id);
     if (!info)
@@ -142,18 +152,15 @@ Result<Section> Checkpoint::create_section(const SectionCreate& c) {
 Status Checkpoint::delete_section(std::string_view id) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
-    CKPT_TRY(core_->session->call(proto::Op::kSectionDelete, [&](proto::Encoder& e) {
-        e.u64(core_->handle).str(id);
-    }));
+    CKPT_TRY(core_->session->call(proto::Op::kSectionDelete, [&](proto::Encoder& e) { e.u64(core_->handle).str(id); }));
     return {};
 }
 
 Status Checkpoint::set_expiration(std::string_view id, std::int64_t expiration_ns) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
-    CKPT_TRY(core_->session->call(proto::Op::kSectionExpiration, [&](proto::Encoder& e) {
-        e.u64(core_->handle).str(id).i64(expiration_ns);
-    }));
+    CKPT_TRY(core_->session->call(proto::Op::kSectionExpiration,
+                                  [&](proto::Encoder& e) { e.u64(core_->handle).str(id).i64(expiration_ns); }));
     return {};
 }
 
@@ -163,11 +170,21 @@ std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::
     for (const auto& i : core_->meta.list()) {
         bool keep = false;
         switch (chosen) {
-        case SectionsChosen::kForever: keep = i.expiration_ns == kTimeEnd; break;
-        case SectionsChosen::kLeqExpirationTime: keep = i.expiration_ns <= t; break;
-        case SectionsChosen::kGeqExpirationTime: keep = i.expiration_ns >= t; break;
-        case SectionsChosen::kCorrupted: keep = i.state == shm::kSectionCorrupted; break;
-        case SectionsChosen::kAny: keep = true; break;
+        case SectionsChosen::kForever:
+            keep = i.expiration_ns == kTimeEnd;
+            break;
+        case SectionsChosen::kLeqExpirationTime:
+            keep = i.expiration_ns <= t;
+            break;
+        case SectionsChosen::kGeqExpirationTime:
+            keep = i.expiration_ns >= t;
+            break;
+        case SectionsChosen::kCorrupted:
+            keep = i.state == shm::kSectionCorrupted;
+            break;
+        case SectionsChosen::kAny:
+            keep = true;
+            break;
         }
         if (!keep) continue;
         SectionDescriptor s;
@@ -199,7 +216,9 @@ Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_inde
     return {};
 }
 
-std::uint64_t Checkpoint::commit_seq() const { return core_->meta.commit_seq(); }
+std::uint64_t Checkpoint::commit_seq() const {
+    return core_->meta.commit_seq();
+}
 
 std::uint64_t Checkpoint::changes_since(std::uint64_t since, std::vector<std::string>& ids) const {
     std::vector<std::uint32_t> slots;
@@ -213,7 +232,8 @@ std::uint64_t Checkpoint::changes_since(std::uint64_t since, std::vector<std::st
 Result<int> Checkpoint::notify_fd() {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (!core_->notify.valid()) {
-        CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+        CKPT_TRY_ASSIGN(rep,
+                        core_->session->call(proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(core_->handle); }));
         if (rep.fds.size() != 1) return fail(Error::kMessageError, "SUBSCRIBE reply without an fd");
         core_->notify = std::move(rep.fds[0]);
     }

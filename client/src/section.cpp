@@ -14,7 +14,9 @@ using namespace ckpt::shm;
 namespace {
 constexpr std::uint32_t kOwnerEngine = 0xFFFF; // engine fences a section it deletes (see engine)
 
-Failure deleted(const std::string& id) { return fail(Error::kNotExist, "section " + detail::printable_id(id) + " was deleted"); }
+Failure deleted(const std::string& id) {
+    return fail(Error::kNotExist, "section " + detail::printable_id(id) + " was deleted");
+}
 } // namespace
 
 // ------------------------------------------------------------------------------------------
@@ -39,26 +41,31 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
                 return fail(Error::kBusy, "section " + detail::printable_id(id_) +
                                               " is already in a write transaction of this process");
             // Another process writes it: wait for its commit (or the engine's rollback if it died).
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0)
-                return fail(Error::kTimeout, "section " + detail::printable_id(id_) + " stayed locked by another writer");
-            CKPT_TRY(detail::wait_for(ck, [&] { return load_acquire(ctl.lock) != lock; }, left, "the other writer's commit"));
+                return fail(Error::kTimeout,
+                            "section " + detail::printable_id(id_) + " stayed locked by another writer");
+            CKPT_TRY(detail::wait_for(
+                ck, [&] { return load_acquire(ctl.lock) != lock; }, left, "the other writer's commit"));
             continue;
         }
         // The engine must hold this section's last commit before we change it again: that copy
         // is what it restores if we die mid-transaction.
         const std::uint64_t seq = lock_seq(lock);
         if (load_acquire(desc.captured_seq) != seq) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0)
                 return fail(Error::kTimeout, "ckptd has not captured the previous commit of section " +
                                                  detail::printable_id(id_) + " (is the engine running?)");
-            CKPT_TRY(detail::wait_for(ck, [&] { return load_acquire(desc.captured_seq) == seq || load_acquire(ctl.lock) != lock; },
-                                      left, "capture of the previous commit"));
+            CKPT_TRY(detail::wait_for(
+                ck, [&] { return load_acquire(desc.captured_seq) == seq || load_acquire(ctl.lock) != lock; }, left,
+                "capture of the previous commit"));
             continue;
         }
         if (compare_exchange_acquire(ctl.lock, lock, make_lock(seq + 1, ck.writer + 1))) {
-            fence_release(); // the odd sequence is visible before any byte changes
+            fence_release();                                    // the odd sequence is visible before any byte changes
             if (load_acquire(desc.generation) != generation_) { // deleted and reused meanwhile
                 store_release(ctl.lock, lock);
                 return deleted(id_);
@@ -80,12 +87,14 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
 Result<std::uint64_t> Section::write(std::size_t offset, std::span<const std::byte> src, Ack ack) {
     if (offset > capacity_ || src.size() > capacity_ - offset)
         return fail(Error::kInvalidParam, "write of " + std::to_string(src.size()) + " bytes at offset " +
-                                              std::to_string(offset) + " exceeds section capacity " + std::to_string(capacity_));
+                                              std::to_string(offset) + " exceeds section capacity " +
+                                              std::to_string(capacity_));
     CKPT_TRY_ASSIGN(tx, write());
     if (load_relaxed(ck_->meta.desc(slot_).state) == kSectionCorrupted) {
         (void)tx.abort();
-        return fail(Error::kFailedOperation, "section " + detail::printable_id(id_) +
-                                                 " is corrupted (its writer died mid-write); only overwrite() repairs it");
+        return fail(Error::kFailedOperation,
+                    "section " + detail::printable_id(id_) +
+                        " is corrupted (its writer died mid-write); only overwrite() repairs it");
     }
     tx.write(offset, src);
     return tx.commit(ack);
@@ -93,8 +102,8 @@ Result<std::uint64_t> Section::write(std::size_t offset, std::span<const std::by
 
 Result<std::uint64_t> Section::overwrite(std::span<const std::byte> src, Ack ack) {
     if (src.size() > capacity_)
-        return fail(Error::kInvalidParam, "overwrite of " + std::to_string(src.size()) + " bytes exceeds section capacity " +
-                                              std::to_string(capacity_));
+        return fail(Error::kInvalidParam, "overwrite of " + std::to_string(src.size()) +
+                                              " bytes exceeds section capacity " + std::to_string(capacity_));
     CKPT_TRY_ASSIGN(tx, write());
     tx.resize(src.size());
     if (!src.empty()) tx.write(0, src);
@@ -110,9 +119,11 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
     if (lock_held(lock)) {
         if (lock_owner(lock) == kOwnerEngine) return deleted(id_);
         // A writer is inside a transaction; wait for its commit (or the engine's rollback).
-        CKPT_TRY(detail::wait_for(ck, [&] { return !lock_held(load_acquire(ctl.lock)); }, timeout, "a consistent state"));
+        CKPT_TRY(detail::wait_for(
+            ck, [&] { return !lock_held(load_acquire(ctl.lock)); }, timeout, "a consistent state"));
         lock = load_acquire(ctl.lock);
-        if (lock_held(lock)) return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
+        if (lock_held(lock))
+            return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
     }
     if (load_acquire(desc.generation) != generation_) return deleted(id_);
     if (load_relaxed(desc.state) == kSectionCorrupted)
@@ -147,9 +158,13 @@ std::size_t Section::size() const {
     return ck_ ? static_cast<std::size_t>(load_acquire(ck_->meta.desc(slot_).committed_size)) : 0;
 }
 
-std::uint64_t Section::sequence() const { return ck_ ? lock_seq(load_acquire(ck_->data.control(slot_).lock)) & ~1ull : 0; }
+std::uint64_t Section::sequence() const {
+    return ck_ ? lock_seq(load_acquire(ck_->data.control(slot_).lock)) & ~1ull : 0;
+}
 
-std::uint64_t Section::acked_sequence() const { return ck_ ? load_acquire(ck_->meta.desc(slot_).acked_seq) : 0; }
+std::uint64_t Section::acked_sequence() const {
+    return ck_ ? load_acquire(ck_->meta.desc(slot_).acked_seq) : 0;
+}
 
 Status Section::wait_acked(std::uint64_t seq, std::chrono::milliseconds timeout) const {
     if (!ck_) return fail(Error::kBadHandle, "empty section handle");
@@ -213,7 +228,9 @@ void WriteTx::resize(std::size_t size) {
     size_ = size;
 }
 
-Result<std::uint64_t> WriteTx::commit(Ack ack, std::chrono::milliseconds timeout) { return finish(ack, timeout, false); }
+Result<std::uint64_t> WriteTx::commit(Ack ack, std::chrono::milliseconds timeout) {
+    return finish(ack, timeout, false);
+}
 
 Result<std::uint64_t> WriteTx::commit_overwrite(Ack ack, std::chrono::milliseconds timeout) {
     return finish(ack, timeout, true);
@@ -240,8 +257,8 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     if (ack == Ack::kSync) {
         const std::uint64_t gen = load_relaxed(desc.generation);
         CKPT_TRY(detail::wait_for(
-            ck, [&] { return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen; }, timeout,
-            "acknowledgement of the commit"));
+            ck, [&] { return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen; },
+            timeout, "acknowledgement of the commit"));
     }
     return committed;
 }

@@ -20,7 +20,8 @@ namespace detail {
 std::string printable_id(std::string_view id) {
     std::string s = "'";
     for (unsigned char c : id) {
-        if (c >= 0x20 && c < 0x7f) s += static_cast<char>(c);
+        if (c >= 0x20 && c < 0x7f)
+            s += static_cast<char>(c);
         else {
             char b[5];
             std::snprintf(b, sizeof b, "\\x%02x", c);
@@ -40,8 +41,7 @@ Status SessionCore::establish() {
     node_id = d.u32();
     d.u32(); // engine pid
     std::uint64_t node_size = d.u64();
-    if (!d.at_end() || rep.fds.size() != 2)
-        return fail(Error::kMessageError, "malformed HELLO reply from ckptd");
+    if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed HELLO reply from ckptd");
     CKPT_TRY_ASSIGN(map, shm::Mapping::map(rep.fds[0].get(), node_size, false));
     CKPT_TRY_ASSIGN(hdr, shm::attach_node(map.data(), map.size()));
     node_map = std::move(map);
@@ -167,8 +167,12 @@ Result<Session> Session::connect(SessionOptions opts) {
     return s;
 }
 
-std::uint32_t Session::node_id() const { return core_->node_id; }
-const std::string& Session::socket_path() const { return core_->socket_path; }
+std::uint32_t Session::node_id() const {
+    return core_->node_id;
+}
+const std::string& Session::socket_path() const {
+    return core_->socket_path;
+}
 
 Result<Checkpoint> Session::open(std::string_view name, std::uint32_t flags, const CheckpointAttributes* attrs) {
     CKPT_TRY(validate_name(name));

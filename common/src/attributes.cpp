@@ -22,14 +22,11 @@ Status validate_attributes(const CheckpointAttributes& a) {
         return fail(Error::kBadFlags, "creation flags must hold exactly one of ALL_REPLICAS, ACTIVE_REPLICA, "
                                       "ACTIVE_REPLICA_WEAK");
     if (a.max_sections == 0 || a.max_sections > kMaxSectionsLimit)
-        return fail(Error::kInvalidParam,
-                    "max_sections must be 1.." + std::to_string(kMaxSectionsLimit) + ", got " + std::to_string(a.max_sections));
-    if (a.max_section_size == 0)
-        return fail(Error::kInvalidParam, "max_section_size must be > 0");
-    if (a.checkpoint_size == 0)
-        return fail(Error::kInvalidParam, "checkpoint_size must be > 0");
-    if (a.checkpoint_size > (std::uint64_t{1} << 40))
-        return fail(Error::kInvalidParam, "checkpoint_size above 1 TiB");
+        return fail(Error::kInvalidParam, "max_sections must be 1.." + std::to_string(kMaxSectionsLimit) + ", got " +
+                                              std::to_string(a.max_sections));
+    if (a.max_section_size == 0) return fail(Error::kInvalidParam, "max_section_size must be > 0");
+    if (a.checkpoint_size == 0) return fail(Error::kInvalidParam, "checkpoint_size must be > 0");
+    if (a.checkpoint_size > (std::uint64_t{1} << 40)) return fail(Error::kInvalidParam, "checkpoint_size above 1 TiB");
     if (a.max_section_size > a.checkpoint_size)
         return fail(Error::kInvalidParam, "max_section_size (" + std::to_string(a.max_section_size) +
                                               ") exceeds checkpoint_size (" + std::to_string(a.checkpoint_size) + ")");
@@ -38,10 +35,10 @@ Status validate_attributes(const CheckpointAttributes& a) {
     if (a.max_section_id_size > kMaxSectionIdSize)
         return fail(Error::kInvalidParam, "max_section_id_size must be <= " + std::to_string(kMaxSectionIdSize));
     if (!std::has_single_bit(a.block_size) || a.block_size < kMinBlockSize || a.block_size > kMaxBlockSize)
-        return fail(Error::kInvalidParam, "block_size must be a power of two in [" + std::to_string(kMinBlockSize) + ", " +
-                                              std::to_string(kMaxBlockSize) + "], got " + std::to_string(a.block_size));
-    if (a.retention_ns < 0)
-        return fail(Error::kInvalidParam, "retention duration must be >= 0");
+        return fail(Error::kInvalidParam, "block_size must be a power of two in [" + std::to_string(kMinBlockSize) +
+                                              ", " + std::to_string(kMaxBlockSize) + "], got " +
+                                              std::to_string(a.block_size));
+    if (a.retention_ns < 0) return fail(Error::kInvalidParam, "retention duration must be >= 0");
     return {};
 }
 
@@ -55,8 +52,8 @@ Status validate_name(std::string_view name) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
                   c == '-';
         if (!ok)
-            return fail(Error::kInvalidParam, "checkpoint name '" + std::string(name) +
-                                                  "' holds a character outside [A-Za-z0-9._-]");
+            return fail(Error::kInvalidParam,
+                        "checkpoint name '" + std::string(name) + "' holds a character outside [A-Za-z0-9._-]");
     }
     return {};
 }

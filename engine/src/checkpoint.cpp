@@ -25,13 +25,16 @@ using namespace ckpt::shm;
 
 namespace {
 
-std::string as_string(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+std::string as_string(std::span<const std::byte> b) {
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 std::string printable(std::span<const std::byte> id) {
     std::string s;
     for (std::byte b : id) {
         auto c = static_cast<unsigned char>(b);
-        if (c >= 0x20 && c < 0x7f) s += static_cast<char>(c);
+        if (c >= 0x20 && c < 0x7f)
+            s += static_cast<char>(c);
         else {
             char buf[5];
             std::snprintf(buf, sizeof buf, "\\x%02x", c);
@@ -75,7 +78,9 @@ ShadowEntry& Checkpoint::shadow_entry(std::uint32_t slot) const {
     return reinterpret_cast<ShadowEntry*>(shadow_map_.data() + layout_.shadow_entries_offset)[slot];
 }
 
-std::byte* Checkpoint::shadow_area() const { return shadow_map_.data() + layout_.shadow_area_offset; }
+std::byte* Checkpoint::shadow_area() const {
+    return shadow_map_.data() + layout_.shadow_area_offset;
+}
 
 Status Checkpoint::map_views() {
     CKPT_TRY_ASSIGN(mm, Mapping::map(meta_fd_.get(), layout_.meta_size, true));
@@ -255,7 +260,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         std::uint32_t st = d.state;
         if (st == kSectionFree) continue;
         if (st != kSectionValid && st != kSectionCorrupted)
-            return fail(Error::kFailedOperation, "slot " + std::to_string(s) + " has invalid state " + std::to_string(st));
+            return fail(Error::kFailedOperation,
+                        "slot " + std::to_string(s) + " has invalid state " + std::to_string(st));
         if (d.id_len > c->attrs_.max_section_id_size || d.capacity == 0 || d.capacity % bs || d.data_offset % bs ||
             d.capacity > layout.area_size || d.data_offset > layout.area_size - d.capacity ||
             d.committed_size > d.capacity || !c->alloc_.reserve(d.data_offset / bs, d.capacity / bs))
@@ -270,7 +276,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         sl.expiration_ns = d.expiration_ns;
         std::string id(reinterpret_cast<const char*>(&d) + sizeof(SectionDesc), d.id_len);
         if (!c->by_id_.emplace(id, s).second)
-            return fail(Error::kFailedOperation, "two slots hold section id " + printable(std::as_bytes(std::span(id))));
+            return fail(Error::kFailedOperation,
+                        "two slots hold section id " + printable(std::as_bytes(std::span(id))));
         // The shadow is the committed truth; resynchronise its bookkeeping with the directory.
         ShadowEntry& e = c->shadow_entry(s);
         if (e.seq != sl.captured_seq || e.size != sl.committed_size) {
@@ -296,7 +303,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         if (ws.state != kWriterAttached) continue;
         if (ws.pid != 0 && process_start_time(static_cast<pid_t>(ws.pid)) == ws.start_time && ws.start_time != 0)
             c->orphan_pids_[w] = static_cast<pid_t>(ws.pid);
-        else c->release_writer(w);
+        else
+            c->release_writer(w);
     }
     // Sections held by an owner that is not a live writer: recover; commits without a doorbell: capture.
     for (std::uint32_t s = 0; s < c->attrs_.max_sections; ++s) {
@@ -313,8 +321,12 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     return c;
 }
 
-Result<Fd> Checkpoint::meta_fd_readonly() const { return reopen(meta_fd_.get(), false); }
-Result<Fd> Checkpoint::data_fd(bool writable) const { return reopen(data_fd_.get(), writable); }
+Result<Fd> Checkpoint::meta_fd_readonly() const {
+    return reopen(meta_fd_.get(), false);
+}
+Result<Fd> Checkpoint::data_fd(bool writable) const {
+    return reopen(data_fd_.get(), writable);
+}
 
 void Checkpoint::remove_objects() {
     (void)remove_object(names_.meta);
@@ -410,7 +422,8 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
     } else {
         id = as_string(id_in);
         if (id.size() > attrs_.max_section_id_size)
-            return fail(Error::kInvalidParam, "section id is " + std::to_string(id.size()) + " bytes, max_section_id_size is " +
+            return fail(Error::kInvalidParam, "section id is " + std::to_string(id.size()) +
+                                                  " bytes, max_section_id_size is " +
                                                   std::to_string(attrs_.max_section_id_size));
     }
     if (capacity == 0) capacity = std::max<std::uint64_t>(initial.size(), attrs_.max_section_size);
@@ -429,8 +442,8 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
     auto first = alloc_.allocate(blocks);
     if (!first)
         return fail(Error::kNoSpace, "checkpoint '" + name_ + "' has no free run of " + std::to_string(blocks * bs) +
-                                         " bytes (free " + std::to_string(alloc_.free_blocks() * bs) + ", largest run " +
-                                         std::to_string(alloc_.largest_free() * bs) + ")");
+                                         " bytes (free " + std::to_string(alloc_.free_blocks() * bs) +
+                                         ", largest run " + std::to_string(alloc_.largest_free() * bs) + ")");
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
     Slot& sl = slots_[slot];
@@ -533,8 +546,7 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
 Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t expiration_ns) {
     auto slot = lookup(id);
     if (!slot) return fail(Error::kNotExist, "no section " + printable(id) + " in checkpoint '" + name_ + "'");
-    if (attrs_.max_sections == 1)
-        return fail(Error::kInvalidParam, "the default section's expiration cannot be set");
+    if (attrs_.max_sections == 1) return fail(Error::kInvalidParam, "the default section's expiration cannot be set");
     slots_[*slot].expiration_ns = expiration_ns;
     begin_dir_edit();
     store_relaxed(meta_.mutable_desc(*slot).expiration_ns, expiration_ns);
@@ -586,7 +598,8 @@ bool Checkpoint::reattach_writer(std::uint32_t slot, pid_t pid, std::uint64_t st
 }
 
 Status Checkpoint::rollback(std::uint32_t slot, std::uint32_t writer) {
-    if (slot >= slots_.size() || !slots_[slot].used) return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
+    if (slot >= slots_.size() || !slots_[slot].used)
+        return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
     std::uint64_t lock = load_acquire(data_.control(slot).lock);
     if (!lock_held(lock) || lock_owner(lock) != writer + 1)
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
@@ -688,7 +701,8 @@ bool Checkpoint::capture(std::uint32_t slot) {
     if (load_relaxed(ctl.lock) != lock) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
         // own commit rings the doorbell again; recapture the whole section then.
-        note_damage("a writer of section slot " + std::to_string(slot) + " wrote before its previous commit was captured");
+        note_damage("a writer of section slot " + std::to_string(slot) +
+                    " wrote before its previous commit was captured");
         std::uint64_t b0 = first;
         for (std::uint64_t b = b0; b < first + count; ++b)
             std::atomic_ref<std::uint64_t>(dirty[b / 64]).fetch_or(1ull << (b % 64), std::memory_order_relaxed);
@@ -697,7 +711,8 @@ bool Checkpoint::capture(std::uint32_t slot) {
     std::uint64_t committed = size;
     if (size > sl.capacity) {
         // The writer left an impossible size: keep the bytes, clamp, and say so.
-        note_damage("section slot " + std::to_string(slot) + " size word " + std::to_string(size) + " exceeds capacity");
+        note_damage("section slot " + std::to_string(slot) + " size word " + std::to_string(size) +
+                    " exceeds capacity");
         committed = sl.capacity;
     }
     ShadowEntry& se = shadow_entry(slot);

@@ -45,12 +45,15 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     if (key == "node_id") {
         if (!parse_u64(v, n) || n == 0 || n > 65535) return bad("expected 1..65535");
         c.node_id = static_cast<std::uint32_t>(n);
-    } else if (key == "socket") c.socket_path = v;
+    } else if (key == "socket")
+        c.socket_path = v;
     else if (key == "socket_mode") {
         if (!parse_u64(v, n, 8) || n > 0777) return bad("expected an octal mode like 0660");
         c.socket_mode = static_cast<mode_t>(n);
-    } else if (key == "shm_prefix") c.shm_prefix = v;
-    else if (key == "state_dir") c.state_dir = v;
+    } else if (key == "shm_prefix")
+        c.shm_prefix = v;
+    else if (key == "state_dir")
+        c.state_dir = v;
     else if (key == "segment_mode") {
         // Owner read/write always; group bits optional; never "other": segments are private.
         if (!parse_u64(v, n, 8) || n > 0660 || (n & 0600) != 0600 || (n & 0007) != 0)
@@ -72,11 +75,13 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "idle_spin_us") {
         if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
         c.idle_spin_us = static_cast<std::uint32_t>(n);
-    } else if (key == "log_file") c.log_file = v;
+    } else if (key == "log_file")
+        c.log_file = v;
     else if (key == "daemonize") {
         if (v != "true" && v != "false") return bad("expected true or false");
         c.daemonize = v == "true";
-    } else return fail(Error::kInvalidParam, "unknown key '" + key + "'");
+    } else
+        return fail(Error::kInvalidParam, "unknown key '" + key + "'");
     return {};
 }
 
@@ -157,15 +162,17 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
 
 Status validate_config(const Config& c) {
     if (c.socket_path.empty() || c.socket_path[0] != '/')
-        return fail(Error::kInvalidParam, "socket path must be absolute (abstract sockets are not used), got '" +
-                                              c.socket_path + "'");
+        return fail(Error::kInvalidParam,
+                    "socket path must be absolute (abstract sockets are not used), got '" + c.socket_path + "'");
     if (c.socket_path.size() >= sizeof(sockaddr_un::sun_path))
-        return fail(Error::kInvalidParam, "socket path is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+        return fail(Error::kInvalidParam,
+                    "socket path is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
     if (c.shm_prefix.empty() || c.shm_prefix.size() > 40)
         return fail(Error::kInvalidParam, "shm_prefix must be 1..40 characters");
     for (char ch : c.shm_prefix)
         if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
-            return fail(Error::kInvalidParam, "shm_prefix '" + c.shm_prefix + "' holds a character outside [A-Za-z0-9._-]");
+            return fail(Error::kInvalidParam,
+                        "shm_prefix '" + c.shm_prefix + "' holds a character outside [A-Za-z0-9._-]");
     if (c.state_dir.empty() || c.state_dir[0] != '/')
         return fail(Error::kInvalidParam, "state_dir must be an absolute path");
     return {};

@@ -19,7 +19,11 @@ Failure malformed(Op op) {
 
 void encode_counters(proto::Encoder& e, const Checkpoint& c) {
     const auto& k = c.counters();
-    e.u64(k.captures).u64(k.captured_bytes).u64(k.spurious_doorbells).u64(k.rollbacks).u64(k.corruptions)
+    e.u64(k.captures)
+        .u64(k.captured_bytes)
+        .u64(k.spurious_doorbells)
+        .u64(k.rollbacks)
+        .u64(k.corruptions)
         .u64(k.invalid_words);
     e.str(c.damage());
 }
@@ -37,7 +41,7 @@ void encode_counters(proto::Encoder& e, const Checkpoint& c) {
     do {                                                                                                               \
         auto r_ = (expr);                                                                                              \
         if (!r_.ok()) {                                                                                                \
-            if (cfg_.verbose) log("request %d failed: %s", static_cast<int>(op), r_.message().c_str());              \
+            if (cfg_.verbose) log("request %d failed: %s", static_cast<int>(op), r_.message().c_str());                \
             (void)reply(s, proto::reply_error(op, id, r_.failure()));                                                  \
             return;                                                                                                    \
         }                                                                                                              \
@@ -69,8 +73,9 @@ void Engine::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kOpen, validate_name(name));
     CKPT_REPLY_IF_FAILED(Op::kOpen, validate_open_flags(flags));
     if (has_attrs != ((flags & kOpenCreate) != 0)) {
-        (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kInvalidParam,
-                                                              "creation attributes go with the CREATE flag, and only with it")));
+        (void)reply(s, proto::reply_error(Op::kOpen, id,
+                                          fail(Error::kInvalidParam,
+                                               "creation attributes go with the CREATE flag, and only with it")));
         return;
     }
     if (has_attrs) CKPT_REPLY_IF_FAILED(Op::kOpen, validate_attributes(attrs));
@@ -79,8 +84,9 @@ void Engine::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     if (auto it = by_name_.find(name); it != by_name_.end()) {
         c = it->second;
         if (has_attrs && !(attrs == c->attributes())) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kExist, "checkpoint '" + name +
-                                                                                     "' exists with other creation attributes")));
+            (void)reply(s, proto::reply_error(
+                               Op::kOpen, id,
+                               fail(Error::kExist, "checkpoint '" + name + "' exists with other creation attributes")));
             return;
         }
     } else {
@@ -145,7 +151,8 @@ void Engine::on_close(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kClose);
     auto it = s.handles.find(handle);
     if (it == s.handles.end()) {
-        (void)reply(s, proto::reply_error(Op::kClose, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(
+            s, proto::reply_error(Op::kClose, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     Handle h = std::move(it->second);
@@ -179,7 +186,8 @@ void Engine::on_status(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kStatus);
     Handle* h = find_handle(s, handle);
     if (!h) {
-        (void)reply(s, proto::reply_error(Op::kStatus, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(s, proto::reply_error(Op::kStatus, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     const Checkpoint& c = *h->ckpt;
@@ -199,12 +207,14 @@ void Engine::on_section_create(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_DECODED(Op::kSectionCreate);
     Handle* h = find_handle(s, handle);
     if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionCreate, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
-                                          fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s,
+                    proto::reply_error(Op::kSectionCreate, id,
+                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
         return;
     }
     auto r = h->ckpt->create_section(sid, generate, expiration, capacity, data);
@@ -221,12 +231,14 @@ void Engine::on_section_delete(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_DECODED(Op::kSectionDelete);
     Handle* h = find_handle(s, handle);
     if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionDelete, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
-                                          fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s,
+                    proto::reply_error(Op::kSectionDelete, id,
+                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionDelete, h->ckpt->delete_section(sid));
@@ -241,12 +253,14 @@ void Engine::on_section_expiration(Session& s, std::uint32_t id, proto::Decoder&
     CKPT_DECODED(Op::kSectionExpiration);
     Handle* h = find_handle(s, handle);
     if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
-                                          fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s,
+                    proto::reply_error(Op::kSectionExpiration, id,
+                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionExpiration, h->ckpt->set_expiration(sid, expiration));
@@ -258,13 +272,15 @@ void Engine::on_subscribe(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kSubscribe);
     Handle* h = find_handle(s, handle);
     if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSubscribe, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        (void)reply(s, proto::reply_error(Op::kSubscribe, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
         return;
     }
     if (!h->subscription.valid()) {
         h->subscription.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
         if (!h->subscription.valid()) {
-            (void)reply(s, proto::reply_error(Op::kSubscribe, id, fail(Error::kNoResources, "eventfd: out of descriptors")));
+            (void)reply(
+                s, proto::reply_error(Op::kSubscribe, id, fail(Error::kNoResources, "eventfd: out of descriptors")));
             return;
         }
         h->ckpt->subscribers.push_back(h->subscription.get());
@@ -286,8 +302,13 @@ void Engine::on_list(Session& s, std::uint32_t id, proto::Decoder& d) {
             break;
         }
         const auto& a = c->attributes();
-        body.str(name).attrs(a).u32(c->meta().section_count()).u64(c->meta().bytes_used()).u64(c->meta().commit_seq())
-            .u32(static_cast<std::uint32_t>(c->open_count)).u64(c->meta().epoch());
+        body.str(name)
+            .attrs(a)
+            .u32(c->meta().section_count())
+            .u64(c->meta().bytes_used())
+            .u64(c->meta().commit_seq())
+            .u32(static_cast<std::uint32_t>(c->open_count))
+            .u64(c->meta().epoch());
         encode_counters(body, *c);
         ++count;
     }

@@ -40,7 +40,9 @@ inline void cpu_relax() {
 #endif
 }
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 Status make_dirs(const std::string& path, mode_t mode) {
     std::string cur;
@@ -118,7 +120,8 @@ Status Engine::start() {
     lock_fd_.reset(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
     if (!lock_fd_.valid()) return fail(Error::kAccess, "cannot open " + lock_path + ": " + std::strerror(errno));
     if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
-        return fail(Error::kExist, "another ckptd already serves " + cfg_.socket_path + " (it holds " + lock_path + ")");
+        return fail(Error::kExist,
+                    "another ckptd already serves " + cfg_.socket_path + " (it holds " + lock_path + ")");
     if (auto probe = connect_seqpacket(cfg_.socket_path); probe.ok())
         return fail(Error::kExist, "another ckptd already serves " + cfg_.socket_path);
     ::unlink(cfg_.socket_path.c_str()); // stale socket of a dead engine
@@ -137,7 +140,8 @@ Status Engine::start() {
     if (cfg_.segment_gid != static_cast<gid_t>(-1) &&
         ::chown(cfg_.socket_path.c_str(), static_cast<uid_t>(-1), cfg_.segment_gid) != 0)
         return fail(Error::kAccess, "chown " + cfg_.socket_path + ": " + std::strerror(errno));
-    if (::listen(listen_fd_.get(), 128) != 0) return fail(Error::kLibrary, std::string("listen: ") + std::strerror(errno));
+    if (::listen(listen_fd_.get(), 128) != 0)
+        return fail(Error::kLibrary, std::string("listen: ") + std::strerror(errno));
 
     // NODE segment: reuse an existing one so clients that survived our restart keep a valid map.
     ObjectName node_name{cfg_.shm_prefix + "node", false};
@@ -245,13 +249,16 @@ Result<std::shared_ptr<Checkpoint>> Engine::create_checkpoint(const std::string&
             (void)remove_object(*o);
         }
     }
-    CKPT_TRY_ASSIGN(c, Checkpoint::create(name, a, names, ObjectOptions{cfg_.segment_mode, cfg_.segment_gid}, cfg_.node_id));
+    CKPT_TRY_ASSIGN(
+        c, Checkpoint::create(name, a, names, ObjectOptions{cfg_.segment_mode, cfg_.segment_gid}, cfg_.node_id));
     std::shared_ptr<Checkpoint> cp(std::move(c));
     by_name_[name] = cp;
     all_.push_back(cp);
     log("created checkpoint '%s' (%lu bytes, %u sections max, block %u, %s%s)", name.c_str(),
         static_cast<unsigned long>(a.checkpoint_size), a.max_sections, a.block_size,
-        a.update_mode() == UpdateMode::kSync ? "sync" : a.update_mode() == UpdateMode::kAsync ? "async" : "async-weak",
+        a.update_mode() == UpdateMode::kSync    ? "sync"
+        : a.update_mode() == UpdateMode::kAsync ? "async"
+                                                : "async-weak",
         a.persistent() ? ", persistent" : "");
     return cp;
 }
@@ -325,8 +332,10 @@ int Engine::run() {
     const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
     while (!stop_.load(std::memory_order_relaxed)) {
         bool sleep = false;
-        if (poll_commits()) last_work = now_mono_ns();
-        else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns) sleep = true;
+        if (poll_commits())
+            last_work = now_mono_ns();
+        else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns)
+            sleep = true;
         int timeout = 0;
         if (sleep) {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
@@ -347,7 +356,8 @@ int Engine::run() {
         if (sleep) store_seq_cst(nh->engine_sleeping, 0u);
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
-            if (fd == listen_fd_.get()) accept_clients();
+            if (fd == listen_fd_.get())
+                accept_clients();
             else if (fd == kick_fd_.get()) {
                 std::uint64_t v;
                 [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
@@ -367,8 +377,10 @@ int Engine::run() {
             } else if (auto p = pidfd_to_sock_.find(fd); p != pidfd_to_sock_.end()) {
                 close_session(p->second);
             } else if (sessions_.count(fd)) {
-                if (events[i].events & (EPOLLHUP | EPOLLERR) && !(events[i].events & EPOLLIN)) close_session(fd);
-                else serve(*sessions_[fd]);
+                if (events[i].events & (EPOLLHUP | EPOLLERR) && !(events[i].events & EPOLLIN))
+                    close_session(fd);
+                else
+                    serve(*sessions_[fd]);
             }
         }
         run_timers();
@@ -460,9 +472,10 @@ void Engine::serve(Session& s) {
             proto::Decoder d(r->payload);
             auto op = static_cast<proto::Op>(d.u16());
             d.u16();
-            (void)reply(s, proto::reply_error(op, d.u32(), fail(Error::kMessageError, "request larger than " +
-                                                                                          std::to_string(proto::kMaxMessage) +
-                                                                                          " bytes or carrying more than 4 fds")));
+            (void)reply(s, proto::reply_error(op, d.u32(),
+                                              fail(Error::kMessageError, "request larger than " +
+                                                                             std::to_string(proto::kMaxMessage) +
+                                                                             " bytes or carrying more than 4 fds")));
             continue;
         }
         handle(s, r->payload);
@@ -489,34 +502,50 @@ void Engine::handle(Session& s, std::span<const std::byte> msg) {
         return;
     }
     if (version != proto::kProtocolVersion) {
-        (void)reply(s, proto::reply_error(op, id, fail(Error::kVersion, "client speaks control protocol " +
-                                                                            std::to_string(version) + ", ckptd speaks " +
-                                                                            std::to_string(proto::kProtocolVersion))));
+        (void)reply(s, proto::reply_error(op, id,
+                                          fail(Error::kVersion, "client speaks control protocol " +
+                                                                    std::to_string(version) + ", ckptd speaks " +
+                                                                    std::to_string(proto::kProtocolVersion))));
         return;
     }
     if (!s.authorised) {
-        (void)reply(s, proto::reply_error(op, id, fail(Error::kAccess, "uid " + std::to_string(s.cred.uid) + " gid " +
-                                                                           std::to_string(s.cred.gid) +
-                                                                           " is not authorised by ckptd (allow_uids / allow_gids)")));
+        (void)reply(s,
+                    proto::reply_error(op, id,
+                                       fail(Error::kAccess,
+                                            "uid " + std::to_string(s.cred.uid) + " gid " + std::to_string(s.cred.gid) +
+                                                " is not authorised by ckptd (allow_uids / allow_gids)")));
         close_session(s.sock.get());
         return;
     }
     switch (op) {
-    case proto::Op::kHello: return on_hello(s, id, d);
-    case proto::Op::kOpen: return on_open(s, id, d);
-    case proto::Op::kClose: return on_close(s, id, d);
-    case proto::Op::kUnlink: return on_unlink(s, id, d);
-    case proto::Op::kStatus: return on_status(s, id, d);
-    case proto::Op::kSectionCreate: return on_section_create(s, id, d);
-    case proto::Op::kSectionDelete: return on_section_delete(s, id, d);
-    case proto::Op::kSectionExpiration: return on_section_expiration(s, id, d);
-    case proto::Op::kSubscribe: return on_subscribe(s, id, d);
-    case proto::Op::kList: return on_list(s, id, d);
-    case proto::Op::kInspect: return on_inspect(s, id, d);
-    case proto::Op::kRollback: return on_rollback(s, id, d);
+    case proto::Op::kHello:
+        return on_hello(s, id, d);
+    case proto::Op::kOpen:
+        return on_open(s, id, d);
+    case proto::Op::kClose:
+        return on_close(s, id, d);
+    case proto::Op::kUnlink:
+        return on_unlink(s, id, d);
+    case proto::Op::kStatus:
+        return on_status(s, id, d);
+    case proto::Op::kSectionCreate:
+        return on_section_create(s, id, d);
+    case proto::Op::kSectionDelete:
+        return on_section_delete(s, id, d);
+    case proto::Op::kSectionExpiration:
+        return on_section_expiration(s, id, d);
+    case proto::Op::kSubscribe:
+        return on_subscribe(s, id, d);
+    case proto::Op::kList:
+        return on_list(s, id, d);
+    case proto::Op::kInspect:
+        return on_inspect(s, id, d);
+    case proto::Op::kRollback:
+        return on_rollback(s, id, d);
     }
-    (void)reply(s, proto::reply_error(op, id, fail(Error::kMessageError, "unknown request type " +
-                                                                             std::to_string(static_cast<int>(op)))));
+    (void)reply(
+        s, proto::reply_error(
+               op, id, fail(Error::kMessageError, "unknown request type " + std::to_string(static_cast<int>(op)))));
 }
 
 } // namespace ckpt::engine

@@ -52,13 +52,16 @@ HeaderState MetaView::classify(const std::byte* base, std::uint64_t size) {
 
 Result<MetaView> MetaView::attach(std::byte* base, std::uint64_t size) {
     switch (classify(base, size)) {
-    case HeaderState::kReady: break;
-    case HeaderState::kNotReady: return fail(Error::kTryAgain, "checkpoint segment is still being created");
+    case HeaderState::kReady:
+        break;
+    case HeaderState::kNotReady:
+        return fail(Error::kTryAgain, "checkpoint segment is still being created");
     case HeaderState::kVersionMismatch:
         return fail(Error::kVersion, "segment layout major version " +
                                          std::to_string(reinterpret_cast<const MetaHeader*>(base)->layout_major) +
                                          ", this library speaks " + std::to_string(kLayoutMajor));
-    case HeaderState::kCorrupt: return fail(Error::kFailedOperation, "checkpoint META segment has no valid magic");
+    case HeaderState::kCorrupt:
+        return fail(Error::kFailedOperation, "checkpoint META segment has no valid magic");
     }
     MetaView v;
     v.base_ = base;
@@ -224,8 +227,8 @@ Result<DataView> DataView::attach(std::byte* base, std::uint64_t size, const Met
         snap.block_size != meta.attributes().block_size || snap.max_sections != meta.attributes().max_sections)
         return fail(Error::kFailedOperation, "DATA header disagrees with META layout");
     if (size < l.data_size)
-        return fail(Error::kFailedOperation, "DATA mapping is " + std::to_string(size) + " bytes, layout needs " +
-                                                 std::to_string(l.data_size));
+        return fail(Error::kFailedOperation,
+                    "DATA mapping is " + std::to_string(size) + " bytes, layout needs " + std::to_string(l.data_size));
     DataView v;
     v.base_ = base;
     v.size_ = size;
@@ -258,7 +261,8 @@ void DataView::mark_dirty(const SectionInfo& info, std::uint64_t offset, std::ui
         std::uint64_t n = std::min<std::uint64_t>(64 - bit, last - b + 1);
         std::uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
         // Plain read first: re-dirtying a hot block must not bounce the line with an atomic RMW.
-        if ((load_relaxed(words[w]) & mask) != mask) std::atomic_ref<std::uint64_t>(words[w]).fetch_or(mask, std::memory_order_relaxed);
+        if ((load_relaxed(words[w]) & mask) != mask)
+            std::atomic_ref<std::uint64_t>(words[w]).fetch_or(mask, std::memory_order_relaxed);
         b += n;
     }
 }

@@ -6,7 +6,9 @@
 
 namespace ckpt::shm {
 namespace {
-constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 } // namespace
 
 Result<Layout> compute_layout(const CheckpointAttributes& a) {

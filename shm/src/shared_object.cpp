@@ -17,31 +17,44 @@ namespace bip = boost::interprocess;
 namespace ckpt::shm {
 namespace {
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
+std::string errno_text(int e) {
+    return std::string(std::strerror(e));
+}
 
 Error error_from_errno(int e) {
     switch (e) {
-    case EEXIST: return Error::kExist;
-    case ENOENT: return Error::kNotExist;
+    case EEXIST:
+        return Error::kExist;
+    case ENOENT:
+        return Error::kNotExist;
     case EACCES:
-    case EPERM: return Error::kAccess;
+    case EPERM:
+        return Error::kAccess;
     case ENOSPC:
     case ENOMEM:
     case EMFILE:
-    case ENFILE: return Error::kNoResources;
-    case ENAMETOOLONG: return Error::kNameTooLong;
-    default: return Error::kLibrary;
+    case ENFILE:
+        return Error::kNoResources;
+    case ENAMETOOLONG:
+        return Error::kNameTooLong;
+    default:
+        return Error::kLibrary;
     }
 }
 
 Error error_from_boost(const bip::interprocess_exception& ex) {
     switch (ex.get_error_code()) {
-    case bip::already_exists_error: return Error::kExist;
-    case bip::not_found_error: return Error::kNotExist;
-    case bip::security_error: return Error::kAccess;
+    case bip::already_exists_error:
+        return Error::kExist;
+    case bip::not_found_error:
+        return Error::kNotExist;
+    case bip::security_error:
+        return Error::kAccess;
     case bip::out_of_space_error:
-    case bip::out_of_memory_error: return Error::kNoResources;
-    default: return error_from_errno(ex.get_native_error());
+    case bip::out_of_memory_error:
+        return Error::kNoResources;
+    default:
+        return error_from_errno(ex.get_native_error());
     }
 }
 
@@ -50,11 +63,11 @@ Status size_and_reserve(int fd, const ObjectName& name, std::uint64_t size, cons
     if (::fchmod(fd, opts.mode) != 0)
         return fail(error_from_errno(errno), "chmod " + name.describe() + ": " + errno_text(errno));
     if (opts.gid != static_cast<gid_t>(-1) && ::fchown(fd, static_cast<uid_t>(-1), opts.gid) != 0)
-        return fail(error_from_errno(errno), "chown " + name.describe() + " to gid " + std::to_string(opts.gid) +
-                                                 ": " + errno_text(errno));
+        return fail(error_from_errno(errno),
+                    "chown " + name.describe() + " to gid " + std::to_string(opts.gid) + ": " + errno_text(errno));
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
-        return fail(error_from_errno(errno), "size " + name.describe() + " to " + std::to_string(size) + " bytes: " +
-                                                 errno_text(errno));
+        return fail(error_from_errno(errno),
+                    "size " + name.describe() + " to " + std::to_string(size) + " bytes: " + errno_text(errno));
     int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
     if (rc != 0)
         return fail(rc == ENOSPC ? Error::kNoResources : error_from_errno(rc),
@@ -68,8 +81,7 @@ Result<Fd> create_object(const ObjectName& name, std::uint64_t size, const Objec
     Fd fd;
     if (name.is_file) {
         fd.reset(::open(name.name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, opts.mode));
-        if (!fd.valid())
-            return fail(error_from_errno(errno), "create " + name.describe() + ": " + errno_text(errno));
+        if (!fd.valid()) return fail(error_from_errno(errno), "create " + name.describe() + ": " + errno_text(errno));
     } else {
         try {
             bip::permissions perm(opts.mode);
@@ -94,7 +106,8 @@ Result<Fd> open_object(const ObjectName& name, bool writable, mode_t max_mode) {
         if (!fd.valid()) return fail(error_from_errno(errno), "open " + name.describe() + ": " + errno_text(errno));
     } else {
         try {
-            bip::shared_memory_object obj(bip::open_only, name.name.c_str(), writable ? bip::read_write : bip::read_only);
+            bip::shared_memory_object obj(bip::open_only, name.name.c_str(),
+                                          writable ? bip::read_write : bip::read_only);
             fd.reset(::fcntl(obj.get_mapping_handle().handle, F_DUPFD_CLOEXEC, 0));
             if (!fd.valid()) return fail(Error::kNoResources, "dup shm fd: " + errno_text(errno));
         } catch (const bip::interprocess_exception& ex) {
@@ -102,7 +115,8 @@ Result<Fd> open_object(const ObjectName& name, bool writable, mode_t max_mode) {
         }
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return fail(Error::kLibrary, "fstat " + name.describe() + ": " + errno_text(errno));
+    if (::fstat(fd.get(), &st) != 0)
+        return fail(Error::kLibrary, "fstat " + name.describe() + ": " + errno_text(errno));
     if (!S_ISREG(st.st_mode)) return fail(Error::kAccess, name.describe() + " is not a regular object");
     if (st.st_uid != ::geteuid())
         return fail(Error::kAccess, name.describe() + " is owned by uid " + std::to_string(st.st_uid) +
@@ -150,10 +164,11 @@ Mapping::~Mapping() {
 Result<Mapping> Mapping::map(int fd, std::uint64_t size, bool writable) {
     CKPT_TRY_ASSIGN(actual, object_size(fd));
     if (actual < size)
-        return fail(Error::kFailedOperation, "segment is " + std::to_string(actual) + " bytes, expected at least " +
-                                                 std::to_string(size));
+        return fail(Error::kFailedOperation,
+                    "segment is " + std::to_string(actual) + " bytes, expected at least " + std::to_string(size));
     void* p = ::mmap(nullptr, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return fail(error_from_errno(errno), "mmap " + std::to_string(size) + " bytes: " + errno_text(errno));
+    if (p == MAP_FAILED)
+        return fail(error_from_errno(errno), "mmap " + std::to_string(size) + " bytes: " + errno_text(errno));
     Mapping m;
     m.base_ = static_cast<std::byte*>(p);
     m.size_ = size;

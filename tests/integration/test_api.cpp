@@ -16,8 +16,12 @@ using ckpt::testing::EngineProcess;
 
 namespace {
 
-std::span<const std::byte> B(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-std::string S(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+std::span<const std::byte> B(std::string_view s) {
+    return std::as_bytes(std::span(s.data(), s.size()));
+}
+std::string S(std::span<const std::byte> b) {
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 CheckpointAttributes attrs(std::uint32_t sections = 16, std::uint64_t size = 64 * 1024,
                            std::uint64_t section_size = 4096) {

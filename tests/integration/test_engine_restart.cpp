@@ -49,7 +49,8 @@ TEST(EngineRestart, SigkillUnderLoadLosesNoAcknowledgedCommit) {
         ASSERT_TRUE(s.ok()) << s.message();
         auto ck = s->create("load", attrs());
         ASSERT_TRUE(ck.ok()) << ck.message();
-        for (int k = 0; k < 4; ++k) ASSERT_TRUE(ck->create_section({.id = "s" + std::to_string(k), .capacity = 256}).ok());
+        for (int k = 0; k < 4; ++k)
+            ASSERT_TRUE(ck->create_section({.id = "s" + std::to_string(k), .capacity = 256}).ok());
     }
     ChildProcess load({test_app_path(), "load", engine.socket(), "load", "4", "4000"});
     std::map<int, std::uint64_t> acked;
@@ -89,7 +90,8 @@ TEST(EngineRestart, SigkillUnderLoadLosesNoAcknowledgedCommit) {
     EXPECT_EQ(kills, 6);
     const std::string log = engine.log();
     std::size_t adoptions = 0;
-    for (auto p = log.find("adopted checkpoint 'load'"); p != std::string::npos; p = log.find("adopted checkpoint 'load'", p + 1))
+    for (auto p = log.find("adopted checkpoint 'load'"); p != std::string::npos;
+         p = log.find("adopted checkpoint 'load'", p + 1))
         ++adoptions;
     EXPECT_EQ(adoptions, 6u) << log;
 }

@@ -75,7 +75,8 @@ TEST_F(NeverTorn, WriterKilledTwoHundredTimes) {
     std::uint64_t expected = 0;
     for (int round = 0; round < 200; ++round) {
         // Every other writer dwells mid-fill, so many kills land inside a transaction.
-        ChildProcess writer({test_app_path(), "writer", engine.socket(), "torn", "s", "async", round % 2 ? "200" : "0"});
+        ChildProcess writer(
+            {test_app_path(), "writer", engine.socket(), "torn", "s", "async", round % 2 ? "200" : "0"});
         ASSERT_TRUE(writer.started());
         std::uint64_t reported = expected;
         if (round % 2) { // dwelling writers are killed once in their loop: mostly mid-transaction

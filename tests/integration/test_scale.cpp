@@ -25,8 +25,8 @@ TEST(Scale, HundredThousandSections) {
     auto ck = s->create("big", a);
     ASSERT_TRUE(ck.ok()) << ck.message();
     for (std::uint32_t i = 0; i < kSections; ++i) {
-        auto sec = ck->create_section({.id = "sec-" + std::to_string(i), .capacity = 64,
-                                       .initial = std::as_bytes(std::span(&i, 1))});
+        auto sec = ck->create_section(
+            {.id = "sec-" + std::to_string(i), .capacity = 64, .initial = std::as_bytes(std::span(&i, 1))});
         ASSERT_TRUE(sec.ok()) << i << ": " << sec.message();
     }
     EXPECT_EQ(ck->create_section({.id = "one-too-many", .capacity = 64}).error(), Error::kNoSpace);

@@ -30,7 +30,8 @@ namespace {
 volatile sig_atomic_t g_stop = 0;
 
 [[noreturn]] void die(const char* what, const Failure& f) {
-    std::fprintf(stderr, "ckpt_test_app: %s: %s (%s)\n", what, f.message.c_str(), std::string(error_name(f.code)).c_str());
+    std::fprintf(stderr, "ckpt_test_app: %s: %s (%s)\n", what, f.message.c_str(),
+                 std::string(error_name(f.code)).c_str());
     std::exit(3);
 }
 
@@ -40,7 +41,9 @@ T must(Result<T> r, const char* what) {
     return std::move(r).value();
 }
 
-Session connect(const char* socket) { return must(Session::connect({socket}), "connect"); }
+Session connect(const char* socket) {
+    return must(Session::connect({socket}), "connect");
+}
 
 int writer(int argc, char** argv) {
     if (argc < 5) return 2;
@@ -100,7 +103,8 @@ int reader(int argc, char** argv) {
             return s;
         });
         if (!r) {
-            if (r.error() == Error::kTimeout || r.error() == Error::kTryAgain) continue; // writer dead, rollback pending
+            if (r.error() == Error::kTimeout || r.error() == Error::kTryAgain)
+                continue; // writer dead, rollback pending
             die("read", r.failure());
         }
         ++reads;
@@ -116,7 +120,8 @@ int reader(int argc, char** argv) {
         }
         last = r->first;
     }
-    std::printf("reads=%llu last=%llu\n", static_cast<unsigned long long>(reads), static_cast<unsigned long long>(last));
+    std::printf("reads=%llu last=%llu\n", static_cast<unsigned long long>(reads),
+                static_cast<unsigned long long>(last));
     return 0;
 }
 

@@ -16,11 +16,11 @@ namespace ckpt::client {
 
 /// SaCkptSectionsChosenT.
 enum class SectionsChosen : std::uint32_t {
-    kForever = 1,            ///< SA_CKPT_SECTIONS_FOREVER: expiration is SA_TIME_END
-    kLeqExpirationTime = 2,  ///< expiration <= the given time
-    kGeqExpirationTime = 3,  ///< expiration >= the given time
-    kCorrupted = 4,          ///< SA_CKPT_SECTIONS_CORRUPTED
-    kAny = 5,                ///< SA_CKPT_SECTIONS_ANY
+    kForever = 1,           ///< SA_CKPT_SECTIONS_FOREVER: expiration is SA_TIME_END
+    kLeqExpirationTime = 2, ///< expiration <= the given time
+    kGeqExpirationTime = 3, ///< expiration >= the given time
+    kCorrupted = 4,         ///< SA_CKPT_SECTIONS_CORRUPTED
+    kAny = 5,               ///< SA_CKPT_SECTIONS_ANY
 };
 
 /// SaCkptSectionDescriptorT.
@@ -35,8 +35,8 @@ struct SectionDescriptor {
 };
 
 struct SectionCreate {
-    std::string id;                     ///< ignored when generate_id
-    bool generate_id = false;           ///< SA_CKPT_GENERATED_SECTION_ID
+    std::string id;           ///< ignored when generate_id
+    bool generate_id = false; ///< SA_CKPT_GENERATED_SECTION_ID
     std::int64_t expiration_ns = kTimeEnd;
     std::uint64_t capacity = 0;         ///< bytes reserved; 0 = max_section_size
     std::span<const std::byte> initial; ///< initial data
@@ -69,7 +69,9 @@ public:
 
     /// Looks a section up by id (bytes); NOT_EXIST when absent.
     Result<Section> section(std::span<const std::byte> id) const;
-    Result<Section> section(std::string_view id) const { return section(std::as_bytes(std::span(id.data(), id.size()))); }
+    Result<Section> section(std::string_view id) const {
+        return section(std::as_bytes(std::span(id.data(), id.size())));
+    }
     /// The default section of a checkpoint with max_sections == 1.
     Result<Section> default_section() const { return section(std::string_view{}); }
 

@@ -26,9 +26,9 @@ Result<Inspection> inspect(Session& session, std::string_view name);
 inline constexpr const char* kDefaultSocket = "/run/hotspare/ckptd.sock";
 
 struct SessionOptions {
-    std::string socket_path;                           ///< empty: $CKPT_SOCKET or kDefaultSocket
+    std::string socket_path;                             ///< empty: $CKPT_SOCKET or kDefaultSocket
     std::chrono::milliseconds timeout = kDefaultTimeout; ///< per control call
-    bool reconnect = true;                             ///< re-establish after an engine restart
+    bool reconnect = true;                               ///< re-establish after an engine restart
 };
 
 /// One line of Session::list().

@@ -18,14 +18,14 @@ enum class UpdateMode : std::uint32_t {
 };
 
 inline constexpr std::uint32_t kUpdateModeMask = 0x7;
-inline constexpr std::uint32_t kFlagCollocated = 0x8;    ///< SA_CKPT_CHECKPOINT_COLLOCATED (accepted, no effect yet)
-inline constexpr std::uint32_t kFlagPersistent = 0x100;  ///< segments live in files under the state dir
+inline constexpr std::uint32_t kFlagCollocated = 0x8;   ///< SA_CKPT_CHECKPOINT_COLLOCATED (accepted, no effect yet)
+inline constexpr std::uint32_t kFlagPersistent = 0x100; ///< segments live in files under the state dir
 inline constexpr std::uint32_t kKnownCreationFlags = kUpdateModeMask | kFlagCollocated | kFlagPersistent;
 
 inline constexpr std::int64_t kTimeEnd = std::numeric_limits<std::int64_t>::max(); ///< SA_TIME_END
 
 /// Limits that keep a segment's bookkeeping bounded; stated in errors when exceeded.
-inline constexpr std::size_t kMaxNameLength = 200;          ///< checkpoint names (shm names add a prefix)
+inline constexpr std::size_t kMaxNameLength = 200;           ///< checkpoint names (shm names add a prefix)
 inline constexpr std::uint32_t kMaxSectionIdSize = 1024;     ///< bytes in a section id
 inline constexpr std::uint32_t kMaxSectionsLimit = 1u << 24; ///< sections in one checkpoint
 inline constexpr std::uint32_t kMinBlockSize = 64;

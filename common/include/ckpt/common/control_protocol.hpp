@@ -19,8 +19,8 @@
 namespace ckpt::proto {
 
 inline constexpr std::uint16_t kProtocolVersion = 1;
-inline constexpr std::size_t kMaxMessage = 64 * 1024;     ///< one datagram, both directions
-inline constexpr std::size_t kMaxInlineData = 48 * 1024;  ///< initial section data carried in SECTION_CREATE
+inline constexpr std::size_t kMaxMessage = 64 * 1024;    ///< one datagram, both directions
+inline constexpr std::size_t kMaxInlineData = 48 * 1024; ///< initial section data carried in SECTION_CREATE
 inline constexpr std::size_t kMaxFds = 4;
 
 enum class Op : std::uint16_t {
@@ -54,8 +54,13 @@ public:
     }
     Encoder& str(std::string_view s) { return bytes(std::as_bytes(std::span(s.data(), s.size()))); }
     Encoder& attrs(const CheckpointAttributes& a) {
-        return u32(a.creation_flags).u64(a.checkpoint_size).i64(a.retention_ns).u32(a.max_sections)
-            .u64(a.max_section_size).u32(a.max_section_id_size).u32(a.block_size);
+        return u32(a.creation_flags)
+            .u64(a.checkpoint_size)
+            .i64(a.retention_ns)
+            .u32(a.max_sections)
+            .u64(a.max_section_size)
+            .u32(a.max_section_id_size)
+            .u32(a.block_size);
     }
     const std::vector<std::byte>& buffer() const { return buf_; }
     std::size_t size() const { return buf_.size(); }

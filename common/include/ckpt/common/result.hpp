@@ -26,7 +26,9 @@ struct Failure {
 };
 
 /// Builds a Failure; `fail(Error::kExist, "checkpoint 'x' exists with other attributes")`.
-inline Failure fail(Error code, std::string message) { return Failure{code, std::move(message)}; }
+inline Failure fail(Error code, std::string message) {
+    return Failure{code, std::move(message)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -19,7 +19,7 @@ struct Received {
     std::vector<std::byte> payload; ///< empty with eof set when the peer hung up
     std::vector<Fd> fds;
     bool eof = false;
-    bool truncated = false;          ///< the datagram (or its fds) did not fit
+    bool truncated = false; ///< the datagram (or its fds) did not fit
 };
 
 /// Receives one datagram (blocking unless the socket is non-blocking: then TRY_AGAIN).

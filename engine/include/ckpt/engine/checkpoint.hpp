@@ -103,8 +103,8 @@ public:
     void publish_acks();
 
     // --- lifetime ---
-    int open_count = 0;              ///< handles held by sessions
-    bool unlinked = false;           ///< name removed from the registry
+    int open_count = 0;                     ///< handles held by sessions
+    bool unlinked = false;                  ///< name removed from the registry
     std::int64_t retention_deadline_ns = 0; ///< 0 = not pending
     /// Set when application-writable words were found invalid; the message says which.
     const std::string& damage() const { return damage_; }
@@ -121,8 +121,8 @@ private:
     struct Slot {
         bool used = false;
         std::uint64_t generation = 0;
-        std::uint64_t offset = 0;    ///< bytes from area start
-        std::uint64_t capacity = 0;  ///< bytes, block-rounded
+        std::uint64_t offset = 0;   ///< bytes from area start
+        std::uint64_t capacity = 0; ///< bytes, block-rounded
         std::uint64_t captured_seq = 0;
         std::uint64_t committed_size = 0;
         std::int64_t expiration_ns = kTimeEnd;

@@ -14,17 +14,17 @@ struct Config {
     std::uint32_t node_id = 1;
     std::string socket_path = "/run/hotspare/ckptd.sock"; ///< control socket (a filesystem path)
     mode_t socket_mode = 0660;
-    std::string shm_prefix = "hotspare.1.";  ///< POSIX shm names start with this
+    std::string shm_prefix = "hotspare.1.";      ///< POSIX shm names start with this
     std::string state_dir = "/var/lib/hotspare"; ///< persistent checkpoints live here
-    mode_t segment_mode = 0600;              ///< private by default
-    gid_t segment_gid = static_cast<gid_t>(-1); ///< group given to segments (and the socket), -1 = keep
-    std::vector<uid_t> allow_uids;           ///< besides root and ckptd's own uid
-    std::vector<gid_t> allow_gids;           ///< any client whose primary gid is listed
-    std::uint32_t reattach_grace_ms = 5000;  ///< after a restart, how long clients have to come back
-    std::uint32_t scan_interval_ms = 200;    ///< safety scan for commits whose doorbell was lost
-    std::uint32_t idle_spin_us = 50;         ///< busy-poll this long after the last work, then sleep
+    mode_t segment_mode = 0600;                  ///< private by default
+    gid_t segment_gid = static_cast<gid_t>(-1);  ///< group given to segments (and the socket), -1 = keep
+    std::vector<uid_t> allow_uids;               ///< besides root and ckptd's own uid
+    std::vector<gid_t> allow_gids;               ///< any client whose primary gid is listed
+    std::uint32_t reattach_grace_ms = 5000;      ///< after a restart, how long clients have to come back
+    std::uint32_t scan_interval_ms = 200;        ///< safety scan for commits whose doorbell was lost
+    std::uint32_t idle_spin_us = 50;             ///< busy-poll this long after the last work, then sleep
     bool daemonize = false;
-    std::string log_file;                    ///< empty: stderr
+    std::string log_file; ///< empty: stderr
     bool verbose = false;
 };
 

@@ -23,7 +23,7 @@ struct SectionInfo {
     std::uint32_t slot = 0;
     std::uint64_t generation = 0;
     std::uint32_t state = kSectionFree;
-    std::string id; ///< raw bytes
+    std::string id;                ///< raw bytes
     std::uint64_t data_offset = 0; ///< from the data area's start
     std::uint64_t capacity = 0;
     std::uint64_t committed_size = 0;

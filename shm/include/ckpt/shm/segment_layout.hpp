@@ -59,8 +59,8 @@ inline constexpr std::uint64_t kMetaMagic = 0x4154'454D'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPTDATA"
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
-inline constexpr std::uint16_t kLayoutMajor = 1; ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 0; ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
+inline constexpr std::uint16_t kLayoutMinor = 0;                        ///< bump when a field is carved from reserved
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -75,7 +75,7 @@ inline constexpr std::uint32_t kMetaUnlinked = 0x2; ///< name removed; data goes
 // ---------------------------------------------------------------------------------------------
 
 struct alignas(64) MetaHeader {
-    std::uint64_t magic;               ///< 0 until the engine finished creating; then kMetaMagic (release)
+    std::uint64_t magic; ///< 0 until the engine finished creating; then kMetaMagic (release)
     std::uint16_t layout_major;
     std::uint16_t layout_minor;
     std::uint32_t header_size;         ///< sizeof(MetaHeader) of the writer
@@ -99,16 +99,16 @@ struct alignas(64) MetaHeader {
     std::uint64_t incarnation; ///< unique per creation; a re-created name gets a new one
     std::int64_t created_ns;   ///< CLOCK_REALTIME
     // -- live words, engine-written --
-    std::uint64_t epoch;        ///< raised by promotion (replication)
-    std::uint64_t commit_seq;   ///< captured commits so far; changelog head (release)
-    std::uint64_t dir_seq;      ///< directory seqlock: odd while the engine edits index or descriptors
+    std::uint64_t epoch;      ///< raised by promotion (replication)
+    std::uint64_t commit_seq; ///< captured commits so far; changelog head (release)
+    std::uint64_t dir_seq;    ///< directory seqlock: odd while the engine edits index or descriptors
     std::uint32_t section_count;
-    std::uint32_t state;        ///< kMeta* bits
-    std::uint64_t bytes_used;   ///< sum of section capacities (block-rounded)
-    std::uint32_t ack_futex;    ///< bumped after each capture batch; waiters FUTEX_WAIT on it
+    std::uint32_t state;      ///< kMeta* bits
+    std::uint64_t bytes_used; ///< sum of section capacities (block-rounded)
+    std::uint32_t ack_futex;  ///< bumped after each capture batch; waiters FUTEX_WAIT on it
     std::uint32_t name_len;
     std::uint64_t generated_ids; ///< counter behind generated section ids
-    std::uint8_t reserved[64];  ///< zero; new fields come from here
+    std::uint8_t reserved[64];   ///< zero; new fields come from here
     char name[256];
 };
 static_assert(sizeof(MetaHeader) == 512, "MetaHeader is ABI: bump kLayoutMajor");
@@ -206,9 +206,15 @@ static_assert(offsetof(DataHeader, pending_any) == 96);
 /// knows whose death leaves a section half-written.
 inline constexpr unsigned kLockSeqShift = 16;
 inline constexpr std::uint64_t kLockOwnerMask = (1u << kLockSeqShift) - 1;
-inline constexpr std::uint64_t lock_seq(std::uint64_t lock) { return lock >> kLockSeqShift; }
-inline constexpr std::uint32_t lock_owner(std::uint64_t lock) { return static_cast<std::uint32_t>(lock & kLockOwnerMask); }
-inline constexpr bool lock_held(std::uint64_t lock) { return (lock_seq(lock) & 1) != 0; }
+inline constexpr std::uint64_t lock_seq(std::uint64_t lock) {
+    return lock >> kLockSeqShift;
+}
+inline constexpr std::uint32_t lock_owner(std::uint64_t lock) {
+    return static_cast<std::uint32_t>(lock & kLockOwnerMask);
+}
+inline constexpr bool lock_held(std::uint64_t lock) {
+    return (lock_seq(lock) & 1) != 0;
+}
 inline constexpr std::uint64_t make_lock(std::uint64_t seq, std::uint32_t owner) {
     return (seq << kLockSeqShift) | owner;
 }
@@ -266,7 +272,7 @@ struct alignas(64) NodeHeader {
     std::int64_t started_ns;
     std::uint32_t engine_sleeping; ///< 1 while the engine blocks; committers then kick its eventfd (seq_cst)
     std::uint32_t reserved0;
-    std::uint64_t captures;        ///< commits captured since start
+    std::uint64_t captures; ///< commits captured since start
     std::uint8_t reserved[208];
 };
 static_assert(sizeof(NodeHeader) == 256);

@@ -21,7 +21,7 @@ struct ObjectName {
 };
 
 struct ObjectOptions {
-    mode_t mode = 0600;        ///< private by default; never widened by the umask
+    mode_t mode = 0600;                 ///< private by default; never widened by the umask
     gid_t gid = static_cast<gid_t>(-1); ///< group to hand the object to, -1 to keep
 };
 
