@@ -132,9 +132,7 @@ int standby(const char* socket) {
     while (!g_promote && !g_stop) {
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 200) <= 0) continue;
-        std::uint64_t v;
-        [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
-        std::vector<std::string> changed;
+        std::vector<std::string> changed; // changes_since() also re-arms fd (and reconnects if ckptd restarted)
         seen = ck.changes_since(seen, changed);
         CounterState st = read_state(sec);
         if (st.sequence >= last_printed + 50) { // one line per 50 commits keeps the log readable

@@ -4,6 +4,7 @@
 #include "internal.hpp"
 
 #include <linux/futex.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,6 +58,30 @@ Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* cr
     }
     handle = h;
     writer = w;
+    return {};
+}
+
+Status CheckpointCore::subscribe() {
+    // No reconnect here: subscribe() also runs inside a reconnect.
+    CKPT_TRY_ASSIGN(rep, session->call(
+                             proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(handle); }, false));
+    if (rep.fds.size() != 1) return fail(Error::kMessageError, "SUBSCRIBE reply without an fd");
+    const int ep = notify_epoll.get();
+    if (notify_event.valid()) ::epoll_ctl(ep, EPOLL_CTL_DEL, notify_event.get(), nullptr);
+    notify_event = std::move(rep.fds[0]);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = notify_event.get();
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, notify_event.get(), &ev);
+    // The control socket's hang-up makes the fd readable too, so an application that only polls
+    // learns that ckptd restarted and calls changes_since(), which reconnects and re-subscribes.
+    // No EPOLL_CTL_DEL of the previous socket: closing it removed it already, and its number may
+    // now belong to another fd (the new eventfd, say). Re-adding the same live socket is EEXIST.
+    notify_sock = session->sock.get();
+    epoll_event hv{};
+    hv.events = EPOLLRDHUP;
+    hv.data.fd = notify_sock;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, notify_sock, &hv);
     return {};
 }
 
@@ -135,7 +160,7 @@ Result<Section> Checkpoint::create_section(const SectionCreate& c) {
     const bool inline_data = c.initial.size() <= proto::kMaxInlineData;
     CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kSectionCreate, [&](proto::Encoder& e) {
         e.u64(core_->handle).str(c.generate_id ? std::string_view{} : std::string_view(c.id)).u8(c.generate_id ? 1 : 0);
-        e.i64(c.expiration_ns).u64(c.capacity ? c.capacity : std::max<std::uint64_t>(c.initial.size(), 0));
+        e.i64(c.expiration_ns).u64(c.capacity); // 0: the engine reserves max_section_size
         e.bytes(inline_data ? c.initial : std::span<const std::byte>{});
     }));
     proto::Decoder d(rep.body);
@@ -221,6 +246,11 @@ std::uint64_t Checkpoint::commit_seq() const {
 }
 
 std::uint64_t Checkpoint::changes_since(std::uint64_t since, std::vector<std::string>& ids) const {
+    if (core_->notify_event.valid()) {
+        std::uint64_t drained;
+        [[maybe_unused]] auto r = ::read(core_->notify_event.get(), &drained, sizeof drained); // re-arm
+        core_->session->heal(); // if the wake-up was the engine going away: reconnect, re-subscribe
+    }
     std::vector<std::uint32_t> slots;
     std::uint64_t upto = core_->meta.changed_since(since, slots);
     for (std::uint32_t s : slots) {
@@ -231,13 +261,15 @@ std::uint64_t Checkpoint::changes_since(std::uint64_t since, std::vector<std::st
 
 Result<int> Checkpoint::notify_fd() {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!core_->notify.valid()) {
-        CKPT_TRY_ASSIGN(rep,
-                        core_->session->call(proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(core_->handle); }));
-        if (rep.fds.size() != 1) return fail(Error::kMessageError, "SUBSCRIBE reply without an fd");
-        core_->notify = std::move(rep.fds[0]);
+    if (!core_->notify_epoll.valid()) {
+        core_->notify_epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+        if (!core_->notify_epoll.valid()) return fail(Error::kNoResources, "epoll_create1: out of descriptors");
+        if (Status s = core_->subscribe(); !s) {
+            core_->notify_epoll.reset();
+            return s.failure();
+        }
     }
-    return core_->notify.get();
+    return core_->notify_epoll.get();
 }
 
 Result<CheckpointStatus> Checkpoint::status() const {

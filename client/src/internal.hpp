@@ -62,12 +62,16 @@ struct CheckpointCore {
     shm::MetaView meta;
     shm::DataView data;
     CheckpointAttributes attrs;
-    Fd notify;
+    Fd notify_epoll;      ///< what notify_fd() returns: readable on changes and when the engine goes away
+    Fd notify_event;      ///< the engine's eventfd of the current subscription
+    int notify_sock = -1; ///< the session socket registered in notify_epoll (for its hang-up)
     bool closed = false;
 
     ~CheckpointCore();
     /// (Re)opens on the engine; maps the segments the first time, checks they are the same after.
     Status open_on_engine(bool first, const CheckpointAttributes* attrs);
+    /// (Re)subscribes to change notifications and refreshes the epoll set behind notify_fd().
+    Status subscribe();
 };
 
 /// Waits until pred() holds: spins briefly (yielding the core), then sleeps on the checkpoint's

@@ -124,6 +124,7 @@ Status SessionCore::reconnect() {
             ck->closed = true; // the checkpoint is gone or another one took its name
             continue;
         }
+        if (ck->notify_epoll.valid()) (void)ck->subscribe();
         still.push_back(w);
     }
     open = std::move(still);

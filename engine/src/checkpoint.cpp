@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,6 +75,40 @@ std::uint64_t process_start_time(pid_t pid) {
 
 Checkpoint::~Checkpoint() = default;
 
+namespace {
+/// The DATA header is derived entirely from the layout, so the engine can always rewrite it.
+void write_data_header(std::byte* base, const Layout& layout, const CheckpointAttributes& attrs,
+                       std::uint64_t incarnation) {
+    auto* dh = reinterpret_cast<DataHeader*>(base);
+    store_release(dh->magic, std::uint64_t{0});
+    dh->layout_major = kLayoutMajor;
+    dh->layout_minor = kLayoutMinor;
+    dh->header_size = sizeof(DataHeader);
+    dh->data_size = layout.data_size;
+    dh->incarnation = incarnation;
+    dh->pending_offset = layout.pending_offset;
+    dh->summary_words = layout.summary_words;
+    dh->pending_words = layout.pending_words;
+    dh->control_offset = layout.control_offset;
+    dh->dirty_offset = layout.dirty_offset;
+    dh->dirty_words = layout.dirty_words;
+    dh->area_offset = layout.area_offset;
+    dh->area_size = layout.area_size;
+    dh->block_size = attrs.block_size;
+    dh->max_sections = attrs.max_sections;
+    store_release(dh->magic, kDataMagic);
+}
+} // namespace
+
+bool Checkpoint::repair_data_header() {
+    if (DataView::attach(data_map_.data(), data_map_.size(), meta_).ok()) return false;
+    write_data_header(data_map_.data(), layout_, attrs_, meta_.header().incarnation);
+    note_damage("DATA header was overwritten; rewritten from the layout");
+    auto dv = DataView::attach(data_map_.data(), data_map_.size(), meta_);
+    CKPT_ENFORCE(dv.ok(), "rewritten DATA header does not validate");
+    return true;
+}
+
 ShadowEntry& Checkpoint::shadow_entry(std::uint32_t slot) const {
     return reinterpret_cast<ShadowEntry*>(shadow_map_.data() + layout_.shadow_entries_offset)[slot];
 }
@@ -105,7 +140,10 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
     c->layout_ = layout;
     auto cleanup = [&] { c->remove_objects(); };
     {
-        auto m = create_object(names.meta, layout.meta_size, opts);
+        // META is the engine's alone: clients get it as an O_RDONLY fd, and even a group that may
+        // share DATA gets no write bit on it.
+        ObjectOptions meta_opts{static_cast<mode_t>(opts.mode & 0640), opts.gid};
+        auto m = create_object(names.meta, layout.meta_size, meta_opts);
         if (!m) return m.failure();
         c->meta_fd_ = std::move(*m);
         auto d = create_object(names.data, layout.data_size, opts);
@@ -130,23 +168,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
         (static_cast<std::uint64_t>(now_realtime_ns()) << 8) ^ static_cast<std::uint64_t>(::getpid());
 
     // Objects are fresh (ftruncate zero-fills), so only non-zero fields are written; magic last.
-    auto* dh = reinterpret_cast<DataHeader*>(c->data_map_.data());
-    dh->layout_major = kLayoutMajor;
-    dh->layout_minor = kLayoutMinor;
-    dh->header_size = sizeof(DataHeader);
-    dh->data_size = layout.data_size;
-    dh->incarnation = incarnation;
-    dh->pending_offset = layout.pending_offset;
-    dh->summary_words = layout.summary_words;
-    dh->pending_words = layout.pending_words;
-    dh->control_offset = layout.control_offset;
-    dh->dirty_offset = layout.dirty_offset;
-    dh->dirty_words = layout.dirty_words;
-    dh->area_offset = layout.area_offset;
-    dh->area_size = layout.area_size;
-    dh->block_size = attrs.block_size;
-    dh->max_sections = attrs.max_sections;
-    store_release(dh->magic, kDataMagic);
+    write_data_header(c->data_map_.data(), layout, attrs, incarnation);
 
     auto* sh = reinterpret_cast<ShadowHeader*>(c->shadow_map_.data());
     sh->layout_major = kLayoutMajor;
@@ -236,6 +258,11 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     CKPT_TRY(c->map_views());
     CKPT_TRY_ASSIGN(mv, MetaView::attach(c->meta_map_.data(), c->meta_map_.size()));
     c->meta_ = mv;
+    if (!DataView::attach(c->data_map_.data(), c->data_map_.size(), c->meta_)) {
+        // Application-writable, and derivable: a scribbled header is rewritten, not fatal.
+        write_data_header(c->data_map_.data(), layout, c->attrs_, c->meta_.header().incarnation);
+        c->note_damage("DATA header was overwritten; rewritten from the layout");
+    }
     CKPT_TRY_ASSIGN(dv, DataView::attach(c->data_map_.data(), c->data_map_.size(), c->meta_));
     c->data_ = dv;
     const auto* sh = reinterpret_cast<const ShadowHeader*>(c->shadow_map_.data());
@@ -275,6 +302,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         sl.committed_size = d.committed_size;
         sl.expiration_ns = d.expiration_ns;
         std::string id(reinterpret_cast<const char*>(&d) + sizeof(SectionDesc), d.id_len);
+        sl.id = id;
         if (!c->by_id_.emplace(id, s).second)
             return fail(Error::kFailedOperation,
                         "two slots hold section id " + printable(std::as_bytes(std::span(id))));
@@ -326,6 +354,14 @@ Result<Fd> Checkpoint::meta_fd_readonly() const {
 }
 Result<Fd> Checkpoint::data_fd(bool writable) const {
     return reopen(data_fd_.get(), writable);
+}
+
+void Checkpoint::flush_to_disk() const {
+    if (!attrs_.persistent()) return;
+    // Asynchronous: an fsync per commit would cost milliseconds; the page cache survives process
+    // and engine deaths anyway, and this bounds what a power loss can take to one scan interval
+    // plus the kernel's write-back delay.
+    for (const Mapping* m : {&meta_map_, &data_map_, &shadow_map_}) ::msync(m->data(), m->size(), MS_ASYNC);
 }
 
 void Checkpoint::remove_objects() {
@@ -453,6 +489,7 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
     sl.capacity = blocks * bs;
     sl.committed_size = initial.size();
     sl.expiration_ns = expiration_ns;
+    sl.id = id;
     // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
     // occupant never mistakes the new section for the state it started reading.
     sl.captured_seq = (std::max<std::uint64_t>(sl.captured_seq, lock_seq(data_.control(slot).lock)) + 2) & ~1ull;
@@ -501,7 +538,7 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
 void Checkpoint::remove_section(std::uint32_t slot) {
     Slot& sl = slots_[slot];
     SectionDesc& d = meta_.mutable_desc(slot);
-    std::string id(reinterpret_cast<const char*>(meta_.mutable_desc_id(slot)), d.id_len);
+    const std::string id = std::move(sl.id);
     begin_dir_edit();
     store_relaxed(d.state, kSectionFree);
     index_remove(std::as_bytes(std::span(id)), slot);
@@ -558,8 +595,8 @@ std::size_t Checkpoint::expire_sections(std::int64_t now_ns) {
     std::size_t n = 0;
     for (std::uint32_t s = 0; s < slots_.size(); ++s) {
         if (!slots_[s].used || slots_[s].expiration_ns == kTimeEnd || slots_[s].expiration_ns > now_ns) continue;
-        std::string id(reinterpret_cast<const char*>(meta_.mutable_desc_id(s)), meta_.desc(s).id_len);
         // A section being written expires right after its commit (next pass).
+        const std::string id = slots_[s].id;
         if (delete_section(std::as_bytes(std::span(id)))) ++n;
     }
     return n;
@@ -603,7 +640,7 @@ Status Checkpoint::rollback(std::uint32_t slot, std::uint32_t writer) {
     std::uint64_t lock = load_acquire(data_.control(slot).lock);
     if (!lock_held(lock) || lock_owner(lock) != writer + 1)
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
-    recover(slot, lock);
+    recover(slot, lock, false);
     publish_acks();
     return {};
 }
@@ -683,13 +720,14 @@ bool Checkpoint::capture(std::uint32_t slot) {
         std::uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
         std::uint64_t bits = load_relaxed(dirty[w]) & mask;
         if (bits) {
-            fetch_and_release(dirty[w], ~bits);
-            while (bits) {
-                std::uint64_t off = (w * 64 + static_cast<std::uint64_t>(std::countr_zero(bits))) * bs;
+            // Copy first, clear after: an engine killed in between finds the bits still set and
+            // copies these blocks again when it re-captures after the restart.
+            for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
+                std::uint64_t off = (w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest))) * bs;
                 std::memcpy(shadow + off, live + off, bs);
                 copied += bs;
-                bits &= bits - 1;
             }
+            fetch_and_release(dirty[w], ~bits);
         }
         b += n;
     }
@@ -737,12 +775,12 @@ bool Checkpoint::capture(std::uint32_t slot) {
     return true;
 }
 
-void Checkpoint::recover(std::uint32_t slot, std::uint64_t lock) {
+void Checkpoint::recover(std::uint32_t slot, std::uint64_t lock, bool writer_died) {
     Slot& sl = slots_[slot];
     SectionControl& ctl = data_.control(slot);
     const std::uint64_t seq = (lock_seq(lock) | 1) + 1; // even, past anything a reader saw
     const std::uint32_t bs = attrs_.block_size;
-    if (attrs_.update_mode() == UpdateMode::kAsyncWeak) {
+    if (writer_died && attrs_.update_mode() == UpdateMode::kAsyncWeak) {
         // Weak mode (SA_CKPT_WR_ACTIVE_REPLICA_WEAK): no rollback; the section reads as corrupted
         // until an overwrite.
         mark_corrupted(slot, "");

@@ -126,6 +126,7 @@ void Engine::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
             h.writer = *w;
         }
     }
+    if (c->repair_data_header()) log("checkpoint '%s': repaired a scribbled DATA header", name.c_str());
     auto meta_fd = c->meta_fd_readonly();
     auto data_fd = c->data_fd((flags & kOpenWrite) != 0);
     if (!meta_fd || !data_fd) {

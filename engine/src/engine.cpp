@@ -149,7 +149,7 @@ Status Engine::start() {
     auto nfd = open_object(node_name, true, cfg_.segment_mode);
     if (!nfd || object_size(nfd->get()).value() < sizeof(NodeHeader)) {
         (void)remove_object(node_name);
-        nfd = create_object(node_name, 4096, opts);
+        nfd = create_object(node_name, 4096, ObjectOptions{static_cast<mode_t>(opts.mode & 0640), opts.gid});
         if (!nfd) return nfd.failure();
     }
     node_fd_ = std::move(*nfd);
@@ -303,6 +303,7 @@ void Engine::run_timers() {
         next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
         for (auto& c : all_) {
             if (c->scan_all()) c->publish_acks();
+            c->flush_to_disk();
         }
     }
     if (now >= next_expiry_check_ns_) {
@@ -341,6 +342,7 @@ int Engine::run() {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
             // or committed before it and its doorbell is found here (seq_cst on both sides).
             store_seq_cst(nh->engine_sleeping, 1u);
+            fence_seq_cst(); // the flag is visible before we look at doorbells (any architecture)
             if (poll_commits()) {
                 store_seq_cst(nh->engine_sleeping, 0u);
                 last_work = now_mono_ns();

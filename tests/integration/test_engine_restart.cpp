@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -174,6 +175,43 @@ TEST(EngineRestart, ClientSessionReconnectsTransparently) {
     const std::byte* after = nullptr;
     ASSERT_TRUE(sec->read_view([&](std::span<const std::byte> b) { return after = b.data(); }).ok());
     EXPECT_EQ(before, after);
+}
+
+TEST(EngineRestart, PollingSubscriberFollowsAcrossRestart) {
+    EngineProcess engine("restart-notify");
+    ASSERT_TRUE(engine.start()) << engine.log();
+    auto ws = Session::connect({engine.socket()});
+    auto rs = Session::connect({engine.socket()});
+    ASSERT_TRUE(ws.ok() && rs.ok());
+    auto w = ws->create("follow", attrs(static_cast<std::uint32_t>(UpdateMode::kAsync), 0));
+    ASSERT_TRUE(w.ok());
+    auto sec = w->create_section({.id = "s", .capacity = 256});
+    ASSERT_TRUE(sec.ok());
+    auto r = rs->open("follow", kOpenRead);
+    ASSERT_TRUE(r.ok());
+    auto fd = r->notify_fd();
+    ASSERT_TRUE(fd.ok()) << fd.message();
+    std::uint64_t seen = r->commit_seq();
+    engine.kill_hard();
+    // The idle subscriber learns of the restart from its fd alone.
+    pollfd p{*fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 5000), 1) << "the notify fd did not report the engine's death";
+    ASSERT_TRUE(engine.start()) << engine.log();
+    std::vector<std::string> ids;
+    seen = r->changes_since(seen, ids); // reconnects and re-subscribes
+    EXPECT_EQ(r->notify_fd().value(), *fd) << "the application's fd must stay the same";
+    std::uint64_t v = 5;
+    ASSERT_TRUE(sec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync).ok());
+    ASSERT_EQ(::poll(&p, 1, 5000), 1) << "no notification after the restart\n" << engine.log();
+    ids.clear();
+    r->changes_since(seen, ids);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0], "s");
+    // Both sessions hold the checkpoint again: retention 0 has not deleted it.
+    auto l = rs->list();
+    ASSERT_TRUE(l.ok());
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_EQ((*l)[0].open_handles, 2u);
 }
 
 TEST(EngineRestart, PersistentCheckpointSurvivesLossOfDevShm) {

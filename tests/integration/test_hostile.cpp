@@ -103,6 +103,10 @@ TEST(Hostile, ScribbledCheckpointDoesNotHurtOthers) {
     EXPECT_TRUE(reported);
     // Its directory (engine-owned, read-only to clients) is intact: every section is still there.
     EXPECT_EQ(victim->sections().size(), 64u);
+    // A scribbled DATA header is derivable: the engine rewrites it, so new openers can attach.
+    auto reopened = s->open("victim", kOpenRead);
+    ASSERT_TRUE(reopened.ok()) << reopened.message();
+    EXPECT_EQ(reopened->sections().size(), 64u);
     // An overwrite of a victim section still round-trips: the engine restores order section by section.
     auto v0 = victim->section("v0");
     ASSERT_TRUE(v0.ok());

@@ -75,7 +75,7 @@ TEST(Security, SegmentModeIsConfigurableButShadowStaysPrivate) {
     ASSERT_TRUE(s.ok());
     auto ck = s->create("shared", attrs());
     ASSERT_TRUE(ck.ok());
-    EXPECT_EQ(mode_of("/dev/shm/" + engine.prefix() + "shared.meta"), 0660u);
+    EXPECT_EQ(mode_of("/dev/shm/" + engine.prefix() + "shared.meta"), 0640u) << "META is never group-writable";
     EXPECT_EQ(mode_of("/dev/shm/" + engine.prefix() + "shared.data"), 0660u);
     EXPECT_EQ(mode_of("/dev/shm/" + engine.prefix() + "shared.shadow"), 0600u);
 }

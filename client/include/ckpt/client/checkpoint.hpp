@@ -89,7 +89,9 @@ public:
     std::uint64_t commit_seq() const;
     /// Ids of sections that changed after `since`; returns the sequence the answer covers.
     std::uint64_t changes_since(std::uint64_t since, std::vector<std::string>& ids) const;
-    /// An fd that polls readable after changes; read 8 bytes to re-arm. Subscribes on first call.
+    /// A pollable fd: readable after changes, and when ckptd went away. Call changes_since() when it
+    /// is readable: that re-arms it, and after an engine restart reconnects and re-subscribes.
+    /// Subscribes on the first call; the fd stays the same for the life of the handle.
     Result<int> notify_fd();
 
     Result<CheckpointStatus> status() const;

@@ -110,6 +110,13 @@ public:
     const std::string& damage() const { return damage_; }
     const CheckpointCounters& counters() const { return counters_; }
 
+    /// Rewrites the DATA header if an application scribbled it (it is derivable from the layout),
+    /// so new openers can attach; true when it had to.
+    bool repair_data_header();
+
+    /// Persistent checkpoints: starts write-back of the segments to their files (MS_ASYNC).
+    void flush_to_disk() const;
+
     /// Removes the segment names (data stays mapped by whoever has it).
     void remove_objects();
 
@@ -126,6 +133,7 @@ private:
         std::uint64_t captured_seq = 0;
         std::uint64_t committed_size = 0;
         std::int64_t expiration_ns = kTimeEnd;
+        std::string id; ///< the engine's own copy: META is never read back after adoption
     };
 
     Status map_views();
@@ -137,7 +145,9 @@ private:
     void rebuild_index();
     void record_change(std::uint32_t slot);
     bool capture(std::uint32_t slot);
-    void recover(std::uint32_t slot, std::uint64_t lock);
+    /// Ends a transaction that will never commit. `writer_died`: weak mode marks the section
+    /// corrupted (SA semantics); otherwise, and always for an abort, the shadow restores it.
+    void recover(std::uint32_t slot, std::uint64_t lock, bool writer_died = true);
     void mark_corrupted(std::uint32_t slot, const std::string& why);
     void note_damage(const std::string& what);
     void remove_section(std::uint32_t slot);
