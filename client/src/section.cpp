@@ -149,7 +149,7 @@ Result<std::size_t> Section::read(std::size_t offset, std::span<std::byte> out) 
             return fail(Error::kInvalidParam, "read offset " + std::to_string(offset) + " is beyond the section size " +
                                                   std::to_string(snap.size));
         std::size_t n = std::min(out.size(), snap.size - offset);
-        std::memcpy(out.data(), snap.bytes + offset, n);
+        if (n) std::memcpy(out.data(), snap.bytes + offset, n); // an empty span may hold a null pointer
         if (end_read(snap)) return n;
     }
 }
@@ -220,7 +220,8 @@ std::span<std::byte> WriteTx::span(std::size_t offset, std::size_t len) {
 }
 
 void WriteTx::write(std::size_t offset, std::span<const std::byte> src) {
-    std::memcpy(span(offset, src.size()).data(), src.data(), src.size());
+    auto dst = span(offset, src.size());
+    if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size());
 }
 
 void WriteTx::resize(std::size_t size) {

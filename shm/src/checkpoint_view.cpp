@@ -160,7 +160,9 @@ std::optional<SectionInfo> MetaView::find(std::span<const std::byte> id) const {
             if (e == kIndexEmpty) return std::nullopt;
             if (e == kIndexTombstone || e - 1 >= attrs_.max_sections) continue;
             auto i = read_slot(e - 1);
-            if (i && i->id.size() == id.size() && std::memcmp(i->id.data(), id.data(), id.size()) == 0) return i;
+            // memcmp is undefined on a null pointer even for 0 bytes (the default section's empty id)
+            if (i && i->id.size() == id.size() && (id.empty() || std::memcmp(i->id.data(), id.data(), id.size()) == 0))
+                return i;
         }
         return std::nullopt;
     });
