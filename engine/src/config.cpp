@@ -77,6 +77,8 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         c.idle_spin_us = static_cast<std::uint32_t>(n);
     } else if (key == "log_file")
         c.log_file = v;
+    else if (key == "pid_file")
+        c.pid_file = v;
     else if (key == "daemonize") {
         if (v != "true" && v != "false") return bad("expected true or false");
         c.daemonize = v == "true";

@@ -185,6 +185,15 @@ Status Engine::start() {
     }
     grace_until_ns_ = now_mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000;
     adopt_existing();
+    if (!cfg_.pid_file.empty()) {
+        // Written only once the socket serves, so "pid file exists" means "ready".
+        std::string tmp = cfg_.pid_file + ".tmp";
+        FILE* f = std::fopen(tmp.c_str(), "w");
+        bool ok = f && std::fprintf(f, "%d\n", ::getpid()) > 0;
+        if (f) ok = std::fclose(f) == 0 && ok;
+        if (!ok || ::rename(tmp.c_str(), cfg_.pid_file.c_str()) != 0)
+            return fail(Error::kAccess, "cannot write pid file " + cfg_.pid_file + ": " + std::strerror(errno));
+    }
     log("node %u serving %s (shm prefix %s, %zu checkpoints adopted)", cfg_.node_id, cfg_.socket_path.c_str(),
         cfg_.shm_prefix.c_str(), by_name_.size());
     return {};
@@ -394,6 +403,7 @@ int Engine::run() {
         c->publish_acks();
     }
     ::unlink(cfg_.socket_path.c_str());
+    if (!cfg_.pid_file.empty()) ::unlink(cfg_.pid_file.c_str());
     log("stopped");
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,6 +143,31 @@ TEST(Security, SecondEngineOnSameSocketIsRefused) {
     EXPECT_NE(std::string(buf, n).find("another ckptd already serves"), std::string::npos) << buf;
     // The first one is unharmed.
     EXPECT_TRUE(Session::connect({engine.socket()}).ok());
+}
+
+TEST(Security, DaemonModeDetachesAndStopsOnSigterm) {
+    EngineProcess engine("daemon"); // only for its unique paths; started by hand below
+    const std::string pid_file = engine.dir() + "/ckptd.pid";
+    std::string cmd = "timeout 10 " + ckpt::testing::ckptd_path() + " --config " + engine.config_path() +
+                      " --daemon --set pid_file=" + pid_file + " --log-file " + engine.dir() + "/daemon.log";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "the foreground part of --daemon must exit 0";
+    pid_t pid = 0;
+    for (int i = 0; i < 500 && pid == 0; ++i) {
+        std::ifstream in(pid_file);
+        if (!(in >> pid)) {
+            pid = 0;
+            ::usleep(10'000);
+        }
+    }
+    ASSERT_GT(pid, 0) << "no pid file";
+    EXPECT_NE(::getsid(pid), ::getsid(0)) << "the daemon left our session (setsid)";
+    EXPECT_NE(::getsid(pid), pid) << "double fork: not a session leader, so no controlling terminal";
+    auto s = Session::connect({engine.socket()});
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    for (int i = 0; i < 500 && ::kill(pid, 0) == 0; ++i) ::usleep(10'000);
+    EXPECT_NE(::kill(pid, 0), 0) << "the daemon did not stop on SIGTERM";
+    EXPECT_FALSE(std::filesystem::exists(pid_file)) << "the pid file is removed at exit";
 }
 
 TEST(Security, BadConfigurationExitsWithItsLine) {

@@ -25,6 +25,7 @@ struct Config {
     std::uint32_t idle_spin_us = 50;             ///< busy-poll this long after the last work, then sleep
     bool daemonize = false;
     std::string log_file; ///< empty: stderr
+    std::string pid_file; ///< written once serving, removed at a clean exit
     bool verbose = false;
 };
 
