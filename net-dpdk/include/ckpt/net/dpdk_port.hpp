@@ -1,0 +1,84 @@
+#pragma once
+/// The DPDK transport, behind a DPDK-free header (SPDK's env_dpdk pattern): nothing outside
+/// net-dpdk/ includes <rte_*.h> or inherits DPDK's `-include rte_config.h -march=...` flags.
+///
+/// One EAL per process (rte_eal_init can run once), then one Port per ethdev (a memif or
+/// af_packet vdev, or a PCI NIC bound to vfio-pci). Hot paths return counts (DPDK style); set-up
+/// returns Result with rte_errno turned into words.
+#include "ckpt/common/result.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ckpt::net {
+
+struct EalConfig {
+    std::string file_prefix;        ///< unique per process on a host (--file-prefix)
+    std::vector<std::string> vdevs; ///< e.g. "net_memif0,role=server,socket=/run/hotspare/memif.sock"
+    std::string lcores = "0";       ///< -l
+    unsigned memory_mb = 256;       ///< -m
+    bool hugepages = false;         ///< false: --no-huge (works everywhere); true: use reserved hugepages
+    bool pci = false;               ///< false: --no-pci
+    std::vector<std::string> extra; ///< any further EAL arguments, verbatim
+};
+
+/// Initialises DPDK's EAL once for this process; a second call with any config is BAD_OPERATION.
+Status eal_init(const EalConfig& cfg);
+/// Releases the EAL (at process exit).
+void eal_cleanup();
+
+struct PortOptions {
+    std::uint16_t rx_descriptors = 1024;
+    std::uint16_t tx_descriptors = 1024;
+    std::uint32_t mbufs = 8191;           ///< pool size (per port)
+    std::uint16_t data_room = 2048 + 128; ///< mbuf data room incl. headroom: one standard frame
+    unsigned link_wait_ms = 5000;         ///< how long open() waits for the link to come up
+};
+
+using MacAddress = std::array<std::uint8_t, 6>;
+
+/// One ethdev with one RX and one TX queue, started, link up.
+class Port {
+public:
+    /// `device` is the ethdev name ("net_memif0") from the EAL's vdev list, or a PCI address.
+    static Result<Port> open(const std::string& device, const PortOptions& opts = {});
+    Port(Port&&) noexcept;
+    Port& operator=(Port&&) noexcept;
+    ~Port();
+
+    /// Copies each frame into an mbuf and sends them in one burst; returns how many were queued
+    /// (the rest were not sent: the TX ring is full). Frames longer than the data room are skipped.
+    std::size_t send(std::span<const std::span<const std::byte>> frames);
+    /// Sends one frame, retrying a full ring up to `spins` times; true when queued.
+    bool send_one(std::span<const std::byte> frame, unsigned spins = 1'000'000);
+    /// Receives up to `max` frames and hands each to fn(std::span<const std::byte>) before freeing
+    /// it; returns how many were received. Zero copy: the span points into the mbuf.
+    template <typename F>
+    std::size_t receive(F&& fn, std::size_t max = 32) {
+        return receive_raw(
+            max, [](void* ctx, std::span<const std::byte> f) { (*static_cast<F*>(ctx))(f); }, &fn);
+    }
+
+    MacAddress mac() const;
+    bool link_up() const;
+    std::uint16_t port_id() const { return port_id_; }
+
+    struct Stats {
+        std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_missed, rx_errors, tx_errors;
+    };
+    Stats stats() const;
+
+private:
+    Port() = default;
+    std::size_t receive_raw(std::size_t max, void (*cb)(void*, std::span<const std::byte>), void* ctx);
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::uint16_t port_id_ = 0;
+};
+
+} // namespace ckpt::net

@@ -1,0 +1,180 @@
+// The only translation unit of the tree that includes DPDK.
+#include "ckpt/net/dpdk_port.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace ckpt::net {
+
+namespace {
+
+std::atomic<bool> g_eal_ready{false};
+
+Failure dpdk_failure(Error code, const std::string& what, int err) {
+    return fail(code, what + ": " + rte_strerror(err < 0 ? -err : err));
+}
+
+} // namespace
+
+Status eal_init(const EalConfig& cfg) {
+    if (g_eal_ready.load()) return fail(Error::kBadOperation, "the DPDK EAL is already initialised in this process");
+    if (cfg.file_prefix.empty())
+        return fail(Error::kInvalidParam, "EAL file prefix is empty (it must be unique per process)");
+    std::vector<std::string> args = {"hotspare",
+                                     "--file-prefix=" + cfg.file_prefix,
+                                     "-l",
+                                     cfg.lcores,
+                                     "-m",
+                                     std::to_string(cfg.memory_mb),
+                                     "--log-level=lib.eal:warning"};
+    if (!cfg.hugepages) args.push_back("--no-huge");
+    if (!cfg.pci) args.push_back("--no-pci");
+    for (const auto& v : cfg.vdevs) args.push_back("--vdev=" + v);
+    args.insert(args.end(), cfg.extra.begin(), cfg.extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    // rte_eal_init keeps pointers into argv for the life of the process.
+    static std::vector<std::string> keep_alive;
+    keep_alive = std::move(args);
+    int rc = rte_eal_init(static_cast<int>(argv.size() - 1), argv.data());
+    if (rc < 0) return dpdk_failure(Error::kLibrary, "rte_eal_init", rte_errno);
+    g_eal_ready.store(true);
+    return {};
+}
+
+void eal_cleanup() {
+    if (g_eal_ready.exchange(false)) rte_eal_cleanup();
+}
+
+struct Port::Impl {
+    rte_mempool* pool = nullptr;
+    std::uint16_t data_room = 0;
+    bool started = false;
+};
+
+Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
+    if (!g_eal_ready.load()) return fail(Error::kInit, "DPDK EAL not initialised (call eal_init first)");
+    std::uint16_t port_id = 0;
+    if (int rc = rte_eth_dev_get_port_by_name(device.c_str(), &port_id); rc != 0)
+        return fail(Error::kNotExist,
+                    "no DPDK port '" + device + "' (is it in the EAL's vdev list or bound to vfio-pci?)");
+    Port p;
+    p.port_id_ = port_id;
+    p.impl_ = std::make_unique<Impl>();
+    p.impl_->data_room = opts.data_room;
+    const std::string pool_name = "hs_pool_" + std::to_string(port_id);
+    p.impl_->pool =
+        rte_pktmbuf_pool_create(pool_name.c_str(), opts.mbufs, 256, 0, opts.data_room,
+                                static_cast<int>(rte_eth_dev_socket_id(port_id)) < 0 ? static_cast<int>(rte_socket_id())
+                                                                                     : rte_eth_dev_socket_id(port_id));
+    if (!p.impl_->pool) return dpdk_failure(Error::kNoMemory, "mbuf pool for " + device, rte_errno);
+    rte_eth_conf conf{};
+    if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc < 0)
+        return dpdk_failure(Error::kLibrary, "configure " + device, rc);
+    std::uint16_t rxd = opts.rx_descriptors, txd = opts.tx_descriptors;
+    rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
+    const int socket =
+        rte_eth_dev_socket_id(port_id) < 0 ? static_cast<int>(rte_socket_id()) : rte_eth_dev_socket_id(port_id);
+    if (int rc = rte_eth_rx_queue_setup(port_id, 0, rxd, static_cast<unsigned>(socket), nullptr, p.impl_->pool); rc < 0)
+        return dpdk_failure(Error::kLibrary, "RX queue of " + device, rc);
+    if (int rc = rte_eth_tx_queue_setup(port_id, 0, txd, static_cast<unsigned>(socket), nullptr); rc < 0)
+        return dpdk_failure(Error::kLibrary, "TX queue of " + device, rc);
+    if (int rc = rte_eth_dev_start(port_id); rc < 0) return dpdk_failure(Error::kLibrary, "start " + device, rc);
+    p.impl_->started = true;
+    for (unsigned waited = 0; waited < opts.link_wait_ms && !p.link_up(); waited += 10) ::usleep(10'000);
+    if (!p.link_up())
+        return fail(Error::kTimeout, "link of " + device + " did not come up within " +
+                                         std::to_string(opts.link_wait_ms) + " ms (is the peer running?)");
+    return p;
+}
+
+Port::Port(Port&&) noexcept = default;
+Port& Port::operator=(Port&&) noexcept = default;
+
+Port::~Port() {
+    if (impl_ && impl_->started) {
+        rte_eth_dev_stop(port_id_);
+        rte_eth_dev_close(port_id_);
+    }
+    if (impl_ && impl_->pool) rte_mempool_free(impl_->pool);
+}
+
+std::size_t Port::send(std::span<const std::span<const std::byte>> frames) {
+    rte_mbuf* mbufs[32];
+    std::size_t queued = 0;
+    while (queued < frames.size()) {
+        std::size_t n = 0;
+        for (std::size_t i = queued; i < frames.size() && n < 32; ++i) {
+            const auto& f = frames[i];
+            rte_mbuf* m = rte_pktmbuf_alloc(impl_->pool);
+            if (!m) break; // pool exhausted: report what was queued
+            char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(std::min<std::size_t>(f.size(), 0xFFFF)));
+            if (!d || f.size() > 0xFFFF) {
+                rte_pktmbuf_free(m);
+                ++queued; // an oversized frame is skipped, not retried
+                continue;
+            }
+            std::memcpy(d, f.data(), f.size());
+            mbufs[n++] = m;
+        }
+        if (n == 0) break;
+        std::uint16_t sent = rte_eth_tx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(n));
+        for (std::size_t j = sent; j < n; ++j) rte_pktmbuf_free(mbufs[j]);
+        queued += sent;
+        if (sent < n) break; // TX ring full
+    }
+    return queued;
+}
+
+bool Port::send_one(std::span<const std::byte> frame, unsigned spins) {
+    const std::span<const std::byte> one[1] = {frame};
+    for (unsigned i = 0; i < spins; ++i)
+        if (send(one) == 1) return true;
+    return false;
+}
+
+std::size_t Port::receive_raw(std::size_t max, void (*cb)(void*, std::span<const std::byte>), void* ctx) {
+    rte_mbuf* mbufs[32];
+    std::uint16_t n = rte_eth_rx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(std::min<std::size_t>(max, 32)));
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = mbufs[i];
+        if (rte_pktmbuf_is_contiguous(m)) {
+            cb(ctx, {rte_pktmbuf_mtod(m, const std::byte*), rte_pktmbuf_pkt_len(m)});
+        } else { // chained mbuf (jumbo on some PMDs): linearise into a bounded copy
+            std::vector<std::byte> buf(rte_pktmbuf_pkt_len(m));
+            rte_pktmbuf_read(m, 0, static_cast<std::uint32_t>(buf.size()), buf.data());
+            cb(ctx, buf);
+        }
+        rte_pktmbuf_free(m);
+    }
+    return n;
+}
+
+MacAddress Port::mac() const {
+    rte_ether_addr a{};
+    rte_eth_macaddr_get(port_id_, &a);
+    MacAddress m{};
+    std::memcpy(m.data(), a.addr_bytes, 6);
+    return m;
+}
+
+bool Port::link_up() const {
+    rte_eth_link link{};
+    return rte_eth_link_get_nowait(port_id_, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+}
+
+Port::Stats Port::stats() const {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port_id_, &s);
+    return Stats{s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors};
+}
+
+} // namespace ckpt::net

@@ -1,0 +1,233 @@
+// The replication frame codec: round trips, and every malformed, truncated or corrupted frame is
+// refused with its reason, without reading outside the buffer (each case is its own exact-size
+// heap buffer, so ASan sees any over-read).
+#include "ckpt/net/wire_format.hpp"
+
+#include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include <random>
+#include <vector>
+
+using namespace ckpt::net;
+
+namespace {
+
+Endpoint ep(std::uint8_t last, std::uint32_t ip) {
+    Endpoint e;
+    e.mac = {0x02, 0, 0, 0, 0, last};
+    e.ip = ip;
+    return e;
+}
+
+std::vector<std::byte> payload_of(std::size_t n, unsigned seed) {
+    std::vector<std::byte> p(n);
+    std::mt19937 rng(seed);
+    for (auto& b : p) b = static_cast<std::byte>(rng());
+    return p;
+}
+
+std::vector<std::byte> data_frame(const std::vector<std::byte>& payload, DataBody& d) {
+    d.checkpoint_id = 7;
+    d.slot = 42;
+    d.generation = 3;
+    d.commit_seq = 1234;
+    d.offset = 4096;
+    d.length = static_cast<std::uint32_t>(payload.size());
+    d.fragment = 1;
+    d.fragments = 3;
+    d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+    std::vector<std::byte> body(kDataBodyFixed + payload.size());
+    EXPECT_EQ(encode_data_body(body, d, payload), body.size());
+    FrameHeader h{FrameType::kData, kFlagLastFragment, 1, 2, 9, 555};
+    std::vector<std::byte> frame(kMaxFrame);
+    std::size_t n = encode_frame(frame, ep(1, 0x0A000001), ep(2, 0x0A000002), h, body);
+    EXPECT_EQ(n, kFrameOverhead + body.size());
+    frame.resize(n);
+    return frame;
+}
+
+Reject decode_exact(const std::vector<std::byte>& bytes, DecodedFrame& out) {
+    std::vector<std::byte> exact(bytes); // exact size: an over-read is an ASan error
+    return decode_frame(exact, kDefaultUdpPort, out);
+}
+
+TEST(WireFormat, DataRoundTrip) {
+    auto payload = payload_of(1000, 1);
+    DataBody d;
+    auto frame = data_frame(payload, d);
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(frame, f), Reject::kNone);
+    EXPECT_EQ(f.header.type, FrameType::kData);
+    EXPECT_EQ(f.header.flags, kFlagLastFragment);
+    EXPECT_EQ(f.header.src_node, 1);
+    EXPECT_EQ(f.header.dst_node, 2);
+    EXPECT_EQ(f.header.epoch, 9u);
+    EXPECT_EQ(f.header.link_seq, 555u);
+    EXPECT_EQ(f.src.ip, 0x0A000001u);
+    EXPECT_EQ(f.dst.ip, 0x0A000002u);
+    EXPECT_EQ(f.dst.port, kDefaultUdpPort);
+    EXPECT_EQ(f.src.mac[5], 1);
+    DataBody back;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(f.body, back, pl), Reject::kNone);
+    EXPECT_EQ(back.checkpoint_id, 7u);
+    EXPECT_EQ(back.slot, 42u);
+    EXPECT_EQ(back.generation, 3u);
+    EXPECT_EQ(back.commit_seq, 1234u);
+    EXPECT_EQ(back.offset, 4096u);
+    EXPECT_EQ(back.fragment, 1);
+    EXPECT_EQ(back.fragments, 3);
+    EXPECT_TRUE(std::equal(pl.begin(), pl.end(), payload.begin(), payload.end()));
+}
+
+TEST(WireFormat, AckRoundTripAndExactLength) {
+    AckBody a{100, 0b1011, 77, 5, 0};
+    std::vector<std::byte> body(kAckBody);
+    ASSERT_EQ(encode_ack_body(body, a), kAckBody);
+    std::vector<std::byte> frame(256);
+    std::size_t n = encode_frame(frame, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kAck, 0, 2, 1, 9, 8}, body);
+    frame.resize(n);
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(frame, f), Reject::kNone);
+    AckBody b;
+    ASSERT_EQ(decode_ack_body(f.body, b), Reject::kNone);
+    EXPECT_EQ(b.cumulative, 100u);
+    EXPECT_EQ(b.selective, 0b1011u);
+    EXPECT_EQ(b.applied_commit_seq, 77u);
+    EXPECT_EQ(b.checkpoint_id, 5u);
+    EXPECT_EQ(decode_ack_body(f.body.first(kAckBody - 1), b), Reject::kBadBody);
+}
+
+TEST(WireFormat, Ipv4ChecksumMatchesRfc1071Example) {
+    // A well-known header (192.168.0.1 -> 192.168.0.199, UDP) whose checksum is 0xb861.
+    const unsigned char h[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                                 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+    EXPECT_EQ(ipv4_checksum(std::as_bytes(std::span(h))), 0xb861);
+}
+
+TEST(WireFormat, EveryTruncationIsRefused) {
+    auto payload = payload_of(300, 2);
+    DataBody d;
+    auto frame = data_frame(payload, d);
+    for (std::size_t len = 0; len < frame.size(); ++len) {
+        std::vector<std::byte> cut(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(len));
+        DecodedFrame f;
+        EXPECT_NE(decode_exact(cut, f), Reject::kNone) << "accepted a frame cut to " << len << " bytes";
+    }
+}
+
+TEST(WireFormat, EthernetPaddingIsAccepted) {
+    std::vector<std::byte> frame(128);
+    std::size_t n = encode_frame(frame, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kHeartbeat, 0, 1, 2, 1, 1}, {});
+    frame.resize(std::max<std::size_t>(n, 60) + 4); // NICs pad to the 60-byte minimum (and more)
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(frame, f), Reject::kNone);
+    EXPECT_TRUE(f.body.empty());
+}
+
+TEST(WireFormat, EverySingleBitFlipIsCaughtWhereItMatters) {
+    auto payload = payload_of(64, 3);
+    DataBody d;
+    auto frame = data_frame(payload, d);
+    DecodedFrame good;
+    ASSERT_EQ(decode_exact(frame, good), Reject::kNone);
+    const std::vector<std::byte> good_hs(frame.begin() + 42, frame.end());
+    std::size_t accepted = 0;
+    for (std::size_t bit = 0; bit < frame.size() * 8; ++bit) {
+        auto bad = frame;
+        bad[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+        DecodedFrame f;
+        Reject r = decode_exact(bad, f);
+        const std::size_t byte = bit / 8;
+        // Unprotected by design: MAC addresses (the link's FCS covers them), the UDP source port
+        // and the UDP checksum field (zero: frame_hash covers the payload instead).
+        const bool unprotected = byte < 12 || byte == 34 || byte == 35 || byte == 40 || byte == 41;
+        if (!unprotected) {
+            EXPECT_NE(r, Reject::kNone) << "flip of bit " << bit << " (byte " << byte << ") went unnoticed";
+        } else if (r == Reject::kNone) {
+            ++accepted; // the Hotspare header and body arrived intact nonetheless
+            EXPECT_TRUE(std::equal(bad.begin() + 42, bad.end(), good_hs.begin(), good_hs.end()));
+            EXPECT_EQ(f.header.link_seq, good.header.link_seq);
+        }
+    }
+    EXPECT_GT(accepted, 0u); // the unprotected fields really are ignored, not luckily rejected
+}
+
+TEST(WireFormat, RejectsWithTheRightReason) {
+    auto payload = payload_of(16, 4);
+    DataBody d;
+    auto frame = data_frame(payload, d);
+    DecodedFrame f;
+    auto with = [&](std::size_t at, std::uint8_t v) {
+        auto b = frame;
+        b[at] = std::byte{v};
+        return b;
+    };
+    auto arp = with(12, 0x08);
+    arp[13] = std::byte{0x06};
+    EXPECT_EQ(decode_exact(arp, f), Reject::kNotIpv4);
+    EXPECT_EQ(decode_exact(with(14, 0x46), f), Reject::kNotIpv4); // IP options
+    EXPECT_EQ(decode_frame(frame, kDefaultUdpPort + 1, f), Reject::kWrongPort);
+    // Fields behind a valid IP checksum need the checksum recomputed to reach their own check.
+    auto fix_ip = [](std::vector<std::byte> b) {
+        b[24] = b[25] = std::byte{0};
+        std::uint16_t c = ipv4_checksum({b.data() + 14, 20});
+        b[24] = static_cast<std::byte>(c >> 8);
+        b[25] = static_cast<std::byte>(c);
+        return b;
+    };
+    EXPECT_EQ(decode_exact(fix_ip(with(23, 6)), f), Reject::kNotUdp); // TCP
+    EXPECT_EQ(decode_exact(with(42, 0x00), f), Reject::kBadMagic);
+    EXPECT_EQ(decode_exact(with(46, 2), f), Reject::kBadVersion);
+    EXPECT_EQ(decode_exact(with(47, 99), f), Reject::kBadHash); // the type is covered by the hash
+    EXPECT_EQ(decode_exact(with(100, 0x5a), f), Reject::kBadHash);
+    EXPECT_EQ(std::string(reject_name(Reject::kBadHash)), "frame hash mismatch");
+}
+
+TEST(WireFormat, DataBodyConsistencyIsChecked) {
+    auto payload = payload_of(32, 5);
+    DataBody d;
+    d.length = 32;
+    d.fragments = 1;
+    d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+    std::vector<std::byte> body(kDataBodyFixed + 32);
+    ASSERT_EQ(encode_data_body(body, d, payload), body.size());
+    DataBody out;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(body, out, pl), Reject::kNone);
+    EXPECT_EQ(decode_data_body(std::span(body).first(kDataBodyFixed + 31), out, pl), Reject::kBadBody);
+    auto wrong = body;
+    wrong[kDataBodyFixed + 3] ^= std::byte{1}; // payload no longer matches payload_hash
+    EXPECT_EQ(decode_data_body(wrong, out, pl), Reject::kBadBody);
+    DataBody frag = d;
+    frag.fragment = 1; // fragment index must be < fragments
+    ASSERT_EQ(encode_data_body(body, frag, payload), body.size());
+    EXPECT_EQ(decode_data_body(body, out, pl), Reject::kBadBody);
+    EXPECT_EQ(encode_data_body(std::span(body).first(10), d, payload), 0u);
+}
+
+TEST(WireFormat, RandomBytesNeverDecode) {
+    std::mt19937_64 rng(20261122);
+    DataBody d;
+    auto frame = data_frame(payload_of(200, 6), d);
+    std::size_t accepted = 0;
+    for (int i = 0; i < 100000; ++i) {
+        std::vector<std::byte> junk(static_cast<std::size_t>(rng() % 400));
+        for (auto& b : junk) b = static_cast<std::byte>(rng());
+        if (i % 2 && junk.size() >= 42)
+            std::copy(frame.begin(), frame.begin() + 42, junk.begin()); // valid outer headers
+        DecodedFrame f;
+        if (decode_exact(junk, f) == Reject::kNone) ++accepted;
+    }
+    EXPECT_EQ(accepted, 0u);
+}
+
+TEST(WireFormat, EncodeRefusesWhatDoesNotFit) {
+    std::vector<std::byte> small(50);
+    EXPECT_EQ(encode_frame(small, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kHello, 0, 1, 2, 1, 1}, {}), 0u);
+    std::vector<std::byte> big(kMaxFrame + 100), body(kMaxFrame);
+    EXPECT_EQ(encode_frame(big, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kData, 0, 1, 2, 1, 1}, body), 0u);
+}
+
+} // namespace
