@@ -48,7 +48,10 @@ std::vector<std::byte> data_frame(const std::vector<std::byte>& payload, DataBod
 }
 
 Reject decode_exact(const std::vector<std::byte>& bytes, DecodedFrame& out) {
-    std::vector<std::byte> exact(bytes); // exact size: an over-read is an ASan error
+    // A fresh exact-size allocation (an over-read is an ASan error) that outlives the call:
+    // DecodedFrame::body points into it until the next decode.
+    static std::vector<std::byte> exact;
+    exact = std::vector<std::byte>(bytes);
     return decode_frame(exact, kDefaultUdpPort, out);
 }
 
