@@ -181,7 +181,8 @@ Status Section::wait_acked(std::uint64_t seq, std::chrono::milliseconds timeout)
 
 WriteTx::WriteTx(WriteTx&& o) noexcept
     : ck_(std::move(o.ck_)), slot_(o.slot_), seq_(o.seq_), bytes_(o.bytes_), capacity_(o.capacity_), size_(o.size_),
-      data_offset_(o.data_offset_), marked_(o.marked_), open_(std::exchange(o.open_, false)) {}
+      data_offset_(o.data_offset_), dirty_first_(o.dirty_first_), dirty_last_(o.dirty_last_), marked_(o.marked_),
+      open_(std::exchange(o.open_, false)) {}
 
 WriteTx& WriteTx::operator=(WriteTx&& o) noexcept {
     if (this != &o) {
@@ -193,6 +194,8 @@ WriteTx& WriteTx::operator=(WriteTx&& o) noexcept {
         capacity_ = o.capacity_;
         size_ = o.size_;
         data_offset_ = o.data_offset_;
+        dirty_first_ = o.dirty_first_;
+        dirty_last_ = o.dirty_last_;
         marked_ = o.marked_;
         open_ = std::exchange(o.open_, false);
     }
@@ -210,7 +213,12 @@ void WriteTx::mark_dirty(std::size_t offset, std::size_t len) {
     info.data_offset = data_offset_;
     info.capacity = capacity_;
     ck_->data.mark_dirty(info, offset, len);
-    marked_ = marked_ || len != 0;
+    if (len != 0) {
+        const std::uint32_t bs = ck_->attrs.block_size;
+        dirty_first_ = std::min<std::uint64_t>(dirty_first_, offset / bs);
+        dirty_last_ = std::max<std::uint64_t>(dirty_last_, (offset + len - 1) / bs);
+        marked_ = true;
+    }
 }
 
 std::span<std::byte> WriteTx::span(std::size_t offset, std::size_t len) {
@@ -249,6 +257,8 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     if (!marked_ || overwrite) mark_dirty(0, capacity_); // nothing marked: the whole section changed
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
+    store_relaxed(ctl.dirty_first, dirty_first_); // the engine scans only these blocks
+    store_relaxed(ctl.dirty_last, dirty_last_);
     const std::uint64_t committed = seq_ + 1;
     store_release(ctl.lock, make_lock(committed, 0)); // publish: readers now see this state
     open_ = false;

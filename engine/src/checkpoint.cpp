@@ -100,6 +100,26 @@ void write_data_header(std::byte* base, const Layout& layout, const CheckpointAt
 }
 } // namespace
 
+namespace {
+/// Calls fn(word, mask) for each dirty-bitmap word covering blocks [first, first + count).
+template <typename F>
+void for_dirty_words(std::uint64_t first, std::uint64_t count, F&& fn) {
+    for (std::uint64_t b = first; b < first + count;) {
+        const std::uint64_t w = b / 64, bit = b % 64;
+        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, first + count - b);
+        fn(w, (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit);
+        b += n;
+    }
+}
+} // namespace
+
+void Checkpoint::clear_dirty(std::uint64_t first_block, std::uint64_t count) {
+    std::uint64_t* dirty = data_.dirty_words();
+    for_dirty_words(first_block, count, [&](std::uint64_t w, std::uint64_t mask) {
+        if (load_relaxed(dirty[w]) & mask) fetch_and_release(dirty[w], ~mask);
+    });
+}
+
 bool Checkpoint::repair_data_header() {
     if (DataView::attach(data_map_.data(), data_map_.size(), meta_).ok()) return false;
     write_data_header(data_map_.data(), layout_, attrs_, meta_.header().incarnation);
@@ -506,9 +526,10 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
     SectionControl& ctl = data_.control(slot);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
+    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
+    store_relaxed(ctl.dirty_last, std::uint64_t{0});
     // Clear stale dirty bits of the extent.
-    for (std::uint64_t b = *first; b < *first + blocks; ++b)
-        fetch_and_release(data_.dirty_words()[b / 64], ~(1ull << (b % 64)));
+    clear_dirty(*first, blocks);
 
     begin_dir_edit();
     SectionDesc& d = meta_.mutable_desc(slot);
@@ -708,29 +729,32 @@ bool Checkpoint::capture(std::uint32_t slot) {
     const std::uint32_t flags = load_relaxed(ctl.commit_flags);
     const std::uint32_t bs = attrs_.block_size;
     const std::uint64_t first = sl.offset / bs, count = sl.capacity / bs;
+    // Scan only the blocks the writer says it marked: copied once, validated, and a range that
+    // makes no sense means "scan the whole section" (correct, just slower).
+    std::uint64_t scan_first = first, scan_count = count;
+    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
+    if (df <= dl && dl < count) {
+        scan_first = first + df;
+        scan_count = dl - df + 1;
+    }
     std::byte* live = data_.area();
     std::byte* shadow = shadow_area();
     std::uint64_t* dirty = data_.dirty_words();
     std::uint64_t copied = 0;
-    // Copy the dirty blocks of this section's extent into the shadow. The writer cannot start a
-    // new transaction on this section until captured_seq catches up, so the blocks are stable.
-    for (std::uint64_t b = first; b < first + count;) {
-        std::uint64_t w = b / 64, bit = b % 64;
-        std::uint64_t n = std::min<std::uint64_t>(64 - bit, first + count - b);
-        std::uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
-        std::uint64_t bits = load_relaxed(dirty[w]) & mask;
-        if (bits) {
-            // Copy first, clear after: an engine killed in between finds the bits still set and
-            // copies these blocks again when it re-captures after the restart.
-            for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
-                std::uint64_t off = (w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest))) * bs;
-                std::memcpy(shadow + off, live + off, bs);
-                copied += bs;
-            }
-            fetch_and_release(dirty[w], ~bits);
+    // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
+    // section until captured_seq catches up, so the blocks are stable.
+    for_dirty_words(scan_first, scan_count, [&](std::uint64_t w, std::uint64_t mask) {
+        const std::uint64_t bits = load_relaxed(dirty[w]) & mask;
+        if (!bits) return;
+        // Copy first, clear after: an engine killed in between finds the bits still set and
+        // copies these blocks again when it re-captures after the restart.
+        for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
+            const std::uint64_t off = (w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest))) * bs;
+            std::memcpy(shadow + off, live + off, bs);
+            copied += bs;
         }
-        b += n;
-    }
+        fetch_and_release(dirty[w], ~bits);
+    });
     if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
         std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity);
         copied = sl.capacity;
@@ -741,9 +765,11 @@ bool Checkpoint::capture(std::uint32_t slot) {
         // own commit rings the doorbell again; recapture the whole section then.
         note_damage("a writer of section slot " + std::to_string(slot) +
                     " wrote before its previous commit was captured");
-        std::uint64_t b0 = first;
-        for (std::uint64_t b = b0; b < first + count; ++b)
-            std::atomic_ref<std::uint64_t>(dirty[b / 64]).fetch_or(1ull << (b % 64), std::memory_order_relaxed);
+        for_dirty_words(first, count, [&](std::uint64_t w, std::uint64_t mask) {
+            std::atomic_ref<std::uint64_t>(dirty[w]).fetch_or(mask, std::memory_order_relaxed);
+        });
+        store_relaxed(ctl.dirty_first, std::uint64_t{0}); // and the range must cover all of it
+        store_relaxed(ctl.dirty_last, count - 1);
         return false;
     }
     std::uint64_t committed = size;
@@ -790,10 +816,11 @@ void Checkpoint::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
         std::memcpy(data_.area() + sl.offset, shadow_area() + sl.offset, sl.capacity);
         ++counters_.rollbacks;
     }
-    for (std::uint64_t b = sl.offset / bs; b < (sl.offset + sl.capacity) / bs; ++b)
-        fetch_and_release(data_.dirty_words()[b / 64], ~(1ull << (b % 64)));
+    clear_dirty(sl.offset / bs, sl.capacity / bs);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
+    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
+    store_relaxed(ctl.dirty_last, std::uint64_t{0});
     ShadowEntry& se = shadow_entry(slot);
     se.seq = seq;
     sl.captured_seq = seq;

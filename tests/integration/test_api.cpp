@@ -378,6 +378,32 @@ TEST_F(Api, FullShmIsAnErrorAtCreateNotASigbusLater) {
     EXPECT_TRUE(session->create("small", attrs()).ok()) << "the engine keeps serving";
 }
 
+TEST_F(Api, CommitCopiesOnlyTheDirtyBlocks) {
+    // 64 changed bytes in a 16 MiB section: the engine copies one 256-byte block into its
+    // committed copy, not the section (the commit path does not grow with the section).
+    auto a = attrs(4, 32 << 20, 16 << 20);
+    auto ck = session->create("dirty-only", a);
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    auto sec = ck->create_section({.id = "big", .capacity = 16 << 20});
+    ASSERT_TRUE(sec.ok()) << sec.message();
+    auto before = ck->status();
+    ASSERT_TRUE(before.ok());
+    for (std::size_t k = 0; k < 10; ++k) {
+        auto tx = sec->write();
+        ASSERT_TRUE(tx.ok());
+        auto s = tx->span((8u << 20) + k * 4096, 64); // inside one block each time
+        std::memset(s.data(), static_cast<int>(k + 1), s.size());
+        ASSERT_TRUE(tx->commit(Ack::kSync).ok());
+    }
+    auto after = ck->status();
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->captures - before->captures, 10u);
+    EXPECT_EQ(after->captured_bytes - before->captured_bytes, 10u * 256u);
+    std::byte probe[64];
+    ASSERT_TRUE(sec->read((8u << 20) + 9 * 4096, probe).ok());
+    EXPECT_EQ(probe[0], std::byte{10});
+}
+
 TEST_F(Api, StatusReportsUsage) {
     auto ck = session->create("status", attrs());
     ASSERT_TRUE(ck.ok());

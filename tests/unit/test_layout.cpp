@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 0);
+    EXPECT_EQ(kLayoutMinor, 1);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -177,8 +177,10 @@ TEST(Layout, SectionControl) {
     CKPT_EXPECT_OFFSET(SectionControl, size, 8);
     CKPT_EXPECT_OFFSET(SectionControl, commit_flags, 16);
     CKPT_EXPECT_OFFSET(SectionControl, reserved0, 20);
-    CKPT_EXPECT_OFFSET(SectionControl, reserved, 24);
-    EXPECT_EQ(sizeof(SectionControl::reserved), 40u);
+    CKPT_EXPECT_OFFSET(SectionControl, dirty_first, 24);
+    CKPT_EXPECT_OFFSET(SectionControl, dirty_last, 32);
+    CKPT_EXPECT_OFFSET(SectionControl, reserved, 40);
+    EXPECT_EQ(sizeof(SectionControl::reserved), 24u);
 }
 
 TEST(Layout, ShadowHeader) {

@@ -74,6 +74,8 @@ private:
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
     std::uint64_t data_offset_ = 0;
+    std::uint64_t dirty_first_ = ~std::uint64_t{0}; ///< blocks marked (section-relative), published at commit
+    std::uint64_t dirty_last_ = 0;
     bool marked_ = false;
     bool open_ = false;
 };

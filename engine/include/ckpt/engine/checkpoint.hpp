@@ -149,6 +149,8 @@ private:
     /// corrupted (SA semantics); otherwise, and always for an abort, the shadow restores it.
     void recover(std::uint32_t slot, std::uint64_t lock, bool writer_died = true);
     void mark_corrupted(std::uint32_t slot, const std::string& why);
+    /// Clears the dirty bits of blocks [first_block, first_block + count) word by word.
+    void clear_dirty(std::uint64_t first_block, std::uint64_t count);
     void note_damage(const std::string& what);
     void remove_section(std::uint32_t slot);
     shm::ShadowEntry& shadow_entry(std::uint32_t slot) const;

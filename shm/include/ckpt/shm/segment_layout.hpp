@@ -60,7 +60,7 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 0;                        ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kLayoutMinor = 1; ///< bump when a field is carved from reserved (1: dirty range)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -227,10 +227,16 @@ struct alignas(64) SectionControl {
     std::uint64_t size;         ///< section size the writer set; meaningful when lock is even
     std::uint32_t commit_flags; ///< kCommit*, for the commit that made lock even
     std::uint32_t reserved0;
-    std::uint8_t reserved[40];
+    /// Blocks (from the section's start, inclusive) the transaction marked dirty; first > last when
+    /// none. Written by the holder of the lock before its release store; the engine scans only this
+    /// range of the dirty bitmap (validated), so a commit's cost does not grow with the section.
+    std::uint64_t dirty_first;
+    std::uint64_t dirty_last;
+    std::uint8_t reserved[24];
 };
 static_assert(sizeof(SectionControl) == 64, "SectionControl is ABI: bump kLayoutMajor");
 static_assert(offsetof(SectionControl, size) == 8);
+static_assert(offsetof(SectionControl, dirty_first) == 24 && offsetof(SectionControl, dirty_last) == 32);
 
 // ---------------------------------------------------------------------------------------------
 // SHADOW
