@@ -9,11 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 out=${1:-$build/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 
-# GCC 12 at -O3 reports false positives (-Wstringop-overflow, -Wrestrict) inside libstdc++ for code
-# in common/ and engine/; keep them visible as warnings instead of failing the release build.
 if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" "$root" --buildtype=release \
-        -Dcpp_args="-Wno-error=stringop-overflow -Wno-error=restrict"
+    meson setup "$build" "$root" --buildtype=release
 fi
 buildtype=$(meson introspect "$build" --buildoptions |
     python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))')
