@@ -281,13 +281,7 @@ Result<CheckpointStatus> Checkpoint::status() const {
     st.sections = d.u32();
     st.bytes_used = d.u64();
     st.commit_seq = d.u64();
-    st.captures = d.u64();
-    st.captured_bytes = d.u64();
-    d.u64();
-    st.rollbacks = d.u64();
-    st.corruptions = d.u64();
-    st.invalid_words = d.u64();
-    st.damage = d.str();
+    detail::decode_counters(d, st);
     if (!d.at_end()) return fail(Error::kMessageError, "malformed STATUS reply");
     return st;
 }

@@ -81,4 +81,7 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
 
 std::string printable_id(std::string_view id);
 
+/// The engine's per-checkpoint counters, as STATUS, LIST and INSPECT encode them.
+void decode_counters(proto::Decoder& d, EngineCounters& c);
+
 } // namespace ckpt::client::detail

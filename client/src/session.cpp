@@ -205,8 +205,8 @@ Status Session::unlink(std::string_view name) {
     return {};
 }
 
-namespace {
-void decode_counters(proto::Decoder& d, CheckpointSummary& s) {
+namespace detail {
+void decode_counters(proto::Decoder& d, EngineCounters& s) {
     s.captures = d.u64();
     s.captured_bytes = d.u64();
     d.u64(); // spurious doorbells
@@ -215,7 +215,7 @@ void decode_counters(proto::Decoder& d, CheckpointSummary& s) {
     s.invalid_words = d.u64();
     s.damage = d.str();
 }
-} // namespace
+} // namespace detail
 
 Result<std::vector<CheckpointSummary>> Session::list() {
     std::vector<CheckpointSummary> out;
@@ -234,7 +234,7 @@ Result<std::vector<CheckpointSummary>> Session::list() {
             s.commit_seq = d.u64();
             s.open_handles = d.u32();
             s.epoch = d.u64();
-            decode_counters(d, s);
+            detail::decode_counters(d, s);
             out.push_back(std::move(s));
         }
         if (!d.at_end()) return fail(Error::kMessageError, "malformed LIST reply from ckptd");
@@ -250,7 +250,7 @@ Result<Inspection> inspect(Session& session, std::string_view name) {
     std::uint64_t meta_size = d.u64(), data_size = d.u64();
     Inspection in;
     in.open_handles = d.u32();
-    decode_counters(d, in.counters);
+    detail::decode_counters(d, in.counters);
     if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed INSPECT reply from ckptd");
     CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.fds[0].get(), meta_size, false));
     CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.fds[1].get(), data_size, false));

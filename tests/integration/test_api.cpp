@@ -1,7 +1,7 @@
 // The client API against a real ckptd: open/create semantics, sections, reads and writes, and
 // every error code the control path can return.
 #include "ckpt/client/session.hpp"
-#include "engine_process.hpp"
+#include "engine_test.hpp"
 
 #include <gtest/gtest.h>
 
@@ -36,14 +36,8 @@ CheckpointAttributes attrs(std::uint32_t sections = 16, std::uint64_t size = 64 
     return a;
 }
 
-class Api : public ::testing::Test {
+class Api : public ckpt::testing::EngineTest {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(engine.start()) << engine.log();
-        auto s = Session::connect({engine.socket()});
-        ASSERT_TRUE(s.ok()) << s.message();
-        session.emplace(std::move(*s));
-    }
     std::string read_all(const Section& sec) {
         std::string out(sec.capacity(), '\0');
         auto n = sec.read(0, std::as_writable_bytes(std::span(out.data(), out.size())));
@@ -51,8 +45,6 @@ protected:
         out.resize(n.ok() ? *n : 0);
         return out;
     }
-    EngineProcess engine{"api"};
-    std::optional<Session> session;
 };
 
 TEST_F(Api, CreateWriteReadCommit) {

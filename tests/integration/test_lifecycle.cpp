@@ -2,7 +2,7 @@
 // deletes the checkpoint (unless it is opened again in time).
 #include "child_process.hpp"
 #include "ckpt/client/session.hpp"
-#include "engine_process.hpp"
+#include "engine_test.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,14 +29,8 @@ CheckpointAttributes attrs(std::int64_t retention_ns) {
     return a;
 }
 
-class Lifecycle : public ::testing::Test {
+class Lifecycle : public ckpt::testing::EngineTest {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(engine.start()) << engine.log();
-        auto s = Session::connect({engine.socket()});
-        ASSERT_TRUE(s.ok()) << s.message();
-        session.emplace(std::move(*s));
-    }
     bool exists(const std::string& name) {
         auto l = session->list();
         EXPECT_TRUE(l.ok());
@@ -57,8 +51,6 @@ protected:
         }
         return pred();
     }
-    EngineProcess engine{"life"};
-    std::optional<Session> session;
 };
 
 TEST_F(Lifecycle, ClientDeathClosesHandlesThenRetentionDeletes) {

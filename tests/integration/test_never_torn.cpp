@@ -2,7 +2,7 @@
 // produced, neither for a concurrent reader process nor for whoever reads after the kill.
 #include "child_process.hpp"
 #include "ckpt/client/session.hpp"
-#include "engine_process.hpp"
+#include "engine_test.hpp"
 
 #include <gtest/gtest.h>
 
@@ -48,16 +48,8 @@ std::uint64_t read_uniform(const Section& sec) {
     return words[0];
 }
 
-class NeverTorn : public ::testing::Test {
+class NeverTorn : public ckpt::testing::EngineTest {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(engine.start()) << engine.log();
-        auto s = Session::connect({engine.socket()});
-        ASSERT_TRUE(s.ok()) << s.message();
-        session.emplace(std::move(*s));
-    }
-    EngineProcess engine{"torn"};
-    std::optional<Session> session;
 };
 
 TEST_F(NeverTorn, WriterKilledTwoHundredTimes) {

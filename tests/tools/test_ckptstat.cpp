@@ -2,7 +2,7 @@
 // values must show up in the tool's columns; a missing engine, an unknown checkpoint and --help
 // must give the documented exit codes and messages.
 #include "ckpt/client/session.hpp"
-#include "engine_process.hpp"
+#include "engine_test.hpp"
 
 #include <gtest/gtest.h>
 
@@ -163,20 +163,12 @@ CheckpointAttributes attrs(UpdateMode mode, std::uint32_t sections, std::uint64_
 // 2100-01-01T00:00:00.250Z: far enough ahead never to expire during a test.
 constexpr std::int64_t kExpiry = 4'102'444'800'000'000'000 + 250'000'000;
 
-class Ckptstat : public ::testing::Test {
+class Ckptstat : public ckpt::testing::EngineTest {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(engine.start()) << engine.log();
-        auto s = Session::connect({engine.socket()});
-        ASSERT_TRUE(s.ok()) << s.message();
-        session.emplace(std::move(*s));
-    }
     std::vector<std::string> at_engine(std::vector<std::string> args) const {
         args.insert(args.begin(), {"--socket", engine.socket()});
         return args;
     }
-    EngineProcess engine{"stat"};
-    std::optional<Session> session;
 };
 
 TEST_F(Ckptstat, ListsCheckpointsWithTheirCounts) {

@@ -50,13 +50,21 @@ struct ReadRequest {
     std::size_t read_size = 0; ///< out
 };
 
-struct CheckpointStatus {
+/// What ckptd counts per checkpoint (STATUS, LIST and INSPECT carry it).
+struct EngineCounters {
+    std::uint64_t captures = 0;       ///< commits captured into the engine's committed copy
+    std::uint64_t captured_bytes = 0; ///< bytes copied doing so (dirty blocks only)
+    std::uint64_t rollbacks = 0;      ///< sections restored after their writer died mid-write
+    std::uint64_t corruptions = 0;    ///< sections marked corrupted (weak mode)
+    std::uint64_t invalid_words = 0;  ///< application-writable words found invalid
+    std::string damage;               ///< empty unless such words were found: what, in words
+};
+
+struct CheckpointStatus : EngineCounters {
     CheckpointAttributes attributes;
     std::uint32_t sections = 0;
     std::uint64_t bytes_used = 0;
     std::uint64_t commit_seq = 0;
-    std::uint64_t captures = 0, captured_bytes = 0, rollbacks = 0, corruptions = 0, invalid_words = 0;
-    std::string damage; ///< empty unless the engine found application-writable words invalid
 };
 
 class Checkpoint {

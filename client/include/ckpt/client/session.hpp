@@ -32,7 +32,7 @@ struct SessionOptions {
 };
 
 /// One line of Session::list().
-struct CheckpointSummary {
+struct CheckpointSummary : EngineCounters {
     std::string name;
     CheckpointAttributes attributes;
     std::uint32_t sections = 0;
@@ -40,8 +40,6 @@ struct CheckpointSummary {
     std::uint64_t commit_seq = 0;
     std::uint32_t open_handles = 0;
     std::uint64_t epoch = 0;
-    std::uint64_t captures = 0, captured_bytes = 0, rollbacks = 0, corruptions = 0, invalid_words = 0;
-    std::string damage;
 };
 
 class Session {
