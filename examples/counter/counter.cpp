@@ -1,12 +1,13 @@
-// ckpt_demo: the counter application of the demo (in the spirit of SAFplus's csa103 tutorial).
+// counter: the example application (in the spirit of SAFplus's csa103 tutorial), and the demo's.
+// Builds against an installed Hotspare with nothing but pkg-config: see meson.build beside it.
 //
-//   ckpt_demo active  SOCKET   count: commit the sequence number every few ms (sync ack), print it
-//   ckpt_demo standby SOCKET   follow the active through change notifications (pollable fd); on
+//   counter active  SOCKET     count: commit the sequence number every few ms (sync ack), print it
+//   counter standby SOCKET     follow the active through change notifications (pollable fd); on
 //                              SIGUSR1 take over: open for write and continue at the next number
 //
 // The state is one 64-byte record in the default section of checkpoint "demo-counter", written in
 // place in shared memory; nothing is serialised, and taking over is mapping the same memory.
-#include "ckpt/client/session.hpp"
+#include <ckpt/client/session.hpp>
 
 #include <poll.h>
 #include <signal.h>
@@ -47,7 +48,7 @@ double ms_since(std::int64_t t0) {
 template <typename T>
 T must(Result<T> r, const char* what) {
     if (!r) {
-        std::fprintf(stderr, "ckpt_demo: %s: %s (%s)\n", what, r.message().c_str(),
+        std::fprintf(stderr, "counter: %s: %s (%s)\n", what, r.message().c_str(),
                      std::string(error_name(r.error())).c_str());
         std::exit(1);
     }
@@ -157,13 +158,13 @@ int standby(const char* socket) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: ckpt_demo active|standby SOCKET\n");
+        std::fprintf(stderr, "usage: counter active|standby SOCKET\n");
         return 2;
     }
     ::signal(SIGTERM, [](int) { g_stop = 1; });
     std::string mode = argv[1];
     if (mode == "active") return active(argv[2]);
     if (mode == "standby") return standby(argv[2]);
-    std::fprintf(stderr, "ckpt_demo: unknown mode '%s'\n", argv[1]);
+    std::fprintf(stderr, "counter: unknown mode '%s'\n", argv[1]);
     return 2;
 }
