@@ -133,7 +133,7 @@ std::unique_ptr<Link> open_link(const Options& o) {
     eal.file_prefix = o.prefix.empty() ? "hspp-" + o.role + "-" + std::to_string(::getpid()) : o.prefix;
     eal.lcores = o.lcore;
     eal.memory_mb = 128;
-    eal.vdevs = {"net_memif0,role=" + o.role + ",socket=" + o.socket};
+    eal.vdevs = {"net_memif0,role=" + o.role + ",socket=" + o.socket + ",socket-abstract=no"}; // a real path
     if (auto s = ckpt::net::eal_init(eal); !s) {
         std::fprintf(stderr, "ckpt_pingpong: %s\n", s.message().c_str());
         return nullptr;

@@ -242,6 +242,33 @@ Result<std::vector<CheckpointSummary>> Session::list() {
     return out;
 }
 
+Result<LinkInfo> Session::peers() {
+    CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kPeers, [](proto::Encoder&) {}));
+    proto::Decoder d(rep.body);
+    LinkInfo l;
+    l.transport = d.str();
+    std::uint32_t n = d.u32();
+    static const char* const kStates[] = {"unknown", "up", "down", "incompatible"};
+    for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+        PeerInfo p;
+        p.node_id = d.u16();
+        std::uint8_t st = d.u8();
+        p.state = st < 4 ? kStates[st] : "invalid";
+        p.last_heard_ago_ns = d.i64();
+        p.rx_frames = d.u64();
+        p.tx_frames = d.u64();
+        p.restarts = d.u64();
+        l.peers.push_back(std::move(p));
+    }
+    l.rx_frames = d.u64();
+    l.tx_frames = d.u64();
+    l.tx_dropped = d.u64();
+    l.rx_rejected = d.u64();
+    l.rx_misdirected = d.u64();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed PEERS reply from ckptd");
+    return l;
+}
+
 Result<Inspection> inspect(Session& session, std::string_view name) {
     CKPT_TRY(validate_name(name));
     auto& core = session.core_;

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
 #include <sys/un.h>
 
 #include <fstream>
@@ -75,6 +76,57 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "idle_spin_us") {
         if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
         c.idle_spin_us = static_cast<std::uint32_t>(n);
+    } else if (key == "transport") {
+        if (v != "none" && v != "memif") return bad("expected none or memif");
+        c.link.transport = v;
+    } else if (key == "memif_socket") {
+        if (v.empty() || v[0] != '/') return bad("expected an absolute path");
+        c.link.memif_socket = v;
+    } else if (key == "memif_role") {
+        if (v != "server" && v != "client") return bad("expected server or client");
+        c.link.memif_role = v;
+    } else if (key == "dpdk_lcores") {
+        c.link.lcores = v;
+    } else if (key == "dpdk_memory_mb") {
+        if (!parse_u64(v, n) || n < 64 || n > 65536) return bad("expected 64..65536");
+        c.link.memory_mb = static_cast<unsigned>(n);
+    } else if (key == "dpdk_hugepages") {
+        if (v != "true" && v != "false") return bad("expected true or false");
+        c.link.hugepages = v == "true";
+    } else if (key == "dpdk_file_prefix") {
+        c.link.file_prefix = v;
+    } else if (key == "ip") {
+        in_addr a{};
+        if (::inet_pton(AF_INET, v.c_str(), &a) != 1) return bad("expected an IPv4 address");
+        c.link.ip = ntohl(a.s_addr);
+    } else if (key == "udp_port") {
+        if (!parse_u64(v, n) || n == 0 || n > 65535) return bad("expected 1..65535");
+        c.link.udp_port = static_cast<std::uint16_t>(n);
+    } else if (key == "peers") {
+        // "2" or "2@10.77.0.2", comma-separated
+        c.link.peers.clear();
+        std::stringstream ss(v);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            item = trim(item);
+            PeerConfig p;
+            auto at = item.find('@');
+            if (!parse_u64(item.substr(0, at), n) || n == 0 || n > 65534) return bad("peer node ids are 1..65534");
+            p.node_id = static_cast<std::uint16_t>(n);
+            if (at != std::string::npos) {
+                in_addr a{};
+                if (::inet_pton(AF_INET, item.substr(at + 1).c_str(), &a) != 1)
+                    return bad("expected NODE or NODE@IPv4");
+                p.ip = ntohl(a.s_addr);
+            }
+            c.link.peers.push_back(p);
+        }
+    } else if (key == "heartbeat_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 60000) return bad("expected 1..60000");
+        c.link.heartbeat_ms = static_cast<unsigned>(n);
+    } else if (key == "peer_timeout_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 600000) return bad("expected 1..600000");
+        c.link.peer_timeout_ms = static_cast<unsigned>(n);
     } else if (key == "log_file")
         c.log_file = v;
     else if (key == "pid_file")
@@ -177,6 +229,14 @@ Status validate_config(const Config& c) {
                         "shm_prefix '" + c.shm_prefix + "' holds a character outside [A-Za-z0-9._-]");
     if (c.state_dir.empty() || c.state_dir[0] != '/')
         return fail(Error::kInvalidParam, "state_dir must be an absolute path");
+    if (c.link.transport != "none") {
+        if (c.link.peers.empty())
+            return fail(Error::kInvalidParam, "transport " + c.link.transport + " needs peers = ...");
+        for (const auto& p : c.link.peers)
+            if (p.node_id == c.node_id) return fail(Error::kInvalidParam, "peers lists this node's own id");
+        if (c.link.peer_timeout_ms <= c.link.heartbeat_ms)
+            return fail(Error::kInvalidParam, "peer_timeout_ms must exceed heartbeat_ms");
+    }
     return {};
 }
 

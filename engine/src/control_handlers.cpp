@@ -13,6 +13,14 @@ namespace ckpt::engine {
 using proto::Op;
 
 namespace {
+std::int64_t now_mono() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+} // namespace
+
+namespace {
 Failure malformed(Op op) {
     return fail(Error::kMessageError, "malformed request (type " + std::to_string(static_cast<int>(op)) + ")");
 }
@@ -352,6 +360,31 @@ void Engine::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d) {
     }
     CKPT_REPLY_IF_FAILED(Op::kRollback, h->ckpt->rollback(slot, h->writer));
     (void)reply(s, proto::reply_ok(Op::kRollback, id));
+}
+
+void Engine::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
+    CKPT_DECODED(Op::kPeers);
+    auto e = proto::reply_ok(Op::kPeers, id);
+    e.str(cfg_.link.transport);
+    const std::int64_t now = now_mono();
+    if (!link_) {
+        e.u32(0);
+    } else {
+        e.u32(static_cast<std::uint32_t>(link_->peers().size()));
+        for (const auto& p : link_->peers()) {
+            e.u16(p.node_id).u8(static_cast<std::uint8_t>(p.state));
+            e.i64(p.last_heard_ns ? now - p.last_heard_ns : -1).u64(p.rx_frames).u64(p.tx_frames).u64(p.restarts);
+        }
+    }
+    if (link_) {
+        const auto& c = link_->counters();
+        std::uint64_t rejected = 0;
+        for (auto r : c.rejected) rejected += r;
+        e.u64(c.rx_frames).u64(c.tx_frames).u64(c.tx_dropped).u64(rejected).u64(c.unknown_peer + c.not_for_us);
+    } else {
+        e.u64(0).u64(0).u64(0).u64(0).u64(0);
+    }
+    (void)reply(s, e);
 }
 
 } // namespace ckpt::engine

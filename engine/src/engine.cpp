@@ -125,6 +125,20 @@ Status Engine::start() {
     if (auto probe = connect_seqpacket(cfg_.socket_path); probe.ok())
         return fail(Error::kExist, "another ckptd already serves " + cfg_.socket_path);
     ::unlink(cfg_.socket_path.c_str()); // stale socket of a dead engine
+    // The transport comes up before the control socket: once clients can connect, the engine is
+    // whole (a peer started right after it finds its memif socket too).
+    if (cfg_.link.transport != "none") {
+        cfg_.link.node_id = static_cast<std::uint16_t>(cfg_.node_id);
+        if (cfg_.link.file_prefix.empty()) cfg_.link.file_prefix = "hotspare-" + cfg_.shm_prefix;
+        const std::uint64_t boot_id =
+            static_cast<std::uint64_t>(now_realtime_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 48);
+        auto link = PeerLink::open(cfg_.link, boot_id);
+        if (!link) return fail(link.error(), "transport " + cfg_.link.transport + ": " + link.message());
+        link_ = std::move(*link);
+        log("transport %s (%s side of %s), %zu peers, heartbeat %u ms, peer timeout %u ms", cfg_.link.transport.c_str(),
+            cfg_.link.memif_role.c_str(), cfg_.link.memif_socket.c_str(), cfg_.link.peers.size(),
+            cfg_.link.heartbeat_ms, cfg_.link.peer_timeout_ms);
+    }
 
     listen_fd_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!listen_fd_.valid()) return fail(Error::kNoResources, std::string("socket: ") + std::strerror(errno));
@@ -295,6 +309,7 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
 
 std::size_t Engine::poll_commits() {
     std::size_t n = 0;
+    if (link_) n += link_->poll(now_mono_ns());
     for (auto& c : all_) {
         std::size_t k = c->poll_commits();
         if (k) {
@@ -308,6 +323,10 @@ std::size_t Engine::poll_commits() {
 
 void Engine::run_timers() {
     const std::int64_t now = now_mono_ns();
+    if (link_) {
+        link_->tick(now, static_cast<std::uint32_t>(by_name_.size()));
+        for (const auto& e : link_->take_events()) log("%s", e.c_str());
+    }
     if (now >= next_scan_ns_) {
         next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
         for (auto& c : all_) {
@@ -358,6 +377,7 @@ int Engine::run() {
                 continue;
             }
             timeout = static_cast<int>(std::min<std::uint32_t>(cfg_.scan_interval_ms, 100));
+            if (link_) timeout = std::min(timeout, static_cast<int>(link_->heartbeat_ms())); // heartbeats are due
         } else if ((iter & 63) != 0) {
             cpu_relax();
             if ((iter & 15) == 0) ::sched_yield(); // share the core with the application
@@ -554,6 +574,8 @@ void Engine::handle(Session& s, std::span<const std::byte> msg) {
         return on_inspect(s, id, d);
     case proto::Op::kRollback:
         return on_rollback(s, id, d);
+    case proto::Op::kPeers:
+        return on_peers(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(

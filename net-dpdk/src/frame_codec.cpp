@@ -231,4 +231,41 @@ Reject decode_ack_body(std::span<const std::byte> body, AckBody& a) {
     return Reject::kNone;
 }
 
+std::size_t encode_hello_body(std::span<std::byte> out, const HelloBody& h) {
+    if (out.size() < kHelloBody) return 0;
+    std::byte* p = out.data();
+    put16(p, h.version_min);
+    put16(p + 2, h.version_max);
+    put32(p + 4, h.heartbeat_ms);
+    put64(p + 8, h.boot_id);
+    return kHelloBody;
+}
+
+Reject decode_hello_body(std::span<const std::byte> body, HelloBody& h) {
+    if (body.size() != kHelloBody) return Reject::kBadBody;
+    const std::byte* p = body.data();
+    HelloBody t{get16(p), get16(p + 2), get32(p + 4), get64(p + 8)};
+    if (t.version_min > t.version_max) return Reject::kBadBody;
+    h = t;
+    return Reject::kNone;
+}
+
+std::size_t encode_heartbeat_body(std::span<std::byte> out, const HeartbeatBody& h) {
+    if (out.size() < kHeartbeatBody) return 0;
+    std::byte* p = out.data();
+    put64(p, h.boot_id);
+    put32(p + 8, h.checkpoints);
+    put32(p + 12, 0);
+    return kHeartbeatBody;
+}
+
+Reject decode_heartbeat_body(std::span<const std::byte> body, HeartbeatBody& h) {
+    if (body.size() != kHeartbeatBody) return Reject::kBadBody;
+    const std::byte* p = body.data();
+    h.boot_id = get64(p);
+    h.checkpoints = get32(p + 8);
+    h.reserved = 0;
+    return Reject::kNone;
+}
+
 } // namespace ckpt::net

@@ -226,6 +226,27 @@ TEST(WireFormat, RandomBytesNeverDecode) {
     EXPECT_EQ(accepted, 0u);
 }
 
+TEST(WireFormat, HelloAndHeartbeatRoundTrip) {
+    std::vector<std::byte> body(kHelloBody);
+    ASSERT_EQ(encode_hello_body(body, HelloBody{1, 3, 50, 0xABCDEF}), kHelloBody);
+    HelloBody h;
+    ASSERT_EQ(decode_hello_body(body, h), Reject::kNone);
+    EXPECT_EQ(h.version_min, 1);
+    EXPECT_EQ(h.version_max, 3);
+    EXPECT_EQ(h.heartbeat_ms, 50u);
+    EXPECT_EQ(h.boot_id, 0xABCDEFu);
+    ASSERT_EQ(encode_hello_body(body, HelloBody{4, 2, 50, 1}), kHelloBody);
+    EXPECT_EQ(decode_hello_body(body, h), Reject::kBadBody) << "min above max";
+    EXPECT_EQ(decode_hello_body(std::span(body).first(15), h), Reject::kBadBody);
+    std::vector<std::byte> hb(kHeartbeatBody);
+    ASSERT_EQ(encode_heartbeat_body(hb, HeartbeatBody{77, 5, 0}), kHeartbeatBody);
+    HeartbeatBody b;
+    ASSERT_EQ(decode_heartbeat_body(hb, b), Reject::kNone);
+    EXPECT_EQ(b.boot_id, 77u);
+    EXPECT_EQ(b.checkpoints, 5u);
+    EXPECT_EQ(decode_heartbeat_body(std::span(hb).first(8), b), Reject::kBadBody);
+}
+
 TEST(WireFormat, EncodeRefusesWhatDoesNotFit) {
     std::vector<std::byte> small(50);
     EXPECT_EQ(encode_frame(small, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kHello, 0, 1, 2, 1, 1}, {}), 0u);

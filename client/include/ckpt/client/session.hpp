@@ -42,6 +42,23 @@ struct CheckpointSummary : EngineCounters {
     std::uint64_t epoch = 0;
 };
 
+/// One replication peer as the node's engine sees it (Session::peers()).
+struct PeerInfo {
+    std::uint16_t node_id = 0;
+    std::string state;                   ///< "unknown", "up", "down" or "incompatible"
+    std::int64_t last_heard_ago_ns = -1; ///< -1: never heard from
+    std::uint64_t rx_frames = 0, tx_frames = 0;
+    std::uint64_t restarts = 0; ///< times the peer's engine restarted while watched
+};
+
+struct LinkInfo {
+    std::string transport; ///< "none" when the engine is node-local
+    std::vector<PeerInfo> peers;
+    std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
+    std::uint64_t rx_rejected = 0;    ///< frames refused by validation (bad hash, version, length...)
+    std::uint64_t rx_misdirected = 0; ///< valid frames for another node or from an unknown one
+};
+
 class Session {
 public:
     /// UNAVAILABLE (naming the socket) when no ckptd runs; ACCESS when it refuses this user.
@@ -55,6 +72,8 @@ public:
     Status unlink(std::string_view name);
     /// Every checkpoint of the node.
     Result<std::vector<CheckpointSummary>> list();
+    /// The engine's transport and peers.
+    Result<LinkInfo> peers();
 
     std::uint32_t node_id() const;
     /// The socket this session talks to.

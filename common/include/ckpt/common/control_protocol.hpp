@@ -36,6 +36,7 @@ enum class Op : std::uint16_t {
     kList = 10,             ///< cursor -> checkpoints
     kInspect = 11,          ///< name -> fds: META (ro), DATA (ro); for tools, no open handle
     kRollback = 12,         ///< handle, slot: abort this session's write transaction on the section
+    kPeers = 13,            ///< -> transport, peers with state, last heard, counters
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

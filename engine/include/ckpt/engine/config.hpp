@@ -1,6 +1,7 @@
 #pragma once
 /// ckptd's configuration: a `key = value` file (comments with '#') overlaid by command-line flags.
 #include "ckpt/common/result.hpp"
+#include "ckpt/engine/peer_link.hpp"
 
 #include <sys/types.h>
 
@@ -27,6 +28,7 @@ struct Config {
     std::string log_file; ///< empty: stderr
     std::string pid_file; ///< written once serving, removed at a clean exit
     bool verbose = false;
+    LinkConfig link; ///< peers and transport; transport "none" keeps the engine node-local
 };
 
 /// Parses a configuration file into `cfg`; INVALID_PARAM with file:line for the first bad line.

@@ -6,6 +6,7 @@
 #include "ckpt/common/unix_socket.hpp"
 #include "ckpt/engine/checkpoint.hpp"
 #include "ckpt/engine/config.hpp"
+#include "ckpt/engine/peer_link.hpp"
 #include "ckpt/shm/shared_object.hpp"
 
 #include <atomic>
@@ -71,6 +72,7 @@ private:
     void on_list(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
     Handle* find_handle(Session& s, std::uint64_t h);
     void drop_handle(Handle& h);
 
@@ -104,6 +106,7 @@ private:
     std::int64_t grace_until_ns_ = 0;
     std::int64_t next_scan_ns_ = 0;
     std::int64_t next_expiry_check_ns_ = 0;
+    std::unique_ptr<PeerLink> link_; ///< null when node-local (transport none)
     std::atomic<bool> stop_{false};
     FILE* log_ = stderr;
 };

@@ -18,12 +18,13 @@
 namespace ckpt::net {
 
 struct EalConfig {
-    std::string file_prefix;        ///< unique per process on a host (--file-prefix)
-    std::vector<std::string> vdevs; ///< e.g. "net_memif0,role=server,socket=/run/hotspare/memif.sock"
-    std::string lcores = "0";       ///< -l
-    unsigned memory_mb = 256;       ///< -m
-    bool hugepages = false;         ///< false: --no-huge (works everywhere); true: use reserved hugepages
-    bool pci = false;               ///< false: --no-pci
+    std::string file_prefix; ///< unique per process on a host (--file-prefix)
+    std::vector<std::string>
+        vdevs;                ///< e.g. "net_memif0,role=server,socket=/run/hotspare/memif.sock,socket-abstract=no"
+    std::string lcores = "0"; ///< -l
+    unsigned memory_mb = 256; ///< -m
+    bool hugepages = false;   ///< false: --no-huge (works everywhere); true: use reserved hugepages
+    bool pci = false;         ///< false: --no-pci
     std::vector<std::string> extra; ///< any further EAL arguments, verbatim
 };
 
@@ -37,7 +38,7 @@ struct PortOptions {
     std::uint16_t tx_descriptors = 1024;
     std::uint32_t mbufs = 8191;           ///< pool size (per port)
     std::uint16_t data_room = 2048 + 128; ///< mbuf data room incl. headroom: one standard frame
-    unsigned link_wait_ms = 5000;         ///< how long open() waits for the link to come up
+    unsigned link_wait_ms = 5000;         ///< how long open() waits for the link to come up; 0: not at all
 };
 
 using MacAddress = std::array<std::uint8_t, 6>;

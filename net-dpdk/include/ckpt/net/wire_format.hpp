@@ -83,6 +83,23 @@ struct AckBody {
 };
 inline constexpr std::size_t kAckBody = 32;
 
+/// HELLO body (16 bytes): sent on link-up and to a peer not yet heard from.
+struct HelloBody {
+    std::uint16_t version_min = kWireVersion; ///< oldest frame version this node speaks
+    std::uint16_t version_max = kWireVersion; ///< newest
+    std::uint32_t heartbeat_ms = 0;           ///< the sender's heartbeat interval
+    std::uint64_t boot_id = 0;                ///< changes at every engine start: tells a restart apart
+};
+inline constexpr std::size_t kHelloBody = 16;
+
+/// HEARTBEAT body (16 bytes).
+struct HeartbeatBody {
+    std::uint64_t boot_id = 0;
+    std::uint32_t checkpoints = 0; ///< how many checkpoints the sender serves (informational)
+    std::uint32_t reserved = 0;
+};
+inline constexpr std::size_t kHeartbeatBody = 16;
+
 /// Why a frame was refused; each has a counter in the link statistics.
 enum class Reject : std::uint8_t {
     kNone = 0,
@@ -123,6 +140,12 @@ Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<
 
 std::size_t encode_ack_body(std::span<std::byte> out, const AckBody& a);
 Reject decode_ack_body(std::span<const std::byte> body, AckBody& a);
+
+std::size_t encode_hello_body(std::span<std::byte> out, const HelloBody& h);
+/// kBadBody also when version_min > version_max.
+Reject decode_hello_body(std::span<const std::byte> body, HelloBody& h);
+std::size_t encode_heartbeat_body(std::span<std::byte> out, const HeartbeatBody& h);
+Reject decode_heartbeat_body(std::span<const std::byte> body, HeartbeatBody& h);
 
 /// The IPv4 header checksum (RFC 791/1071) over `hdr`.
 std::uint16_t ipv4_checksum(std::span<const std::byte> hdr);

@@ -1,0 +1,103 @@
+#pragma once
+/// The engine's link to its peers: one DPDK port (memif for now), HELLO on link-up, HEARTBEATs,
+/// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
+/// format of docs/PROTOCOL.md; every refused frame is counted by reason.
+#include "ckpt/common/result.hpp"
+#include "ckpt/net/wire_format.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ckpt::net {
+class Port;
+}
+
+namespace ckpt::engine {
+
+struct PeerConfig {
+    std::uint16_t node_id = 0;
+    std::uint32_t ip = 0; ///< host order; 0: derived from the node id (10.77.hi.lo)
+};
+
+struct LinkConfig {
+    std::string transport = "none"; ///< "none" (node-local) or "memif"
+    std::string memif_socket = "/run/hotspare/memif.sock";
+    std::string memif_role = "server"; ///< one side "server", the other "client"
+    std::string lcores = "0";
+    unsigned memory_mb = 128;
+    bool hugepages = false;
+    std::string file_prefix; ///< DPDK --file-prefix, unique per engine on a host
+    std::uint16_t node_id = 1;
+    std::uint32_t ip = 0;
+    std::uint16_t udp_port = net::kDefaultUdpPort;
+    std::vector<PeerConfig> peers;
+    unsigned heartbeat_ms = 50;
+    unsigned peer_timeout_ms = 500;
+};
+
+/// The address a node id gets when none is configured: 10.77.<id / 256>.<id % 256>.
+std::uint32_t default_ip(std::uint16_t node_id);
+
+enum class PeerState : std::uint8_t {
+    kUnknown = 0,      ///< never heard from
+    kUp = 1,           ///< heard from within peer_timeout_ms
+    kDown = 2,         ///< was up, then silent for peer_timeout_ms
+    kIncompatible = 3, ///< speaks no frame version this node speaks: refused
+};
+const char* peer_state_name(PeerState s);
+
+struct PeerStatus {
+    std::uint16_t node_id = 0;
+    PeerState state = PeerState::kUnknown;
+    std::int64_t last_heard_ns = 0; ///< CLOCK_MONOTONIC, 0 = never
+    std::uint64_t boot_id = 0;
+    std::uint64_t rx_frames = 0, tx_frames = 0;
+    std::uint64_t restarts = 0; ///< times its boot id changed while we watched
+    std::array<std::uint8_t, 6> mac{};
+};
+
+struct LinkCounters {
+    std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
+    std::uint64_t rejected[16] = {}; ///< by net::Reject value
+    std::uint64_t not_for_us = 0;    ///< valid frames addressed to another node
+    std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
+};
+
+class PeerLink {
+public:
+    /// Initialises DPDK (EAL + port) for this engine. The link need not be up yet.
+    static Result<std::unique_ptr<PeerLink>> open(const LinkConfig& cfg, std::uint64_t boot_id);
+    ~PeerLink();
+
+    /// Receives and handles what arrived; returns frames handled (hot: the engine's poll loop).
+    std::size_t poll(std::int64_t now_ns);
+    /// Heartbeats and HELLOs that are due, and peers that went silent (timer path).
+    void tick(std::int64_t now_ns, std::uint32_t checkpoints);
+    const std::vector<PeerStatus>& peers() const { return peers_; }
+    const LinkCounters& counters() const { return counters_; }
+    unsigned heartbeat_ms() const { return cfg_.heartbeat_ms; }
+    /// Lines for the engine log (state changes), taken by the caller.
+    std::vector<std::string> take_events();
+
+private:
+    PeerLink() = default;
+    void handle(std::span<const std::byte> frame, std::int64_t now_ns);
+    void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    PeerStatus* find(std::uint16_t node_id);
+
+    LinkConfig cfg_;
+    std::unique_ptr<net::Port> port_;
+    net::Endpoint self_{};
+    std::uint64_t boot_id_ = 0;
+    std::uint64_t link_seq_ = 0;
+    std::int64_t next_heartbeat_ns_ = 0;
+    std::vector<PeerStatus> peers_;
+    LinkCounters counters_;
+    std::vector<std::string> events_;
+    std::vector<std::byte> frame_buf_ = std::vector<std::byte>(net::kMaxFrame);
+};
+
+} // namespace ckpt::engine
