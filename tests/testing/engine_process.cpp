@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -53,6 +54,8 @@ EngineProcess::~EngineProcess() {
 bool EngineProcess::start() {
     pid_ = ::fork();
     if (pid_ == 0) {
+        // If the test process dies (a crash, a timeout's SIGKILL), its engine goes with it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         ::dup2(fd, 1);
         ::dup2(fd, 2);
