@@ -3,6 +3,7 @@
 // failure must give the documented exit code and the engine's words on stderr.
 #include "child_process.hpp"
 #include "engine_test.hpp"
+#include "tool_run.hpp"
 
 #include "ckpt/client/session.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
@@ -38,22 +39,8 @@ std::span<const std::byte> B(std::string_view s) {
     return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-struct ToolRun {
-    int exit_code = -1; ///< -1 unless the tool exited normally
-    std::string out, err;
-};
-
-std::string ckptctl_path() {
-    const char* p = std::getenv("CKPTCTL");
-    return p && *p ? p : "ckptctl";
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using ckpt::testing::describe;
+using ckpt::testing::ToolRun;
 
 /// A private temporary directory, removed with everything in it.
 struct TempDir {
@@ -68,57 +55,13 @@ struct TempDir {
     std::string path;
 };
 
-/// Runs ckptctl with `args` and the environment plus `extra_env` ("K=V"), as test_ckptstat runs
-/// ckptstat: output goes to files, read after the child exits, so no pipe can fill up and block it.
-ToolRun run_ckptctl(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-    TempDir dir;
-    if (dir.path.empty()) return {};
-    const std::string out_path = dir.path + "/out", err_path = dir.path + "/err";
-
-    // Everything the child needs is built before fork (only async-signal-safe calls after it).
-    const std::string exe = ckptctl_path();
-    std::vector<std::string> argv_s{exe};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string kv = *e;
-        bool overridden = false;
-        for (const auto& x : extra_env) overridden |= kv.substr(0, kv.find('=') + 1) == x.substr(0, x.find('=') + 1);
-        if (!overridden) env_s.push_back(kv);
-    }
-    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ToolRun r;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(out_fd, STDOUT_FILENO);
-        ::dup2(err_fd, STDERR_FILENO);
-        ::execve(exe.c_str(), argv.data(), envp.data());
-        ::_exit(127);
-    }
-    ::close(out_fd);
-    ::close(err_fd);
-    if (pid > 0) {
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    }
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    return r;
+std::string ckptctl_path() {
+    const char* p = std::getenv("CKPTCTL");
+    return p && *p ? p : "ckptctl";
 }
 
-std::string describe(const ToolRun& r) {
-    return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "stderr:\n" + r.err;
+ToolRun run_ckptctl(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
+    return ckpt::testing::run_tool(ckptctl_path(), args, extra_env);
 }
 
 std::vector<std::string> tokens(const std::string& line) {

@@ -3,6 +3,7 @@
 // must give the documented exit codes and messages.
 #include "ckpt/client/session.hpp"
 #include "engine_test.hpp"
+#include "tool_run.hpp"
 
 #include <gtest/gtest.h>
 
@@ -30,74 +31,16 @@ std::span<const std::byte> B(std::string_view s) {
     return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-struct ToolRun {
-    int exit_code = -1; ///< -1 unless the tool exited normally
-    std::string out, err;
-};
+using ckpt::testing::describe;
+using ckpt::testing::ToolRun;
 
 std::string ckptstat_path() {
     const char* p = std::getenv("CKPTSTAT");
     return p && *p ? p : "ckptstat";
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-/// Runs ckptstat with `args` and the environment plus `extra_env` ("K=V"). Output goes to files,
-/// read after the child exits, so no pipe can fill up and block it.
 ToolRun run_ckptstat(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-    char dir_template[] = "/tmp/ckptstat-test-XXXXXX";
-    const char* dir = ::mkdtemp(dir_template);
-    if (dir == nullptr) return {};
-    const std::string out_path = std::string(dir) + "/out", err_path = std::string(dir) + "/err";
-
-    // Everything the child needs is built before fork (only async-signal-safe calls after it).
-    const std::string exe = ckptstat_path();
-    std::vector<std::string> argv_s{exe};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string kv = *e;
-        bool overridden = false;
-        for (const auto& x : extra_env) overridden |= kv.substr(0, kv.find('=') + 1) == x.substr(0, x.find('=') + 1);
-        if (!overridden) env_s.push_back(kv);
-    }
-    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ToolRun r;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(out_fd, STDOUT_FILENO);
-        ::dup2(err_fd, STDERR_FILENO);
-        ::execve(exe.c_str(), argv.data(), envp.data());
-        ::_exit(127);
-    }
-    ::close(out_fd);
-    ::close(err_fd);
-    if (pid > 0) {
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    }
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    ::unlink(out_path.c_str());
-    ::unlink(err_path.c_str());
-    ::rmdir(dir);
-    return r;
+    return ckpt::testing::run_tool(ckptstat_path(), args, extra_env);
 }
 
 /// One table of the output: column name -> cell, per row (note lines such as "  damaged: ..." are
