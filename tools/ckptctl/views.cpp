@@ -1,6 +1,6 @@
 #include "views.hpp"
 
-#include "../ckptstat/format.hpp"
+#include "format.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -8,22 +8,6 @@
 namespace ckpt::tools {
 
 namespace {
-
-std::string fraction(std::uint64_t used, std::uint64_t limit) {
-    return std::to_string(used) + "/" + std::to_string(limit);
-}
-
-std::string flags_of(const client::CheckpointSummary& c) {
-    std::string flags;
-    auto add = [&](const char* f) {
-        if (!flags.empty()) flags += ',';
-        flags += f;
-    };
-    if (c.attributes.persistent()) add("persistent");
-    if (!c.damage.empty()) add("damaged");
-    // A dash keeps every row the same number of whitespace-separated tokens.
-    return flags.empty() ? "-" : flags;
-}
 
 /// Retention is kept in ns but given in ms on the command line: show ms unless that would round.
 std::string duration_text(std::int64_t ns) {
@@ -43,9 +27,9 @@ Table checkpoint_list_table(const std::vector<client::CheckpointSummary>& checkp
              {"FLAGS"}});
     for (const auto& c : checkpoints) {
         const auto& a = c.attributes;
-        t.add_row({c.name, std::string(format_update_mode(a.update_mode())), fraction(c.sections, a.max_sections),
-                   fraction(c.bytes_used, a.checkpoint_size), std::to_string(c.commit_seq),
-                   std::to_string(c.open_handles), flags_of(c)});
+        t.add_row({c.name, std::string(format_update_mode(a.update_mode())),
+                   format_fraction(c.sections, a.max_sections), format_fraction(c.bytes_used, a.checkpoint_size),
+                   std::to_string(c.commit_seq), std::to_string(c.open_handles), format_checkpoint_flags(c)});
         if (!c.damage.empty()) t.add_note("  damaged: " + c.damage);
     }
     return t;
@@ -79,8 +63,8 @@ void write_status(std::ostream& out, const std::string& name, const client::Chec
         {"max_section_id_size", std::to_string(a.max_section_id_size)},
         {"block_size", std::to_string(a.block_size)},
         {"retention", duration_text(a.retention_ns)},
-        {"sections", fraction(st.sections, a.max_sections)},
-        {"bytes_used", fraction(st.bytes_used, a.checkpoint_size)},
+        {"sections", format_fraction(st.sections, a.max_sections)},
+        {"bytes_used", format_fraction(st.bytes_used, a.checkpoint_size)},
         {"commit_seq", std::to_string(st.commit_seq)},
         {"captures", std::to_string(st.captures)},
         {"captured_bytes", std::to_string(st.captured_bytes)},

@@ -2,7 +2,7 @@
 /// What ckptctl prints for the commands that show state: the checkpoint list, one checkpoint's
 /// sections, one checkpoint's status. Cells are spelt by ckptstat's format functions (shared
 /// sources), so both tools write a section id, a time or a mode the same way.
-#include "../ckptstat/table.hpp"
+#include "table.hpp"
 
 #include "ckpt/client/checkpoint.hpp"
 #include "ckpt/client/session.hpp"

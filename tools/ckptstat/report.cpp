@@ -6,25 +6,7 @@
 
 namespace ckpt::tools {
 
-namespace {
-
-std::string fraction(std::uint64_t used, std::uint64_t limit) {
-    return std::to_string(used) + "/" + std::to_string(limit);
-}
-
-std::string flags_of(const client::CheckpointSummary& c) {
-    std::string flags;
-    auto add = [&](const char* f) {
-        if (!flags.empty()) flags += ',';
-        flags += f;
-    };
-    if (c.attributes.persistent()) add("persistent");
-    if (!c.damage.empty()) add("damaged");
-    // A dash rather than an empty cell keeps every row the same number of whitespace-separated tokens.
-    return flags.empty() ? "-" : flags;
-}
-
-} // namespace
+namespace {} // namespace
 
 Table checkpoint_table(const std::vector<client::CheckpointSummary>& checkpoints) {
     Table t({{"NAME"},
@@ -37,9 +19,10 @@ Table checkpoint_table(const std::vector<client::CheckpointSummary>& checkpoints
              {"FLAGS"}});
     for (const auto& c : checkpoints) {
         const auto& a = c.attributes;
-        t.add_row({c.name, std::string(format_update_mode(a.update_mode())), fraction(c.sections, a.max_sections),
-                   fraction(c.bytes_used, a.checkpoint_size), std::to_string(a.block_size),
-                   std::to_string(c.commit_seq), std::to_string(c.open_handles), flags_of(c)});
+        t.add_row({c.name, std::string(format_update_mode(a.update_mode())),
+                   format_fraction(c.sections, a.max_sections), format_fraction(c.bytes_used, a.checkpoint_size),
+                   std::to_string(a.block_size), std::to_string(c.commit_seq), std::to_string(c.open_handles),
+                   format_checkpoint_flags(c)});
         if (!c.damage.empty()) t.add_note("  damaged: " + c.damage);
     }
     return t;

@@ -1,6 +1,7 @@
 #pragma once
-/// How ckptstat spells single values: section ids, times, update modes, section states.
+/// How the operator tools spell single values: section ids, times, update modes, section states.
 /// Pure functions, so the spelling is the same in every table.
+#include "ckpt/client/session.hpp"
 #include "ckpt/common/attributes.hpp"
 
 #include <cstdint>
@@ -22,5 +23,11 @@ std::string_view format_update_mode(UpdateMode mode);
 
 /// "valid", "corrupted", or "state=N" for a value this build does not know.
 std::string format_section_state(std::uint32_t state);
+
+/// "used/limit", as the SECTIONS and BYTES columns show them.
+std::string format_fraction(std::uint64_t used, std::uint64_t limit);
+
+/// "persistent,damaged", or "-" so every row keeps the same number of whitespace-separated tokens.
+std::string format_checkpoint_flags(const client::CheckpointSummary& c);
 
 } // namespace ckpt::tools

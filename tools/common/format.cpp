@@ -66,4 +66,19 @@ std::string format_section_state(std::uint32_t state) {
     }
 }
 
+std::string format_fraction(std::uint64_t used, std::uint64_t limit) {
+    return std::to_string(used) + "/" + std::to_string(limit);
+}
+
+std::string format_checkpoint_flags(const client::CheckpointSummary& c) {
+    std::string flags;
+    auto add = [&](const char* f) {
+        if (!flags.empty()) flags += ',';
+        flags += f;
+    };
+    if (c.attributes.persistent()) add("persistent");
+    if (!c.damage.empty()) add("damaged");
+    return flags.empty() ? "-" : flags;
+}
+
 } // namespace ckpt::tools
