@@ -1,9 +1,6 @@
 #include "ckpt/engine/peer_link.hpp"
 
-#include "ckpt/net/dpdk_port.hpp"
-
-#include <sys/stat.h>
-#include <unistd.h>
+#include "ckpt/engine/transport.hpp"
 
 #include <cstdio>
 
@@ -34,45 +31,15 @@ const char* peer_state_name(PeerState s) {
     return "?";
 }
 
-PeerLink::~PeerLink() {
-    port_.reset();
-    eal_cleanup();
-}
+PeerLink::~PeerLink() = default;
 
 Result<std::unique_ptr<PeerLink>> PeerLink::open(const LinkConfig& cfg, std::uint64_t boot_id) {
-    if (cfg.transport != "memif")
-        return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not supported (memif, or none)");
-    if (cfg.peers.empty()) return fail(Error::kInvalidParam, "transport memif needs at least one peer (peers = ...)");
-    if (cfg.memif_role == "client") {
-        // The memif server (the peer) creates the socket; an engine started at the same moment
-        // waits for it a little instead of failing, then says precisely what is missing.
-        struct stat st {};
-        for (int i = 0; i < 1000 && ::stat(cfg.memif_socket.c_str(), &st) != 0; ++i) ::usleep(10'000);
-        if (::stat(cfg.memif_socket.c_str(), &st) != 0)
-            return fail(Error::kUnavailable, "memif client: no server socket " + cfg.memif_socket +
-                                                 " after 10 s (start the memif_role = server engine first)");
-    }
-    EalConfig eal;
-    eal.file_prefix = cfg.file_prefix;
-    eal.lcores = cfg.lcores;
-    eal.memory_mb = cfg.memory_mb;
-    eal.hugepages = cfg.hugepages;
-    // socket-abstract=no: DPDK 22.11 defaults memif to an abstract socket, which has no
-    // permissions; ours is a filesystem path (DESIGN invariant 7).
-    eal.vdevs = {"net_memif0,role=" + cfg.memif_role + ",socket=" + cfg.memif_socket + ",socket-abstract=no"};
-    CKPT_TRY(eal_init(eal));
-    PortOptions po;
-    po.link_wait_ms = 0; // the peer may start later: the link comes up when it does
-    po.mbufs = 4095;
-    auto port = Port::open("net_memif0", po);
-    if (!port) {
-        eal_cleanup();
-        return port.failure();
-    }
-    if (cfg.memif_role == "server") ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
+    if (cfg.peers.empty())
+        return fail(Error::kInvalidParam, "transport " + cfg.transport + " needs at least one peer (peers = ...)");
+    CKPT_TRY_ASSIGN(t, open_transport(cfg));
     std::unique_ptr<PeerLink> l(new PeerLink);
     l->cfg_ = cfg;
-    l->port_ = std::make_unique<Port>(std::move(*port));
+    l->port_ = std::move(t);
     l->boot_id_ = boot_id;
     l->self_.mac = l->port_->mac();
     l->self_.ip = cfg.ip ? cfg.ip : default_ip(cfg.node_id);
@@ -107,7 +74,7 @@ void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> bo
     h.link_seq = ++link_seq_;
     const std::size_t n = encode_frame(frame_buf_, self_, dst, h, body);
     if (n == 0) return;
-    if (port_->send_one({frame_buf_.data(), n}, 16)) {
+    if (port_->send({frame_buf_.data(), n})) {
         ++p.tx_frames;
         ++counters_.tx_frames;
     } else {

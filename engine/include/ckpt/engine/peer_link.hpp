@@ -3,6 +3,7 @@
 /// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
 /// format of docs/PROTOCOL.md; every refused frame is counted by reason.
 #include "ckpt/common/result.hpp"
+#include "ckpt/engine/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
 
 #include <array>
@@ -10,10 +11,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace ckpt::net {
-class Port;
-}
 
 namespace ckpt::engine {
 
@@ -89,7 +86,7 @@ private:
     PeerStatus* find(std::uint16_t node_id);
 
     LinkConfig cfg_;
-    std::unique_ptr<net::Port> port_;
+    std::unique_ptr<Transport> port_;
     net::Endpoint self_{};
     std::uint64_t boot_id_ = 0;
     std::uint64_t link_seq_ = 0;

@@ -1,0 +1,85 @@
+// The DPDK carrier: one EAL per engine and one port (a memif, af_packet or PCI ethdev), through
+// net-dpdk's DPDK-free Port API.
+#include "ckpt/engine/peer_link.hpp"
+#include "ckpt/engine/transport.hpp"
+#include "ckpt/net/dpdk_port.hpp"
+
+#include <optional>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace ckpt::engine {
+
+namespace {
+
+class DpdkTransport final : public Transport {
+public:
+    DpdkTransport(net::Port port, std::string what) : port_(std::move(port)), what_(std::move(what)) {}
+    ~DpdkTransport() override {
+        port_.reset();
+        net::eal_cleanup();
+    }
+    bool send(std::span<const std::byte> frame) override { return port_->send_one(frame, 16); }
+    std::size_t receive(std::size_t max, Receiver cb, void* ctx) override {
+        return port_->receive([&](std::span<const std::byte> f) { cb(ctx, f); }, max);
+    }
+    std::array<std::uint8_t, 6> mac() const override { return port_->mac(); }
+    std::string describe() const override { return what_; }
+    TransportStats stats() const override {
+        auto s = port_->stats();
+        return TransportStats{s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes,
+                              s.rx_missed,  s.rx_errors,  s.tx_errors};
+    }
+
+private:
+    std::optional<net::Port> port_;
+    std::string what_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
+    net::EalConfig eal;
+    eal.file_prefix = cfg.file_prefix;
+    eal.lcores = cfg.lcores;
+    eal.memory_mb = cfg.memory_mb;
+    eal.hugepages = cfg.hugepages;
+    std::string device, what;
+    if (cfg.transport == "memif") {
+        if (cfg.memif_role == "client") {
+            // The memif server (the peer) creates the socket; an engine started at the same moment
+            // waits for it a little instead of failing, then says precisely what is missing.
+            struct stat st {};
+            for (int i = 0; i < 1000 && ::stat(cfg.memif_socket.c_str(), &st) != 0; ++i) ::usleep(10'000);
+            if (::stat(cfg.memif_socket.c_str(), &st) != 0)
+                return fail(Error::kUnavailable, "memif client: no server socket " + cfg.memif_socket +
+                                                     " after 10 s (start the memif_role = server engine first)");
+        }
+        // socket-abstract=no: DPDK 22.11 defaults memif to an abstract socket, which has no
+        // permissions; ours is a filesystem path (DESIGN invariant 7).
+        eal.vdevs = {"net_memif0,role=" + cfg.memif_role + ",socket=" + cfg.memif_socket + ",socket-abstract=no"};
+        device = "net_memif0";
+        what = "memif " + cfg.memif_role + " " + cfg.memif_socket;
+    } else {
+        return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not a DPDK transport");
+    }
+    CKPT_TRY(net::eal_init(eal));
+    net::PortOptions po;
+    po.link_wait_ms = 0; // the peer may start later: the link comes up when it does
+    po.mbufs = 8191;
+    auto port = net::Port::open(device, po);
+    if (!port) {
+        net::eal_cleanup();
+        return port.failure();
+    }
+    if (cfg.transport == "memif" && cfg.memif_role == "server")
+        ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
+    return std::unique_ptr<Transport>(new DpdkTransport(std::move(*port), what));
+}
+
+Result<std::unique_ptr<Transport>> open_transport(const LinkConfig& cfg) {
+    if (cfg.transport == "memif") return open_dpdk_transport(cfg);
+    return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not supported (memif, or none)");
+}
+
+} // namespace ckpt::engine
