@@ -1,5 +1,7 @@
 #include "ckpt/net/wire_format.hpp"
 
+#include "be_bytes.hpp"
+
 // XXH3_state_t on the stack (no malloc per frame) needs the static-linking-only declarations.
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
@@ -10,28 +12,12 @@ namespace ckpt::net {
 
 namespace {
 
-// Big-endian field access on byte spans; callers have checked the bounds.
-void put16(std::byte* p, std::uint16_t v) {
-    p[0] = static_cast<std::byte>(v >> 8);
-    p[1] = static_cast<std::byte>(v);
-}
-void put32(std::byte* p, std::uint32_t v) {
-    put16(p, static_cast<std::uint16_t>(v >> 16));
-    put16(p + 2, static_cast<std::uint16_t>(v));
-}
-void put64(std::byte* p, std::uint64_t v) {
-    put32(p, static_cast<std::uint32_t>(v >> 32));
-    put32(p + 4, static_cast<std::uint32_t>(v));
-}
-std::uint16_t get16(const std::byte* p) {
-    return static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) | std::to_integer<unsigned>(p[1]));
-}
-std::uint32_t get32(const std::byte* p) {
-    return (std::uint32_t{get16(p)} << 16) | get16(p + 2);
-}
-std::uint64_t get64(const std::byte* p) {
-    return (std::uint64_t{get32(p)} << 32) | get32(p + 4);
-}
+using be::get16;
+using be::get32;
+using be::get64;
+using be::put16;
+using be::put32;
+using be::put64;
 
 constexpr std::size_t kIpOff = kEthHeader, kUdpOff = kIpOff + kIpv4Header, kHsOff = kUdpOff + kUdpHeader,
                       kBodyOff = kHsOff + kHotspareHeader;
@@ -151,7 +137,7 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     std::span<const std::byte> body{f + kBodyOff, body_len};
     if (get64(hs + kHashField) != frame_hash(hs, body)) return Reject::kBadHash;
     const auto type = static_cast<FrameType>(std::to_integer<unsigned>(hs[5]));
-    if (type < FrameType::kData || type > FrameType::kHello) return Reject::kUnknownType;
+    if (type < FrameType::kData || static_cast<std::uint8_t>(type) > kMaxFrameType) return Reject::kUnknownType;
     DecodedFrame d;
     std::memcpy(d.dst.mac.data(), f, 6);
     std::memcpy(d.src.mac.data(), f + 6, 6);
@@ -180,9 +166,9 @@ std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::s
     put64(p + 16, d.commit_seq);
     put64(p + 24, d.offset);
     put32(p + 32, d.length);
-    put16(p + 36, d.fragment);
-    put16(p + 38, d.fragments);
-    put64(p + 40, d.payload_hash);
+    put32(p + 36, d.fragment);
+    put64(p + 40, d.section_size);
+    put64(p + 48, d.payload_hash);
     if (!payload.empty()) std::memcpy(p + kDataBodyFixed, payload.data(), payload.size());
     return n;
 }
@@ -197,11 +183,10 @@ Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<
     t.commit_seq = get64(p + 16);
     t.offset = get64(p + 24);
     t.length = get32(p + 32);
-    t.fragment = get16(p + 36);
-    t.fragments = get16(p + 38);
-    t.payload_hash = get64(p + 40);
-    if (t.length != body.size() - kDataBodyFixed || t.fragments == 0 || t.fragment >= t.fragments)
-        return Reject::kBadBody;
+    t.fragment = get32(p + 36);
+    t.section_size = get64(p + 40);
+    t.payload_hash = get64(p + 48);
+    if (t.length != body.size() - kDataBodyFixed) return Reject::kBadBody;
     std::span<const std::byte> pl = body.subspan(kDataBodyFixed);
     if (XXH3_64bits(pl.data(), pl.size()) != t.payload_hash) return Reject::kBadBody;
     d = t;

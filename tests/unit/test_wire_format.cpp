@@ -12,6 +12,7 @@
 using namespace ckpt::net;
 
 namespace {
+constexpr std::int64_t kTimeEndForTest = 0x7FFFFFFFFFFFFFFF;
 
 Endpoint ep(std::uint8_t last, std::uint32_t ip) {
     Endpoint e;
@@ -35,7 +36,7 @@ std::vector<std::byte> data_frame(const std::vector<std::byte>& payload, DataBod
     d.offset = 4096;
     d.length = static_cast<std::uint32_t>(payload.size());
     d.fragment = 1;
-    d.fragments = 3;
+    d.section_size = 3000;
     d.payload_hash = XXH3_64bits(payload.data(), payload.size());
     std::vector<std::byte> body(kDataBodyFixed + payload.size());
     EXPECT_EQ(encode_data_body(body, d, payload), body.size());
@@ -80,7 +81,7 @@ TEST(WireFormat, DataRoundTrip) {
     EXPECT_EQ(back.commit_seq, 1234u);
     EXPECT_EQ(back.offset, 4096u);
     EXPECT_EQ(back.fragment, 1);
-    EXPECT_EQ(back.fragments, 3);
+    EXPECT_EQ(back.section_size, 3000u);
     EXPECT_TRUE(std::equal(pl.begin(), pl.end(), payload.begin(), payload.end()));
 }
 
@@ -192,7 +193,6 @@ TEST(WireFormat, DataBodyConsistencyIsChecked) {
     auto payload = payload_of(32, 5);
     DataBody d;
     d.length = 32;
-    d.fragments = 1;
     d.payload_hash = XXH3_64bits(payload.data(), payload.size());
     std::vector<std::byte> body(kDataBodyFixed + 32);
     ASSERT_EQ(encode_data_body(body, d, payload), body.size());
@@ -203,10 +203,6 @@ TEST(WireFormat, DataBodyConsistencyIsChecked) {
     auto wrong = body;
     wrong[kDataBodyFixed + 3] ^= std::byte{1}; // payload no longer matches payload_hash
     EXPECT_EQ(decode_data_body(wrong, out, pl), Reject::kBadBody);
-    DataBody frag = d;
-    frag.fragment = 1; // fragment index must be < fragments
-    ASSERT_EQ(encode_data_body(body, frag, payload), body.size());
-    EXPECT_EQ(decode_data_body(body, out, pl), Reject::kBadBody);
     EXPECT_EQ(encode_data_body(std::span(body).first(10), d, payload), 0u);
 }
 
@@ -255,3 +251,108 @@ TEST(WireFormat, EncodeRefusesWhatDoesNotFit) {
 }
 
 } // namespace
+
+// ---- replication control bodies ----
+
+TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
+    std::vector<std::byte> buf(4096);
+    // NACK
+    ASSERT_EQ(encode_nack_body(buf, NackBody{5, 9}), kNackBody);
+    NackBody n;
+    ASSERT_EQ(decode_nack_body(std::span(buf).first(kNackBody), n), Reject::kNone);
+    EXPECT_EQ(n.first, 5u);
+    EXPECT_EQ(n.last, 9u);
+    ASSERT_EQ(encode_nack_body(buf, NackBody{9, 5}), kNackBody);
+    EXPECT_EQ(decode_nack_body(std::span(buf).first(kNackBody), n), Reject::kBadBody) << "first > last";
+    // ANNOUNCE
+    AnnounceBody a;
+    a.checkpoint_id = 7;
+    a.creation_flags = 1;
+    a.incarnation = 0x1122334455667788;
+    a.checkpoint_size = 1 << 20;
+    a.max_section_size = 4096;
+    a.retention_ns = -1;
+    a.max_sections = 10;
+    a.max_section_id_size = 32;
+    a.block_size = 256;
+    a.commit_seq = 99;
+    a.name = "calls";
+    const std::size_t an = encode_announce_body(buf, a);
+    ASSERT_EQ(an, kAnnounceBodyFixed + 5);
+    AnnounceBody ab;
+    ASSERT_EQ(decode_announce_body(std::span(buf).first(an), ab), Reject::kNone);
+    EXPECT_EQ(ab.name, "calls");
+    EXPECT_EQ(ab.incarnation, a.incarnation);
+    EXPECT_EQ(ab.retention_ns, -1);
+    EXPECT_EQ(ab.block_size, 256u);
+    for (std::size_t k = 0; k < an; ++k) {
+        std::vector<std::byte> t(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k)); // exact size for ASan
+        EXPECT_NE(decode_announce_body(t, ab), Reject::kNone) << k;
+    }
+    // SECTION
+    const std::byte id[3] = {std::byte{'a'}, std::byte{0}, std::byte{'z'}};
+    SectionBody s;
+    s.checkpoint_id = 7;
+    s.op = SectionOp::kInstall;
+    s.slot = 3;
+    s.generation = 4;
+    s.data_offset = 8192;
+    s.capacity = 512;
+    s.expiration_ns = kTimeEndForTest;
+    s.seq = 10;
+    s.size = 300;
+    s.id = id;
+    const std::size_t sn = encode_section_body(buf, s);
+    ASSERT_EQ(sn, kSectionBodyFixed + 3);
+    SectionBody sb;
+    ASSERT_EQ(decode_section_body(std::span(buf).first(sn), sb), Reject::kNone);
+    EXPECT_EQ(sb.op, SectionOp::kInstall);
+    EXPECT_EQ(sb.data_offset, 8192u);
+    EXPECT_EQ(sb.expiration_ns, kTimeEndForTest);
+    ASSERT_EQ(sb.id.size(), 3u);
+    EXPECT_EQ(sb.id[1], std::byte{0});
+    for (std::size_t k = 0; k < sn; ++k) {
+        std::vector<std::byte> t(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k));
+        EXPECT_NE(decode_section_body(t, sb), Reject::kNone) << k;
+    }
+    buf[7] = std::byte{9}; // unknown op
+    EXPECT_EQ(decode_section_body(std::span(buf).first(sn), sb), Reject::kBadBody);
+    // HASHES
+    const std::uint64_t hs[3] = {1, 0xFFFFFFFFFFFFFFFF, 42};
+    HashesBody h;
+    h.checkpoint_id = 7;
+    h.slot = 2;
+    h.first_block = 16;
+    const std::size_t hn = encode_hashes_body(buf, h, hs);
+    ASSERT_EQ(hn, kHashesBodyFixed + 24);
+    HashesBody hb;
+    ASSERT_EQ(decode_hashes_body(std::span(buf).first(hn), hb), Reject::kNone);
+    ASSERT_EQ(hb.count, 3u);
+    EXPECT_EQ(hashes_at(hb, 1), 0xFFFFFFFFFFFFFFFFull);
+    EXPECT_EQ(hashes_at(hb, 2), 42u);
+    EXPECT_EQ(hb.first_block, 16u);
+    for (std::size_t k = 0; k < hn; ++k) {
+        std::vector<std::byte> t(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k));
+        EXPECT_NE(decode_hashes_body(t, hb), Reject::kNone) << k;
+    }
+    // RESYNC_DONE
+    ASSERT_EQ(encode_resync_done_body(buf, ResyncDoneBody{7, 2, 100}), kResyncDoneBody);
+    ResyncDoneBody r;
+    ASSERT_EQ(decode_resync_done_body(std::span(buf).first(kResyncDoneBody), r), Reject::kNone);
+    EXPECT_EQ(r.blocks_sent, 100u);
+    EXPECT_EQ(decode_resync_done_body(std::span(buf).first(kResyncDoneBody - 1), r), Reject::kBadBody);
+}
+
+TEST(WireFormat, NewFrameTypesDecodeAndUnknownOnesAreRefused) {
+    std::vector<std::byte> frame(256), body(16);
+    Endpoint src, dst;
+    FrameHeader hd;
+    hd.type = FrameType::kResyncDone;
+    const std::size_t n = encode_frame(frame, src, dst, hd, body);
+    ASSERT_GT(n, 0u);
+    DecodedFrame f;
+    EXPECT_EQ(decode_frame(std::span(frame).first(n), kDefaultUdpPort, f), Reject::kNone);
+    hd.type = static_cast<FrameType>(kMaxFrameType + 1);
+    const std::size_t m = encode_frame(frame, src, dst, hd, body);
+    EXPECT_EQ(decode_frame(std::span(frame).first(m), kDefaultUdpPort, f), Reject::kUnknownType);
+}

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace ckpt::net {
@@ -35,15 +36,28 @@ inline constexpr std::size_t kFrameOverhead = kEthHeader + kIpv4Header + kUdpHea
 inline constexpr std::size_t kMaxFrame = 9000 + kEthHeader;                                            ///< jumbo MTU
 
 enum class FrameType : std::uint8_t {
-    kData = 1,      ///< a block range of one section, part of one commit
-    kAck = 2,       ///< cumulative + selective acknowledgement of link sequence numbers
-    kNack = 3,      ///< a gap the receiver wants again
-    kHeartbeat = 4, ///< liveness and the sender's state
-    kHello = 5,     ///< protocol versions and boot id, on link up
+    kData = 1,       ///< a byte range of one section, part of one commit (sequenced)
+    kAck = 2,        ///< cumulative + selective acknowledgement of link sequence numbers
+    kNack = 3,       ///< a gap the receiver wants again
+    kHeartbeat = 4,  ///< liveness and the sender's state
+    kHello = 5,      ///< protocol versions and boot id, on link up
+    kAnnounce = 6,   ///< "I am the active replica of this checkpoint": name, attributes (sequenced)
+    kSection = 7,    ///< section install / delete / expiration change (sequenced)
+    kHashes = 8,     ///< a replica's block hashes of one section, for resync (sequenced)
+    kResyncDone = 9, ///< the active sent every difference (sequenced)
 };
+inline constexpr std::uint8_t kMaxFrameType = 9;
+
+/// True for types carried in the per-peer reliable, ordered stream (link_seq != 0).
+constexpr bool is_sequenced(FrameType t) {
+    return t == FrameType::kData || t == FrameType::kAnnounce || t == FrameType::kSection || t == FrameType::kHashes ||
+           t == FrameType::kResyncDone;
+}
 
 /// FrameHeader::flags
-inline constexpr std::uint16_t kFlagLastFragment = 0x1; ///< DATA: the commit is complete with this frame
+inline constexpr std::uint16_t kFlagLastFragment = 0x1; ///< DATA: the commit is complete with this frame;
+                                                        ///< HASHES: the report is complete
+inline constexpr std::uint16_t kFlagOverwrite = 0x2;    ///< DATA: the commit replaced the whole section
 
 struct Endpoint {
     std::array<std::uint8_t, 6> mac{};
@@ -60,18 +74,86 @@ struct FrameHeader {
     std::uint64_t link_seq = 0;
 };
 
-/// DATA body (fixed part, 48 bytes), followed by `length` payload bytes.
+/// DATA body (fixed part, 56 bytes), followed by `length` payload bytes. A commit is one or more
+/// DATA frames in consecutive link sequence numbers, fragment 0, 1, ...; the last carries
+/// kFlagLastFragment. A commit that changed no byte (a rollback's new sequence) is one empty frame.
 struct DataBody {
+    std::uint32_t checkpoint_id = 0; ///< the sender's wire id of the checkpoint (from its ANNOUNCE)
+    std::uint32_t slot = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t commit_seq = 0;   ///< the section's sequence after this commit (even)
+    std::uint64_t offset = 0;       ///< in the section
+    std::uint32_t length = 0;       ///< payload bytes
+    std::uint32_t fragment = 0;     ///< index within the commit
+    std::uint64_t section_size = 0; ///< the section's committed size after this commit
+    std::uint64_t payload_hash = 0; ///< XXH3-64 of the payload
+};
+inline constexpr std::size_t kDataBodyFixed = 56;
+
+/// NACK body (16 bytes): link sequence numbers [first, last] are missing; send them again.
+struct NackBody {
+    std::uint64_t first = 0, last = 0;
+};
+inline constexpr std::size_t kNackBody = 16;
+
+/// ANNOUNCE body (64 bytes + name). The header's epoch is the checkpoint's epoch at the sender.
+struct AnnounceBody {
+    std::uint32_t checkpoint_id = 0; ///< wire id the sender uses for it in later frames
+    std::uint32_t creation_flags = 0;
+    std::uint64_t incarnation = 0;
+    std::uint64_t checkpoint_size = 0;
+    std::uint64_t max_section_size = 0;
+    std::int64_t retention_ns = 0;
+    std::uint32_t max_sections = 0;
+    std::uint32_t max_section_id_size = 0;
+    std::uint32_t block_size = 0;
+    std::uint32_t reserved = 0;
+    std::uint64_t commit_seq = 0; ///< informational: the sender's change sequence
+    std::string_view name;        ///< into the frame
+};
+inline constexpr std::size_t kAnnounceBodyFixed = 72;
+
+enum class SectionOp : std::uint8_t { kInstall = 1, kDelete = 2, kExpiration = 3 };
+
+/// SECTION body (72 bytes + id).
+struct SectionBody {
+    std::uint32_t checkpoint_id = 0;
+    SectionOp op = SectionOp::kInstall;
+    std::uint32_t slot = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t data_offset = 0; ///< from the area start: the replica's layout is identical
+    std::uint64_t capacity = 0;
+    std::int64_t expiration_ns = 0;
+    std::uint64_t seq = 0;  ///< install: the section's sequence
+    std::uint64_t size = 0; ///< install: its committed size
+    std::span<const std::byte> id;
+};
+inline constexpr std::size_t kSectionBodyFixed = 72;
+
+/// HASHES body (48 bytes + 8 per hash): XXH3-64 of blocks [first_block, first_block + count) of the
+/// section in `slot` as the replica holds it. slot == kNoSlot: the replica holds no section (an
+/// empty report).
+struct HashesBody {
     std::uint32_t checkpoint_id = 0;
     std::uint32_t slot = 0;
     std::uint64_t generation = 0;
-    std::uint64_t commit_seq = 0;
-    std::uint64_t offset = 0;
-    std::uint32_t length = 0;
-    std::uint16_t fragment = 0, fragments = 1;
-    std::uint64_t payload_hash = 0; ///< XXH3-64 of the payload: compared with the replica's block hash
+    std::uint64_t data_offset = 0;
+    std::uint64_t capacity = 0;
+    std::uint64_t id_hash = 0; ///< XXH3-64 of the section id
+    std::uint32_t first_block = 0;
+    std::uint32_t count = 0;
+    std::span<const std::byte> hashes; ///< count big-endian u64s, into the frame
 };
-inline constexpr std::size_t kDataBodyFixed = 48;
+inline constexpr std::size_t kHashesBodyFixed = 48;
+inline constexpr std::uint32_t kNoSlot = 0xFFFF'FFFFu;
+
+/// RESYNC_DONE body (16 bytes).
+struct ResyncDoneBody {
+    std::uint32_t checkpoint_id = 0;
+    std::uint32_t sections = 0;    ///< sections installed
+    std::uint64_t blocks_sent = 0; ///< blocks that differed and were sent
+};
+inline constexpr std::size_t kResyncDoneBody = 16;
 
 /// ACK body (32 bytes).
 struct AckBody {
@@ -137,6 +219,22 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload);
 /// Parses a DATA body; kBadBody when too short, when length disagrees, or payload_hash mismatches.
 Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<const std::byte>& payload);
+
+std::size_t encode_nack_body(std::span<std::byte> out, const NackBody& n);
+/// kBadBody also when first > last.
+Reject decode_nack_body(std::span<const std::byte> body, NackBody& n);
+std::size_t encode_announce_body(std::span<std::byte> out, const AnnounceBody& a);
+Reject decode_announce_body(std::span<const std::byte> body, AnnounceBody& a);
+std::size_t encode_section_body(std::span<std::byte> out, const SectionBody& s);
+/// kBadBody also for an unknown op.
+Reject decode_section_body(std::span<const std::byte> body, SectionBody& s);
+/// Writes the fixed part and `hashes` (host order) big-endian.
+std::size_t encode_hashes_body(std::span<std::byte> out, const HashesBody& h, std::span<const std::uint64_t> hashes);
+Reject decode_hashes_body(std::span<const std::byte> body, HashesBody& h);
+/// The i-th hash of a decoded HASHES body (i < count).
+std::uint64_t hashes_at(const HashesBody& h, std::uint32_t i);
+std::size_t encode_resync_done_body(std::span<std::byte> out, const ResyncDoneBody& r);
+Reject decode_resync_done_body(std::span<const std::byte> body, ResyncDoneBody& r);
 
 std::size_t encode_ack_body(std::span<std::byte> out, const AckBody& a);
 Reject decode_ack_body(std::span<const std::byte> body, AckBody& a);
