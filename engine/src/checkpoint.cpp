@@ -461,6 +461,62 @@ void Checkpoint::record_change(std::uint32_t slot) {
     batch_dirty_ = true;
 }
 
+void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t offset, std::uint64_t capacity,
+                        std::int64_t expiration_ns, std::span<const std::byte> initial) {
+    const std::uint32_t bs = attrs_.block_size;
+    Slot& sl = slots_[slot];
+    sl.used = true;
+    sl.generation += 1;
+    sl.offset = offset;
+    sl.capacity = capacity;
+    sl.committed_size = initial.size();
+    sl.expiration_ns = expiration_ns;
+    sl.id = id;
+    // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
+    // occupant never mistakes the new section for the state it started reading.
+    sl.captured_seq = (std::max<std::uint64_t>(sl.captured_seq, lock_seq(data_.control(slot).lock)) + 2) & ~1ull;
+
+    // Data first (fresh bytes: no leak from a deleted section), then control words, then directory.
+    std::byte* live = data_.area() + sl.offset;
+    std::byte* shadow = shadow_area() + sl.offset;
+    std::memset(live, 0, sl.capacity);
+    if (!initial.empty()) std::memcpy(live, initial.data(), initial.size());
+    std::memcpy(shadow, live, sl.capacity);
+    ShadowEntry& se = shadow_entry(slot);
+    se.size = sl.committed_size;
+    se.seq = sl.captured_seq;
+    SectionControl& ctl = data_.control(slot);
+    store_relaxed(ctl.size, sl.committed_size);
+    store_relaxed(ctl.commit_flags, 0u);
+    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
+    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    // Clear stale dirty bits of the extent.
+    clear_dirty(offset / bs, capacity / bs);
+
+    begin_dir_edit();
+    SectionDesc& d = meta_.mutable_desc(slot);
+    store_relaxed(d.state, kSectionValid);
+    store_relaxed(d.id_len, static_cast<std::uint32_t>(id.size()));
+    store_relaxed(d.generation, sl.generation);
+    store_relaxed(d.data_offset, sl.offset);
+    store_relaxed(d.capacity, sl.capacity);
+    store_relaxed(d.expiration_ns, expiration_ns);
+    store_relaxed(d.last_update_ns, now_realtime_ns());
+    store_relaxed(d.committed_size, sl.committed_size);
+    store_relaxed(d.captured_seq, sl.captured_seq);
+    store_relaxed(d.acked_seq, sl.captured_seq);
+    std::memcpy(meta_.mutable_desc_id(slot), id.data(), id.size());
+    index_insert(std::as_bytes(std::span(id)), slot);
+    by_id_.emplace(id, slot);
+    MetaHeader& h = meta_.mutable_header();
+    store_relaxed(h.section_count, h.section_count + 1);
+    store_relaxed(h.bytes_used, h.bytes_used + sl.capacity);
+    end_dir_edit();
+    // The lock goes even last (release): a writer that takes it sees the new generation.
+    store_release(ctl.lock, make_lock(sl.captured_seq, 0));
+    record_change(slot);
+}
+
 Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte> id_in, bool generate,
                                                        std::int64_t expiration_ns, std::uint64_t capacity,
                                                        std::span<const std::byte> initial) {
@@ -502,57 +558,27 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
                                          ", largest run " + std::to_string(alloc_.largest_free() * bs) + ")");
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
+    occupy(slot, id, *first * bs, blocks * bs, expiration_ns, initial);
     Slot& sl = slots_[slot];
-    sl.used = true;
-    sl.generation += 1;
-    sl.offset = *first * bs;
-    sl.capacity = blocks * bs;
-    sl.committed_size = initial.size();
-    sl.expiration_ns = expiration_ns;
-    sl.id = id;
-    // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
-    // occupant never mistakes the new section for the state it started reading.
-    sl.captured_seq = (std::max<std::uint64_t>(sl.captured_seq, lock_seq(data_.control(slot).lock)) + 2) & ~1ull;
-
-    // Data first (fresh bytes: no leak from a deleted section), then control words, then directory.
-    std::byte* live = data_.area() + sl.offset;
-    std::byte* shadow = shadow_area() + sl.offset;
-    std::memset(live, 0, sl.capacity);
-    if (!initial.empty()) std::memcpy(live, initial.data(), initial.size());
-    std::memcpy(shadow, live, sl.capacity);
-    ShadowEntry& se = shadow_entry(slot);
-    se.size = sl.committed_size;
-    se.seq = sl.captured_seq;
-    SectionControl& ctl = data_.control(slot);
-    store_relaxed(ctl.size, sl.committed_size);
-    store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
-    store_relaxed(ctl.dirty_last, std::uint64_t{0});
-    // Clear stale dirty bits of the extent.
-    clear_dirty(*first, blocks);
-
-    begin_dir_edit();
-    SectionDesc& d = meta_.mutable_desc(slot);
-    store_relaxed(d.state, kSectionValid);
-    store_relaxed(d.id_len, static_cast<std::uint32_t>(id.size()));
-    store_relaxed(d.generation, sl.generation);
-    store_relaxed(d.data_offset, sl.offset);
-    store_relaxed(d.capacity, sl.capacity);
-    store_relaxed(d.expiration_ns, expiration_ns);
-    store_relaxed(d.last_update_ns, now_realtime_ns());
-    store_relaxed(d.committed_size, sl.committed_size);
-    store_relaxed(d.captured_seq, sl.captured_seq);
-    store_relaxed(d.acked_seq, sl.captured_seq);
-    std::memcpy(meta_.mutable_desc_id(slot), id.data(), id.size());
-    index_insert(std::as_bytes(std::span(id)), slot);
-    by_id_.emplace(id, slot);
-    MetaHeader& h = meta_.mutable_header();
-    store_relaxed(h.section_count, h.section_count + 1);
-    store_relaxed(h.bytes_used, h.bytes_used + sl.capacity);
-    end_dir_edit();
-    // The lock goes even last (release): a writer that takes it sees the new generation.
-    store_release(ctl.lock, make_lock(sl.captured_seq, 0));
-    record_change(slot);
+    if (replicating_) {
+        events_.push_back(install_event(slot));
+        // Fresh blocks are zero on both sides; only the initial bytes travel.
+        const std::uint64_t nb = sl.capacity / bs;
+        std::fill_n(block_hash_.begin() + static_cast<std::ptrdiff_t>(sl.offset / bs), nb, zero_block_hash());
+        if (!initial.empty()) {
+            ReplEvent ev;
+            ev.kind = ReplEvent::Kind::kCommit;
+            ev.slot = slot;
+            ev.generation = sl.generation;
+            ev.seq = sl.captured_seq;
+            ev.size = sl.committed_size;
+            const std::uint64_t len = (initial.size() + bs - 1) / bs * bs;
+            ev.runs.push_back({0, len});
+            for (std::uint64_t b = 0; b < len / bs; ++b)
+                block_hash_[sl.offset / bs + b] = XXH3_64bits(shadow_area() + sl.offset + b * bs, bs);
+            events_.push_back(std::move(ev));
+        }
+    }
     return Created{id, slot, sl.generation};
 }
 
@@ -597,6 +623,13 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
         if (compare_exchange_acquire(ctl.lock, lock, make_lock(lock_seq(lock) + 1, kOwnerEngine))) break;
     }
     slots_[*slot].captured_seq = lock_seq(lock) + 1;
+    if (replicating_) {
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kDelete;
+        ev.slot = *slot;
+        ev.generation = slots_[*slot].generation;
+        events_.push_back(std::move(ev));
+    }
     remove_section(*slot);
     return {};
 }
@@ -609,6 +642,14 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
     begin_dir_edit();
     store_relaxed(meta_.mutable_desc(*slot).expiration_ns, expiration_ns);
     end_dir_edit();
+    if (replicating_) {
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kExpiration;
+        ev.slot = *slot;
+        ev.generation = slots_[*slot].generation;
+        ev.expiration_ns = expiration_ns;
+        events_.push_back(std::move(ev));
+    }
     return {};
 }
 
@@ -741,6 +782,13 @@ bool Checkpoint::capture(std::uint32_t slot) {
     std::byte* shadow = shadow_area();
     std::uint64_t* dirty = data_.dirty_words();
     std::uint64_t copied = 0;
+    // Replication: the hash of each copied block, kept only if the commit turns out whole.
+    changed_.clear();
+    auto note_block = [&](std::uint64_t block) {
+        if (!replicating_) return;
+        const std::uint64_t h = XXH3_64bits(shadow + block * bs, bs);
+        if (h != block_hash_[block]) changed_.push_back({block, h}); // equal: the replicas hold it
+    };
     // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
     // section until captured_seq catches up, so the blocks are stable.
     for_dirty_words(scan_first, scan_count, [&](std::uint64_t w, std::uint64_t mask) {
@@ -749,14 +797,16 @@ bool Checkpoint::capture(std::uint32_t slot) {
         // Copy first, clear after: an engine killed in between finds the bits still set and
         // copies these blocks again when it re-captures after the restart.
         for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
-            const std::uint64_t off = (w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest))) * bs;
-            std::memcpy(shadow + off, live + off, bs);
+            const std::uint64_t block = w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest));
+            std::memcpy(shadow + block * bs, live + block * bs, bs);
+            note_block(block);
             copied += bs;
         }
         fetch_and_release(dirty[w], ~bits);
     });
     if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
         std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity);
+        for (std::uint64_t b = first; b < first + count; ++b) note_block(b);
         copied = sl.capacity;
     }
     fence_acquire();
@@ -793,8 +843,27 @@ bool Checkpoint::capture(std::uint32_t slot) {
     store_relaxed(d.last_update_ns, now_realtime_ns());
     store_release(d.committed_size, committed);
     store_release(d.captured_seq, sl.captured_seq);
-    // No replicas yet (node-local engine): the shadow copy is the acknowledgement.
-    store_release(d.acked_seq, sl.captured_seq);
+    if (replicating_) {
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kCommit;
+        ev.slot = slot;
+        ev.generation = sl.generation;
+        ev.seq = sl.captured_seq;
+        ev.size = committed;
+        ev.overwrite = (flags & kCommitOverwrite) != 0;
+        for (auto [block, h] : changed_) { // ascending: coalesce neighbours into runs
+            block_hash_[block] = h;
+            const std::uint64_t off = block * bs - sl.offset;
+            if (!ev.runs.empty() && ev.runs.back().offset + ev.runs.back().length == off)
+                ev.runs.back().length += bs;
+            else
+                ev.runs.push_back({off, bs});
+        }
+        events_.push_back(std::move(ev));
+    } else {
+        // No replica is required: the shadow copy is the acknowledgement.
+        store_release(d.acked_seq, sl.captured_seq);
+    }
     record_change(slot);
     ++counters_.captures;
     counters_.captured_bytes += copied;
@@ -826,7 +895,17 @@ void Checkpoint::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     sl.captured_seq = seq;
     SectionDesc& d = meta_.mutable_desc(slot);
     store_release(d.captured_seq, seq);
-    store_release(d.acked_seq, seq);
+    if (replicating_) { // the replicas learn the new sequence; no byte changed for them
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kCommit;
+        ev.slot = slot;
+        ev.generation = sl.generation;
+        ev.seq = seq;
+        ev.size = sl.committed_size;
+        events_.push_back(std::move(ev));
+    } else {
+        store_release(d.acked_seq, seq);
+    }
     store_release(ctl.lock, make_lock(seq, 0));
     record_change(slot);
 }

@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 1);
+    EXPECT_EQ(kLayoutMinor, 2);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -103,8 +103,16 @@ TEST(Layout, MetaHeader) {
     CKPT_EXPECT_OFFSET(MetaHeader, ack_futex, 176);
     CKPT_EXPECT_OFFSET(MetaHeader, name_len, 180);
     CKPT_EXPECT_OFFSET(MetaHeader, generated_ids, 184);
-    CKPT_EXPECT_OFFSET(MetaHeader, reserved, 192);
-    EXPECT_EQ(sizeof(MetaHeader::reserved), 64u);
+    CKPT_EXPECT_OFFSET(MetaHeader, role, 192);
+    CKPT_EXPECT_OFFSET(MetaHeader, active_node, 196);
+    CKPT_EXPECT_OFFSET(MetaHeader, repl_lag_commits, 200);
+    CKPT_EXPECT_OFFSET(MetaHeader, repl_lag_bytes, 208);
+    CKPT_EXPECT_OFFSET(MetaHeader, sync_blocked, 216);
+    CKPT_EXPECT_OFFSET(MetaHeader, async_window, 220);
+    CKPT_EXPECT_OFFSET(MetaHeader, window_policy, 224);
+    CKPT_EXPECT_OFFSET(MetaHeader, replicas, 228);
+    CKPT_EXPECT_OFFSET(MetaHeader, reserved, 232);
+    EXPECT_EQ(sizeof(MetaHeader::reserved), 24u);
     CKPT_EXPECT_OFFSET(MetaHeader, name, 256);
     EXPECT_EQ(sizeof(MetaHeader::name), 256u);
 }

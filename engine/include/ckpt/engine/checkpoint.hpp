@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -38,6 +39,34 @@ struct CheckpointCounters {
     std::uint64_t rollbacks = 0;          ///< sections restored after their writer died mid-write
     std::uint64_t corruptions = 0;        ///< sections marked corrupted (weak mode or invalid words)
     std::uint64_t invalid_words = 0;      ///< application-writable words found invalid
+};
+
+/// A change the active replica ships to its standbys, produced by the commit path and the
+/// section operations, in the order they happened.
+struct ReplEvent {
+    enum class Kind : std::uint8_t { kCommit, kInstall, kDelete, kExpiration };
+    Kind kind = Kind::kCommit;
+    std::uint32_t slot = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t seq = 0;  ///< commit / install: the section's sequence
+    std::uint64_t size = 0; ///< commit / install: the committed size
+    bool overwrite = false;
+    struct Run {
+        std::uint64_t offset; ///< in the section
+        std::uint64_t length;
+    };
+    std::vector<Run> runs; ///< commit: changed blocks whose hash differs from the replicated one
+    // install / expiration
+    std::string id;
+    std::uint64_t data_offset = 0, capacity = 0;
+    std::int64_t expiration_ns = 0;
+};
+
+/// What a replica needs to know about one section to mirror it.
+struct SectionState {
+    std::string id;
+    std::uint64_t generation = 0, data_offset = 0, capacity = 0, seq = 0, size = 0;
+    std::int64_t expiration_ns = 0;
 };
 
 class Checkpoint {
@@ -120,6 +149,54 @@ public:
     /// Removes the segment names (data stays mapped by whoever has it).
     void remove_objects();
 
+    // --- replication (engine poll loop) ---
+    std::uint32_t role() const;
+    std::uint64_t epoch() const { return meta_.epoch(); }
+    /// Sets role, epoch and the active node's id in META (readers see them).
+    void set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t active_node);
+    /// On: commits and section changes are queued as ReplEvents and acknowledged by set_acked();
+    /// off: a capture is its own acknowledgement (no replica is required).
+    void set_replicating(bool on);
+    bool replicating() const { return replicating_; }
+    std::vector<ReplEvent> take_events() { return std::exchange(events_, {}); }
+    bool has_events() const { return !events_.empty(); }
+    /// Every replica applied `seq` of the section in `slot` (if it still has `generation`).
+    void set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq);
+    /// Replication figures for readers (ckptstat, async writers' window).
+    void publish_lag(std::uint64_t commits, std::uint64_t bytes, std::uint32_t replicas, std::uint32_t sync_blocked);
+    void set_window(std::uint32_t commits, std::uint32_t policy);
+    /// Section state of a slot (nullopt when free).
+    std::optional<SectionState> section_state(std::uint32_t slot) const;
+    std::uint32_t max_sections() const { return attrs_.max_sections; }
+    /// The committed bytes of a section (the shadow: stable between captures).
+    std::span<const std::byte> committed_bytes(std::uint32_t slot) const;
+    /// XXH3-64 of each block of a section's committed copy (active) or live bytes (standby).
+    std::vector<std::uint64_t> block_hashes(std::uint32_t slot, bool live) const;
+    /// Sets the replicated-hash cache of a section's blocks (after a resync sent them).
+    void set_replicated_hashes(std::uint32_t slot, std::span<const std::uint64_t> hashes);
+
+    // standby side: mirror the active's directory and apply whole commits
+    /// Makes `slot` hold this section at exactly this extent (the layouts are identical); keeps
+    /// the bytes when the slot already holds the same id at the same extent.
+    Status install_section(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
+                           std::uint64_t data_offset, std::uint64_t capacity, std::int64_t expiration_ns,
+                           std::uint64_t seq, std::uint64_t size);
+    /// Removes the section in `slot` if it holds `remote_generation` (any when 0).
+    void remove_section_at(std::uint32_t slot, std::uint64_t remote_generation);
+    void set_expiration_at(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
+    /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
+    /// slot, generation or range does not fit.
+    bool stage(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t offset,
+               std::span<const std::byte> bytes);
+    /// Applies the staged commit to the section under its seqlock: all of it or, on false, none.
+    bool apply_staged(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
+                      bool overwrite);
+    /// Forgets a partly received commit: the shadow gets the live bytes back.
+    void discard_staged();
+    std::uint64_t remote_generation(std::uint32_t slot) const { return slots_[slot].remote_generation; }
+    /// The engine holds a replica open while it is a standby (no retention countdown).
+    bool held_by_replication() const { return role() == shm::kRoleStandby; }
+
     /// Eventfds of subscribers, signalled after each capture batch (owned by sessions).
     std::vector<int> subscribers;
 
@@ -133,7 +210,8 @@ private:
         std::uint64_t captured_seq = 0;
         std::uint64_t committed_size = 0;
         std::int64_t expiration_ns = kTimeEnd;
-        std::string id; ///< the engine's own copy: META is never read back after adoption
+        std::string id;                      ///< the engine's own copy: META is never read back after adoption
+        std::uint64_t remote_generation = 0; ///< standby: the active's generation of this section
     };
 
     Status map_views();
@@ -174,6 +252,25 @@ private:
     std::string damage_;
     CheckpointCounters counters_;
     std::vector<pid_t> orphan_pids_; ///< per writer slot, pid alive at adoption (0 = none)
+
+    /// Puts a section into a free slot at a reserved extent: zeroed bytes plus `initial`, control
+    /// words, directory entry, change record.
+    void occupy(std::uint32_t slot, const std::string& id, std::uint64_t offset, std::uint64_t capacity,
+                std::int64_t expiration_ns, std::span<const std::byte> initial);
+    ReplEvent install_event(std::uint32_t slot) const;
+    std::uint64_t zero_block_hash() const;
+    bool replicating_ = false;
+    std::vector<ReplEvent> events_;
+    /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
+    std::vector<std::uint64_t> block_hash_;
+    struct Staged {
+        std::uint64_t area_offset, length;
+    };
+    std::vector<Staged> staged_;
+    struct ChangedBlock {
+        std::uint64_t block, hash;
+    };
+    std::vector<ChangedBlock> changed_; ///< scratch of capture(), kept to avoid an allocation per commit
 };
 
 /// Process start time (/proc/PID/stat field 22), 0 if the process does not exist.

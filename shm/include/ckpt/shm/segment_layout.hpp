@@ -60,11 +60,20 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 1; ///< bump when a field is carved from reserved (1: dirty range)
+inline constexpr std::uint16_t kLayoutMinor = 2; ///< bump when a field is carved from reserved (1: dirty range, 2: replication)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
 inline constexpr std::uint64_t kAreaAlign = 4096;
+
+/// MetaHeader::role
+inline constexpr std::uint32_t kRoleLocal = 0;   ///< no peers: the node-local engine
+inline constexpr std::uint32_t kRoleActive = 1;  ///< writers commit here; replicas follow
+inline constexpr std::uint32_t kRoleStandby = 2; ///< a replica: read-only for applications until promoted
+
+/// MetaHeader::window_policy: what an async writer meets when the replication lag reaches the window.
+inline constexpr std::uint32_t kWindowBlock = 0;    ///< write() waits until the lag drops below it
+inline constexpr std::uint32_t kWindowTryAgain = 1; ///< write() fails with TRY_AGAIN
 
 /// MetaHeader::state bits (engine-written).
 inline constexpr std::uint32_t kMetaDamaged = 0x1;  ///< the engine found application-writable words invalid
@@ -108,7 +117,16 @@ struct alignas(64) MetaHeader {
     std::uint32_t ack_futex;  ///< bumped after each capture batch; waiters FUTEX_WAIT on it
     std::uint32_t name_len;
     std::uint64_t generated_ids; ///< counter behind generated section ids
-    std::uint8_t reserved[64];   ///< zero; new fields come from here
+    // -- replication (layout minor 2), engine-written --
+    std::uint32_t role;             ///< kRole*
+    std::uint32_t active_node;      ///< node id of the active replica (this node when active)
+    std::uint64_t repl_lag_commits; ///< commits captured here, not yet applied by every required replica
+    std::uint64_t repl_lag_bytes;   ///< bytes those commits put on the wire
+    std::uint32_t sync_blocked;     ///< node id of a required replica that is down (0: none): sync commits fail
+    std::uint32_t async_window;     ///< lag (commits) past which an async writer waits or gets TRY_AGAIN; 0: none
+    std::uint32_t window_policy;    ///< kWindow*
+    std::uint32_t replicas;         ///< replicas in sync with this active
+    std::uint8_t reserved[24];      ///< zero; new fields come from here
     char name[256];
 };
 static_assert(sizeof(MetaHeader) == 512, "MetaHeader is ABI: bump kLayoutMajor");
@@ -119,6 +137,10 @@ static_assert(offsetof(MetaHeader, epoch) == 136);
 static_assert(offsetof(MetaHeader, commit_seq) == 144);
 static_assert(offsetof(MetaHeader, dir_seq) == 152);
 static_assert(offsetof(MetaHeader, ack_futex) == 176);
+static_assert(offsetof(MetaHeader, role) == 192);
+static_assert(offsetof(MetaHeader, repl_lag_commits) == 200);
+static_assert(offsetof(MetaHeader, sync_blocked) == 216);
+static_assert(offsetof(MetaHeader, replicas) == 228);
 static_assert(offsetof(MetaHeader, name) == 256);
 
 /// WriterSlot::state
