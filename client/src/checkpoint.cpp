@@ -294,3 +294,22 @@ Status Checkpoint::close() {
 }
 
 } // namespace ckpt::client
+
+namespace ckpt::client {
+
+ReplicationState Checkpoint::replication() const {
+    ReplicationState r;
+    if (!core_) return r;
+    const shm::MetaHeader& h = core_->meta.header();
+    const std::uint32_t role = shm::load_acquire(h.role);
+    r.role = role == shm::kRoleActive ? "active" : role == shm::kRoleStandby ? "standby" : "local";
+    r.epoch = shm::load_acquire(h.epoch);
+    r.active_node = shm::load_acquire(h.active_node);
+    r.replicas = shm::load_acquire(h.replicas);
+    r.lag_commits = shm::load_acquire(h.repl_lag_commits);
+    r.lag_bytes = shm::load_acquire(h.repl_lag_bytes);
+    r.sync_blocked_by = shm::load_acquire(h.sync_blocked);
+    return r;
+}
+
+} // namespace ckpt::client

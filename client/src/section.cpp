@@ -19,6 +19,31 @@ Failure deleted(const std::string& id) {
 }
 } // namespace
 
+namespace {
+
+/// A standby refuses new transactions (fencing a writer left on a demoted node), and an async
+/// writer may not run more than the configured window ahead of its standbys.
+Status replication_allows_write(detail::CheckpointCore& ck, std::chrono::milliseconds timeout) {
+    const MetaHeader& h = ck.meta.header();
+    if (load_acquire(h.role) == kRoleStandby) {
+        const std::uint32_t active = load_acquire(h.active_node);
+        return fail(Error::kBadOperation,
+                    "checkpoint '" + ck.name + "' is a standby replica on this node" +
+                        (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
+                        "; writes are refused until it is promoted");
+    }
+    const std::uint32_t window = load_acquire(h.async_window);
+    if (window == 0 || load_acquire(h.repl_lag_commits) < window) return {};
+    if (load_acquire(h.window_policy) == kWindowTryAgain)
+        return fail(Error::kTryAgain, "replication lag of checkpoint '" + ck.name + "' reached async_window (" +
+                                          std::to_string(window) + " commits not yet applied by its standbys)");
+    return detail::wait_for(
+        ck, [&] { return load_acquire(h.repl_lag_commits) < window || load_acquire(h.role) == kRoleStandby; },
+        timeout, "replication lag to drop below async_window");
+}
+
+} // namespace
+
 // ------------------------------------------------------------------------------------------
 // Section
 // ------------------------------------------------------------------------------------------
@@ -28,6 +53,7 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
     if (!(ck_->flags & kOpenWrite)) return fail(Error::kAccess, "checkpoint '" + ck_->name + "' is open read-only");
     detail::CheckpointCore& ck = *ck_;
     if (ck.writer == proto::kNoWriterSlot) return fail(Error::kBadHandle, "no writer slot (reconnect failed?)");
+    CKPT_TRY(replication_allows_write(ck, timeout));
     const SectionDesc& desc = ck.meta.desc(slot_);
     SectionControl& ctl = ck.data.control(slot_);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -267,9 +293,26 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
     if (ack == Ack::kSync) {
         const std::uint64_t gen = load_relaxed(desc.generation);
+        const MetaHeader& h = ck.meta.header();
+        // Done when acknowledged; refused at once when a required standby is down or this node
+        // stopped being the active replica (the commit is here, but not replicated).
         CKPT_TRY(detail::wait_for(
-            ck, [&] { return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen; },
-            timeout, "acknowledgement of the commit"));
+            ck,
+            [&] {
+                return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen ||
+                       load_acquire(h.sync_blocked) != 0 || load_acquire(h.role) == kRoleStandby;
+            },
+            timeout, "acknowledgement of the commit by every standby"));
+        if (load_acquire(desc.acked_seq) < committed && load_acquire(desc.generation) == gen) {
+            if (load_acquire(h.role) == kRoleStandby)
+                return fail(Error::kBadOperation, "commit " + std::to_string(committed) +
+                                                      " is not replicated: this node was demoted to standby "
+                                                      "(another node is the active replica now)");
+            return fail(Error::kUnavailable, "commit " + std::to_string(committed) +
+                                                 " is not replicated: standby node " +
+                                                 std::to_string(load_acquire(h.sync_blocked)) +
+                                                 " is down (the commit holds on this node only)");
+        }
     }
     return committed;
 }

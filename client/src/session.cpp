@@ -265,8 +265,29 @@ Result<LinkInfo> Session::peers() {
     l.tx_dropped = d.u64();
     l.rx_rejected = d.u64();
     l.rx_misdirected = d.u64();
+    for (auto& r : l.rejected_by_reason) r = d.u64();
+    for (auto* f : {&l.retransmits, &l.duplicates, &l.reordered, &l.acks_sent, &l.nacks_sent, &l.commits_sent,
+                    &l.data_frames, &l.data_bytes, &l.wire_bytes, &l.commits_applied, &l.commits_acked, &l.resyncs,
+                    &l.resync_blocks, &l.resync_bytes, &l.resync_blocks_same, &l.stale_epoch, &l.not_from_active,
+                    &l.unknown_checkpoint, &l.bad_commits, &l.promotions, &l.demotions})
+        *f = d.u64();
     if (!d.at_end()) return fail(Error::kMessageError, "malformed PEERS reply from ckptd");
     return l;
+}
+
+Result<std::uint64_t> Session::promote(std::string_view name) {
+    CKPT_TRY(validate_name(name));
+    CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kPromote, [&](proto::Encoder& e) { e.str(name); }));
+    proto::Decoder d(rep.body);
+    const std::uint64_t epoch = d.u64();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed PROMOTE reply from ckptd");
+    return epoch;
+}
+
+Status Session::demote(std::string_view name) {
+    CKPT_TRY(validate_name(name));
+    CKPT_TRY(core_->call(proto::Op::kDemote, [&](proto::Encoder& e) { e.str(name); }));
+    return {};
 }
 
 Result<Inspection> inspect(Session& session, std::string_view name) {

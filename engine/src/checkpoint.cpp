@@ -561,7 +561,7 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
     occupy(slot, id, *first * bs, blocks * bs, expiration_ns, initial);
     Slot& sl = slots_[slot];
     if (replicating_) {
-        events_.push_back(install_event(slot));
+        emit(install_event(slot));
         // Fresh blocks are zero on both sides; only the initial bytes travel.
         const std::uint64_t nb = sl.capacity / bs;
         std::fill_n(block_hash_.begin() + static_cast<std::ptrdiff_t>(sl.offset / bs), nb, zero_block_hash());
@@ -576,7 +576,7 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
             ev.runs.push_back({0, len});
             for (std::uint64_t b = 0; b < len / bs; ++b)
                 block_hash_[sl.offset / bs + b] = XXH3_64bits(shadow_area() + sl.offset + b * bs, bs);
-            events_.push_back(std::move(ev));
+            emit(std::move(ev));
         }
     }
     return Created{id, slot, sl.generation};
@@ -628,7 +628,7 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
         ev.kind = ReplEvent::Kind::kDelete;
         ev.slot = *slot;
         ev.generation = slots_[*slot].generation;
-        events_.push_back(std::move(ev));
+        emit(std::move(ev));
     }
     remove_section(*slot);
     return {};
@@ -648,7 +648,7 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
         ev.slot = *slot;
         ev.generation = slots_[*slot].generation;
         ev.expiration_ns = expiration_ns;
-        events_.push_back(std::move(ev));
+        emit(std::move(ev));
     }
     return {};
 }
@@ -859,7 +859,7 @@ bool Checkpoint::capture(std::uint32_t slot) {
             else
                 ev.runs.push_back({off, bs});
         }
-        events_.push_back(std::move(ev));
+        emit(std::move(ev));
     } else {
         // No replica is required: the shadow copy is the acknowledgement.
         store_release(d.acked_seq, sl.captured_seq);
@@ -902,7 +902,7 @@ void Checkpoint::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
         ev.generation = sl.generation;
         ev.seq = seq;
         ev.size = sl.committed_size;
-        events_.push_back(std::move(ev));
+        emit(std::move(ev));
     } else {
         store_release(d.acked_seq, seq);
     }

@@ -24,12 +24,16 @@ void Checkpoint::set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t
     batch_dirty_ = true; // waiters re-check (a demoted writer's sync commit fails)
 }
 
-void Checkpoint::set_replicating(bool on) {
-    if (on && block_hash_.empty()) block_hash_.assign(layout_.area_size / attrs_.block_size, 0);
-    replicating_ = on;
-    if (on) return;
-    events_.clear();
-    // No replica is required any more: what is captured is acknowledged.
+void Checkpoint::set_replicating(EventSink sink) {
+    if (block_hash_.empty()) block_hash_.assign(layout_.area_size / attrs_.block_size, 0);
+    sink_ = std::move(sink);
+    replicating_ = true;
+}
+
+void Checkpoint::stop_replicating(bool ack_captured) {
+    replicating_ = false;
+    sink_ = nullptr;
+    if (!ack_captured) return;
     for (std::uint32_t s = 0; s < slots_.size(); ++s)
         if (slots_[s].used) store_release(meta_.mutable_desc(s).acked_seq, slots_[s].captured_seq);
     batch_dirty_ = true;

@@ -127,6 +127,27 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "peer_timeout_ms") {
         if (!parse_u64(v, n) || n == 0 || n > 600000) return bad("expected 1..600000");
         c.link.peer_timeout_ms = static_cast<unsigned>(n);
+    } else if (key == "link_sleep_us") {
+        if (!parse_u64(v, n) || n == 0 || n > 100000) return bad("expected 1..100000");
+        c.link_sleep_us = static_cast<std::uint32_t>(n);
+    } else if (key == "mtu") {
+        if (!parse_u64(v, n) || n < 576 || n > 9000) return bad("expected 576..9000 (the link's IPv4 MTU)");
+        c.link.mtu = static_cast<unsigned>(n);
+    } else if (key == "send_window") {
+        if (!parse_u64(v, n) || n == 0 || n > 65536) return bad("expected 1..65536 frames");
+        c.link.stream.window = static_cast<std::uint32_t>(n);
+    } else if (key == "retransmit_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 10000) return bad("expected 1..10000");
+        c.link.stream.rto_ns = static_cast<std::int64_t>(n) * 1'000'000;
+    } else if (key == "async_window") {
+        if (!parse_u64(v, n) || n > 1'000'000) return bad("expected 0..1000000 commits (0: unbounded)");
+        c.link.async_window = static_cast<std::uint32_t>(n);
+    } else if (key == "async_window_policy") {
+        if (v != "block" && v != "try_again") return bad("expected block or try_again");
+        c.link.window_policy = v == "block" ? 0 : 1;
+    } else if (key == "member_timeout_ms") {
+        if (!parse_u64(v, n) || n > 86'400'000) return bad("expected 0..86400000 (0: a down replica stays required)");
+        c.link.member_timeout_ms = static_cast<std::uint32_t>(n);
     } else if (key == "log_file")
         c.log_file = v;
     else if (key == "pid_file")

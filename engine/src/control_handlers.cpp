@@ -106,6 +106,17 @@ void Engine::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
         CKPT_REPLY_IF_FAILED(Op::kOpen, r);
         c = *r;
         created = true;
+        if (repl_) repl_->activate(c); // created here: this node is its active replica
+    }
+    if ((flags & kOpenWrite) && c->role() == shm::kRoleStandby) {
+        const auto active = c->meta().header().active_node;
+        (void)reply(s, proto::reply_error(
+                           Op::kOpen, id,
+                           fail(Error::kBadOperation,
+                                "checkpoint '" + name + "' is a standby replica on this node" +
+                                    (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
+                                    "; open it read-only, or promote it first")));
+        return;
     }
     Handle h;
     h.ckpt = c;
@@ -180,12 +191,15 @@ void Engine::on_unlink(Session& s, std::uint32_t id, proto::Decoder& d) {
         return;
     }
     auto c = it->second;
-    // POSIX-like: the name goes now (a new checkpoint may take it), the data at the last close.
-    by_name_.erase(it);
-    c->remove_objects();
-    c->unlinked = true;
-    shm::store_release(c->meta().mutable_header().state, c->meta().state() | shm::kMetaUnlinked);
-    if (c->open_count == 0) destroy(c);
+    if (c->role() == shm::kRoleStandby) {
+        (void)reply(s, proto::reply_error(Op::kUnlink, id,
+                                          fail(Error::kBadOperation, "checkpoint '" + name +
+                                                                         "' is a standby replica here; unlink it on "
+                                                                         "its active node")));
+        return;
+    }
+    if (repl_) repl_->forget(c); // the standbys drop their replicas too
+    unlink(c);
     log("unlinked checkpoint '%s'", name.c_str());
     (void)reply(s, proto::reply_ok(Op::kUnlink, id));
 }
@@ -381,10 +395,68 @@ void Engine::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
         std::uint64_t rejected = 0;
         for (auto r : c.rejected) rejected += r;
         e.u64(c.rx_frames).u64(c.tx_frames).u64(c.tx_dropped).u64(rejected).u64(c.unknown_peer + c.not_for_us);
+        // Rejections by reason (net::Reject values 1..10), then the streams and the replication.
+        for (std::size_t i = 1; i <= 10; ++i) e.u64(c.rejected[i]);
+        std::uint64_t retransmits = 0, duplicates = 0, reordered = 0;
+        for (const auto& p : link_->peers()) {
+            retransmits += p.stream.counters().retransmits;
+            duplicates += p.stream.counters().duplicates;
+            reordered += p.stream.counters().reordered;
+        }
+        e.u64(retransmits).u64(duplicates).u64(reordered).u64(c.acks_sent).u64(c.nacks_sent);
+        const auto& r = repl_->counters();
+        e.u64(r.commits_sent).u64(r.data_frames).u64(r.data_bytes).u64(r.wire_bytes).u64(r.commits_applied);
+        e.u64(r.commits_acked).u64(r.resyncs).u64(r.resync_blocks).u64(r.resync_bytes).u64(r.resync_blocks_same);
+        e.u64(r.stale_epoch).u64(r.not_from_active).u64(r.unknown_checkpoint).u64(r.bad_commits);
+        e.u64(r.promotions).u64(r.demotions);
     } else {
         e.u64(0).u64(0).u64(0).u64(0).u64(0);
+        for (int i = 0; i < 10 + 5 + 16; ++i) e.u64(0);
     }
     (void)reply(s, e);
+}
+
+void Engine::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) {
+    std::string name = d.str();
+    CKPT_DECODED(Op::kPromote);
+    CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
+    auto c = find_checkpoint(name);
+    if (!c) {
+        (void)reply(s, proto::reply_error(Op::kPromote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        return;
+    }
+    if (!repl_) {
+        (void)reply(s, proto::reply_error(Op::kPromote, id,
+                                          fail(Error::kBadOperation, "ckptd is node-local (transport none): "
+                                                                     "checkpoint '" + name +
+                                                                         "' is already its only, active copy")));
+        return;
+    }
+    auto epoch = repl_->promote(c);
+    CKPT_REPLY_IF_FAILED(Op::kPromote, epoch);
+    auto e = proto::reply_ok(Op::kPromote, id);
+    e.u64(*epoch);
+    (void)reply(s, e);
+}
+
+void Engine::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
+    std::string name = d.str();
+    CKPT_DECODED(Op::kDemote);
+    CKPT_REPLY_IF_FAILED(Op::kDemote, validate_name(name));
+    auto c = find_checkpoint(name);
+    if (!c) {
+        (void)reply(s, proto::reply_error(Op::kDemote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        return;
+    }
+    if (!repl_) {
+        (void)reply(s, proto::reply_error(Op::kDemote, id,
+                                          fail(Error::kBadOperation,
+                                               "ckptd is node-local (transport none): there is no other replica "
+                                               "to take over checkpoint '" + name + "'")));
+        return;
+    }
+    CKPT_REPLY_IF_FAILED(Op::kDemote, repl_->demote(c));
+    (void)reply(s, proto::reply_ok(Op::kDemote, id));
 }
 
 } // namespace ckpt::engine

@@ -135,6 +135,7 @@ Status Engine::start() {
         auto link = PeerLink::open(cfg_.link, boot_id);
         if (!link) return fail(link.error(), "transport " + cfg_.link.transport + ": " + link.message());
         link_ = std::move(*link);
+        repl_ = std::make_unique<Replicator>(*link_, static_cast<ReplicaHost&>(*this));
         log("transport %s (%s side of %s), %zu peers, heartbeat %u ms, peer timeout %u ms", cfg_.link.transport.c_str(),
             cfg_.link.memif_role.c_str(), cfg_.link.memif_socket.c_str(), cfg_.link.peers.size(),
             cfg_.link.heartbeat_ms, cfg_.link.peer_timeout_ms);
@@ -191,7 +192,9 @@ Status Engine::start() {
     epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!kick_fd_.valid() || !signal_fd_.valid() || !epoll_fd_.valid())
         return fail(Error::kNoResources, std::string("eventfd/signalfd/epoll: ") + std::strerror(errno));
-    for (int fd : {listen_fd_.get(), kick_fd_.get(), signal_fd_.get()}) {
+    if (link_) link_wait_fd_ = link_->transport().wait_fd();
+    for (int fd : {listen_fd_.get(), kick_fd_.get(), signal_fd_.get(), link_wait_fd_}) {
+        if (fd < 0) continue;
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
@@ -253,6 +256,7 @@ void Engine::adopt_existing() {
                 static_cast<unsigned long>(cp->meta().commit_seq()), cp->damage().empty() ? "" : ", damaged");
             by_name_[name] = cp;
             all_.push_back(cp);
+            if (repl_) repl_->adopt(cp);
         }
         ::closedir(d);
     };
@@ -287,6 +291,7 @@ Result<std::shared_ptr<Checkpoint>> Engine::create_checkpoint(const std::string&
 }
 
 void Engine::destroy(const std::shared_ptr<Checkpoint>& c) {
+    if (repl_) repl_->forget(c);
     if (!c->unlinked) {
         c->remove_objects();
         by_name_.erase(c->name());
@@ -309,16 +314,48 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
 
 std::size_t Engine::poll_commits() {
     std::size_t n = 0;
+    // Frames first: applying a standby's commits and retiring acknowledged ones.
     if (link_) n += link_->poll(now_mono_ns());
+    std::size_t captured = 0;
     for (auto& c : all_) {
         std::size_t k = c->poll_commits();
         if (k) {
             c->publish_acks();
-            n += k;
+            captured += k;
         }
     }
-    if (n) fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{n});
-    return n;
+    if (captured)
+        fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
+    if (link_) n += link_->flush(now_mono_ns()); // what the captures queued, ACKs, retransmissions
+    return n + captured;
+}
+
+std::shared_ptr<Checkpoint> Engine::find_checkpoint(const std::string& name) {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Checkpoint>> Engine::create_replica(const std::string& name, const CheckpointAttributes& a) {
+    return create_checkpoint(name, a);
+}
+
+void Engine::unlink(const std::shared_ptr<Checkpoint>& c) {
+    // POSIX-like: the name goes now (a new checkpoint may take it), the data at the last close.
+    if (!c->unlinked) {
+        by_name_.erase(c->name());
+        c->remove_objects();
+        c->unlinked = true;
+        shm::store_release(c->meta().mutable_header().state, c->meta().state() | shm::kMetaUnlinked);
+    }
+    if (c->open_count == 0) destroy(c);
+}
+
+void Engine::unlink_replica(const std::shared_ptr<Checkpoint>& c) {
+    unlink(c);
+}
+
+void Engine::replication_log(const std::string& line) {
+    log("%s", line.c_str());
 }
 
 void Engine::run_timers() {
@@ -326,6 +363,8 @@ void Engine::run_timers() {
     if (link_) {
         link_->tick(now, static_cast<std::uint32_t>(by_name_.size()));
         for (const auto& e : link_->take_events()) log("%s", e.c_str());
+        repl_->tick(now);
+        link_->flush(now);
     }
     if (now >= next_scan_ns_) {
         next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
@@ -338,6 +377,7 @@ void Engine::run_timers() {
         next_expiry_check_ns_ = now + 100'000'000;
         const std::int64_t wall = now_realtime_ns();
         for (auto& c : all_) {
+            if (c->role() == kRoleStandby) continue; // the active expires sections and says so
             if (std::size_t n = c->expire_sections(wall)) {
                 log("checkpoint '%s': %zu sections expired", c->name().c_str(), n);
                 c->publish_acks();
@@ -346,7 +386,9 @@ void Engine::run_timers() {
     }
     std::vector<std::shared_ptr<Checkpoint>> due;
     for (auto& c : all_)
-        if (c->open_count == 0 && c->retention_deadline_ns != 0 && now >= c->retention_deadline_ns) due.push_back(c);
+        if (c->open_count == 0 && c->retention_deadline_ns != 0 && now >= c->retention_deadline_ns &&
+            !c->held_by_replication())
+            due.push_back(c);
     for (auto& c : due) {
         log("checkpoint '%s': retention expired", c->name().c_str());
         destroy(c);
@@ -363,8 +405,12 @@ int Engine::run() {
         bool sleep = false;
         if (poll_commits())
             last_work = now_mono_ns();
-        else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns)
-            sleep = true;
+        else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns && (!link_ || link_->idle()))
+            sleep = true; // (frames in flight: keep polling for their ACKs, yielding the core)
+        if (link_ && (iter & 1023) == 0) {
+            const std::int64_t now = now_mono_ns();
+            if (link_->next_deadline() <= now) link_->flush(now); // retransmissions that are due
+        }
         int timeout = 0;
         if (sleep) {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
@@ -383,12 +429,25 @@ int Engine::run() {
             if ((iter & 15) == 0) ::sched_yield(); // share the core with the application
             continue;
         }
-        int n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout);
+        int n;
+        if (sleep && link_ && link_wait_fd_ < 0) {
+            // Frames do not wake us on this carrier: sleep in short slices (link_sleep_us).
+            link_->transport().arm_wakeup(true);
+            timespec ts{0, static_cast<long>(std::min<std::int64_t>(std::int64_t{cfg_.link_sleep_us} * 1000,
+                                                                    std::int64_t{timeout} * 1'000'000))};
+            n = ::epoll_pwait2(epoll_fd_.get(), events, 64, &ts, nullptr);
+        } else {
+            if (sleep && link_) link_->transport().arm_wakeup(true);
+            n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout);
+        }
+        if (sleep && link_) link_->transport().arm_wakeup(false);
         if (sleep) store_seq_cst(nh->engine_sleeping, 0u);
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
             if (fd == listen_fd_.get())
                 accept_clients();
+            else if (fd == link_wait_fd_)
+                last_work = now_mono_ns(); // frames arrived; the next poll takes them
             else if (fd == kick_fd_.get()) {
                 std::uint64_t v;
                 [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
@@ -576,6 +635,10 @@ void Engine::handle(Session& s, std::span<const std::byte> msg) {
         return on_rollback(s, id, d);
     case proto::Op::kPeers:
         return on_peers(s, id, d);
+    case proto::Op::kPromote:
+        return on_promote(s, id, d);
+    case proto::Op::kDemote:
+        return on_demote(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(

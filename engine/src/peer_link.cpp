@@ -2,6 +2,9 @@
 
 #include "ckpt/engine/transport.hpp"
 
+#include <algorithm>
+#include <climits>
+
 #include <cstdio>
 
 namespace ckpt::engine {
@@ -46,6 +49,7 @@ Result<std::unique_ptr<PeerLink>> PeerLink::open(const LinkConfig& cfg, std::uin
     l->self_.port = cfg.udp_port;
     for (const auto& p : cfg.peers) {
         PeerStatus s;
+        s.stream = PeerStream(cfg.stream);
         s.node_id = p.node_id;
         s.mac = kBroadcastMac; // until its first frame tells us
         l->peers_.push_back(s);
@@ -59,31 +63,120 @@ PeerStatus* PeerLink::find(std::uint16_t node_id) {
     return nullptr;
 }
 
-void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> body) {
+const PeerStatus* PeerLink::find(std::uint16_t node_id) const {
+    for (const auto& p : peers_)
+        if (p.node_id == node_id) return &p;
+    return nullptr;
+}
+
+bool PeerLink::is_up(std::uint16_t node) const {
+    const PeerStatus* p = find(node);
+    return p && p->state == PeerState::kUp;
+}
+
+std::size_t PeerLink::max_data_payload() const {
+    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader - kDataBodyFixed;
+}
+
+Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {
     Endpoint dst;
     dst.mac = p.mac;
     dst.port = cfg_.udp_port;
     dst.ip = default_ip(p.node_id);
     for (const auto& pc : cfg_.peers)
         if (pc.node_id == p.node_id && pc.ip) dst.ip = pc.ip;
+    return dst;
+}
+
+void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> body) {
     FrameHeader h;
     h.type = type;
     h.src_node = cfg_.node_id;
     h.dst_node = p.node_id;
-    h.epoch = 0; // link-level frames belong to no checkpoint
-    h.link_seq = ++link_seq_;
-    const std::size_t n = encode_frame(frame_buf_, self_, dst, h, body);
+    h.epoch = 0;    // link-level frames belong to no checkpoint
+    h.link_seq = 0; // and to no stream: they are never resent
+    const std::size_t n = encode_frame(frame_buf_, self_, endpoint_of(p), h, body);
     if (n == 0) return;
     if (port_->send({frame_buf_.data(), n})) {
         ++p.tx_frames;
         ++counters_.tx_frames;
     } else {
-        ++counters_.tx_dropped; // link down or ring full: heartbeats are best effort
+        ++counters_.tx_dropped; // link down or ring full: heartbeats and ACKs are best effort
     }
+}
+
+bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                              std::span<const std::byte> body, Completion c) {
+    PeerStatus* p = find(node);
+    if (!p || p->state != PeerState::kUp) return false;
+    FrameHeader h;
+    h.type = type;
+    h.flags = flags;
+    h.src_node = cfg_.node_id;
+    h.dst_node = node;
+    h.epoch = epoch;
+    h.link_seq = p->stream.next_link_seq();
+    std::vector<std::byte> frame(kFrameOverhead + body.size());
+    const std::size_t n = encode_frame(frame, self_, endpoint_of(*p), h, body);
+    CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU");
+    p->stream.enqueue(std::move(frame), c);
+    return true;
+}
+
+void PeerLink::send_ack(PeerStatus& p) {
+    auto [cum, sel] = p.stream.ack_fields();
+    std::byte body[kAckBody];
+    const std::size_t n = encode_ack_body(body, AckBody{cum, sel, 0, 0, 0});
+    send(p, FrameType::kAck, {body, n});
+    p.stream.ack_pending = false;
+    ++counters_.acks_sent;
+}
+
+std::size_t PeerLink::flush(std::int64_t now_ns) {
+    std::size_t sent = 0;
+    for (auto& p : peers_) {
+        if (p.state != PeerState::kUp) continue;
+        if (p.stream.ack_pending) send_ack(p);
+        std::uint64_t first = 0, last = 0;
+        // A gap: ask for it at once rather than after the sender's timeout.
+        if (p.stream.nack_due(now_ns, cfg_.stream.rto_ns / 2, first, last)) {
+            std::byte body[kNackBody];
+            send(p, FrameType::kNack, {body, encode_nack_body(body, NackBody{first, last})});
+            ++counters_.nacks_sent;
+        }
+        if (p.stream.idle()) continue;
+        sent += p.stream.transmit(now_ns, [&](std::span<const std::byte> f) {
+            if (!port_->send(f)) return false;
+            ++p.tx_frames;
+            ++counters_.tx_frames;
+            return true;
+        });
+    }
+    return sent;
+}
+
+std::int64_t PeerLink::next_deadline() const {
+    std::int64_t d = INT64_MAX;
+    for (const auto& p : peers_)
+        if (p.state == PeerState::kUp) d = std::min(d, p.stream.next_deadline());
+    return d;
+}
+
+bool PeerLink::idle() const {
+    for (const auto& p : peers_)
+        if (p.state == PeerState::kUp && (!p.stream.idle() || p.stream.ack_pending)) return false;
+    return true;
 }
 
 std::size_t PeerLink::poll(std::int64_t now_ns) {
     return port_->receive([&](std::span<const std::byte> f) { handle(f, now_ns); });
+}
+
+void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
+    p.state = PeerState::kDown;
+    events_.push_back("peer " + std::to_string(p.node_id) + " is down (" + why + ")");
+    auto abandoned = p.stream.reset_tx();
+    if (listener_) listener_->on_peer_down(p.node_id, abandoned);
 }
 
 void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
@@ -104,8 +197,48 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         return;
     }
     ++p->rx_frames;
+    const FrameType type = f.header.type;
+    if (is_sequenced(type)) {
+        if (p->state != PeerState::kUp || f.header.link_seq == 0) {
+            ++counters_.not_up; // it resends once we have exchanged HELLOs
+            return;
+        }
+        p->last_heard_ns = now_ns;
+        p->stream.receive(f.header.link_seq, frame, [&](std::span<const std::byte> in_order) {
+            if (!listener_) return;
+            if (in_order.data() == frame.data()) {
+                listener_->on_frame(p->node_id, f);
+            } else { // a frame that waited behind a gap: decode its own bytes
+                DecodedFrame g;
+                if (decode_frame(in_order, cfg_.udp_port, g) == Reject::kNone) listener_->on_frame(p->node_id, g);
+            }
+        });
+        return;
+    }
+    if (type == FrameType::kAck || type == FrameType::kNack) {
+        if (p->state != PeerState::kUp) return;
+        p->last_heard_ns = now_ns;
+        if (type == FrameType::kAck) {
+            AckBody a;
+            if (decode_ack_body(f.body, a) != Reject::kNone) {
+                ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
+                return;
+            }
+            p->stream.on_ack(a.cumulative, a.selective, [&](Completion c) {
+                if (c.kind && listener_) listener_->on_completed(p->node_id, c);
+            });
+        } else {
+            NackBody n;
+            if (decode_nack_body(f.body, n) != Reject::kNone) {
+                ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
+                return;
+            }
+            p->stream.on_nack(n.first, n.last);
+        }
+        return;
+    }
     std::uint64_t boot = 0;
-    if (f.header.type == FrameType::kHello) {
+    if (type == FrameType::kHello) {
         HelloBody h;
         if (decode_hello_body(f.body, h) != Reject::kNone) {
             ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
@@ -120,7 +253,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
             return;
         }
         boot = h.boot_id;
-    } else if (f.header.type == FrameType::kHeartbeat) {
+    } else if (type == FrameType::kHeartbeat) {
         HeartbeatBody h;
         if (decode_heartbeat_body(f.body, h) != Reject::kNone) {
             ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
@@ -128,12 +261,15 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         }
         boot = h.boot_id;
     } else {
-        return; // DATA/ACK/NACK: the replication pipeline (not built yet) takes them
+        return;
     }
-    if (p->state == PeerState::kIncompatible && f.header.type != FrameType::kHello) return;
+    if (p->state == PeerState::kIncompatible && type != FrameType::kHello) return;
     if (p->boot_id != 0 && boot != p->boot_id) {
         ++p->restarts;
         events_.push_back("peer " + std::to_string(p->node_id) + " restarted (new boot id)");
+        // Its numbering starts again, and what we queued for its previous life is void.
+        p->stream.reset_rx();
+        if (p->state == PeerState::kUp) mark_down(*p, "restarted");
     }
     p->boot_id = boot;
     p->mac = f.src.mac;
@@ -141,18 +277,15 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
     if (p->state != PeerState::kUp) {
         events_.push_back("peer " + std::to_string(p->node_id) + " is up");
         p->state = PeerState::kUp;
+        if (listener_) listener_->on_peer_up(p->node_id);
     }
 }
 
 void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
     const std::int64_t timeout = std::int64_t{cfg_.peer_timeout_ms} * 1'000'000;
-    for (auto& p : peers_) {
-        if (p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout) {
-            p.state = PeerState::kDown;
-            events_.push_back("peer " + std::to_string(p.node_id) + " is down (silent for " +
-                              std::to_string(cfg_.peer_timeout_ms) + " ms)");
-        }
-    }
+    for (auto& p : peers_)
+        if (p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout)
+            mark_down(p, "silent for " + std::to_string(cfg_.peer_timeout_ms) + " ms");
     if (now_ns < next_heartbeat_ns_) return;
     next_heartbeat_ns_ = now_ns + std::int64_t{cfg_.heartbeat_ms} * 1'000'000;
     std::byte body[32];

@@ -90,7 +90,7 @@ Reject decode_section_body(std::span<const std::byte> body, SectionBody& s) {
     SectionBody t;
     t.checkpoint_id = get32(p);
     const std::uint32_t op = get32(p + 4);
-    if (op < 1 || op > 3) return Reject::kBadBody;
+    if (op < 1 || op > 4) return Reject::kBadBody;
     t.op = static_cast<SectionOp>(op);
     t.slot = get32(p + 8);
     const std::uint32_t id_len = get32(p + 12);

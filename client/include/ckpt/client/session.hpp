@@ -57,12 +57,39 @@ struct LinkInfo {
     std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
     std::uint64_t rx_rejected = 0;    ///< frames refused by validation (bad hash, version, length...)
     std::uint64_t rx_misdirected = 0; ///< valid frames for another node or from an unknown one
+    /// Refused frames by reason, in net::Reject order: too short, not IPv4, not UDP, wrong port,
+    /// bad length, bad magic, bad version, bad hash, unknown type, bad body.
+    std::uint64_t rejected_by_reason[10] = {};
+    // the reliable streams
+    std::uint64_t retransmits = 0, duplicates = 0, reordered = 0, acks_sent = 0, nacks_sent = 0;
+    // replication
+    std::uint64_t commits_sent = 0;       ///< commits shipped to standbys (one per standby)
+    std::uint64_t data_frames = 0;        ///< DATA frames queued
+    std::uint64_t data_bytes = 0;         ///< DATA payload bytes (changed blocks only)
+    std::uint64_t wire_bytes = 0;         ///< replication frames' bytes, headers included
+    std::uint64_t commits_applied = 0;    ///< standby: whole commits applied
+    std::uint64_t commits_acked = 0;      ///< active: commits every required standby applied
+    std::uint64_t resyncs = 0;            ///< resync exchanges completed
+    std::uint64_t resync_blocks = 0;      ///< blocks a resync found different and sent
+    std::uint64_t resync_bytes = 0;       ///< their bytes
+    std::uint64_t resync_blocks_same = 0; ///< blocks a resync found identical (not sent)
+    std::uint64_t stale_epoch = 0;        ///< frames or announces from an older epoch: refused
+    std::uint64_t not_from_active = 0;    ///< frames from a node that is not the replica's active
+    std::uint64_t unknown_checkpoint = 0; ///< frames naming a checkpoint never announced
+    std::uint64_t bad_commits = 0;        ///< DATA that did not fit: discarded, never applied
+    std::uint64_t promotions = 0, demotions = 0;
 };
 
 class Session {
 public:
     /// UNAVAILABLE (naming the socket) when no ckptd runs; ACCESS when it refuses this user.
     static Result<Session> connect(SessionOptions opts = {});
+
+    /// Makes this node the active replica of `name` with a higher epoch (failover); returns the
+    /// epoch. Standbys then follow it; a former active that comes back becomes a standby.
+    Result<std::uint64_t> promote(std::string_view name);
+    /// Makes this node a standby for `name` (planned switch-over: promote another node next).
+    Status demote(std::string_view name);
 
     /// saCkptCheckpointOpen. `attrs` is required with kOpenCreate and refused without it.
     Result<Checkpoint> open(std::string_view name, std::uint32_t flags, const CheckpointAttributes* attrs = nullptr);

@@ -36,7 +36,9 @@ enum class Op : std::uint16_t {
     kList = 10,             ///< cursor -> checkpoints
     kInspect = 11,          ///< name -> fds: META (ro), DATA (ro); for tools, no open handle
     kRollback = 12,         ///< handle, slot: abort this session's write transaction on the section
-    kPeers = 13,            ///< -> transport, peers with state, last heard, counters
+    kPeers = 13,            ///< -> transport, peers with state, last heard, counters, replication counters
+    kPromote = 14,          ///< name -> epoch: this node becomes the checkpoint's active replica
+    kDemote = 15,           ///< name: this node becomes a standby for the checkpoint
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

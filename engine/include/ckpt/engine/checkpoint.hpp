@@ -154,12 +154,14 @@ public:
     std::uint64_t epoch() const { return meta_.epoch(); }
     /// Sets role, epoch and the active node's id in META (readers see them).
     void set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t active_node);
-    /// On: commits and section changes are queued as ReplEvents and acknowledged by set_acked();
-    /// off: a capture is its own acknowledgement (no replica is required).
-    void set_replicating(bool on);
+    using EventSink = std::function<void(ReplEvent&&)>;
+    /// With a sink, commits and section changes go to it the moment they happen (the shadow then
+    /// holds exactly that commit, so the sink can copy consistent bytes) and are acknowledged by
+    /// set_acked(). Without one, a capture is its own acknowledgement; `ack_captured` then marks
+    /// what is captured as acknowledged (false on demotion: those commits were never replicated).
+    void set_replicating(EventSink sink);
+    void stop_replicating(bool ack_captured);
     bool replicating() const { return replicating_; }
-    std::vector<ReplEvent> take_events() { return std::exchange(events_, {}); }
-    bool has_events() const { return !events_.empty(); }
     /// Every replica applied `seq` of the section in `slot` (if it still has `generation`).
     void set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq);
     /// Replication figures for readers (ckptstat, async writers' window).
@@ -259,8 +261,9 @@ private:
                 std::int64_t expiration_ns, std::span<const std::byte> initial);
     ReplEvent install_event(std::uint32_t slot) const;
     std::uint64_t zero_block_hash() const;
+    void emit(ReplEvent&& ev) { sink_(std::move(ev)); }
     bool replicating_ = false;
-    std::vector<ReplEvent> events_;
+    EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
     std::vector<std::uint64_t> block_hash_;
     struct Staged {

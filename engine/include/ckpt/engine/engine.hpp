@@ -7,6 +7,7 @@
 #include "ckpt/engine/checkpoint.hpp"
 #include "ckpt/engine/config.hpp"
 #include "ckpt/engine/peer_link.hpp"
+#include "ckpt/engine/replicator.hpp"
 #include "ckpt/shm/shared_object.hpp"
 
 #include <atomic>
@@ -37,7 +38,7 @@ struct Session {
     std::map<std::uint64_t, Handle> handles;
 };
 
-class Engine {
+class Engine final : private ReplicaHost {
 public:
     explicit Engine(Config cfg);
     ~Engine();
@@ -73,6 +74,8 @@ private:
     void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_promote(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_demote(Session& s, std::uint32_t id, proto::Decoder& d);
     Handle* find_handle(Session& s, std::uint64_t h);
     void drop_handle(Handle& h);
 
@@ -81,6 +84,14 @@ private:
     void adopt_existing();
     void destroy(const std::shared_ptr<Checkpoint>& c);
     void last_close(const std::shared_ptr<Checkpoint>& c);
+
+    // ReplicaHost: the replicator's view of the registry
+    std::shared_ptr<Checkpoint> find_checkpoint(const std::string& name) override;
+    Result<std::shared_ptr<Checkpoint>> create_replica(const std::string& name,
+                                                       const CheckpointAttributes& attrs) override;
+    void unlink_replica(const std::shared_ptr<Checkpoint>& c) override;
+    void replication_log(const std::string& line) override;
+    void unlink(const std::shared_ptr<Checkpoint>& c);
 
     // data path and timers
     std::size_t poll_commits();
@@ -106,7 +117,9 @@ private:
     std::int64_t grace_until_ns_ = 0;
     std::int64_t next_scan_ns_ = 0;
     std::int64_t next_expiry_check_ns_ = 0;
-    std::unique_ptr<PeerLink> link_; ///< null when node-local (transport none)
+    std::unique_ptr<PeerLink> link_;    ///< null when node-local (transport none)
+    std::unique_ptr<Replicator> repl_; ///< with link_
+    int link_wait_fd_ = -1;            ///< readable when frames arrive, if the carrier has one
     std::atomic<bool> stop_{false};
     FILE* log_ = stderr;
 };

@@ -3,6 +3,7 @@
 /// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
 /// format of docs/PROTOCOL.md; every refused frame is counted by reason.
 #include "ckpt/common/result.hpp"
+#include "ckpt/engine/peer_stream.hpp"
 #include "ckpt/engine/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
 
@@ -33,6 +34,11 @@ struct LinkConfig {
     std::vector<PeerConfig> peers;
     unsigned heartbeat_ms = 50;
     unsigned peer_timeout_ms = 500;
+    unsigned mtu = 1500;                ///< IPv4 MTU of the link: frames never exceed mtu + 14 bytes
+    StreamConfig stream;                ///< window, retransmission timeout
+    std::uint32_t async_window = 4096;  ///< replication lag (commits) an async writer may run ahead
+    std::uint32_t window_policy = 0;    ///< 0 block, 1 try_again (shm::kWindow*)
+    std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
 };
 
 /// The address a node id gets when none is configured: 10.77.<id / 256>.<id % 256>.
@@ -46,6 +52,21 @@ enum class PeerState : std::uint8_t {
 };
 const char* peer_state_name(PeerState s);
 
+/// The replication layer above the link (the Replicator).
+class LinkListener {
+public:
+    virtual ~LinkListener() = default;
+    /// The peer became reachable (first contact, after being down, or after it restarted).
+    virtual void on_peer_up(std::uint16_t node) = 0;
+    /// The peer is gone (silent for peer_timeout_ms, or it restarted): frames queued for it were
+    /// dropped; `abandoned` lists their completions.
+    virtual void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) = 0;
+    /// A sequenced frame, in the sender's order, exactly once.
+    virtual void on_frame(std::uint16_t node, const net::DecodedFrame& f) = 0;
+    /// The peer acknowledged the frame that carried `c`.
+    virtual void on_completed(std::uint16_t node, Completion c) = 0;
+};
+
 struct PeerStatus {
     std::uint16_t node_id = 0;
     PeerState state = PeerState::kUnknown;
@@ -54,6 +75,7 @@ struct PeerStatus {
     std::uint64_t rx_frames = 0, tx_frames = 0;
     std::uint64_t restarts = 0; ///< times its boot id changed while we watched
     std::array<std::uint8_t, 6> mac{};
+    PeerStream stream;
 };
 
 struct LinkCounters {
@@ -61,6 +83,8 @@ struct LinkCounters {
     std::uint64_t rejected[16] = {}; ///< by net::Reject value
     std::uint64_t not_for_us = 0;    ///< valid frames addressed to another node
     std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
+    std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
+    std::uint64_t acks_sent = 0, nacks_sent = 0;
 };
 
 class PeerLink {
@@ -69,8 +93,24 @@ public:
     static Result<std::unique_ptr<PeerLink>> open(const LinkConfig& cfg, std::uint64_t boot_id);
     ~PeerLink();
 
+    void set_listener(LinkListener* l) { listener_ = l; }
     /// Receives and handles what arrived; returns frames handled (hot: the engine's poll loop).
     std::size_t poll(std::int64_t now_ns);
+    /// Queues a sequenced frame for `node` (false when it is not up: nothing is queued).
+    bool send_sequenced(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                        std::span<const std::byte> body, Completion c = {});
+    /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
+    std::size_t flush(std::int64_t now_ns);
+    /// Earliest retransmission deadline of any peer (INT64_MAX: none).
+    std::int64_t next_deadline() const;
+    bool idle() const;
+    bool is_up(std::uint16_t node) const;
+    std::uint16_t node_id() const { return cfg_.node_id; }
+    const LinkConfig& config() const { return cfg_; }
+    /// Largest payload a DATA frame can carry on this link.
+    std::size_t max_data_payload() const;
+    const Transport& transport() const { return *port_; }
+    Transport& transport() { return *port_; }
     /// Heartbeats and HELLOs that are due, and peers that went silent (timer path).
     void tick(std::int64_t now_ns, std::uint32_t checkpoints);
     const std::vector<PeerStatus>& peers() const { return peers_; }
@@ -83,7 +123,11 @@ private:
     PeerLink() = default;
     void handle(std::span<const std::byte> frame, std::int64_t now_ns);
     void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    net::Endpoint endpoint_of(const PeerStatus& p) const;
+    void send_ack(PeerStatus& p);
+    void mark_down(PeerStatus& p, const std::string& why);
     PeerStatus* find(std::uint16_t node_id);
+    const PeerStatus* find(std::uint16_t node_id) const;
 
     LinkConfig cfg_;
     std::unique_ptr<Transport> port_;
@@ -95,6 +139,7 @@ private:
     LinkCounters counters_;
     std::vector<std::string> events_;
     std::vector<std::byte> frame_buf_ = std::vector<std::byte>(net::kMaxFrame);
+    LinkListener* listener_ = nullptr;
 };
 
 } // namespace ckpt::engine

@@ -113,7 +113,12 @@ struct AnnounceBody {
 };
 inline constexpr std::size_t kAnnounceBodyFixed = 72;
 
-enum class SectionOp : std::uint8_t { kInstall = 1, kDelete = 2, kExpiration = 3 };
+enum class SectionOp : std::uint8_t {
+    kInstall = 1,
+    kDelete = 2,
+    kExpiration = 3,
+    kUnlinkCheckpoint = 4, ///< the checkpoint itself was deleted on the active (slot unused)
+};
 
 /// SECTION body (72 bytes + id).
 struct SectionBody {
