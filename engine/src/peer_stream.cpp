@@ -154,6 +154,10 @@ void PeerStream::reset_rx() {
     rx_next_ = 1;
     reorder_.clear();
     ack_pending = false;
+    // The NACK rate limit is receive state too: the restarted peer's numbering can leave a gap at
+    // the very link_seq NACKed just before the reset, and that NACK must not be held back.
+    last_nack_ns_ = 0;
+    last_nack_first_ = 0;
 }
 
 } // namespace ckpt::engine
