@@ -38,8 +38,8 @@ Status replication_allows_write(detail::CheckpointCore& ck, std::chrono::millise
         return fail(Error::kTryAgain, "replication lag of checkpoint '" + ck.name + "' reached async_window (" +
                                           std::to_string(window) + " commits not yet applied by its standbys)");
     return detail::wait_for(
-        ck, [&] { return load_acquire(h.repl_lag_commits) < window || load_acquire(h.role) == kRoleStandby; },
-        timeout, "replication lag to drop below async_window");
+        ck, [&] { return load_acquire(h.repl_lag_commits) < window || load_acquire(h.role) == kRoleStandby; }, timeout,
+        "replication lag to drop below async_window");
 }
 
 } // namespace

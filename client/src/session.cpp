@@ -266,10 +266,11 @@ Result<LinkInfo> Session::peers() {
     l.rx_rejected = d.u64();
     l.rx_misdirected = d.u64();
     for (auto& r : l.rejected_by_reason) r = d.u64();
-    for (auto* f : {&l.retransmits, &l.duplicates, &l.reordered, &l.acks_sent, &l.nacks_sent, &l.commits_sent,
-                    &l.data_frames, &l.data_bytes, &l.wire_bytes, &l.commits_applied, &l.commits_acked, &l.resyncs,
-                    &l.resync_blocks, &l.resync_bytes, &l.resync_blocks_same, &l.stale_epoch, &l.not_from_active,
-                    &l.unknown_checkpoint, &l.bad_commits, &l.promotions, &l.demotions})
+    for (auto* f : {&l.retransmits,   &l.duplicates,      &l.reordered,          &l.acks_sent,    &l.nacks_sent,
+                    &l.commits_sent,  &l.data_frames,     &l.data_bytes,         &l.wire_bytes,   &l.commits_applied,
+                    &l.commits_acked, &l.resyncs,         &l.resync_blocks,      &l.resync_bytes, &l.resync_blocks_same,
+                    &l.stale_epoch,   &l.not_from_active, &l.unknown_checkpoint, &l.bad_commits,  &l.promotions,
+                    &l.demotions})
         *f = d.u64();
     if (!d.at_end()) return fail(Error::kMessageError, "malformed PEERS reply from ckptd");
     return l;

@@ -110,12 +110,12 @@ void Engine::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     }
     if ((flags & kOpenWrite) && c->role() == shm::kRoleStandby) {
         const auto active = c->meta().header().active_node;
-        (void)reply(s, proto::reply_error(
-                           Op::kOpen, id,
-                           fail(Error::kBadOperation,
-                                "checkpoint '" + name + "' is a standby replica on this node" +
-                                    (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
-                                    "; open it read-only, or promote it first")));
+        (void)reply(
+            s, proto::reply_error(Op::kOpen, id,
+                                  fail(Error::kBadOperation,
+                                       "checkpoint '" + name + "' is a standby replica on this node" +
+                                           (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
+                                           "; open it read-only, or promote it first")));
         return;
     }
     Handle h;
@@ -428,8 +428,8 @@ void Engine::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) {
     if (!repl_) {
         (void)reply(s, proto::reply_error(Op::kPromote, id,
                                           fail(Error::kBadOperation, "ckptd is node-local (transport none): "
-                                                                     "checkpoint '" + name +
-                                                                         "' is already its only, active copy")));
+                                                                     "checkpoint '" +
+                                                                         name + "' is already its only, active copy")));
         return;
     }
     auto epoch = repl_->promote(c);
@@ -449,10 +449,11 @@ void Engine::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
         return;
     }
     if (!repl_) {
-        (void)reply(s, proto::reply_error(Op::kDemote, id,
-                                          fail(Error::kBadOperation,
-                                               "ckptd is node-local (transport none): there is no other replica "
-                                               "to take over checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(
+                           Op::kDemote, id,
+                           fail(Error::kBadOperation, "ckptd is node-local (transport none): there is no other replica "
+                                                      "to take over checkpoint '" +
+                                                          name + "'")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kDemote, repl_->demote(c));

@@ -324,8 +324,7 @@ std::size_t Engine::poll_commits() {
             captured += k;
         }
     }
-    if (captured)
-        fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
+    if (captured) fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
     if (link_) n += link_->flush(now_mono_ns()); // what the captures queued, ACKs, retransmissions
     return n + captured;
 }

@@ -288,6 +288,7 @@ void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
             mark_down(p, "silent for " + std::to_string(cfg_.peer_timeout_ms) + " ms");
     if (now_ns < next_heartbeat_ns_) return;
     next_heartbeat_ns_ = now_ns + std::int64_t{cfg_.heartbeat_ms} * 1'000'000;
+    port_->maintain(now_ns);
     std::byte body[32];
     for (auto& p : peers_) {
         if (p.state == PeerState::kUp) {

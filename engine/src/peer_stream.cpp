@@ -40,6 +40,8 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
 std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective,
                                const std::function<void(Completion)>& done) {
     if ((cumulative >> kLinkGenerationShift) != tx_gen_) return 0; // an old stream's ACK
+    // Nothing beyond what was sent can have arrived: such an ACK is from another incarnation.
+    if (!unacked_.empty() && cumulative > unacked_.back().link_seq) return 0;
     std::size_t n = 0;
     while (!unacked_.empty() && unacked_.front().link_seq <= cumulative) {
         done(unacked_.front().completion);

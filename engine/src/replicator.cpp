@@ -24,8 +24,7 @@ std::string node_str(std::uint16_t n) {
 }
 } // namespace
 
-Replicator::Replicator(PeerLink& link, ReplicaHost& host)
-    : link_(link), host_(host), body_(kMaxFrame) {
+Replicator::Replicator(PeerLink& link, ReplicaHost& host) : link_(link), host_(host), body_(kMaxFrame) {
     link_.set_listener(this);
 }
 
@@ -53,8 +52,7 @@ Replicator::Repl* Replicator::by_wire(std::uint32_t wire_id) {
 
 Replicator::Repl* Replicator::by_remote(std::uint16_t node, std::uint32_t remote_wire_id) {
     for (auto& r : repls_)
-        if (r->active_node == node && r->remote_wire_id == remote_wire_id &&
-            r->ckpt->role() == kRoleStandby)
+        if (r->active_node == node && r->remote_wire_id == remote_wire_id && r->ckpt->role() == kRoleStandby)
             return r.get();
     return nullptr;
 }
@@ -101,8 +99,7 @@ void Replicator::become_active(Repl& r, std::uint64_t epoch) {
     publish(r);
 }
 
-void Replicator::become_standby(Repl& r, std::uint64_t epoch, std::uint16_t active_node,
-                                std::uint32_t remote_wire_id) {
+void Replicator::become_standby(Repl& r, std::uint64_t epoch, std::uint16_t active_node, std::uint32_t remote_wire_id) {
     Checkpoint& c = *r.ckpt;
     const bool was_active = c.role() == kRoleActive;
     c.stop_replicating(false); // commits not replicated stay unacknowledged: their writers fail
@@ -136,8 +133,7 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
 Status Replicator::demote(const std::shared_ptr<Checkpoint>& c) {
     Repl& r = repl_of(c);
     if (c->role() == kRoleStandby) return {};
-    host_.replication_log("checkpoint '" + c->name() + "': demoted to standby at epoch " +
-                          std::to_string(c->epoch()));
+    host_.replication_log("checkpoint '" + c->name() + "': demoted to standby at epoch " + std::to_string(c->epoch()));
     become_standby(r, c->epoch(), 0, 0);
     return {};
 }
@@ -156,8 +152,7 @@ void Replicator::forget(const std::shared_ptr<Checkpoint>& c) {
             if (m.state != MemberState::kDown) queue(node, FrameType::kSection, 0, c->epoch(), {body_.data(), n});
     }
     c->stop_replicating(false);
-    for (auto p = pending_.begin(); p != pending_.end();)
-        p = p->second.repl == r ? pending_.erase(p) : std::next(p);
+    for (auto p = pending_.begin(); p != pending_.end();) p = p->second.repl == r ? pending_.erase(p) : std::next(p);
     for (auto t = resync_tokens_.begin(); t != resync_tokens_.end();)
         t = t->second.first == r ? resync_tokens_.erase(t) : std::next(t);
     repls_.erase(it);
@@ -256,8 +251,8 @@ void Replicator::send_commit(Repl& r, std::uint16_t node, const ReplEvent& ev, s
         d.payload_hash = XXH3_64bits(payload.data(), payload.size());
         const std::size_t n = encode_data_body(body_, d, payload);
         const bool is_last = i + 1 == pieces.size();
-        queue(node, FrameType::kData, static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment : 0)),
-              epoch, {body_.data(), n}, is_last ? last : Completion{});
+        queue(node, FrameType::kData, static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment : 0)), epoch,
+              {body_.data(), n}, is_last ? last : Completion{});
         ++counters_.data_frames;
         counters_.data_bytes += payload.size();
     }
@@ -394,8 +389,7 @@ void Replicator::finish_resync(Repl& r, std::uint16_t node, Member& m) {
     m.state = MemberState::kInSync; // later commits flow as DATA behind the resync
     m.reported.clear();
     host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " resynced, " +
-                          std::to_string(blocks_sent) + " blocks differed (" + std::to_string(sections) +
-                          " sections)");
+                          std::to_string(blocks_sent) + " blocks differed (" + std::to_string(sections) + " sections)");
 }
 
 void Replicator::complete(std::uint64_t commit_id, std::uint16_t node) {
@@ -423,6 +417,7 @@ void Replicator::on_completed(std::uint16_t node, Completion c) {
         Repl& r = *it->second.first;
         resync_tokens_.erase(it);
         Member& m = r.members[node];
+        m.synced = true;
         for (std::uint64_t id : std::exchange(m.barrier, {})) complete(id, node);
         ++counters_.resyncs;
         publish(r);
@@ -479,7 +474,7 @@ std::vector<Replicator::MemberView> Replicator::members_of(const Checkpoint& c) 
             for (const auto& [id, p] : pending_)
                 if (p.repl == r.get() && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end()) ++n;
             v.push_back({node,
-                         m.state == MemberState::kInSync     ? (m.barrier.empty() ? "in-sync" : "resync")
+                         m.state == MemberState::kInSync        ? (m.barrier.empty() ? "in-sync" : "resync")
                          : m.state == MemberState::kAwaitHashes ? "resync"
                                                                 : "down",
                          n});
@@ -511,6 +506,10 @@ void Replicator::on_peer_down(std::uint16_t node, const std::vector<Completion>&
             m.state = MemberState::kDown;
             m.reported.clear();
             m.barrier.clear(); // the pending commits still name it: the next join covers them
+            // One that never held this active's state (it vanished during its first resync, as a
+            // dead former active does right after a promotion) cannot lose acknowledged commits:
+            // nothing waits for it. One that did stays required until it returns or times out.
+            if (!m.synced) drop_member(r, node);
             publish(r);
         } else if (r.active_node == node) {
             r.ckpt->discard_staged(); // a commit cut in half is never applied
@@ -536,10 +535,9 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
             ++counters_.bad_commits;
             return;
         }
-        const std::uint32_t wire = (std::to_integer<std::uint32_t>(f.body[0]) << 24) |
-                                   (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
-                                   (std::to_integer<std::uint32_t>(f.body[2]) << 8) |
-                                   std::to_integer<std::uint32_t>(f.body[3]);
+        const std::uint32_t wire =
+            (std::to_integer<std::uint32_t>(f.body[0]) << 24) | (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
+            (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
         Repl* r = by_remote(node, wire);
         if (!r) {
             // Either never announced, or from a node that is not (or no longer) our active.

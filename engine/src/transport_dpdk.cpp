@@ -14,7 +14,8 @@ namespace {
 
 class DpdkTransport final : public Transport {
 public:
-    DpdkTransport(net::Port port, std::string what) : port_(std::move(port)), what_(std::move(what)) {}
+    DpdkTransport(net::Port port, std::string what, bool reconnect)
+        : port_(std::move(port)), what_(std::move(what)), reconnect_(reconnect) {}
     ~DpdkTransport() override {
         port_.reset();
         net::eal_cleanup();
@@ -24,6 +25,18 @@ public:
         return port_->receive([&](std::span<const std::byte> f) { cb(ctx, f); }, max);
     }
     std::array<std::uint8_t, 6> mac() const override { return port_->mac(); }
+    void maintain(std::int64_t now_ns) override {
+        // DPDK's memif client connects when the port starts and not again after its server
+        // restarted: restart the port while the link stays down (every 500 ms at most).
+        if (!reconnect_ || port_->link_up()) {
+            down_since_ns_ = 0;
+            return;
+        }
+        if (down_since_ns_ == 0) down_since_ns_ = now_ns;
+        if (now_ns - down_since_ns_ < 500'000'000) return;
+        down_since_ns_ = now_ns;
+        (void)port_->restart();
+    }
     std::string describe() const override { return what_; }
     TransportStats stats() const override {
         auto s = port_->stats();
@@ -34,6 +47,8 @@ public:
 private:
     std::optional<net::Port> port_;
     std::string what_;
+    bool reconnect_ = false;
+    std::int64_t down_since_ns_ = 0;
 };
 
 } // namespace
@@ -74,7 +89,8 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
     }
     if (cfg.transport == "memif" && cfg.memif_role == "server")
         ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
-    return std::unique_ptr<Transport>(new DpdkTransport(std::move(*port), what));
+    return std::unique_ptr<Transport>(
+        new DpdkTransport(std::move(*port), what, cfg.transport == "memif" && cfg.memif_role == "client"));
 }
 
 Result<std::unique_ptr<Transport>> open_transport(const LinkConfig& cfg) {

@@ -171,6 +171,12 @@ bool Port::link_up() const {
     return rte_eth_link_get_nowait(port_id_, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
+Status Port::restart() {
+    if (int rc = rte_eth_dev_stop(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "stop port", rc);
+    if (int rc = rte_eth_dev_start(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "start port", rc);
+    return {};
+}
+
 Port::Stats Port::stats() const {
     rte_eth_stats s{};
     rte_eth_stats_get(port_id_, &s);

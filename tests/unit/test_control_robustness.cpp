@@ -125,7 +125,7 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
 constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,         Op::kUnlink,
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
-                          Op::kPeers,         Op::kPromote,       Op::kDemote};
+                          Op::kPeers,     Op::kPromote,       Op::kDemote};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).

@@ -62,12 +62,12 @@ struct EngineCounters {
 
 /// The checkpoint's replication state on this node, read from its shared header (no engine call).
 struct ReplicationState {
-    std::string role;                 ///< "local" (no peers), "active" or "standby"
-    std::uint64_t epoch = 0;          ///< raised by each promotion
-    std::uint32_t active_node = 0;    ///< node id of the active replica (0: unknown yet)
-    std::uint32_t replicas = 0;       ///< standbys in sync with this active
-    std::uint64_t lag_commits = 0;    ///< commits not yet applied by every required standby
-    std::uint64_t lag_bytes = 0;      ///< their changed bytes
+    std::string role;                  ///< "local" (no peers), "active" or "standby"
+    std::uint64_t epoch = 0;           ///< raised by each promotion
+    std::uint32_t active_node = 0;     ///< node id of the active replica (0: unknown yet)
+    std::uint32_t replicas = 0;        ///< standbys in sync with this active
+    std::uint64_t lag_commits = 0;     ///< commits not yet applied by every required standby
+    std::uint64_t lag_bytes = 0;       ///< their changed bytes
     std::uint32_t sync_blocked_by = 0; ///< a required standby that is down: sync commits fail (0: none)
 };
 

@@ -117,7 +117,7 @@ private:
     std::int64_t grace_until_ns_ = 0;
     std::int64_t next_scan_ns_ = 0;
     std::int64_t next_expiry_check_ns_ = 0;
-    std::unique_ptr<PeerLink> link_;    ///< null when node-local (transport none)
+    std::unique_ptr<PeerLink> link_;   ///< null when node-local (transport none)
     std::unique_ptr<Replicator> repl_; ///< with link_
     int link_wait_fd_ = -1;            ///< readable when frames arrive, if the carrier has one
     std::atomic<bool> stop_{false};

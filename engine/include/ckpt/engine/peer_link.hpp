@@ -34,10 +34,10 @@ struct LinkConfig {
     std::vector<PeerConfig> peers;
     unsigned heartbeat_ms = 50;
     unsigned peer_timeout_ms = 500;
-    unsigned mtu = 1500;                ///< IPv4 MTU of the link: frames never exceed mtu + 14 bytes
-    StreamConfig stream;                ///< window, retransmission timeout
-    std::uint32_t async_window = 4096;  ///< replication lag (commits) an async writer may run ahead
-    std::uint32_t window_policy = 0;    ///< 0 block, 1 try_again (shm::kWindow*)
+    unsigned mtu = 1500;                 ///< IPv4 MTU of the link: frames never exceed mtu + 14 bytes
+    StreamConfig stream;                 ///< window, retransmission timeout
+    std::uint32_t async_window = 4096;   ///< replication lag (commits) an async writer may run ahead
+    std::uint32_t window_policy = 0;     ///< 0 block, 1 try_again (shm::kWindow*)
     std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
 };
 

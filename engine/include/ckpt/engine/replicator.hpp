@@ -32,21 +32,21 @@ public:
 };
 
 struct ReplicationCounters {
-    std::uint64_t commits_sent = 0;      ///< commits shipped (per standby)
-    std::uint64_t data_frames = 0;       ///< DATA frames queued
-    std::uint64_t data_bytes = 0;        ///< DATA payload bytes queued (changed blocks)
-    std::uint64_t wire_bytes = 0;        ///< whole frames queued (headers included), all types
-    std::uint64_t blocks_skipped = 0;    ///< unused: counted in Checkpoint (hash equal)
-    std::uint64_t commits_applied = 0;   ///< standby: whole commits applied
-    std::uint64_t commits_acked = 0;     ///< active: commits every required standby applied
-    std::uint64_t resyncs = 0;           ///< resync exchanges completed (active side)
-    std::uint64_t resync_blocks = 0;     ///< blocks sent by resyncs
-    std::uint64_t resync_bytes = 0;      ///< their payload bytes
+    std::uint64_t commits_sent = 0;       ///< commits shipped (per standby)
+    std::uint64_t data_frames = 0;        ///< DATA frames queued
+    std::uint64_t data_bytes = 0;         ///< DATA payload bytes queued (changed blocks)
+    std::uint64_t wire_bytes = 0;         ///< whole frames queued (headers included), all types
+    std::uint64_t blocks_skipped = 0;     ///< unused: counted in Checkpoint (hash equal)
+    std::uint64_t commits_applied = 0;    ///< standby: whole commits applied
+    std::uint64_t commits_acked = 0;      ///< active: commits every required standby applied
+    std::uint64_t resyncs = 0;            ///< resync exchanges completed (active side)
+    std::uint64_t resync_blocks = 0;      ///< blocks sent by resyncs
+    std::uint64_t resync_bytes = 0;       ///< their payload bytes
     std::uint64_t resync_blocks_same = 0; ///< blocks a resync found identical and did not send
-    std::uint64_t stale_epoch = 0;       ///< frames (or announces) from an older epoch: refused
-    std::uint64_t not_from_active = 0;   ///< frames for a replica from a node that is not its active
+    std::uint64_t stale_epoch = 0;        ///< frames (or announces) from an older epoch: refused
+    std::uint64_t not_from_active = 0;    ///< frames for a replica from a node that is not its active
     std::uint64_t unknown_checkpoint = 0; ///< frames naming a checkpoint id never announced
-    std::uint64_t bad_commits = 0;       ///< DATA that did not fit (slot, generation, range, order): discarded
+    std::uint64_t bad_commits = 0;        ///< DATA that did not fit (slot, generation, range, order): discarded
     std::uint64_t promotions = 0, demotions = 0;
 };
 
@@ -93,13 +93,14 @@ private:
     struct Member {
         MemberState state = MemberState::kDown;
         bool required = false; ///< part of the replica set: commits wait for it
+        bool synced = false;   ///< completed a resync with this active: a down one stays required
         std::int64_t down_since_ns = 0;
         std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
         std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
     };
     struct Repl {
         std::shared_ptr<Checkpoint> ckpt;
-        std::uint32_t wire_id = 0;           ///< ours, when active here
+        std::uint32_t wire_id = 0;               ///< ours, when active here
         std::map<std::uint16_t, Member> members; ///< active: one per configured peer
         // standby
         std::uint16_t active_node = 0;
@@ -149,8 +150,8 @@ private:
     std::uint32_t next_wire_id_ = 1;
     std::uint64_t next_commit_id_ = 1;
     std::uint64_t next_resync_token_ = 1;
-    std::map<std::uint64_t, Pending> pending_;                                  ///< by commit id
-    std::map<std::uint64_t, std::pair<Repl*, std::uint16_t>> resync_tokens_;   ///< RESYNC_DONE in flight
+    std::map<std::uint64_t, Pending> pending_;                               ///< by commit id
+    std::map<std::uint64_t, std::pair<Repl*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
     std::int64_t now_ns_ = 0;
     ReplicationCounters counters_;
     std::vector<std::byte> body_;

@@ -44,6 +44,9 @@ public:
     virtual int wait_fd() const { return -1; }
     /// Called before the engine sleeps on wait_fd(), and after it wakes (interrupt mode on/off).
     virtual void arm_wakeup(bool /*on*/) {}
+    /// Timer path (every heartbeat): carriers that need upkeep do it here (a memif client whose
+    /// server went away connects again).
+    virtual void maintain(std::int64_t /*now_ns*/) {}
     /// "memif server /run/hotspare/memif.sock", for logs and errors.
     virtual std::string describe() const = 0;
     virtual TransportStats stats() const = 0;

@@ -67,6 +67,8 @@ public:
 
     MacAddress mac() const;
     bool link_up() const;
+    /// Stops and starts the port: a memif client connects again to a server that restarted.
+    Status restart();
     std::uint16_t port_id() const { return port_id_; }
 
     struct Stats {
