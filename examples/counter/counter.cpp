@@ -2,8 +2,9 @@
 // Builds against an installed Hotspare with nothing but pkg-config: see meson.build beside it.
 //
 //   counter active  SOCKET     count: commit the sequence number every few ms (sync ack), print it
-//   counter standby SOCKET     follow the active through change notifications (pollable fd); on
-//                              SIGUSR1 take over: open for write and continue at the next number
+//   counter standby SOCKET     follow the active through change notifications (pollable fd), on
+//                              this node or, replicated, on another; on SIGUSR1 take over: promote
+//                              this node's replica, open it for write, continue at the next number
 //
 // The state is one 64-byte record in the default section of checkpoint "demo-counter", written in
 // place in shared memory; nothing is serialised, and taking over is mapping the same memory.
@@ -144,9 +145,13 @@ int standby(const char* socket) {
         }
     }
     const std::int64_t t0 = now_ns();
+    // Failover: this node's replica becomes the active one (a higher epoch fences the old active
+    // should it come back). A node-local engine has no other replica: its copy is already active.
+    auto epoch = s.promote("demo-counter");
+    if (!epoch && epoch.error() != Error::kBadOperation) must(std::move(epoch), "promote");
     CounterState st = read_state(sec);
-    std::printf("standby[%d]: PROMOTED; last committed sequence in shared memory: %llu\n", ::getpid(),
-                static_cast<unsigned long long>(st.sequence));
+    std::printf("standby[%d]: PROMOTED (epoch %llu); last committed sequence in shared memory: %llu\n", ::getpid(),
+                static_cast<unsigned long long>(epoch ? *epoch : 0), static_cast<unsigned long long>(st.sequence));
     std::fflush(stdout);
     // Taking over is re-opening for write: the bytes are already mapped, nothing is copied.
     auto writer = open_counter(s, true);
