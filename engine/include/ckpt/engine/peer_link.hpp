@@ -3,6 +3,7 @@
 /// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
 /// format of docs/PROTOCOL.md; every refused frame is counted by reason.
 #include "ckpt/common/result.hpp"
+#include "ckpt/engine/fault_shim.hpp"
 #include "ckpt/engine/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
 
@@ -17,12 +18,17 @@ namespace ckpt::engine {
 struct PeerConfig {
     std::uint16_t node_id = 0;
     std::uint32_t ip = 0; ///< host order; 0: derived from the node id (10.77.hi.lo)
+    /// 0: the same as this node's udp_port. Set by NODE@IP:PORT; only transport = udp can reach a
+    /// peer on another port (several engines sharing one host address), and it does so itself.
+    std::uint16_t udp_port = 0;
 };
 
 struct LinkConfig {
-    std::string transport = "none"; ///< "none" (node-local) or "memif"
+    std::string transport = "none"; ///< none (node-local), memif, af_packet, pci or udp
     std::string memif_socket = "/run/hotspare/memif.sock";
     std::string memif_role = "server"; ///< one side "server", the other "client"
+    std::string af_packet_iface;       ///< transport = af_packet: the kernel interface (a veth, a NIC)
+    std::string pci_address;           ///< transport = pci: the NIC, bound to vfio-pci ("0000:03:00.0")
     std::string lcores = "0";
     unsigned memory_mb = 128;
     bool hugepages = false;
@@ -33,6 +39,7 @@ struct LinkConfig {
     std::vector<PeerConfig> peers;
     unsigned heartbeat_ms = 50;
     unsigned peer_timeout_ms = 500;
+    FaultConfig fault; ///< seeded fault injection on the carrier (tests); off by default
 };
 
 /// The address a node id gets when none is configured: 10.77.<id / 256>.<id % 256>.
@@ -75,6 +82,8 @@ public:
     void tick(std::int64_t now_ns, std::uint32_t checkpoints);
     const std::vector<PeerStatus>& peers() const { return peers_; }
     const LinkCounters& counters() const { return counters_; }
+    /// The carrier (its wait_fd() and arm_wakeup() for the engine's sleep, describe() for logs).
+    Transport& transport() { return *port_; }
     unsigned heartbeat_ms() const { return cfg_.heartbeat_ms; }
     /// Lines for the engine log (state changes), taken by the caller.
     std::vector<std::string> take_events();
