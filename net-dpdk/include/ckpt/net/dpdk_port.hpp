@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ckpt::net {
@@ -66,7 +67,8 @@ public:
     template <typename F>
     std::size_t receive(F&& fn, std::size_t max = 32) {
         return receive_raw(
-            max, [](void* ctx, std::span<const std::byte> f) { (*static_cast<F*>(ctx))(f); }, &fn);
+            max, [](void* ctx, std::span<const std::byte> f) { (*static_cast<std::remove_reference_t<F>*>(ctx))(f); },
+            &fn);
     }
 
     /// An fd (epoll it for EPOLLIN) that becomes readable when a frame arrives while
