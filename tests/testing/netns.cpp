@@ -163,7 +163,6 @@ VethPair::VethPair(const std::string& ip1, const std::string& ip2) : ip1_(ip1), 
 VethPair::~VethPair() {
     run({"ip", "netns", "del", ns1_});
     run({"ip", "netns", "del", ns2_});
-    run({"ip", "link", "del", dev1_}); // only exists if set-up failed half-way; an error otherwise
 }
 
 bool block_udp(const std::string& ns, const std::string& dev, std::uint16_t port, Hook hook, std::string* error) {
