@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -71,6 +72,8 @@ TEST(MemifRxInterrupt, AFrameWakesTheFdOrThePortSaysItHasNone) {
     port.reset(); // the port goes before the EAL
     net::eal_cleanup();
     ::unlink(sock.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/" + eal.file_prefix, ec); // the EAL leaves it behind
 }
 
 } // namespace

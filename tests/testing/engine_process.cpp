@@ -49,6 +49,9 @@ EngineProcess::~EngineProcess() {
     for (auto& n : shm_objects()) ::unlink(("/dev/shm/" + n).c_str());
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    // DPDK's runtime directory for the engine's default --file-prefix (hotspare-SHM_PREFIX): the
+    // EAL leaves it behind, and one per test run would pile up.
+    std::filesystem::remove_all("/var/run/dpdk/hotspare-" + prefix_, ec);
 }
 
 bool EngineProcess::start() {
