@@ -3,8 +3,10 @@
 #include <CLI/CLI.hpp>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <sys/un.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +30,29 @@ bool parse_u64(const std::string& v, std::uint64_t& out, int base = 10) {
     return true;
 }
 
+/// A percentage 0..100, fractions allowed ("0.5").
+bool parse_pct(const std::string& v, double& out) {
+    if (v.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v.c_str(), &end);
+    if (errno || *end || !std::isfinite(x) || x < 0 || x > 100) return false;
+    out = x;
+    return true;
+}
+
+/// "0000:03:00.0" (domain:bus:device.function, hex), or "03:00.0" with domain 0 implied; the
+/// result is DPDK's and sysfs's spelling, in lower case.
+bool parse_pci_address(std::string v, std::string& out) {
+    for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (v.size() == 7) v = "0000:" + v;
+    if (v.size() != 12 || v[4] != ':' || v[7] != ':' || v[10] != '.' || v[11] < '0' || v[11] > '7') return false;
+    for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u})
+        if (!std::isxdigit(static_cast<unsigned char>(v[i]))) return false;
+    out = v;
+    return true;
+}
+
 template <typename T>
 bool parse_list(const std::string& v, std::vector<T>& out) {
     std::stringstream ss(v);
@@ -42,7 +67,7 @@ bool parse_list(const std::string& v, std::vector<T>& out) {
 
 Status set_key(Config& c, const std::string& key, const std::string& v) {
     std::uint64_t n = 0;
-    auto bad = [&](const char* what) { return fail(Error::kInvalidParam, key + " = '" + v + "': " + what); };
+    auto bad = [&](const std::string& what) { return fail(Error::kInvalidParam, key + " = '" + v + "': " + what); };
     if (key == "node_id") {
         if (!parse_u64(v, n) || n == 0 || n > 65535) return bad("expected 1..65535");
         c.node_id = static_cast<std::uint32_t>(n);
@@ -77,8 +102,18 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
         c.idle_spin_us = static_cast<std::uint32_t>(n);
     } else if (key == "transport") {
-        if (v != "none" && v != "memif") return bad("expected none or memif");
+        if (v != "none" && v != "memif" && v != "af_packet" && v != "pci" && v != "udp")
+            return bad("expected none, memif, af_packet, pci or udp");
         c.link.transport = v;
+    } else if (key == "af_packet_iface") {
+        // It becomes part of a DPDK device argument list: no ',' or '=' can pass.
+        if (v.empty() || v.size() >= IFNAMSIZ) return bad("expected an interface name of 1..15 characters");
+        for (char ch : v)
+            if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':'))
+                return bad("an interface name holds only [A-Za-z0-9_.:-]");
+        c.link.af_packet_iface = v;
+    } else if (key == "pci_address") {
+        if (!parse_pci_address(v, c.link.pci_address)) return bad("expected a PCI address like 0000:03:00.0");
     } else if (key == "memif_socket") {
         if (v.empty() || v[0] != '/') return bad("expected an absolute path");
         c.link.memif_socket = v;
@@ -103,7 +138,7 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         if (!parse_u64(v, n) || n == 0 || n > 65535) return bad("expected 1..65535");
         c.link.udp_port = static_cast<std::uint16_t>(n);
     } else if (key == "peers") {
-        // "2" or "2@10.77.0.2", comma-separated
+        // "2", "2@10.77.0.2" or "2@127.0.0.1:7491", comma-separated
         c.link.peers.clear();
         std::stringstream ss(v);
         std::string item;
@@ -114,11 +149,20 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
             if (!parse_u64(item.substr(0, at), n) || n == 0 || n > 65534) return bad("peer node ids are 1..65534");
             p.node_id = static_cast<std::uint16_t>(n);
             if (at != std::string::npos) {
+                std::string addr = item.substr(at + 1);
+                if (auto colon = addr.find(':'); colon != std::string::npos) {
+                    if (!parse_u64(addr.substr(colon + 1), n) || n == 0 || n > 65535)
+                        return bad("a peer's UDP port (NODE@IP:PORT) is 1..65535");
+                    p.udp_port = static_cast<std::uint16_t>(n);
+                    addr.resize(colon);
+                }
                 in_addr a{};
-                if (::inet_pton(AF_INET, item.substr(at + 1).c_str(), &a) != 1)
-                    return bad("expected NODE or NODE@IPv4");
+                if (::inet_pton(AF_INET, addr.c_str(), &a) != 1)
+                    return bad("expected NODE, NODE@IPv4 or NODE@IPv4:PORT");
                 p.ip = ntohl(a.s_addr);
             }
+            for (const auto& q : c.link.peers)
+                if (q.node_id == p.node_id) return bad("peer " + std::to_string(p.node_id) + " is listed twice");
             c.link.peers.push_back(p);
         }
     } else if (key == "heartbeat_ms") {
@@ -148,6 +192,24 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "member_timeout_ms") {
         if (!parse_u64(v, n) || n > 86'400'000) return bad("expected 0..86400000 (0: a down replica stays required)");
         c.link.member_timeout_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "fault_seed") {
+        if (!parse_u64(v, n)) return bad("expected an unsigned 64-bit number");
+        c.link.fault.seed = n;
+    } else if (key == "fault_drop_pct") {
+        if (!parse_pct(v, c.link.fault.drop_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
+    } else if (key == "fault_dup_pct") {
+        if (!parse_pct(v, c.link.fault.dup_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
+    } else if (key == "fault_reorder_pct") {
+        if (!parse_pct(v, c.link.fault.reorder_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
+    } else if (key == "fault_corrupt_pct") {
+        if (!parse_pct(v, c.link.fault.corrupt_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
+    } else if (key == "fault_delay_us") {
+        if (!parse_u64(v, n) || n > 10'000'000) return bad("expected 0..10000000 microseconds");
+        c.link.fault.delay_us = static_cast<std::uint32_t>(n);
+    } else if (key == "fault_direction") {
+        if (v != "tx" && v != "rx" && v != "both") return bad("expected tx, rx or both");
+        c.link.fault.tx = v != "rx";
+        c.link.fault.rx = v != "tx";
     } else if (key == "log_file")
         c.log_file = v;
     else if (key == "pid_file")
@@ -257,6 +319,26 @@ Status validate_config(const Config& c) {
             if (p.node_id == c.node_id) return fail(Error::kInvalidParam, "peers lists this node's own id");
         if (c.link.peer_timeout_ms <= c.link.heartbeat_ms)
             return fail(Error::kInvalidParam, "peer_timeout_ms must exceed heartbeat_ms");
+        if (c.link.transport == "af_packet" && c.link.af_packet_iface.empty())
+            return fail(Error::kInvalidParam,
+                        "transport af_packet needs af_packet_iface = <kernel interface> (a veth or a NIC)");
+        if (c.link.transport == "pci" && c.link.pci_address.empty())
+            return fail(Error::kInvalidParam,
+                        "transport pci needs pci_address = <domain:bus:device.function> (lspci -D lists them)");
+        for (const auto& p : c.link.peers) {
+            const std::string name = "peer " + std::to_string(p.node_id);
+            const std::uint16_t port = p.udp_port ? p.udp_port : c.link.udp_port;
+            if (port != c.link.udp_port && c.link.transport != "udp")
+                return fail(Error::kInvalidParam, name + " has UDP port " + std::to_string(port) + " but this node " +
+                                                      std::to_string(c.link.udp_port) +
+                                                      ": per-peer ports (NODE@IP:PORT) "
+                                                      "need transport = udp");
+            if (c.link.transport == "udp" && p.ip != 0 && p.ip == c.link.ip && port == c.link.udp_port)
+                return fail(Error::kInvalidParam, name + " has this node's own address and udp_port " +
+                                                      std::to_string(port) + " (give it NODE@IP:PORT)");
+        }
+    } else if (c.link.fault.enabled()) {
+        return fail(Error::kInvalidParam, "fault_* keys apply to a peer link: transport = none has none");
     }
     return {};
 }

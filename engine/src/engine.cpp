@@ -136,9 +136,9 @@ Status Engine::start() {
         if (!link) return fail(link.error(), "transport " + cfg_.link.transport + ": " + link.message());
         link_ = std::move(*link);
         repl_ = std::make_unique<Replicator>(*link_, static_cast<ReplicaHost&>(*this));
-        log("transport %s (%s side of %s), %zu peers, heartbeat %u ms, peer timeout %u ms", cfg_.link.transport.c_str(),
-            cfg_.link.memif_role.c_str(), cfg_.link.memif_socket.c_str(), cfg_.link.peers.size(),
-            cfg_.link.heartbeat_ms, cfg_.link.peer_timeout_ms);
+        log("transport %s, %zu peers, heartbeat %u ms, peer timeout %u ms, %s", link_->transport().describe().c_str(),
+            cfg_.link.peers.size(), cfg_.link.heartbeat_ms, cfg_.link.peer_timeout_ms,
+            link_->transport().wait_fd() >= 0 ? "sleeps on RX" : "polled (no RX wake-up: sleeps in slices)");
     }
 
     listen_fd_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -199,6 +199,16 @@ Status Engine::start() {
         ev.events = EPOLLIN;
         ev.data.fd = fd;
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    // A carrier with an RX wake-up (a kernel socket, a NIC's interrupt) wakes a sleeping engine
+    // when a frame arrives; without one, frames wait for the next timeout slice.
+    if (link_) {
+        if (const int fd = link_->transport().wait_fd(); fd >= 0) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = fd;
+            ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+        }
     }
     grace_until_ns_ = now_mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000;
     adopt_existing();
@@ -414,10 +424,12 @@ int Engine::run() {
         if (sleep) {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
             // or committed before it and its doorbell is found here (seq_cst on both sides).
+            if (link_) link_->transport().arm_wakeup(true); // then look again, below: no lost frame
             store_seq_cst(nh->engine_sleeping, 1u);
             fence_seq_cst(); // the flag is visible before we look at doorbells (any architecture)
             if (poll_commits()) {
                 store_seq_cst(nh->engine_sleeping, 0u);
+                if (link_) link_->transport().arm_wakeup(false);
                 last_work = now_mono_ns();
                 continue;
             }

@@ -83,8 +83,11 @@ Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {
     dst.mac = p.mac;
     dst.port = cfg_.udp_port;
     dst.ip = default_ip(p.node_id);
-    for (const auto& pc : cfg_.peers)
-        if (pc.node_id == p.node_id && pc.ip) dst.ip = pc.ip;
+    for (const auto& pc : cfg_.peers) {
+        if (pc.node_id != p.node_id) continue;
+        if (pc.ip) dst.ip = pc.ip;
+        if (pc.udp_port) dst.port = pc.udp_port;
+    }
     return dst;
 }
 

@@ -1,12 +1,14 @@
 // The DPDK carrier: one EAL per engine and one port (a memif, af_packet or PCI ethdev), through
 // net-dpdk's DPDK-free Port API.
-#include "ckpt/engine/peer_link.hpp"
-#include "ckpt/engine/transport.hpp"
+#include "carriers.hpp"
 #include "ckpt/net/dpdk_port.hpp"
 
-#include <optional>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <climits>
+#include <optional>
 
 namespace ckpt::engine {
 
@@ -37,6 +39,10 @@ public:
         down_since_ns_ = now_ns;
         (void)port_->restart();
     }
+    /// The driver's RX interrupt when it has one; -1 for memif and af_packet in DPDK 22.11, whose
+    /// ethdev ops have no rx_queue_intr_enable (the engine then sleeps in short slices).
+    int wait_fd() const override { return port_->rx_interrupt_fd(); }
+    void arm_wakeup(bool on) override { port_->rx_interrupt(on); }
     std::string describe() const override { return what_; }
     TransportStats stats() const override {
         auto s = port_->stats();
@@ -75,6 +81,37 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
         eal.vdevs = {"net_memif0,role=" + cfg.memif_role + ",socket=" + cfg.memif_socket + ",socket-abstract=no"};
         device = "net_memif0";
         what = "memif " + cfg.memif_role + " " + cfg.memif_socket;
+    } else if (cfg.transport == "af_packet") {
+        // Checked here because DPDK's own error ("Couldn't open ...") names neither the key nor
+        // the namespace, which is where a missing veth usually is.
+        if (cfg.af_packet_iface.empty())
+            return fail(Error::kInvalidParam, "transport af_packet needs af_packet_iface = <kernel interface>");
+        if (::if_nametoindex(cfg.af_packet_iface.c_str()) == 0)
+            return fail(Error::kNotExist, "af_packet_iface '" + cfg.af_packet_iface +
+                                              "': no such network interface in this network namespace");
+        // qdisc_bypass=0: our frames go through the interface's qdisc and netfilter egress hook,
+        // so tc and nftables on the host (tests: loss, partitions) see what the engine sends.
+        eal.vdevs = {"net_af_packet0,iface=" + cfg.af_packet_iface + ",qdisc_bypass=0"};
+        device = "net_af_packet0";
+        what = "af_packet " + cfg.af_packet_iface;
+    } else if (cfg.transport == "pci") {
+        if (cfg.pci_address.empty())
+            return fail(Error::kInvalidParam, "transport pci needs pci_address = <domain:bus:device.function>");
+        const std::string sys = "/sys/bus/pci/devices/" + cfg.pci_address;
+        struct stat st {};
+        if (::stat(sys.c_str(), &st) != 0)
+            return fail(Error::kNotExist,
+                        "pci_address " + cfg.pci_address + ": no such PCI device on this host (lspci -D lists them)");
+        std::string driver = "no driver";
+        char link[PATH_MAX];
+        if (ssize_t n = ::readlink((sys + "/driver").c_str(), link, sizeof link - 1); n > 0) {
+            link[n] = 0;
+            driver = std::string(link).substr(std::string(link).rfind('/') + 1);
+        }
+        eal.pci = true;
+        eal.extra = {"-a", cfg.pci_address}; // only this NIC: DPDK must not take the others
+        device = cfg.pci_address;
+        what = "pci " + cfg.pci_address + " (" + driver + ")";
     } else {
         return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not a DPDK transport");
     }
@@ -82,20 +119,20 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
     net::PortOptions po;
     po.link_wait_ms = 0; // the peer may start later: the link comes up when it does
     po.mbufs = 8191;
+    po.rx_interrupts = true; // used when the driver has one (a PCI NIC); memif/af_packet poll
     auto port = net::Port::open(device, po);
     if (!port) {
         net::eal_cleanup();
+        if (cfg.transport == "pci")
+            return fail(port.error(), what + ": " + port.message() +
+                                          " (a NIC for DPDK is bound to vfio-pci: dpdk-devbind.py -b vfio-pci " +
+                                          cfg.pci_address + ")");
         return port.failure();
     }
     if (cfg.transport == "memif" && cfg.memif_role == "server")
         ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
     return std::unique_ptr<Transport>(
         new DpdkTransport(std::move(*port), what, cfg.transport == "memif" && cfg.memif_role == "client"));
-}
-
-Result<std::unique_ptr<Transport>> open_transport(const LinkConfig& cfg) {
-    if (cfg.transport == "memif") return open_dpdk_transport(cfg);
-    return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not supported (memif, or none)");
 }
 
 } // namespace ckpt::engine

@@ -6,6 +6,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -58,6 +59,7 @@ struct Port::Impl {
     rte_mempool* pool = nullptr;
     std::uint16_t data_room = 0;
     bool started = false;
+    int rx_intr_fd = -1; ///< -1: the driver has no RX interrupt (or it was not asked for)
 };
 
 Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
@@ -77,8 +79,13 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
                                                                                      : rte_eth_dev_socket_id(port_id));
     if (!p.impl_->pool) return dpdk_failure(Error::kNoMemory, "mbuf pool for " + device, rte_errno);
     rte_eth_conf conf{};
-    if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc < 0)
-        return dpdk_failure(Error::kLibrary, "configure " + device, rc);
+    conf.intr_conf.rxq = opts.rx_interrupts ? 1 : 0;
+    int rc_conf = rte_eth_dev_configure(port_id, 1, 1, &conf);
+    if (rc_conf < 0 && opts.rx_interrupts) { // a driver may refuse the request: poll without it
+        conf.intr_conf.rxq = 0;
+        rc_conf = rte_eth_dev_configure(port_id, 1, 1, &conf);
+    }
+    if (rc_conf < 0) return dpdk_failure(Error::kLibrary, "configure " + device, rc_conf);
     std::uint16_t rxd = opts.rx_descriptors, txd = opts.tx_descriptors;
     rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
     const int socket =
@@ -89,6 +96,17 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
         return dpdk_failure(Error::kLibrary, "TX queue of " + device, rc);
     if (int rc = rte_eth_dev_start(port_id); rc < 0) return dpdk_failure(Error::kLibrary, "start " + device, rc);
     p.impl_->started = true;
+    if (conf.intr_conf.rxq) {
+        // Only a driver with rx_queue_intr_enable and an interrupt vector per queue gives both;
+        // memif and af_packet in DPDK 22.11 have neither (-ENOTSUP), and the port is polled.
+        // Enable first: it fails quietly with -ENOTSUP, where asking for the fd of a driver
+        // without an interrupt handle logs an error.
+        if (rte_eth_dev_rx_intr_enable(port_id, 0) == 0) {
+            const int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, 0);
+            rte_eth_dev_rx_intr_disable(port_id, 0);
+            p.impl_->rx_intr_fd = fd;
+        }
+    }
     for (unsigned waited = 0; waited < opts.link_wait_ms && !p.link_up(); waited += 10) ::usleep(10'000);
     if (opts.link_wait_ms != 0 && !p.link_up())
         return fail(Error::kTimeout, "link of " + device + " did not come up within " +
@@ -156,6 +174,23 @@ std::size_t Port::receive_raw(std::size_t max, void (*cb)(void*, std::span<const
         rte_pktmbuf_free(m);
     }
     return n;
+}
+
+int Port::rx_interrupt_fd() const {
+    return impl_ ? impl_->rx_intr_fd : -1;
+}
+
+bool Port::rx_interrupt(bool on) {
+    if (!impl_ || impl_->rx_intr_fd < 0) return false;
+    if (!on) return rte_eth_dev_rx_intr_disable(port_id_, 0) == 0;
+    // Drain the eventfd a previous wake-up left readable, so the next sleep is not a busy one.
+    // poll() first: the fd is DPDK's, and a blocking read of an empty one would hang the engine.
+    pollfd pfd{impl_->rx_intr_fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 0) == 1) {
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(impl_->rx_intr_fd, &v, sizeof v);
+    }
+    return rte_eth_dev_rx_intr_enable(port_id_, 0) == 0;
 }
 
 MacAddress Port::mac() const {

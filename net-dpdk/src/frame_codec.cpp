@@ -71,19 +71,19 @@ std::uint16_t ipv4_checksum(std::span<const std::byte> hdr) {
     return static_cast<std::uint16_t>(~sum);
 }
 
-std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
-                         std::span<const std::byte> body) {
-    const std::size_t total = kBodyOff + body.size();
-    if (total > out.size() || total > kMaxFrame || body.size() > 0xFFFF) return 0;
-    std::byte* f = out.data();
+namespace {
+
+/// Ethernet + IPv4 + UDP headers for a UDP payload of `payload_len` bytes; `f` has room for them.
+void write_eth_ip_udp(std::byte* f, const Endpoint& src, const Endpoint& dst, std::size_t payload_len,
+                      std::uint16_t ip_id) {
     std::memcpy(f, dst.mac.data(), 6);
     std::memcpy(f + 6, src.mac.data(), 6);
     put16(f + 12, 0x0800);
     std::byte* ip = f + kIpOff;
     std::memset(ip, 0, kIpv4Header);
     ip[0] = std::byte{0x45};
-    put16(ip + 2, static_cast<std::uint16_t>(total - kEthHeader));
-    put16(ip + 4, static_cast<std::uint16_t>(h.link_seq)); // IP id: any value, DF set below
+    put16(ip + 2, static_cast<std::uint16_t>(kIpv4Header + kUdpHeader + payload_len));
+    put16(ip + 4, ip_id); // any value: DF is set, so it never identifies fragments
     put16(ip + 6, 0x4000);
     ip[8] = std::byte{64};
     ip[9] = std::byte{17};
@@ -93,8 +93,18 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
     std::byte* udp = f + kUdpOff;
     put16(udp, src.port);
     put16(udp + 2, dst.port);
-    put16(udp + 4, static_cast<std::uint16_t>(kUdpHeader + kHotspareHeader + body.size()));
+    put16(udp + 4, static_cast<std::uint16_t>(kUdpHeader + payload_len));
     put16(udp + 6, 0); // no UDP checksum (allowed on IPv4): frame_hash covers what matters
+}
+
+} // namespace
+
+std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
+                         std::span<const std::byte> body) {
+    const std::size_t total = kBodyOff + body.size();
+    if (total > out.size() || total > kMaxFrame || body.size() > 0xFFFF) return 0;
+    std::byte* f = out.data();
+    write_eth_ip_udp(f, src, dst, kHotspareHeader + body.size(), static_cast<std::uint16_t>(h.link_seq));
     std::byte* hs = f + kHsOff;
     put32(hs, kWireMagic);
     hs[4] = std::byte{kWireVersion};
@@ -109,6 +119,42 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
     if (!body.empty()) std::memcpy(f + kBodyOff, body.data(), body.size());
     put64(hs + kHashField, frame_hash(hs, {f + kBodyOff, body.size()}));
     return total;
+}
+
+std::size_t wrap_udp_payload(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
+                             std::span<const std::byte> payload, std::uint16_t ip_id) {
+    const std::size_t total = kUdpPayloadOffset + payload.size();
+    if (total > out.size() || total > kMaxFrame) return 0;
+    // Move the payload first: it may overlap the header bytes we are about to write.
+    if (!payload.empty() && payload.data() != out.data() + kUdpPayloadOffset)
+        std::memmove(out.data() + kUdpPayloadOffset, payload.data(), payload.size());
+    write_eth_ip_udp(out.data(), src, dst, payload.size(), ip_id);
+    return total;
+}
+
+Reject unwrap_udp_payload(std::span<const std::byte> frame, UdpDatagram& out) {
+    if (frame.size() < kUdpPayloadOffset)
+        return frame.size() >= kEthHeader && get16(frame.data() + 12) != 0x0800 ? Reject::kNotIpv4 : Reject::kTooShort;
+    const std::byte* f = frame.data();
+    if (get16(f + 12) != 0x0800) return Reject::kNotIpv4;
+    const std::byte* ip = f + kIpOff;
+    if (std::to_integer<unsigned>(ip[0]) != 0x45) return Reject::kNotIpv4;
+    if (std::to_integer<unsigned>(ip[9]) != 17 || (get16(ip + 6) & 0x3FFF) != 0) return Reject::kNotUdp;
+    if (ipv4_checksum({ip, kIpv4Header}) != 0) return Reject::kBadHash;
+    const std::size_t ip_len = get16(ip + 2);
+    if (ip_len < kIpv4Header + kUdpHeader || ip_len > frame.size() - kEthHeader) return Reject::kBadLength;
+    const std::byte* udp = f + kUdpOff;
+    if (get16(udp + 4) != ip_len - kIpv4Header) return Reject::kBadLength;
+    UdpDatagram d;
+    std::memcpy(d.dst.mac.data(), f, 6);
+    std::memcpy(d.src.mac.data(), f + 6, 6);
+    d.src.ip = get32(ip + 12);
+    d.dst.ip = get32(ip + 16);
+    d.src.port = get16(udp);
+    d.dst.port = get16(udp + 2);
+    d.payload = frame.subspan(kUdpPayloadOffset, ip_len - kIpv4Header - kUdpHeader);
+    out = d;
+    return Reject::kNone;
 }
 
 Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out) {

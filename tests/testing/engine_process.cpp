@@ -49,6 +49,9 @@ EngineProcess::~EngineProcess() {
     for (auto& n : shm_objects()) ::unlink(("/dev/shm/" + n).c_str());
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    // DPDK's runtime directory for the engine's default --file-prefix (hotspare-SHM_PREFIX): the
+    // EAL leaves it behind, and one per test run would pile up.
+    std::filesystem::remove_all("/var/run/dpdk/hotspare-" + prefix_, ec);
 }
 
 bool EngineProcess::start() {
@@ -59,8 +62,12 @@ bool EngineProcess::start() {
         int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         ::dup2(fd, 1);
         ::dup2(fd, 2);
-        std::string bin = ckptd_path();
-        ::execl(bin.c_str(), bin.c_str(), "--config", config_.c_str(), static_cast<char*>(nullptr));
+        std::vector<std::string> args = prefix_cmd_;
+        for (std::string a : {ckptd_path(), std::string("--config"), config_}) args.push_back(a);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
         ::_exit(127);
     }
     for (int i = 0; i < 500; ++i) {

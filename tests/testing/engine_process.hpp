@@ -15,6 +15,11 @@ public:
     explicit EngineProcess(const std::string& tag, std::vector<std::string> extra_config = {});
     ~EngineProcess();
 
+    /// Runs ckptd under a prefix command, e.g. in_netns(ns) from netns.hpp ("ip netns exec NS"),
+    /// which must exec ckptd in the same process (so kill_hard() and the parent-death signal
+    /// reach the engine itself). Call before start().
+    void set_prefix_command(std::vector<std::string> argv) { prefix_cmd_ = std::move(argv); }
+
     /// Starts ckptd and waits until its socket answers; false (with stderr captured) on failure.
     bool start();
     void kill_hard(); ///< SIGKILL, reaped
@@ -34,6 +39,7 @@ public:
 
 private:
     std::string dir_, socket_, prefix_, state_dir_, config_, log_;
+    std::vector<std::string> prefix_cmd_;
     pid_t pid_ = -1;
 };
 

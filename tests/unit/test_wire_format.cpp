@@ -250,6 +250,115 @@ TEST(WireFormat, EncodeRefusesWhatDoesNotFit) {
     EXPECT_EQ(encode_frame(big, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kData, 0, 1, 2, 1, 1}, body), 0u);
 }
 
+// The kernel-UDP carrier strips the Ethernet/IPv4/UDP headers on send and synthesises them on
+// receive: unwrapping a frame and wrapping its payload again must give back the same bytes, and
+// what it synthesises must pass decode_frame.
+TEST(UdpWrap, UnwrapThenWrapGivesBackTheFrame) {
+    auto payload = payload_of(700, 5);
+    DataBody d;
+    auto frame = data_frame(payload, d);
+    UdpDatagram u;
+    ASSERT_EQ(unwrap_udp_payload(frame, u), Reject::kNone);
+    EXPECT_EQ(u.src.ip, 0x0A000001u);
+    EXPECT_EQ(u.dst.ip, 0x0A000002u);
+    EXPECT_EQ(u.dst.port, kDefaultUdpPort);
+    EXPECT_EQ(u.src.mac, ep(1, 0).mac);
+    EXPECT_EQ(u.dst.mac, ep(2, 0).mac);
+    ASSERT_EQ(u.payload.size(), frame.size() - kUdpPayloadOffset);
+    EXPECT_EQ(u.payload.data(), frame.data() + kUdpPayloadOffset);
+    std::vector<std::byte> again(kMaxFrame);
+    const std::uint16_t ip_id = 555; // encode_frame puts the low 16 bits of link_seq there
+    const std::size_t n = wrap_udp_payload(again, u.src, u.dst, u.payload, ip_id);
+    ASSERT_EQ(n, frame.size());
+    again.resize(n);
+    EXPECT_EQ(again, frame);
+}
+
+TEST(UdpWrap, WrappedDatagramDecodesWithTheSendersAddress) {
+    std::vector<std::byte> body(kHelloBody);
+    ASSERT_EQ(encode_hello_body(body, HelloBody{1, 1, 20, 99}), kHelloBody);
+    std::vector<std::byte> frame(kMaxFrame);
+    const std::size_t n =
+        encode_frame(frame, ep(1, 0x7F000001), ep(2, 0x7F000001), FrameHeader{FrameType::kHello, 0, 1, 2, 0, 7}, body);
+    ASSERT_GT(n, 0u);
+    // What a UDP socket hands over: the Hotspare header and body only, copied to another buffer.
+    std::vector<std::byte> datagram(frame.begin() + kUdpPayloadOffset, frame.begin() + static_cast<long>(n));
+    Endpoint from;
+    from.ip = 0x7F000001;
+    from.port = 40001; // the sender's source port, which is not the replication port
+    Endpoint self;
+    self.ip = 0x7F000001;
+    self.port = 7491;
+    std::vector<std::byte> out(kMaxFrame);
+    const std::size_t m = wrap_udp_payload(out, from, self, datagram);
+    ASSERT_EQ(m, n);
+    out.resize(m);
+    DecodedFrame f;
+    ASSERT_EQ(decode_frame(out, 7491, f), Reject::kNone);
+    EXPECT_EQ(f.header.type, FrameType::kHello);
+    EXPECT_EQ(f.src.ip, 0x7F000001u);
+    EXPECT_EQ(f.src.port, 40001);
+    EXPECT_EQ(f.dst.port, 7491);
+    EXPECT_EQ(ipv4_checksum(std::span(out).subspan(kEthHeader, kIpv4Header)), 0) << "IPv4 checksum is valid";
+}
+
+TEST(UdpWrap, WrapsInPlaceWithoutCopying) {
+    std::vector<std::byte> body(kHeartbeatBody);
+    ASSERT_EQ(encode_heartbeat_body(body, HeartbeatBody{5, 1, 0}), kHeartbeatBody);
+    std::vector<std::byte> frame(kMaxFrame);
+    const std::size_t n =
+        encode_frame(frame, ep(1, 1), ep(2, 2), FrameHeader{FrameType::kHeartbeat, 0, 1, 2, 0, 3}, body);
+    ASSERT_GT(n, 0u);
+    std::vector<std::byte> buf(kMaxFrame);
+    std::copy(frame.begin() + kUdpPayloadOffset, frame.begin() + static_cast<long>(n),
+              buf.begin() + kUdpPayloadOffset); // as recvmmsg leaves it: headroom, then the datagram
+    ASSERT_EQ(
+        wrap_udp_payload(buf, ep(1, 1), ep(2, 2), std::span(buf).subspan(kUdpPayloadOffset, n - kUdpPayloadOffset), 3),
+        n);
+    DecodedFrame f;
+    EXPECT_EQ(decode_frame(std::span(buf).first(n), kDefaultUdpPort, f), Reject::kNone);
+    // A payload below the header area (overlapping it) is moved, not smeared.
+    std::vector<std::byte> low(kMaxFrame);
+    std::copy(frame.begin() + kUdpPayloadOffset, frame.begin() + static_cast<long>(n), low.begin() + 10);
+    ASSERT_EQ(wrap_udp_payload(low, ep(1, 1), ep(2, 2), std::span(low).subspan(10, n - kUdpPayloadOffset), 3), n);
+    EXPECT_EQ(decode_frame(std::span(low).first(n), kDefaultUdpPort, f), Reject::kNone);
+}
+
+TEST(UdpWrap, UnwrapRefusesWhatIsNotUdpOverIpv4) {
+    auto payload = payload_of(100, 6);
+    DataBody d;
+    const auto frame = data_frame(payload, d);
+    UdpDatagram u;
+    for (std::size_t len = 0; len < kUdpPayloadOffset; ++len) {
+        std::vector<std::byte> exact(frame.begin(), frame.begin() + static_cast<long>(len));
+        EXPECT_NE(unwrap_udp_payload(exact, u), Reject::kNone) << "length " << len;
+    }
+    // Truncated below the IP length: refused (a frame may be longer, Ethernet pads, never shorter).
+    std::vector<std::byte> cut(frame.begin(), frame.end() - 1);
+    EXPECT_EQ(unwrap_udp_payload(cut, u), Reject::kBadLength);
+    auto bad = frame;
+    bad[12] = std::byte{0x86}; // IPv6 ethertype
+    EXPECT_EQ(unwrap_udp_payload(bad, u), Reject::kNotIpv4);
+    bad = frame;
+    bad[kEthHeader + 9] = std::byte{6}; // TCP (the checksum would also fail; protocol is checked first)
+    EXPECT_EQ(unwrap_udp_payload(bad, u), Reject::kNotUdp);
+    bad = frame;
+    bad[kEthHeader + 16] ^= std::byte{1}; // destination IP: a misrouted send would be worse than none
+    EXPECT_EQ(unwrap_udp_payload(bad, u), Reject::kBadHash);
+    bad = frame;
+    bad[kEthHeader + kIpv4Header + 5] ^= std::byte{1}; // UDP length disagrees with IP length
+    EXPECT_EQ(unwrap_udp_payload(bad, u), Reject::kBadLength);
+}
+
+TEST(UdpWrap, WrapRefusesWhatDoesNotFit) {
+    std::vector<std::byte> payload(100), small(kUdpPayloadOffset + 99);
+    EXPECT_EQ(wrap_udp_payload(small, ep(1, 1), ep(2, 2), payload), 0u);
+    std::vector<std::byte> big(kMaxFrame + 100), huge(kMaxFrame - kUdpPayloadOffset + 1);
+    EXPECT_EQ(wrap_udp_payload(big, ep(1, 1), ep(2, 2), huge), 0u);
+    std::vector<std::byte> exact(kMaxFrame), most(kMaxFrame - kUdpPayloadOffset);
+    EXPECT_EQ(wrap_udp_payload(exact, ep(1, 1), ep(2, 2), most), kMaxFrame);
+}
+
 } // namespace
 
 // ---- replication control bodies ----

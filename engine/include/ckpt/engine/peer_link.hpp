@@ -3,6 +3,7 @@
 /// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
 /// format of docs/PROTOCOL.md; every refused frame is counted by reason.
 #include "ckpt/common/result.hpp"
+#include "ckpt/engine/fault_shim.hpp"
 #include "ckpt/engine/peer_stream.hpp"
 #include "ckpt/engine/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
@@ -18,12 +19,17 @@ namespace ckpt::engine {
 struct PeerConfig {
     std::uint16_t node_id = 0;
     std::uint32_t ip = 0; ///< host order; 0: derived from the node id (10.77.hi.lo)
+    /// 0: the same as this node's udp_port. Set by NODE@IP:PORT; only transport = udp can reach a
+    /// peer on another port (several engines sharing one host address), and it does so itself.
+    std::uint16_t udp_port = 0;
 };
 
 struct LinkConfig {
-    std::string transport = "none"; ///< "none" (node-local) or "memif"
+    std::string transport = "none"; ///< none (node-local), memif, af_packet, pci or udp
     std::string memif_socket = "/run/hotspare/memif.sock";
     std::string memif_role = "server"; ///< one side "server", the other "client"
+    std::string af_packet_iface;       ///< transport = af_packet: the kernel interface (a veth, a NIC)
+    std::string pci_address;           ///< transport = pci: the NIC, bound to vfio-pci ("0000:03:00.0")
     std::string lcores = "0";
     unsigned memory_mb = 128;
     bool hugepages = false;
@@ -39,6 +45,7 @@ struct LinkConfig {
     std::uint32_t async_window = 4096;   ///< replication lag (commits) an async writer may run ahead
     std::uint32_t window_policy = 0;     ///< 0 block, 1 try_again (shm::kWindow*)
     std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
+    FaultConfig fault;                   ///< seeded fault injection on the carrier (tests); off by default
 };
 
 /// The address a node id gets when none is configured: 10.77.<id / 256>.<id % 256>.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ckpt::net {
@@ -39,6 +40,10 @@ struct PortOptions {
     std::uint32_t mbufs = 8191;           ///< pool size (per port)
     std::uint16_t data_room = 2048 + 128; ///< mbuf data room incl. headroom: one standard frame
     unsigned link_wait_ms = 5000;         ///< how long open() waits for the link to come up; 0: not at all
+    /// Ask the driver for an RX interrupt (rte_eth_conf intr_conf.rxq = 1), so that a poller can
+    /// sleep on rx_interrupt_fd(). Drivers without one (memif and af_packet in DPDK 22.11) open
+    /// as usual and report -1.
+    bool rx_interrupts = false;
 };
 
 using MacAddress = std::array<std::uint8_t, 6>;
@@ -62,8 +67,18 @@ public:
     template <typename F>
     std::size_t receive(F&& fn, std::size_t max = 32) {
         return receive_raw(
-            max, [](void* ctx, std::span<const std::byte> f) { (*static_cast<F*>(ctx))(f); }, &fn);
+            max, [](void* ctx, std::span<const std::byte> f) { (*static_cast<std::remove_reference_t<F>*>(ctx))(f); },
+            &fn);
     }
+
+    /// An fd (epoll it for EPOLLIN) that becomes readable when a frame arrives while
+    /// rx_interrupt(true) is in force; -1 when the driver has no RX interrupt or it was not asked
+    /// for. Owned by DPDK: never close it.
+    int rx_interrupt_fd() const;
+    /// Arms (true, before sleeping) or disarms (false, after waking) the RX interrupt; false when
+    /// there is none. Look at the ring once more after arming: a frame that arrived just before
+    /// raises no interrupt.
+    bool rx_interrupt(bool on);
 
     MacAddress mac() const;
     bool link_up() const;

@@ -220,6 +220,28 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
 std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
                          std::span<const std::byte> body);
 
+/// Where the UDP payload (the Hotspare header) starts in a frame: Ethernet + IPv4 + UDP = 42.
+inline constexpr std::size_t kUdpPayloadOffset = kEthHeader + kIpv4Header + kUdpHeader;
+
+/// The addresses and payload of an Ethernet+IPv4+UDP frame, Hotspare or not.
+struct UdpDatagram {
+    Endpoint src, dst;
+    std::span<const std::byte> payload; ///< into the frame
+};
+
+/// Parses only the Ethernet, IPv4 and UDP headers (IPv4 without options, not a fragment, valid
+/// header checksum, lengths consistent with each other and the frame); the payload is not looked
+/// at. The kernel-UDP carrier uses it to find where a frame goes before it strips the headers.
+Reject unwrap_udp_payload(std::span<const std::byte> frame, UdpDatagram& out);
+
+/// The inverse: writes Ethernet+IPv4+UDP headers (valid IPv4 checksum, UDP checksum 0, DF) into
+/// out[0, 42) and the payload after them, so that decode_frame accepts the result when the payload
+/// is a valid Hotspare header and body. `payload` may already sit at out[42] (wrapping in place,
+/// no copy); any other overlap with `out` is allowed too (memmove). Returns the frame length, or
+/// 0 when it does not fit `out` or kMaxFrame.
+std::size_t wrap_udp_payload(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
+                             std::span<const std::byte> payload, std::uint16_t ip_id = 0);
+
 /// DATA: fixed part + payload. Returns bytes written (0 if `out` is too small).
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload);
 /// Parses a DATA body; kBadBody when too short, when length disagrees, or payload_hash mismatches.

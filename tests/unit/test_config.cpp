@@ -1,0 +1,99 @@
+// ckptd's configuration keys for the carriers and the fault shim: what parses, what is refused,
+// and that every refusal names the key and says what was expected.
+#include "ckpt/engine/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace ckpt::engine;
+
+namespace {
+
+/// Runs ckptd's command-line parser with --set KEY=VALUE for each entry; the error, or "" to run.
+std::string parse(const std::vector<std::string>& sets, Config& cfg) {
+    std::vector<std::string> args = {"ckptd"};
+    for (const auto& s : sets) {
+        args.push_back("--set");
+        args.push_back(s);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    std::string error;
+    const int rc = parse_command_line(static_cast<int>(argv.size()), argv.data(), cfg, error);
+    return rc == -1 ? "" : error.empty() ? "exit " + std::to_string(rc) : error;
+}
+
+std::string parse(const std::vector<std::string>& sets) {
+    Config cfg;
+    return parse(sets, cfg);
+}
+
+TEST(Config, PeersWithAddressesAndPorts) {
+    Config c;
+    ASSERT_EQ(parse({"transport=udp", "ip=127.0.0.1", "peers=2@127.0.0.1:7491, 3, 4@10.0.0.4"}, c), "");
+    ASSERT_EQ(c.link.peers.size(), 3u);
+    EXPECT_EQ(c.link.peers[0].node_id, 2);
+    EXPECT_EQ(c.link.peers[0].ip, 0x7F000001u);
+    EXPECT_EQ(c.link.peers[0].udp_port, 7491);
+    EXPECT_EQ(c.link.peers[1].ip, 0u) << "default: 10.77.hi.lo, derived later";
+    EXPECT_EQ(c.link.peers[1].udp_port, 0) << "default: this node's udp_port";
+    EXPECT_EQ(c.link.peers[2].ip, 0x0A000004u);
+    for (const char* bad : {"peers=2@127.0.0.1:0", "peers=2@127.0.0.1:65536", "peers=2@127.0.0.1:", "peers=2@host",
+                            "peers=2@127.0.0.1:x", "peers=2,2"})
+        EXPECT_NE(parse({"transport=udp", bad}).find("peers = "), std::string::npos) << bad;
+    EXPECT_NE(parse({"transport=udp", "peers=2,2"}).find("peer 2 is listed twice"), std::string::npos);
+}
+
+TEST(Config, TransportsAndTheirKeys) {
+    EXPECT_EQ(parse({"transport=udp", "peers=2"}), "");
+    EXPECT_NE(parse({"transport=tcp"}).find("expected none, memif, af_packet, pci or udp"), std::string::npos);
+    EXPECT_NE(parse({"transport=af_packet", "peers=2"}).find("af_packet needs af_packet_iface"), std::string::npos);
+    EXPECT_EQ(parse({"transport=af_packet", "af_packet_iface=veth0", "peers=2"}), "");
+    // The name ends up in a DPDK device argument list: nothing that could add an argument passes.
+    EXPECT_NE(parse({"af_packet_iface=veth0,qdisc_bypass=1"}).find("af_packet_iface"), std::string::npos);
+    EXPECT_NE(parse({"af_packet_iface=averyveryverylongname"}).find("1..15 characters"), std::string::npos);
+    EXPECT_NE(parse({"transport=pci", "peers=2"}).find("pci needs pci_address"), std::string::npos);
+    Config c;
+    ASSERT_EQ(parse({"transport=pci", "pci_address=03:00.1", "peers=2"}, c), "");
+    EXPECT_EQ(c.link.pci_address, "0000:03:00.1") << "the domain is implied, as lspci prints it";
+    ASSERT_EQ(parse({"pci_address=0000:AF:1F.7"}, c), "");
+    EXPECT_EQ(c.link.pci_address, "0000:af:1f.7");
+    for (const char* bad :
+         {"pci_address=0000:03:00.8", "pci_address=03:00", "pci_address=0000-03-00.0", "pci_address=zz:00.0"})
+        EXPECT_NE(parse({bad}).find("expected a PCI address"), std::string::npos) << bad;
+    // Per-peer ports: only the kernel socket can use them (DPDK carriers: one port per node).
+    EXPECT_NE(parse({"transport=memif", "peers=2@10.0.0.2:7491"}).find("need transport = udp"), std::string::npos);
+    EXPECT_EQ(parse({"transport=memif", "peers=2@10.0.0.2:7490"}), "") << "the same port is no override";
+    EXPECT_NE(parse({"transport=udp", "ip=127.0.0.1", "peers=2@127.0.0.1"}).find("this node's own address"),
+              std::string::npos);
+}
+
+TEST(Config, FaultKeys) {
+    Config c;
+    ASSERT_EQ(
+        parse({"transport=udp", "peers=2", "fault_seed=18446744073709551615", "fault_drop_pct=0.5", "fault_dup_pct=100",
+               "fault_reorder_pct=0", "fault_corrupt_pct=2.25", "fault_delay_us=1500", "fault_direction=both"},
+              c),
+        "");
+    EXPECT_EQ(c.link.fault.seed, 18446744073709551615ull);
+    EXPECT_DOUBLE_EQ(c.link.fault.drop_pct, 0.5);
+    EXPECT_DOUBLE_EQ(c.link.fault.dup_pct, 100);
+    EXPECT_DOUBLE_EQ(c.link.fault.corrupt_pct, 2.25);
+    EXPECT_EQ(c.link.fault.delay_us, 1500u);
+    EXPECT_TRUE(c.link.fault.tx && c.link.fault.rx);
+    EXPECT_TRUE(c.link.fault.enabled());
+    Config off;
+    ASSERT_EQ(parse({"transport=udp", "peers=2"}, off), "");
+    EXPECT_FALSE(off.link.fault.enabled()) << "off by default";
+    EXPECT_TRUE(off.link.fault.tx && !off.link.fault.rx) << "TX only by default";
+    for (const char* bad : {"fault_drop_pct=100.5", "fault_drop_pct=-1", "fault_dup_pct=nan", "fault_reorder_pct=inf",
+                            "fault_corrupt_pct=5%", "fault_corrupt_pct="})
+        EXPECT_NE(parse({bad}).find("expected a percentage 0..100"), std::string::npos) << bad;
+    EXPECT_NE(parse({"fault_direction=up"}).find("expected tx, rx or both"), std::string::npos);
+    EXPECT_NE(parse({"fault_delay_us=10000001"}).find("fault_delay_us"), std::string::npos);
+    EXPECT_NE(parse({"fault_drop_pct=1"}).find("fault_* keys apply to a peer link"), std::string::npos);
+}
+
+} // namespace
