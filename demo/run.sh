@@ -48,7 +48,7 @@ CONF
 }
 start_engine() {
     local n=$1
-    "$build/engine/ckptd" --config "$work/node$n.conf" --log-file "$work/node$n.log" &
+    "$build/engine/ckptd" --config "$work/node$n.conf" --log-file "$work/node$n.log" 2>>"$work/node$n.log" &
     pids+=($!)
     eval "engine$n=$!"
     for _ in $(seq 1000); do [ -S "$work/node$n.sock" ] && return 0; sleep 0.01; done

@@ -34,7 +34,8 @@ Status eal_init(const EalConfig& cfg) {
                                      cfg.lcores,
                                      "-m",
                                      std::to_string(cfg.memory_mb),
-                                     "--log-level=lib.eal:warning"};
+                                     "--log-level=lib.eal:warning",
+                                     "--no-telemetry"};
     if (!cfg.hugepages) args.push_back("--no-huge");
     if (!cfg.pci) args.push_back("--no-pci");
     for (const auto& v : cfg.vdevs) args.push_back("--vdev=" + v);
@@ -126,6 +127,7 @@ Port::~Port() {
 }
 
 std::size_t Port::send(std::span<const std::span<const std::byte>> frames) {
+    if (!impl_->started) return 0;
     rte_mbuf* mbufs[32];
     std::size_t queued = 0;
     while (queued < frames.size()) {
@@ -160,6 +162,7 @@ bool Port::send_one(std::span<const std::byte> frame, unsigned spins) {
 }
 
 std::size_t Port::receive_raw(std::size_t max, void (*cb)(void*, std::span<const std::byte>), void* ctx) {
+    if (!impl_->started) return 0;
     rte_mbuf* mbufs[32];
     std::uint16_t n = rte_eth_rx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(std::min<std::size_t>(max, 32)));
     for (std::uint16_t i = 0; i < n; ++i) {
@@ -207,8 +210,14 @@ bool Port::link_up() const {
 }
 
 Status Port::restart() {
-    if (int rc = rte_eth_dev_stop(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "stop port", rc);
+    // Bursts on a stopped port are a DPDK usage error (it dumps a stack): send and receive check
+    // `started`, which is false from the stop until a start succeeds.
+    if (impl_->started) {
+        impl_->started = false;
+        if (int rc = rte_eth_dev_stop(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "stop port", rc);
+    }
     if (int rc = rte_eth_dev_start(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "start port", rc);
+    impl_->started = true;
     return {};
 }
 
