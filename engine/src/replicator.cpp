@@ -85,8 +85,8 @@ void Replicator::become_active(Repl& r, std::uint64_t epoch) {
     Checkpoint& c = *r.ckpt;
     c.discard_staged();
     r.rx_open = false;
-    r.active_node = 0;
-    r.remote_wire_id = 0;
+    // r.active_node / r.remote_wire_id keep naming the former active: its late frames are then
+    // recognised (and counted) as stale rather than unknown.
     c.set_role(kRoleActive, epoch, link_.node_id());
     c.set_window(link_.config().async_window, link_.config().window_policy);
     c.set_replicating([this, rp = &r](ReplEvent&& ev) { on_event(*rp, std::move(ev)); });
@@ -540,17 +540,17 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
             (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
         Repl* r = by_remote(node, wire);
         if (!r) {
-            // Either never announced, or from a node that is not (or no longer) our active.
-            bool known = false;
+            // Never announced, or from a node that is no longer our active: a former active
+            // still sending at an older epoch is the case fencing exists for.
+            Repl* former = nullptr;
             for (auto& x : repls_)
-                if (x->remote_wire_id == wire) known = true;
-            ++(known ? counters_.not_from_active : counters_.unknown_checkpoint);
-            // A former active still sending at an older epoch is the case fencing exists for.
-            for (auto& x : repls_)
-                if (x->ckpt->role() == kRoleActive && f.header.epoch < x->ckpt->epoch()) {
-                    ++counters_.stale_epoch;
-                    break;
-                }
+                if (x->active_node == node && x->remote_wire_id == wire) former = x.get();
+            if (!former)
+                ++counters_.unknown_checkpoint;
+            else if (f.header.epoch < former->ckpt->epoch())
+                ++counters_.stale_epoch;
+            else
+                ++counters_.not_from_active;
             return;
         }
         if (!from_active(*r, node, f)) return;

@@ -7,8 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <random>
+#include <thread>
 
 using namespace ckpt;
 using namespace ckpt::client;
@@ -197,6 +203,227 @@ TEST(Replication, PromotionFencesTheOldActiveAndItRejoinsAsStandby) {
     ASSERT_TRUE(lb.ok());
     EXPECT_GE(lb->resyncs, 1u);
     EXPECT_GE(lb->promotions, 1u);
+}
+
+/// Writes `v` into the counter section: 8 bytes at 0 and a 64-byte pattern in block 1 + v % 15,
+/// so a commit changes two blocks and a torn or lost one shows.
+void put(std::vector<std::byte>& state, std::uint64_t v) {
+    std::memcpy(state.data(), &v, 8);
+    const std::size_t off = 256 * (1 + v % 15);
+    for (std::size_t i = 0; i < 64; ++i) state[off + i] = static_cast<std::byte>((v * 31 + i) & 0xFF);
+}
+
+int env_int(const char* name, int def) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::atoi(v) : def;
+}
+
+TEST(Replication, HundredFailoversLoseNoAcknowledgedCommit) {
+    // Each round: sync commits on the active while its engine is SIGKILLed at a random moment;
+    // the standby is promoted; every commit whose sync call returned OK is there, byte for byte.
+    // The killed node comes back as a standby, is resynced, and the roles swap for the next round.
+    const int rounds = env_int("CKPT_FAILOVER_ROUNDS", 100);
+    TwoNodes n("repl-rounds", {"peer_timeout_ms = 150"});
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    CheckpointAttributes a = sync_attrs();
+    a.retention_ns = 3'600'000'000'000; // kept between the rounds' openers
+    {
+        auto s = Session::connect({n.a->socket()});
+        ASSERT_TRUE(s.ok());
+        auto c = s->create("rounds", a);
+        ASSERT_TRUE(c.ok()) << c.message();
+        SectionCreate sc;
+        sc.id = "v";
+        sc.capacity = 4096;
+        ASSERT_TRUE(c->create_section(sc).ok());
+        ASSERT_TRUE(c->section("v")->write(0, std::vector<std::byte>(4096), Ack::kSync).ok());
+    }
+    std::mt19937_64 rng(12345);
+    EngineProcess* active = n.a.get();
+    EngineProcess* standby = n.b.get();
+    std::vector<std::byte> state(4096), attempted(4096);
+    std::uint64_t v = 0;
+    for (int round = 0; round < rounds; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        std::uint64_t last_ok = v;
+        std::vector<std::byte> ok_state = state;
+        std::atomic<bool> stop{false};
+        {
+            auto s = Session::connect({active->socket(), std::chrono::milliseconds(2000), false});
+            ASSERT_TRUE(s.ok()) << s.message();
+            auto c = s->open("rounds", kOpenRead | kOpenWrite);
+            ASSERT_TRUE(c.ok()) << c.message() << active->log();
+            auto sec = c->section("v");
+            ASSERT_TRUE(sec.ok());
+            std::thread writer([&] {
+                while (!stop.load()) {
+                    attempted = ok_state;
+                    put(attempted, last_ok + 1);
+                    auto tx = sec->write(std::chrono::milliseconds(2000));
+                    if (!tx) return;
+                    tx->write(0, attempted);
+                    if (!tx->commit(Ack::kSync, std::chrono::milliseconds(2000))) return;
+                    last_ok += 1;
+                    ok_state = attempted;
+                }
+            });
+            ::usleep(static_cast<useconds_t>(rng() % 40'000));
+            active->kill_hard();
+            stop = true;
+            writer.join();
+        }
+        ASSERT_GT(last_ok, v) << "no commit succeeded in this round";
+        ASSERT_TRUE(wait_peer_state(standby->socket(), active == n.a.get() ? 1 : 2, "down"));
+        auto s = Session::connect({standby->socket()});
+        ASSERT_TRUE(s.ok());
+        auto epoch = s->promote("rounds");
+        ASSERT_TRUE(epoch.ok()) << epoch.message() << standby->log();
+        EXPECT_EQ(*epoch, static_cast<std::uint64_t>(round + 2));
+        auto c = s->open("rounds", kOpenRead);
+        ASSERT_TRUE(c.ok());
+        auto got = content(*c, "v");
+        // The last acknowledged state, or the one in flight when the engine died (applied on
+        // the standby, its acknowledgement lost): never anything older, never a mix.
+        if (got == ok_state) {
+            v = last_ok;
+            state = ok_state;
+        } else {
+            ASSERT_EQ(got, attempted) << "acknowledged commit " << last_ok << " lost, or a torn state";
+            v = last_ok + 1;
+            state = attempted;
+        }
+        // The dead node comes back: fenced (older epoch), it steps down and is resynced.
+        if (active == n.a.get()) ::unlink(n.memif.c_str()); // the memif server makes a new socket
+        ASSERT_TRUE(active->start()) << active->log();
+        ASSERT_TRUE(n.linked());
+        auto back = Session::connect({active->socket()});
+        ASSERT_TRUE(back.ok());
+        ASSERT_TRUE(eventually([&] {
+            auto r = back->open("rounds", kOpenRead);
+            return r.ok() && r->replication().role == "standby" && content(*r, "v") == state;
+        })) << active->log()
+            << standby->log();
+        std::swap(active, standby);
+    }
+}
+
+TEST(Replication, RestartedStandbyCatchesUpWithOnlyTheDifferingBlocks) {
+    TwoNodes n("repl-catchup");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    ASSERT_TRUE(sa.ok());
+    CheckpointAttributes a = sync_attrs();
+    a.max_sections = 1; // one default section of 64 KiB: 256 blocks of 256 bytes
+    a.max_section_size = 64 << 10;
+    a.checkpoint_size = 64 << 10;
+    a.max_section_id_size = 0;
+    auto ca = sa->create("catchup", a);
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    auto sec = ca->default_section();
+    std::vector<std::byte> all(64 << 10);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::byte>(i * 13 + 1);
+    ASSERT_TRUE(sec->overwrite(all, Ack::kSync).ok());
+    auto sb = Session::connect({n.b->socket()});
+    auto cb = open_replica(*sb, "catchup");
+    ASSERT_TRUE(cb.ok());
+    ASSERT_EQ(content(*cb, "").size(), all.size());
+    ASSERT_EQ(content(*cb, ""), all);
+
+    // The standby's engine dies; 3 of the 256 blocks change meanwhile (async: no one to wait for).
+    n.b->kill_hard();
+    ASSERT_TRUE(wait_peer_state(n.a->socket(), 2, "down"));
+    auto before = sa->peers();
+    ASSERT_TRUE(before.ok());
+    const std::size_t changed_blocks[] = {7, 100, 255};
+    for (std::size_t blk : changed_blocks) {
+        const std::byte x[16] = {std::byte{0xAB}};
+        ASSERT_TRUE(sec->write(blk * 256 + 8, x, Ack::kAsync).ok());
+        std::memcpy(all.data() + blk * 256 + 8, x, 16);
+    }
+    // A sync commit now fails fast: the standby that was in sync is down.
+    const std::byte y[1] = {std::byte{0xEE}};
+    auto refused = sec->write(0, y, Ack::kSync);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error(), Error::kUnavailable) << refused.message();
+    EXPECT_NE(refused.message().find("node 2"), std::string::npos) << refused.message();
+    all[0] = std::byte{0xEE};
+
+    ASSERT_TRUE(n.b->start()) << n.b->log();
+    ASSERT_TRUE(n.linked());
+    auto sb2 = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb2.ok());
+    Result<Checkpoint> cb2 = fail(Error::kNotExist, "");
+    ASSERT_TRUE(eventually([&] {
+        cb2 = sb2->open("catchup", kOpenRead);
+        return cb2.ok() && content(*cb2, "") == all;
+    })) << n.a->log()
+        << n.b->log();
+    auto after = sa->peers();
+    ASSERT_TRUE(after.ok());
+    // Exactly the blocks that differ crossed the wire in the resync (block 0 changed too).
+    EXPECT_EQ(after->resync_blocks - before->resync_blocks, 4u);
+    EXPECT_EQ(after->resync_bytes - before->resync_bytes, 4u * 256);
+    EXPECT_EQ(after->resync_blocks_same - before->resync_blocks_same, 256u - 4);
+    // And sync commits work again.
+    EXPECT_TRUE(sec->write(0, y, Ack::kSync).ok());
+}
+
+TEST(Replication, StaleActiveCannotChangeThePromotedReplica) {
+    TwoNodes n("repl-stale");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket(), std::chrono::milliseconds(2000), false});
+    ASSERT_TRUE(sa.ok());
+    auto ca = sa->create("fenced", sync_attrs());
+    ASSERT_TRUE(ca.ok());
+    SectionCreate sc;
+    sc.id = "x";
+    sc.capacity = 256;
+    ASSERT_TRUE(ca->create_section(sc).ok());
+    auto secA = ca->section("x");
+    const std::uint64_t one = 1;
+    ASSERT_TRUE(secA->write(0, std::as_bytes(std::span(&one, 1)), Ack::kSync).ok());
+
+    // Node 1's engine freezes (SIGSTOP): node 2 declares it down and is promoted.
+    ASSERT_EQ(::kill(n.a->pid(), SIGSTOP), 0);
+    ASSERT_TRUE(wait_peer_state(n.b->socket(), 1, "down"));
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb->promote("fenced").ok());
+    auto cb = sb->open("fenced", kOpenRead | kOpenWrite);
+    ASSERT_TRUE(cb.ok());
+    const std::uint64_t two = 2;
+    ASSERT_TRUE(cb->section("x")->write(0, std::as_bytes(std::span(&two, 1)), Ack::kSync).ok());
+
+    // The stale active's application commits while its engine is frozen; the engine wakes up
+    // believing it is still active at epoch 1 and ships the commit.
+    const std::uint64_t stale = 666;
+    auto tx = secA->write(std::chrono::milliseconds(100));
+    ASSERT_TRUE(tx.ok()) << tx.message();
+    tx->write(0, std::as_bytes(std::span(&stale, 1)));
+    ASSERT_TRUE(tx->commit(Ack::kAsync).ok());
+    ASSERT_EQ(::kill(n.a->pid(), SIGCONT), 0);
+
+    // Node 1 steps down and converges to node 2's state; node 2 never took node 1's commit.
+    auto sa2 = Session::connect({n.a->socket()});
+    ASSERT_TRUE(eventually([&] {
+        auto r = sa2->open("fenced", kOpenRead);
+        if (!r) return false;
+        auto got = content(*r, "x");
+        std::uint64_t v = 0;
+        if (got.size() >= 8) std::memcpy(&v, got.data(), 8);
+        return r->replication().role == "standby" && r->replication().epoch == 2 && v == 2;
+    })) << n.a->log()
+        << n.b->log();
+    auto got = content(*cb, "x");
+    std::uint64_t v = 0;
+    std::memcpy(&v, got.data(), 8);
+    EXPECT_EQ(v, 2u) << "the stale active changed the promoted replica";
+    auto lb = sb->peers();
+    auto la = sa2->peers();
+    ASSERT_TRUE(lb.ok() && la.ok());
+    EXPECT_GE(la->demotions, 1u);
+    EXPECT_EQ(lb->bad_commits, 0u);
+    // The old active's frames and announces at epoch 1 were refused, and counted.
+    EXPECT_GE(lb->stale_epoch + la->stale_epoch, 1u) << n.a->log() << n.b->log();
 }
 
 } // namespace
