@@ -442,7 +442,12 @@ TEST_F(Ckptctl, StatusShowsAttributesAndCounters) {
     EXPECT_EQ(kv["corruptions"], "0");
     EXPECT_EQ(kv["invalid_words"], "0");
     EXPECT_EQ(kv["damage"], "none");
-    EXPECT_EQ(kv.size(), 18u);
+    // A node-local engine: the checkpoint's only copy, nothing replicating.
+    EXPECT_EQ(kv["role"], "local");
+    EXPECT_EQ(kv["replicas_in_sync"], "0");
+    EXPECT_EQ(kv["lag"], "0 commits, 0 bytes");
+    EXPECT_EQ(kv["sync_blocked_by"], "none");
+    EXPECT_EQ(kv.size(), 24u);
 }
 
 TEST_F(Ckptctl, StatusOfAnUnknownCheckpoint) {
@@ -678,18 +683,29 @@ TEST(CkptctlNoEngine, ExitsTwoAndNamesTheSocket) {
     EXPECT_NE(e.err.find(sock), std::string::npos) << describe(e);
 }
 
-TEST(CkptctlReplication, NotAvailableYet) {
+TEST(CkptctlReplication, PromoteAndDemoteNeedAnEngineWithPeersAndSayWhy) {
+    // No engine: exit 2 naming the socket.
+    const ToolRun none = run_ckptctl({"--socket", "/nonexistent/ckptd.sock", "promote", "x"});
+    EXPECT_EQ(none.exit_code, 2) << describe(none);
+    // A node-local engine has no other replica: the engine says so, exit 1.
+    ckpt::testing::EngineProcess e("ctl-promote");
+    ASSERT_TRUE(e.start()) << e.log();
+    ASSERT_EQ(run_ckptctl({"--socket", e.socket(), "create", "solo"}).exit_code, 0);
     for (const std::string cmd : {"promote", "demote"}) {
-        // With or without an engine, and whatever the arguments: the answer is the same.
-        for (const auto& extra : std::vector<std::vector<std::string>>{{}, {"some-checkpoint", "--force"}}) {
-            std::vector<std::string> args{"--socket", "/nonexistent/ckptd.sock", cmd};
-            args.insert(args.end(), extra.begin(), extra.end());
-            const ToolRun r = run_ckptctl(args);
-            EXPECT_EQ(r.exit_code, 3) << cmd << "\n" << describe(r);
-            EXPECT_EQ(r.out, "");
-            EXPECT_EQ(r.err, "ckptctl: not available: replication is not built yet\n") << describe(r);
-        }
+        const ToolRun r = run_ckptctl({"--socket", e.socket(), cmd, "solo"});
+        EXPECT_EQ(r.exit_code, 1) << describe(r);
+        EXPECT_NE(r.err.find("node-local"), std::string::npos) << describe(r);
+        const ToolRun missing = run_ckptctl({"--socket", e.socket(), cmd, "nosuch"});
+        EXPECT_EQ(missing.exit_code, 1) << describe(missing);
+        EXPECT_NE(missing.err.find("no checkpoint 'nosuch'"), std::string::npos) << describe(missing);
+        const ToolRun usage = run_ckptctl({"--socket", e.socket(), cmd});
+        EXPECT_EQ(usage.exit_code, 64) << describe(usage);
     }
+    // status shows the replication role.
+    const ToolRun st = run_ckptctl({"--socket", e.socket(), "status", "solo"});
+    EXPECT_EQ(st.exit_code, 0) << describe(st);
+    EXPECT_NE(st.out.find("role:"), std::string::npos) << st.out;
+    EXPECT_NE(st.out.find("local"), std::string::npos) << st.out;
 }
 
 TEST(CkptctlUsage, HelpExitsZero) {

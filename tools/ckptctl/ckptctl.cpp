@@ -31,7 +31,6 @@ constexpr std::int64_t kCreateRetentionMs = 3'600'000;
 constexpr const char* kExitCodesHelp =
     "Exit codes: 0 success; 1 the engine refused (the message says why); 2 no ckptd at the socket;\n"
     "3 not available in this build; 64 usage error.";
-constexpr const char* kNoReplication = "not available: replication is not built yet";
 
 /// A byte count ("4096", "64K", "1M"): checked during parsing, so a bad one is a usage error.
 CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& target, std::uint64_t max,
@@ -234,15 +233,14 @@ int run(int argc, char** argv) {
     write->add_option("--offset", args.offset, "where in the section they go (the size grows to cover them)")
         ->capture_default_str();
 
-    // Replication commands are listed so that scripts and operators find them, and fail plainly
-    // rather than pretend: extras are allowed so that any future argument list gets the same answer.
-    const std::pair<const char*, const char*> planned[] = {{"promote", "make this node's replicas active"},
-                                                           {"demote", "make this node's replicas standby"}};
-    for (const auto& [name, what] : planned) {
-        const std::string help = std::string(what) + " (" + kNoReplication + ")";
-        // No fallthrough: unknown words would otherwise go up to ckptctl itself and be refused there.
-        add(name, help.c_str(), nullptr)->allow_extras()->fallthrough(false);
-    }
+    auto* promote = add("promote",
+                        "make this node's replica of NAME the active one, with a higher epoch (failover); "
+                        "prints the epoch",
+                        [&](client::Session& s) { return promote_checkpoint(s, args.checkpoint); });
+    add_checkpoint_name(promote);
+    auto* demote = add("demote", "make this node's replica of NAME a standby (planned switch-over: promote another)",
+                       [&](client::Session& s) { return demote_checkpoint(s, args.checkpoint); });
+    add_checkpoint_name(demote);
 
     try {
         app.parse(argc, argv);
@@ -255,7 +253,6 @@ int run(int argc, char** argv) {
     for (const auto& c : commands)
         if (c.app->parsed()) chosen = &c;
     if (chosen == nullptr) return report_error("no command given (ckptctl --help lists them)", kExitUsage);
-    if (!chosen->action) return report_error(kNoReplication, kExitNotAvailable);
 
     // No reconnecting: an operator wants to know that the engine is away, not wait for it.
     auto session = client::Session::connect({.socket_path = args.socket, .reconnect = false});

@@ -78,7 +78,20 @@ int show_status(client::Session& session, const std::string& name) {
     if (!ck) return report_failure(ck.failure());
     auto st = ck->status();
     if (!st) return report_failure(st.failure());
-    write_status(std::cout, name, *st);
+    write_status(std::cout, name, *st, ck->replication());
+    return kExitOk;
+}
+
+int promote_checkpoint(client::Session& session, const std::string& name) {
+    auto epoch = session.promote(name);
+    if (!epoch) return report_failure(epoch.failure());
+    std::cout << "checkpoint '" << name << "' is active on this node, epoch " << *epoch << '\n';
+    return kExitOk;
+}
+
+int demote_checkpoint(client::Session& session, const std::string& name) {
+    if (Status s = session.demote(name); !s) return report_failure(s.failure());
+    std::cout << "checkpoint '" << name << "' is a standby on this node\n";
     return kExitOk;
 }
 

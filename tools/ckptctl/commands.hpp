@@ -48,6 +48,12 @@ int delete_section(client::Session& session, const std::string& checkpoint, cons
 /// `dump`: the section's committed bytes, as a hex dump or (raw) unchanged.
 int dump_section(client::Session& session, const std::string& checkpoint, const std::string& id, bool raw);
 
+/// `promote`: this node becomes the active replica (Session::promote); prints the new epoch.
+int promote_checkpoint(client::Session& session, const std::string& name);
+
+/// `demote`: this node becomes a standby for the checkpoint.
+int demote_checkpoint(client::Session& session, const std::string& name);
+
 /// `write`: copies `data` to `offset` in one synchronous commit and prints the commit sequence.
 int write_section(client::Session& session, const std::string& checkpoint, const std::string& id,
                   const std::string& data, std::uint64_t offset);

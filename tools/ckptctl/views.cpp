@@ -51,10 +51,17 @@ Table section_list_table(const std::vector<shm::SectionInfo>& sections) {
     return t;
 }
 
-void write_status(std::ostream& out, const std::string& name, const client::CheckpointStatus& st) {
+void write_status(std::ostream& out, const std::string& name, const client::CheckpointStatus& st,
+                  const client::ReplicationState& r) {
     const auto& a = st.attributes;
     const std::vector<std::pair<std::string, std::string>> lines{
         {"name", name},
+        {"role", r.role},
+        {"epoch", std::to_string(r.epoch)},
+        {"active_node", r.active_node ? std::to_string(r.active_node) : "-"},
+        {"replicas_in_sync", std::to_string(r.replicas)},
+        {"lag", std::to_string(r.lag_commits) + " commits, " + std::to_string(r.lag_bytes) + " bytes"},
+        {"sync_blocked_by", r.sync_blocked_by ? "node " + std::to_string(r.sync_blocked_by) : "none"},
         {"mode", std::string(format_update_mode(a.update_mode()))},
         {"persistent", a.persistent() ? "yes" : "no"},
         {"checkpoint_size", std::to_string(a.checkpoint_size)},

@@ -23,6 +23,7 @@ Table section_list_table(const std::vector<shm::SectionInfo>& sections);
 
 /// "key: value" lines, values aligned: the creation attributes, the usage and the engine counters
 /// of one checkpoint, then its damage text ("none" when there is none).
-void write_status(std::ostream& out, const std::string& name, const client::CheckpointStatus& status);
+void write_status(std::ostream& out, const std::string& name, const client::CheckpointStatus& status,
+                  const client::ReplicationState& replication);
 
 } // namespace ckpt::tools
