@@ -263,7 +263,7 @@ TEST(Replication, HundredFailoversLoseNoAcknowledgedCommit) {
                     auto tx = sec->write(std::chrono::milliseconds(2000));
                     if (!tx) return;
                     tx->write(0, attempted);
-                    if (!tx->commit(Ack::kSync, std::chrono::milliseconds(2000))) return;
+                    if (!tx->commit(Ack::kSync, std::chrono::milliseconds(500))) return; // the engine died
                     last_ok += 1;
                     ok_state = attempted;
                 }
