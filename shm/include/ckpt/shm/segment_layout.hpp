@@ -60,7 +60,8 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 2; ///< bump when a field is carved from reserved (1: dirty range, 2: replication)
+inline constexpr std::uint16_t kLayoutMinor =
+    2; ///< bump when a field is carved from reserved (1: dirty range, 2: replication)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
