@@ -75,9 +75,12 @@ void Replicator::activate(const std::shared_ptr<Checkpoint>& c) {
 
 void Replicator::adopt(const std::shared_ptr<Checkpoint>& c) {
     Repl& r = repl_of(c);
-    if (c->role() == kRoleStandby)
+    if (c->role() == kRoleStandby) {
+        // A commit half-received before the restart left its bytes in the shadow, which a later
+        // promotion would serve (resync, rollback) as committed: a state no commit produced.
+        c->discard_staged_after_restart();
         become_standby(r, c->epoch(), 0, 0); // the active announces itself when the link is up
-    else
+    } else
         become_active(r, std::max<std::uint64_t>(c->epoch(), 1));
 }
 
