@@ -90,6 +90,17 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
                 "capture of the previous commit"));
             continue;
         }
+        // The async window once more, now that this section's previous commit is captured and
+        // so counted in the lag (the engine publishes captured_seq after the lag): the check at
+        // the top may have run before that capture, and a single writer then ran one commit past
+        // async_window. (Concurrent writers of other sections can still each pass it at once.)
+        if (const std::uint32_t window = load_acquire(ck.meta.header().async_window);
+            window != 0 && load_acquire(ck.meta.header().repl_lag_commits) >= window) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            CKPT_TRY(replication_allows_write(ck, std::max(left, std::chrono::milliseconds(0))));
+            continue; // the window opened while we waited: look at the section again
+        }
         if (compare_exchange_acquire(ctl.lock, lock, make_lock(seq + 1, ck.writer + 1))) {
             fence_release();                                    // the odd sequence is visible before any byte changes
             if (load_acquire(desc.generation) != generation_) { // deleted and reused meanwhile

@@ -842,7 +842,6 @@ bool Checkpoint::capture(std::uint32_t slot) {
     }
     store_relaxed(d.last_update_ns, now_realtime_ns());
     store_release(d.committed_size, committed);
-    store_release(d.captured_seq, sl.captured_seq);
     if (replicating_) {
         ReplEvent ev;
         ev.kind = ReplEvent::Kind::kCommit;
@@ -864,6 +863,11 @@ bool Checkpoint::capture(std::uint32_t slot) {
         // No replica is required: the shadow copy is the acknowledgement.
         store_release(d.acked_seq, sl.captured_seq);
     }
+    // Published after the replicator counted the commit in the lag (emit above): a writer that
+    // sees its previous commit captured then also sees it in repl_lag_commits, so its async
+    // window check is exact. (Published before, a single writer could run one commit past
+    // async_window.)
+    store_release(d.captured_seq, sl.captured_seq);
     record_change(slot);
     ++counters_.captures;
     counters_.captured_bytes += copied;

@@ -250,6 +250,19 @@ bool Checkpoint::apply_staged(std::uint32_t slot, std::uint64_t remote_generatio
     return true;
 }
 
+void Checkpoint::discard_staged_after_restart() {
+    staged_.clear();
+    const std::byte* live = data_.area();
+    std::byte* shadow = shadow_area();
+    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
+        const Slot& sl = slots_[s];
+        // A locked section belongs to a writer left from before a demotion: its rollback needs
+        // the shadow as it is.
+        if (!sl.used || lock_held(load_acquire(data_.control(s).lock))) continue;
+        std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity);
+    }
+}
+
 void Checkpoint::discard_staged() {
     const std::byte* live = data_.area();
     std::byte* shadow = shadow_area();

@@ -311,7 +311,11 @@ void Engine::destroy(const std::shared_ptr<Checkpoint>& c) {
 }
 
 void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
-    if (c->unlinked || c->attributes().retention_ns == 0) {
+    // A standby replica outlives its local handles whatever its retention: the active decides
+    // when the checkpoint goes (and says so); the countdown below runs only once this node is
+    // active (run_timers). Destroyed here, a local reader's close deleted the replica, leaving
+    // nothing to promote.
+    if (c->unlinked || (c->attributes().retention_ns == 0 && !c->held_by_replication())) {
         destroy(c);
         return;
     }

@@ -75,9 +75,12 @@ void Replicator::activate(const std::shared_ptr<Checkpoint>& c) {
 
 void Replicator::adopt(const std::shared_ptr<Checkpoint>& c) {
     Repl& r = repl_of(c);
-    if (c->role() == kRoleStandby)
+    if (c->role() == kRoleStandby) {
+        // A commit half-received before the restart left its bytes in the shadow, which a later
+        // promotion would serve (resync, rollback) as committed: a state no commit produced.
+        c->discard_staged_after_restart();
         become_standby(r, c->epoch(), 0, 0); // the active announces itself when the link is up
-    else
+    } else
         become_active(r, std::max<std::uint64_t>(c->epoch(), 1));
 }
 
@@ -511,10 +514,14 @@ void Replicator::on_peer_down(std::uint16_t node, const std::vector<Completion>&
             // nothing waits for it. One that did stays required until it returns or times out.
             if (!m.synced) drop_member(r, node);
             publish(r);
-        } else if (r.active_node == node) {
-            r.ckpt->discard_staged(); // a commit cut in half is never applied
-            r.rx_open = false;
         }
+        // Standby: a commit cut in half stays staged (never applied). Discarding it here would
+        // lose it when only this side declared the active down (one-way loss): the active then
+        // keeps its stream, the rest of the commit arrives in order, is refused for lack of its
+        // first fragments, and is ACKed all the same, so the active counted as replicated a
+        // commit this node never applied (a sync commit returned OK). The stream decides
+        // instead: a continued stream completes the commit; a restarted one (the active declared
+        // us down too, or restarted) begins with an ANNOUNCE, and become_standby discards it.
     }
 }
 

@@ -173,6 +173,11 @@ bool drop_pct(const std::string& ns, const std::string& dev, unsigned pct, Hook 
     return add_rule(ns, dev, "numgen random mod 100 < " + std::to_string(pct) + " counter drop", hook, error);
 }
 
+bool drop_matching(const std::string& ns, const std::string& dev, const std::string& match, Hook hook,
+                   std::string* error) {
+    return add_rule(ns, dev, match + " counter drop", hook, error);
+}
+
 bool unblock(const std::string& ns, const std::string& dev, std::string* error) {
     bool ok = true;
     for (bool in : {true, false}) {

@@ -62,7 +62,11 @@ bool block_udp(const std::string& ns, const std::string& dev, std::uint16_t port
 /// Drops `pct` percent of all frames on `dev` (nft: numgen random mod 100 < pct drop).
 bool drop_pct(const std::string& ns, const std::string& dev, unsigned pct, Hook hook = Hook::kBoth,
               std::string* error = nullptr);
-/// Removes every rule block_udp/drop_pct put on `dev` (its chains; the table stays).
+/// Drops frames on `dev` that match the nft expression `match` (e.g. "udp dport 7490 @th,104,8 1":
+/// raw payload matches reach into the Hotspare header). Same table and chains as block_udp.
+bool drop_matching(const std::string& ns, const std::string& dev, const std::string& match, Hook hook = Hook::kBoth,
+                   std::string* error = nullptr);
+/// Removes every rule block_udp/drop_pct/drop_matching put on `dev` (its chains; the table stays).
 bool unblock(const std::string& ns, const std::string& dev, std::string* error = nullptr);
 /// Frames the rules on `dev` dropped so far (nft counters), for assertion messages and checks.
 std::uint64_t dropped(const std::string& ns, const std::string& dev, Hook hook = Hook::kBoth);

@@ -195,6 +195,10 @@ public:
                       bool overwrite);
     /// Forgets a partly received commit: the shadow gets the live bytes back.
     void discard_staged();
+    /// After an engine restart on a standby: the shadow may still hold bytes of a commit that was
+    /// staged and never applied (which ranges was only in memory). The live bytes are the last
+    /// applied commit, so every section not locked by a writer takes them back into the shadow.
+    void discard_staged_after_restart();
     std::uint64_t remote_generation(std::uint32_t slot) const { return slots_[slot].remote_generation; }
     /// The engine holds a replica open while it is a standby (no retention countdown).
     bool held_by_replication() const { return role() == shm::kRoleStandby; }
