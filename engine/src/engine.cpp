@@ -311,8 +311,15 @@ void Engine::destroy(const std::shared_ptr<Checkpoint>& c) {
 }
 
 void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
-    if (c->unlinked || c->attributes().retention_ns == 0) {
+    if (c->unlinked) {
         destroy(c);
+        return;
+    }
+    if (c->attributes().retention_ns == 0) {
+        // A standby's replica is its active's copy and goes when the active deletes it: a local
+        // reader closing its last handle must not delete it (the active would go on sending it
+        // commits). It stays without a deadline, like a replica nobody opened.
+        if (!c->held_by_replication()) destroy(c);
         return;
     }
     c->retention_deadline_ns = std::max(now_mono_ns() + c->attributes().retention_ns, grace_until_ns_);
