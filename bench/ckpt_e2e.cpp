@@ -25,6 +25,7 @@
 //
 //   ckpt_e2e [--quick] [--rounds N] [--count N] [--count-idle N] [--gap-us US] [--tput-ms MS] [--json FILE]
 //            [--ckptd PATH] [--pingpong PATH] [--client-cpu N] [--no-udp] [--only STEP] [--keep-logs]
+//            [--engine-set KEY=VALUE]...
 //
 // The latency of one commit is write() (which returns at once: the previous commit is acknowledged)
 // plus commit(kSync), timed with CLOCK_MONOTONIC into a preallocated array; the application's own
@@ -86,16 +87,17 @@ struct Options {
     std::string ckptd, pingpong, json;
     bool quick = false, no_udp = false, keep_logs = false;
     unsigned rounds = 3;
-    std::size_t count = 20000;     ///< sync commits (and raw round trips) per size, after a warm-up
-    std::size_t count_idle = 5000; ///< default mode: sync commits per size (each after a gap)
-    unsigned gap_us = 1000;        ///< default mode: pause before each sync commit (the engines go idle)
-    unsigned tput_ms = 3000;       ///< async commits per size for this long
-    int client_cpu = 0;            ///< this process (the writer)
-    int cpu_a = 0, cpu_b = 1;      ///< engine A (active) and engine B (standby); raw client and server
-    std::uint32_t block = 256;     ///< the checkpoint's block size (the default)
-    std::string log_dir;           ///< engines' and ping-pongs' output
-    std::string argv_line;         ///< how we were called
-    std::string only;              ///< run only the steps whose name contains this
+    std::size_t count = 20000;           ///< sync commits (and raw round trips) per size, after a warm-up
+    std::size_t count_idle = 5000;       ///< default mode: sync commits per size (each after a gap)
+    unsigned gap_us = 1000;              ///< default mode: pause before each sync commit (the engines go idle)
+    unsigned tput_ms = 3000;             ///< async commits per size for this long
+    int client_cpu = 0;                  ///< this process (the writer)
+    int cpu_a = 0, cpu_b = 1;            ///< engine A (active) and engine B (standby); raw client and server
+    std::uint32_t block = 256;           ///< the checkpoint's block size (the default)
+    std::string log_dir;                 ///< engines' and ping-pongs' output
+    std::string argv_line;               ///< how we were called
+    std::string only;                    ///< run only the steps whose name contains this
+    std::vector<std::string> engine_set; ///< extra "key = value" lines for every engine (experiments)
 };
 
 constexpr std::size_t kSyncSizes[] = {64, 4096, 65536};
@@ -559,6 +561,10 @@ public:
         res_.put(k + ".acks_per_commit",
                  static_cast<double>(c1.b.acks_sent - c0.b.acks_sent) / static_cast<double>(commits));
         res_.put(k + ".retransmits", static_cast<double>(c1.a.retransmits - c0.a.retransmits));
+        res_.put(k + ".retransmits_per_commit",
+                 static_cast<double>(c1.a.retransmits - c0.a.retransmits) / static_cast<double>(commits));
+        res_.put(k + ".duplicates_at_standby", static_cast<double>(c1.b.duplicates - c0.b.duplicates));
+        res_.put(k + ".nacks_from_standby", static_cast<double>(c1.b.nacks_sent - c0.b.nacks_sent));
         res_.put(k + ".commits_acked", static_cast<double>(c1.a.commits_acked - c0.a.commits_acked));
         const std::uint64_t applied = c1.b.commits_applied - c0.b.commits_applied;
         const std::uint64_t refused = (c1.b.unknown_checkpoint - c0.b.unknown_checkpoint) +
@@ -638,6 +644,10 @@ private:
     std::vector<std::string> common() const {
         std::vector<std::string> c = {"transport = " + transport_, "scan_interval_ms = 200"};
         if (busy_) c.push_back("idle_spin_us = " + std::to_string(kBusySpinUs));
+        for (const auto& kv : o_.engine_set) {
+            const auto eq = kv.find('=');
+            c.push_back(eq == std::string::npos ? kv : kv.substr(0, eq) + " = " + kv.substr(eq + 1));
+        }
         return c;
     }
     bool peer_up(const std::string& socket, std::uint16_t peer) {
@@ -750,9 +760,10 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
                              (busy ? "busy-poll, back to back" : "defaults, commits apart") + ", " + size_name(n) +
                              " changed: p50 / p99 / p99.9 us";
                 row.ours = lat3(k);
-                row.base_name = std::string(t == "memif" ? "raw DPDK memif" : "raw kernel UDP") + " message of " +
-                                size_name(n) + " (" + fmt("%.0f", r.med(b + ".frames")) + " frame" +
-                                (r.med(b + ".frames") > 1 ? "s" : "") + ") + ACK";
+                const double frames = r.has(b + ".frames") ? r.med(b + ".frames") : 0;
+                row.base_name =
+                    std::string(t == "memif" ? "raw DPDK memif" : "raw kernel UDP") + " message of " + size_name(n) +
+                    (frames > 0 ? " (" + fmt("%.0f", frames) + (frames > 1 ? " frames)" : " frame)") : "") + " + ACK";
                 row.base = r.has(b + ".p50") ? lat3(b) : "n/a";
                 row.ours_v = r.med(k + ".p50");
                 row.base_v = r.med(b + ".p50");
@@ -809,9 +820,11 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
         row.figure = "wire bytes / changed bytes, " + what;
         row.ours_v = r.med(k + ".wire_per_changed");
         row.ours = fmt("%.4f", row.ours_v);
-        row.base_name = "changed bytes (DATA payload / changed; DATA frames, ACK frames per commit)";
+        row.base_name = "changed bytes (DATA payload / changed; per commit: DATA frames, ACK frames back, frames "
+                        "sent again)";
         row.base = fmt("%.3f", r.med(k + ".data_per_changed")) + "; " + fmt("%.1f", r.med(k + ".frames_per_commit")) +
-                   ", " + fmt("%.2f", r.med(k + ".acks_per_commit"));
+                   ", " + fmt("%.2f", r.med(k + ".acks_per_commit")) + ", " +
+                   fmt("%.2f", r.med(k + ".retransmits_per_commit"));
         row.ratio_v = row.ours_v;
         row.ratio = fmt("%.4fx", row.ours_v);
         const bool met = row.ours_v <= 1.1;
@@ -929,6 +942,9 @@ int main(int argc, char** argv) {
     app.add_flag("--no-udp", o.no_udp, "skip the kernel UDP figures");
     app.add_option("--only", o.only, "run only the steps whose name contains this (e.g. 'memif busy', 'raw')");
     app.add_flag("--keep-logs", o.keep_logs, "keep the engines' and ping-pongs' logs");
+    app.add_option("--engine-set", o.engine_set,
+                   "KEY=VALUE added to every engine's configuration, after the benchmark's own (repeatable; for "
+                   "experiments, e.g. retransmit_ms=20 or mtu=9000: the table's command line says so)");
     CLI11_PARSE(app, argc, argv);
     if (o.quick) {
         if (app.count("--rounds") == 0) o.rounds = 1;
