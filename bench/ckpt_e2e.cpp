@@ -565,6 +565,8 @@ public:
                  static_cast<double>(c1.a.retransmits - c0.a.retransmits) / static_cast<double>(commits));
         res_.put(k + ".duplicates_at_standby", static_cast<double>(c1.b.duplicates - c0.b.duplicates));
         res_.put(k + ".nacks_from_standby", static_cast<double>(c1.b.nacks_sent - c0.b.nacks_sent));
+        res_.put(k + ".tx_dropped_active", static_cast<double>(c1.a.tx_dropped - c0.a.tx_dropped));
+        res_.put(k + ".tx_dropped_standby", static_cast<double>(c1.b.tx_dropped - c0.b.tx_dropped)); // ACKs
         res_.put(k + ".commits_acked", static_cast<double>(c1.a.commits_acked - c0.a.commits_acked));
         const std::uint64_t applied = c1.b.commits_applied - c0.b.commits_applied;
         const std::uint64_t refused = (c1.b.unknown_checkpoint - c0.b.unknown_checkpoint) +
@@ -624,6 +626,7 @@ public:
             ++commits;
         }
         const std::uint64_t t1 = now_ns();
+        const auto at_stop = ck_.replication(); // the lag the writer built up
         if (auto w = sec_.wait_acked(last, std::chrono::seconds(60)); !w)
             return failed("the standby did not apply the last async commit: " + w.message());
         const std::uint64_t t2 = now_ns();
@@ -637,6 +640,8 @@ public:
         res_.put(k + ".bytes_per_s", static_cast<double>(commits * n) / secs);
         res_.put(k + ".drain_ms", static_cast<double>(t2 - t1) / 1e6);
         res_.put(k + ".lag_after", static_cast<double>(lag));
+        res_.put(k + ".lag_at_stop_commits", static_cast<double>(at_stop.lag_commits));
+        res_.put(k + ".lag_at_stop_bytes", static_cast<double>(at_stop.lag_bytes));
         return put_wire(k, *c0, *c1, commits, commits * n);
     }
 
