@@ -1079,11 +1079,17 @@ int main(int argc, char** argv) {
                 info["cpu_others"].c_str());
     std::printf("%s", markdown(rows).c_str());
     if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
-    if (!o.json.empty()) {
-        std::ofstream(o.json) << json_report(rows, res, info);
-        std::fprintf(stderr, "ckpt_e2e: JSON in %s\n", o.json.c_str());
-    }
     std::error_code ec;
+    if (!o.json.empty()) {
+        if (auto dir = std::filesystem::path(o.json).parent_path(); !dir.empty())
+            std::filesystem::create_directories(dir, ec);
+        std::ofstream out(o.json);
+        out << json_report(rows, res, info);
+        if (out.flush())
+            std::fprintf(stderr, "ckpt_e2e: JSON in %s\n", o.json.c_str());
+        else
+            res.error("cannot write " + o.json);
+    }
     if (o.keep_logs || !res.errors.empty())
         std::fprintf(stderr, "ckpt_e2e: logs in %s\n", o.log_dir.c_str());
     else
