@@ -5,11 +5,23 @@
 //   ckpt_pingpong server --socket PATH [--lcore N] [--prefix P] [--udp PORT]
 //   ckpt_pingpong client --socket PATH [--lcore N] [--prefix P] [--udp PORT]
 //                        [--count N] [--size BYTES] [--verify] [--json]
+//                        [--message BYTES[,BYTES...] [--mtu N]] [--stream-ms MS]
 //
-// The client sends a frame, waits for its echo, and records the round trip in a preallocated array
-// (no allocation in the timed loop); it prints p50/p99/p99.9/max in microseconds. With --verify
-// every echo is checked (sequence, size, XXH3 of the payload) and any mismatch fails the run: the
-// transport test uses this mode.
+// Echo mode (the default): the client sends a frame, waits for its echo, and records the round
+// trip in a preallocated array (no allocation in the timed loop); it prints p50/p99/p99.9/max in
+// microseconds. With --verify every echo is checked (sequence, size, XXH3 of the payload) and any
+// mismatch fails the run: the transport test uses this mode.
+//
+// Message mode (--message): the shape of a replicated commit. The client sends BYTES of payload
+// as a burst of frames of at most MTU + 14 bytes (42 bytes of header, like Ethernet + IPv4 + UDP,
+// then at most MTU - 28 bytes of payload each), and the server answers the last one with a single
+// 60-byte ACK frame that says how many fragments of that message it received. The round trip runs
+// from the first send to the ACK. Several sizes run one after the other, one line each.
+//
+// Stream mode (--stream-ms): one-way throughput. The client sends frames of --size bytes in
+// bursts of 32 for MS milliseconds (a full TX ring holds the sender back: nothing is dropped on
+// memif), then asks the server for what it received: frames, bytes, and the time from the first
+// to the last of them, measured where they arrive.
 #include "ckpt/net/dpdk_port.hpp"
 
 #include <CLI/CLI.hpp>
@@ -24,12 +36,23 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
 
-constexpr std::uint16_t kEtherType = 0x88B5; // IEEE local experimental: raw baseline frames only
-constexpr std::size_t kHeader = 14 + 16;     // Ethernet + (u64 seq, u64 payload hash)
+constexpr std::uint16_t kEtherType = 0x88B5;    // IEEE local experimental: raw baseline frames only (echo)
+constexpr std::uint16_t kEtherMessage = 0x88B6; // message fragments, and the server's ACK of the last one
+constexpr std::uint16_t kEtherStream = 0x88B7;  // stream frames, and the server's report
+constexpr std::size_t kHeader = 14 + 16;        // Ethernet + (u64 seq, u64 payload hash)
+/// Message and stream frames: Ethernet + 28 bytes where IPv4 + UDP would be (u64 seq, u32 fragment,
+/// u32 fragments, u64 payload hash, u32 zero), so a frame carries what a UDP datagram would.
+constexpr std::size_t kMsgHeader = 14 + 28;
+constexpr std::size_t kAckFrame = 60; // the Ethernet minimum (without FCS)
+constexpr std::uint64_t kStop = ~0ull;
 
 std::uint64_t now_ns() {
     timespec ts{};
@@ -37,11 +60,33 @@ std::uint64_t now_ns() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+void fill_ethernet(std::byte* f, std::uint16_t ether_type) {
+    std::memset(f, 0xff, 6); // broadcast: memif is point to point
+    std::memset(f + 6, 0x02, 6);
+    f[12] = static_cast<std::byte>(ether_type >> 8);
+    f[13] = static_cast<std::byte>(ether_type & 0xff);
+}
+
+std::uint16_t ether_type_of(std::span<const std::byte> f) {
+    return f.size() < 14
+               ? 0
+               : static_cast<std::uint16_t>(std::to_integer<unsigned>(f[12]) << 8 | std::to_integer<unsigned>(f[13]));
+}
+
+template <typename T>
+T load_at(std::span<const std::byte> f, std::size_t off) {
+    T v{};
+    if (f.size() >= off + sizeof v) std::memcpy(&v, f.data() + off, sizeof v);
+    return v;
+}
+
+template <typename T>
+void store_at(std::byte* f, std::size_t off, T v) {
+    std::memcpy(f + off, &v, sizeof v);
+}
+
 void fill_frame(std::vector<std::byte>& f, std::uint64_t seq) {
-    std::memset(f.data(), 0xff, 6); // broadcast: memif is point to point
-    std::memset(f.data() + 6, 0x02, 6);
-    f[12] = std::byte{kEtherType >> 8};
-    f[13] = std::byte{kEtherType & 0xff};
+    fill_ethernet(f.data(), kEtherType);
     for (std::size_t i = kHeader; i < f.size(); ++i) f[i] = static_cast<std::byte>((seq * 131 + i) & 0xff);
     std::uint64_t h = XXH3_64bits(f.data() + kHeader, f.size() - kHeader);
     std::memcpy(f.data() + 14, &seq, 8);
@@ -65,22 +110,40 @@ struct Options {
     unsigned link_wait_ms = 20000;
     std::size_t count = 100000, size = 64;
     bool verify = false, json = false;
+    std::vector<std::size_t> message; ///< message mode: payload bytes per message, one run each
+    std::size_t mtu = 1500;           ///< message mode: frames carry at most mtu - 28 payload bytes
+    unsigned stream_ms = 0;           ///< stream mode: how long to send
 };
 
 /// A transport: DPDK memif port or kernel UDP socket, same two operations.
 struct Link {
     virtual ~Link() = default;
     virtual bool send(std::span<const std::byte> f) = 0;
-    /// Polls for one frame; calls fn and returns true when one arrived.
-    virtual bool poll(const std::function<void(std::span<const std::byte>)>& fn) = 0;
+    /// Sends as many of `frames` as the transport takes now (a burst); returns how many.
+    virtual std::size_t send_burst(std::span<const std::span<const std::byte>> frames) {
+        std::size_t n = 0;
+        while (n < frames.size() && send(frames[n])) ++n;
+        return n;
+    }
+    /// Polls for frames (a burst of up to 32 on memif, one datagram on UDP); calls fn for each and
+    /// returns true when any arrived. A plain callback and
+    /// context rather than std::function, which would allocate for most lambdas on every poll of
+    /// a timed loop.
+    template <typename F>
+    bool poll(F&& fn) {
+        return poll_raw(
+            [](void* ctx, std::span<const std::byte> f) { (*static_cast<std::remove_reference_t<F>*>(ctx))(f); }, &fn);
+    }
+    virtual bool poll_raw(void (*cb)(void*, std::span<const std::byte>), void* ctx) = 0;
 };
 
 struct MemifLink : Link {
     ckpt::net::Port port;
     explicit MemifLink(ckpt::net::Port p) : port(std::move(p)) {}
     bool send(std::span<const std::byte> f) override { return port.send_one(f); }
-    bool poll(const std::function<void(std::span<const std::byte>)>& fn) override {
-        return port.receive([&](std::span<const std::byte> f) { fn(f); }, 1) > 0;
+    std::size_t send_burst(std::span<const std::span<const std::byte>> frames) override { return port.send(frames); }
+    bool poll_raw(void (*cb)(void*, std::span<const std::byte>), void* ctx) override {
+        return port.receive([&](std::span<const std::byte> f) { cb(ctx, f); }, 32) > 0; // a burst, as ckptd reads
     }
 };
 
@@ -96,7 +159,7 @@ struct UdpLink : Link {
         return ::sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&peer), sizeof peer) ==
                static_cast<ssize_t>(f.size());
     }
-    bool poll(const std::function<void(std::span<const std::byte>)>& fn) override {
+    bool poll_raw(void (*cb)(void*, std::span<const std::byte>), void* ctx) override {
         sockaddr_in from{};
         socklen_t len = sizeof from;
         ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
@@ -105,7 +168,7 @@ struct UdpLink : Link {
             peer = from;
             have_peer = true;
         }
-        fn({buf.data(), static_cast<std::size_t>(n)});
+        cb(ctx, {buf.data(), static_cast<std::size_t>(n)});
         return true;
     }
 };
@@ -148,17 +211,53 @@ std::unique_ptr<Link> open_link(const Options& o) {
     return std::make_unique<MemifLink>(std::move(*port));
 }
 
+std::uint64_t seq_of(std::span<const std::byte> f) {
+    return load_at<std::uint64_t>(f, 14);
+}
+
 int serve(Link& link, const Options& o) {
-    // Echo until the client sends a zero-length-payload frame (size == kHeader, seq ~0).
-    std::vector<std::byte> copy(65536);
-    std::uint64_t echoed = 0;
+    // Echo frames come back as they are; a message's last fragment gets one ACK frame; stream
+    // frames are counted, and their stop frame is answered with the count. The client ends the
+    // session with an echo frame carrying seq ~0.
+    std::vector<std::byte> copy(65536), reply(kAckFrame);
+    std::uint64_t echoed = 0, msg_seq = kStop, msg_frags = 0;
+    std::uint64_t st_frames = 0, st_bytes = 0, st_first = 0, st_last = 0;
     const std::uint64_t deadline = now_ns() + 300ull * 1'000'000'000;
     bool done = false;
     while (!done && now_ns() < deadline) {
         link.poll([&](std::span<const std::byte> f) {
-            std::uint64_t seq = 0;
-            if (f.size() >= kHeader) std::memcpy(&seq, f.data() + 14, 8);
-            if (seq == ~0ull) done = true;
+            const std::uint16_t type = ether_type_of(f);
+            if (type == kEtherMessage) {
+                const std::uint64_t seq = seq_of(f);
+                if (seq != msg_seq) msg_seq = seq, msg_frags = 0;
+                ++msg_frags;
+                if (load_at<std::uint32_t>(f, 22) + 1 != load_at<std::uint32_t>(f, 26)) return; // not the last
+                std::memset(reply.data(), 0, reply.size());
+                fill_ethernet(reply.data(), kEtherMessage);
+                store_at(reply.data(), 14, seq);
+                store_at(reply.data(), 22, static_cast<std::uint32_t>(msg_frags));
+                link.send(reply);
+                return;
+            }
+            if (type == kEtherStream) {
+                if (seq_of(f) != kStop) {
+                    const std::uint64_t t = now_ns();
+                    if (st_frames++ == 0) st_first = t;
+                    st_last = t;
+                    st_bytes += f.size();
+                    return;
+                }
+                std::memset(reply.data(), 0, reply.size());
+                fill_ethernet(reply.data(), kEtherStream);
+                store_at(reply.data(), 14, kStop);
+                store_at(reply.data(), 22, st_frames);
+                store_at(reply.data(), 30, st_bytes);
+                store_at(reply.data(), 38, st_last - st_first);
+                link.send(reply);
+                st_frames = st_bytes = st_first = st_last = 0;
+                return;
+            }
+            if (seq_of(f) == kStop) done = true;
             std::memcpy(copy.data(), f.data(), f.size());
             link.send({copy.data(), f.size()});
             ++echoed;
@@ -168,7 +267,134 @@ int serve(Link& link, const Options& o) {
     return done ? 0 : 1;
 }
 
-int run_client(Link& link, const Options& o) {
+double percentile_us(const std::vector<std::uint64_t>& sorted, double p) {
+    return static_cast<double>(sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))]) /
+           1000.0;
+}
+
+const char* transport_name(const Options& o) {
+    return o.udp_port ? "kernel-udp" : "dpdk-memif";
+}
+
+/// Message mode: `bytes` of payload in frames of at most mtu + 14 bytes, one ACK back.
+int run_messages(Link& link, const Options& o, std::size_t bytes) {
+    const std::size_t per_frame = o.mtu - 28;
+    const std::size_t frames = std::max<std::size_t>(1, (bytes + per_frame - 1) / per_frame);
+    std::vector<std::vector<std::byte>> buf(frames);
+    std::vector<std::span<const std::byte>> spans(frames);
+    for (std::size_t i = 0; i < frames; ++i) {
+        const std::size_t payload = std::min(per_frame, bytes - std::min(bytes, i * per_frame));
+        buf[i].assign(kMsgHeader + payload, std::byte{0});
+        fill_ethernet(buf[i].data(), kEtherMessage);
+        store_at(buf[i].data(), 22, static_cast<std::uint32_t>(i));
+        store_at(buf[i].data(), 26, static_cast<std::uint32_t>(frames));
+        for (std::size_t k = 0; k < payload; ++k) buf[i][kMsgHeader + k] = static_cast<std::byte>((i * 131 + k) & 0xff);
+        spans[i] = buf[i];
+    }
+    const std::size_t warmup = std::min<std::size_t>(o.count / 10, 1000);
+    std::vector<std::uint64_t> rtt(o.count); // preallocated: nothing allocates in the timed loop
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < warmup + o.count; ++i) {
+        const std::uint64_t seq = (std::uint64_t{bytes} << 32) | i; // unique per size and message
+        for (auto& b : buf) store_at(b.data(), 14, seq);
+        if (o.verify)
+            for (auto& b : buf) store_at(b.data(), 30, XXH3_64bits(b.data() + kMsgHeader, b.size() - kMsgHeader));
+        const std::uint64_t t0 = now_ns();
+        for (std::size_t sent = 0; sent < frames;) {
+            sent += link.send_burst(std::span(spans).subspan(sent));
+            if (now_ns() - t0 > 5'000'000'000ull) {
+                std::fprintf(stderr, "ckpt_pingpong: message %zu: transmit ring stayed full for 5 s\n", i);
+                return 1;
+            }
+        }
+        bool got = false;
+        while (!got) {
+            got = link.poll([&](std::span<const std::byte> f) {
+                if (ether_type_of(f) != kEtherMessage || seq_of(f) != seq || load_at<std::uint32_t>(f, 22) != frames)
+                    ++bad;
+            });
+            if (!got && now_ns() - t0 > 5'000'000'000ull) {
+                std::fprintf(stderr, "ckpt_pingpong: no ACK for message %zu within 5 s\n", i);
+                return 1;
+            }
+        }
+        if (i >= warmup) rtt[i - warmup] = now_ns() - t0;
+    }
+    std::sort(rtt.begin(), rtt.end());
+    if (o.json)
+        std::printf("{\"transport\":\"%s\",\"mode\":\"message\",\"bytes\":%zu,\"frames\":%zu,\"mtu\":%zu,"
+                    "\"count\":%zu,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f,\"corrupt\":%zu}\n",
+                    transport_name(o), bytes, frames, o.mtu, o.count, percentile_us(rtt, 0.5), percentile_us(rtt, 0.99),
+                    percentile_us(rtt, 0.999), percentile_us(rtt, 1.0), bad);
+    else
+        std::printf("%s message of %zu B (%zu frames) + ACK x %zu: p50 %.3f us, p99 %.3f us, p99.9 %.3f us, max %.3f "
+                    "us%s\n",
+                    transport_name(o), bytes, frames, o.count, percentile_us(rtt, 0.5), percentile_us(rtt, 0.99),
+                    percentile_us(rtt, 0.999), percentile_us(rtt, 1.0), bad ? " (BAD ACKS)" : "");
+    std::fflush(stdout);
+    return bad ? 1 : 0;
+}
+
+/// Stream mode: frames of o.size bytes for o.stream_ms, then the server's count.
+int run_stream(Link& link, const Options& o) {
+    constexpr std::size_t kBurst = 32;
+    std::vector<std::vector<std::byte>> buf(kBurst);
+    std::vector<std::span<const std::byte>> spans(kBurst);
+    for (std::size_t i = 0; i < kBurst; ++i) {
+        buf[i].assign(std::max(o.size, kMsgHeader), std::byte{0});
+        fill_ethernet(buf[i].data(), kEtherStream);
+        for (std::size_t k = kMsgHeader; k < buf[i].size(); ++k) buf[i][k] = static_cast<std::byte>((i + k) & 0xff);
+        spans[i] = buf[i];
+    }
+    std::uint64_t seq = 0, tx = 0;
+    const std::uint64_t t0 = now_ns(), end = t0 + std::uint64_t{o.stream_ms} * 1'000'000;
+    while (now_ns() < end) {
+        for (auto& b : buf) store_at(b.data(), 14, seq++);
+        std::size_t sent = 0;
+        while (sent < kBurst) sent += link.send_burst(std::span(spans).subspan(sent));
+        tx += kBurst;
+    }
+    const std::uint64_t t1 = now_ns();
+    std::vector<std::byte> stop(kAckFrame);
+    fill_ethernet(stop.data(), kEtherStream);
+    store_at(stop.data(), 14, kStop);
+    std::uint64_t rx_frames = 0, rx_bytes = 0, rx_ns = 0;
+    bool got = false;
+    for (std::uint64_t asked = 0; !got;) {
+        if (now_ns() - asked > 50'000'000) { // ask (again: UDP may drop it)
+            link.send(stop);
+            asked = now_ns();
+        }
+        link.poll([&](std::span<const std::byte> f) {
+            if (ether_type_of(f) != kEtherStream || seq_of(f) != kStop) return;
+            rx_frames = load_at<std::uint64_t>(f, 22);
+            rx_bytes = load_at<std::uint64_t>(f, 30);
+            rx_ns = load_at<std::uint64_t>(f, 38);
+            got = true;
+        });
+        if (!got && now_ns() - t1 > 5'000'000'000ull) {
+            std::fprintf(stderr, "ckpt_pingpong: no stream report within 5 s\n");
+            return 1;
+        }
+    }
+    const double secs = static_cast<double>(rx_ns) / 1e9;
+    const double fps = secs > 0 ? static_cast<double>(rx_frames) / secs : 0,
+                 bps = secs > 0 ? static_cast<double>(rx_bytes) / secs : 0;
+    if (o.json)
+        std::printf("{\"transport\":\"%s\",\"mode\":\"stream\",\"frame\":%zu,\"ms\":%u,\"tx_frames\":%llu,"
+                    "\"rx_frames\":%llu,\"rx_bytes\":%llu,\"rx_ns\":%llu,\"frames_per_s\":%.0f,\"bytes_per_s\":%.0f}\n",
+                    transport_name(o), buf[0].size(), o.stream_ms, static_cast<unsigned long long>(tx),
+                    static_cast<unsigned long long>(rx_frames), static_cast<unsigned long long>(rx_bytes),
+                    static_cast<unsigned long long>(rx_ns), fps, bps);
+    else
+        std::printf("%s stream of %zu B frames for %u ms: sent %llu, received %llu (%.3f Mframes/s, %.3f GB/s)\n",
+                    transport_name(o), buf[0].size(), o.stream_ms, static_cast<unsigned long long>(tx),
+                    static_cast<unsigned long long>(rx_frames), fps / 1e6, bps / 1e9);
+    std::fflush(stdout);
+    return 0;
+}
+
+int run_echo(Link& link, const Options& o) {
     std::vector<std::byte> frame(std::max(o.size, kHeader));
     std::vector<std::uint64_t> rtt(o.count); // preallocated: nothing allocates in the timed loop
     std::size_t bad = 0;
@@ -195,9 +421,6 @@ int run_client(Link& link, const Options& o) {
         }
         rtt[i] = now_ns() - t0;
     }
-    std::vector<std::byte> stop(kHeader);
-    fill_frame(stop, ~0ull);
-    link.send(stop);
     std::sort(rtt.begin(), rtt.end());
     auto pct = [&](double p) {
         return static_cast<double>(rtt[std::min(rtt.size() - 1, static_cast<std::size_t>(p * rtt.size()))]) / 1000.0;
@@ -220,6 +443,20 @@ int run_client(Link& link, const Options& o) {
     return 0;
 }
 
+int run_client(Link& link, const Options& o) {
+    int rc = 0;
+    if (o.stream_ms)
+        rc = run_stream(link, o);
+    else if (!o.message.empty())
+        for (std::size_t bytes : o.message) rc = rc ? rc : run_messages(link, o, bytes);
+    else
+        rc = run_echo(link, o);
+    std::vector<std::byte> stop(kHeader); // ends the server
+    fill_frame(stop, kStop);
+    link.send(stop);
+    return rc;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -234,7 +471,15 @@ int main(int argc, char** argv) {
     app.add_option("--size", o.size, "frame size in bytes (>= 30)")->check(CLI::Range(30, 9000));
     app.add_option("--link-wait-ms", o.link_wait_ms, "how long to wait for the memif peer");
     app.add_flag("--verify", o.verify, "check every echo (sequence, size, XXH3)");
-    app.add_flag("--json", o.json, "one JSON object on stdout");
+    app.add_flag("--json", o.json, "one JSON object on stdout (one per size with --message)");
+    app.add_option("--message", o.message,
+                   "message mode: payload bytes per message (comma-separated sizes run in turn), sent in "
+                   "frames of at most MTU + 14 bytes, answered with one ACK frame")
+        ->delimiter(',')
+        ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+    app.add_option("--mtu", o.mtu, "message mode: the link MTU (a frame carries at most MTU - 28 payload bytes)")
+        ->check(CLI::Range(576, 9000));
+    app.add_option("--stream-ms", o.stream_ms, "stream mode: send frames of --size bytes for this long (one way)");
     CLI11_PARSE(app, argc, argv);
     auto link = open_link(o);
     if (!link) return 2;

@@ -319,6 +319,7 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
         destroy(c);
         return;
     }
+    if (c->attributes().retention_ns == 0) return; // a standby's replica, with no deadline
     c->retention_deadline_ns = std::max(now_mono_ns() + c->attributes().retention_ns, grace_until_ns_);
 }
 

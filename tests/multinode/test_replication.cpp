@@ -141,6 +141,37 @@ TEST(Replication, SectionsAndCommitsAppearIdenticallyOnTheStandby) {
     EXPECT_LT(la->data_bytes, 200u * 3 * 256 + 8192 + 4096);
 }
 
+TEST(Replication, ClosingTheLastHandleOnTheStandbyKeepsTheReplica) {
+    // retention 0: on an active, the last close deletes the checkpoint; on a standby the replica
+    // belongs to the active and must stay, or later commits reach a node that dropped it.
+    TwoNodes n("repl-close");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    auto ca = sa->create("closed", sync_attrs());
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    SectionCreate sc;
+    sc.id = "s";
+    sc.capacity = 4096;
+    ASSERT_TRUE(ca->create_section(sc).ok());
+    {
+        auto cb = open_replica(*sb, "closed");
+        ASSERT_TRUE(cb.ok()) << cb.message();
+        EXPECT_TRUE(eventually([&] { return cb->section("s").ok(); }));
+    } // the standby's only handle closes here
+    auto s = ca->section("s");
+    ASSERT_TRUE(s.ok());
+    for (std::uint64_t v = 1; v <= 50; ++v) ASSERT_TRUE(s->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync).ok());
+    auto cb = sb->open("closed", kOpenRead);
+    ASSERT_TRUE(cb.ok()) << "the replica was deleted when its last local handle closed: " << cb.message() << n.b->log();
+    EXPECT_EQ(content(*cb, "s"), content(*ca, "s"));
+    auto lb = sb->peers();
+    ASSERT_TRUE(lb.ok());
+    EXPECT_GE(lb->commits_applied, 50u);
+    EXPECT_EQ(lb->unknown_checkpoint, 0u);
+}
+
 TEST(Replication, PromotionFencesTheOldActiveAndItRejoinsAsStandby) {
     TwoNodes n("repl-promote");
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
