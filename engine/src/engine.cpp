@@ -421,10 +421,6 @@ int Engine::run() {
             last_work = now_mono_ns();
         else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns && (!link_ || link_->idle()))
             sleep = true; // (frames in flight: keep polling for their ACKs, yielding the core)
-        if (link_ && (iter & 1023) == 0) {
-            const std::int64_t now = now_mono_ns();
-            if (link_->next_deadline() <= now) link_->flush(now); // retransmissions that are due
-        }
         int timeout = 0;
         if (sleep) {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,

@@ -158,13 +158,6 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
     return sent;
 }
 
-std::int64_t PeerLink::next_deadline() const {
-    std::int64_t d = INT64_MAX;
-    for (const auto& p : peers_)
-        if (p.state == PeerState::kUp) d = std::min(d, p.stream.next_deadline());
-    return d;
-}
-
 bool PeerLink::idle() const {
     for (const auto& p : peers_)
         if (p.state == PeerState::kUp && (!p.stream.idle() || p.stream.ack_pending)) return false;

@@ -28,9 +28,13 @@
 
 using namespace ckpt;
 using namespace ckpt::client;
+using ckpt::testing::bytes_of;
 using ckpt::testing::EngineProcess;
 using ckpt::testing::eventually;
 using ckpt::testing::Hook;
+using ckpt::testing::open_replica;
+using ckpt::testing::realtime_ns;
+using ckpt::testing::replica_attrs;
 using ckpt::testing::VethPair;
 using ckpt::testing::wait_peer_state;
 
@@ -41,23 +45,6 @@ constexpr std::size_t kBadHashIndex = 7; // LinkInfo::rejected_by_reason: net::R
 constexpr std::uint16_t kReplicationPort = 7490;
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-CheckpointAttributes attrs(UpdateMode mode = UpdateMode::kSync) {
-    CheckpointAttributes a;
-    a.creation_flags = static_cast<std::uint32_t>(mode);
-    a.checkpoint_size = 1 << 20;
-    a.max_sections = 16;
-    a.max_section_size = 64 << 10;
-    a.max_section_id_size = 32;
-    a.block_size = 256;
-    return a;
-}
-
-std::vector<std::byte> bytes_of(const std::string& s) {
-    std::vector<std::byte> v(s.size());
-    std::memcpy(v.data(), s.data(), s.size());
-    return v;
-}
 
 /// n bytes of a pattern that differs for every seed (splitmix64).
 std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
@@ -74,12 +61,6 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
         v[i] = static_cast<std::byte>(x >> ((i % 8) * 8));
     }
     return v;
-}
-
-std::int64_t realtime_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 /// The committed content of a section (its size bytes); nullopt when it cannot be read.
@@ -144,16 +125,6 @@ std::string peer_state(const std::string& socket, std::uint16_t peer) {
     for (const auto& p : link_of(socket).peers)
         if (p.node_id == peer) return p.state;
     return "?";
-}
-
-/// Opens `name` on a node once its replica exists (read-only: it is a standby).
-Result<Checkpoint> open_replica(Session& s, const std::string& name) {
-    Result<Checkpoint> c = fail(Error::kNotExist, "never appeared");
-    eventually([&] {
-        c = s.open(name, kOpenRead);
-        return c.ok();
-    });
-    return c;
 }
 
 /// Ten UDP ports for this test process (offsets 0..9), below the ephemeral range and away from
@@ -285,7 +256,7 @@ TEST(FaultsAfPacket, SectionsWrittenDeletedAndExpiredAppearIdenticallyOnTheStand
     ASSERT_TRUE(sa.ok() && sb.ok());
     EXPECT_EQ(sa->peers()->transport, "af_packet");
 
-    auto ca = sa->create("afp", attrs());
+    auto ca = sa->create("afp", replica_attrs());
     ASSERT_TRUE(ca.ok()) << ca.message();
     SectionCreate sc;
     sc.capacity = 16384;
@@ -370,7 +341,7 @@ TEST(FaultsAfPacket, ThirtySecondsOfLossReorderingDuplicationAndCorruption) {
     auto sa = Session::connect({h.a->socket()});
     auto sb = Session::connect({h.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
-    auto ca = sa->create("faulty", attrs(UpdateMode::kAsync));
+    auto ca = sa->create("faulty", replica_attrs(UpdateMode::kAsync));
     ASSERT_TRUE(ca.ok()) << ca.message();
     constexpr int kSections = 4;
     constexpr std::size_t kCap = 8192;
@@ -489,7 +460,7 @@ TEST(FaultsAfPacket, PartitionFailsSyncCommitsReportsLagAndHeals) {
     auto sa = Session::connect({h.a->socket()});
     auto sb = Session::connect({h.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
-    auto ca = sa->create("parted", attrs());
+    auto ca = sa->create("parted", replica_attrs());
     ASSERT_TRUE(ca.ok());
     SectionCreate sc;
     sc.id = "state";
@@ -597,7 +568,7 @@ TEST(FaultsAfPacket, OneWayCutLongerThanThePeerTimeoutLosesNoAcknowledgedCommit)
     auto sa = Session::connect({h.a->socket()});
     auto sb = Session::connect({h.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
-    auto ca = sa->create("oneway", attrs());
+    auto ca = sa->create("oneway", replica_attrs());
     ASSERT_TRUE(ca.ok());
     constexpr std::size_t kCap = 16384; // a commit of the whole section: 12 DATA frames
     SectionCreate sc;
@@ -657,7 +628,7 @@ TEST(FaultsAfPacket, StandbyRestartedWithAHalfReceivedCommitThenPromotedServesWh
     // the checkpoint), and does not follow its engine through the restart below.
     auto sa0 = Session::connect({h.a->socket(), kDefaultTimeout, false});
     ASSERT_TRUE(sa0.ok());
-    auto ca0 = sa0->create("staged", attrs());
+    auto ca0 = sa0->create("staged", replica_attrs());
     ASSERT_TRUE(ca0.ok());
     {
         auto sb = Session::connect({h.b->socket()});
@@ -778,7 +749,7 @@ TEST(FaultsThreeNodes, SyncWaitsForBothStandbysAFailedOneIsRequiredAndTheThirdFo
     auto s3 = Session::connect({t.n[3]->socket()});
     ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
     EXPECT_EQ(s1->peers()->transport, "udp");
-    auto c1 = s1->create("trio", attrs());
+    auto c1 = s1->create("trio", replica_attrs());
     ASSERT_TRUE(c1.ok()) << c1.message();
     SectionCreate sc;
     sc.id = "calls";
@@ -911,7 +882,7 @@ struct WindowSetup {
         ASSERT_TRUE(a.ok() && b.ok());
         sa.emplace(std::move(*a));
         sb.emplace(std::move(*b));
-        auto c = sa->create("windowed", attrs(UpdateMode::kAsync));
+        auto c = sa->create("windowed", replica_attrs(UpdateMode::kAsync));
         ASSERT_TRUE(c.ok()) << c.message();
         ca.emplace(std::move(*c));
         SectionCreate sc;
@@ -936,7 +907,7 @@ TEST(FaultsReplicaLifetime, ClosingTheLastHandleOnAStandbyKeepsTheReplica) {
     ASSERT_TRUE(p.start()) << p.a->log() << p.b->log();
     auto sa = Session::connect({p.a->socket()});
     ASSERT_TRUE(sa.ok());
-    auto ca = sa->create("kept", attrs());
+    auto ca = sa->create("kept", replica_attrs());
     ASSERT_TRUE(ca.ok());
     SectionCreate sc;
     sc.id = "s";

@@ -22,23 +22,6 @@ using namespace ckpt::testing;
 
 namespace {
 
-CheckpointAttributes sync_attrs() {
-    CheckpointAttributes a;
-    a.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-    a.checkpoint_size = 1 << 20;
-    a.max_sections = 16;
-    a.max_section_size = 64 << 10;
-    a.max_section_id_size = 32;
-    a.block_size = 256;
-    return a;
-}
-
-std::vector<std::byte> bytes_of(const std::string& s) {
-    std::vector<std::byte> v(s.size());
-    std::memcpy(v.data(), s.data(), s.size());
-    return v;
-}
-
 /// The whole committed content of a section (size bytes), or empty when it cannot be read.
 std::vector<std::byte> content(const Checkpoint& c, const std::string& id) {
     auto s = c.section(id);
@@ -50,22 +33,6 @@ std::vector<std::byte> content(const Checkpoint& c, const std::string& id) {
     return buf;
 }
 
-std::int64_t realtime_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-/// Opens `name` read-only on the engine at `socket` once its replica exists.
-Result<Checkpoint> open_replica(Session& s, const std::string& name) {
-    Result<Checkpoint> c = fail(Error::kNotExist, "never appeared");
-    eventually([&] {
-        c = s.open(name, kOpenRead);
-        return c.ok();
-    });
-    return c;
-}
-
 TEST(Replication, SectionsAndCommitsAppearIdenticallyOnTheStandby) {
     TwoNodes n("repl-basic");
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
@@ -73,7 +40,7 @@ TEST(Replication, SectionsAndCommitsAppearIdenticallyOnTheStandby) {
     auto sb = Session::connect({n.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
 
-    auto ca = sa->create("calls", sync_attrs());
+    auto ca = sa->create("calls", replica_attrs());
     ASSERT_TRUE(ca.ok()) << ca.message();
     SectionCreate sc;
     sc.id = "s1";
@@ -149,7 +116,7 @@ TEST(Replication, ClosingTheLastHandleOnTheStandbyKeepsTheReplica) {
     auto sa = Session::connect({n.a->socket()});
     auto sb = Session::connect({n.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
-    auto ca = sa->create("closed", sync_attrs());
+    auto ca = sa->create("closed", replica_attrs());
     ASSERT_TRUE(ca.ok()) << ca.message();
     SectionCreate sc;
     sc.id = "s";
@@ -178,7 +145,7 @@ TEST(Replication, PromotionFencesTheOldActiveAndItRejoinsAsStandby) {
     auto sa = Session::connect({n.a->socket()});
     auto sb = Session::connect({n.b->socket()});
     ASSERT_TRUE(sa.ok() && sb.ok());
-    auto ca = sa->create("sessions", sync_attrs());
+    auto ca = sa->create("sessions", replica_attrs());
     ASSERT_TRUE(ca.ok());
     SectionCreate sc;
     sc.id = "counter";
@@ -256,7 +223,7 @@ TEST(Replication, HundredFailoversLoseNoAcknowledgedCommit) {
     const int rounds = env_int("CKPT_FAILOVER_ROUNDS", 100);
     TwoNodes n("repl-rounds", {"peer_timeout_ms = 150"});
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
-    CheckpointAttributes a = sync_attrs();
+    CheckpointAttributes a = replica_attrs();
     a.retention_ns = 3'600'000'000'000; // kept between the rounds' openers
     {
         auto s = Session::connect({n.a->socket()});
@@ -345,7 +312,7 @@ TEST(Replication, RestartedStandbyCatchesUpWithOnlyTheDifferingBlocks) {
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
     auto sa = Session::connect({n.a->socket()});
     ASSERT_TRUE(sa.ok());
-    CheckpointAttributes a = sync_attrs();
+    CheckpointAttributes a = replica_attrs();
     a.max_sections = 1; // one default section of 64 KiB: 256 blocks of 256 bytes
     a.max_section_size = 64 << 10;
     a.checkpoint_size = 64 << 10;
@@ -406,7 +373,7 @@ TEST(Replication, StaleActiveCannotChangeThePromotedReplica) {
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
     auto sa = Session::connect({n.a->socket(), std::chrono::milliseconds(2000), false});
     ASSERT_TRUE(sa.ok());
-    auto ca = sa->create("fenced", sync_attrs());
+    auto ca = sa->create("fenced", replica_attrs());
     ASSERT_TRUE(ca.ok());
     SectionCreate sc;
     sc.id = "x";

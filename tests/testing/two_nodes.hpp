@@ -4,7 +4,10 @@
 #include "ckpt/client/session.hpp"
 #include "engine_process.hpp"
 
+#include <time.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <memory>
 #include <string>
@@ -50,6 +53,40 @@ bool eventually(F&& pred, int tries = 6000) {
         ::usleep(5'000);
     }
     return false;
+}
+
+/// Attributes the replication tests use: 1 MiB, 16 sections of up to 64 KiB, 256-byte blocks.
+inline CheckpointAttributes replica_attrs(UpdateMode mode = UpdateMode::kSync) {
+    CheckpointAttributes a;
+    a.creation_flags = static_cast<std::uint32_t>(mode);
+    a.checkpoint_size = 1 << 20;
+    a.max_sections = 16;
+    a.max_section_size = 64 << 10;
+    a.max_section_id_size = 32;
+    a.block_size = 256;
+    return a;
+}
+
+inline std::vector<std::byte> bytes_of(const std::string& s) {
+    std::vector<std::byte> v(s.size());
+    std::memcpy(v.data(), s.data(), s.size());
+    return v;
+}
+
+inline std::int64_t realtime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+/// Opens `name` read-only on a node once its replica exists (it is a standby there).
+inline Result<client::Checkpoint> open_replica(client::Session& s, const std::string& name) {
+    Result<client::Checkpoint> c = fail(Error::kNotExist, "never appeared");
+    eventually([&] {
+        c = s.open(name, kOpenRead);
+        return c.ok();
+    });
+    return c;
 }
 
 /// Node 1 (memif server) and node 2 (memif client).

@@ -108,8 +108,6 @@ public:
                         std::span<const std::byte> body, Completion c = {});
     /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
     std::size_t flush(std::int64_t now_ns);
-    /// Earliest retransmission deadline of any peer (INT64_MAX: none).
-    std::int64_t next_deadline() const;
     bool idle() const;
     bool is_up(std::uint16_t node) const;
     std::uint16_t node_id() const { return cfg_.node_id; }

@@ -36,7 +36,6 @@ struct ReplicationCounters {
     std::uint64_t data_frames = 0;        ///< DATA frames queued
     std::uint64_t data_bytes = 0;         ///< DATA payload bytes queued (changed blocks)
     std::uint64_t wire_bytes = 0;         ///< whole frames queued (headers included), all types
-    std::uint64_t blocks_skipped = 0;     ///< unused: counted in Checkpoint (hash equal)
     std::uint64_t commits_applied = 0;    ///< standby: whole commits applied
     std::uint64_t commits_acked = 0;      ///< active: commits every required standby applied
     std::uint64_t resyncs = 0;            ///< resync exchanges completed (active side)
