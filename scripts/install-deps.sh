@@ -3,7 +3,7 @@
 # Idempotent: does nothing when all are present. Must run as root (or via sudo).
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libdpdk-dev dpdk libcli11-dev iproute2 nftables util-linux python3)
+      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

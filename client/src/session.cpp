@@ -314,4 +314,10 @@ Result<Inspection> inspect(Session& session, std::string_view name) {
     return in;
 }
 
+Result<NodeStats> node_stats(Session& session) {
+    const auto& core = *session.core_;
+    CKPT_TRY_ASSIGN(view, shm::StatsView::attach(core.node_map.data(), core.node_map.size()));
+    return NodeStats{view, core.node_id};
+}
+
 } // namespace ckpt::client

@@ -98,6 +98,12 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "scan_interval_ms") {
         if (!parse_u64(v, n) || n == 0 || n > 60000) return bad("expected 1..60000");
         c.scan_interval_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "stats_interval_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 60000) return bad("expected 1..60000");
+        c.stats_interval_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "stats_checkpoints") {
+        if (!parse_u64(v, n) || n == 0 || n > 4096) return bad("expected 1..4096");
+        c.stats_checkpoints = static_cast<std::uint32_t>(n);
     } else if (key == "idle_spin_us") {
         if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
         c.idle_spin_us = static_cast<std::uint32_t>(n);

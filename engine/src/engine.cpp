@@ -161,14 +161,19 @@ Status Engine::start() {
     // NODE segment: reuse an existing one so clients that survived our restart keep a valid map.
     ObjectName node_name{cfg_.shm_prefix + "node", false};
     ObjectOptions opts{cfg_.segment_mode, cfg_.segment_gid};
+    // The stats region follows the header (shm/stats_layout.hpp); an older, smaller NODE grows in
+    // place, so its mappings stay valid.
+    const std::uint64_t node_size = kStatsOffset + stats_region_size(cfg_.stats_checkpoints);
     auto nfd = open_object(node_name, true, cfg_.segment_mode);
     if (!nfd || object_size(nfd->get()).value() < sizeof(NodeHeader)) {
         (void)remove_object(node_name);
-        nfd = create_object(node_name, 4096, ObjectOptions{static_cast<mode_t>(opts.mode & 0640), opts.gid});
+        nfd = create_object(node_name, node_size, ObjectOptions{static_cast<mode_t>(opts.mode & 0640), opts.gid});
         if (!nfd) return nfd.failure();
+    } else if (object_size(nfd->get()).value() < node_size) {
+        CKPT_TRY(resize_object(nfd->get(), node_name, node_size));
     }
     node_fd_ = std::move(*nfd);
-    CKPT_TRY_ASSIGN(nm, Mapping::map(node_fd_.get(), 4096, true));
+    CKPT_TRY_ASSIGN(nm, Mapping::map(node_fd_.get(), node_size, true));
     node_map_ = std::move(nm);
     auto* nh = reinterpret_cast<NodeHeader*>(node_map_.data());
     store_release(nh->magic, std::uint64_t{0});
@@ -179,6 +184,13 @@ Status Engine::start() {
     nh->engine_pid = static_cast<std::uint32_t>(::getpid());
     nh->started_ns = now_realtime_ns();
     store_seq_cst(nh->engine_sleeping, 0u);
+    nh->stats_offset = kStatsOffset;
+    nh->stats_size = stats_region_size(cfg_.stats_checkpoints);
+    stats_ = StatsWriter::init(node_map_.data() + kStatsOffset, cfg_.stats_checkpoints, cfg_.node_id,
+                               static_cast<std::uint32_t>(::getpid()), nh->started_ns, cfg_.stats_interval_ms);
+    stats_free_.clear();
+    for (std::uint32_t i = cfg_.stats_checkpoints; i-- > 0;) stats_free_.push_back(i); // slot 0 first
+    stats_scratch_ = std::make_unique<CheckpointStats>();
     store_release(nh->magic, kNodeMagic);
 
     kick_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -221,6 +233,7 @@ Status Engine::start() {
         if (!ok || ::rename(tmp.c_str(), cfg_.pid_file.c_str()) != 0)
             return fail(Error::kAccess, "cannot write pid file " + cfg_.pid_file + ": " + std::strerror(errno));
     }
+    publish_stats(now_mono_ns()); // readers find figures from the start
     log("node %u serving %s (shm prefix %s, %zu checkpoints adopted)", cfg_.node_id, cfg_.socket_path.c_str(),
         cfg_.shm_prefix.c_str(), by_name_.size());
     return {};
@@ -407,6 +420,7 @@ void Engine::run_timers() {
         log("checkpoint '%s': retention expired", c->name().c_str());
         destroy(c);
     }
+    publish_stats(now);
 }
 
 int Engine::run() {

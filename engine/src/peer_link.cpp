@@ -102,6 +102,7 @@ void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> bo
     if (n == 0) return;
     if (port_->send({frame_buf_.data(), n})) {
         ++p.tx_frames;
+        p.tx_bytes += n;
         ++counters_.tx_frames;
     } else {
         ++counters_.tx_dropped; // link down or ring full: heartbeats and ACKs are best effort
@@ -151,6 +152,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
         sent += p.stream.transmit(now_ns, [&](std::span<const std::byte> f) {
             if (!port_->send(f)) return false;
             ++p.tx_frames;
+            p.tx_bytes += f.size();
             ++counters_.tx_frames;
             return true;
         });
@@ -193,6 +195,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         return;
     }
     ++p->rx_frames;
+    p->rx_bytes += frame.size();
     const FrameType type = f.header.type;
     if (is_sequenced(type)) {
         if (p->state != PeerState::kUp || f.header.link_seq == 0) {

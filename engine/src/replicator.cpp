@@ -208,7 +208,7 @@ void Replicator::on_event(Repl& r, ReplEvent&& ev) {
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
-    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}};
+    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}, mono_ns()};
     const std::span<const std::byte> section = c.committed_bytes(ev.slot);
     for (auto& [node, m] : r.members) {
         if (!m.required) continue;
@@ -216,6 +216,7 @@ void Replicator::on_event(Repl& r, ReplEvent&& ev) {
         if (m.state == MemberState::kInSync) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
             ++counters_.commits_sent;
+            ++r.figures.commits_sent;
         } else if (m.state == MemberState::kAwaitHashes) {
             m.barrier.push_back(id); // the resync diff will include it
         } // down: it resyncs when it comes back, or stops being required after member_timeout_ms
@@ -258,6 +259,9 @@ void Replicator::send_commit(Repl& r, std::uint16_t node, const ReplEvent& ev, s
               {body_.data(), n}, is_last ? last : Completion{});
         ++counters_.data_frames;
         counters_.data_bytes += payload.size();
+        ++r.figures.data_frames;
+        r.figures.data_bytes += payload.size();
+        r.figures.wire_bytes += kFrameOverhead + n;
     }
 }
 
@@ -406,6 +410,8 @@ void Replicator::complete(std::uint64_t commit_id, std::uint16_t node) {
     r.lag_commits -= 1;
     r.lag_bytes -= p.bytes;
     ++counters_.commits_acked;
+    ++r.figures.commits_acked;
+    r.figures.ack_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, mono_ns() - p.captured_ns)));
     pending_.erase(it);
 }
 
@@ -738,8 +744,10 @@ void Replicator::on_data(Repl& r, const DecodedFrame& f) {
     if (!(f.header.flags & kFlagLastFragment)) return;
     r.rx_open = false;
     if (c.apply_staged(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0))
+    {
         ++counters_.commits_applied;
-    else
+        ++r.figures.commits_applied;
+    } else
         ++counters_.bad_commits;
     c.publish_acks(); // hot-standby subscribers wake with the change
 }

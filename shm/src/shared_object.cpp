@@ -99,6 +99,17 @@ Result<Fd> create_object(const ObjectName& name, std::uint64_t size, const Objec
     return fd;
 }
 
+Status resize_object(int fd, const ObjectName& name, std::uint64_t size) {
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
+        return fail(error_from_errno(errno),
+                    "size " + name.describe() + " to " + std::to_string(size) + " bytes: " + errno_text(errno));
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (rc != 0)
+        return fail(rc == ENOSPC ? Error::kNoResources : error_from_errno(rc),
+                    "reserve " + std::to_string(size) + " bytes for " + name.describe() + ": " + errno_text(rc));
+    return {};
+}
+
 Result<Fd> open_object(const ObjectName& name, bool writable, mode_t max_mode) {
     Fd fd;
     if (name.is_file) {

@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 2);
+    EXPECT_EQ(kLayoutMinor, 3);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -228,7 +228,10 @@ TEST(Layout, NodeHeader) {
     CKPT_EXPECT_OFFSET(NodeHeader, engine_sleeping, 32);
     CKPT_EXPECT_OFFSET(NodeHeader, reserved0, 36);
     CKPT_EXPECT_OFFSET(NodeHeader, captures, 40);
-    CKPT_EXPECT_OFFSET(NodeHeader, reserved, 48);
+    CKPT_EXPECT_OFFSET(NodeHeader, stats_offset, 48);
+    CKPT_EXPECT_OFFSET(NodeHeader, stats_size, 56);
+    CKPT_EXPECT_OFFSET(NodeHeader, reserved, 64);
+    EXPECT_EQ(sizeof(NodeHeader::reserved), 192u);
 }
 
 TEST(Layout, StandardLayoutTriviallyCopyable) {
@@ -261,7 +264,7 @@ TEST(Layout, NoTailPaddingInShadowAndNodeHeaders) {
     EXPECT_TRUE(std::has_unique_object_representations_v<ShadowHeader>)
         << "ShadowHeader::reserved ends at " << offsetof(ShadowHeader, reserved) + sizeof(ShadowHeader::reserved)
         << " of " << sizeof(ShadowHeader) << " bytes";
-    // reserved[] ends at 48 + 200 = 248 of 256 bytes.
+    // reserved[] ends at 64 + 192 = 256 of 256 bytes.
     EXPECT_TRUE(std::has_unique_object_representations_v<NodeHeader>)
         << "NodeHeader::reserved ends at " << offsetof(NodeHeader, reserved) + sizeof(NodeHeader::reserved) << " of "
         << sizeof(NodeHeader) << " bytes";

@@ -4,6 +4,7 @@
 #include "ckpt/client/session.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "ckpt/shm/stats_view.hpp"
 
 namespace ckpt::client {
 
@@ -16,5 +17,15 @@ struct Inspection {
 };
 
 Result<Inspection> inspect(Session& session, std::string_view name);
+
+/// The engine's stats region (counters, histograms), read through the shm reader API from the
+/// NODE mapping the session already holds (HELLO passed it read-only). Valid while the session is.
+struct NodeStats {
+    shm::StatsView view;
+    std::uint32_t node_id = 0;
+};
+/// VERSION when the engine's stats layout (or NODE layout) is not one this library reads;
+/// TRY_AGAIN while the engine is still laying the region out.
+Result<NodeStats> node_stats(Session& session);
 
 } // namespace ckpt::client

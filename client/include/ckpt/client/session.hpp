@@ -18,6 +18,7 @@ namespace detail {
 struct SessionCore;
 }
 struct Inspection;
+struct NodeStats;
 class Session;
 /// Tools only (ckpt/client/inspect.hpp).
 Result<Inspection> inspect(Session& session, std::string_view name);
@@ -108,6 +109,7 @@ public:
 
 private:
     friend Result<Inspection> inspect(Session& session, std::string_view name);
+    friend Result<NodeStats> node_stats(Session& session);
     std::shared_ptr<detail::SessionCore> core_;
 };
 

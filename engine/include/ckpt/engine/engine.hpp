@@ -9,12 +9,14 @@
 #include "ckpt/engine/peer_link.hpp"
 #include "ckpt/engine/replicator.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "ckpt/shm/stats_view.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace ckpt::engine {
@@ -98,6 +100,9 @@ private:
     void run_timers();
     void watch_orphans();
     bool authorised(const PeerCredentials& c) const;
+    /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path;
+    /// stats_publisher.cpp).
+    void publish_stats(std::int64_t now_ns);
     void log(const char* fmt, ...) const __attribute__((format(printf, 2, 3)));
 
     Config cfg_;
@@ -121,6 +126,19 @@ private:
     std::unique_ptr<Replicator> repl_; ///< with link_
     int link_wait_fd_ = -1;            ///< readable when frames arrive, if the carrier has one
     std::atomic<bool> stop_{false};
+    // the stats region (stats_publisher.cpp)
+    shm::StatsWriter stats_;
+    std::int64_t next_stats_ns_ = 0;
+    struct StatsSlot {
+        std::uint32_t slot = 0;
+        std::uint64_t round = 0;                                ///< last publication that saw the checkpoint
+        std::uint64_t hist_count = ~std::uint64_t{0};           ///< histogram count last published
+        const Replicator::CheckpointFigures* figures = nullptr; ///< this round's, when replicated
+    };
+    std::unordered_map<std::uint64_t, StatsSlot> stats_slots_; ///< by MetaHeader::incarnation
+    std::vector<std::uint32_t> stats_free_;                    ///< free checkpoint slots
+    std::uint64_t stats_round_ = 0;
+    std::unique_ptr<shm::CheckpointStats> stats_scratch_; ///< one slot's worth, built then published
     FILE* log_ = stderr;
 };
 

@@ -80,7 +80,8 @@ struct PeerStatus {
     std::int64_t last_heard_ns = 0; ///< CLOCK_MONOTONIC, 0 = never
     std::uint64_t boot_id = 0;
     std::uint64_t rx_frames = 0, tx_frames = 0;
-    std::uint64_t restarts = 0; ///< times its boot id changed while we watched
+    std::uint64_t rx_bytes = 0, tx_bytes = 0; ///< whole Ethernet frames, valid ones from / sent to it
+    std::uint64_t restarts = 0;               ///< times its boot id changed while we watched
     std::array<std::uint8_t, 6> mac{};
     PeerStream stream;
 };

@@ -9,6 +9,7 @@
 #include "ckpt/common/result.hpp"
 #include "ckpt/engine/checkpoint.hpp"
 #include "ckpt/engine/peer_link.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 
 #include <cstdint>
 #include <map>
@@ -77,6 +78,22 @@ public:
     };
     std::vector<MemberView> members_of(const Checkpoint& c) const;
 
+    /// One checkpoint's replication figures for the stats region (replicator_stats.cpp).
+    struct CheckpointFigures {
+        std::uint64_t commits_sent = 0, data_frames = 0, data_bytes = 0, wire_bytes = 0;
+        std::uint64_t commits_acked = 0, commits_applied = 0;
+        shm::LatencyHistogram ack_latency{}; ///< capture to acknowledged by every required standby
+        std::uint32_t peer_count = 0;        ///< lag entries (required standbys, active only)
+        shm::PeerLag peers[shm::kStatsMaxPeers] = {};
+    };
+    /// Timer path: refreshes every checkpoint's lag entries (one pass over the pending commits),
+    /// then calls out(checkpoint, figures) for each; no allocation.
+    template <typename F>
+    void collect_stats(F&& out) {
+        refresh_lag_figures();
+        for (const auto& r : repls_) out(*r->ckpt, r->figures);
+    }
+
     // LinkListener
     void on_peer_up(std::uint16_t node) override;
     void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) override;
@@ -109,12 +126,14 @@ private:
         std::uint64_t rx_generation = 0, rx_seq = 0;
         // active: lag
         std::uint64_t lag_commits = 0, lag_bytes = 0;
+        CheckpointFigures figures; ///< this checkpoint's share of the counters, for the stats region
     };
     struct Pending {
         Repl* repl;
         std::uint32_t slot;
         std::uint64_t generation, seq, bytes;
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
+        std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
     };
     enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
 
@@ -133,6 +152,7 @@ private:
     void complete(std::uint64_t commit_id, std::uint16_t node);
     void drop_member(Repl& r, std::uint16_t node);
     void publish(Repl& r);
+    void refresh_lag_figures();
     bool queue(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
                std::span<const std::byte> body, Completion c = {});
     // standby handlers

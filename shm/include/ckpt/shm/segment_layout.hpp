@@ -41,7 +41,12 @@
 ///   | committed copy of the area     |  restores a section whose writer died mid-transaction
 ///   +--------------------------------+ shadow_size
 ///
-///   NODE  (engine writes; clients map read-only): NodeHeader, one per engine.
+///   NODE  (engine writes; clients map read-only), one per engine:
+///   +--------------------------------+ 0
+///   | NodeHeader (256)               |  engine_sleeping flag, capture count, where the stats are
+///   +--------------------------------+ stats_offset (4096; 0 before layout minor 3)
+///   | stats region (stats_size)      |  counters and histograms: stats_layout.hpp
+///   +--------------------------------+
 ///
 /// All offsets are from the start of their own object; nothing holds a pointer. Readers recompute
 /// the whole layout from the header's attributes (compute_layout) and refuse a header whose offsets
@@ -61,7 +66,7 @@ inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPT
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
 inline constexpr std::uint16_t kLayoutMinor =
-    2; ///< bump when a field is carved from reserved (1: dirty range, 2: replication)
+    3; ///< bump when a field is carved from reserved (1: dirty range, 2: replication, 3: NODE stats region)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -302,9 +307,13 @@ struct alignas(64) NodeHeader {
     std::uint32_t engine_sleeping; ///< 1 while the engine blocks; committers then kick its eventfd (seq_cst)
     std::uint32_t reserved0;
     std::uint64_t captures; ///< commits captured since start
-    std::uint8_t reserved[208];
+    // -- layout minor 3 --
+    std::uint64_t stats_offset; ///< where the stats region starts in this object (0: none)
+    std::uint64_t stats_size;   ///< its bytes
+    std::uint8_t reserved[192];
 };
 static_assert(sizeof(NodeHeader) == 256);
+static_assert(offsetof(NodeHeader, stats_offset) == 48 && offsetof(NodeHeader, stats_size) == 56);
 static_assert(offsetof(NodeHeader, engine_sleeping) == 32);
 
 static_assert(std::is_standard_layout_v<MetaHeader> && std::is_trivially_copyable_v<MetaHeader>);

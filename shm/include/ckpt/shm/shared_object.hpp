@@ -33,6 +33,10 @@ Result<Fd> create_object(const ObjectName& name, std::uint64_t size, const Objec
 /// beyond `max_mode` (someone else could have planted or widened it).
 Result<Fd> open_object(const ObjectName& name, bool writable, mode_t max_mode = 0777);
 
+/// Sets the size of an object opened for write and reserves its memory; mappings of it stay valid
+/// (ckptd grows its NODE object in place, so clients that survived a restart keep theirs).
+Status resize_object(int fd, const ObjectName& name, std::uint64_t size);
+
 /// Removes the name; mappings stay valid. NOT_EXIST when absent.
 Status remove_object(const ObjectName& name);
 
