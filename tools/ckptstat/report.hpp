@@ -1,20 +1,27 @@
 #pragma once
-/// Which columns ckptstat shows and where each value comes from: the checkpoint list (from the
-/// engine's LIST reply) and one checkpoint's sections (from the shm reader API's directory copy).
+/// ckptstat's text screen: which tables it shows and where each value comes from (the stats
+/// region through sample.hpp; open handles and flags from the engine's LIST; sections from the
+/// shm reader API's directory copy).
+#include "sample.hpp"
 #include "table.hpp"
 
-#include "ckpt/client/session.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 
+#include <ostream>
+#include <string>
 #include <vector>
 
 namespace ckpt::tools {
 
-/// NAME MODE SECTIONS BYTES BLOCK COMMIT_SEQ OPEN FLAGS, one row per checkpoint, with a
-/// "  damaged: <text>" note under each checkpoint whose damage text is non-empty.
-Table checkpoint_table(const std::vector<client::CheckpointSummary>& checkpoints);
+/// One whole screen: the node line, then blank-line-separated tables (checkpoints; replication
+/// lag per standby when there is any; peers and the link when the engine has a transport; the
+/// sections with -c).
+void render_screen(std::ostream& out, const Sample& s, const Figures& f);
 
 /// ID SIZE CAPACITY SEQ STATE EXPIRES LAST_UPDATE, one row per section in slot order.
 Table section_table(const std::vector<shm::SectionInfo>& sections);
+
+/// A duration in ns as one token: "850ns", "12.3us", "1.20ms", "2.50s".
+std::string format_duration_ns(std::uint64_t ns);
 
 } // namespace ckpt::tools
