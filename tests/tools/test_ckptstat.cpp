@@ -1,13 +1,17 @@
 // ckptstat against a real ckptd: checkpoints and sections made through the client API with known
-// values must show up in the tool's columns; a missing engine, an unknown checkpoint and --help
-// must give the documented exit codes and messages.
+// values, and a known load (N commits of K dirty bytes), must show up in the tool's columns, JSON
+// and Prometheus output exactly; a missing engine, an unknown checkpoint, a stats layout of another
+// version, another node and --help must give the documented exit codes and messages.
 #include "ckpt/client/session.hpp"
+#include "ckpt/shm/stats_layout.hpp"
+#include "ckptstat_helpers.hpp"
 #include "engine_test.hpp"
 #include "tool_run.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,63 +37,12 @@ std::span<const std::byte> B(std::string_view s) {
 
 using ckpt::testing::describe;
 using ckpt::testing::ToolRun;
+using namespace ckpt::testing;
 
-std::string ckptstat_path() {
-    const char* p = std::getenv("CKPTSTAT");
-    return p && *p ? p : "ckptstat";
-}
-
-ToolRun run_ckptstat(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-    return ckpt::testing::run_tool(ckptstat_path(), args, extra_env);
-}
-
-/// One table of the output: column name -> cell, per row (note lines such as "  damaged: ..." are
-/// kept apart). Tables are separated by blank lines.
-struct Table {
-    std::vector<std::string> header;
-    std::vector<std::map<std::string, std::string>> rows;
-    std::vector<std::string> notes;
-
-    std::optional<std::map<std::string, std::string>> row(const std::string& first_cell) const {
-        for (const auto& r : rows)
-            if (r.at(header.at(0)) == first_cell) return r;
-        return std::nullopt;
-    }
-};
-
-std::vector<std::string> tokens(const std::string& line) {
-    std::istringstream in(line);
-    std::vector<std::string> t;
-    for (std::string w; in >> w;) t.push_back(w);
-    return t;
-}
-
-std::vector<Table> parse_tables(const std::string& text) {
-    std::vector<Table> tables;
-    std::istringstream in(text);
-    bool new_table = true;
-    for (std::string line; std::getline(in, line);) {
-        if (line.empty()) {
-            new_table = true;
-            continue;
-        }
-        if (new_table) {
-            tables.push_back(Table{tokens(line), {}, {}});
-            new_table = false;
-            continue;
-        }
-        if (line.starts_with("  ")) {
-            tables.back().notes.push_back(line);
-            continue;
-        }
-        const auto cells = tokens(line);
-        EXPECT_EQ(cells.size(), tables.back().header.size()) << "ragged row: '" << line << "'";
-        std::map<std::string, std::string> row;
-        for (std::size_t i = 0; i < cells.size() && i < tables.back().header.size(); ++i)
-            row[tables.back().header[i]] = cells[i];
-        tables.back().rows.push_back(std::move(row));
-    }
-    return tables;
+/// The checkpoint table of a screen, or of the only one in the text (empty when absent).
+TextTable ckpt_table(const std::string& text) {
+    auto t = table_of(text, "NAME");
+    return t ? *t : TextTable{};
 }
 
 CheckpointAttributes attrs(UpdateMode mode, std::uint32_t sections, std::uint64_t size, std::uint32_t block) {
@@ -136,24 +89,36 @@ TEST_F(Ckptstat, ListsCheckpointsWithTheirCounts) {
     ASSERT_EQ(st->sections, 3u);
     ASSERT_GT(st->commit_seq, 0u);
 
+    // The figures are published every stats_interval_ms: wait until all three are there.
+    const auto j = wait_json(at_engine({}), [](const nlohmann::json& j) { return j["checkpoints"].size() == 3; });
+    ASSERT_EQ(j["checkpoints"].size(), 3u) << j;
+
     const ToolRun r = run_ckptstat(at_engine({}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.err, "");
-    const auto tables = parse_tables(r.out);
-    ASSERT_EQ(tables.size(), 1u) << r.out;
-    const auto& t = tables[0];
-    EXPECT_EQ(t.header,
-              (std::vector<std::string>{"NAME", "MODE", "SECTIONS", "BYTES", "BLOCK", "COMMIT_SEQ", "OPEN", "FLAGS"}));
+    std::vector<std::string> ragged;
+    const auto blocks = parse_blocks(r.out, &ragged);
+    EXPECT_TRUE(ragged.empty()) << r.out;
+    ASSERT_EQ(blocks.size(), 2u) << r.out; // the node line, the checkpoints (no transport: no link tables)
+    EXPECT_EQ(blocks[0].header.at(0), "node");
+    EXPECT_EQ(blocks[0].header.at(1), std::to_string(session->node_id())) << r.out;
+    const auto& t = blocks[1];
+    EXPECT_EQ(t.header, (std::vector<std::string>{"NAME", "ROLE", "EPOCH", "MODE", "SECTIONS", "BYTES", "COMMITS",
+                                                  "COMMITS/S", "DIRTY_B/S", "WIRE_B/S", "DELTA", "ACK_P50", "ACK_P99",
+                                                  "ACK_P99.9", "OPEN", "FLAGS"}));
     ASSERT_EQ(t.rows.size(), 3u) << r.out;
     EXPECT_TRUE(t.notes.empty()) << r.out;
 
     auto c = t.row("calls");
     ASSERT_TRUE(c) << r.out;
+    EXPECT_EQ((*c)["ROLE"], "local");
+    EXPECT_EQ((*c)["EPOCH"], "1");
     EXPECT_EQ((*c)["MODE"], "async");
     EXPECT_EQ((*c)["SECTIONS"], "3/8");
     EXPECT_EQ((*c)["BYTES"], std::to_string(st->bytes_used) + "/65536");
-    EXPECT_EQ((*c)["BLOCK"], "512");
-    EXPECT_EQ((*c)["COMMIT_SEQ"], std::to_string(st->commit_seq));
+    EXPECT_EQ((*c)["COMMITS"], std::to_string(st->captures));
+    EXPECT_EQ((*c)["DELTA"], "-"); // nothing replicated
+    EXPECT_EQ((*c)["ACK_P50"], "-");
     EXPECT_EQ((*c)["OPEN"], "1");
     EXPECT_EQ((*c)["FLAGS"], "-");
 
@@ -161,7 +126,6 @@ TEST_F(Ckptstat, ListsCheckpointsWithTheirCounts) {
     ASSERT_TRUE(s) << r.out;
     EXPECT_EQ((*s)["MODE"], "sync");
     EXPECT_EQ((*s)["SECTIONS"], "1/1");
-    EXPECT_EQ((*s)["BLOCK"], "256");
     EXPECT_EQ((*s)["FLAGS"], "-");
 
     auto d = t.row("durable");
@@ -169,18 +133,16 @@ TEST_F(Ckptstat, ListsCheckpointsWithTheirCounts) {
     EXPECT_EQ((*d)["MODE"], "weak");
     EXPECT_EQ((*d)["SECTIONS"], "0/4");
     EXPECT_EQ((*d)["BYTES"], "0/16384");
-    EXPECT_EQ((*d)["BLOCK"], "1024");
+    EXPECT_EQ((*d)["COMMITS"], "0");
     EXPECT_EQ((*d)["FLAGS"], "persistent");
 
     // The open-handle count follows the handles: close one and it drops.
     ASSERT_TRUE(single->close().ok());
     const ToolRun after = run_ckptstat(at_engine({}));
     ASSERT_EQ(after.exit_code, 0) << after.err;
-    const auto tables2 = parse_tables(after.out);
-    ASSERT_EQ(tables2.size(), 1u) << after.out;
     // Retention 0: the closed checkpoint either is gone or shows no handle.
-    if (auto s2 = tables2[0].row("single")) {
-        EXPECT_EQ((*s2)["OPEN"], "0");
+    if (auto s2 = ckpt_table(after.out).row("single")) {
+        EXPECT_TRUE((*s2)["OPEN"] == "0" || (*s2)["OPEN"] == "-") << after.out;
     }
 }
 
@@ -201,19 +163,30 @@ TEST_F(Ckptstat, ShowsSectionsOfOneCheckpoint) {
     ASSERT_GT(*seq2, *seq1);
     const std::uint64_t commit_seq = calls->commit_seq();
 
+    // The figures (commit_seq, sections) as the engine publishes them once it has seen both commits.
+    const auto j = wait_json(at_engine({"-c", "calls"}), [&](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "calls");
+        return c.is_object() && c["commit_seq"] == commit_seq;
+    });
+    const auto jc = checkpoint_of(j, "calls");
+    ASSERT_TRUE(jc.is_object()) << j;
+    EXPECT_EQ(jc["commit_seq"], commit_seq);
+    EXPECT_EQ(jc["sections"], 4);
+    ASSERT_EQ(jc["sections_list"].size(), 4u) << jc;
+
     const ToolRun r = run_ckptstat(at_engine({"-c", "calls"}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.err, "");
-    const auto tables = parse_tables(r.out);
-    ASSERT_EQ(tables.size(), 2u) << r.out;
+    const auto blocks = parse_blocks(r.out);
+    ASSERT_EQ(blocks.size(), 3u) << r.out; // node line, the checkpoint, its sections
 
-    auto c = tables[0].row("calls");
+    auto c = blocks[1].row("calls");
     ASSERT_TRUE(c) << r.out;
+    ASSERT_EQ(blocks[1].rows.size(), 1u) << r.out;
     EXPECT_EQ((*c)["SECTIONS"], "4/8");
-    EXPECT_EQ((*c)["COMMIT_SEQ"], std::to_string(commit_seq));
     EXPECT_EQ((*c)["OPEN"], "1");
 
-    const auto& t = tables[1];
+    const auto& t = blocks[2];
     EXPECT_EQ(t.header, (std::vector<std::string>{"ID", "SIZE", "CAPACITY", "SEQ", "STATE", "EXPIRES", "LAST_UPDATE"}));
     ASSERT_EQ(t.rows.size(), 4u) << r.out;
 
@@ -254,7 +227,7 @@ TEST_F(Ckptstat, ShowsSectionsOfOneCheckpoint) {
     // The long option is the same as -c.
     const ToolRun r2 = run_ckptstat(at_engine({"--checkpoint", "calls"}));
     ASSERT_EQ(r2.exit_code, 0) << r2.err;
-    ASSERT_EQ(parse_tables(r2.out).size(), 2u) << r2.out;
+    ASSERT_EQ(parse_blocks(r2.out).size(), 3u) << r2.out;
 }
 
 TEST_F(Ckptstat, DefaultSectionOfASingleSectionCheckpoint) {
@@ -267,10 +240,10 @@ TEST_F(Ckptstat, DefaultSectionOfASingleSectionCheckpoint) {
 
     const ToolRun r = run_ckptstat(at_engine({"-c", "single"}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto tables = parse_tables(r.out);
-    ASSERT_EQ(tables.size(), 2u) << r.out;
-    ASSERT_EQ(tables[1].rows.size(), 1u) << r.out;
-    auto d = tables[1].row("(default)");
+    const auto t = table_of(r.out, "ID");
+    ASSERT_TRUE(t) << r.out;
+    ASSERT_EQ(t->rows.size(), 1u) << r.out;
+    auto d = t->row("(default)");
     ASSERT_TRUE(d) << r.out;
     EXPECT_EQ((*d)["SIZE"], "5");
     EXPECT_EQ((*d)["SEQ"], std::to_string(*seq));
@@ -281,9 +254,11 @@ TEST_F(Ckptstat, DefaultSectionOfASingleSectionCheckpoint) {
 TEST_F(Ckptstat, EmptyEngineShowsOnlyTheHeader) {
     const ToolRun r = run_ckptstat(at_engine({}));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto tables = parse_tables(r.out);
-    ASSERT_EQ(tables.size(), 1u) << r.out;
-    EXPECT_TRUE(tables[0].rows.empty()) << r.out;
+    const auto blocks = parse_blocks(r.out);
+    ASSERT_EQ(blocks.size(), 2u) << r.out;
+    EXPECT_EQ(blocks[0].header.at(0), "node") << r.out;
+    EXPECT_EQ(blocks[1].header.at(0), "NAME") << r.out;
+    EXPECT_TRUE(blocks[1].rows.empty()) << r.out;
 }
 
 TEST_F(Ckptstat, SocketComesFromTheEnvironment) {
@@ -292,9 +267,7 @@ TEST_F(Ckptstat, SocketComesFromTheEnvironment) {
     ASSERT_TRUE(ck.ok()) << ck.message();
     const ToolRun r = run_ckptstat({}, {"CKPT_SOCKET=" + engine.socket()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto tables = parse_tables(r.out);
-    ASSERT_EQ(tables.size(), 1u) << r.out;
-    EXPECT_TRUE(tables[0].row("envck")) << r.out;
+    EXPECT_TRUE(ckpt_table(r.out).row("envck")) << r.out;
 }
 
 TEST_F(Ckptstat, UnknownCheckpointIsAnError) {
@@ -308,6 +281,202 @@ TEST_F(Ckptstat, UnknownCheckpointIsAnError) {
     const ToolRun bad = run_ckptstat(at_engine({"-c", "bad/name"}));
     EXPECT_EQ(bad.exit_code, 1);
     EXPECT_NE(bad.err.find("ckptstat: "), std::string::npos) << bad.err;
+}
+
+// A known load: N synchronous commits of K dirty bytes (whole blocks, new content each time) must
+// show up as exactly N commits and N*K dirty bytes, per checkpoint, in the text, the JSON and the
+// Prometheus output alike, and agree with the engine's own counters over the control socket.
+TEST_F(Ckptstat, KnownLoadIsCountedExactly) {
+    constexpr int kCommits = 25;
+    constexpr std::size_t kBytes = 512; // two 256-byte blocks
+    auto load = session->create("load", attrs(UpdateMode::kSync, 4, 64 * 1024, 256));
+    ASSERT_TRUE(load.ok()) << load.message();
+    ASSERT_TRUE(load->create_section({.id = "s", .capacity = 4096}).ok());
+    auto other = session->create("other", attrs(UpdateMode::kAsync, 4, 64 * 1024, 256));
+    ASSERT_TRUE(other.ok()) << other.message();
+    ASSERT_TRUE(other->create_section({.id = "t", .capacity = 4096}).ok());
+    auto sec = load->section("s");
+    ASSERT_TRUE(sec.ok());
+    auto sec2 = other->section("t");
+    ASSERT_TRUE(sec2.ok());
+    std::string buf(kBytes, 'x');
+    for (int i = 0; i < kCommits; ++i) {
+        buf[0] = static_cast<char>('A' + i % 26);
+        buf[kBytes - 1] = static_cast<char>('a' + i % 26);
+        ASSERT_TRUE(sec->write(0, B(buf), Ack::kSync).ok());
+    }
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(sec2->write(0, B("300 bytes or fewer: one block"), Ack::kSync).ok());
+
+    const auto done = [&](const nlohmann::json& j) {
+        auto a = checkpoint_of(j, "load"), b = checkpoint_of(j, "other");
+        return a.is_object() && b.is_object() && a["commits"] == kCommits && b["commits"] == 3;
+    };
+    const auto j = wait_json(at_engine({}), done);
+    ASSERT_TRUE(done(j)) << j;
+    const auto c = checkpoint_of(j, "load");
+    EXPECT_EQ(c["role"], "local");
+    EXPECT_EQ(c["mode"], "sync");
+    EXPECT_EQ(c["dirty_bytes"], kCommits * kBytes);
+    EXPECT_EQ(c["sections"], 1);
+    EXPECT_EQ(c["commits_sent"], 0); // node-local: nothing replicated
+    EXPECT_EQ(c["wire_bytes"], 0);
+    EXPECT_TRUE(c["delta_ratio"].is_null());
+    EXPECT_EQ(c["ack_latency_total"]["count"], 0);
+    EXPECT_EQ(checkpoint_of(j, "other")["dirty_bytes"], 3 * 256);
+    EXPECT_EQ(j["node"]["captures"], kCommits + 3);
+    EXPECT_EQ(j["node"]["checkpoints"], 2);
+    EXPECT_EQ(j["node"]["transport"], "none");
+    EXPECT_EQ(j["node"]["id"], session->node_id());
+    EXPECT_TRUE(j["peers"].empty());
+    // The engine's own counters, over the control socket, say the same.
+    auto st = load->status();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(c["commits"], st->captures);
+    EXPECT_EQ(c["dirty_bytes"], st->captured_bytes);
+    EXPECT_EQ(c["commit_seq"], load->commit_seq());
+
+    // The same figures in the text screen...
+    const ToolRun r = run_ckptstat(at_engine({}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto row = ckpt_table(r.out).row("load");
+    ASSERT_TRUE(row) << r.out;
+    EXPECT_EQ((*row)["COMMITS"], std::to_string(kCommits));
+    // ... and as Prometheus metrics.
+    const ToolRun p = run_ckptstat(at_engine({"--prometheus"}));
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    const std::string labels = "{node=\"" + std::to_string(session->node_id()) + "\",checkpoint=\"load\"}";
+    EXPECT_NE(p.out.find("# TYPE ckpt_commits_total counter\n"), std::string::npos) << p.out;
+    EXPECT_NE(p.out.find("\nckpt_commits_total" + labels + " " + std::to_string(kCommits) + "\n"), std::string::npos)
+        << p.out;
+    EXPECT_NE(p.out.find("\nckpt_dirty_bytes_total" + labels + " " + std::to_string(kCommits * kBytes) + "\n"),
+              std::string::npos)
+        << p.out;
+    EXPECT_NE(p.out.find("\nckpt_sections" + labels + " 1\n"), std::string::npos) << p.out;
+    // Every sample line is NAME{LABELS} VALUE; every family has HELP and TYPE.
+    std::istringstream lines(p.out);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("# HELP ckpt_") || line.starts_with("# TYPE ckpt_")) continue;
+        ASSERT_TRUE(line.starts_with("ckpt_")) << line;
+        ASSERT_NE(line.find("} "), std::string::npos) << line;
+    }
+
+    // Rewriting the same bytes still costs a capture of the dirty blocks (the hash check is the
+    // replicator's): 5 more commits, 5 * 512 more dirty bytes.
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(sec->write(0, B(buf), Ack::kSync).ok());
+    const auto j2 = wait_json(at_engine({"-c", "load"}), [&](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "load");
+        return c.is_object() && c["commits"] == kCommits + 5;
+    });
+    EXPECT_EQ(checkpoint_of(j2, "load")["dirty_bytes"], (kCommits + 5) * kBytes) << j2;
+    EXPECT_EQ(j2["checkpoints"].size(), 1u) << j2; // -c: only that one
+}
+
+// INTERVAL COUNT: COUNT samples, the first with rates since the engine started, the others over
+// the interval; an idle interval has zero rates.
+TEST_F(Ckptstat, IntervalAndCountPrintOneSampleEach) {
+    auto ck = session->create("tick", attrs(UpdateMode::kSync, 2, 4096, 256));
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    ASSERT_TRUE(ck->create_section({.id = "s", .capacity = 256}).ok());
+    auto sec = ck->section("s");
+    ASSERT_TRUE(sec.ok());
+    ASSERT_TRUE(sec->write(0, B("one"), Ack::kSync).ok());
+    wait_json(at_engine({}), [](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "tick");
+        return c.is_object() && c["commits"] == 1;
+    });
+    const ToolRun r = run_ckptstat(at_engine({"--json", "0.2", "3"}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream in(r.out);
+    std::vector<nlohmann::json> samples;
+    for (std::string line; std::getline(in, line);) samples.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(samples.size(), 3u) << r.out;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        EXPECT_EQ(samples[i]["sample"], i + 1);
+        EXPECT_EQ(samples[i]["since_start"], i == 0);
+        auto c = checkpoint_of(samples[i], "tick");
+        ASSERT_TRUE(c.is_object()) << samples[i];
+        EXPECT_EQ(c["commits"], 1);
+        if (i > 0) {
+            EXPECT_EQ(c["commits_per_s"], 0.0) << samples[i]; // nothing committed in between
+            EXPECT_EQ(c["dirty_bytes_per_s"], 0.0);
+        } else {
+            EXPECT_GT(c["commits_per_s"].get<double>(), 0.0); // one commit since the start
+        }
+    }
+    // The text form prints one screen per sample.
+    const ToolRun t = run_ckptstat(at_engine({"0.1", "2"}));
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    int screens = 0;
+    for (const auto& b : parse_blocks(t.out)) screens += b.header.at(0) == "node";
+    EXPECT_EQ(screens, 2) << t.out;
+}
+
+/// Maps the engine's NODE object read-write, as a test that plays a different engine version.
+class NodeObject {
+public:
+    explicit NodeObject(const std::string& prefix) {
+        fd_ = ::open(("/dev/shm/" + prefix + "node").c_str(), O_RDWR | O_CLOEXEC);
+        if (fd_ >= 0) base_ = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    }
+    ~NodeObject() {
+        if (base_ != MAP_FAILED && base_) ::munmap(base_, 8192);
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool ok() const { return fd_ >= 0 && base_ != MAP_FAILED && base_; }
+    template <typename T>
+    T& at(std::size_t offset) {
+        return *reinterpret_cast<T*>(static_cast<char*>(base_) + offset);
+    }
+
+private:
+    int fd_ = -1;
+    void* base_ = nullptr;
+};
+
+// Another stats layout major (an engine of another version) is refused with exit 3 and says so;
+// so is an engine without a stats region. Offsets are the pinned ABI: NodeHeader::stats_offset at
+// 48, the region at 4096, StatsHeader::layout_major at 8.
+TEST_F(Ckptstat, LayoutVersionMismatchExitsThree) {
+    NodeObject node(engine.prefix());
+    ASSERT_TRUE(node.ok());
+    auto& major = node.at<std::uint16_t>(4096 + 8);
+    ASSERT_EQ(major, shm::kStatsLayoutMajor);
+    major = 99;
+    const ToolRun r = run_ckptstat(at_engine({}));
+    EXPECT_EQ(r.exit_code, 3) << describe(r);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("stats layout 99."), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("layout versions differ"), std::string::npos) << r.err;
+    EXPECT_EQ(run_ckptstat(at_engine({"--json"})).exit_code, 3);
+    major = shm::kStatsLayoutMajor;
+    EXPECT_EQ(run_ckptstat(at_engine({})).exit_code, 0);
+
+    auto& offset = node.at<std::uint64_t>(48);
+    ASSERT_EQ(offset, 4096u);
+    offset = 0; // as an engine from before the stats region
+    const ToolRun old = run_ckptstat(at_engine({"--prometheus"}));
+    EXPECT_EQ(old.exit_code, 3) << describe(old);
+    EXPECT_NE(old.err.find("no stats region"), std::string::npos) << old.err;
+    offset = 4096;
+    EXPECT_EQ(run_ckptstat(at_engine({})).exit_code, 0);
+}
+
+TEST_F(Ckptstat, NodeOptionRefusesAnotherNode) {
+    const std::string me = std::to_string(session->node_id());
+    const ToolRun ok = run_ckptstat(at_engine({"--node", me}));
+    EXPECT_EQ(ok.exit_code, 0) << describe(ok);
+    const ToolRun other = run_ckptstat(at_engine({"--node", "999"}));
+    EXPECT_EQ(other.exit_code, 1) << describe(other);
+    EXPECT_EQ(other.out, "");
+    EXPECT_NE(other.err.find("is node " + me + ", not node 999"), std::string::npos) << other.err;
+}
+
+TEST_F(Ckptstat, JsonAndPrometheusExcludeEachOther) {
+    const ToolRun r = run_ckptstat(at_engine({"--json", "--prometheus"}));
+    EXPECT_EQ(r.exit_code, 1) << describe(r);
+    EXPECT_EQ(r.out, "");
+    const ToolRun zero = run_ckptstat(at_engine({"0"}));
+    EXPECT_EQ(zero.exit_code, 1) << describe(zero); // an interval must be positive
 }
 
 TEST(CkptstatNoEngine, ExitsTwoAndNamesTheSocket) {
@@ -324,6 +493,9 @@ TEST(CkptstatNoEngine, ExitsTwoAndNamesTheSocket) {
     const ToolRun e = run_ckptstat({}, {"CKPT_SOCKET=" + sock});
     EXPECT_EQ(e.exit_code, 2);
     EXPECT_NE(e.err.find(sock), std::string::npos) << e.err;
+    // Whatever the output format.
+    EXPECT_EQ(run_ckptstat({"--socket", sock, "--json"}).exit_code, 2);
+    EXPECT_EQ(run_ckptstat({"--socket", sock, "--prometheus", "1", "3"}).exit_code, 2);
     ::rmdir(dir);
 }
 
@@ -332,6 +504,8 @@ TEST(CkptstatUsage, HelpExitsZero) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("--checkpoint"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("--socket"), std::string::npos) << r.out;
+    for (const char* o : {"--json", "--prometheus", "--node", "interval", "count"})
+        EXPECT_NE(r.out.find(o), std::string::npos) << o << "\n" << r.out;
 }
 
 TEST(CkptstatUsage, UnknownOptionIsAnError) {

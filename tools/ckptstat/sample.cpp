@@ -1,5 +1,7 @@
 #include "sample.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace ckpt::tools {
@@ -44,11 +46,7 @@ double per_second(std::uint64_t now, std::uint64_t before, double seconds) {
 
 Result<Sample> take_sample(client::Session& session, const shm::StatsView& stats, const std::string& checkpoint) {
     Sample s;
-    auto node = stats.read_node();
-    if (!node) return fail(Error::kTryAgain, "the engine kept its stats busy; try again");
-    s.node = std::move(*node);
     if (checkpoint.empty()) {
-        s.checkpoints = stats.read_checkpoints();
         CKPT_TRY_ASSIGN(list, session.list());
         s.summaries = std::move(list);
     } else {
@@ -61,13 +59,32 @@ Result<Sample> take_sample(client::Session& session, const shm::StatsView& stats
         summary.open_handles = in.open_handles;
         s.summaries.push_back(std::move(summary));
         s.sections = in.meta.list();
-        if (auto c = stats.read_checkpoint(checkpoint))
-            s.checkpoints.push_back(std::move(*c));
-        else
-            return fail(Error::kTryAgain, "checkpoint '" + checkpoint +
-                                              "' has no stats slot yet (new, or every slot is taken: "
-                                              "see stats_checkpoints)");
     }
+    // A checkpoint the engine just made gets its slot at the next publication (stats_interval_ms,
+    // or the engine's next wake-up when it sleeps): wait that long for every one LIST named,
+    // unless the engine says some have no slot at all.
+    for (int tries = 0;; ++tries) {
+        auto node = stats.read_node();
+        if (!node) return fail(Error::kTryAgain, "the engine kept its stats busy; try again");
+        s.node = std::move(*node);
+        s.checkpoints.clear();
+        if (checkpoint.empty()) {
+            s.checkpoints = stats.read_checkpoints();
+        } else if (auto c = stats.read_checkpoint(checkpoint)) {
+            s.checkpoints.push_back(std::move(*c));
+        }
+        bool all = true;
+        for (const auto& sum : s.summaries) {
+            bool found = false;
+            for (const auto& c : s.checkpoints) found = found || c.name() == sum.name;
+            all = all && found;
+        }
+        if (all || tries == 50 || (checkpoint.empty() && s.node.header.untracked > 0)) break;
+        ::usleep(10'000);
+    }
+    if (!checkpoint.empty() && s.checkpoints.empty())
+        return fail(Error::kTryAgain,
+                    "checkpoint '" + checkpoint + "' has no stats slot (every one is taken: see stats_checkpoints)");
     auto by_name = [](const auto& a, const auto& b) { return a.name() < b.name(); };
     std::sort(s.checkpoints.begin(), s.checkpoints.end(), by_name);
     std::sort(s.summaries.begin(), s.summaries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
