@@ -62,11 +62,11 @@ inline std::vector<TextTable> parse_blocks(const std::string& text, std::vector<
             new_table = false;
             continue;
         }
-        if (line.starts_with("  ")) {
+        const auto cells = tokens(line);
+        if (line.starts_with("  ") && !cells.empty() && cells[0].ends_with(':')) { // "  damaged: ..."
             tables.back().notes.push_back(line);
             continue;
         }
-        const auto cells = tokens(line);
         if (cells.size() != tables.back().header.size() && ragged) ragged->push_back(line);
         std::map<std::string, std::string> row;
         for (std::size_t i = 0; i < cells.size() && i < tables.back().header.size(); ++i)
