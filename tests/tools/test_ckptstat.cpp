@@ -479,6 +479,45 @@ TEST_F(Ckptstat, JsonAndPrometheusExcludeEachOther) {
     EXPECT_EQ(zero.exit_code, 1) << describe(zero); // an interval must be positive
 }
 
+/// An engine with only two stats slots.
+class CkptstatTwoSlots : public ckpt::testing::EngineTest {
+protected:
+    CkptstatTwoSlots() : EngineTest({"stats_checkpoints = 2"}) {}
+};
+
+// Checkpoints beyond stats_checkpoints run without figures and are counted; a slot freed by a
+// deleted checkpoint goes to the next one, with its own figures from zero.
+TEST_F(CkptstatTwoSlots, CheckpointsBeyondTheSlotsAreCountedAndGetAFreedSlot) {
+    const std::vector<std::string> at = {"--socket", engine.socket()};
+    auto a = session->create("a", attrs(UpdateMode::kSync, 2, 4096, 256));
+    ASSERT_TRUE(a.ok()) << a.message();
+    ASSERT_TRUE(a->create_section({.id = "s", .capacity = 256}).ok());
+    auto sa = a->section("s");
+    ASSERT_TRUE(sa.ok());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(sa->write(0, B("a-state"), Ack::kSync).ok());
+    auto b = session->create("b", attrs(UpdateMode::kSync, 2, 4096, 256));
+    ASSERT_TRUE(b.ok()) << b.message();
+    auto c = session->create("c", attrs(UpdateMode::kSync, 2, 4096, 256));
+    ASSERT_TRUE(c.ok()) << c.message();
+    const auto j = wait_json(at, [](const nlohmann::json& j) { return j["node"]["untracked_checkpoints"] == 1; });
+    EXPECT_EQ(j["node"]["untracked_checkpoints"], 1) << j;
+    EXPECT_EQ(j["node"]["checkpoints"], 3);
+    EXPECT_EQ(j["checkpoints"].size(), 2u) << j;
+    EXPECT_TRUE(checkpoint_of(j, "a").is_object()) << j; // first come, first served
+    const ToolRun r = run_ckptstat(at);
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_NE(r.out.find("checkpoints 3 (1 without stats: stats_checkpoints)"), std::string::npos) << r.out;
+    // Deleting "a" frees its slot (zeroed) for the one left out, whose counters start at zero.
+    ASSERT_TRUE(a->close().ok()); // retention 0: deleted at the last close
+    const auto j2 = wait_json(at, [](const nlohmann::json& j) {
+        return j["node"]["untracked_checkpoints"] == 0 && j["checkpoints"].size() == 2 &&
+               !checkpoint_of(j, "a").is_object();
+    });
+    ASSERT_EQ(j2["checkpoints"].size(), 2u) << j2;
+    EXPECT_FALSE(checkpoint_of(j2, "a").is_object()) << j2;
+    for (const auto& ck : j2["checkpoints"]) EXPECT_EQ(ck["commits"], 0) << ck;
+}
+
 TEST(CkptstatNoEngine, ExitsTwoAndNamesTheSocket) {
     char dir_template[] = "/tmp/ckptstat-noengine-XXXXXX";
     const char* dir = ::mkdtemp(dir_template);

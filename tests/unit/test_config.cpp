@@ -97,3 +97,27 @@ TEST(Config, FaultKeys) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Config, StatsKeys) {
+    Config d;
+    EXPECT_EQ(d.stats_interval_ms, 10u);
+    EXPECT_EQ(d.stats_checkpoints, 128u);
+    Config c;
+    ASSERT_EQ(parse({"stats_interval_ms=250", "stats_checkpoints=4096"}, c), "");
+    EXPECT_EQ(c.stats_interval_ms, 250u);
+    EXPECT_EQ(c.stats_checkpoints, 4096u);
+    for (const char* bad : {"stats_interval_ms=0", "stats_interval_ms=60001", "stats_interval_ms=fast"}) {
+        const std::string e = parse({bad});
+        EXPECT_NE(e.find("stats_interval_ms"), std::string::npos) << bad << ": " << e;
+        EXPECT_NE(e.find("1..60000"), std::string::npos) << bad << ": " << e;
+    }
+    for (const char* bad : {"stats_checkpoints=0", "stats_checkpoints=4097", "stats_checkpoints=-1"}) {
+        const std::string e = parse({bad});
+        EXPECT_NE(e.find("stats_checkpoints"), std::string::npos) << bad << ": " << e;
+        EXPECT_NE(e.find("1..4096"), std::string::npos) << bad << ": " << e;
+    }
+}
+
+} // namespace
