@@ -265,4 +265,56 @@ TEST(CkptstatReplication, FaultShimLossesShowAsDropsRetransmitsAndRejects) {
     ::unlink(memif.c_str());
 }
 
+ToolRun run_ckptctl(const std::vector<std::string>& args) {
+    const char* p = std::getenv("CKPTCTL");
+    return run_tool(p && *p ? p : "ckptctl", args);
+}
+
+// ckptctl's replication commands where they succeed (test_ckptctl.cpp covers their errors on a
+// node-local engine): peers of a two-node pair, a planned switch-over (demote on node 1, promote
+// on node 2), and ckptstat agreeing with them on both nodes.
+TEST(CkptctlReplication, PeersDemoteAndPromoteOnTwoNodes) {
+    TwoNodes n("ctlrepl");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    const ToolRun peers = run_ckptctl({"--socket", n.a->socket(), "peers"});
+    ASSERT_EQ(peers.exit_code, 0) << describe(peers);
+    EXPECT_TRUE(peers.out.starts_with("transport memif: ")) << peers.out;
+    auto row = table_of(peers.out.substr(peers.out.find('\n') + 1), "NODE");
+    ASSERT_TRUE(row && row->row("2")) << peers.out;
+    EXPECT_EQ((*row->row("2"))["STATE"], "up");
+
+    ASSERT_EQ(run_ckptctl({"--socket", n.a->socket(), "create", "ha", "--mode", "sync", "--max-sections", "4", "--size",
+                           "64K", "--max-section-size", "4K"})
+                  .exit_code,
+              0);
+    const auto standby = [](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "ha");
+        return c.is_object() && c["role"] == "standby";
+    };
+    ASSERT_TRUE(standby(wait_json(at(*n.b), standby)));
+
+    const ToolRun demote = run_ckptctl({"--socket", n.a->socket(), "demote", "ha"});
+    ASSERT_EQ(demote.exit_code, 0) << describe(demote);
+    const ToolRun promote = run_ckptctl({"--socket", n.b->socket(), "promote", "ha"});
+    ASSERT_EQ(promote.exit_code, 0) << describe(promote);
+    EXPECT_NE(promote.out.find("checkpoint 'ha' is active on this node, epoch 2"), std::string::npos) << promote.out;
+
+    // Both tools agree: node 2 active at epoch 2, node 1 its standby.
+    const auto active2 = [](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "ha");
+        return c.is_object() && c["role"] == "active" && c["epoch"] == 2 && c["replicas"] == 1;
+    };
+    const auto jb = wait_json(at(*n.b), active2);
+    EXPECT_TRUE(active2(jb)) << jb;
+    EXPECT_EQ(jb["node"]["id"], 2);
+    const auto standby2 = [](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "ha");
+        return c.is_object() && c["role"] == "standby" && c["epoch"] == 2;
+    };
+    EXPECT_TRUE(standby2(wait_json(at(*n.a), standby2)));
+    const ToolRun st = run_ckptctl({"--socket", n.b->socket(), "status", "ha"});
+    ASSERT_EQ(st.exit_code, 0) << describe(st);
+    EXPECT_NE(st.out.find("role:                active"), std::string::npos) << st.out;
+}
+
 } // namespace
