@@ -743,12 +743,12 @@ void Replicator::on_data(Repl& r, const DecodedFrame& f) {
     ++r.rx_next;
     if (!(f.header.flags & kFlagLastFragment)) return;
     r.rx_open = false;
-    if (c.apply_staged(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0))
-    {
+    if (c.apply_staged(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0)) {
         ++counters_.commits_applied;
         ++r.figures.commits_applied;
-    } else
+    } else {
         ++counters_.bad_commits;
+    }
     c.publish_acks(); // hot-standby subscribers wake with the change
 }
 
