@@ -19,7 +19,8 @@ struct Inspection {
 Result<Inspection> inspect(Session& session, std::string_view name);
 
 /// The engine's stats region (counters, histograms), read through the shm reader API from the
-/// NODE mapping the session already holds (HELLO passed it read-only). Valid while the session is.
+/// NODE mapping the session already holds (HELLO passed it read-only). Valid while the session is and
+/// until it reconnects (a reconnect maps NODE again): observers connect with reconnect = false.
 struct NodeStats {
     shm::StatsView view;
     std::uint32_t node_id = 0;
