@@ -21,6 +21,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace ckpt;
@@ -516,6 +517,23 @@ TEST_F(CkptstatTwoSlots, CheckpointsBeyondTheSlotsAreCountedAndGetAFreedSlot) {
     ASSERT_EQ(j2["checkpoints"].size(), 2u) << j2;
     EXPECT_FALSE(checkpoint_of(j2, "a").is_object()) << j2;
     for (const auto& ck : j2["checkpoints"]) EXPECT_EQ(ck["commits"], 0) << ck;
+}
+
+// An engine that goes away while ckptstat refreshes ends it with exit 2 (no engine), whatever
+// sample it was at.
+TEST(CkptstatEngineGoes, RefreshingStopsWithExitTwo) {
+    EngineProcess e("statgoes");
+    ASSERT_TRUE(e.start()) << e.log();
+    ToolRun r;
+    std::thread tool([&] { r = run_ckptstat({"--socket", e.socket(), "--json", "0.05"}); }); // no COUNT: forever
+    ::usleep(300'000);
+    e.stop();
+    tool.join();
+    EXPECT_EQ(r.exit_code, 2) << describe(r);
+    EXPECT_NE(r.err.find("ckptstat: "), std::string::npos) << r.err;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+        EXPECT_TRUE(nlohmann::json::parse(line, nullptr, false).is_object()) << line;
 }
 
 TEST(CkptstatNoEngine, ExitsTwoAndNamesTheSocket) {
