@@ -208,7 +208,7 @@ void Replicator::on_event(Repl& r, ReplEvent&& ev) {
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
-    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}, mono_ns()};
+    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}};
     const std::span<const std::byte> section = c.committed_bytes(ev.slot);
     for (auto& [node, m] : r.members) {
         if (!m.required) continue;
@@ -227,6 +227,7 @@ void Replicator::on_event(Repl& r, ReplEvent&& ev) {
     }
     r.lag_commits += 1;
     r.lag_bytes += bytes;
+    p.captured_ns = mono_ns(); // ack latency and lag age (stats region); only for commits that wait
     pending_.emplace(id, std::move(p));
     publish(r);
 }
