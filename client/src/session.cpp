@@ -270,7 +270,7 @@ Result<LinkInfo> Session::peers() {
                     &l.commits_sent,  &l.data_frames,     &l.data_bytes,         &l.wire_bytes,   &l.commits_applied,
                     &l.commits_acked, &l.resyncs,         &l.resync_blocks,      &l.resync_bytes, &l.resync_blocks_same,
                     &l.stale_epoch,   &l.not_from_active, &l.unknown_checkpoint, &l.bad_commits,  &l.promotions,
-                    &l.demotions})
+                    &l.demotions,     &l.refusals_sent,   &l.refusals_received,  &l.fenced,       &l.acks_deferred})
         *f = d.u64();
     if (!d.at_end()) return fail(Error::kMessageError, "malformed PEERS reply from ckptd");
     return l;

@@ -409,9 +409,10 @@ void Engine::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
         e.u64(r.commits_acked).u64(r.resyncs).u64(r.resync_blocks).u64(r.resync_bytes).u64(r.resync_blocks_same);
         e.u64(r.stale_epoch).u64(r.not_from_active).u64(r.unknown_checkpoint).u64(r.bad_commits);
         e.u64(r.promotions).u64(r.demotions);
+        e.u64(r.refusals_sent).u64(r.refusals_received).u64(r.fenced).u64(c.acks_deferred);
     } else {
         e.u64(0).u64(0).u64(0).u64(0).u64(0);
-        for (int i = 0; i < 10 + 5 + 16; ++i) e.u64(0);
+        for (int i = 0; i < 10 + 5 + 16 + 4; ++i) e.u64(0);
     }
     (void)reply(s, e);
 }

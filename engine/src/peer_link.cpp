@@ -130,7 +130,8 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
 void PeerLink::send_ack(PeerStatus& p) {
     auto [cum, sel] = p.stream.ack_fields();
     std::byte body[kAckBody];
-    const std::size_t n = encode_ack_body(body, AckBody{cum, sel, 0, 0, 0});
+    // Everything we queued for the peer so far, REFUSED frames about what this ACK covers included.
+    const std::size_t n = encode_ack_body(body, AckBody{cum, sel, p.stream.next_link_seq() - 1, 0});
     send(p, FrameType::kAck, {body, n});
     p.stream.ack_pending = false;
     ++counters_.acks_sent;
@@ -160,6 +161,17 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
     return sent;
 }
 
+void PeerLink::apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective) {
+    p.stream.on_ack(cumulative, selective, [&](Completion c) {
+        if (c.kind && listener_) listener_->on_completed(p.node_id, c);
+    });
+}
+
+std::uint64_t PeerLink::next_link_seq(std::uint16_t node) const {
+    const PeerStatus* p = find(node);
+    return p ? p->stream.next_link_seq() : 0;
+}
+
 bool PeerLink::idle() const {
     for (const auto& p : peers_)
         if (p.state == PeerState::kUp && (!p.stream.idle() || p.stream.ack_pending)) return false;
@@ -173,6 +185,7 @@ std::size_t PeerLink::poll(std::int64_t now_ns) {
 void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
     p.state = PeerState::kDown;
     events_.push_back("peer " + std::to_string(p.node_id) + " is down (" + why + ")");
+    p.ack_deferred = false;
     auto abandoned = p.stream.reset_tx();
     if (listener_) listener_->on_peer_down(p.node_id, abandoned);
 }
@@ -212,6 +225,10 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
                 if (decode_frame(in_order, cfg_.udp_port, g) == Reject::kNone) listener_->on_frame(p->node_id, g);
             }
         });
+        if (p->ack_deferred && p->stream.delivered_through() >= p->deferred_until) {
+            p->ack_deferred = false;
+            apply_ack(*p, p->deferred_cumulative, p->deferred_selective);
+        }
         return;
     }
     if (type == FrameType::kAck || type == FrameType::kNack) {
@@ -223,9 +240,20 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
                 ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
                 return;
             }
-            p->stream.on_ack(a.cumulative, a.selective, [&](Completion c) {
-                if (c.kind && listener_) listener_->on_completed(p->node_id, c);
-            });
+            // The peer queued sequenced frames for us before this ACK (a REFUSED of a frame it
+            // acknowledges, say): take them in first. Conditions only grow within a generation,
+            // so the newest ACK supersedes a held one.
+            const bool conditional = (a.sent_through & kLinkSeqMask) != 0;
+            if (conditional && p->stream.delivered_through() < a.sent_through) {
+                p->ack_deferred = true;
+                p->deferred_cumulative = a.cumulative;
+                p->deferred_selective = a.selective;
+                p->deferred_until = a.sent_through;
+                ++counters_.acks_deferred;
+                return;
+            }
+            p->ack_deferred = false;
+            apply_ack(*p, a.cumulative, a.selective);
         } else {
             NackBody n;
             if (decode_nack_body(f.body, n) != Reject::kNone) {
@@ -268,6 +296,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         events_.push_back("peer " + std::to_string(p->node_id) + " restarted (new boot id)");
         // Its numbering starts again, and what we queued for its previous life is void.
         p->stream.reset_rx();
+        p->ack_deferred = false;
         if (p->state == PeerState::kUp) mark_down(*p, "restarted");
     }
     p->boot_id = boot;

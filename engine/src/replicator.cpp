@@ -170,6 +170,11 @@ void Replicator::join(Repl& r, std::uint16_t node) {
     m.state = MemberState::kAwaitHashes;
     m.required = true;
     m.reported.clear();
+    // Frames queued before this point belong to the replica's previous state: a refusal of one
+    // of them is expected now, and an acknowledgement of a resync it ends means nothing.
+    m.rejoin_from = link_.next_link_seq(node);
+    for (auto t = resync_tokens_.begin(); t != resync_tokens_.end();)
+        t = t->second.first == &r && t->second.second == node ? resync_tokens_.erase(t) : std::next(t);
     // Commits it has not applied are covered by the resync that follows (the diff is taken
     // from the committed state, which includes them).
     m.barrier.clear();
@@ -418,9 +423,17 @@ void Replicator::complete(std::uint64_t commit_id, std::uint16_t node) {
 
 void Replicator::on_completed(std::uint16_t node, Completion c) {
     if (c.kind == kCommitDone) {
-        Repl* r = pending_.count(c.id) ? pending_[c.id].repl : nullptr;
+        auto it = pending_.find(c.id);
+        if (it == pending_.end()) return;
+        Repl* r = it->second.repl;
+        // Covered by a resync since it was sent (the node refused something): the resync's end,
+        // not this acknowledgement, says the node holds it.
+        if (auto m = r->members.find(node); m != r->members.end()) {
+            const auto& barrier = m->second.barrier;
+            if (std::find(barrier.begin(), barrier.end(), c.id) != barrier.end()) return;
+        }
         complete(c.id, node);
-        if (r) publish(*r);
+        publish(*r);
     } else if (c.kind == kResyncDone) {
         auto it = resync_tokens_.find(c.id);
         if (it == resync_tokens_.end()) return;
@@ -428,6 +441,7 @@ void Replicator::on_completed(std::uint16_t node, Completion c) {
         resync_tokens_.erase(it);
         Member& m = r.members[node];
         m.synced = true;
+        m.refused_rejoins = 0;
         for (std::uint64_t id : std::exchange(m.barrier, {})) complete(id, node);
         ++counters_.resyncs;
         publish(r);
@@ -442,6 +456,56 @@ void Replicator::drop_member(Repl& r, std::uint16_t node) {
     for (auto& [id, p] : pending_)
         if (p.repl == &r) ids.push_back(id);
     for (std::uint64_t id : ids) complete(id, node);
+}
+
+void Replicator::on_refused(std::uint16_t node, const DecodedFrame& f) {
+    RefusedBody b;
+    if (decode_refused_body(f.body, b) != Reject::kNone) {
+        ++counters_.bad_commits;
+        return;
+    }
+    ++counters_.refusals_received;
+    Repl* r = by_wire(b.checkpoint_id);
+    if (!r || r->ckpt->role() != kRoleActive) return; // about a role this node no longer has
+    auto mit = r->members.find(node);
+    if (mit == r->members.end()) return;
+    Member& m = mit->second;
+    if (b.refused_link_seq < m.rejoin_from) return; // sent before the resync already under way
+    Checkpoint& c = *r->ckpt;
+    const std::string what = std::string(b.refused_type == FrameType::kData ? "commit " + std::to_string(b.commit_seq)
+                                         : b.refused_type == FrameType::kSection ? "a section change"
+                                                                                 : "the end of a resync");
+    if (b.reason == RefuseReason::kStaleEpoch || b.reason == RefuseReason::kNotFromActive ||
+        b.replica_epoch > c.epoch()) {
+        // The node follows another active at this epoch or a newer one: this node was fenced.
+        // Its unacknowledged commits fail (their writers see the role change), and the winner's
+        // ANNOUNCE resyncs it.
+        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                              refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
+                              ", ours " + std::to_string(c.epoch()) +
+                              "): another node is active, stepping down to standby");
+        ++counters_.fenced;
+        become_standby(*r, c.epoch(), 0, 0);
+        return;
+    }
+    // The replica lost or could not take our state: resync it. Pending commits it has not
+    // applied wait for that resync (join() puts them behind its barrier). One that refuses
+    // resync after resync is broken: it counts as down (sync commits fail naming it) until it
+    // reconnects, rather than resyncing in a loop.
+    if (++m.refused_rejoins > kMaxRefusedRejoins) {
+        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                              refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
+                              " resyncs: treated as down until it reconnects");
+        m.state = MemberState::kDown;
+        m.down_since_ns = now_ns_;
+        m.barrier.clear();
+        publish(*r);
+        return;
+    }
+    host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                          refuse_reason_name(b.reason) + "): resyncing it");
+    join(*r, node);
+    publish(*r);
 }
 
 void Replicator::publish(Repl& r) {
@@ -542,12 +606,14 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
         return on_announce(node, f);
     case FrameType::kHashes:
         return on_hashes(node, f);
+    case FrameType::kRefused:
+        return on_refused(node, f);
     case FrameType::kData:
     case FrameType::kSection:
     case FrameType::kResyncDone: {
         if (f.body.size() < 4) {
             ++counters_.bad_commits;
-            return;
+            return refuse(node, f, RefuseReason::kBadCommit, 0);
         }
         const std::uint32_t wire =
             (std::to_integer<std::uint32_t>(f.body[0]) << 24) | (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
@@ -559,34 +625,62 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
             Repl* former = nullptr;
             for (auto& x : repls_)
                 if (x->active_node == node && x->remote_wire_id == wire) former = x.get();
-            if (!former)
+            if (!former) {
                 ++counters_.unknown_checkpoint;
-            else if (f.header.epoch < former->ckpt->epoch())
+                return refuse(node, f, RefuseReason::kUnknownCheckpoint, 0);
+            }
+            if (f.header.epoch < former->ckpt->epoch()) {
                 ++counters_.stale_epoch;
-            else
-                ++counters_.not_from_active;
-            return;
+                return refuse(node, f, RefuseReason::kStaleEpoch, former->ckpt->epoch());
+            }
+            ++counters_.not_from_active;
+            return refuse(node, f, RefuseReason::kNotFromActive, former->ckpt->epoch());
         }
-        if (!from_active(*r, node, f)) return;
-        if (f.header.type == FrameType::kData) return on_data(*r, f);
-        if (f.header.type == FrameType::kSection) return on_section(*r, f);
-        return; // RESYNC_DONE: everything before it was applied in order; the ACK says so
+        if (f.header.epoch < r->ckpt->epoch()) {
+            ++counters_.stale_epoch;
+            return refuse(node, f, RefuseReason::kStaleEpoch, r->ckpt->epoch());
+        }
+        if (node != r->active_node) {
+            ++counters_.not_from_active;
+            return refuse(node, f, RefuseReason::kNotFromActive, r->ckpt->epoch());
+        }
+        bool ok = true;
+        if (f.header.type == FrameType::kData)
+            ok = on_data(*r, f);
+        else if (f.header.type == FrameType::kSection)
+            ok = on_section(*r, f);
+        // RESYNC_DONE: everything before it was applied in order (or refused, and said so).
+        if (!ok) refuse(node, f, RefuseReason::kBadCommit, r->ckpt->epoch());
+        return;
     }
     default:
         return;
     }
 }
 
-bool Replicator::from_active(Repl& r, std::uint16_t node, const DecodedFrame& f) {
-    if (f.header.epoch < r.ckpt->epoch()) {
-        ++counters_.stale_epoch;
-        return false;
+void Replicator::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason why, std::uint64_t epoch) {
+    // Only what an acknowledgement would make the active believe: a commit's last fragment (its
+    // completion), a section change, the end of a resync. An earlier fragment of a commit is
+    // refused with its last one (fragments after a refused one never apply).
+    if (f.header.type == FrameType::kData && !(f.header.flags & kFlagLastFragment)) return;
+    RefusedBody b;
+    if (f.body.size() >= 4)
+        b.checkpoint_id = (std::to_integer<std::uint32_t>(f.body[0]) << 24) |
+                          (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
+                          (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
+    b.reason = why;
+    b.refused_type = f.header.type;
+    b.refused_link_seq = f.header.link_seq;
+    if (f.header.type == FrameType::kData) {
+        DataBody d;
+        std::span<const std::byte> payload;
+        if (decode_data_body(f.body, d, payload) == Reject::kNone) b.commit_seq = d.commit_seq;
     }
-    if (node != r.active_node) {
-        ++counters_.not_from_active;
-        return false;
-    }
-    return true;
+    b.replica_epoch = epoch;
+    std::byte body[kRefusedBody];
+    const std::size_t n = encode_refused_body(body, b);
+    // Queued before the ACK that covers the refused frame (which names it in sent_through).
+    if (queue(node, FrameType::kRefused, 0, epoch, {body, n})) ++counters_.refusals_sent;
 }
 
 void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
@@ -626,14 +720,14 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
             // both sides). The loser becomes a standby and is resynced from the winner.
             if (epoch < mine || (epoch == mine && node > link_.node_id())) {
                 ++counters_.stale_epoch;
-                return;
+                return refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down
             }
             host_.replication_log("checkpoint '" + name + "': " + node_str(node) + " is active at epoch " +
                                   std::to_string(epoch) + " (this node had " + std::to_string(mine) +
                                   "): stepping down to standby");
         } else if (epoch < mine) {
             ++counters_.stale_epoch;
-            return;
+            return refuse(node, f, RefuseReason::kStaleEpoch, mine); // it was fenced: tell it
         }
     } else {
         auto created = host_.create_replica(name, attrs);
@@ -682,12 +776,13 @@ void Replicator::send_hashes(Repl& r) {
     }
 }
 
-void Replicator::on_section(Repl& r, const DecodedFrame& f) {
+bool Replicator::on_section(Repl& r, const DecodedFrame& f) {
     SectionBody s;
     if (decode_section_body(f.body, s) != Reject::kNone) {
         ++counters_.bad_commits;
-        return;
+        return false;
     }
+    bool ok = true;
     Checkpoint& c = *r.ckpt;
     switch (s.op) {
     case SectionOp::kInstall:
@@ -696,6 +791,7 @@ void Replicator::on_section(Repl& r, const DecodedFrame& f) {
             !st) {
             ++counters_.bad_commits;
             host_.replication_log("checkpoint '" + c.name() + "': " + st.message());
+            ok = false;
         }
         break;
     case SectionOp::kDelete:
@@ -709,19 +805,20 @@ void Replicator::on_section(Repl& r, const DecodedFrame& f) {
         host_.replication_log("checkpoint '" + c.name() + "' was deleted on its active " + node_str(r.active_node));
         forget(keep);
         host_.unlink_replica(keep);
-        return;
+        return true;
     }
     }
     c.publish_acks();
+    return ok;
 }
 
-void Replicator::on_data(Repl& r, const DecodedFrame& f) {
+bool Replicator::on_data(Repl& r, const DecodedFrame& f) {
     DataBody d;
     std::span<const std::byte> payload;
     Checkpoint& c = *r.ckpt;
     if (decode_data_body(f.body, d, payload) != Reject::kNone) {
         ++counters_.bad_commits; // the frame hash passed, so this is a sender bug: never applied
-        return;
+        return false;
     }
     if (d.fragment == 0) {
         if (r.rx_open) { // the previous commit never completed: it is void
@@ -739,18 +836,21 @@ void Replicator::on_data(Repl& r, const DecodedFrame& f) {
         if (r.rx_open) c.discard_staged();
         r.rx_open = false;
         ++counters_.bad_commits;
-        return;
+        return false;
     }
     ++r.rx_next;
-    if (!(f.header.flags & kFlagLastFragment)) return;
+    if (!(f.header.flags & kFlagLastFragment)) return true;
     r.rx_open = false;
-    if (c.apply_staged(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0)) {
+    const bool applied =
+        c.apply_staged(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0);
+    if (applied) {
         ++counters_.commits_applied;
         ++r.figures.commits_applied;
     } else {
         ++counters_.bad_commits;
     }
     c.publish_acks(); // hot-standby subscribers wake with the change
+    return applied;
 }
 
 } // namespace ckpt::engine

@@ -245,9 +245,8 @@ std::size_t encode_ack_body(std::span<std::byte> out, const AckBody& a) {
     std::byte* p = out.data();
     put64(p, a.cumulative);
     put64(p + 8, a.selective);
-    put64(p + 16, a.applied_commit_seq);
-    put32(p + 24, a.checkpoint_id);
-    put32(p + 28, 0);
+    put64(p + 16, a.sent_through);
+    put64(p + 24, 0);
     return kAckBody;
 }
 
@@ -256,8 +255,7 @@ Reject decode_ack_body(std::span<const std::byte> body, AckBody& a) {
     const std::byte* p = body.data();
     a.cumulative = get64(p);
     a.selective = get64(p + 8);
-    a.applied_commit_seq = get64(p + 16);
-    a.checkpoint_id = get32(p + 24);
+    a.sent_through = get64(p + 16);
     a.reserved = 0;
     return Reject::kNone;
 }

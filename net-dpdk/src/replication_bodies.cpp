@@ -158,4 +158,48 @@ Reject decode_resync_done_body(std::span<const std::byte> body, ResyncDoneBody& 
     return Reject::kNone;
 }
 
+std::size_t encode_refused_body(std::span<std::byte> out, const RefusedBody& r) {
+    if (out.size() < kRefusedBody) return 0;
+    std::byte* p = out.data();
+    put32(p, r.checkpoint_id);
+    p[4] = static_cast<std::byte>(r.reason);
+    p[5] = static_cast<std::byte>(r.refused_type);
+    p[6] = p[7] = std::byte{0};
+    put64(p + 8, r.refused_link_seq);
+    put64(p + 16, r.commit_seq);
+    put64(p + 24, r.replica_epoch);
+    return kRefusedBody;
+}
+
+Reject decode_refused_body(std::span<const std::byte> body, RefusedBody& r) {
+    if (body.size() != kRefusedBody) return Reject::kBadBody;
+    const std::byte* p = body.data();
+    const auto reason = std::to_integer<std::uint8_t>(p[4]);
+    const auto type = std::to_integer<std::uint8_t>(p[5]);
+    if (reason == 0 || reason > kMaxRefuseReason) return Reject::kBadBody;
+    if (type == 0 || type > kMaxFrameType || !is_sequenced(static_cast<FrameType>(type))) return Reject::kBadBody;
+    r.checkpoint_id = get32(p);
+    r.reason = static_cast<RefuseReason>(reason);
+    r.refused_type = static_cast<FrameType>(type);
+    r.reserved = 0;
+    r.refused_link_seq = get64(p + 8);
+    r.commit_seq = get64(p + 16);
+    r.replica_epoch = get64(p + 24);
+    return Reject::kNone;
+}
+
+const char* refuse_reason_name(RefuseReason r) {
+    switch (r) {
+    case RefuseReason::kUnknownCheckpoint:
+        return "unknown checkpoint";
+    case RefuseReason::kStaleEpoch:
+        return "stale epoch";
+    case RefuseReason::kNotFromActive:
+        return "not from its active";
+    case RefuseReason::kBadCommit:
+        return "commit did not fit the replica";
+    }
+    return "unknown reason";
+}
+
 } // namespace ckpt::net

@@ -23,8 +23,10 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 using namespace ckpt;
 using namespace ckpt::client;
@@ -704,7 +706,8 @@ struct ThreeNodes {
     std::uint16_t port[4] = {};
     std::unique_ptr<EngineProcess> n[4]; // 1..3
 
-    explicit ThreeNodes(const std::string& tag) {
+    /// extra[i]: lines appended to node i's configuration (they override the common ones).
+    explicit ThreeNodes(const std::string& tag, std::map<int, std::vector<std::string>> extra = {}) {
         const std::uint16_t base = port_base();
         for (int i = 1; i <= 3; ++i) port[i] = static_cast<std::uint16_t>(base + i);
         for (int i = 1; i <= 3; ++i) {
@@ -712,11 +715,16 @@ struct ThreeNodes {
             for (int j = 1; j <= 3; ++j)
                 if (j != i)
                     peers += (peers.empty() ? "" : ",") + std::to_string(j) + "@127.0.0.1:" + std::to_string(port[j]);
-            n[i] = std::make_unique<EngineProcess>(
-                tag + "-" + std::to_string(i),
-                std::vector<std::string>{"node_id = " + std::to_string(i), "transport = udp", "ip = 127.0.0.1",
-                                         "udp_port = " + std::to_string(port[i]), "peers = " + peers,
-                                         "heartbeat_ms = 20", "peer_timeout_ms = 300", "reattach_grace_ms = 0"});
+            std::vector<std::string> cfg{"node_id = " + std::to_string(i),
+                                         "transport = udp",
+                                         "ip = 127.0.0.1",
+                                         "udp_port = " + std::to_string(port[i]),
+                                         "peers = " + peers,
+                                         "heartbeat_ms = 20",
+                                         "peer_timeout_ms = 300",
+                                         "reattach_grace_ms = 0"};
+            cfg.insert(cfg.end(), extra[i].begin(), extra[i].end());
+            n[i] = std::make_unique<EngineProcess>(tag + "-" + std::to_string(i), std::move(cfg));
         }
     }
     ~ThreeNodes() {
@@ -843,6 +851,148 @@ TEST(FaultsThreeNodes, SyncWaitsForBothStandbysAFailedOneIsRequiredAndTheThirdFo
     const auto l3 = link_of(t.n[3]->socket());
     EXPECT_EQ(l3.bad_commits, 0u);
     EXPECT_EQ(link_of(t.n[2]->socket()).promotions, 1u);
+}
+
+// 5. "Acknowledged means replicated" when a standby refuses: node 1 freezes (SIGSTOP) for less
+//    than its own peer timeout, so when it wakes it still believes it is the active and that both
+//    standbys are up. Meanwhile node 2 was promoted, node 3 follows node 2 at epoch 2, and node 2
+//    died. Node 1's application had a sync commit in flight; node 3 receives it on a stream that
+//    never broke and does not apply it (it follows another active). A link-level acknowledgement
+//    would let that commit return OK (once node 2 stops being required) although no replica of
+//    the cluster holds it. It must fail instead, and node 1 must step down.
+TEST(FaultsThreeNodes, ASyncCommitAStandbyRefusesNeverReturnsOkAndFencesTheSender) {
+    ThreeNodes t("refused", {{1, {"peer_timeout_ms = 6000", "member_timeout_ms = 100"}}});
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(t.n[i]->start()) << t.n[i]->log();
+    ASSERT_TRUE(t.all_up()) << t.logs();
+    auto s1 = Session::connect({t.n[1]->socket()});
+    auto s2 = Session::connect({t.n[2]->socket()});
+    auto s3 = Session::connect({t.n[3]->socket()});
+    ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
+    auto c1 = s1->create("refusing", replica_attrs());
+    ASSERT_TRUE(c1.ok()) << c1.message();
+    SectionCreate sc;
+    sc.id = "calls";
+    sc.capacity = 4096;
+    auto sec = c1->create_section(sc);
+    ASSERT_TRUE(sec.ok());
+    Model m;
+    m.buf.assign(4096, std::byte{0});
+    ASSERT_TRUE(eventually([&] { return c1->replication().replicas == 2; })) << t.logs();
+    for (std::uint64_t v = 1; v <= 5; ++v) {
+        auto o = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
+        ASSERT_TRUE(o.status.ok()) << o.status.message() << t.logs();
+    }
+    auto c3 = open_replica(*s3, "refusing");
+    ASSERT_TRUE(c3.ok()) << t.logs();
+    ASSERT_EQ(describe(content(*c3, "calls"), m.content()), "");
+
+    // Node 1 freezes; nodes 2 and 3 declare it down; node 2 is promoted and node 3 follows it.
+    ASSERT_EQ(::kill(t.n[1]->pid(), SIGSTOP), 0);
+    ASSERT_TRUE(wait_peer_state(t.n[2]->socket(), 1, "down"));
+    ASSERT_TRUE(wait_peer_state(t.n[3]->socket(), 1, "down"));
+    auto epoch = s2->promote("refusing");
+    ASSERT_TRUE(epoch.ok()) << epoch.message();
+    ASSERT_TRUE(eventually([&] {
+        const auto r = c3->replication();
+        return r.active_node == 2 && r.epoch == 2 && r.role == "standby";
+    })) << t.logs();
+    t.n[2]->kill_hard();
+
+    // Node 1's application commits synchronously while its engine is frozen, then it thaws.
+    const auto before = content(*c3, "calls");
+    std::optional<Outcome> stale;
+    std::thread writer([&] { stale = write_rec(*sec, m, 0, pattern(64, 666), Ack::kSync); });
+    ::usleep(50'000);
+    ASSERT_EQ(::kill(t.n[1]->pid(), SIGCONT), 0);
+    writer.join();
+    ASSERT_TRUE(stale.has_value());
+    EXPECT_FALSE(stale->status.ok()) << "a sync commit no replica applied returned OK\n" << t.logs();
+
+    // Node 3 refused it and said so; node 1 stepped down; node 3's replica is unchanged.
+    const auto l1 = link_of(t.n[1]->socket());
+    const auto l3 = link_of(t.n[3]->socket());
+    EXPECT_GE(l3.refusals_sent, 1u) << t.logs();
+    EXPECT_GE(l1.refusals_received, 1u) << t.logs();
+    EXPECT_TRUE(eventually([&] { return c1->replication().role == "standby"; })) << t.logs();
+    EXPECT_EQ(describe(content(*c3, "calls"), before), "") << "node 3 applied the stale active's commit";
+    EXPECT_EQ(l3.bad_commits, 0u);
+}
+
+// 6. The same thawed active, but the new active deleted the checkpoint before it thawed, so no
+//    node has a replica that follows anybody: both standbys drop node 1's commit as naming an
+//    unknown checkpoint. A link-level acknowledgement returned OK for it with no replica holding
+//    it. Now each standby says REFUSED, node 1 resyncs them (they get replicas again), and the
+//    sync commit returns OK only once both hold it.
+TEST(FaultsThreeNodes, ASyncCommitReturnsOkOnlyWhenEveryStandbyHoldsItEvenAfterTheyRefusedIt) {
+    ThreeNodes t("unknown", {{1, {"peer_timeout_ms = 6000"}}});
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(t.n[i]->start()) << t.n[i]->log();
+    ASSERT_TRUE(t.all_up()) << t.logs();
+    auto s1 = Session::connect({t.n[1]->socket()});
+    auto s2 = Session::connect({t.n[2]->socket()});
+    auto s3 = Session::connect({t.n[3]->socket()});
+    ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
+    auto c1 = s1->create("forgotten", replica_attrs());
+    ASSERT_TRUE(c1.ok()) << c1.message();
+    SectionCreate sc;
+    sc.id = "calls";
+    sc.capacity = 4096;
+    auto sec = c1->create_section(sc);
+    ASSERT_TRUE(sec.ok());
+    Model m;
+    m.buf.assign(4096, std::byte{0});
+    ASSERT_TRUE(eventually([&] { return c1->replication().replicas == 2; })) << t.logs();
+    for (std::uint64_t v = 1; v <= 5; ++v) {
+        auto o = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
+        ASSERT_TRUE(o.status.ok()) << o.status.message() << t.logs();
+    }
+
+    // Node 1 freezes; node 2 is promoted and deletes the checkpoint, on node 3 too.
+    ASSERT_EQ(::kill(t.n[1]->pid(), SIGSTOP), 0);
+    ASSERT_TRUE(wait_peer_state(t.n[2]->socket(), 1, "down"));
+    ASSERT_TRUE(wait_peer_state(t.n[3]->socket(), 1, "down"));
+    ASSERT_TRUE(s2->promote("forgotten").ok());
+    auto listed = [&](Session& s) {
+        auto l = s.list();
+        if (!l) return true;
+        for (const auto& c : *l)
+            if (c.name == "forgotten") return true;
+        return false;
+    };
+    ASSERT_TRUE(eventually([&] {
+        auto c3 = open_replica(*s3, "forgotten");
+        return c3.ok() && c3->replication().active_node == 2;
+    })) << t.logs();
+    ASSERT_TRUE(s2->unlink("forgotten").ok());
+    ASSERT_TRUE(eventually([&] { return !listed(*s2) && !listed(*s3); })) << t.logs();
+
+    // Node 1's application commits synchronously while frozen; the engine thaws.
+    std::optional<Outcome> o;
+    std::thread writer([&] { o = write_rec(*sec, m, 0, pattern(64, 777), Ack::kSync); });
+    ::usleep(50'000);
+    ASSERT_EQ(::kill(t.n[1]->pid(), SIGCONT), 0);
+    writer.join();
+    ASSERT_TRUE(o.has_value());
+    if (o->status.ok()) { // then both standbys hold it, right now
+        for (Session* s : {&*s2, &*s3}) {
+            auto r = open_replica(*s, "forgotten");
+            ASSERT_TRUE(r.ok()) << "OK returned, but a standby has no replica\n" << t.logs();
+            EXPECT_EQ(describe(content(*r, "calls"), m.content()), "")
+                << "OK returned for a commit a standby does not hold\n"
+                << t.logs();
+        }
+    }
+    EXPECT_GE(link_of(t.n[2]->socket()).refusals_sent + link_of(t.n[3]->socket()).refusals_sent, 1u) << t.logs();
+    EXPECT_GE(link_of(t.n[1]->socket()).refusals_received, 1u) << t.logs();
+    // Later sync commits reach both again.
+    for (std::uint64_t v = 10; v < 15; ++v) {
+        auto w = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
+        ASSERT_TRUE(w.status.ok()) << w.status.message() << t.logs();
+        for (Session* s : {&*s2, &*s3}) {
+            auto r = open_replica(*s, "forgotten");
+            ASSERT_TRUE(r.ok()) << t.logs();
+            ASSERT_EQ(describe(content(*r, "calls"), m.content()), "") << t.logs();
+        }
+    }
 }
 
 // ---- the async window while a standby is frozen ------------------------------------------------

@@ -86,7 +86,7 @@ TEST(WireFormat, DataRoundTrip) {
 }
 
 TEST(WireFormat, AckRoundTripAndExactLength) {
-    AckBody a{100, 0b1011, 77, 5, 0};
+    AckBody a{100, 0b1011, 77, 0};
     std::vector<std::byte> body(kAckBody);
     ASSERT_EQ(encode_ack_body(body, a), kAckBody);
     std::vector<std::byte> frame(256);
@@ -98,8 +98,7 @@ TEST(WireFormat, AckRoundTripAndExactLength) {
     ASSERT_EQ(decode_ack_body(f.body, b), Reject::kNone);
     EXPECT_EQ(b.cumulative, 100u);
     EXPECT_EQ(b.selective, 0b1011u);
-    EXPECT_EQ(b.applied_commit_seq, 77u);
-    EXPECT_EQ(b.checkpoint_id, 5u);
+    EXPECT_EQ(b.sent_through, 77u);
     EXPECT_EQ(decode_ack_body(f.body.first(kAckBody - 1), b), Reject::kBadBody);
 }
 
@@ -183,7 +182,8 @@ TEST(WireFormat, RejectsWithTheRightReason) {
     };
     EXPECT_EQ(decode_exact(fix_ip(with(23, 6)), f), Reject::kNotUdp); // TCP
     EXPECT_EQ(decode_exact(with(42, 0x00), f), Reject::kBadMagic);
-    EXPECT_EQ(decode_exact(with(46, 2), f), Reject::kBadVersion);
+    EXPECT_EQ(decode_exact(with(46, kWireVersion + 1), f), Reject::kBadVersion);
+    EXPECT_EQ(decode_exact(with(46, kWireVersion - 1), f), Reject::kBadVersion);
     EXPECT_EQ(decode_exact(with(47, 99), f), Reject::kBadHash); // the type is covered by the hash
     EXPECT_EQ(decode_exact(with(100, 0x5a), f), Reject::kBadHash);
     EXPECT_EQ(std::string(reject_name(Reject::kBadHash)), "frame hash mismatch");
@@ -450,6 +450,34 @@ TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
     ASSERT_EQ(decode_resync_done_body(std::span(buf).first(kResyncDoneBody), r), Reject::kNone);
     EXPECT_EQ(r.blocks_sent, 100u);
     EXPECT_EQ(decode_resync_done_body(std::span(buf).first(kResyncDoneBody - 1), r), Reject::kBadBody);
+    // REFUSED
+    RefusedBody rf;
+    rf.checkpoint_id = 9;
+    rf.reason = RefuseReason::kStaleEpoch;
+    rf.refused_type = FrameType::kData;
+    rf.refused_link_seq = (std::uint64_t{3} << 48) | 17;
+    rf.commit_seq = 1234;
+    rf.replica_epoch = 5;
+    ASSERT_EQ(encode_refused_body(buf, rf), kRefusedBody);
+    RefusedBody back;
+    ASSERT_EQ(decode_refused_body(std::span(buf).first(kRefusedBody), back), Reject::kNone);
+    EXPECT_EQ(back.checkpoint_id, 9u);
+    EXPECT_EQ(back.reason, RefuseReason::kStaleEpoch);
+    EXPECT_EQ(back.refused_type, FrameType::kData);
+    EXPECT_EQ(back.refused_link_seq, rf.refused_link_seq);
+    EXPECT_EQ(back.commit_seq, 1234u);
+    EXPECT_EQ(back.replica_epoch, 5u);
+    EXPECT_STREQ(refuse_reason_name(back.reason), "stale epoch");
+    for (std::size_t k = 0; k < kRefusedBody; ++k)
+        EXPECT_EQ(decode_refused_body(std::span(buf).first(k), back), Reject::kBadBody) << k;
+    std::vector<std::byte> bad(buf.begin(), buf.begin() + kRefusedBody);
+    bad[4] = std::byte{0}; // no reason
+    EXPECT_EQ(decode_refused_body(bad, back), Reject::kBadBody);
+    bad[4] = std::byte{kMaxRefuseReason + 1};
+    EXPECT_EQ(decode_refused_body(bad, back), Reject::kBadBody);
+    bad[4] = std::byte{1};
+    bad[5] = static_cast<std::byte>(FrameType::kAck); // not a sequenced type: nothing to refuse
+    EXPECT_EQ(decode_refused_body(bad, back), Reject::kBadBody);
 }
 
 TEST(WireFormat, NewFrameTypesDecodeAndUnknownOnesAreRefused) {

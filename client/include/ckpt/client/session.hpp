@@ -79,6 +79,10 @@ struct LinkInfo {
     std::uint64_t unknown_checkpoint = 0; ///< frames naming a checkpoint never announced
     std::uint64_t bad_commits = 0;        ///< DATA that did not fit: discarded, never applied
     std::uint64_t promotions = 0, demotions = 0;
+    std::uint64_t refusals_sent = 0;     ///< standby: frames it did not apply, answered with REFUSED
+    std::uint64_t refusals_received = 0; ///< active: REFUSED frames from standbys
+    std::uint64_t fenced = 0;            ///< active: stepped down because a standby follows a newer active
+    std::uint64_t acks_deferred = 0;     ///< ACKs held until the peer's own frames (a REFUSED) were in
 };
 
 class Session {

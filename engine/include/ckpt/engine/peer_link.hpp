@@ -84,6 +84,10 @@ struct PeerStatus {
     std::uint64_t restarts = 0;               ///< times its boot id changed while we watched
     std::array<std::uint8_t, 6> mac{};
     PeerStream stream;
+    /// An ACK that names sequenced frames of this peer (a REFUSED) we have not taken in yet: it
+    /// waits for them, so a refusal is always seen before the acknowledgement it qualifies.
+    bool ack_deferred = false;
+    std::uint64_t deferred_cumulative = 0, deferred_selective = 0, deferred_until = 0;
 };
 
 struct LinkCounters {
@@ -93,6 +97,7 @@ struct LinkCounters {
     std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
     std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
     std::uint64_t acks_sent = 0, nacks_sent = 0;
+    std::uint64_t acks_deferred = 0; ///< ACKs held back behind the peer's own sequenced frames
 };
 
 class PeerLink {
@@ -111,6 +116,8 @@ public:
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
     bool is_up(std::uint16_t node) const;
+    /// The link_seq the next sequenced frame to `node` will carry (0: not a peer).
+    std::uint64_t next_link_seq(std::uint16_t node) const;
     std::uint16_t node_id() const { return cfg_.node_id; }
     const LinkConfig& config() const { return cfg_; }
     /// Largest payload a DATA frame can carry on this link.
@@ -131,6 +138,7 @@ private:
     void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     net::Endpoint endpoint_of(const PeerStatus& p) const;
     void send_ack(PeerStatus& p);
+    void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective);
     void mark_down(PeerStatus& p, const std::string& why);
     PeerStatus* find(std::uint16_t node_id);
     const PeerStatus* find(std::uint16_t node_id) const;

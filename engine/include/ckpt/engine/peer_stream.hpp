@@ -78,6 +78,8 @@ public:
     /// A gap to NACK ([first, last], link_seq values), at most once per `interval_ns`; false when
     /// there is none or it was asked recently.
     bool nack_due(std::int64_t now_ns, std::int64_t interval_ns, std::uint64_t& first, std::uint64_t& last);
+    /// The last link_seq delivered in order (generation << 48 | n; n = 0 before the first).
+    std::uint64_t delivered_through() const { return (rx_gen_ << kLinkGenerationShift) | (rx_next_ - 1); }
     /// Forgets the receive state (the peer restarted: its numbering starts again).
     void reset_rx();
     bool ack_pending = false; ///< something arrived since the last ACK was sent

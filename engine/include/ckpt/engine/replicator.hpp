@@ -48,6 +48,9 @@ struct ReplicationCounters {
     std::uint64_t unknown_checkpoint = 0; ///< frames naming a checkpoint id never announced
     std::uint64_t bad_commits = 0;        ///< DATA that did not fit (slot, generation, range, order): discarded
     std::uint64_t promotions = 0, demotions = 0;
+    std::uint64_t refusals_sent = 0;     ///< standby: REFUSED frames sent (frames it did not apply)
+    std::uint64_t refusals_received = 0; ///< active: REFUSED frames received
+    std::uint64_t fenced = 0;            ///< active: stepped down because a standby follows a newer active
 };
 
 class Replicator final : public LinkListener {
@@ -113,7 +116,10 @@ private:
         std::int64_t down_since_ns = 0;
         std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
         std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
+        std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
+        std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
     };
+    static constexpr std::uint32_t kMaxRefusedRejoins = 3;
     struct Repl {
         std::shared_ptr<Checkpoint> ckpt;
         std::uint32_t wire_id = 0;               ///< ours, when active here
@@ -157,11 +163,12 @@ private:
                std::span<const std::byte> body, Completion c = {});
     // standby handlers
     void on_announce(std::uint16_t node, const net::DecodedFrame& f);
-    void on_section(Repl& r, const net::DecodedFrame& f);
-    void on_data(Repl& r, const net::DecodedFrame& f);
+    bool on_section(Repl& r, const net::DecodedFrame& f);
+    bool on_data(Repl& r, const net::DecodedFrame& f);
+    void on_refused(std::uint16_t node, const net::DecodedFrame& f);
+    void refuse(std::uint16_t node, const net::DecodedFrame& f, net::RefuseReason why, std::uint64_t epoch);
     void on_hashes(std::uint16_t node, const net::DecodedFrame& f);
     void send_hashes(Repl& r);
-    bool from_active(Repl& r, std::uint16_t node, const net::DecodedFrame& f);
 
     PeerLink& link_;
     ReplicaHost& host_;

@@ -29,7 +29,9 @@
 namespace ckpt::net {
 
 inline constexpr std::uint32_t kWireMagic = 0x4853'5052; // "HSPR"
-inline constexpr std::uint8_t kWireVersion = 1;
+/// 2: ACK names the acknowledging node's own sequenced frames (sent_through) and REFUSED exists,
+/// so an acknowledgement means "applied"; version 1 peers are refused at HELLO.
+inline constexpr std::uint8_t kWireVersion = 2;
 inline constexpr std::uint16_t kDefaultUdpPort = 7490;
 inline constexpr std::size_t kEthHeader = 14, kIpv4Header = 20, kUdpHeader = 8, kHotspareHeader = 40;
 inline constexpr std::size_t kFrameOverhead = kEthHeader + kIpv4Header + kUdpHeader + kHotspareHeader; // 82
@@ -45,13 +47,14 @@ enum class FrameType : std::uint8_t {
     kSection = 7,    ///< section install / delete / expiration change (sequenced)
     kHashes = 8,     ///< a replica's block hashes of one section, for resync (sequenced)
     kResyncDone = 9, ///< the active sent every difference (sequenced)
+    kRefused = 10,   ///< a standby did not apply a commit / section change / resync (sequenced)
 };
-inline constexpr std::uint8_t kMaxFrameType = 9;
+inline constexpr std::uint8_t kMaxFrameType = 10;
 
 /// True for types carried in the per-peer reliable, ordered stream (link_seq != 0).
 constexpr bool is_sequenced(FrameType t) {
     return t == FrameType::kData || t == FrameType::kAnnounce || t == FrameType::kSection || t == FrameType::kHashes ||
-           t == FrameType::kResyncDone;
+           t == FrameType::kResyncDone || t == FrameType::kRefused;
 }
 
 /// FrameHeader::flags
@@ -161,14 +164,41 @@ struct ResyncDoneBody {
 inline constexpr std::size_t kResyncDoneBody = 16;
 
 /// ACK body (32 bytes).
+/// An ACK says "delivered and handled": the receiver processed each acknowledged frame before
+/// sending it, and a frame it refused was answered by a REFUSED frame queued before this ACK.
+/// sent_through tells the ACK's receiver to hold the ACK back until it has taken in every
+/// sequenced frame of the acknowledging node up to that link_seq, so a REFUSED lost on the wire
+/// cannot be overtaken by the ACK of the frame it refuses (0 in the low 48 bits: no condition).
 struct AckBody {
-    std::uint64_t cumulative = 0; ///< every link_seq <= this arrived
-    std::uint64_t selective = 0;  ///< bit i: link_seq cumulative + 1 + i arrived too
-    std::uint64_t applied_commit_seq = 0;
-    std::uint32_t checkpoint_id = 0;
-    std::uint32_t reserved = 0;
+    std::uint64_t cumulative = 0;   ///< every link_seq <= this arrived
+    std::uint64_t selective = 0;    ///< bit i: link_seq cumulative + 1 + i arrived too
+    std::uint64_t sent_through = 0; ///< the acknowledging node's last sequenced link_seq to us
+    std::uint64_t reserved = 0;
 };
 inline constexpr std::size_t kAckBody = 32;
+
+/// Why a standby did not apply a sequenced frame (REFUSED body's reason).
+enum class RefuseReason : std::uint8_t {
+    kUnknownCheckpoint = 1, ///< no replica of that checkpoint follows the sender
+    kStaleEpoch = 2,        ///< the sender's epoch is older than the replica's: it is fenced
+    kNotFromActive = 3,     ///< the replica follows another active
+    kBadCommit = 4,         ///< did not fit the replica (slot, generation, range, fragment order)
+};
+inline constexpr std::uint8_t kMaxRefuseReason = 4;
+
+/// REFUSED body (32 bytes): a standby's answer to a DATA (last fragment), SECTION or
+/// RESYNC_DONE frame it did not apply. The active does not count the commit as replicated on
+/// that node: it resyncs the node, or steps down when the node follows a newer epoch.
+struct RefusedBody {
+    std::uint32_t checkpoint_id = 0; ///< the refused frame's checkpoint id (the sender's)
+    RefuseReason reason{};
+    FrameType refused_type{};
+    std::uint16_t reserved = 0;
+    std::uint64_t refused_link_seq = 0; ///< the refused frame's link_seq
+    std::uint64_t commit_seq = 0;       ///< DATA: the commit's section sequence; else 0
+    std::uint64_t replica_epoch = 0;    ///< the refusing replica's epoch (0: it has none)
+};
+inline constexpr std::size_t kRefusedBody = 32;
 
 /// HELLO body (16 bytes): sent on link-up and to a peer not yet heard from.
 struct HelloBody {
@@ -263,6 +293,10 @@ std::uint64_t hashes_at(const HashesBody& h, std::uint32_t i);
 std::size_t encode_resync_done_body(std::span<std::byte> out, const ResyncDoneBody& r);
 Reject decode_resync_done_body(std::span<const std::byte> body, ResyncDoneBody& r);
 
+std::size_t encode_refused_body(std::span<std::byte> out, const RefusedBody& r);
+/// kBadBody on a wrong length, an unknown reason or a refused type that is not sequenced.
+Reject decode_refused_body(std::span<const std::byte> body, RefusedBody& r);
+const char* refuse_reason_name(RefuseReason r);
 std::size_t encode_ack_body(std::span<std::byte> out, const AckBody& a);
 Reject decode_ack_body(std::span<const std::byte> body, AckBody& a);
 
