@@ -57,6 +57,8 @@ void fill_link(LinkStats& l, const PeerLink& link, const ReplicationCounters& r)
     l.resync_blocks_same = r.resync_blocks_same;
     l.promotions = r.promotions;
     l.demotions = r.demotions;
+    l.refusals_sent = r.refusals_sent;
+    l.refusals_received = r.refusals_received;
     l.transport = transport_kind(link.config().transport);
     if (const auto* shim = dynamic_cast<const FaultShim*>(&link.transport())) {
         l.fault_enabled = 1;

@@ -37,6 +37,8 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(LinkStats, stale_epoch, 248);
     CKPT_EXPECT_OFFSET(LinkStats, fault_tx, 328);
     CKPT_EXPECT_OFFSET(LinkStats, transport, 456);
+    CKPT_EXPECT_OFFSET(LinkStats, refusals_sent, 464);
+    CKPT_EXPECT_OFFSET(LinkStats, reserved, 480);
     EXPECT_EQ(sizeof(PeerStats), 256u);
     CKPT_EXPECT_OFFSET(PeerStats, last_heard_mono_ns, 8);
     CKPT_EXPECT_OFFSET(PeerStats, retransmits, 64);

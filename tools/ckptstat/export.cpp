@@ -160,6 +160,8 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
                  {"resync_bytes", l.resync_bytes},
                  {"promotions", l.promotions},
                  {"demotions", l.demotions},
+                 {"refusals_sent", l.refusals_sent},
+                 {"refusals_received", l.refusals_received},
                  {"fault_injection", l.fault_enabled != 0},
                  {"fault_tx", fault_json(l.fault_tx)},
                  {"fault_rx", fault_json(l.fault_rx)}};

@@ -175,15 +175,17 @@ struct alignas(64) LinkStats {
     // replication, node-wide (ReplicationCounters)
     std::uint64_t stale_epoch, not_from_active, unknown_checkpoint, bad_commits;
     std::uint64_t resyncs, resync_blocks, resync_bytes, resync_blocks_same, promotions, demotions;
-    FaultStats fault_tx, fault_rx; ///< zero unless fault_* keys are set
-    std::uint32_t transport;       ///< kStatsTransport*
-    std::uint32_t fault_enabled;   ///< 1 when the fault shim wraps the carrier
-    std::uint8_t reserved[48];
+    FaultStats fault_tx, fault_rx;   ///< zero unless fault_* keys are set
+    std::uint32_t transport;         ///< kStatsTransport*
+    std::uint32_t fault_enabled;     ///< 1 when the fault shim wraps the carrier
+    std::uint64_t refusals_sent;     ///< standby: REFUSED frames sent (frames it did not apply)
+    std::uint64_t refusals_received; ///< active: REFUSED frames received
+    std::uint8_t reserved[32];
 };
 static_assert(sizeof(LinkStats) == 512, "LinkStats is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(LinkStats, rejected) == 120);
 static_assert(offsetof(LinkStats, fault_tx) == 328 && offsetof(LinkStats, fault_rx) == 392);
-static_assert(offsetof(LinkStats, transport) == 456);
+static_assert(offsetof(LinkStats, transport) == 456 && offsetof(LinkStats, refusals_sent) == 464);
 
 /// LinkStats::transport
 inline constexpr std::uint32_t kStatsTransportNone = 0;
