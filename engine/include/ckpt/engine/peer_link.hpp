@@ -131,6 +131,9 @@ private:
     net::Endpoint endpoint_of(const PeerStatus& p) const;
     void send_ack(PeerStatus& p);
     void mark_down(PeerStatus& p, const std::string& why);
+    /// A frame refused as kBadVersion: if it is intact and from a configured peer, that peer is
+    /// marked incompatible and the reason logged once (both versions named).
+    void refuse_foreign_version(std::span<const std::byte> frame);
     PeerStatus* find(std::uint16_t node_id);
     const PeerStatus* find(std::uint16_t node_id) const;
 
