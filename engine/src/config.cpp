@@ -299,8 +299,7 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
     if (check) {
         // What the engine would serve, so that an operator sees which file and overrides won.
         error = "configuration OK: node " + std::to_string(cfg.node_id) + ", socket " + cfg.socket_path +
-                ", shm_prefix " + cfg.shm_prefix + ", state_dir " + cfg.state_dir + ", transport " +
-                cfg.link.transport;
+                ", shm_prefix " + cfg.shm_prefix + ", state_dir " + cfg.state_dir + ", transport " + cfg.link.transport;
         if (cfg.link.transport == "memif") error += " (" + cfg.link.memif_role + " " + cfg.link.memif_socket + ")";
         if (cfg.link.transport == "af_packet") error += " (" + cfg.link.af_packet_iface + ")";
         if (cfg.link.transport == "pci") error += " (" + cfg.link.pci_address + ")";

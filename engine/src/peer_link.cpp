@@ -258,10 +258,10 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         if (h.version_max < kWireVersion || h.version_min > kWireVersion) {
             if (p->state == PeerState::kUp) mark_down(*p, "speaks no frame version of ours");
             if (p->state != PeerState::kIncompatible)
-                events_.push_back("peer " + std::to_string(p->node_id) + " speaks frame versions " +
-                                  std::to_string(h.version_min) + ".." + std::to_string(h.version_max) +
-                                  ", this node " + std::to_string(kWireVersion) +
-                                  ": refused, nothing is replicated to or from it (run one wire version on both nodes)");
+                events_.push_back(
+                    "peer " + std::to_string(p->node_id) + " speaks frame versions " + std::to_string(h.version_min) +
+                    ".." + std::to_string(h.version_max) + ", this node " + std::to_string(kWireVersion) +
+                    ": refused, nothing is replicated to or from it (run one wire version on both nodes)");
             p->state = PeerState::kIncompatible;
             return;
         }

@@ -123,8 +123,13 @@ std::string drive_until(const EngineProcess& e, const std::function<void()>& sen
 }
 
 std::vector<std::string> engine_config(std::uint16_t port, std::uint16_t peer_port) {
-    return {"node_id = 1", "transport = udp", "ip = 127.0.0.1", "udp_port = " + std::to_string(port),
-            "peers = 2@127.0.0.1:" + std::to_string(peer_port), "heartbeat_ms = 20", "peer_timeout_ms = 300"};
+    return {"node_id = 1",
+            "transport = udp",
+            "ip = 127.0.0.1",
+            "udp_port = " + std::to_string(port),
+            "peers = 2@127.0.0.1:" + std::to_string(peer_port),
+            "heartbeat_ms = 20",
+            "peer_timeout_ms = 300"};
 }
 
 } // namespace
@@ -147,7 +152,8 @@ TEST(WireVersions, APeerOfAnotherFrameVersionIsRefusedByNameAndTakenBackAfterAnU
     EXPECT_EQ(state_of(e.socket(), 2), "unknown") << e.log();
 
     // Intact frames of version 2: refused by name, once.
-    EXPECT_EQ(drive_until(e, [&] { peer.hello(port, 2, 2, 2); }, "incompatible"), "incompatible") << e.log();
+    const auto v2 = [&] { peer.hello(port, 2, 2, 2); };
+    EXPECT_EQ(drive_until(e, v2, "incompatible"), "incompatible") << e.log();
     for (int i = 0; i < 20; ++i) peer.hello(port, 2, 2, 2);
     ::usleep(100'000);
     const std::string refused = "peer 2 sends frame version 2, this node speaks 1 only: refused";
@@ -155,11 +161,12 @@ TEST(WireVersions, APeerOfAnotherFrameVersionIsRefusedByNameAndTakenBackAfterAnU
     EXPECT_EQ(state_of(e.socket(), 2), "incompatible");
 
     // Upgraded to version 1: up again.
-    EXPECT_EQ(drive_until(e, [&] { peer.hello(port, kWireVersion, 1, 1); }, "up"), "up") << e.log();
+    const auto v1 = [&] { peer.hello(port, kWireVersion, 1, 1); };
+    EXPECT_EQ(drive_until(e, v1, "up"), "up") << e.log();
 
     // Version-1 frames whose HELLO range leaves version 1 out: down, then refused by name.
-    EXPECT_EQ(drive_until(e, [&] { peer.hello(port, kWireVersion, 2, 3); }, "incompatible"), "incompatible")
-        << e.log();
+    const auto v1_without_1 = [&] { peer.hello(port, kWireVersion, 2, 3); };
+    EXPECT_EQ(drive_until(e, v1_without_1, "incompatible"), "incompatible") << e.log();
     EXPECT_NE(e.log().find("peer 2 speaks frame versions 2..3, this node 1: refused"), std::string::npos) << e.log();
     EXPECT_NE(e.log().find("peer 2 is down (speaks no frame version of ours)"), std::string::npos) << e.log();
 }
