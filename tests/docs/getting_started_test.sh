@@ -37,7 +37,7 @@ for i, b in enumerate(blocks):
 print(len(blocks), "sh blocks")
 PY
 first="$tmp/blocks/00.sh"
-if grep -v -E '^[A-Z_]+=[^;&|`]*$' "$first" | grep -q .; then
+if grep -v -E '^[A-Z_]+=[A-Za-z0-9_$/.{}-]*( +#.*)?$' "$first" | grep -q .; then
     echo "FAIL: the first sh block must only set variables:"; cat "$first"; exit 1
 fi
 for v in HS_SRC HS_BUILD HS_PREFIX HS_RUN HS_NAME; do

@@ -65,6 +65,9 @@ for t in memif af_packet pci udp; do
     echo "$out" | grep -q "configuration OK: .*transport $t" || fail "ckptd --check on $t.conf said: $out"
     echo "$t.conf: $out"
 done
+# The general example (every key, node-local) too.
+out=$("$ckptd" --config "$src/packaging/ckptd.conf" --check) || fail "ckptd --check refused ckptd.conf"
+echo "$out" | grep -q "configuration OK: .*transport none" || fail "ckptd --check on ckptd.conf said: $out"
 # --check refuses a bad file with its line number (and opens nothing).
 printf 'node_id = 1\ntransport = carrier-pigeon\n' > "$tmp/bad.conf"
 if err=$("$ckptd" --config "$tmp/bad.conf" --check 2>&1); then fail "--check accepted a bad transport"; fi
