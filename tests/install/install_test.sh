@@ -100,7 +100,7 @@ while IFS= read -r kv; do node2+=(--set "$(echo "$kv" | sed 's/ *= */=/')"); don
 engine1=$!; pids+=("$engine1")
 for _ in $(seq 1500); do [ -S "$tmp/node1.sock" ] && break; sleep 0.01; done
 "$root/bin/ckptd" --config "$etc/memif.conf.example" "${node2[@]}" $(paths 2) 2>> "$tmp/node2.log" &
-pids+=($!)
+engine2=$!; pids+=("$engine2")
 peer_state() { "$root/bin/ckptctl" --socket "$tmp/node$1.sock" peers 2>/dev/null | awk -v p="$2" '$1 == p {print $2}'; }
 for _ in $(seq 1500); do [ "$(peer_state 1 2)" = up ] && [ "$(peer_state 2 1)" = up ] && break; sleep 0.01; done
 [ "$(peer_state 1 2)" = up ] || fail "the two installed engines did not link up"
@@ -125,4 +125,9 @@ resumed=$(grep -o 'TAKEOVER first commit [0-9]*' "$tmp/standby.log" | awk '{prin
 [ "$resumed" -gt "$acked" ] || fail "the standby resumed at $resumed, but $acked was acknowledged"
 "$root/bin/ckptctl" --socket "$tmp/node2.sock" status demo-counter | grep -q '^role: *active' ||
     fail "node 2 is not the active after the promotion"
+# A clean stop of node 2 (SIGTERM, as systemctl stop does), its peer gone: exit 0, `stopped`.
+kill -TERM "$standby" "$engine2"
+rc=0; wait "$engine2" || rc=$?
+[ $rc -eq 0 ] || fail "node 2's ckptd ended with status $rc on SIGTERM (expected a clean stop, 0)"
+grep -q 'ckptd\[2\] stopped' "$tmp/node2.log" || fail "node 2's ckptd did not log its clean stop"
 echo "install test: installed, built out of tree, two installed nodes: acked $acked on node 1, node 2 took over at $resumed"
