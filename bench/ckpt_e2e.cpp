@@ -1172,6 +1172,7 @@ int main(int argc, char** argv) {
                 info["command"].c_str(), info["commit"].c_str(), info["pinning"].c_str(), info["busy_poll"].c_str(),
                 info["default_mode"].c_str(), info["load_before"].c_str(), info["load_after"].c_str(),
                 info["cpu_others"].c_str());
+    if (info.count("af_packet")) std::printf("af_packet: %s\n\n", info["af_packet"].c_str());
     std::printf("%s", markdown(rows).c_str());
     if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
     std::error_code ec;
