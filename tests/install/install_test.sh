@@ -74,7 +74,9 @@ cp -r "$doc/examples/counter" "$tmp/counter"
 meson setup "$tmp/counter/build" "$tmp/counter" > "$tmp/example-build.log" 2>&1 || fail "example: meson setup"
 ninja -C "$tmp/counter/build" >> "$tmp/example-build.log" 2>&1 || fail "example: build"
 counter="$tmp/counter/build/counter"
-LD_LIBRARY_PATH="$root/$libdir" ldd "$counter" | grep -q "libckpt.so.0 => $root/$libdir" ||
+# ldd's output first: `ldd | grep -q` under pipefail fails whenever grep exits before ldd wrote all.
+linked=$(LD_LIBRARY_PATH="$root/$libdir" ldd "$counter")
+grep -q "libckpt.so.0 => $root/$libdir" <<< "$linked" ||
     fail "the example is not linked to the installed libckpt.so.0"
 
 # The installed units must be valid systemd units (where systemd-analyze exists).
@@ -123,7 +125,8 @@ for _ in $(seq 1000); do grep -q TAKEOVER "$tmp/standby.log" && break; sleep 0.0
 resumed=$(grep -o 'TAKEOVER first commit [0-9]*' "$tmp/standby.log" | awk '{print $4}')
 [ -n "$resumed" ] || fail "the standby did not take over"
 [ "$resumed" -gt "$acked" ] || fail "the standby resumed at $resumed, but $acked was acknowledged"
-"$root/bin/ckptctl" --socket "$tmp/node2.sock" status demo-counter | grep -q '^role: *active' ||
+status=$("$root/bin/ckptctl" --socket "$tmp/node2.sock" status demo-counter)
+grep -q '^role: *active' <<< "$status" ||
     fail "node 2 is not the active after the promotion"
 # A clean stop of node 2 (SIGTERM, as systemctl stop does), its peer gone: exit 0, `stopped`.
 kill -TERM "$standby" "$engine2"

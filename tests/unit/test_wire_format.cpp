@@ -208,19 +208,20 @@ TEST(WireFormat, AnotherVersionIsIdentifiedOnlyWhenItsEnvelopeIsIntact) {
     const auto v1 = data_frame(payload, d); // src node 1, dst node 2
     ForeignVersion who;
     EXPECT_FALSE(identify_foreign_version(v1, kDefaultUdpPort, who)) << "our own version is not foreign";
-    const auto v2 = as_version(v1, 2);
+    constexpr std::uint8_t kOther = kWireVersion + 1;
+    const auto v2 = as_version(v1, kOther);
     DecodedFrame f;
     EXPECT_EQ(decode_exact(v2, f), Reject::kBadVersion);
     ASSERT_TRUE(identify_foreign_version(v2, kDefaultUdpPort, who));
-    EXPECT_EQ(who.version, 2);
+    EXPECT_EQ(who.version, kOther);
     EXPECT_EQ(who.src_node, 1);
     EXPECT_EQ(who.dst_node, 2);
     EXPECT_FALSE(identify_foreign_version(v2, kDefaultUdpPort + 1, who)) << "not our port";
-    // A version-1 frame with its version byte flipped in flight is damage, not another version.
+    // A frame of ours with its version byte flipped in flight is damage, not another version.
     EXPECT_FALSE(identify_foreign_version(
         [&] {
             auto b = v1;
-            b[46] = std::byte{2};
+            b[46] = std::byte{kOther};
             return b;
         }(),
         kDefaultUdpPort, who));
@@ -233,7 +234,7 @@ TEST(WireFormat, AnotherVersionIsIdentifiedOnlyWhenItsEnvelopeIsIntact) {
         exact = bad;
         ForeignVersion w;
         if (identify_foreign_version(exact, kDefaultUdpPort, w)) {
-            EXPECT_TRUE(w.version == 2 && w.src_node == 1 && w.dst_node == 2) << "bit " << bit;
+            EXPECT_TRUE(w.version == kOther && w.src_node == 1 && w.dst_node == 2) << "bit " << bit;
             const std::size_t byte = bit / 8;
             EXPECT_TRUE(byte < 12 || byte == 34 || byte == 35 || byte == 40 || byte == 41) << "bit " << bit;
         }
