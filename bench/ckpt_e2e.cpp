@@ -11,7 +11,12 @@
 //      stream of frames of the same payload size on a memif link;
 //   3. wire bytes / changed bytes, from the active engine's counters (Session::peers());
 //   4. the sync latency again over transport = udp on loopback, against ckpt_pingpong's kernel
-//      UDP message mode.
+//      UDP message mode;
+//   5. over transport = af_packet (DPDK af_packet on a veth pair between two network namespaces,
+//      ckpt::testing::VethPair): engine A in ns1, engine B in ns2, busy-polling; sync latency against
+//      ckpt_pingpong --af-packet message mode (client in ns1, server in ns2, same veth), async
+//      throughput against its one-way stream, and wire bytes. The writer (this process) stays in
+//      the root namespace: the control socket and /dev/shm are not separated by namespaces.
 // To split the memif round trip, the same sync commits also run on one engine without peers
 // (node-local, same pinning): the local hand-off between the application and its engine.
 //
@@ -24,7 +29,8 @@
 // --json FILE writes the same figures, every round's values and the run's conditions as JSON.
 //
 //   ckpt_e2e [--quick] [--rounds N] [--count N] [--count-idle N] [--gap-us US] [--tput-ms MS] [--json FILE]
-//            [--ckptd PATH] [--pingpong PATH] [--client-cpu N] [--no-udp] [--only STEP] [--keep-logs]
+//            [--ckptd PATH] [--pingpong PATH] [--client-cpu N] [--no-udp] [--no-af-packet] [--only STEP]
+//            [--keep-logs]
 //            [--engine-set KEY=VALUE]...
 //
 // The latency of one commit is write() (which returns at once: the previous commit is acknowledged)
@@ -38,6 +44,7 @@
 // it: the ping-pong client on CPU 0, the server (echo side) on CPU 1.
 #include "ckpt/client/session.hpp"
 #include "engine_process.hpp"
+#include "netns.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -85,7 +92,7 @@ std::uint64_t now_ns() {
 
 struct Options {
     std::string ckptd, pingpong, json;
-    bool quick = false, no_udp = false, keep_logs = false;
+    bool quick = false, no_udp = false, no_af_packet = false, keep_logs = false;
     unsigned rounds = 3;
     std::size_t count = 20000;           ///< sync commits (and raw round trips) per size, after a warm-up
     std::size_t count_idle = 5000;       ///< default mode: sync commits per size (each after a gap)
@@ -98,7 +105,12 @@ struct Options {
     std::string argv_line;               ///< how we were called
     std::string only;                    ///< run only the steps whose name contains this
     std::vector<std::string> engine_set; ///< extra "key = value" lines for every engine (experiments)
+    std::string ip_cmd;                  ///< absolute path of iproute2's ip (af_packet: ip netns exec)
 };
+
+/// The veth pair of the af_packet steps (created in main when they run; its destructor deletes
+/// both namespaces, the veth with them).
+const ckpt::testing::VethPair* g_veth = nullptr;
 
 constexpr std::size_t kSyncSizes[] = {64, 4096, 65536};
 constexpr std::size_t kAsyncSizes[] = {1024, 65536, 1 << 20};
@@ -334,14 +346,29 @@ void put_lat(Results& r, const std::string& k, const Lat& l) {
 // ------------------------------------------------------------------------------------------
 
 /// Runs one ckpt_pingpong server/client pair; returns the client's JSON lines (empty on failure).
+/// `kind`: "memif", "udp" (transport holds --udp PORT) or "af_packet" (the server in ns2 on dev2,
+/// the client in ns1 on dev1, through ip netns exec).
 std::vector<std::string> pingpong_pair(const Options& o, Results& res, const std::string& tag,
                                        const std::vector<std::string>& transport, const std::vector<std::string>& args,
-                                       bool memif, int timeout_ms) {
+                                       const std::string& kind, int timeout_ms) {
+    const bool memif = kind == "memif", afp = kind == "af_packet";
+    if (afp && !g_veth) {
+        res.error(tag + ": no veth pair");
+        return {};
+    }
     static int n = 0;
     const std::string id = "hs-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
     const std::string sock = "/tmp/" + id + ".sock";
     const std::string log = o.log_dir + "/" + tag + ".log";
     std::vector<std::string> srv = {o.pingpong, "server", "--json"}, cli = {o.pingpong, "client", "--json"};
+    if (afp) {
+        srv.insert(srv.begin(), {o.ip_cmd, "netns", "exec", g_veth->ns2()});
+        cli.insert(cli.begin(), {o.ip_cmd, "netns", "exec", g_veth->ns1()});
+        srv.insert(srv.end(),
+                   {"--af-packet", g_veth->dev2(), "--lcore", std::to_string(o.cpu_b), "--prefix", id + "-s"});
+        cli.insert(cli.end(), {"--af-packet", g_veth->dev1(), "--lcore", std::to_string(o.cpu_a), "--prefix", id + "-c",
+                               "--link-wait-ms", "30000"}); // the client probes until the server answers
+    }
     if (memif) {
         srv.insert(srv.end(), {"--socket", sock, "--lcore", std::to_string(o.cpu_b), "--prefix", id + "-s"});
         cli.insert(cli.end(), {"--socket", sock, "--lcore", std::to_string(o.cpu_a), "--prefix", id + "-c"});
@@ -354,7 +381,7 @@ std::vector<std::string> pingpong_pair(const Options& o, Results& res, const std
     if (memif) { // the memif server creates the socket; the client must find it
         struct stat st {};
         for (int i = 0; i < 500 && ::stat(sock.c_str(), &st) != 0; ++i) ::usleep(10'000);
-    } else {
+    } else if (!afp) {
         ::usleep(100'000); // the UDP server binds
     }
     Child client = spawn(cli, o.cpu_a, log, true);
@@ -362,7 +389,7 @@ std::vector<std::string> pingpong_pair(const Options& o, Results& res, const std
     int crc = reap(client, 5000), src = reap(server, 5000);
     ::unlink(sock.c_str());
     std::error_code ec;
-    if (memif)
+    if (memif || afp)
         for (const char* s : {"-s", "-c"}) std::filesystem::remove_all("/var/run/dpdk/" + id + s, ec);
     if (crc != 0 || src != 0) {
         res.error(tag + ": ckpt_pingpong client exit " + std::to_string(crc) + ", server exit " + std::to_string(src) +
@@ -372,15 +399,15 @@ std::vector<std::string> pingpong_pair(const Options& o, Results& res, const std
     return lines_of(out);
 }
 
-void raw_messages(const Options& o, Results& res, bool memif) {
-    const std::string t = memif ? "memif" : "udp";
+/// `t`: memif, udp or af_packet.
+void raw_messages(const Options& o, Results& res, const std::string& t) {
     std::string sizes;
     for (auto s : kSyncSizes) sizes += (sizes.empty() ? "" : ",") + std::to_string(s);
     std::vector<std::string> transport;
-    if (!memif) transport = {"--udp", std::to_string(20001 + ::getpid() % 10000 * 2)};
+    if (t == "udp") transport = {"--udp", std::to_string(20001 + ::getpid() % 10000 * 2)};
     auto lines = pingpong_pair(o, res, "raw-" + t + "-message", transport,
                                {"--message", sizes, "--count", std::to_string(o.count), "--mtu", std::to_string(kMtu)},
-                               memif, 600'000);
+                               t, 600'000);
     for (auto& l : lines) {
         const auto bytes = static_cast<std::size_t>(json_num(l, "bytes"));
         const std::string k = "raw." + t + ".msg." + std::to_string(bytes);
@@ -395,18 +422,19 @@ std::size_t stream_frame_for(std::size_t commit_bytes) {
     return std::min(commit_bytes, kMaxUdpPayload) + kUdpHeaders;
 }
 
-void raw_streams(const Options& o, Results& res) {
+/// `t`: memif or af_packet.
+void raw_streams(const Options& o, Results& res, const std::string& t) {
     std::vector<std::size_t> frames;
     for (auto s : kAsyncSizes)
         if (std::find(frames.begin(), frames.end(), stream_frame_for(s)) == frames.end())
             frames.push_back(stream_frame_for(s));
     for (auto f : frames) {
         if (g_stop) return;
-        auto lines = pingpong_pair(o, res, "raw-memif-stream-" + std::to_string(f), {},
-                                   {"--stream-ms", std::to_string(o.tput_ms), "--size", std::to_string(f)}, true,
+        auto lines = pingpong_pair(o, res, "raw-" + t + "-stream-" + std::to_string(f), {},
+                                   {"--stream-ms", std::to_string(o.tput_ms), "--size", std::to_string(f)}, t,
                                    static_cast<int>(o.tput_ms) + 60'000);
         for (auto& l : lines) {
-            const std::string k = "raw.memif.stream." + std::to_string(f);
+            const std::string k = "raw." + t + ".stream." + std::to_string(f);
             const double fps = json_num(l, "frames_per_s");
             res.put(k + ".frames_per_s", fps);
             res.put(k + ".payload_bytes_per_s", fps * static_cast<double>(f - kUdpHeaders));
@@ -419,8 +447,8 @@ void raw_streams(const Options& o, Results& res) {
 // Two engines
 // ------------------------------------------------------------------------------------------
 
-/// Two ckptd nodes (A active, B standby) over memif or kernel UDP, one checkpoint with one 1 MiB
-/// section created on A and replicated to B.
+/// Two ckptd nodes (A active, B standby) over memif, kernel UDP or af_packet (A in ns1, B in ns2
+/// of g_veth), one checkpoint with one 1 MiB section created on A and replicated to B.
 class Pair {
 public:
     Pair(const Options& o, Results& res, std::string transport, bool busy)
@@ -463,6 +491,13 @@ public:
             for (auto* c : {&ca, &cb}) c->push_back("memif_socket = " + memif_);
             ca.insert(ca.end(), {"memif_role = server", "dpdk_lcores = " + std::to_string(o_.cpu_a)});
             cb.insert(cb.end(), {"memif_role = client", "dpdk_lcores = " + std::to_string(o_.cpu_b)});
+        } else if (transport_ == "af_packet") {
+            if (!g_veth) return failed("no veth pair");
+            const auto& v = *g_veth;
+            ca.insert(ca.end(), {"af_packet_iface = " + v.dev1(), "ip = " + v.ip1(), "peers = 2@" + v.ip2(),
+                                 "dpdk_lcores = " + std::to_string(o_.cpu_a)});
+            cb.insert(cb.end(), {"af_packet_iface = " + v.dev2(), "ip = " + v.ip2(), "peers = 1@" + v.ip1(),
+                                 "dpdk_lcores = " + std::to_string(o_.cpu_b)});
         } else {
             // Ports 40000..59999 by pid and pair (the raw UDP baseline uses 20000..59999, odd).
             const int pa = 40000 + (::getpid() * 8 + n * 2) % 20000, pb = pa + 1;
@@ -479,8 +514,15 @@ public:
         }
         a_ = std::make_unique<EngineProcess>(tag + "-a", ca);
         b_ = std::make_unique<EngineProcess>(tag + "-b", cb);
-        a_->set_prefix_command({"taskset", "-c", std::to_string(o_.cpu_a)});
-        b_->set_prefix_command({"taskset", "-c", std::to_string(o_.cpu_b)});
+        if (transport_ == "af_packet") { // ip netns exec and taskset exec: the pid stays ckptd's
+            a_->set_prefix_command(
+                {o_.ip_cmd, "netns", "exec", g_veth->ns1(), "taskset", "-c", std::to_string(o_.cpu_a)});
+            b_->set_prefix_command(
+                {o_.ip_cmd, "netns", "exec", g_veth->ns2(), "taskset", "-c", std::to_string(o_.cpu_b)});
+        } else {
+            a_->set_prefix_command({"taskset", "-c", std::to_string(o_.cpu_a)});
+            b_->set_prefix_command({"taskset", "-c", std::to_string(o_.cpu_b)});
+        }
         if (!a_->start()) return failed("engine A did not start", *a_);
         if (!b_->start()) return failed("engine B did not start", *b_);
         if (!peer_up(a_->socket(), 2) || !peer_up(b_->socket(), 1)) return failed("the engines never saw each other");
@@ -728,6 +770,12 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
     };
     std::vector<std::string> transports = {"memif"};
     if (!o.no_udp) transports.push_back("udp");
+    if (!o.no_af_packet) transports.push_back("af_packet");
+    auto raw_name = [](const std::string& t) {
+        return t == "memif"       ? std::string("raw DPDK memif")
+               : t == "af_packet" ? std::string("raw DPDK af_packet (veth, two namespaces)")
+                                  : std::string("raw kernel UDP");
+    };
     // the node-local part of the memif round trip (shown under the memif busy-poll rows)
     auto local_rows = [&] {
         for (auto n : kSyncSizes) {
@@ -766,9 +814,9 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
                              " changed: p50 / p99 / p99.9 us";
                 row.ours = lat3(k);
                 const double frames = r.has(b + ".frames") ? r.med(b + ".frames") : 0;
-                row.base_name =
-                    std::string(t == "memif" ? "raw DPDK memif" : "raw kernel UDP") + " message of " + size_name(n) +
-                    (frames > 0 ? " (" + fmt("%.0f", frames) + (frames > 1 ? " frames)" : " frame)") : "") + " + ACK";
+                row.base_name = raw_name(t) + " message of " + size_name(n) +
+                                (frames > 0 ? " (" + fmt("%.0f", frames) + (frames > 1 ? " frames)" : " frame)") : "") +
+                                " + ACK";
                 row.base = r.has(b + ".p50") ? lat3(b) : "n/a";
                 row.ours_v = r.med(k + ".p50");
                 row.base_v = r.med(b + ".p50");
@@ -791,32 +839,41 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
                 rows.push_back(row);
             }
         }
-    // 2: throughput
-    for (bool busy : {true, false})
-        for (auto n : kAsyncSizes) {
-            const std::string k =
-                "ours.memif." + std::string(busy ? "busy" : "default") + ".async." + std::to_string(n);
-            const std::size_t f = stream_frame_for(n);
-            const std::string b = "raw.memif.stream." + std::to_string(f);
-            if (!r.has(k + ".bytes_per_s")) continue;
-            Row row;
-            row.key = k;
-            row.base_key = b;
-            row.figure = "async commits, memif, " + std::string(busy ? "busy-poll" : "defaults") + ", " + size_name(n) +
-                         " dirty each: MB/s (commits/s)";
-            row.ours = fmt("%.0f", r.med(k + ".bytes_per_s") / 1e6) + " (" + grouped(r.med(k + ".commits_per_s")) + ")";
-            row.base_name = "raw DPDK memif stream, " + std::to_string(f) + " B frames (" +
-                            std::to_string(f - kUdpHeaders) + " B payload each): payload MB/s";
-            row.base = r.has(b + ".payload_bytes_per_s") ? fmt("%.0f", r.med(b + ".payload_bytes_per_s") / 1e6) : "n/a";
-            row.ours_v = r.med(k + ".bytes_per_s");
-            row.base_v = r.med(b + ".payload_bytes_per_s");
-            row.ratio_v = row.ours_v / row.base_v;
-            row.ratio = r.has(b + ".payload_bytes_per_s") ? fmt("%.2fx", row.ratio_v) : "n/a";
-            const bool met = row.ratio_v >= 0.7;
-            row.verdict = !r.has(b + ".payload_bytes_per_s") ? "n/a" : met ? "met" : "missed";
-            row.target = !r.has(b + ".payload_bytes_per_s") ? "n/a" : ">= 0.7x: " + verdict(met);
-            rows.push_back(row);
-        }
+    // 2: throughput (memif; af_packet busy-poll)
+    for (const auto& t : transports)
+        for (bool busy : {true, false})
+            for (auto n : kAsyncSizes) {
+                if (t == "udp") continue;
+                const std::string k =
+                    "ours." + t + "." + std::string(busy ? "busy" : "default") + ".async." + std::to_string(n);
+                const std::size_t f = stream_frame_for(n);
+                const std::string b = "raw." + t + ".stream." + std::to_string(f);
+                if (!r.has(k + ".bytes_per_s")) continue;
+                Row row;
+                row.key = k;
+                row.base_key = b;
+                row.figure = "async commits, " + t + ", " + std::string(busy ? "busy-poll" : "defaults") + ", " +
+                             size_name(n) + " dirty each: MB/s (commits/s)";
+                row.ours =
+                    fmt("%.0f", r.med(k + ".bytes_per_s") / 1e6) + " (" + grouped(r.med(k + ".commits_per_s")) + ")";
+                row.base_name = raw_name(t) + " stream, " + std::to_string(f) + " B frames (" +
+                                std::to_string(f - kUdpHeaders) + " B payload each): payload MB/s" +
+                                (t == "af_packet" && r.has(b + ".lost")
+                                     ? " received (" + grouped(r.med(b + ".lost")) + " frames lost)"
+                                     : "");
+                row.base =
+                    r.has(b + ".payload_bytes_per_s") ? fmt("%.0f", r.med(b + ".payload_bytes_per_s") / 1e6) : "n/a";
+                row.ours_v = r.med(k + ".bytes_per_s");
+                row.base_v = r.med(b + ".payload_bytes_per_s");
+                row.ratio_v = row.ours_v / row.base_v;
+                row.ratio = r.has(b + ".payload_bytes_per_s") ? fmt("%.2fx", row.ratio_v) : "n/a";
+                const bool met = row.ratio_v >= 0.7;
+                if (t == "memif") {
+                    row.verdict = !r.has(b + ".payload_bytes_per_s") ? "n/a" : met ? "met" : "missed";
+                    row.target = !r.has(b + ".payload_bytes_per_s") ? "n/a" : ">= 0.7x: " + verdict(met);
+                }
+                rows.push_back(row);
+            }
     // 3: wire bytes / changed bytes
     auto wire_row = [&](const std::string& k, const std::string& what) {
         if (!r.has(k + ".wire_per_changed")) return;
@@ -837,8 +894,13 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
         row.target = "<= 1.1x: " + verdict(met);
         rows.push_back(row);
     };
-    for (auto n : kSyncSizes) wire_row("ours.memif.busy.sync." + std::to_string(n), "sync, " + size_name(n));
-    for (auto n : kAsyncSizes) wire_row("ours.memif.busy.async." + std::to_string(n), "async, " + size_name(n));
+    for (const std::string t : {"memif", "af_packet"}) {
+        const std::string on = t == "memif" ? "" : " (" + t + ")";
+        for (auto n : kSyncSizes)
+            wire_row("ours." + t + ".busy.sync." + std::to_string(n), "sync, " + size_name(n) + on);
+        for (auto n : kAsyncSizes)
+            wire_row("ours." + t + ".busy.async." + std::to_string(n), "async, " + size_name(n) + on);
+    }
     return rows;
 }
 
@@ -945,7 +1007,10 @@ int main(int argc, char** argv) {
                    "this binary)");
     app.add_option("--client-cpu", o.client_cpu, "CPU of this process (the writing application)");
     app.add_flag("--no-udp", o.no_udp, "skip the kernel UDP figures");
-    app.add_option("--only", o.only, "run only the steps whose name contains this (e.g. 'memif busy', 'raw')");
+    app.add_flag("--no-af-packet", o.no_af_packet,
+                 "skip the DPDK af_packet figures (a veth pair between two network namespaces)");
+    app.add_option("--only", o.only,
+                   "run only the steps whose name contains this (e.g. 'memif busy', 'raw', 'af_packet')");
     app.add_flag("--keep-logs", o.keep_logs, "keep the engines' and ping-pongs' logs");
     app.add_option("--engine-set", o.engine_set,
                    "KEY=VALUE added to every engine's configuration, after the benchmark's own (repeatable; for "
@@ -1032,16 +1097,46 @@ int main(int argc, char** argv) {
     const std::uint64_t t_start = now_ns();
     using Step = std::pair<const char*, std::function<void()>>;
     std::vector<Step> steps = {
-        {"raw memif messages", [&] { raw_messages(o, res, true); }},
+        {"raw memif messages", [&] { raw_messages(o, res, "memif"); }},
         {"ours memif busy-poll", [&] { ours(o, res, "memif", true, true); }},
         {"ours node-local busy-poll", [&] { local(o, res); }},
-        {"raw memif streams", [&] { raw_streams(o, res); }},
+        {"raw memif streams", [&] { raw_streams(o, res, "memif"); }},
         {"ours memif default", [&] { ours(o, res, "memif", false, true); }},
     };
     if (!o.no_udp) {
-        steps.push_back({"raw kernel UDP messages", [&] { raw_messages(o, res, false); }});
+        steps.push_back({"raw kernel UDP messages", [&] { raw_messages(o, res, "udp"); }});
         steps.push_back({"ours udp busy-poll", [&] { ours(o, res, "udp", true, false); }});
         steps.push_back({"ours udp default", [&] { ours(o, res, "udp", false, false); }});
+    }
+    if (!o.no_af_packet) {
+        steps.push_back({"raw af_packet messages", [&] { raw_messages(o, res, "af_packet"); }});
+        steps.push_back({"ours af_packet busy-poll", [&] { ours(o, res, "af_packet", true, true); }});
+        steps.push_back({"raw af_packet streams", [&] { raw_streams(o, res, "af_packet"); }});
+    }
+    // af_packet: the veth pair, made once for the run when one of its steps runs; deleted (with
+    // both namespaces) when main returns, also after a failed step or a signal.
+    std::unique_ptr<ckpt::testing::VethPair> veth;
+    bool afp_runs = false;
+    for (const auto& [what, fn] : steps)
+        if (std::string(what).find("af_packet") != std::string::npos &&
+            (o.only.empty() || std::string(what).find(o.only) != std::string::npos))
+            afp_runs = true;
+    if (afp_runs) {
+        if (auto why = ckpt::testing::netns_unavailable(); !why.empty()) {
+            res.error("af_packet: " + why);
+        } else if (o.ip_cmd = run_cmd("command -v ip"); o.ip_cmd.empty() || o.ip_cmd[0] != '/') {
+            res.error("af_packet: no iproute2 ip in PATH");
+        } else {
+            veth = std::make_unique<ckpt::testing::VethPair>("10.78.0.1", "10.78.0.2");
+            if (!veth->ok())
+                res.error("af_packet: the veth pair: " + veth->error());
+            else
+                g_veth = veth.get();
+            info["af_packet"] = "veth " + veth->dev1() + " (" + veth->ns1() + ", " + veth->ip1() + ") <-> " +
+                                veth->dev2() + " (" + veth->ns2() + ", " + veth->ip2() +
+                                "); engine A and the raw client in the first namespace, engine B and the raw "
+                                "server in the second; af_packet vdev qdisc_bypass=0";
+        }
     }
     CpuSampler step_cpu;
     double worst_others = 0;
@@ -1077,6 +1172,7 @@ int main(int argc, char** argv) {
                 info["command"].c_str(), info["commit"].c_str(), info["pinning"].c_str(), info["busy_poll"].c_str(),
                 info["default_mode"].c_str(), info["load_before"].c_str(), info["load_after"].c_str(),
                 info["cpu_others"].c_str());
+    if (info.count("af_packet")) std::printf("af_packet: %s\n\n", info["af_packet"].c_str());
     std::printf("%s", markdown(rows).c_str());
     if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
     std::error_code ec;

@@ -1,9 +1,11 @@
 // ckpt_pingpong: raw round trips between two processes, the baseline every replication figure is
-// compared with (same link, same run). Transports: DPDK memif (the embedded default) or a kernel
-// UDP socket on loopback.
+// compared with (same link, same run). Transports: DPDK memif (the embedded default), DPDK
+// af_packet on a kernel interface (--af-packet IFACE, e.g. one end of a veth pair; server and
+// client each on their own end, typically in two network namespaces), or a kernel UDP socket on
+// loopback.
 //
-//   ckpt_pingpong server --socket PATH [--lcore N] [--prefix P] [--udp PORT]
-//   ckpt_pingpong client --socket PATH [--lcore N] [--prefix P] [--udp PORT]
+//   ckpt_pingpong server [--socket PATH | --af-packet IFACE | --udp PORT] [--lcore N] [--prefix P]
+//   ckpt_pingpong client [--socket PATH | --af-packet IFACE | --udp PORT] [--lcore N] [--prefix P]
 //                        [--count N] [--size BYTES] [--verify] [--json]
 //                        [--message BYTES[,BYTES...] [--mtu N]] [--stream-ms MS]
 //
@@ -21,7 +23,13 @@
 // Stream mode (--stream-ms): one-way throughput. The client sends frames of --size bytes in
 // bursts of 32 for MS milliseconds (a full TX ring holds the sender back: nothing is dropped on
 // memif), then asks the server for what it received: frames, bytes, and the time from the first
-// to the last of them, measured where they arrive.
+// to the last of them, measured where they arrive. On af_packet the receiver's socket ring can
+// overflow: what it lost is the difference between sent and received.
+//
+// af_packet has no connection to wait for (memif has its control socket, UDP its bound port), and
+// the kernel puts other frames on the wire (IPv6 neighbour discovery, MLD): the client first sends
+// probe echoes until the server answers one (--link-wait-ms), and both sides ignore frames of
+// EtherTypes other than their own (0x88B5..0x88B7).
 #include "ckpt/net/dpdk_port.hpp"
 
 #include <CLI/CLI.hpp>
@@ -106,6 +114,7 @@ std::string check_frame(std::span<const std::byte> f, std::uint64_t seq, std::si
 
 struct Options {
     std::string role, socket = "/tmp/hotspare-pingpong.sock", prefix, lcore = "0";
+    std::string af_packet; ///< DPDK af_packet on this kernel interface instead of memif
     int udp_port = 0;
     unsigned link_wait_ms = 20000;
     std::size_t count = 100000, size = 64;
@@ -115,7 +124,7 @@ struct Options {
     unsigned stream_ms = 0;           ///< stream mode: how long to send
 };
 
-/// A transport: DPDK memif port or kernel UDP socket, same two operations.
+/// A transport: DPDK port (memif or af_packet) or kernel UDP socket, same two operations.
 struct Link {
     virtual ~Link() = default;
     virtual bool send(std::span<const std::byte> f) = 0;
@@ -137,9 +146,9 @@ struct Link {
     virtual bool poll_raw(void (*cb)(void*, std::span<const std::byte>), void* ctx) = 0;
 };
 
-struct MemifLink : Link {
+struct DpdkLink : Link {
     ckpt::net::Port port;
-    explicit MemifLink(ckpt::net::Port p) : port(std::move(p)) {}
+    explicit DpdkLink(ckpt::net::Port p) : port(std::move(p)) {}
     bool send(std::span<const std::byte> f) override { return port.send_one(f); }
     std::size_t send_burst(std::span<const std::span<const std::byte>> frames) override { return port.send(frames); }
     bool poll_raw(void (*cb)(void*, std::span<const std::byte>), void* ctx) override {
@@ -196,19 +205,27 @@ std::unique_ptr<Link> open_link(const Options& o) {
     eal.file_prefix = o.prefix.empty() ? "hspp-" + o.role + "-" + std::to_string(::getpid()) : o.prefix;
     eal.lcores = o.lcore;
     eal.memory_mb = 128;
-    eal.vdevs = {"net_memif0,role=" + o.role + ",socket=" + o.socket + ",socket-abstract=no"}; // a real path
+    std::string device = "net_memif0";
+    if (!o.af_packet.empty()) {
+        // As ckptd's transport = af_packet does (engine/src/transport_dpdk.cpp); frames are
+        // Ethernet broadcast, which a veth delivers to its other end.
+        eal.vdevs = {"net_af_packet0,iface=" + o.af_packet + ",qdisc_bypass=0"};
+        device = "net_af_packet0";
+    } else {
+        eal.vdevs = {"net_memif0,role=" + o.role + ",socket=" + o.socket + ",socket-abstract=no"}; // a real path
+    }
     if (auto s = ckpt::net::eal_init(eal); !s) {
         std::fprintf(stderr, "ckpt_pingpong: %s\n", s.message().c_str());
         return nullptr;
     }
     ckpt::net::PortOptions po;
     po.link_wait_ms = o.link_wait_ms;
-    auto port = ckpt::net::Port::open("net_memif0", po);
+    auto port = ckpt::net::Port::open(device, po);
     if (!port) {
         std::fprintf(stderr, "ckpt_pingpong: %s\n", port.message().c_str());
         return nullptr;
     }
-    return std::make_unique<MemifLink>(std::move(*port));
+    return std::make_unique<DpdkLink>(std::move(*port));
 }
 
 std::uint64_t seq_of(std::span<const std::byte> f) {
@@ -257,6 +274,7 @@ int serve(Link& link, const Options& o) {
                 st_frames = st_bytes = st_first = st_last = 0;
                 return;
             }
+            if (type != kEtherType) return; // not ours (e.g. IPv6 neighbour discovery on a veth)
             if (seq_of(f) == kStop) done = true;
             std::memcpy(copy.data(), f.data(), f.size());
             link.send({copy.data(), f.size()});
@@ -273,7 +291,7 @@ double percentile_us(const std::vector<std::uint64_t>& sorted, double p) {
 }
 
 const char* transport_name(const Options& o) {
-    return o.udp_port ? "kernel-udp" : "dpdk-memif";
+    return o.udp_port ? "kernel-udp" : !o.af_packet.empty() ? "dpdk-af_packet" : "dpdk-memif";
 }
 
 /// Message mode: `bytes` of payload in frames of at most mtu + 14 bytes, one ACK back.
@@ -309,9 +327,10 @@ int run_messages(Link& link, const Options& o, std::size_t bytes) {
         }
         bool got = false;
         while (!got) {
-            got = link.poll([&](std::span<const std::byte> f) {
-                if (ether_type_of(f) != kEtherMessage || seq_of(f) != seq || load_at<std::uint32_t>(f, 22) != frames)
-                    ++bad;
+            link.poll([&](std::span<const std::byte> f) {
+                if (ether_type_of(f) != kEtherMessage) return; // not ours
+                got = true;
+                if (seq_of(f) != seq || load_at<std::uint32_t>(f, 22) != frames) ++bad;
             });
             if (!got && now_ns() - t0 > 5'000'000'000ull) {
                 std::fprintf(stderr, "ckpt_pingpong: no ACK for message %zu within 5 s\n", i);
@@ -408,7 +427,9 @@ int run_echo(Link& link, const Options& o) {
         }
         bool got = false;
         while (!got) {
-            got = link.poll([&](std::span<const std::byte> f) {
+            link.poll([&](std::span<const std::byte> f) {
+                if (ether_type_of(f) != kEtherType) return; // not ours
+                got = true;
                 if (o.verify) {
                     auto e = check_frame(f, i, frame.size());
                     if (!e.empty() && bad++ == 0) first_error = "frame " + std::to_string(i) + ": " + e;
@@ -425,7 +446,7 @@ int run_echo(Link& link, const Options& o) {
     auto pct = [&](double p) {
         return static_cast<double>(rtt[std::min(rtt.size() - 1, static_cast<std::size_t>(p * rtt.size()))]) / 1000.0;
     };
-    const char* transport = o.udp_port ? "kernel-udp" : "dpdk-memif";
+    const char* transport = transport_name(o);
     if (o.json)
         std::printf("{\"transport\":\"%s\",\"size\":%zu,\"count\":%zu,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,"
                     "\"max_us\":%.3f,\"corrupt\":%zu}\n",
@@ -443,7 +464,32 @@ int run_echo(Link& link, const Options& o) {
     return 0;
 }
 
+/// af_packet: probe echoes every 50 ms until the server answers one (it may still be starting),
+/// then 50 ms more to take in the answers to the other probes.
+bool wait_for_server(Link& link, const Options& o) {
+    constexpr std::uint64_t kProbe = kStop - 1;
+    std::vector<std::byte> probe(kHeader);
+    fill_frame(probe, kProbe);
+    const std::uint64_t t0 = now_ns(), end = t0 + std::uint64_t{o.link_wait_ms} * 1'000'000;
+    bool answered = false;
+    std::uint64_t drain_until = 0;
+    for (std::uint64_t sent = 0; now_ns() < (answered ? drain_until : end);) {
+        if (!answered && now_ns() - sent > 50'000'000) {
+            link.send(probe);
+            sent = now_ns();
+        }
+        link.poll([&](std::span<const std::byte> f) {
+            if (answered || ether_type_of(f) != kEtherType || seq_of(f) != kProbe) return;
+            answered = true;
+            drain_until = now_ns() + 50'000'000;
+        });
+    }
+    if (!answered) std::fprintf(stderr, "ckpt_pingpong: no answer from the server within %u ms\n", o.link_wait_ms);
+    return answered;
+}
+
 int run_client(Link& link, const Options& o) {
+    if (!o.af_packet.empty() && !wait_for_server(link, o)) return 1;
     int rc = 0;
     if (o.stream_ms)
         rc = run_stream(link, o);
@@ -453,7 +499,7 @@ int run_client(Link& link, const Options& o) {
         rc = run_echo(link, o);
     std::vector<std::byte> stop(kHeader); // ends the server
     fill_frame(stop, kStop);
-    link.send(stop);
+    for (int i = 0; i < (o.af_packet.empty() ? 1 : 3); ++i) link.send(stop); // af_packet: a socket ring may drop one
     return rc;
 }
 
@@ -461,15 +507,19 @@ int run_client(Link& link, const Options& o) {
 
 int main(int argc, char** argv) {
     Options o;
-    CLI::App app{"ckpt_pingpong: raw round trips over DPDK memif or kernel UDP (the baseline)"};
+    CLI::App app{"ckpt_pingpong: raw round trips over DPDK memif, DPDK af_packet or kernel UDP (the baseline)"};
     app.add_option("role", o.role, "server or client")->required()->check(CLI::IsMember({"server", "client"}));
     app.add_option("--socket", o.socket, "memif control socket path");
     app.add_option("--prefix", o.prefix, "DPDK --file-prefix (default: unique)");
     app.add_option("--lcore", o.lcore, "DPDK lcore list");
-    app.add_option("--udp", o.udp_port, "use a kernel UDP socket on 127.0.0.1:PORT instead of DPDK");
+    auto* udp = app.add_option("--udp", o.udp_port, "use a kernel UDP socket on 127.0.0.1:PORT instead of DPDK");
+    app.add_option("--af-packet", o.af_packet,
+                   "use DPDK af_packet on this kernel interface (e.g. a veth end) instead of memif")
+        ->excludes(udp);
     app.add_option("--count", o.count, "round trips")->check(CLI::PositiveNumber);
     app.add_option("--size", o.size, "frame size in bytes (>= 30)")->check(CLI::Range(30, 9000));
-    app.add_option("--link-wait-ms", o.link_wait_ms, "how long to wait for the memif peer");
+    app.add_option("--link-wait-ms", o.link_wait_ms,
+                   "how long to wait for the memif peer (af_packet: for the server to answer a probe)");
     app.add_flag("--verify", o.verify, "check every echo (sequence, size, XXH3)");
     app.add_flag("--json", o.json, "one JSON object on stdout (one per size with --message)");
     app.add_option("--message", o.message,

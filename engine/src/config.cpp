@@ -254,7 +254,7 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
     std::vector<std::string> sets;
     std::uint32_t node_id = 0;
     std::string socket, prefix, state_dir, log_file;
-    bool foreground = false, daemon = false, verbose = false;
+    bool foreground = false, daemon = false, verbose = false, check = false;
     app.add_option("-c,--config", config_file, "configuration file (key = value lines)");
     app.add_option("-n,--node-id", node_id, "node id (1..65535)");
     app.add_option("-s,--socket", socket, "control socket path");
@@ -265,6 +265,8 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
     app.add_flag("-f,--foreground", foreground, "stay in the foreground (default)");
     app.add_flag("-d,--daemon", daemon, "detach and run in the background");
     app.add_flag("-v,--verbose", verbose, "log every control request");
+    app.add_flag("-t,--check", check,
+                 "check the configuration and exit (0 valid, 2 not); opens no socket, segment or device");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -299,6 +301,20 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
     if (Status s = validate_config(cfg); !s) {
         error = s.message();
         return 2;
+    }
+    if (check) {
+        // What the engine would serve, so that an operator sees which file and overrides won.
+        error = "configuration OK: node " + std::to_string(cfg.node_id) + ", socket " + cfg.socket_path +
+                ", shm_prefix " + cfg.shm_prefix + ", state_dir " + cfg.state_dir + ", transport " + cfg.link.transport;
+        if (cfg.link.transport == "memif") error += " (" + cfg.link.memif_role + " " + cfg.link.memif_socket + ")";
+        if (cfg.link.transport == "af_packet") error += " (" + cfg.link.af_packet_iface + ")";
+        if (cfg.link.transport == "pci") error += " (" + cfg.link.pci_address + ")";
+        if (cfg.link.transport != "none") {
+            error += ", peers";
+            for (std::size_t i = 0; i < cfg.link.peers.size(); ++i)
+                error += (i ? "," : " ") + std::to_string(cfg.link.peers[i].node_id);
+        }
+        return 0;
     }
     return -1;
 }

@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
     std::string error;
     int rc = ckpt::engine::parse_command_line(argc, argv, cfg, error);
     if (rc >= 0) {
-        if (!error.empty()) std::fprintf(stderr, "ckptd: %s\n", error.c_str());
+        // A refusal goes to stderr; --check's verdict on a valid configuration to stdout.
+        if (!error.empty()) std::fprintf(rc == 0 ? stdout : stderr, "ckptd: %s\n", error.c_str());
         return rc;
     }
     if (cfg.daemonize) {

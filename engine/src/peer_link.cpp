@@ -190,12 +190,27 @@ void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
     if (listener_) listener_->on_peer_down(p.node_id, abandoned);
 }
 
+void PeerLink::refuse_foreign_version(std::span<const std::byte> frame) {
+    ForeignVersion v;
+    if (!identify_foreign_version(frame, cfg_.udp_port, v)) return; // damaged: counted, nothing more
+    if (v.dst_node != cfg_.node_id && v.dst_node != kBroadcastNode) return;
+    PeerStatus* p = find(v.src_node);
+    if (!p || p->state == PeerState::kIncompatible) return; // logged once, when it started
+    // A peer that restarted with another version: what it had of our stream is void.
+    if (p->state == PeerState::kUp) mark_down(*p, "now sends frame version " + std::to_string(v.version));
+    events_.push_back("peer " + std::to_string(p->node_id) + " sends frame version " + std::to_string(v.version) +
+                      ", this node speaks " + std::to_string(kWireVersion) +
+                      " only: refused, nothing is replicated to or from it (run one wire version on both nodes)");
+    p->state = PeerState::kIncompatible;
+}
+
 void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
     ++counters_.rx_frames;
     DecodedFrame f;
     const Reject r = decode_frame(frame, cfg_.udp_port, f);
     if (r != Reject::kNone) {
         ++counters_.rejected[static_cast<std::size_t>(r) & 15];
+        if (r == Reject::kBadVersion) refuse_foreign_version(frame);
         return;
     }
     if (f.header.dst_node != cfg_.node_id && f.header.dst_node != kBroadcastNode) {
@@ -272,10 +287,12 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
             return;
         }
         if (h.version_max < kWireVersion || h.version_min > kWireVersion) {
+            if (p->state == PeerState::kUp) mark_down(*p, "speaks no frame version of ours");
             if (p->state != PeerState::kIncompatible)
-                events_.push_back("peer " + std::to_string(p->node_id) + " speaks frame versions " +
-                                  std::to_string(h.version_min) + ".." + std::to_string(h.version_max) +
-                                  ", this node " + std::to_string(kWireVersion) + ": refused");
+                events_.push_back(
+                    "peer " + std::to_string(p->node_id) + " speaks frame versions " + std::to_string(h.version_min) +
+                    ".." + std::to_string(h.version_max) + ", this node " + std::to_string(kWireVersion) +
+                    ": refused, nothing is replicated to or from it (run one wire version on both nodes)");
             p->state = PeerState::kIncompatible;
             return;
         }

@@ -13,16 +13,40 @@ void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
 std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<const std::byte>)>& send) {
     std::size_t n = 0;
     // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
+    // What a NACK asked for goes at once.
+    if (nacked_) {
+        for (TxFrame& f : unacked_) {
+            if (!f.resend || f.sacked) continue;
+            if (!send(f.bytes)) return n;
+            f.sent_ns = now_ns;
+            f.resend = false;
+            ++f.tries;
+            ++counters_.retransmits;
+            ++n;
+        }
+        nacked_ = false;
+    }
+    // The timer resends the oldest frame not known to have arrived, and the holes selective ACKs
+    // revealed (frames older than one the receiver has are lost, not late). Frames after the
+    // last one known to have arrived may just be late: resending the whole window on every
+    // timeout turned a few milliseconds of a descheduled standby into thousands of spurious
+    // copies. Those wait until they are the oldest (the ACK a probe draws clocks them out).
+    bool oldest = true;
     for (TxFrame& f : unacked_) {
         if (f.sacked) continue;
+        if (!oldest && f.link_seq > highest_sacked_) break;
         const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
-        if (!f.resend && now_ns - f.sent_ns < rto) continue;
-        if (!send(f.bytes)) return n;
-        f.sent_ns = now_ns;
-        f.resend = false;
-        ++f.tries;
-        ++counters_.retransmits;
-        ++n;
+        if (now_ns - f.sent_ns >= rto) {
+            if (!send(f.bytes)) return n;
+            f.sent_ns = now_ns;
+            ++f.tries;
+            ++counters_.retransmits;
+            ++counters_.timeouts;
+            ++n;
+        } else if (oldest) {
+            break; // the oldest is not due: nothing behind it is either
+        }
+        oldest = false;
     }
     while (!backlog_.empty() && unacked_.size() < cfg_.window) {
         TxFrame& f = backlog_.front();
@@ -54,7 +78,10 @@ std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective
         if (f.link_seq <= cumulative) continue;
         const std::uint64_t d = f.link_seq - cumulative - 1;
         if (d >= 64) break;
-        if (selective & (std::uint64_t{1} << d)) f.sacked = true;
+        if (selective & (std::uint64_t{1} << d)) {
+            f.sacked = true;
+            highest_sacked_ = std::max(highest_sacked_, f.link_seq);
+        }
     }
     return n;
 }
@@ -63,7 +90,7 @@ void PeerStream::on_nack(std::uint64_t first, std::uint64_t last) {
     ++counters_.nacks_received;
     for (TxFrame& f : unacked_) {
         if (f.link_seq > last) break;
-        if (f.link_seq >= first && !f.sacked) f.resend = true;
+        if (f.link_seq >= first && !f.sacked) f.resend = nacked_ = true;
     }
 }
 
@@ -74,18 +101,23 @@ std::vector<Completion> PeerStream::reset_tx() {
             if (f.completion.kind) r.push_back(f.completion);
     unacked_.clear();
     backlog_.clear();
+    nacked_ = false;
+    highest_sacked_ = 0;
     ++tx_gen_;
     tx_next_ = 1;
     return r;
 }
 
 std::int64_t PeerStream::next_deadline() const {
+    if (nacked_) return 0;
     std::int64_t d = INT64_MAX;
+    bool oldest = true;
     for (const TxFrame& f : unacked_) {
         if (f.sacked) continue;
-        if (f.resend) return 0;
+        if (!oldest && f.link_seq > highest_sacked_) break;
         const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
         d = std::min(d, f.sent_ns + rto);
+        oldest = false;
     }
     return d;
 }

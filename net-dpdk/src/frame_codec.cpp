@@ -202,6 +202,29 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     return Reject::kNone;
 }
 
+bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out) {
+    if (frame.size() < kBodyOff || get16(frame.data() + 12) != 0x0800) return false;
+    const std::byte* f = frame.data();
+    const std::byte* ip = f + kIpOff;
+    if (std::to_integer<unsigned>(ip[0]) != 0x45 || std::to_integer<unsigned>(ip[9]) != 17 ||
+        (get16(ip + 6) & 0x3FFF) != 0 || ipv4_checksum({ip, kIpv4Header}) != 0)
+        return false;
+    const std::size_t ip_len = get16(ip + 2);
+    if (ip_len < kIpv4Header + kUdpHeader + kHotspareHeader || ip_len > frame.size() - kEthHeader) return false;
+    const std::byte* udp = f + kUdpOff;
+    if (get16(udp + 2) != udp_port || get16(udp + 4) != ip_len - kIpv4Header) return false;
+    const std::byte* hs = f + kHsOff;
+    const unsigned version = std::to_integer<unsigned>(hs[4]);
+    if (get32(hs) != kWireMagic || version == kWireVersion) return false;
+    const std::size_t body_len = get16(hs + 12);
+    if (body_len != ip_len - kIpv4Header - kUdpHeader - kHotspareHeader) return false;
+    if (get64(hs + kHashField) != frame_hash(hs, {f + kBodyOff, body_len})) return false;
+    out.version = static_cast<std::uint8_t>(version);
+    out.src_node = get16(hs + 8);
+    out.dst_node = get16(hs + 10);
+    return true;
+}
+
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload) {
     const std::size_t n = kDataBodyFixed + payload.size();
     if (n > out.size() || payload.size() != d.length) return 0;

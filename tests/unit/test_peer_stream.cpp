@@ -188,11 +188,12 @@ TEST(PeerStream, AFullCarrierKeepsTheRestForTheNextTransmit) {
     // Retransmissions that do not fit wait too, and go before new frames.
     enqueue_indexed(tx, 8);
     sent.clear();
+    tx.on_nack(tx.next_link_seq() - 9, tx.next_link_seq() - 2); // all eight in flight
     budget = 2;
-    EXPECT_EQ(tx.transmit(cfg.rto_ns, send), 2u);
+    EXPECT_EQ(tx.transmit(0, send), 2u);
     EXPECT_EQ(sent, iota(0, 2));
     budget = 100;
-    EXPECT_EQ(tx.transmit(cfg.rto_ns, send), 6u);
+    EXPECT_EQ(tx.transmit(0, send), 6u);
     EXPECT_EQ(sent, iota(0, 8)) << "frame 8 waits: the window is full";
     EXPECT_EQ(tx.counters().retransmits, 8u);
 }
@@ -611,7 +612,8 @@ TEST(PeerStream, ResetTxGivesUpEverythingAndStartsANewGeneration) {
     EXPECT_EQ(tx2.on_ack(seq(3, 100), ~std::uint64_t{0}, [&](Completion) { completed = true; }), 0u);
     EXPECT_FALSE(completed);
     EXPECT_EQ(tx2.in_flight(), 3u);
-    EXPECT_EQ(transmit_all(tx2, cfg.rto_ns).size(), 3u) << "old selective bits marked nothing";
+    tx2.on_nack(seq(2, 1), seq(2, 3));
+    EXPECT_EQ(transmit_all(tx2, 0).size(), 3u) << "old selective bits marked nothing";
 
     // The receiver that saw generation 1 takes generation 2 from n = 1; what it buffered of
     // generation 1 is dropped, and late generation-1 frames are stale.
@@ -758,10 +760,38 @@ TEST(PeerStream, NextDeadlineIsWhenTheNextRetransmissionGoes) {
         EXPECT_EQ(transmit_all(tx, last + interval).size(), 1u);
         last += interval;
     }
-    // Back-off is per frame: a new frame starts again at rto_ns.
+    // Only the oldest frame is timed: a newer one waits behind it (it may only be late).
     enqueue_indexed(tx, 1);
     ASSERT_EQ(transmit_all(tx, last + 1).size(), 1u);
-    EXPECT_EQ(tx.next_deadline(), last + 1 + cfg.rto_ns);
+    EXPECT_EQ(tx.next_deadline(), last + cfg.max_rto_ns);
+    // A NACK makes it due at once.
+    tx.on_nack(tx.next_link_seq() - 1, tx.next_link_seq() - 1);
+    EXPECT_EQ(tx.next_deadline(), 0);
+}
+
+// A standby that was only descheduled for a while: no ACK for a whole window. Each timeout
+// probes with the oldest frame alone (not the window, which only duplicated what was late); the
+// ACK it draws lets the next-oldest go, and holes that selective ACKs revealed go at once.
+TEST(PeerStream, ATimeoutResendsTheOldestFrameAndTheRevealedHolesNotTheWindow) {
+    StreamConfig cfg;
+    cfg.rto_ns = 4 * kMs;
+    PeerStream tx(cfg), rx(cfg);
+    for (std::uint64_t i = 0; i < 100; ++i) enqueue_indexed(tx, i);
+    const std::vector<Frame> wire = transmit_all(tx, 0);
+    ASSERT_EQ(wire.size(), 100u);
+    EXPECT_EQ(seqs_of(transmit_all(tx, cfg.rto_ns)), std::vector<std::uint64_t>{seq(1, 1)});
+    EXPECT_EQ(tx.counters().timeouts, 1u);
+    EXPECT_TRUE(transmit_all(tx, cfg.rto_ns + 1).empty()) << "the rest is not resent on the same timeout";
+    // The receiver got frames 1..10 and 20 (the rest were late or lost).
+    std::vector<std::uint64_t> delivered;
+    for (std::size_t i = 0; i < 10; ++i) receive_into(rx, wire[i], delivered);
+    receive_into(rx, wire[19], delivered);
+    EXPECT_EQ(ack(rx, tx), iota(0, 10));
+    // Now 11..19 are holes below a frame that arrived: they go on the next timeout, 21.. do not.
+    const auto again = seqs_of(transmit_all(tx, 2 * cfg.rto_ns));
+    std::vector<std::uint64_t> holes;
+    for (std::uint64_t n = 11; n <= 19; ++n) holes.push_back(seq(1, n));
+    EXPECT_EQ(again, holes);
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -187,6 +188,61 @@ TEST(WireFormat, RejectsWithTheRightReason) {
     EXPECT_EQ(decode_exact(with(47, 99), f), Reject::kBadHash); // the type is covered by the hash
     EXPECT_EQ(decode_exact(with(100, 0x5a), f), Reject::kBadHash);
     EXPECT_EQ(std::string(reject_name(Reject::kBadHash)), "frame hash mismatch");
+}
+
+/// `frame` re-stamped as wire version `v`, with a frame_hash that holds for it (what a node of
+/// another version sends: the envelope every version keeps, then whatever that version's header is).
+std::vector<std::byte> as_version(std::vector<std::byte> frame, std::uint8_t v) {
+    std::byte* hs = frame.data() + 42;
+    hs[4] = std::byte{v};
+    std::vector<std::byte> hashed(hs, frame.data() + frame.size()); // header with frame_hash zero, body
+    std::fill(hashed.begin() + 32, hashed.begin() + 40, std::byte{0});
+    const std::uint64_t h = XXH3_64bits(hashed.data(), hashed.size());
+    for (int i = 0; i < 8; ++i) hs[32 + i] = static_cast<std::byte>(h >> (56 - 8 * i));
+    return frame;
+}
+
+TEST(WireFormat, AnotherVersionIsIdentifiedOnlyWhenItsEnvelopeIsIntact) {
+    auto payload = payload_of(40, 5);
+    DataBody d;
+    const auto v1 = data_frame(payload, d); // src node 1, dst node 2
+    ForeignVersion who;
+    EXPECT_FALSE(identify_foreign_version(v1, kDefaultUdpPort, who)) << "our own version is not foreign";
+    constexpr std::uint8_t kOther = kWireVersion + 1;
+    const auto v2 = as_version(v1, kOther);
+    DecodedFrame f;
+    EXPECT_EQ(decode_exact(v2, f), Reject::kBadVersion);
+    ASSERT_TRUE(identify_foreign_version(v2, kDefaultUdpPort, who));
+    EXPECT_EQ(who.version, kOther);
+    EXPECT_EQ(who.src_node, 1);
+    EXPECT_EQ(who.dst_node, 2);
+    EXPECT_FALSE(identify_foreign_version(v2, kDefaultUdpPort + 1, who)) << "not our port";
+    // A frame of ours with its version byte flipped in flight is damage, not another version.
+    EXPECT_FALSE(identify_foreign_version(
+        [&] {
+            auto b = v1;
+            b[46] = std::byte{kOther};
+            return b;
+        }(),
+        kDefaultUdpPort, who));
+    // Every single-bit flip of the foreign frame: refused, or the same sender and version (the
+    // fields no check covers: MACs, UDP source port and checksum).
+    for (std::size_t bit = 0; bit < v2.size() * 8; ++bit) {
+        auto bad = v2;
+        bad[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+        static std::vector<std::byte> exact; // exact size: ASan sees any over-read
+        exact = bad;
+        ForeignVersion w;
+        if (identify_foreign_version(exact, kDefaultUdpPort, w)) {
+            EXPECT_TRUE(w.version == kOther && w.src_node == 1 && w.dst_node == 2) << "bit " << bit;
+            const std::size_t byte = bit / 8;
+            EXPECT_TRUE(byte < 12 || byte == 34 || byte == 35 || byte == 40 || byte == 41) << "bit " << bit;
+        }
+    }
+    for (std::size_t n = 0; n < v2.size(); ++n) { // truncations
+        std::vector<std::byte> cut(v2.begin(), v2.begin() + static_cast<std::ptrdiff_t>(n));
+        EXPECT_FALSE(identify_foreign_version(cut, kDefaultUdpPort, who)) << n << " bytes";
+    }
 }
 
 TEST(WireFormat, DataBodyConsistencyIsChecked) {

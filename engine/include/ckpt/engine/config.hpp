@@ -38,7 +38,8 @@ struct Config {
 Status load_config_file(const std::string& path, Config& cfg);
 
 /// Parses argv (flags override the file given with --config). Returns exit code >= 0 when the
-/// program should stop (e.g. after --help), -1 to run.
+/// program should stop (e.g. after --help, or --check: 0 with a one-line summary of the valid
+/// configuration in `error`, for stdout), -1 to run.
 int parse_command_line(int argc, char** argv, Config& cfg, std::string& error);
 
 /// Cross-field checks (paths absolute, prefix characters, lengths).

@@ -140,6 +140,9 @@ private:
     void send_ack(PeerStatus& p);
     void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective);
     void mark_down(PeerStatus& p, const std::string& why);
+    /// A frame refused as kBadVersion: if it is intact and from a configured peer, that peer is
+    /// marked incompatible and the reason logged once (both versions named).
+    void refuse_foreign_version(std::span<const std::byte> frame);
     PeerStatus* find(std::uint16_t node_id);
     const PeerStatus* find(std::uint16_t node_id) const;
 

@@ -38,6 +38,7 @@ struct StreamConfig {
 
 struct StreamCounters {
     std::uint64_t sent = 0, retransmits = 0, acked = 0, nacks_received = 0;
+    std::uint64_t timeouts = 0; ///< retransmissions the timer caused (the rest answered NACKs)
     std::uint64_t delivered = 0, duplicates = 0, reordered = 0, stale = 0, beyond_window = 0, nacks_sent = 0;
 };
 
@@ -97,6 +98,8 @@ private:
     };
     StreamConfig cfg_;
     std::uint64_t tx_gen_ = 1, tx_next_ = 1;
+    bool nacked_ = false;              ///< some frame in unacked_ has resend set
+    std::uint64_t highest_sacked_ = 0; ///< newest frame a selective ACK reported (this generation)
     std::deque<TxFrame> unacked_, backlog_;
     std::uint64_t rx_gen_ = 0, rx_next_ = 1;                  ///< next n expected in generation rx_gen_
     std::map<std::uint64_t, std::vector<std::byte>> reorder_; ///< by n

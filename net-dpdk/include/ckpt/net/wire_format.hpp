@@ -244,6 +244,19 @@ struct DecodedFrame {
 /// untouched. Every length is checked before it is used; nothing is read outside `frame`.
 Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out);
 
+/// The sender of a frame of another wire version, as far as every version agrees on it.
+struct ForeignVersion {
+    std::uint8_t version = 0; ///< the sender's frame version (never kWireVersion)
+    std::uint16_t src_node = 0, dst_node = 0;
+};
+
+/// For a frame decode_frame refused with kBadVersion: who sent it and in which version, read from
+/// the envelope every version keeps (magic, version, src_node, dst_node, body_len, and frame_hash
+/// at byte 32 computed as in version 1), and only when that envelope is intact (the frame_hash
+/// holds), so that a bit flipped in flight never passes for another version. false otherwise.
+/// Lets a node refuse a peer of another version by name, once, instead of frame by frame.
+bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out);
+
 /// Writes Ethernet+IPv4+UDP+Hotspare headers and `body` into `out`; returns the frame length, or
 /// 0 when `out` is too small or the frame would exceed kMaxFrame. Computes the IPv4 checksum and
 /// frame_hash.
