@@ -80,6 +80,7 @@ void fill_peer(PeerStats& s, const PeerStatus& p) {
     const StreamCounters& c = p.stream.counters();
     s.sent = c.sent;
     s.retransmits = c.retransmits;
+    s.timeouts = c.timeouts;
     s.acked = c.acked;
     s.nacks_received = c.nacks_received;
     s.delivered = c.delivered;

@@ -42,7 +42,8 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(sizeof(PeerStats), 256u);
     CKPT_EXPECT_OFFSET(PeerStats, last_heard_mono_ns, 8);
     CKPT_EXPECT_OFFSET(PeerStats, retransmits, 64);
-    CKPT_EXPECT_OFFSET(PeerStats, reserved, 152);
+    CKPT_EXPECT_OFFSET(PeerStats, timeouts, 152);
+    CKPT_EXPECT_OFFSET(PeerStats, reserved, 160);
     EXPECT_EQ(sizeof(PeerLag), 32u);
     EXPECT_EQ(sizeof(CheckpointStats), 8896u);
     CKPT_EXPECT_OFFSET(CheckpointStats, incarnation, 16);

@@ -124,6 +124,7 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
                          {"tx_frames", p.tx_frames},
                          {"tx_bytes", p.tx_bytes},
                          {"retransmits", p.retransmits},
+                         {"retransmit_timeouts", p.timeouts},
                          {"nacks_received", p.nacks_received},
                          {"nacks_sent", p.nacks_sent},
                          {"duplicates", p.duplicates},

@@ -210,10 +210,12 @@ struct alignas(64) PeerStats {
     std::uint64_t sent, retransmits, acked, nacks_received;
     std::uint64_t delivered, duplicates, reordered, stale, beyond_window, nacks_sent;
     std::uint64_t in_flight, backlog; ///< frames sent and not acknowledged; queued behind the window
-    std::uint8_t reserved[104];
+    std::uint64_t timeouts;           ///< retransmissions the timer caused (the rest answered NACKs)
+    std::uint8_t reserved[96];
 };
 static_assert(sizeof(PeerStats) == 256, "PeerStats is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(PeerStats, rx_frames) == 24 && offsetof(PeerStats, retransmits) == 64);
+static_assert(offsetof(PeerStats, timeouts) == 152);
 
 /// One standby as the active sees it, inside a CheckpointStats.
 struct PeerLag {
