@@ -19,6 +19,12 @@ std::int64_t mono_ns() {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+/// DATA, SECTION, RESYNC_DONE and ANNOUNCE bodies all begin with the sender's u32 checkpoint id
+/// (the caller checked the body holds 4 bytes).
+std::uint32_t wire_id_of(const DecodedFrame& f) {
+    return (std::to_integer<std::uint32_t>(f.body[0]) << 24) | (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
+           (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
+}
 std::string node_str(std::uint16_t n) {
     return "node " + std::to_string(n);
 }
@@ -615,9 +621,7 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
             ++counters_.bad_commits;
             return refuse(node, f, RefuseReason::kBadCommit, 0);
         }
-        const std::uint32_t wire =
-            (std::to_integer<std::uint32_t>(f.body[0]) << 24) | (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
-            (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
+        const std::uint32_t wire = wire_id_of(f);
         Repl* r = by_remote(node, wire);
         if (!r) {
             // Never announced, or from a node that is no longer our active: a former active
@@ -664,10 +668,7 @@ void Replicator::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason 
     // refused with its last one (fragments after a refused one never apply).
     if (f.header.type == FrameType::kData && !(f.header.flags & kFlagLastFragment)) return;
     RefusedBody b;
-    if (f.body.size() >= 4)
-        b.checkpoint_id = (std::to_integer<std::uint32_t>(f.body[0]) << 24) |
-                          (std::to_integer<std::uint32_t>(f.body[1]) << 16) |
-                          (std::to_integer<std::uint32_t>(f.body[2]) << 8) | std::to_integer<std::uint32_t>(f.body[3]);
+    if (f.body.size() >= 4) b.checkpoint_id = wire_id_of(f);
     b.reason = why;
     b.refused_type = f.header.type;
     b.refused_link_seq = f.header.link_seq;
