@@ -151,23 +151,6 @@ Status Engine::start() {
             link_->transport().wait_fd() >= 0 ? "sleeps on RX" : "polled (no RX wake-up: sleeps in slices)");
     }
 
-    listen_fd_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!listen_fd_.valid()) return fail(Error::kNoResources, std::string("socket: ") + std::strerror(errno));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, cfg_.socket_path.c_str(), cfg_.socket_path.size() + 1);
-    mode_t old_umask = ::umask(0177); // no window in which the socket is wider than intended
-    int rc = ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::umask(old_umask);
-    if (rc != 0) return fail(Error::kAccess, "bind " + cfg_.socket_path + ": " + std::strerror(errno));
-    if (::chmod(cfg_.socket_path.c_str(), cfg_.socket_mode) != 0)
-        return fail(Error::kAccess, "chmod " + cfg_.socket_path + ": " + std::strerror(errno));
-    if (cfg_.segment_gid != static_cast<gid_t>(-1) &&
-        ::chown(cfg_.socket_path.c_str(), static_cast<uid_t>(-1), cfg_.segment_gid) != 0)
-        return fail(Error::kAccess, "chown " + cfg_.socket_path + ": " + std::strerror(errno));
-    if (::listen(listen_fd_.get(), 128) != 0)
-        return fail(Error::kLibrary, std::string("listen: ") + std::strerror(errno));
-
     // NODE segment: reuse an existing one so clients that survived our restart keep a valid map.
     ObjectName node_name{cfg_.shm_prefix + "node", false};
     ObjectOptions opts{cfg_.segment_mode, cfg_.segment_gid};
@@ -210,25 +193,20 @@ Status Engine::start() {
     if (!kick_fd_.valid() || !signal_fd_.valid() || !epoll_fd_.valid())
         return fail(Error::kNoResources, std::string("eventfd/signalfd/epoll: ") + std::strerror(errno));
     if (link_) link_wait_fd_ = link_->transport().wait_fd();
-    for (int fd : {listen_fd_.get(), kick_fd_.get(), signal_fd_.get(), link_wait_fd_}) {
+    // A carrier with an RX wake-up (a kernel socket, a NIC's interrupt) wakes a sleeping engine
+    // when a frame arrives; without one, frames wait for the next timeout slice.
+    for (int fd : {kick_fd_.get(), signal_fd_.get(), link_wait_fd_}) {
         if (fd < 0) continue;
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
     }
-    // A carrier with an RX wake-up (a kernel socket, a NIC's interrupt) wakes a sleeping engine
-    // when a frame arrives; without one, frames wait for the next timeout slice.
-    if (link_) {
-        if (const int fd = link_->transport().wait_fd(); fd >= 0) {
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.fd = fd;
-            ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
-        }
-    }
     grace_until_ns_ = now_mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000;
     adopt_existing();
+    // The control socket listens only now: a client (or a supervisor probing readiness) that can
+    // connect finds every surviving checkpoint adopted, not an engine still scanning /dev/shm.
+    CKPT_TRY(listen_control_socket());
     if (!cfg_.pid_file.empty()) {
         // Written only once the socket serves, so "pid file exists" means "ready".
         std::string tmp = cfg_.pid_file + ".tmp";
@@ -241,6 +219,30 @@ Status Engine::start() {
     publish_stats(now_mono_ns()); // readers find figures from the start
     log("node %u serving %s (shm prefix %s, %zu checkpoints adopted)", cfg_.node_id, cfg_.socket_path.c_str(),
         cfg_.shm_prefix.c_str(), by_name_.size());
+    return {};
+}
+
+Status Engine::listen_control_socket() {
+    listen_fd_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!listen_fd_.valid()) return fail(Error::kNoResources, std::string("socket: ") + std::strerror(errno));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, cfg_.socket_path.c_str(), cfg_.socket_path.size() + 1);
+    mode_t old_umask = ::umask(0177); // no window in which the socket is wider than intended
+    int rc = ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old_umask);
+    if (rc != 0) return fail(Error::kAccess, "bind " + cfg_.socket_path + ": " + std::strerror(errno));
+    if (::chmod(cfg_.socket_path.c_str(), cfg_.socket_mode) != 0)
+        return fail(Error::kAccess, "chmod " + cfg_.socket_path + ": " + std::strerror(errno));
+    if (cfg_.segment_gid != static_cast<gid_t>(-1) &&
+        ::chown(cfg_.socket_path.c_str(), static_cast<uid_t>(-1), cfg_.segment_gid) != 0)
+        return fail(Error::kAccess, "chown " + cfg_.socket_path + ": " + std::strerror(errno));
+    if (::listen(listen_fd_.get(), 128) != 0)
+        return fail(Error::kLibrary, std::string("listen: ") + std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = listen_fd_.get();
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
     return {};
 }
 

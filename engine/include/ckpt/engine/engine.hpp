@@ -84,6 +84,7 @@ private:
     // registry
     Result<std::shared_ptr<Checkpoint>> create_checkpoint(const std::string& name, const CheckpointAttributes& a);
     void adopt_existing();
+    Status listen_control_socket();
     void destroy(const std::shared_ptr<Checkpoint>& c);
     void last_close(const std::shared_ptr<Checkpoint>& c);
 
