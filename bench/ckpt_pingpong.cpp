@@ -7,7 +7,8 @@
 //   ckpt_pingpong server [--socket PATH | --af-packet IFACE | --udp PORT] [--lcore N] [--prefix P]
 //   ckpt_pingpong client [--socket PATH | --af-packet IFACE | --udp PORT] [--lcore N] [--prefix P]
 //                        [--count N] [--size BYTES] [--verify] [--json]
-//                        [--message BYTES[,BYTES...] [--mtu N]] [--stream-ms MS]
+//                        [--message BYTES[,BYTES...] [--mtu N] [--rate PER_S] [--samples PREFIX]]
+//                        [--stream-ms MS]
 //
 // Echo mode (the default): the client sends a frame, waits for its echo, and records the round
 // trip in a preallocated array (no allocation in the timed loop); it prints p50/p99/p99.9/max in
@@ -18,7 +19,11 @@
 // as a burst of frames of at most MTU + 14 bytes (42 bytes of header, like Ethernet + IPv4 + UDP,
 // then at most MTU - 28 bytes of payload each), and the server answers the last one with a single
 // 60-byte ACK frame that says how many fragments of that message it received. The round trip runs
-// from the first send to the ACK. Several sizes run one after the other, one line each.
+// from the first send to the ACK. Several sizes run one after the other, one line each. With
+// --rate the client runs open loop: message i is due at start + i / rate and its latency runs from
+// that intended time, not from when it actually left, so a slow ACK that delays the next sends
+// shows in their latency too (coordinated omission would hide it). --samples PREFIX writes every
+// latency in ns, one per line, to PREFIX<bytes>.ns (bench/run_suite.py plots their CDF).
 //
 // Stream mode (--stream-ms): one-way throughput. The client sends frames of --size bytes in
 // bursts of 32 for MS milliseconds (a full TX ring holds the sender back: nothing is dropped on
@@ -122,6 +127,8 @@ struct Options {
     std::vector<std::size_t> message; ///< message mode: payload bytes per message, one run each
     std::size_t mtu = 1500;           ///< message mode: frames carry at most mtu - 28 payload bytes
     unsigned stream_ms = 0;           ///< stream mode: how long to send
+    double rate = 0;                  ///< message mode: open loop at this many messages/s (0: closed loop)
+    std::string samples;              ///< message mode: every round trip in ns to SAMPLES<bytes>.ns
 };
 
 /// A transport: DPDK port (memif or af_packet) or kernel UDP socket, same two operations.
@@ -312,12 +319,18 @@ int run_messages(Link& link, const Options& o, std::size_t bytes) {
     const std::size_t warmup = std::min<std::size_t>(o.count / 10, 1000);
     std::vector<std::uint64_t> rtt(o.count); // preallocated: nothing allocates in the timed loop
     std::size_t bad = 0;
+    const std::uint64_t start = now_ns();
     for (std::size_t i = 0; i < warmup + o.count; ++i) {
         const std::uint64_t seq = (std::uint64_t{bytes} << 32) | i; // unique per size and message
         for (auto& b : buf) store_at(b.data(), 14, seq);
         if (o.verify)
             for (auto& b : buf) store_at(b.data(), 30, XXH3_64bits(b.data() + kMsgHeader, b.size() - kMsgHeader));
-        const std::uint64_t t0 = now_ns();
+        std::uint64_t t0 = now_ns();
+        if (o.rate > 0) { // open loop: wait for the intended send time, and time from it
+            const std::uint64_t due = start + static_cast<std::uint64_t>(static_cast<double>(i) * 1e9 / o.rate);
+            while (t0 < due) t0 = now_ns();
+            t0 = due;
+        }
         for (std::size_t sent = 0; sent < frames;) {
             sent += link.send_burst(std::span(spans).subspan(sent));
             if (now_ns() - t0 > 5'000'000'000ull) {
@@ -339,12 +352,19 @@ int run_messages(Link& link, const Options& o, std::size_t bytes) {
         }
         if (i >= warmup) rtt[i - warmup] = now_ns() - t0;
     }
+    if (!o.samples.empty()) {
+        if (FILE* f = std::fopen((o.samples + std::to_string(bytes) + ".ns").c_str(), "a")) {
+            for (auto v : rtt) std::fprintf(f, "%llu\n", static_cast<unsigned long long>(v));
+            std::fclose(f);
+        }
+    }
     std::sort(rtt.begin(), rtt.end());
     if (o.json)
         std::printf("{\"transport\":\"%s\",\"mode\":\"message\",\"bytes\":%zu,\"frames\":%zu,\"mtu\":%zu,"
-                    "\"count\":%zu,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f,\"corrupt\":%zu}\n",
-                    transport_name(o), bytes, frames, o.mtu, o.count, percentile_us(rtt, 0.5), percentile_us(rtt, 0.99),
-                    percentile_us(rtt, 0.999), percentile_us(rtt, 1.0), bad);
+                    "\"count\":%zu,\"rate\":%.0f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"max_us\":%.3f,"
+                    "\"corrupt\":%zu}\n",
+                    transport_name(o), bytes, frames, o.mtu, o.count, o.rate, percentile_us(rtt, 0.5),
+                    percentile_us(rtt, 0.99), percentile_us(rtt, 0.999), percentile_us(rtt, 1.0), bad);
     else
         std::printf("%s message of %zu B (%zu frames) + ACK x %zu: p50 %.3f us, p99 %.3f us, p99.9 %.3f us, max %.3f "
                     "us%s\n",
@@ -530,6 +550,10 @@ int main(int argc, char** argv) {
     app.add_option("--mtu", o.mtu, "message mode: the link MTU (a frame carries at most MTU - 28 payload bytes)")
         ->check(CLI::Range(576, 9000));
     app.add_option("--stream-ms", o.stream_ms, "stream mode: send frames of --size bytes for this long (one way)");
+    app.add_option("--rate", o.rate,
+                   "message mode: open loop, one message every 1/RATE s, latency from the intended send time")
+        ->check(CLI::Range(1.0, 10e6));
+    app.add_option("--samples", o.samples, "message mode: write every latency (ns) to SAMPLES<bytes>.ns");
     CLI11_PARSE(app, argc, argv);
     auto link = open_link(o);
     if (!link) return 2;
