@@ -34,7 +34,9 @@ mkdir -p "$out"
 } >"$out/machine.txt"
 
 export CKPTD="$build/engine/ckptd"
-flags=(--benchmark_enable_random_interleaving=true --benchmark_out_format=json)
+# MICRO_ARGS: extra Google Benchmark flags (bench/run_suite.sh --quick passes fewer repetitions).
+# shellcheck disable=SC2206
+flags=(--benchmark_enable_random_interleaving=true --benchmark_out_format=json ${MICRO_ARGS:-})
 echo "running bench_baselines -> $out/baselines.json" >&2
 "$build/bench/bench_baselines" "${flags[@]}" --benchmark_out="$out/baselines.json" >"$out/baselines.txt"
 echo "running bench_commit -> $out/commit.json" >&2

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's archive, every package the build, the demo and the tests need.
 # Idempotent: does nothing when all are present. Must run as root (or via sudo).
+#   usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
       libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3)
+# --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,
+# found by meson through cmake) and its plots (gnuplot).
+if [ "${1:-}" = --bench ]; then
+    pkgs+=(redis-server libiceoryx-posh-dev iceoryx cmake gnuplot-nox)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
