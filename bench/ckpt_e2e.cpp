@@ -463,6 +463,23 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
     auto lat3 = [&](const std::string& k) {
         return us(r.med(k + ".p50")) + " / " + us(r.med(k + ".p99")) + " / " + us(r.med(k + ".p999"));
     };
+    // A latency row: our p50/p99/p99.9 next to the baseline's, ratio at p50 (and p99).
+    auto latency_row = [&](const std::string& k, const std::string& b, std::string figure, std::string base_name) {
+        Row row;
+        row.key = k;
+        row.base_key = b;
+        row.figure = std::move(figure);
+        row.ours = lat3(k);
+        row.base_name = std::move(base_name);
+        row.base = r.has(b + ".p50") ? lat3(b) : "n/a";
+        row.ours_v = r.med(k + ".p50");
+        row.base_v = r.med(b + ".p50");
+        row.ratio_v = row.ours_v / row.base_v;
+        row.ratio = r.has(b + ".p50")
+                        ? fmt("%.2fx", row.ratio_v) + " (" + fmt("%.2fx", r.med(k + ".p99") / r.med(b + ".p99")) + ")"
+                        : "n/a";
+        return row;
+    };
     std::vector<std::string> transports = {"memif"};
     if (!o.no_udp) transports.push_back("udp");
     if (!o.no_af_packet) transports.push_back("af_packet");
@@ -501,24 +518,14 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
                 const std::string k = "ours." + t + "." + mode + ".sync." + std::to_string(n);
                 const std::string b = "raw." + t + ".msg." + std::to_string(n);
                 if (!r.has(k + ".p50")) continue;
-                Row row;
-                row.key = k;
-                row.base_key = b;
-                row.figure = "sync commit, " + t + ", " +
-                             (busy ? "busy-poll, back to back" : "defaults, commits apart") + ", " + size_name(n) +
-                             " changed: p50 / p99 / p99.9 us";
-                row.ours = lat3(k);
                 const double frames = r.has(b + ".frames") ? r.med(b + ".frames") : 0;
-                row.base_name = raw_name(t) + " message of " + size_name(n) +
-                                (frames > 0 ? " (" + fmt("%.0f", frames) + (frames > 1 ? " frames)" : " frame)") : "") +
-                                " + ACK";
-                row.base = r.has(b + ".p50") ? lat3(b) : "n/a";
-                row.ours_v = r.med(k + ".p50");
-                row.base_v = r.med(b + ".p50");
-                row.ratio_v = row.ours_v / row.base_v;
-                row.ratio = r.has(b + ".p50") ? fmt("%.2fx", row.ratio_v) + " (" +
-                                                    fmt("%.2fx", r.med(k + ".p99") / r.med(b + ".p99")) + ")"
-                                              : "n/a";
+                Row row = latency_row(
+                    k, b,
+                    "sync commit, " + t + ", " + (busy ? "busy-poll, back to back" : "defaults, commits apart") + ", " +
+                        size_name(n) + " changed: p50 / p99 / p99.9 us",
+                    raw_name(t) + " message of " + size_name(n) +
+                        (frames > 0 ? " (" + fmt("%.0f", frames) + (frames > 1 ? " frames)" : " frame)") : "") +
+                        " + ACK");
                 const double p50 = r.med(k + ".p50"), p99 = r.med(k + ".p99");
                 if (t == "memif" && !busy) {
                     row.verdict = "n/a";
@@ -540,39 +547,20 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
             const std::string k = "ours." + t + ".busy.open." + std::to_string(n);
             const std::string b = "raw." + t + ".open." + std::to_string(n);
             if (!r.has(k + ".p50")) continue;
-            Row row;
-            row.key = k;
-            row.base_key = b;
-            row.figure = "sync commit, " + t + ", busy-poll, open loop at " + fmt("%.0f", o.rate) + "/s, " +
-                         size_name(n) + " changed: p50 / p99 / p99.9 us from the intended start";
-            row.ours = lat3(k);
-            row.base_name = raw_name(t) + " message of " + size_name(n) + " + ACK, open loop at the same rate";
-            row.base = r.has(b + ".p50") ? lat3(b) : "n/a";
-            row.ours_v = r.med(k + ".p50");
-            row.base_v = r.med(b + ".p50");
-            row.ratio_v = row.ours_v / row.base_v;
-            row.ratio = r.has(b + ".p50") ? fmt("%.2fx", row.ratio_v) + " (" +
-                                                fmt("%.2fx", r.med(k + ".p99") / r.med(b + ".p99")) + ")"
-                                          : "n/a";
-            rows.push_back(row);
+            rows.push_back(
+                latency_row(k, b,
+                            "sync commit, " + t + ", busy-poll, open loop at " + fmt("%.0f", o.rate) + "/s, " +
+                                size_name(n) + " changed: p50 / p99 / p99.9 us from the intended start",
+                            raw_name(t) + " message of " + size_name(n) + " + ACK, open loop at the same rate"));
         }
     // against Redis: SET + WAIT 1 on a loopback primary/replica pair, our sync commit over kernel UDP
     for (auto n : kSyncSizes) {
         const std::string k = "ours.udp.busy.sync." + std::to_string(n);
         const std::string b = "redis.wait." + std::to_string(n);
         if (!r.has(k + ".p50") || !r.has(b + ".p50")) continue;
-        Row row;
-        row.key = k;
-        row.base_key = b;
-        row.figure =
-            "sync commit, kernel UDP on loopback, busy-poll, " + size_name(n) + " changed: p50 / p99 / p99.9 us";
-        row.ours = lat3(k);
-        row.base_name =
-            "Redis " + std::string("7 primary + replica on loopback: SET of ") + size_name(n) + " then WAIT 1";
-        row.base = lat3(b);
-        row.ours_v = r.med(k + ".p50");
-        row.base_v = r.med(b + ".p50");
-        row.ratio_v = row.ours_v / row.base_v;
+        Row row = latency_row(
+            k, b, "sync commit, kernel UDP on loopback, busy-poll, " + size_name(n) + " changed: p50 / p99 / p99.9 us",
+            "Redis 7 primary + replica on loopback: SET of " + size_name(n) + " then WAIT 1");
         const double faster = row.base_v / row.ours_v;
         row.ratio = fmt("%.2fx", row.ratio_v) + " (" + fmt("%.1fx", faster) + " faster)";
         const bool met = faster >= 3.0;
