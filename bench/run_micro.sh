@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures of BENCHMARKS.md: builds the release tree in build-bench (or $BUILD_DIR),
-# runs bench_baselines and bench_commit once each with JSON output into a results directory, and
-# prints the Markdown table (bench/micro_table.py) from those files.
+# runs bench_baselines, bench_hashing and bench_commit once each with JSON output into a results
+# directory, and prints the Markdown table (bench/micro_table.py) from those files.
 #   usage: bench/run_micro.sh [results-dir]     (default: <build>/bench-results/<UTC time>)
 set -euo pipefail
 
@@ -18,7 +18,7 @@ if [ "$buildtype" != release ]; then
     echo "run_micro.sh: $build is a '$buildtype' build; figures come from release builds only" >&2
     exit 1
 fi
-ninja -C "$build" engine/ckptd bench/bench_commit bench/bench_baselines >/dev/null
+ninja -C "$build" engine/ckptd bench/bench_commit bench/bench_baselines bench/bench_hashing >/dev/null
 
 mkdir -p "$out"
 {
@@ -39,6 +39,8 @@ export CKPTD="$build/engine/ckptd"
 flags=(--benchmark_enable_random_interleaving=true --benchmark_out_format=json ${MICRO_ARGS:-})
 echo "running bench_baselines -> $out/baselines.json" >&2
 "$build/bench/bench_baselines" "${flags[@]}" --benchmark_out="$out/baselines.json" >"$out/baselines.txt"
+echo "running bench_hashing -> $out/hashing.json" >&2
+"$build/bench/bench_hashing" "${flags[@]}" --benchmark_out="$out/hashing.json" >"$out/hashing.txt"
 echo "running bench_commit -> $out/commit.json" >&2
 "$build/bench/bench_commit" "${flags[@]}" --benchmark_out="$out/commit.json" >"$out/commit.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"

@@ -1,5 +1,6 @@
 #include "ckpt/engine/checkpoint.hpp"
 
+#include "ckpt/engine/block_hasher.hpp"
 #include "ckpt/shm/atomics.hpp"
 
 #include <xxhash.h>
@@ -782,12 +783,15 @@ bool Checkpoint::capture(std::uint32_t slot) {
     std::byte* shadow = shadow_area();
     std::uint64_t* dirty = data_.dirty_words();
     std::uint64_t copied = 0;
-    // Replication: the hash of each copied block, kept only if the commit turns out whole.
+    // Replication: the hash of each copied block that the replicas do not hold yet, kept only if
+    // the commit turns out whole.
     changed_.clear();
-    auto note_block = [&](std::uint64_t block) {
-        if (!replicating_) return;
-        const std::uint64_t h = XXH3_64bits(shadow + block * bs, bs);
-        if (h != block_hash_[block]) changed_.push_back({block, h}); // equal: the replicas hold it
+    auto take_block = [&](std::uint64_t block) {
+        const std::uint64_t off = block * bs;
+        if (!replicating_)
+            std::memcpy(shadow + off, live + off, bs);
+        else if (auto h = copy_hash_block(shadow + off, live + off, bs, block_hash_[block]))
+            changed_.push_back({block, *h});
     };
     // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
     // section until captured_seq catches up, so the blocks are stable.
@@ -798,15 +802,16 @@ bool Checkpoint::capture(std::uint32_t slot) {
         // copies these blocks again when it re-captures after the restart.
         for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
             const std::uint64_t block = w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest));
-            std::memcpy(shadow + block * bs, live + block * bs, bs);
-            note_block(block);
+            take_block(block);
             copied += bs;
         }
         fetch_and_release(dirty[w], ~bits);
     });
     if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
-        std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity);
-        for (std::uint64_t b = first; b < first + count; ++b) note_block(b);
+        if (replicating_)
+            for (std::uint64_t b = first; b < first + count; ++b) take_block(b);
+        else
+            std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity); // one call, not one per block
         copied = sl.capacity;
     }
     fence_acquire();
