@@ -743,11 +743,11 @@ int main(int argc, char** argv) {
     };
     if (o.rate > 0) steps.push_back({"raw memif open loop", [&] { raw_messages(o, res, "memif", o.rate); }});
     if (!o.no_udp) {
-        steps.push_back({"raw kernel UDP messages", [&] { raw_messages(o, res, "udp"); }});
-        if (o.rate > 0) steps.push_back({"raw kernel UDP open loop", [&] { raw_messages(o, res, "udp", o.rate); }});
+        steps.push_back({"raw kernel udp messages", [&] { raw_messages(o, res, "udp"); }});
+        if (o.rate > 0) steps.push_back({"raw kernel udp open loop", [&] { raw_messages(o, res, "udp", o.rate); }});
         steps.push_back({"ours udp busy-poll", [&] { ours(o, res, "udp", true, false); }});
         steps.push_back({"ours udp default", [&] { ours(o, res, "udp", false, false); }});
-        if (!o.redis_wait.empty()) steps.push_back({"redis SET+WAIT", [&] { redis_messages(o, res); }});
+        if (!o.redis_wait.empty()) steps.push_back({"redis SET+WAIT (the udp baseline)", [&] { redis_messages(o, res); }});
     }
     if (!o.no_af_packet) {
         steps.push_back({"raw af_packet messages", [&] { raw_messages(o, res, "af_packet"); }});

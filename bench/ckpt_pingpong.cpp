@@ -227,6 +227,9 @@ std::unique_ptr<Link> open_link(const Options& o) {
     }
     ckpt::net::PortOptions po;
     po.link_wait_ms = o.link_wait_ms;
+    // The echo server does not know the client's frame size: every port takes the largest frame
+    // the options allow (--size and --mtu up to 9000).
+    po.max_frame = 9000 + 14;
     auto port = ckpt::net::Port::open(device, po);
     if (!port) {
         std::fprintf(stderr, "ckpt_pingpong: %s\n", port.message().c_str());

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -59,6 +60,7 @@ void eal_cleanup() {
 struct Port::Impl {
     rte_mempool* pool = nullptr;
     std::uint16_t data_room = 0;
+    std::uint16_t max_frame = 0;
     bool started = false;
     int rx_intr_fd = -1; ///< -1: the driver has no RX interrupt (or it was not asked for)
 };
@@ -72,10 +74,13 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
     Port p;
     p.port_id_ = port_id;
     p.impl_ = std::make_unique<Impl>();
-    p.impl_->data_room = opts.data_room;
+    // One frame, one segment: a jumbo MTU needs a bigger data room, else it would be dropped.
+    p.impl_->data_room =
+        std::max<std::uint16_t>(opts.data_room, static_cast<std::uint16_t>(RTE_PKTMBUF_HEADROOM + opts.max_frame));
+    p.impl_->max_frame = opts.max_frame;
     const std::string pool_name = "hs_pool_" + std::to_string(port_id);
     p.impl_->pool =
-        rte_pktmbuf_pool_create(pool_name.c_str(), opts.mbufs, 256, 0, opts.data_room,
+        rte_pktmbuf_pool_create(pool_name.c_str(), opts.mbufs, 256, 0, p.impl_->data_room,
                                 static_cast<int>(rte_eth_dev_socket_id(port_id)) < 0 ? static_cast<int>(rte_socket_id())
                                                                                      : rte_eth_dev_socket_id(port_id));
     if (!p.impl_->pool) return dpdk_failure(Error::kNoMemory, "mbuf pool for " + device, rte_errno);
@@ -134,14 +139,13 @@ std::size_t Port::send(std::span<const std::span<const std::byte>> frames) {
         std::size_t n = 0;
         for (std::size_t i = queued; i < frames.size() && n < 32; ++i) {
             const auto& f = frames[i];
+            // Counting an oversized frame as sent would lose it silently (the sender would wait
+            // for an acknowledgement that never comes): the frame builder owns the size limit.
+            CKPT_ENFORCE(f.size() <= impl_->max_frame, "frame larger than the port's max_frame (the link MTU + 14)");
             rte_mbuf* m = rte_pktmbuf_alloc(impl_->pool);
             if (!m) break; // pool exhausted: report what was queued
-            char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(std::min<std::size_t>(f.size(), 0xFFFF)));
-            if (!d || f.size() > 0xFFFF) {
-                rte_pktmbuf_free(m);
-                ++queued; // an oversized frame is skipped, not retried
-                continue;
-            }
+            char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(f.size()));
+            CKPT_ENFORCE(d != nullptr, "mbuf data room smaller than max_frame");
             std::memcpy(d, f.data(), f.size());
             mbufs[n++] = m;
         }

@@ -39,7 +39,10 @@ struct PortOptions {
     std::uint16_t tx_descriptors = 1024;
     std::uint32_t mbufs = 8191;           ///< pool size (per port)
     std::uint16_t data_room = 2048 + 128; ///< mbuf data room incl. headroom: one standard frame
-    unsigned link_wait_ms = 5000;         ///< how long open() waits for the link to come up; 0: not at all
+    /// The largest Ethernet frame this port sends or receives (the link's MTU + 14); the mbuf data
+    /// room grows to hold it in one segment. send() refuses a larger frame as a broken contract.
+    std::uint16_t max_frame = 1514;
+    unsigned link_wait_ms = 5000; ///< how long open() waits for the link to come up; 0: not at all
     /// Ask the driver for an RX interrupt (rte_eth_conf intr_conf.rxq = 1), so that a poller can
     /// sleep on rx_interrupt_fd(). Drivers without one (memif and af_packet in DPDK 22.11) open
     /// as usual and report -1.
