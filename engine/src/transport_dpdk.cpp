@@ -79,6 +79,13 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
         // socket-abstract=no: DPDK 22.11 defaults memif to an abstract socket, which has no
         // permissions; ours is a filesystem path (DESIGN invariant 7).
         eal.vdevs = {"net_memif0,role=" + cfg.memif_role + ",socket=" + cfg.memif_socket + ",socket-abstract=no"};
+        // A jumbo MTU: memif buffers that hold a whole frame (the 2048-byte default chains a 9000-byte
+        // frame over five descriptors). Both ends must agree: the server's value is the one used.
+        if (cfg.mtu + 14 > 2048) {
+            unsigned bsize = 2048;
+            while (bsize < cfg.mtu + 14) bsize *= 2;
+            eal.vdevs[0] += ",bsize=" + std::to_string(bsize);
+        }
         device = "net_memif0";
         what = "memif " + cfg.memif_role + " " + cfg.memif_socket;
     } else if (cfg.transport == "af_packet") {
