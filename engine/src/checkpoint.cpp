@@ -239,8 +239,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
     c->data_ = *dv;
     c->alloc_ = ExtentAllocator(layout.area_size / attrs.block_size);
     c->slots_.resize(attrs.max_sections);
-    c->free_slots_.reserve(attrs.max_sections);
-    for (std::uint32_t s = attrs.max_sections; s-- > 0;) c->free_slots_.push_back(s);
+    for (std::uint32_t s = 0; s < attrs.max_sections; ++s) c->free_slots_.insert(c->free_slots_.end(), s);
     c->orphan_pids_.assign(kMaxWriters, 0);
 
     // SA Forum: a checkpoint with max_sections == 1 has the default section (empty id) from the start.
@@ -337,7 +336,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         ++count;
     }
     for (std::uint32_t s = c->attrs_.max_sections; s-- > 0;)
-        if (!c->slots_[s].used) c->free_slots_.push_back(s);
+        if (!c->slots_[s].used) c->free_slots_.insert(s);
     c->begin_dir_edit();
     c->rebuild_index();
     store_relaxed(mh.section_count, count);
@@ -557,8 +556,8 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
         return fail(Error::kNoSpace, "checkpoint '" + name_ + "' has no free run of " + std::to_string(blocks * bs) +
                                          " bytes (free " + std::to_string(alloc_.free_blocks() * bs) +
                                          ", largest run " + std::to_string(alloc_.largest_free() * bs) + ")");
-    const std::uint32_t slot = free_slots_.back();
-    free_slots_.pop_back();
+    const std::uint32_t slot = *free_slots_.begin();
+    free_slots_.erase(free_slots_.begin());
     occupy(slot, id, *first * bs, blocks * bs, expiration_ns, initial);
     Slot& sl = slots_[slot];
     if (replicating_) {
@@ -597,7 +596,7 @@ void Checkpoint::remove_section(std::uint32_t slot) {
     by_id_.erase(id);
     alloc_.release(sl.offset / attrs_.block_size, sl.capacity / attrs_.block_size);
     sl.used = false;
-    free_slots_.push_back(slot);
+    free_slots_.insert(slot);
     record_change(slot);
     if (tombstones_ > layout_.index_capacity / 4) {
         begin_dir_edit();

@@ -25,7 +25,7 @@ void Checkpoint::set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t
 }
 
 void Checkpoint::set_replicating(EventSink sink) {
-    if (block_hash_.empty()) block_hash_.assign(layout_.area_size / attrs_.block_size, 0);
+    if (block_hash_.empty()) block_hash_.allocate(layout_.area_size / attrs_.block_size); // 0: not known yet
     sink_ = std::move(sink);
     replicating_ = true;
 }
@@ -153,14 +153,19 @@ Status Checkpoint::install_section(std::uint32_t slot, std::span<const std::byte
     }
     if (sl.used) remove_section_at(slot, 0);
     if (auto other = lookup(id_bytes)) remove_section_at(*other, 0);
-    // Sections of a diverged layout that overlap the extent give way to the active's.
-    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-        const Slot& o = slots_[s];
-        if (o.used && o.offset < data_offset + capacity && data_offset < o.offset + o.capacity) remove_section_at(s, 0);
+    // Sections of a diverged layout that overlap the extent give way to the active's. A free extent
+    // overlaps none: the scan of every slot runs only when it is not, so a replica receiving its
+    // sections one after another stays linear (100,000 sections were quadratic).
+    if (!alloc_.reserve(data_offset / bs, capacity / bs)) {
+        for (std::uint32_t s = 0; s < slots_.size(); ++s) {
+            const Slot& o = slots_[s];
+            if (o.used && o.offset < data_offset + capacity && data_offset < o.offset + o.capacity)
+                remove_section_at(s, 0);
+        }
+        if (!alloc_.reserve(data_offset / bs, capacity / bs))
+            return fail(Error::kFailedOperation, "extent of slot " + std::to_string(slot) + " is not free");
     }
-    if (!alloc_.reserve(data_offset / bs, capacity / bs))
-        return fail(Error::kFailedOperation, "extent of slot " + std::to_string(slot) + " is not free");
-    free_slots_.erase(std::find(free_slots_.begin(), free_slots_.end(), slot));
+    free_slots_.erase(slot);
     occupy(slot, id, data_offset, capacity, expiration_ns, {});
     sl.remote_generation = remote_generation;
     (void)size; // the bytes and the size come with the DATA that follows

@@ -397,8 +397,8 @@ void Replicator::finish_resync(Repl& r, std::uint16_t node, Member& m) {
                 data.runs.push_back({b * bs, bs});
         }
         send_commit(r, node, data, c.committed_bytes(slot), {});
-        counters_.resync_blocks += blocks_sent;
     }
+    counters_.resync_blocks += blocks_sent; // once: blocks_sent is the total over the sections
     counters_.resync_bytes += blocks_sent * bs;
     ResyncDoneBody done{r.wire_id, sections, blocks_sent};
     const std::size_t n = encode_resync_done_body(body_, done);

@@ -483,3 +483,50 @@ TEST(Replication, StaleActiveCannotChangeThePromotedReplica) {
 }
 
 } // namespace
+
+TEST(Replication, ResyncCountsEachDifferingBlockOnceAcrossSections) {
+    TwoNodes n("repl-resync-count");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    ASSERT_TRUE(sa.ok());
+    auto ca = sa->create("count", replica_attrs());
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    const std::vector<std::byte> ones(4096, std::byte{1});
+    for (const char* id : {"a", "b", "c"}) {
+        SectionCreate sc;
+        sc.id = id;
+        sc.capacity = 4096; // 16 blocks of 256 bytes
+        sc.initial = ones;
+        ASSERT_TRUE(ca->create_section(sc).ok());
+    }
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb.ok());
+    auto cb = open_replica(*sb, "count");
+    ASSERT_TRUE(cb.ok());
+    ASSERT_TRUE(eventually([&] { return content(*cb, "c") == ones; }));
+
+    n.b->kill_hard();
+    ASSERT_TRUE(wait_peer_state(n.a->socket(), 2, "down"));
+    auto before = sa->peers();
+    ASSERT_TRUE(before.ok());
+    for (const char* id : {"a", "b", "c"}) { // one block of each section changes
+        const std::byte x[8] = {std::byte{0x5A}};
+        ASSERT_TRUE(ca->section(id)->write(3 * 256, x, Ack::kAsync).ok());
+    }
+    ASSERT_TRUE(n.b->start()) << n.b->log();
+    ASSERT_TRUE(n.linked());
+    auto sb2 = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb2.ok());
+    Result<Checkpoint> cb2 = fail(Error::kNotExist, "");
+    ASSERT_TRUE(eventually([&] {
+        cb2 = sb2->open("count", kOpenRead);
+        return cb2.ok() && content(*cb2, "a") == content(*ca, "a") && content(*cb2, "b") == content(*ca, "b") &&
+               content(*cb2, "c") == content(*ca, "c");
+    })) << n.a->log();
+    auto after = sa->peers();
+    ASSERT_TRUE(after.ok());
+    // Three blocks differed, one per section: the counter says three, not a running sum.
+    EXPECT_EQ(after->resync_blocks - before->resync_blocks, 3u);
+    EXPECT_EQ(after->resync_bytes - before->resync_bytes, 3u * 256);
+    EXPECT_EQ(after->resync_blocks_same - before->resync_blocks_same, 3u * 15);
+}

@@ -7,6 +7,7 @@
 #include "ckpt/common/fd.hpp"
 #include "ckpt/common/result.hpp"
 #include "ckpt/engine/extent_allocator.hpp"
+#include "ckpt/engine/lazy_zero_array.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 #include "ckpt/shm/shared_object.hpp"
 
@@ -16,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -250,7 +252,7 @@ private:
     shm::DataView data_;
     ExtentAllocator alloc_;
     std::vector<Slot> slots_;
-    std::vector<std::uint32_t> free_slots_;
+    std::set<std::uint32_t> free_slots_; ///< lowest first; O(log n) to take a given one (a standby's install)
     std::unordered_map<std::string, std::uint32_t> by_id_; ///< engine-private twin of the shared index
     std::uint32_t tombstones_ = 0;
     std::uint64_t commit_seq_ = 0;
@@ -269,7 +271,7 @@ private:
     bool replicating_ = false;
     EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
-    std::vector<std::uint64_t> block_hash_;
+    LazyZeroArray<std::uint64_t> block_hash_;
     struct Staged {
         std::uint64_t area_offset, length;
     };
