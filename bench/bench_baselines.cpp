@@ -3,6 +3,7 @@
 // dirty block), and a cache line bounced between two threads pinned to CPUs 0 and 1 (the floor for
 // any handshake between an application and ckptd on another core; bench_commit repeats it).
 #include "cache_line_pingpong.hpp"
+#include "repetitions.hpp"
 
 #include <benchmark/benchmark.h>
 #include <xxhash.h>
@@ -40,7 +41,11 @@ void BM_Memcpy(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_Memcpy)->Apply(buffer_sizes)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Memcpy)
+    ->Apply(buffer_sizes)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_Xxh3(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
@@ -51,12 +56,16 @@ void BM_Xxh3(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_Xxh3)->Apply(buffer_sizes)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Xxh3)
+    ->Apply(buffer_sizes)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_CacheLinePingPong(benchmark::State& state) {
     ckpt::bench::cache_line_pingpong(state);
 }
-BENCHMARK(BM_CacheLinePingPong)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CacheLinePingPong)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 } // namespace
 

@@ -25,6 +25,7 @@
 #include "cache_line_pingpong.hpp"
 #include "ckpt/client/session.hpp"
 #include "engine_process.hpp"
+#include "repetitions.hpp"
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
@@ -244,7 +245,7 @@ bool open_and_change(benchmark::State& state, Section& sec, std::size_t offset, 
 void BM_CacheLinePingPong(benchmark::State& state) {
     ckpt::bench::cache_line_pingpong(state);
 }
-BENCHMARK(BM_CacheLinePingPong)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CacheLinePingPong)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 // ------------------------------------------------------------------------------------------
 // 4 KiB section, 64 dirty bytes
@@ -259,7 +260,11 @@ void BM_TscTimerOverhead(benchmark::State& state) {
     }
     samples.report(state);
 }
-BENCHMARK(BM_TscTimerOverhead)->UseManualTime()->Iterations(200'000)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_TscTimerOverhead)
+    ->UseManualTime()
+    ->Iterations(200'000)
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void timed_commits(benchmark::State& state, Section& sec, std::size_t offset, Ack ack) {
     Samples samples(static_cast<std::size_t>(state.max_iterations));
@@ -283,7 +288,11 @@ void timed_commits(benchmark::State& state, Section& sec, std::size_t offset, Ac
 void BM_CommitAsync(benchmark::State& state) {
     if (Fixture* f = fixture(state, "c4k", 4096, 1)) timed_commits(state, f->sections[0], 0, Ack::kAsync);
 }
-BENCHMARK(BM_CommitAsync)->UseManualTime()->Iterations(200'000)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CommitAsync)
+    ->UseManualTime()
+    ->Iterations(200'000)
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_WriteCommitAsyncLoop(benchmark::State& state) {
     Fixture* f = fixture(state, "c4k", 4096, 1);
@@ -300,7 +309,7 @@ void BM_WriteCommitAsyncLoop(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_WriteCommitAsyncLoop)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_WriteCommitAsyncLoop)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 void BM_WriteCommitRotating(benchmark::State& state) {
     Fixture* f = fixture(state, "rot4k", 4096, kRotatingSections);
@@ -319,7 +328,7 @@ void BM_WriteCommitRotating(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_WriteCommitRotating)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_WriteCommitRotating)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 void BM_CommitSync(benchmark::State& state) {
     Fixture* f = fixture(state, "c4k", 4096, 1);
@@ -336,7 +345,7 @@ void BM_CommitSync(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_CommitSync)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CommitSync)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 // The same round trip as BM_CommitSync, waiting by spinning on acked_sequence() (yielding only every
 // 256 pauses) instead of the library's wait (which yields the core after every other look):
@@ -361,7 +370,7 @@ void BM_CommitAsyncSpinAck(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_CommitAsyncSpinAck)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CommitAsyncSpinAck)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 // BM_CommitAsync after 200 us without commits: ckptd has stopped polling (idle_spin_us = 50) and
 // sleeps in epoll, so the commit also writes its eventfd to wake it. This is what an application
@@ -387,7 +396,11 @@ void BM_CommitAsyncIdleEngine(benchmark::State& state) {
     }
     samples.report(state);
 }
-BENCHMARK(BM_CommitAsyncIdleEngine)->UseManualTime()->Iterations(2'000)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CommitAsyncIdleEngine)
+    ->UseManualTime()
+    ->Iterations(2'000)
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_ReadView64(benchmark::State& state) {
     Fixture* f = fixture(state, "c4k", 4096, 1);
@@ -412,7 +425,7 @@ void BM_ReadView64(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_ReadView64)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_ReadView64)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 void BM_ReadCopy64(benchmark::State& state) {
     Fixture* f = fixture(state, "c4k", 4096, 1);
@@ -430,7 +443,7 @@ void BM_ReadCopy64(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_ReadCopy64)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_ReadCopy64)->UseRealTime()->Repetitions(ckpt::bench::repetitions())->ReportAggregatesOnly(true);
 
 // ------------------------------------------------------------------------------------------
 // Commit cost as the section grows, 64 dirty bytes in its middle
@@ -452,7 +465,7 @@ BENCHMARK(BM_CommitAsyncBySize)
     ->Apply(size_args)
     ->UseManualTime()
     ->Iterations(20'000)
-    ->Repetitions(5)
+    ->Repetitions(ckpt::bench::repetitions())
     ->ReportAggregatesOnly(true);
 
 void BM_CommitSyncBySize(benchmark::State& state) {
@@ -471,7 +484,11 @@ void BM_CommitSyncBySize(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDirty));
 }
-BENCHMARK(BM_CommitSyncBySize)->Apply(size_args)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_CommitSyncBySize)
+    ->Apply(size_args)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 } // namespace
 

@@ -7,6 +7,7 @@
 // engine's hashing runs at >= 0.9x the throughput of raw XXH3 per block.
 #include "ckpt/common/attributes.hpp"
 #include "ckpt/engine/block_hasher.hpp"
+#include "repetitions.hpp"
 
 #include <benchmark/benchmark.h>
 #include <xxhash.h>
@@ -101,7 +102,11 @@ void dirty_block_hashing(benchmark::State& state, std::size_t unchanged_every) {
 void BM_DirtyBlockHashing(benchmark::State& state) {
     dirty_block_hashing(state, 0);
 }
-BENCHMARK(BM_DirtyBlockHashing)->Apply(regions)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_DirtyBlockHashing)
+    ->Apply(regions)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_DirtyBlockHashingHalfUnchanged(benchmark::State& state) {
     dirty_block_hashing(state, 2);
@@ -109,7 +114,7 @@ void BM_DirtyBlockHashingHalfUnchanged(benchmark::State& state) {
 BENCHMARK(BM_DirtyBlockHashingHalfUnchanged)
     ->Apply(multi_block_regions)
     ->UseRealTime()
-    ->Repetitions(5)
+    ->Repetitions(ckpt::bench::repetitions())
     ->ReportAggregatesOnly(true);
 
 void BM_Xxh3PerBlock(benchmark::State& state) {
@@ -123,7 +128,11 @@ void BM_Xxh3PerBlock(benchmark::State& state) {
         }
     set_bytes(state, n);
 }
-BENCHMARK(BM_Xxh3PerBlock)->Apply(regions)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Xxh3PerBlock)
+    ->Apply(regions)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_Xxh3WholeRegion(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
@@ -134,7 +143,11 @@ void BM_Xxh3WholeRegion(benchmark::State& state) {
     }
     set_bytes(state, n);
 }
-BENCHMARK(BM_Xxh3WholeRegion)->Apply(regions)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Xxh3WholeRegion)
+    ->Apply(regions)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_MemcpyPerBlock(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
@@ -147,7 +160,11 @@ void BM_MemcpyPerBlock(benchmark::State& state) {
     }
     set_bytes(state, n);
 }
-BENCHMARK(BM_MemcpyPerBlock)->Apply(regions)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_MemcpyPerBlock)
+    ->Apply(regions)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 void BM_MemcpyWholeRegion(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
@@ -159,7 +176,11 @@ void BM_MemcpyWholeRegion(benchmark::State& state) {
     }
     set_bytes(state, n);
 }
-BENCHMARK(BM_MemcpyWholeRegion)->Apply(regions)->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_MemcpyWholeRegion)
+    ->Apply(regions)
+    ->UseRealTime()
+    ->Repetitions(ckpt::bench::repetitions())
+    ->ReportAggregatesOnly(true);
 
 } // namespace
 

@@ -34,7 +34,7 @@ mkdir -p "$out"
 } >"$out/machine.txt"
 
 export CKPTD="$build/engine/ckptd"
-# MICRO_ARGS: extra Google Benchmark flags (bench/run_suite.sh --quick passes fewer repetitions).
+# MICRO_ARGS: extra Google Benchmark flags (e.g. a --benchmark_filter); $CKPT_BENCH_REPETITIONS sets the repetitions.
 # shellcheck disable=SC2206
 flags=(--benchmark_enable_random_interleaving=true --benchmark_out_format=json ${MICRO_ARGS:-})
 echo "running bench_baselines -> $out/baselines.json" >&2

@@ -64,7 +64,7 @@ step() { # NAME COMMAND...
 q=()
 [ "$quick" -eq 1 ] && q=(--quick)
 # 1. micro-benchmarks; their results directory holds machine.txt, which the report shows first
-if [ "$quick" -eq 1 ]; then export MICRO_ARGS="--benchmark_repetitions=3"; fi
+if [ "$quick" -eq 1 ]; then export CKPT_BENCH_REPETITIONS=3; fi
 step micro bash -c "BUILD_DIR='$build' '$root/bench/run_micro.sh' '$out/micro' >'$out/micro.md'"
 cp "$out/micro/machine.txt" "$out/machine.txt" 2>/dev/null
 # 2-4. the end-to-end tools (each alternates its own rounds; --samples feeds the CDF plots)
