@@ -39,8 +39,12 @@ PLOTS = (
     ("cdf-open-loop", "sync commit, open loop at a fixed rate (latency from the intended start)",
      [("ours.memif.busy.open.64", "ours memif, 64 B"), ("raw.memif.open.64", "raw memif, 64 B"),
       ("ours.memif.busy.open.4096", "ours memif, 4 KiB"), ("raw.memif.open.4096", "raw memif, 4 KiB")]),
-    ("cdf-observe", "local commit to observed in another process vs cache-line ping-pong and iceoryx",
-     None),  # every sample ckpt_observe wrote
+    ("cdf-observe", "round trips between two processes: commit -> observed and back, vs cache-line ping-pong and iceoryx",
+     [("ours.observe.64", "ours, 64 B commit observed in place, busy-poll"),
+      ("ours.observe_turn.64", "ours, 64 sections in turn"),
+      ("ours.observe_blocking.64", "ours, reader blocked in poll()"),
+      ("iox.pubsub.64", "iceoryx 2.0 publish/take, 64 B"),
+      ("cacheline.pingpong", "cache-line ping-pong")]),
 )
 
 
@@ -100,9 +104,6 @@ def cdf_points(path, max_points=400):
 
 
 def plot(out, samples, stem, title, series):
-    if series is None:
-        series = [(p.stem, p.stem) for p in sorted(samples.glob("*.ns"))
-                  if p.stem.startswith(("ours.observe", "iox.", "cacheline."))]
     present = [(k, label) for k, label in series if (samples / f"{k}.ns").exists()]
     if not present:
         return None
@@ -113,15 +114,17 @@ def plot(out, samples, stem, title, series):
         pts = cdf_points(samples / f"{k}.ns")
         f = data / f"{stem}.{i}.dat"
         f.write_text("".join(f"{x:.3f} {y:.6f}\n" for x, y in pts))
-        # One colour per payload size, ours solid, each baseline dashed its own way.
+        # One colour per payload size, ours solid, each baseline dashed its own way; a plot of one
+        # size gets one colour per line.
         size = k.rsplit(".", 1)[-1]
-        colour = {"64": 1, "4096": 2, "65536": 3}.get(size, i + 1)
+        sizes = {p[0].rsplit(".", 1)[-1] for p in present if p[0].rsplit(".", 1)[-1].isdigit()}
+        colour = {"64": 1, "4096": 2, "65536": 3}.get(size, i + 1) if len(sizes) > 1 else i + 1
         dash = "" if k.startswith("ours") else " dt 3" if k.startswith("redis") else " dt 2"
         cmds.append(f"'{f}' using 1:2 with lines lw 2 lc {colour}{dash} title '{label}'")
     gp = out / "cdf" / f"{stem}.gp"
     png = out / f"{stem}.png"
     gp.write_text("\n".join([
-        "set terminal pngcairo size 1000,600 font ',10'",
+        "set terminal pngcairo size 1000,600 font ',10' noenhanced",
         f"set output '{png}'",
         f"set title \"{title}\"",
         "set logscale x",
