@@ -680,31 +680,17 @@ int main(int argc, char** argv) {
         if (app.count("--tput-ms") == 0) o.tput_ms = 1000;
     }
     for (int i = 0; i < argc; ++i) o.argv_line += (i ? " " : "") + std::string(argv[i]);
-    o.ckptd = find_tool(o.ckptd, "CKPTD", {"../engine/ckptd"});
     o.pingpong = find_tool(o.pingpong, "CKPT_PINGPONG", {"../tests/net/ckpt_pingpong", "ckpt_pingpong"});
     o.redis_wait = find_tool(o.redis_wait, "CKPT_REDIS_WAIT", {"redis_wait"});
-    if (o.ckptd.empty() || ::access(o.ckptd.c_str(), X_OK) != 0) {
-        std::fprintf(stderr, "ckpt_e2e: no ckptd (give --ckptd PATH)\n");
-        return 2;
-    }
     if (o.pingpong.empty() || ::access(o.pingpong.c_str(), X_OK) != 0) {
         std::fprintf(stderr, "ckpt_e2e: no ckpt_pingpong (give --pingpong PATH)\n");
         return 2;
     }
-    if (::geteuid() != 0) std::fprintf(stderr, "ckpt_e2e: DPDK memif needs root; expect failures\n");
     const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus < 2) o.cpu_b = 0;
-    ::setenv("CKPTD", o.ckptd.c_str(), 1); // EngineProcess runs $CKPTD
-    char tmpl[] = "/tmp/hotspare-e2e-logs-XXXXXX";
-    o.log_dir = ::mkdtemp(tmpl);
-    install_stop_handlers();
-    if (!pin_to_cpu(o.client_cpu)) std::perror("ckpt_e2e: sched_setaffinity");
+    if (!prepare_tool("ckpt_e2e", o.ckptd, o.log_dir, o.client_cpu)) return 2;
 
-#ifdef CKPT_E2E_SOURCE_DIR
-    auto info = run_info(argc, argv, CKPT_E2E_SOURCE_DIR);
-#else
-    auto info = run_info(argc, argv, nullptr);
-#endif
+    auto info = run_info(argc, argv);
     info["ckptd"] = o.ckptd;
     info["pingpong"] = o.pingpong;
     info["load_before"] = loadavg();

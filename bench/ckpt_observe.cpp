@@ -908,11 +908,6 @@ int main(int argc, char** argv) {
         if (app.count("--count") == 0) o.count = 50'000;
         if (app.count("--count-blocking") == 0) o.count_blocking = 5'000;
     }
-    o.ckptd = find_tool(o.ckptd, "CKPTD", {"../engine/ckptd"});
-    if (o.ckptd.empty() || ::access(o.ckptd.c_str(), X_OK) != 0) {
-        std::fprintf(stderr, "ckpt_observe: no ckptd (give --ckptd PATH)\n");
-        return 2;
-    }
     const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
     for (int c : {o.cpu_a, o.cpu_b, o.daemon_cpu})
         if (c < 0 || c >= cpus) {
@@ -924,18 +919,10 @@ int main(int argc, char** argv) {
                      "ckpt_observe: A and B share CPU %d: spinning partners on one core measure the "
                      "scheduler, not the hand-off\n",
                      o.cpu_a);
-    ::setenv("CKPTD", o.ckptd.c_str(), 1); // EngineProcess runs $CKPTD
-    char tmpl[] = "/tmp/hotspare-observe-logs-XXXXXX";
-    o.log_dir = ::mkdtemp(tmpl);
-    install_stop_handlers();
     // The tool itself only forks and waits; it sleeps on the daemon's CPU, away from B.
-    if (!pin_to_cpu(o.daemon_cpu)) std::perror("ckpt_observe: sched_setaffinity");
+    if (!prepare_tool("ckpt_observe", o.ckptd, o.log_dir, o.daemon_cpu)) return 2;
 
-#ifdef CKPT_OBSERVE_SOURCE_DIR
-    auto info = run_info(argc, argv, CKPT_OBSERVE_SOURCE_DIR);
-#else
-    auto info = run_info(argc, argv, nullptr);
-#endif
+    auto info = run_info(argc, argv);
     info["ckptd"] = o.ckptd;
     info["rounds"] = std::to_string(o.rounds);
     info["count"] = std::to_string(o.count);

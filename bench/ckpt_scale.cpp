@@ -327,6 +327,37 @@ bool applied_all(EnginePair& pair, const std::string& what, const EnginePair::Co
     return true;
 }
 
+/// Creates `n` sections of kSection bytes (ids sec_id(i)) in `ck`, waits until B holds the replica
+/// (`cb`, a reader there) and is in sync, then writes every byte once with async commits paced to
+/// kFillLag. `c0` and `t0`: the link counters and the time just before the writes. False after
+/// recording a failure.
+bool create_and_fill(EnginePair& pair, Checkpoint& ck, const std::string& name, std::size_t n,
+                     std::vector<Section>& secs, Checkpoint& cb, std::optional<EnginePair::Counters>& c0,
+                     std::uint64_t& t0) {
+    secs.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        SectionCreate sc;
+        sc.id = sec_id(i);
+        sc.capacity = kSection;
+        if (auto r = ck.create_section(sc); !r) return pair.failed("create_section: " + r.message());
+        auto s = ck.section(sc.id);
+        if (!s) return pair.failed("section: " + s.message());
+        secs.push_back(*s);
+    }
+    if (!pair.wait_replica(name, ck, cb, seconds(60)) || !wait_resyncs(pair, 1)) return false;
+    c0 = pair.counters();
+    if (!c0) return pair.failed("peers() failed");
+    t0 = now_ns();
+    for (std::size_t i = 0; i < n && !g_stop; ++i) {
+        if (!pace(pair, ck, kFillLag)) return false;
+        auto tx = secs[i].write(seconds(60));
+        if (!tx) return pair.failed("write(): " + tx.message());
+        fill(tx->span(0, kSection), i, 0, 1);
+        if (auto r = tx->commit(Ack::kAsync); !r) return pair.failed("commit(kAsync): " + r.message());
+    }
+    return !g_stop;
+}
+
 // ------------------------------------------------------------------------------------------
 // 1. Standby takeover vs checkpoint size
 // ------------------------------------------------------------------------------------------
@@ -348,29 +379,12 @@ void takeover(const Options& o, Results& res, std::size_t bytes, unsigned round)
     {
         auto ck = pair.a().create(name, attrs_for(bytes, static_cast<std::uint32_t>(n + 1), kSection));
         if (!ck) return (void)pair.failed("create " + size_name(bytes) + ": " + ck.message());
-        std::vector<Section> secs;
-        for (std::size_t i = 0; i < n; ++i) {
-            SectionCreate sc;
-            sc.id = ids[i];
-            sc.capacity = kSection;
-            if (auto r = ck->create_section(sc); !r) return (void)pair.failed("create_section: " + r.message());
-            auto s = ck->section(ids[i]);
-            if (!s) return (void)pair.failed("section: " + s.message());
-            secs.push_back(*s);
-        }
         // Fill every byte (async commits), then wait until the standby applied all of it.
+        std::vector<Section> secs;
         Checkpoint cb;
-        if (!pair.wait_replica(name, *ck, cb, seconds(60)) || !wait_resyncs(pair, 1)) return;
-        auto c0 = pair.counters();
-        if (!c0) return (void)pair.failed("peers() failed");
-        const std::uint64_t t0 = now_ns();
-        for (std::size_t i = 0; i < n && !g_stop; ++i) {
-            if (!pace(pair, *ck, kFillLag)) return;
-            auto tx = secs[i].write(seconds(60));
-            if (!tx) return (void)pair.failed("write(): " + tx.message());
-            fill(tx->span(0, kSection), i, 0, 1);
-            if (auto r = tx->commit(Ack::kAsync); !r) return (void)pair.failed("commit(kAsync): " + r.message());
-        }
+        std::optional<EnginePair::Counters> c0;
+        std::uint64_t t0 = 0;
+        if (!create_and_fill(pair, *ck, name, n, secs, cb, c0, t0)) return;
         const std::uint64_t t1 = now_ns();
         if (!pair.wait_replica(name, *ck, cb, seconds(300))) return;
         const std::uint64_t t2 = now_ns();
@@ -516,27 +530,10 @@ void resync(const Options& o, Results& res) {
     auto ck = pair.a().create(name, attrs_for(bytes, static_cast<std::uint32_t>(n + 1), kSection));
     if (!ck) return (void)pair.failed("create: " + ck.message());
     std::vector<Section> secs;
-    for (std::size_t i = 0; i < n; ++i) {
-        SectionCreate sc;
-        sc.id = sec_id(i);
-        sc.capacity = kSection;
-        if (auto r = ck->create_section(sc); !r) return (void)pair.failed("create_section: " + r.message());
-        auto s = ck->section(sc.id);
-        if (!s) return (void)pair.failed("section: " + s.message());
-        secs.push_back(*s);
-    }
     Checkpoint cb;
-    if (!pair.wait_replica(name, *ck, cb, seconds(60)) || !wait_resyncs(pair, 1)) return;
-    auto c0 = pair.counters();
-    if (!c0) return (void)pair.failed("peers() failed");
-    const std::uint64_t t0 = now_ns();
-    for (std::size_t i = 0; i < n && !g_stop; ++i) {
-        if (!pace(pair, *ck, kFillLag)) return;
-        auto tx = secs[i].write(seconds(60));
-        if (!tx) return (void)pair.failed("write(): " + tx.message());
-        fill(tx->span(0, kSection), i, 0, 1);
-        if (auto r = tx->commit(Ack::kAsync); !r) return (void)pair.failed("commit(kAsync): " + r.message());
-    }
+    std::optional<EnginePair::Counters> c0;
+    std::uint64_t t0 = 0;
+    if (!create_and_fill(pair, *ck, name, n, secs, cb, c0, t0)) return;
     if (!pair.wait_replica(name, *ck, cb, seconds(120))) return;
     const std::uint64_t t1 = now_ns();
     auto c1 = pair.counters();
@@ -978,24 +975,10 @@ int main(int argc, char** argv) {
     if (o.quick) {
         if (app.count("--sections") == 0) o.sections_big = 20'000;
     }
-    o.ckptd = find_tool(o.ckptd, "CKPTD", {"../engine/ckptd"});
-    if (o.ckptd.empty() || ::access(o.ckptd.c_str(), X_OK) != 0) {
-        std::fprintf(stderr, "ckpt_scale: no ckptd (give --ckptd PATH)\n");
-        return 2;
-    }
-    if (::geteuid() != 0) std::fprintf(stderr, "ckpt_scale: DPDK memif needs root; expect failures\n");
     if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) o.cpu_b = 0;
-    ::setenv("CKPTD", o.ckptd.c_str(), 1); // EngineProcess runs $CKPTD
-    char tmpl[] = "/tmp/hotspare-scale-logs-XXXXXX";
-    o.log_dir = ::mkdtemp(tmpl);
-    install_stop_handlers();
-    if (!pin_to_cpu(o.client_cpu)) std::perror("ckpt_scale: sched_setaffinity");
+    if (!prepare_tool("ckpt_scale", o.ckptd, o.log_dir, o.client_cpu)) return 2;
 
-#ifdef CKPT_SCALE_SOURCE_DIR
-    auto info = run_info(argc, argv, CKPT_SCALE_SOURCE_DIR);
-#else
-    auto info = run_info(argc, argv, nullptr);
-#endif
+    auto info = run_info(argc, argv);
     info["ckptd"] = o.ckptd;
     info["load_before"] = loadavg();
     info["rounds"] = std::to_string(o.rounds);

@@ -233,7 +233,12 @@ bool write_json(const std::string& path, const std::vector<Row>& rows, Results& 
     return true;
 }
 
-std::map<std::string, std::string> run_info(int argc, char** argv, const char* source_dir) {
+std::map<std::string, std::string> run_info(int argc, char** argv) {
+#ifdef CKPT_BENCH_SOURCE_DIR
+    const char* source_dir = CKPT_BENCH_SOURCE_DIR; // bench/meson.build
+#else
+    const char* source_dir = nullptr;
+#endif
     std::map<std::string, std::string> info;
     std::string line;
     for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);

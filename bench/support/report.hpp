@@ -75,8 +75,9 @@ std::string json_report(const std::vector<Row>& rows, const Results& r, const st
 bool write_json(const std::string& path, const std::vector<Row>& rows, Results& r,
                 const std::map<std::string, std::string>& info);
 
-/// date, command, commit (of `source_dir`), kernel, nproc, cpu, load_before.
-std::map<std::string, std::string> run_info(int argc, char** argv, const char* source_dir);
+/// date, command, commit (of the source tree the tools were built from), kernel, nproc, cpu,
+/// load_before.
+std::map<std::string, std::string> run_info(int argc, char** argv);
 
 /// Pins the calling thread (and what it forks afterwards) to one CPU; false on failure.
 bool pin_to_cpu(int cpu);
