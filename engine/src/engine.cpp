@@ -436,6 +436,13 @@ int Engine::run() {
     std::uint32_t iter = 0;
     epoll_event events[64];
     const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
+    // The control socket and the timers (heartbeats, peer timeouts, retransmissions, stats) run on
+    // every 64th idle turn *and* at least every millisecond, busy or not. `iter` counts idle turns
+    // only, so under a sustained load it stops and, alone, starved them: a control call waited 5 s,
+    // heartbeats stopped, and a 1 GiB fill made the peers declare each other down. (Counting busy
+    // turns too, for this and for the yield below, cost a third of the 1 KiB commit throughput.)
+    constexpr std::int64_t kServiceEveryNs = 1'000'000;
+    std::int64_t next_service_ns = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
         bool sleep = false;
         if (poll_commits())
@@ -457,11 +464,12 @@ int Engine::run() {
             }
             timeout = static_cast<int>(std::min<std::uint32_t>(cfg_.scan_interval_ms, 100));
             if (link_) timeout = std::min(timeout, static_cast<int>(link_->heartbeat_ms())); // heartbeats are due
-        } else if ((iter & 63) != 0) {
+        } else if ((iter & 63) != 0 && now_mono_ns() < next_service_ns) {
             cpu_relax();
             if ((iter & 15) == 0) ::sched_yield(); // share the core with the application
             continue;
         }
+        next_service_ns = now_mono_ns() + kServiceEveryNs;
         int n;
         if (sleep && link_ && link_wait_fd_ < 0) {
             // Frames do not wake us on this carrier: sleep in short slices (link_sleep_us).

@@ -530,3 +530,75 @@ TEST(Replication, ResyncCountsEachDifferingBlockOnceAcrossSections) {
     EXPECT_EQ(after->resync_bytes - before->resync_bytes, 3u * 256);
     EXPECT_EQ(after->resync_blocks_same - before->resync_blocks_same, 3u * 15);
 }
+
+TEST(Replication, EnginesUnderSustainedLoadStillServeControlCallsAndTimers) {
+    // A stream of async commits gives both engines work on every turn of their loops. Their
+    // control sockets and timers (heartbeats, peer timeouts, stats) must still be served: the loop
+    // once ran them only on turns without work, so under load a control call waited for the load
+    // to end and heartbeats stopped (a 1 GiB fill made the peers declare each other down).
+    TwoNodes n("repl-busy");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    CheckpointAttributes attrs = replica_attrs(UpdateMode::kAsync);
+    attrs.checkpoint_size = 8 << 20;
+    attrs.max_section_size = 1 << 20;
+    auto ca = sa->create("busy", attrs);
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    std::vector<Section> secs;
+    for (int i = 0; i < 4; ++i) {
+        SectionCreate sc;
+        sc.id = "s" + std::to_string(i);
+        sc.capacity = 1 << 20;
+        ASSERT_TRUE(ca->create_section(sc).ok());
+        auto sec = ca->section(sc.id);
+        ASSERT_TRUE(sec.ok()) << sec.message();
+        secs.push_back(*sec);
+    }
+    ASSERT_TRUE(open_replica(*sb, "busy").ok());
+    // The standby's first resync (its join) is over before the load: any later one is a flap.
+    Result<LinkInfo> before = fail(Error::kNotExist, "");
+    ASSERT_TRUE(eventually([&] {
+        before = sa->peers();
+        return before.ok() && before->resyncs >= 1;
+    })) << n.a->log();
+
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> commits{0};
+    std::string writer_error;
+    std::thread writer([&] {
+        for (std::uint64_t i = 0; !stop.load(); ++i) {
+            auto tx = secs[i % secs.size()].write(std::chrono::seconds(30));
+            if (!tx) return (void)(writer_error = "write(): " + tx.message());
+            auto span = tx->span(0, 1 << 20); // 1 MiB commits: a capture and 763 frames per turn
+            std::memset(span.data(), static_cast<int>(i % 251 + 1), span.size());
+            if (auto r = tx->commit(Ack::kAsync); !r) return (void)(writer_error = "commit: " + r.message());
+            commits.fetch_add(1);
+        }
+    });
+    while (commits.load() < 20 && writer_error.empty()) ::usleep(1000);
+    // While the stream runs, each engine answers control calls (within the session's timeout).
+    auto ctl_a = Session::connect({n.a->socket(), std::chrono::seconds(5), false});
+    auto ctl_b = Session::connect({n.b->socket(), std::chrono::seconds(5), false});
+    std::string failed;
+    for (int i = 0; i < 20 && failed.empty() && ctl_a.ok() && ctl_b.ok(); ++i) {
+        auto la = ctl_a->peers();
+        auto lb = ctl_b->peers();
+        if (!la.ok() || !lb.ok())
+            failed = "a control call under load failed: " + (la.ok() ? lb.message() : la.message());
+        else if (la->peers.empty() || la->peers[0].state != "up" || lb->peers.empty() || lb->peers[0].state != "up")
+            failed = "a peer was declared down under load";
+        ::usleep(50'000);
+    }
+    const std::uint64_t during = commits.load();
+    stop = true;
+    writer.join();
+    ASSERT_TRUE(ctl_a.ok() && ctl_b.ok()) << "no control session while under load";
+    EXPECT_TRUE(failed.empty()) << failed << n.a->log() << n.b->log();
+    EXPECT_TRUE(writer_error.empty()) << writer_error;
+    EXPECT_GT(commits.load(), during) << "the load stopped while the control calls ran";
+    auto after = sa->peers();
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->resyncs, before->resyncs) << "the link went down and the standby was resynced";
+}
