@@ -438,9 +438,9 @@ int Engine::run() {
     const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
     // The control socket and the timers (heartbeats, peer timeouts, retransmissions, stats) run on
     // every 64th idle turn *and* at least every millisecond, busy or not. `iter` counts idle turns
-    // only, so under a sustained load it stops and, alone, starved them: a control call waited 5 s,
-    // heartbeats stopped, and a 1 GiB fill made the peers declare each other down. (Counting busy
-    // turns too, for this and for the yield below, cost a third of the 1 KiB commit throughput.)
+    // only, so under a sustained load it stops and, alone, starved them: a control call waited 5 s
+    // and heartbeats stopped. (Counting busy turns too, for this and for the yield below, cost a
+    // third of the 1 KiB commit throughput.)
     constexpr std::int64_t kServiceEveryNs = 1'000'000;
     std::int64_t next_service_ns = 0;
     while (!stop_.load(std::memory_order_relaxed)) {

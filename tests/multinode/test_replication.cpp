@@ -535,7 +535,7 @@ TEST(Replication, EnginesUnderSustainedLoadStillServeControlCallsAndTimers) {
     // A stream of async commits gives both engines work on every turn of their loops. Their
     // control sockets and timers (heartbeats, peer timeouts, stats) must still be served: the loop
     // once ran them only on turns without work, so under load a control call waited for the load
-    // to end and heartbeats stopped (a 1 GiB fill made the peers declare each other down).
+    // to end and heartbeats stopped.
     TwoNodes n("repl-busy");
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
     auto sa = Session::connect({n.a->socket()});
