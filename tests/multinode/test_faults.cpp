@@ -853,6 +853,37 @@ TEST(FaultsThreeNodes, SyncWaitsForBothStandbysAFailedOneIsRequiredAndTheThirdFo
     EXPECT_EQ(link_of(t.n[2]->socket()).promotions, 1u);
 }
 
+/// Tests 5 and 6 start here: the three nodes up, node 1 active for `name` with a 4 KiB section
+/// "calls" holding five sync commits that both standbys applied (the model `m` says what).
+struct ActiveWithTwoStandbys {
+    Result<Session> s1 = fail(Error::kNotExist, ""), s2 = fail(Error::kNotExist, ""), s3 = fail(Error::kNotExist, "");
+    Result<Checkpoint> c1 = fail(Error::kNotExist, "");
+    Result<Section> sec = fail(Error::kNotExist, "");
+    Model m;
+
+    void start(ThreeNodes& t, const std::string& name) {
+        for (int i = 1; i <= 3; ++i) ASSERT_TRUE(t.n[i]->start()) << t.n[i]->log();
+        ASSERT_TRUE(t.all_up()) << t.logs();
+        s1 = Session::connect({t.n[1]->socket()});
+        s2 = Session::connect({t.n[2]->socket()});
+        s3 = Session::connect({t.n[3]->socket()});
+        ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
+        c1 = s1->create(name, replica_attrs());
+        ASSERT_TRUE(c1.ok()) << c1.message();
+        SectionCreate sc;
+        sc.id = "calls";
+        sc.capacity = 4096;
+        sec = c1->create_section(sc);
+        ASSERT_TRUE(sec.ok());
+        m.buf.assign(4096, std::byte{0});
+        ASSERT_TRUE(eventually([&] { return c1->replication().replicas == 2; })) << t.logs();
+        for (std::uint64_t v = 1; v <= 5; ++v) {
+            auto o = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
+            ASSERT_TRUE(o.status.ok()) << o.status.message() << t.logs();
+        }
+    }
+};
+
 // 5. "Acknowledged means replicated" when a standby refuses: node 1 freezes (SIGSTOP) for less
 //    than its own peer timeout, so when it wakes it still believes it is the active and that both
 //    standbys are up. Meanwhile node 2 was promoted, node 3 follows node 2 at epoch 2, and node 2
@@ -862,26 +893,12 @@ TEST(FaultsThreeNodes, SyncWaitsForBothStandbysAFailedOneIsRequiredAndTheThirdFo
 //    the cluster holds it. It must fail instead, and node 1 must step down.
 TEST(FaultsThreeNodes, ASyncCommitAStandbyRefusesNeverReturnsOkAndFencesTheSender) {
     ThreeNodes t("refused", {{1, {"peer_timeout_ms = 6000", "member_timeout_ms = 100"}}});
-    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(t.n[i]->start()) << t.n[i]->log();
-    ASSERT_TRUE(t.all_up()) << t.logs();
-    auto s1 = Session::connect({t.n[1]->socket()});
-    auto s2 = Session::connect({t.n[2]->socket()});
-    auto s3 = Session::connect({t.n[3]->socket()});
-    ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
-    auto c1 = s1->create("refusing", replica_attrs());
-    ASSERT_TRUE(c1.ok()) << c1.message();
-    SectionCreate sc;
-    sc.id = "calls";
-    sc.capacity = 4096;
-    auto sec = c1->create_section(sc);
-    ASSERT_TRUE(sec.ok());
-    Model m;
-    m.buf.assign(4096, std::byte{0});
-    ASSERT_TRUE(eventually([&] { return c1->replication().replicas == 2; })) << t.logs();
-    for (std::uint64_t v = 1; v <= 5; ++v) {
-        auto o = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
-        ASSERT_TRUE(o.status.ok()) << o.status.message() << t.logs();
-    }
+    ActiveWithTwoStandbys a;
+    ASSERT_NO_FATAL_FAILURE(a.start(t, "refusing"));
+    auto &s2 = a.s2, &s3 = a.s3;
+    auto& c1 = a.c1;
+    auto& sec = a.sec;
+    auto& m = a.m;
     auto c3 = open_replica(*s3, "refusing");
     ASSERT_TRUE(c3.ok()) << t.logs();
     ASSERT_EQ(describe(content(*c3, "calls"), m.content()), "");
@@ -925,26 +942,11 @@ TEST(FaultsThreeNodes, ASyncCommitAStandbyRefusesNeverReturnsOkAndFencesTheSende
 //    sync commit returns OK only once both hold it.
 TEST(FaultsThreeNodes, ASyncCommitReturnsOkOnlyWhenEveryStandbyHoldsItEvenAfterTheyRefusedIt) {
     ThreeNodes t("unknown", {{1, {"peer_timeout_ms = 6000"}}});
-    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(t.n[i]->start()) << t.n[i]->log();
-    ASSERT_TRUE(t.all_up()) << t.logs();
-    auto s1 = Session::connect({t.n[1]->socket()});
-    auto s2 = Session::connect({t.n[2]->socket()});
-    auto s3 = Session::connect({t.n[3]->socket()});
-    ASSERT_TRUE(s1.ok() && s2.ok() && s3.ok());
-    auto c1 = s1->create("forgotten", replica_attrs());
-    ASSERT_TRUE(c1.ok()) << c1.message();
-    SectionCreate sc;
-    sc.id = "calls";
-    sc.capacity = 4096;
-    auto sec = c1->create_section(sc);
-    ASSERT_TRUE(sec.ok());
-    Model m;
-    m.buf.assign(4096, std::byte{0});
-    ASSERT_TRUE(eventually([&] { return c1->replication().replicas == 2; })) << t.logs();
-    for (std::uint64_t v = 1; v <= 5; ++v) {
-        auto o = write_rec(*sec, m, v * 64, pattern(64, v), Ack::kSync);
-        ASSERT_TRUE(o.status.ok()) << o.status.message() << t.logs();
-    }
+    ActiveWithTwoStandbys a;
+    ASSERT_NO_FATAL_FAILURE(a.start(t, "forgotten"));
+    auto &s2 = a.s2, &s3 = a.s3;
+    auto& sec = a.sec;
+    auto& m = a.m;
 
     // Node 1 freezes; node 2 is promoted and deletes the checkpoint, on node 3 too.
     ASSERT_EQ(::kill(t.n[1]->pid(), SIGSTOP), 0);
