@@ -47,6 +47,7 @@
 #include "engine_pair.hpp"
 #include "netns.hpp"
 #include "report.hpp"
+#include "tool_lifecycle.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -797,21 +798,10 @@ int main(int argc, char** argv) {
     info["date_end"] = utc_now();
 
     auto rows = build_rows(o, res);
-    std::printf("End-to-end replication, %s (%s s, %u round(s); medians over rounds)\n\n", info["date"].c_str(),
-                info["seconds"].c_str(), o.rounds);
-    std::printf("Command: %s\nCommit: %s\nPinning: %s\nBusy-poll mode: %s\nDefault mode: %s\nLoad average: before "
-                "%s, after %s; other processes used %s\n\n",
-                info["command"].c_str(), info["commit"].c_str(), info["pinning"].c_str(), info["busy_poll"].c_str(),
-                info["default_mode"].c_str(), info["load_before"].c_str(), info["load_after"].c_str(),
-                info["cpu_others"].c_str());
-    if (info.count("af_packet")) std::printf("af_packet: %s\n\n", info["af_packet"].c_str());
-    std::printf("%s", markdown(rows).c_str());
-    if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
-    std::error_code ec;
-    if (!o.json.empty()) write_json(o.json, rows, res, info);
-    if (o.keep_logs || !res.errors.empty())
-        std::fprintf(stderr, "ckpt_e2e: logs in %s\n", o.log_dir.c_str());
-    else
-        std::filesystem::remove_all(o.log_dir, ec);
-    return res.errors.empty() && !g_stop ? 0 : 1;
+    return finish_tool("ckpt_e2e", "End-to-end replication", o.rounds, info,
+                       {{"Pinning", "pinning"},
+                        {"Busy-poll mode", "busy_poll"},
+                        {"Default mode", "default_mode"},
+                        {"af_packet", "af_packet"}},
+                       rows, res, o.json, o.log_dir, o.keep_logs);
 }

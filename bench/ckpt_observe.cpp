@@ -56,6 +56,7 @@
 #include "ckpt/client/session.hpp"
 #include "engine_pair.hpp"
 #include "report.hpp"
+#include "tool_lifecycle.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -981,20 +982,7 @@ int main(int argc, char** argv) {
     info["date_end"] = utc_now();
 
     auto rows = build_rows(o, res);
-    std::printf("Commit to observed, %s (%s s, %u round(s); medians over rounds)\n\n", info["date"].c_str(),
-                info["seconds"].c_str(), o.rounds);
-    std::printf("Command: %s\nCommit: %s\nPinning: %s\nEngine: %s\nMeasured: %s\niceoryx: %s\nLoad average: before "
-                "%s, after %s; other processes used %s\n\n",
-                info["command"].c_str(), info["commit"].c_str(), info["pinning"].c_str(), info["engine"].c_str(),
-                info["measure"].c_str(), info["iceoryx"].c_str(), info["load_before"].c_str(),
-                info["load_after"].c_str(), info["cpu_others"].c_str());
-    std::printf("%s", markdown(rows).c_str());
-    if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
-    if (!o.json.empty()) write_json(o.json, rows, res, info);
-    std::error_code ec;
-    if (o.keep_logs || !res.errors.empty())
-        std::fprintf(stderr, "ckpt_observe: logs in %s\n", o.log_dir.c_str());
-    else
-        std::filesystem::remove_all(o.log_dir, ec);
-    return res.errors.empty() && !g_stop ? 0 : 1;
+    return finish_tool("ckpt_observe", "Commit to observed", o.rounds, info,
+                       {{"Pinning", "pinning"}, {"Engine", "engine"}, {"Measured", "measure"}, {"iceoryx", "iceoryx"}},
+                       rows, res, o.json, o.log_dir, o.keep_logs);
 }

@@ -49,6 +49,7 @@
 #include "ckpt/client/session.hpp"
 #include "engine_pair.hpp"
 #include "report.hpp"
+#include "tool_lifecycle.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -1030,19 +1031,7 @@ int main(int argc, char** argv) {
     info["date_end"] = utc_now();
 
     auto rows = build_rows(o, res);
-    std::printf("Scale: takeover, resync, sections, %s (%s s, %u round(s); medians over rounds)\n\n",
-                info["date"].c_str(), info["seconds"].c_str(), o.rounds);
-    std::printf("Command: %s\nCommit: %s\nPinning: %s\nEngines: %s, DPDK memif\nLoad average: before %s, after %s; "
-                "other processes used %s\n\n",
-                info["command"].c_str(), info["commit"].c_str(), info["pinning"].c_str(), info["engines"].c_str(),
-                info["load_before"].c_str(), info["load_after"].c_str(), info["cpu_others"].c_str());
-    std::printf("%s", markdown(rows).c_str());
-    if (!res.errors.empty()) std::printf("\n%zu error(s); see stderr\n", res.errors.size());
-    if (!o.json.empty()) write_json(o.json, rows, res, info);
-    std::error_code ec;
-    if (o.keep_logs || !res.errors.empty())
-        std::fprintf(stderr, "ckpt_scale: logs in %s\n", o.log_dir.c_str());
-    else
-        std::filesystem::remove_all(o.log_dir, ec);
-    return res.errors.empty() && !g_stop ? 0 : 1;
+    return finish_tool("ckpt_scale", "Scale: takeover, resync, sections", o.rounds, info,
+                       {{"Pinning", "pinning"}, {"Engines (DPDK memif)", "engines"}}, rows, res, o.json, o.log_dir,
+                       o.keep_logs);
 }

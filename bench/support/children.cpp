@@ -130,23 +130,4 @@ std::string find_tool(const std::string& given, const char* env, std::initialize
     return {};
 }
 
-bool prepare_tool(const char* tool, std::string& ckptd, std::string& log_dir, int cpu) {
-    ckptd = find_tool(ckptd, "CKPTD", {"../engine/ckptd"});
-    if (ckptd.empty() || ::access(ckptd.c_str(), X_OK) != 0) {
-        std::fprintf(stderr, "%s: no ckptd (give --ckptd PATH)\n", tool);
-        return false;
-    }
-    if (::geteuid() != 0) std::fprintf(stderr, "%s: DPDK memif needs root; expect failures\n", tool);
-    ::setenv("CKPTD", ckptd.c_str(), 1); // EngineProcess runs $CKPTD
-    std::string tmpl = "/tmp/hotspare-" + std::string(tool) + "-logs-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-        std::fprintf(stderr, "%s: cannot make a log directory in /tmp: %s\n", tool, std::strerror(errno));
-        return false;
-    }
-    log_dir = tmpl;
-    install_stop_handlers();
-    if (!pin_to_cpu(cpu)) std::fprintf(stderr, "%s: cannot pin to CPU %d: %s\n", tool, cpu, std::strerror(errno));
-    return true;
-}
-
 } // namespace ckpt::bench

@@ -36,10 +36,4 @@ std::vector<std::string> lines_of(const std::string& s);
 /// A tool: `given`, else $env, else the first of `rel` (relative to this binary) that exists.
 std::string find_tool(const std::string& given, const char* env, std::initializer_list<const char*> rel);
 
-/// What every end-to-end tool does before its first step: finds ckptd (`ckptd` as given, else
-/// $CKPTD, else ../engine/ckptd beside the tool) and exports it as $CKPTD for EngineProcess, makes
-/// `log_dir` (/tmp/hotspare-<tool>-logs-XXXXXX), installs the stop handlers and pins the tool to
-/// `cpu`. False, with the reason on stderr, when there is no ckptd.
-bool prepare_tool(const char* tool, std::string& ckptd, std::string& log_dir, int cpu);
-
 } // namespace ckpt::bench
