@@ -96,6 +96,9 @@ int count(Checkpoint& ck, const char* who, std::int64_t takeover_start_ns) {
         rec->writer_pid = static_cast<std::uint32_t>(::getpid());
         std::uint64_t seq = rec->sequence;
         must(tx.commit(Ack::kSync), "commit");
+        if (first) // for failover timelines (tests/cluster): when this process's first commit was acknowledged
+            std::printf("%s[%d]: first commit %llu acknowledged at %lld ns\n", who, ::getpid(),
+                        static_cast<unsigned long long>(seq), static_cast<long long>(now_ns()));
         if (first && takeover_start_ns) {
             std::printf("%s[%d]: TAKEOVER first commit %llu, %.3f ms after promotion\n", who, ::getpid(),
                         static_cast<unsigned long long>(seq), ms_since(takeover_start_ns));

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Failover rounds under a real Corosync + Pacemaker cluster in namespaces (tests/cluster/lib.sh):
+# the counter application (examples/counter, `active`, one sync commit every 5 ms) runs on the
+# promoted node, colocated with the Promoted role of ckptd-clone; each round SIGKILLs, on the
+# promoted node, one of:
+#   app          the application (Pacemaker restarts it in place; no promotion)
+#   ckptd        its ckptd (the agent's monitor fails, another node is promoted)
+#   app+ckptd    both (the demo)
+#   node         every process of the node (Corosync loses it, it is fenced, another node is
+#                promoted; the node then boots again and rejoins as a standby)
+# and does nothing else: the cluster recovers by itself. A round ends when a new application
+# process has had its first commit acknowledged and the cluster has settled again (one promoted,
+# every other live node unpromoted and in sync).
+# At the end: the application's acknowledged numbers have no gap and none was lost (every new
+# process resumed at or after the last number acknowledged before it); the application is stopped
+# and every node's committed state is compared by checksum (all equal, and at least the last
+# acknowledged number). Exits non-zero on any of these, or when a round does not recover.
+# Prints one timeline line per round: detection (kill to the cluster noticing), the cluster's
+# decision (to our promote action starting), our promotion (the promote action), the application
+# (promote's end to its first acknowledged commit), total (kill to that commit).
+#
+# Usage: failover.sh BUILD_DIR [--nodes 2|3] [--transport memif|udp] [--token MS]
+#                    [--kill app|ckptd|app+ckptd|node] [--rounds N] [--timeline FILE] [--demo]
+# --timeline appends "scenario nodes token round detect_ms decide_ms promote_ms app_ms total_ms".
+# --demo prints the narrative of README's first command instead of one line per round.
+set -euo pipefail
+build=$1; shift
+nodes=2 transport="" token=1000 kill=ckptd rounds=1 timeline="" demo=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --nodes) nodes=$2; shift ;;
+    --transport) transport=$2; shift ;;
+    --token) token=$2; shift ;;
+    --kill) kill=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    --timeline) timeline=$2; shift ;;
+    --demo) demo=1 ;;
+    *) echo "failover.sh: unknown option $1" >&2; exit 64 ;;
+    esac
+    shift
+done
+[ -n "$transport" ] || transport=$([ "$nodes" = 2 ] && echo memif || echo udp)
+HC_TOKEN_MS=$token
+HC_TRANSPORT=$transport
+. "$(dirname "$0")/lib.sh"
+trap 'hc_cleanup' EXIT
+trap 'echo "failover: interrupted"; exit 130' INT TERM
+
+hc_init "$build" "$nodes"
+app_log() { cat "$HC_APP_LOG" 2>/dev/null || true; }
+hc_app "$HC_BUILD/demo/ckpt_demo active /run/hotspare/ckptd.sock"
+say() { [ $demo = 1 ] && printf '[%7.3f s] %s\n' "$(( ($(date +%s%N) - T_START) / 1000000 ))e-3" "$*"; return 0; }
+T_START=$(date +%s%N)
+say "starting a $nodes-node Corosync + Pacemaker cluster in namespaces (token ${token} ms, ckptd over $transport)"
+hc_start
+say "cluster up: $(hc_roles | awk '$2 {printf "%s %s  ", $1, $2}')"
+
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+# A pacemaker/corosync log time stamp ("Dec 06 23:12:31.037") as ns since the epoch.
+log_ns() { date -d "$1" +%s%N; }
+node_num() { echo "${1#node}"; }
+score_of() { hc_exec "$(hc_any_node)" crm_attribute -q -N "$1" -n master-ckptd -l reboot -G 2>/dev/null || true; }
+acked_count() { app_log | grep -c ': acked ' || true; }
+
+# Settled, the application committing, and every unpromoted node in sync (the active gave it
+# its score): a failure now must not lose anything.
+wait_ready() { # SECONDS
+    local end=$(($(date +%s) + $1)) p n ok c0
+    while [ "$(date +%s)" -lt "$end" ]; do
+        if hc_settled; then
+            p=$(hc_promoted)
+            ok=1
+            for n in $(seq 1 "$nodes"); do
+                [ "$(hc_name "$n")" = "$p" ] && continue
+                kill -0 "${HC_HOLDER[$n]:-0}" 2>/dev/null || continue
+                [ "$(score_of "$(hc_name "$n")")" = 100 ] || ok=0
+            done
+            if [ $ok = 1 ]; then
+                c0=$(acked_count)
+                sleep 0.3
+                [ "$(acked_count)" -gt "$c0" ] && return 0
+            fi
+        fi
+        sleep 0.3
+    done
+    return 1
+}
+
+first_ack_after() { # T0 -> "ns pid seq" of the first "first commit" line stamped after T0
+    app_log | awk -v t0="$1" '/first commit [0-9]+ acknowledged at/ {
+        split($1, a, /[][]/); ts = $(NF - 1); if (ts > t0) { print ts, a[2], $4; exit } }'
+}
+
+# The first event after T0 whose text matches RE, from the agent's events file ("ns node text").
+event_after() { # T0 RE
+    awk -v t0="$1" -v re="$2" '$1 > t0 && $0 ~ re {print $1; exit}' "$HC_WORK/shared/events" 2>/dev/null
+}
+
+# When the cluster noticed: a failed monitor on NODE (app or ckptd) or, for a lost node, the
+# membership change on a survivor.
+detected_at() { # T0 NODE
+    local t0=$1 victim=$2 f line best=""
+    if [ "$kill" = node ]; then
+        for f in "$HC_WORK"/node*/log-corosync/corosync.log; do
+            [ "$f" = "$HC_WORK/$victim/log-corosync/corosync.log" ] && continue
+            while read -r line; do
+                local t
+                t=$(log_ns "$(echo "$line" | cut -c1-19)")
+                if [ "$t" -gt "$t0" ]; then [ -z "$best" ] || [ "$t" -lt "$best" ] && best=$t; break; fi
+            done < <(grep 'Members left' "$f" 2>/dev/null)
+        done
+    else
+        while read -r line; do
+            local t
+            t=$(log_ns "$(echo "$line" | cut -c1-19)")
+            if [ "$t" -gt "$t0" ]; then best=$t; break; fi
+        done < <(grep -E 'Result of monitor operation for (app|ckptd) on' "$HC_WORK/$victim/log-pacemaker/pacemaker.log" 2>/dev/null |
+                 grep -vE ': (ok|Cancelled|promoted) \|')
+    fi
+    echo "$best"
+}
+
+for round in $(seq 1 "$rounds"); do
+    wait_ready 180 || hc_die "round $round: the cluster did not settle with every standby in sync"
+    victim=$(hc_promoted)
+    v=$(node_num "$victim")
+    acked_before=$(app_log | awk '/: acked / {n = $3} END {print n + 0}')
+    [ $demo = 1 ] && {
+        say "$victim: promoted; the application (pid $(hc_pid_of "$v" ckpt_demo)) has acknowledged up to $acked_before (each one applied on every standby)"
+        for n in $(seq 1 "$nodes"); do
+            [ "$n" = "$v" ] && continue
+            say "$(hc_name "$n"): unpromoted, in sync, promotion score $(score_of "$(hc_name "$n")")"
+        done
+    }
+    app_pid=$(hc_pid_of "$v" ckpt_demo)
+    ckptd_pid=$(hc_pid_of "$v" ckptd)
+    t0=$(date +%s%N)
+    case $kill in
+    app) kill -9 "$app_pid" ;;
+    ckptd) kill -9 "$ckptd_pid" ;;
+    app+ckptd) kill -9 "$app_pid" "$ckptd_pid" ;;
+    node) hc_kill_node "$v" ;;
+    *) hc_die "unknown --kill $kill" ;;
+    esac
+    say "SIGKILL on $victim: $kill (pids: ${app_pid:-} ${ckptd_pid:-}); nothing else is done from here on"
+    # Recovered: a new application process's first acknowledged commit.
+    first=""
+    for _ in $(seq 600); do
+        first=$(first_ack_after "$t0")
+        [ -n "$first" ] && break
+        sleep 0.1
+    done
+    [ -n "$first" ] || hc_die "round $round ($kill): no new application committed within 60 s"
+    t_ack=${first%% *}
+    new_node=$(hc_promoted)
+    t_detect=$(detected_at "$t0" "$victim")
+    t_pbegin=$(event_after "$t0" "promote begin")
+    t_pend=$(event_after "$t0" "promote end")
+    if [ "$kill" = app ]; then
+        line="detection $(ms "$t0" "${t_detect:-$t0}") ms, restart in place, first acknowledged commit $(ms "$t0" "$t_ack") ms after the kill"
+        row="$kill $nodes $token $round $(ms "$t0" "${t_detect:-$t0}") - - $(ms "${t_detect:-$t0}" "$t_ack") $(ms "$t0" "$t_ack")"
+    else
+        [ -n "$t_pbegin" ] && [ -n "$t_pend" ] || hc_die "round $round: no promotion recorded after the kill"
+        [ -n "$t_detect" ] || t_detect=$t0
+        line="detection $(ms "$t0" "$t_detect") ms, cluster decision $(ms "$t_detect" "$t_pbegin") ms, our promotion $(ms "$t_pbegin" "$t_pend") ms, application $(ms "$t_pend" "$t_ack") ms: total $(ms "$t0" "$t_ack") ms"
+        row="$kill $nodes $token $round $(ms "$t0" "$t_detect") $(ms "$t_detect" "$t_pbegin") $(ms "$t_pbegin" "$t_pend") $(ms "$t_pend" "$t_ack") $(ms "$t0" "$t_ack")"
+    fi
+    [ -n "$timeline" ] && echo "$row" >> "$timeline"
+    if [ $demo = 1 ]; then
+        say "$new_node promoted by the cluster; its application resumed: $(app_log | awk -v p="${first#* }" 'BEGIN {split(p, a, " ")} index($0, "[" a[1] "]") && /resuming/ {print "resuming after " $NF; exit}'), first commit ${first##* } acknowledged"
+    else
+        echo "round $round/$rounds ($kill, $nodes nodes, token $token ms): $victim -> $new_node: $line"
+    fi
+    if [ "$kill" = node ]; then
+        hc_restart_node "$v"
+        say "$victim booted again: it rejoins as a standby and resyncs"
+    fi
+done
+say "timeline of the last failover: $line"
+
+# The history: every acknowledged number kept, no gap.
+wait_ready 180 || hc_die "the cluster did not settle after the last round"
+check=$(app_log | python3 -c '
+import re, sys
+lost = gaps = 0; top = 0; cur = None; last = {}; order = []
+for line in sys.stdin:
+    m = re.match(r"active\[(\d+)\]: resuming after committed sequence (\d+)", line)
+    if m:
+        pid, s = m.group(1), int(m.group(2))
+        if s < top:
+            lost += top - s
+            print("process %s resumed after %d, but %d was acknowledged" % (pid, s, top), file=sys.stderr)
+        last[pid] = s
+        continue
+    m = re.match(r"active\[(\d+)\]: acked (\d+)", line)
+    if m:
+        pid, n = m.group(1), int(m.group(2))
+        if pid in last and n != last[pid] + 1:
+            gaps += 1
+            print("process %s acknowledged %d after %d" % (pid, n, last[pid]), file=sys.stderr)
+        last[pid] = n
+        top = max(top, n)
+print(lost, gaps, top)
+') || hc_die "cannot read the application log"
+read -r lost gaps top <<< "$check"
+
+# Quiesce: stop the application, let every standby catch up, compare every node's state.
+p=$(hc_promoted)
+hc_exec "$(node_num "$p")" crm_resource -r app --meta -p target-role -v Stopped > /dev/null 2>&1
+for _ in $(seq 300); do [ -z "$(hc_roles | awk '$1 == "app"')" ] && break; sleep 0.1; done
+sums=""
+for attempt in $(seq 100); do
+    sums=""
+    for n in $(seq 1 "$nodes"); do
+        s=$(hc_exec "$n" "$HC_BUILD/tools/ckptctl/ckptctl" --socket /run/hotspare/ckptd.sock dump demo-counter '' --raw 2>/dev/null |
+            sha256sum | cut -c1-16)
+        sums="$sums $(hc_name "$n")=$s"
+    done
+    [ "$(echo "$sums" | tr ' ' '\n' | grep = | cut -d= -f2 | sort -u | wc -l)" = 1 ] && break
+    sleep 0.1
+done
+final=$(hc_exec "$(node_num "$p")" "$HC_BUILD/tools/ckptctl/ckptctl" --socket /run/hotspare/ckptd.sock dump demo-counter '' --raw |
+    od -An -t u8 -N8 | tr -d ' ')
+status=0
+echo "checksums of the committed state:$sums"
+[ "$(echo "$sums" | tr ' ' '\n' | grep = | cut -d= -f2 | sort -u | wc -l)" = 1 ] || { echo "FAIL: the nodes' committed states differ"; status=1; }
+[ "$final" -ge "$top" ] || { echo "FAIL: the committed state holds $final, but $top was acknowledged"; status=1; }
+[ "$lost" = 0 ] || { echo "FAIL: $lost acknowledged numbers lost"; status=1; }
+[ "$gaps" = 0 ] || { echo "FAIL: $gaps gaps in an application's acknowledged numbers"; status=1; }
+echo "acknowledged up to $top; committed state $final on every node; lost $lost, gaps $gaps"
+[ $status = 0 ] || hc_dump_logs
+exit $status
