@@ -4,7 +4,9 @@
 #   usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3)
+      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
+      # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, ocf-tester
+      pacemaker pacemaker-cli-utils corosync crmsh resource-agents)
 # --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,
 # found by meson through cmake) and its plots (gnuplot).
 if [ "${1:-}" = --bench ]; then
@@ -18,5 +20,17 @@ if ((${#missing[@]})); then
     echo "install-deps: installing ${missing[*]}" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Never let a package's maintainer script start a service (corosync, pacemaker) on this
+    # host: the demo and the tests run their clusters in namespaces of their own. Debian's
+    # container images carry a policy-rc.d that forbids it; a plain chroot may not.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" > /dev/null
+        $SUDO chmod 755 "$policy"
+        made_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+        [ -n "$made_policy" ] && $SUDO rm -f "$policy"; exit 1; }
+    [ -n "$made_policy" ] && $SUDO rm -f "$policy"
 fi

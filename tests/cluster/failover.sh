@@ -229,4 +229,7 @@ echo "checksums of the committed state:$sums"
 [ "$gaps" = 0 ] || { echo "FAIL: $gaps gaps in an application's acknowledged numbers"; status=1; }
 echo "acknowledged up to $top; committed state $final on every node; lost $lost, gaps $gaps"
 [ $status = 0 ] || hc_dump_logs
+if [ $demo = 1 ]; then
+    if [ $status = 0 ]; then echo "demo: PASS: no acknowledged sequence number was lost"; else echo "demo: FAIL"; fi
+fi
 exit $status

@@ -65,7 +65,7 @@ hc_name() { echo "node$1"; }
 # Runs a command inside node N's namespaces.
 hc_exec() { # N CMD...
     local n=$1; shift
-    nsenter -t "${HC_HOLDER[$n]}" -n -m -u -- "$@"
+    nsenter -t "${HC_HOLDER[$n]}" -n -m -u -r -w -- "$@"
 }
 
 hc_app() { # "COMMAND LINE" run by ocf:hotspare:app (tests/cluster/app_agent) on the promoted node
@@ -130,8 +130,8 @@ shm_prefix = hotspare.$n.
 state_dir = /var/lib/hotspare
 log_file = $HC_WORK/shared/ckptd-$(hc_name "$n").log
 peers = $peers
-heartbeat_ms = 20
-peer_timeout_ms = 200
+heartbeat_ms = 50
+peer_timeout_ms = 1000
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
@@ -274,7 +274,7 @@ hc_node_create() { # N
     nsenter -t "$HC_SWITCH" -n -- ip link add "$HC_TAG-$n" type veth peer name eth0 netns "$h"
     nsenter -t "$HC_SWITCH" -n -- ip link set "$HC_TAG-$n" master br0 up
     nsenter -t "$h" -n -u -- sh -c "hostname $name && ip link set lo up && ip addr add $HC_SUBNET.$n/24 dev eth0 && ip link set eth0 up"
-    nsenter -t "$h" -m -- sh -ec "
+    nsenter -t "$h" -m -r -w -- sh -ec "
         mount -t tmpfs -o mode=0755 tmpfs /run
         mkdir -p /run/lock /run/hotspare /run/resource-agents
         mount -t tmpfs -o mode=1777 tmpfs /dev/shm
