@@ -3,8 +3,10 @@
 //
 //   counter active  SOCKET     count: commit the sequence number every few ms (sync ack), print it
 //   counter standby SOCKET     follow the active through change notifications (pollable fd), on
-//                              this node or, replicated, on another; on SIGUSR1 take over: promote
-//                              this node's replica, open it for write, continue at the next number
+//                              this node or, replicated, on another; take over when this node's
+//                              replica is promoted (by a cluster manager: the same fd wakes and the
+//                              role reads "active"), or on SIGUSR1 (then promote it here): open it
+//                              for write, continue at the next number
 //
 // The state is one 64-byte record in the default section of checkpoint "demo-counter", written in
 // place in shared memory; nothing is serialised, and taking over is mapping the same memory.
@@ -138,9 +140,17 @@ int standby(const char* socket) {
     std::printf("standby[%d]: following demo-counter (pollable fd %d)\n", ::getpid(), fd);
     std::fflush(stdout);
     std::uint64_t seen = ck.commit_seq(), last_printed = 0;
+    bool promoted_elsewhere = false; // by a cluster manager (ckptctl promote, ocf:hotspare:ckptd)
     while (!g_promote && !g_stop) {
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 200) <= 0) continue;
+        const int ready = ::poll(&p, 1, 200);
+        // The role is learnt on the same pollable fd: a promotion of this node's replica wakes
+        // it, and the checkpoint then reads "active" (no signal, no polling of ckptctl).
+        if (ck.replication().role == "active") {
+            promoted_elsewhere = true;
+            break;
+        }
+        if (ready <= 0) continue;
         std::vector<std::string> changed; // changes_since() also re-arms fd (and reconnects if ckptd restarted)
         seen = ck.changes_since(seen, changed);
         CounterState st = read_state(sec);
@@ -154,7 +164,10 @@ int standby(const char* socket) {
     const std::int64_t t0 = now_ns();
     // Failover: this node's replica becomes the active one (a higher epoch fences the old active
     // should it come back). A node-local engine has no other replica: its copy is already active.
-    auto epoch = s.promote("demo-counter");
+    if (promoted_elsewhere)
+        std::printf("standby[%d]: this node's replica is now the active one (epoch %llu)\n", ::getpid(),
+                    static_cast<unsigned long long>(ck.replication().epoch));
+    auto epoch = s.promote("demo-counter"); // already active: returns its epoch
     if (!epoch && epoch.error() != Error::kBadOperation) must(std::move(epoch), "promote");
     CounterState st = read_state(sec);
     std::printf("standby[%d]: PROMOTED (epoch %llu); last committed sequence in shared memory: %llu\n", ::getpid(),

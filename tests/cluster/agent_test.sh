@@ -5,7 +5,9 @@
 #  2. the agent's own contract, with two engines over DPDK memif driven as Pacemaker would:
 #     monitor 7 before start, 0 unpromoted, 8 promoted; promote makes node 1's checkpoints active;
 #     the standby holds every acknowledged write; ckptd SIGKILLed on the promoted node: monitor 9;
-#     promoting node 2 raises the epoch and its writes are acknowledged; node 1 started again
+#     promoting node 2 raises the epoch and its writes are acknowledged, and the counter example's
+#     hot standby on node 2 learns it through its pollable fd and takes over by itself after the
+#     last acknowledged number (no signal); node 1 started again
 #     comes back as a standby (its adopted active checkpoint is demoted at start, never
 #     acknowledging on its own), resyncs, and ends byte-identical to node 2;
 #     a SIGSTOPped ckptd counts as hung (monitor 9 when promoted) and stop still ends it;
@@ -21,7 +23,7 @@ tmp=$(mktemp -d /tmp/hotspare-agent.XXXXXX)
 tag="hsag$$"
 cleanup() {
     for f in "$tmp"/*/*.pid "$tmp"/*.pid; do
-        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
     done
     rm -f /dev/shm/"$tag".* 2>/dev/null || true
     rm -rf /var/run/dpdk/"$tag".* 2>/dev/null || true
@@ -30,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
     echo "FAIL: $*"
-    for f in "$tmp"/*.log "$tmp"/events "$tmp"/rsc*/*.start; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
+    for f in "$tmp"/*.log "$tmp"/*.out "$tmp"/events "$tmp"/rsc*/*.start; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
     exit 1
 }
 command -v ocf-tester >/dev/null || fail "ocf-tester is missing (apt-get install resource-agents)"
@@ -62,8 +64,8 @@ for n in 1 2; do
       echo "peers = $((3 - n))"
       echo "dpdk_lcores = $((n - 1))"
       echo "dpdk_file_prefix = $tag.$n"
-      echo "heartbeat_ms = 20"
-      echo "peer_timeout_ms = 200"; } > "$tmp/node$n.conf"
+      echo "heartbeat_ms = 50"
+      echo "peer_timeout_ms = 1000"; } > "$tmp/node$n.conf"
     mkdir -p "$tmp/rsc$n"
 done
 ra() { # N ACTION -> the agent's exit code on stdout
@@ -107,8 +109,19 @@ wait_for "node 2 in sync" in_sync
 for i in $(seq 1 20); do ctl 1 write calls s1 --data "value-$i" > /dev/null || fail "write $i not acknowledged"; done
 [ "$(ctl 2 dump calls s1 --raw)" = "value-20" ] || fail "node 2 does not hold the acknowledged value-20"
 
-# The promoted node's ckptd dies: failed promoted.
-kill -9 "$(cat "$tmp/rsc1/hotspare-ckptd.pid")"
+# The counter example on both nodes: active on node 1, hot standby on node 2 (it follows through
+# its pollable fd, and must take over by itself when node 2 is promoted: no signal).
+"$build/demo/ckpt_demo" active "$tmp/node1.sock" > "$tmp/active.out" 2>&1 &
+disown
+echo $! > "$tmp/active.pid"
+"$build/demo/ckpt_demo" standby "$tmp/node2.sock" > "$tmp/standby.out" 2>&1 &
+disown
+echo $! > "$tmp/standby.pid"
+following() { grep -q "sees" "$tmp/standby.out"; }
+wait_for "the standby application to follow" following
+
+# The promoted node's ckptd dies (and its application): failed promoted.
+kill -9 "$(cat "$tmp/rsc1/hotspare-ckptd.pid")" "$(cat "$tmp/active.pid")"
 expect 1 monitor 9 "ckptd killed on the promoted node"
 node1_down() { ! peer_up 2 1; }
 wait_for "node 2 to declare node 1 down" node1_down
@@ -117,6 +130,14 @@ expect 2 monitor 8 "node 2 promoted"
 [ "$(field 2 calls role)" = active ] || fail "node 2's checkpoint is not active after promote"
 [ "$(field 2 calls epoch)" = 2 ] || fail "node 2's epoch is $(field 2 calls epoch), expected 2"
 [ "$(ctl 2 dump calls s1 --raw)" = "value-20" ] || fail "the promoted replica lost value-20"
+took_over() { grep -q "TAKEOVER first commit" "$tmp/standby.out"; }
+wait_for "the standby application to take over by itself" took_over
+grep -q "now the active one" "$tmp/standby.out" || fail "the standby application did not learn its role from the checkpoint"
+acked=$(grep -o 'acked [0-9]*' "$tmp/active.out" | tail -1 | cut -d' ' -f2)
+resumed=$(grep -o 'TAKEOVER first commit [0-9]*' "$tmp/standby.out" | awk '{print $4}')
+[ "$resumed" -gt "$acked" ] || fail "the standby application resumed at $resumed, but $acked was acknowledged"
+echo "agent: the standby application took over by itself at $resumed (last acknowledged before: $acked)"
+kill -9 "$(cat "$tmp/standby.pid")"
 ctl 2 write calls s1 --data "after-failover" > /dev/null || fail "write on the new active not acknowledged"
 
 # Pacemaker's recovery of node 1: demote, stop, start (unpromoted).
