@@ -97,7 +97,22 @@ int count(Checkpoint& ck, const char* who, std::int64_t takeover_start_ns) {
         rec->updated_ns = now_ns();
         rec->writer_pid = static_cast<std::uint32_t>(::getpid());
         std::uint64_t seq = rec->sequence;
-        must(tx.commit(Ack::kSync), "commit");
+        auto done = tx.commit(Ack::kSync);
+        // Not acknowledged yet (a standby is silent, the engine is restarting): the number is
+        // not printed, and the same number is committed again until it is, or until this node's
+        // replica is no longer the active one (then write() fails and the process ends).
+        while (!done && !g_stop &&
+               (done.error() == Error::kUnavailable || done.error() == Error::kTimeout ||
+                done.error() == Error::kTryAgain)) {
+            std::printf("%s[%d]: commit %llu not acknowledged (%s): committing it again\n", who, ::getpid(),
+                        static_cast<unsigned long long>(seq), done.message().c_str());
+            std::fflush(stdout);
+            ::usleep(10'000);
+            auto again = must(sec.write(), "begin write");
+            reinterpret_cast<CounterState*>(again.span(0, sizeof(CounterState)).data())->updated_ns = now_ns();
+            done = again.commit(Ack::kSync);
+        }
+        must(std::move(done), "commit");
         if (first) // for failover timelines (tests/cluster): when this process's first commit was acknowledged
             std::printf("%s[%d]: first commit %llu acknowledged at %lld ns\n", who, ::getpid(),
                         static_cast<unsigned long long>(seq), static_cast<long long>(now_ns()));

@@ -121,9 +121,15 @@ detected_at() { # T0 NODE
 }
 
 for round in $(seq 1 "$rounds"); do
-    wait_ready 180 || hc_die "round $round: the cluster did not settle with every standby in sync"
-    victim=$(hc_promoted)
-    v=$(node_num "$victim")
+    for _ in $(seq 10); do
+        wait_ready 180 || hc_die "round $round: the cluster did not settle with every standby in sync"
+        victim=$(hc_promoted)
+        v=$(node_num "$victim")
+        app_pid=$(hc_pid_of "$v" ckpt_demo)
+        ckptd_pid=$(hc_pid_of "$v" ckptd)
+        [ -n "$app_pid" ] && [ -n "$ckptd_pid" ] && break
+    done
+    [ -n "$app_pid" ] && [ -n "$ckptd_pid" ] || hc_die "round $round: no application or ckptd to kill on $victim"
     acked_before=$(app_log | awk '/: acked / {n = $3} END {print n + 0}')
     [ $demo = 1 ] && {
         say "$victim: promoted; the application (pid $(hc_pid_of "$v" ckpt_demo)) has acknowledged up to $acked_before (each one applied on every standby)"
@@ -132,8 +138,6 @@ for round in $(seq 1 "$rounds"); do
             say "$(hc_name "$n"): unpromoted, in sync, promotion score $(score_of "$(hc_name "$n")")"
         done
     }
-    app_pid=$(hc_pid_of "$v" ckpt_demo)
-    ckptd_pid=$(hc_pid_of "$v" ckptd)
     t0=$(date +%s%N)
     case $kill in
     app) kill -9 "$app_pid" ;;

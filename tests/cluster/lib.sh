@@ -55,6 +55,14 @@ hc_init() { # BUILD_DIR NODES
     cp "$HC_SRC/tests/cluster/fence_hotspare_netns" "$HC_WORK/sbin/"
     chmod 755 "$HC_WORK/sbin/fence_hotspare_netns"
     corosync-keygen -l -k "$HC_WORK/authkey" >/dev/null 2>&1 || corosync-keygen -k "$HC_WORK/authkey" >/dev/null
+    # Mounts made inside a node must never reach the host: the node's mount namespace is made
+    # private. In a chroot whose / is a plain directory, "/" is no mount point and that fails;
+    # then the namespace keeps the propagation it has (a container's root is private already).
+    HC_PROPAGATION=private
+    if ! unshare -m --propagation private -- true 2>/dev/null; then
+        HC_PROPAGATION=unchanged
+        hc_log "/ is not a mount point (a chroot?): node mount namespaces keep their propagation"
+    fi
     for cmd in corosync pacemakerd crm_mon crm_attribute cibadmin; do
         command -v $cmd >/dev/null || hc_die "$cmd is missing (scripts/install-deps.sh installs the cluster stack)"
     done
@@ -131,7 +139,7 @@ state_dir = /var/lib/hotspare
 log_file = $HC_WORK/shared/ckptd-$(hc_name "$n").log
 peers = $peers
 heartbeat_ms = 50
-peer_timeout_ms = 1000
+peer_timeout_ms = 3000
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
@@ -261,7 +269,7 @@ hc_node_create() { # N
     chown hacluster:haclient "$dir/lib-pacemaker/cib/cib.xml"
     chmod 0600 "$dir/lib-pacemaker/cib/cib.xml"
     hc_ckptd_conf "$n" > "$dir/etc-hotspare/ckptd.conf"
-    unshare -n -m -u --propagation private -- sleep infinity &
+    unshare -n -m -u --propagation "$HC_PROPAGATION" -- sleep infinity &
     h=$!
     disown $h
     HC_HOLDER[$n]=$h
