@@ -139,7 +139,7 @@ state_dir = /var/lib/hotspare
 log_file = $HC_WORK/shared/ckptd-$(hc_name "$n").log
 peers = $peers
 heartbeat_ms = 50
-peer_timeout_ms = 3000
+peer_timeout_ms = 1000
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
