@@ -170,6 +170,7 @@ hc_cib() {
         <nvpair id="opt-no-quorum-policy" name="no-quorum-policy" value="stop"/>
         <nvpair id="opt-cluster-name" name="cluster-name" value="hotspare"/>
         <nvpair id="opt-stonith-timeout" name="stonith-timeout" value="30s"/>
+        <nvpair id="opt-start-failure-is-fatal" name="start-failure-is-fatal" value="false"/>
         <nvpair id="opt-priority-fencing-delay" name="priority-fencing-delay" value="${HC_FENCING_DELAY:-1s}"/>
       </cluster_property_set>
     </crm_config>
