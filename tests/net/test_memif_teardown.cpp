@@ -118,42 +118,4 @@ TEST_F(MemifTeardown, BothEndsCloseWhileThePeersDisconnectIsInFlight) {
     }
 }
 
-TEST_F(MemifTeardown, AClientOpenedBeforeItsServerStartsLater) {
-    // ckptd as a memif client may start before its server: open() leaves the port stopped
-    // (start_later) and restart() connects once the server is there.
-    const std::string sock = "/tmp/hotspare-late-" + std::to_string(::getpid());
-    ::unlink(sock.c_str());
-    ASSERT_TRUE(net::create_vdev("net_memif900", "role=client,socket=" + sock + ",socket-abstract=no").ok());
-    net::PortOptions po;
-    po.mbufs = 1023;
-    po.link_wait_ms = 0;
-    po.start_later = true;
-    auto c = net::Port::open("net_memif900", po);
-    ASSERT_TRUE(c.ok()) << c.message();
-    std::optional<net::Port> client(std::move(*c));
-    EXPECT_FALSE(client->link_up());
-    EXPECT_FALSE(client->restart().ok()) << "no server yet";
-    ASSERT_TRUE(net::create_vdev("net_memif901", "role=server,socket=" + sock + ",socket-abstract=no").ok());
-    po.start_later = false;
-    auto s = net::Port::open("net_memif901", po);
-    ASSERT_TRUE(s.ok()) << s.message();
-    std::optional<net::Port> server(std::move(*s));
-    auto r = client->restart();
-    ASSERT_TRUE(r.ok()) << r.message();
-    EXPECT_TRUE(wait_link(*client));
-    EXPECT_TRUE(wait_link(*server));
-    const auto f = frame_of(1500, 1, 2);
-    bool sent = false;
-    std::vector<std::byte> got;
-    for (int t = 0; t < 5000 && got.empty(); ++t) {
-        server->receive([&](std::span<const std::byte> g) { got.assign(g.begin(), g.end()); });
-        if (!sent) sent = client->send_one(f, 1);
-        if (got.empty()) ::usleep(200);
-    }
-    EXPECT_EQ(got, f);
-    client.reset();
-    server.reset();
-    ::unlink(sock.c_str());
-}
-
 } // namespace
