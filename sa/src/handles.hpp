@@ -145,9 +145,11 @@ struct Ckpt {
     SaCkptCheckpointCreationAttributesT attrs{}; ///< as the application gave them at creation
     std::atomic<bool> closed{false};
 
+    /// ckptd opened it for write (false on a standby replica until saCkptActiveReplicaSet).
+    std::atomic<bool> engine_write{false};
+
     std::mutex mu; ///< guards everything below
     ckpt::client::Checkpoint ck;
-    bool engine_write = false; ///< ckptd opened it for write (false on a standby replica until promoted)
     std::vector<std::pair<std::string, std::shared_ptr<ckpt::client::Section>>> cache; ///< recent lookups
     std::unordered_set<void*> allocated_ids, allocated_buffers;
     // hot-standby change tracking (hsCkptSectionChangeTrack)

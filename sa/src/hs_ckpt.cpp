@@ -177,11 +177,8 @@ extern "C" SaAisErrorT hsCkptSectionWriteBegin(SaCkptCheckpointHandleT checkpoin
     if (!id) return error(SA_AIS_ERR_INVALID_PARAM, why);
     if (!data || !tx || timeout < 0) return error(SA_AIS_ERR_INVALID_PARAM, "data or tx is NULL, or timeout < 0");
     if (!(c->flags & SA_CKPT_CHECKPOINT_WRITE)) return error(SA_AIS_ERR_ACCESS, "checkpoint is not open for write");
-    {
-        std::lock_guard lk(c->mu);
-        if (!c->engine_write)
-            return error(SA_AIS_ERR_NOT_EXIST, "no active replica on this node (saCkptActiveReplicaSet first)");
-    }
+    if (!c->engine_write.load())
+        return error(SA_AIS_ERR_NOT_EXIST, "no active replica on this node (saCkptActiveReplicaSet first)");
     for (int attempt = 0;; ++attempt) {
         auto sec = c->section(*id);
         if (!sec) return map_failure(sec.failure(), kWriteBegin);

@@ -509,10 +509,7 @@ extern "C" SaAisErrorT saCkptSectionCreate(SaCkptCheckpointHandleT checkpointHan
         return error(SA_AIS_ERR_EXIST,
                      "checkpoint '" + c->sa_name + "' has maxSections 1: its one section is the default section");
     auto ck = c->checkpoint();
-    {
-        std::lock_guard lk(c->mu);
-        if (!c->engine_write) return not_active_here(*c);
-    }
+    if (!c->engine_write.load()) return not_active_here(*c);
     client::SectionCreate sc;
     sc.generate_id = id->empty();
     sc.id = std::string(*id);
@@ -547,10 +544,7 @@ extern "C" SaAisErrorT saCkptSectionDelete(SaCkptCheckpointHandleT checkpointHan
         return error(SA_AIS_ERR_ACCESS, "checkpoint '" + c->sa_name + "' is not open for write");
     if (id->empty() && c->attrs.maxSections == 1)
         return error(SA_AIS_ERR_INVALID_PARAM, "the default section cannot be deleted");
-    {
-        std::lock_guard lk(c->mu);
-        if (!c->engine_write) return not_active_here(*c);
-    }
+    if (!c->engine_write.load()) return not_active_here(*c);
     auto st = c->checkpoint().delete_section(*id);
     c->forget(*id);
     if (!st) return map_failure(st.failure(), kSectionDelete);
@@ -581,10 +575,7 @@ extern "C" SaAisErrorT saCkptSectionExpirationTimeSet(SaCkptCheckpointHandleT ch
         return error(SA_AIS_ERR_ACCESS, "checkpoint '" + c->sa_name + "' is not open for write");
     if (id->empty() && c->attrs.maxSections == 1)
         return error(SA_AIS_ERR_INVALID_PARAM, "the default section's expiration time cannot be changed");
-    {
-        std::lock_guard lk(c->mu);
-        if (!c->engine_write) return not_active_here(*c);
-    }
+    if (!c->engine_write.load()) return not_active_here(*c);
     auto st = c->checkpoint().set_expiration(*id, expirationTime);
     if (!st) return map_failure(st.failure(), kExpiration);
     return success();
@@ -648,6 +639,32 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
         if (erroneousVectorIndex) *erroneousVectorIndex = k;
         return e;
     };
+    if (numberOfElements == 1 && ioVector[0].dataOffset == 0 &&
+        (c->attrs.creationFlags & 0x7) != SA_CKPT_WR_ACTIVE_REPLICA_WEAK) {
+        // One element from offset 0 (the common case): one transaction, no bookkeeping.
+        const SaCkptIOVectorElementT& e = ioVector[0];
+        std::string why;
+        auto id = id_of(&e.sectionId, *c, why);
+        if (!id) return at(0, error(SA_AIS_ERR_INVALID_PARAM, why));
+        if (e.dataSize > c->attrs.maxSectionSize)
+            return at(0, error(SA_AIS_ERR_INVALID_PARAM,
+                               "element 0 writes past maxSectionSize " + std::to_string(c->attrs.maxSectionSize)));
+        if (e.dataSize > 0 && !e.dataBuffer)
+            return at(0, error(SA_AIS_ERR_INVALID_PARAM, "element 0 has a NULL dataBuffer"));
+        for (int attempt = 0;; ++attempt) {
+            auto sec = c->section(*id);
+            if (!sec) return at(0, map_failure(sec.failure(), kWrite));
+            if (!c->engine_write.load()) return not_active_here(*c);
+            auto r = (*sec)->write(0, std::span(static_cast<const std::byte*>(e.dataBuffer), e.dataSize));
+            if (r) return success();
+            if (r.error() == Error::kNotExist && attempt == 0) { // a cached section that was deleted
+                c->forget(*id);
+                continue;
+            }
+            if (r.error() == Error::kUnavailable) return at(0, error(SA_AIS_ERR_TIMEOUT, r.message()));
+            return at(0, map_failure(r.failure(), kWrite));
+        }
+    }
     // 1. Every element is checked and every section found before anything changes.
     struct Target {
         std::shared_ptr<client::Section> sec;
@@ -678,10 +695,7 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
         }
         target_of[k] = static_cast<std::uint16_t>(t);
     }
-    {
-        std::lock_guard lk(c->mu);
-        if (!c->engine_write) return not_active_here(*c);
-    }
+    if (!c->engine_write.load()) return not_active_here(*c);
     // 2. Lock the sections in slot order (two multi-section writers never wait for each other in a
     //    circle). A corrupted section (weak mode) is refused before anything changes.
     boost::container::small_vector<std::size_t, 4> order(targets.size());
@@ -753,10 +767,7 @@ extern "C" SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpoint
     for (int attempt = 0;; ++attempt) {
         auto sec = c->section(*id);
         if (!sec) return map_failure(sec.failure(), kWrite);
-        {
-            std::lock_guard lk(c->mu);
-            if (!c->engine_write) return not_active_here(*c);
-        }
+        if (!c->engine_write.load()) return not_active_here(*c);
         auto r = (*sec)->overwrite(std::span(static_cast<const std::byte*>(dataBuffer), dataSize));
         if (r) return success();
         if (r.error() == Error::kNotExist && attempt == 0) { // a cached section that was deleted
@@ -834,8 +845,7 @@ SaAisErrorT check_sync(const std::shared_ptr<Ckpt>& c) {
         return error(SA_AIS_ERR_BAD_OPERATION, "checkpoint '" + c->sa_name +
                                                    "' has the synchronous update option (SA_CKPT_WR_ALL_REPLICAS): "
                                                    "its replicas are always synchronized");
-    std::lock_guard lk(c->mu);
-    if (!c->engine_write) return not_active_here(*c);
+    if (!c->engine_write.load()) return not_active_here(*c);
     return SA_AIS_OK;
 }
 } // namespace
