@@ -166,7 +166,9 @@ void close_checkpoint(const std::shared_ptr<Ckpt>& c) {
     transactions().take_if([&](const Tx& t) { return t.ckpt == c; });
     unwatch(*c);
     std::lock_guard lk(c->mu);
-    (void)c->ck.close();
+    // Dropping the last reference closes it on ckptd without waiting for a reconnect (a dead
+    // engine already closed it); a call still running on another thread keeps it until it returns.
+    c->ck = client::Checkpoint{};
     c->cache.clear();
     for (void* p : c->allocated_ids) std::free(p);
     for (void* p : c->allocated_buffers) std::free(p);
