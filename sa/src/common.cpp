@@ -9,16 +9,22 @@ namespace hotspare::sa {
 using ckpt::Error;
 
 namespace {
-thread_local std::string t_last_error;
+// initial-exec: one load off the thread pointer, not a __tls_get_addr call on every success.
+thread_local std::string t_last_error __attribute__((tls_model("initial-exec")));
+thread_local bool t_has_error __attribute__((tls_model("initial-exec"))) = false;
 } // namespace
 
 SaAisErrorT error(SaAisErrorT code, std::string text) {
     t_last_error = std::move(text);
+    t_has_error = true;
     return code;
 }
 
 SaAisErrorT success() {
-    t_last_error.clear();
+    if (t_has_error) [[unlikely]] {
+        t_last_error.clear();
+        t_has_error = false;
+    }
     return SA_AIS_OK;
 }
 

@@ -944,3 +944,51 @@ TEST_F(Extensions, ZeroCopyWriteAndReadInPlace) {
 }
 
 } // namespace
+
+namespace {
+
+// ==========================================================================================
+// TIMEOUT and TRY_AGAIN of the calls that need ckptd
+// ==========================================================================================
+
+class EngineTrouble : public SaTest {};
+
+TEST_F(EngineTrouble, CallsThatNeedTheEngineTimeOutWhileItIsFrozen) {
+    auto c = create("frz", attrs(SA_CKPT_WR_ACTIVE_REPLICA | SA_CKPT_CHECKPOINT_COLLOCATED));
+    ASSERT_EQ(add_section(c, "s", "x"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c, kTimeout), SA_AIS_OK);
+    ASSERT_EQ(::kill(engine.pid(), SIGSTOP), 0);
+    EXPECT_EQ(write(c, "s", "1"), SA_AIS_OK); // published locally; ckptd captures it later
+    EXPECT_EQ(saCkptCheckpointSynchronize(c, 100 * SA_TIME_ONE_MILLISECOND), SA_AIS_ERR_TIMEOUT);
+    EXPECT_EQ(write(c, "s", "2"), SA_AIS_ERR_TIMEOUT); // waits for the capture of "1"
+    EXPECT_EQ(read(c, "s"), "1");                      // reads need no engine
+    EXPECT_EQ(add_section(c, "t"), SA_AIS_ERR_TIMEOUT);
+    SaCkptSectionIdT s = sid("s");
+    EXPECT_EQ(saCkptSectionDelete(c, &s), SA_AIS_ERR_TIMEOUT);
+    EXPECT_EQ(saCkptSectionExpirationTimeSet(c, &s, SA_TIME_END), SA_AIS_ERR_TIMEOUT);
+    EXPECT_EQ(saCkptCheckpointRetentionDurationSet(c, 0), SA_AIS_ERR_TIMEOUT);
+    EXPECT_EQ(saCkptActiveReplicaSet(c), SA_AIS_ERR_TIMEOUT);
+    SaNameT n = name("frz");
+    EXPECT_EQ(saCkptCheckpointUnlink(h, &n), SA_AIS_ERR_TIMEOUT);
+    ::kill(engine.pid(), SIGCONT);
+    EXPECT_TRUE(ckpt::testing::eventually([&] { return saCkptCheckpointSynchronize(c, kTimeout) == SA_AIS_OK; }));
+}
+
+TEST_F(EngineTrouble, CallsThatNeedTheEngineSayTryAgainWhenItIsGone) {
+    auto c = create("gone");
+    ASSERT_EQ(add_section(c, "s", "x"), SA_AIS_OK);
+    engine.kill_hard();
+    EXPECT_EQ(read(c, "s"), "x"); // the mapping stays
+    EXPECT_EQ(add_section(c, "t"), SA_AIS_ERR_TRY_AGAIN);
+    SaCkptSectionIdT s = sid("s");
+    EXPECT_EQ(saCkptSectionDelete(c, &s), SA_AIS_ERR_TRY_AGAIN);
+    EXPECT_EQ(saCkptCheckpointRetentionDurationSet(c, 0), SA_AIS_ERR_TRY_AGAIN);
+    SaNameT n = name("gone");
+    EXPECT_EQ(saCkptCheckpointUnlink(h, &n), SA_AIS_ERR_TRY_AGAIN);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(saCkptFinalize(h), SA_AIS_OK); // without waiting for an engine
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    h = 0;
+}
+
+} // namespace
