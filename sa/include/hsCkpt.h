@@ -75,7 +75,7 @@ typedef void (*hsCkptSectionViewCallbackT)(const void *data, SaSizeT size, void 
 SaAisErrorT hsCkptSectionReadView(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId,
                                   hsCkptSectionViewCallbackT view, void *context);
 
-/* The calling thread's last failure of this library, in words ("" before any); never NULL. */
+/* The calling thread's last failure of this library, in words ("" after a success); never NULL. */
 const char *hsCkptLastErrorText(void);
 
 #ifdef __cplusplus
