@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,7 +95,19 @@ protected:
     static void on_open(SaInvocationT i, SaCkptCheckpointHandleT c, SaAisErrorT e) {
         opened().push_back({i, c, e, std::this_thread::get_id()});
     }
-    static void on_sync(SaInvocationT i, SaAisErrorT e) { synced().push_back({i, 0, e, std::this_thread::get_id()}); }
+    static void on_sync(SaInvocationT i, SaAisErrorT e) {
+        std::lock_guard lk(mu());
+        synced().push_back({i, 0, e, std::this_thread::get_id()});
+    }
+    /// For a test whose dispatch runs on another thread.
+    static std::size_t sync_count() {
+        std::lock_guard lk(mu());
+        return synced().size();
+    }
+    static std::mutex& mu() {
+        static std::mutex m;
+        return m;
+    }
 
     /// Waits on the selection object and dispatches until pred() (up to ~10 s).
     bool dispatch_until(const std::function<bool()>& pred, SaCkptHandleT handle = 0) {
