@@ -268,6 +268,25 @@ TEST_F(Lifecycle, HandlesAreThreadSafeAndBadEverywhereAfterClose) {
     EXPECT_EQ(read(c, "a"), "error 9");
 }
 
+TEST_F(Lifecycle, ThreadsWriteTheirSectionsThroughOneHandle) {
+    auto c = create("mt");
+    const char* ids[] = {"t0", "t1", "t2", "t3"};
+    for (const char* id : ids) ASSERT_EQ(add_section(c, id, "0"), SA_AIS_OK);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+        ts.emplace_back([&, t] {
+            for (int i = 1; i <= 300; ++i) {
+                const std::string v = std::to_string(i);
+                SaCkptIOVectorElementT e{sid(ids[t]), const_cast<char*>(v.data()), v.size(), 0, 0};
+                if (saCkptCheckpointWrite(c, &e, 1, nullptr) != SA_AIS_OK) ++failures;
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    for (const char* id : ids) EXPECT_EQ(read(c, id), "300");
+}
+
 // ==========================================================================================
 // 5 saCkptCheckpointOpen, 6 saCkptCheckpointOpenAsync, 7 Close, 8 Unlink
 // ==========================================================================================
