@@ -429,6 +429,8 @@ extern "C" SaAisErrorT saCkptCheckpointUnlink(SaCkptHandleT ckptHandle, const Sa
         return error(SA_AIS_ERR_INVALID_PARAM,
                      "checkpointName length is " + std::to_string(checkpointName->length) + " (1..256 allowed)");
     auto st = lib->session->unlink(engine_name(name_of(checkpointName)));
+    if (!st && st.error() == Error::kBadOperation) // a standby replica here: only its active node unlinks
+        return error(SA_AIS_ERR_TRY_AGAIN, st.message());
     if (!st) return map_failure(st.failure(), kUnlink);
     return success();
 }

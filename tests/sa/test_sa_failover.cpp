@@ -98,6 +98,8 @@ TEST_F(SaFailover, AStandbyReplicaHasNoActiveReplicaUntilActiveReplicaSet) {
     SaCkptSectionIdT seq = sid("seq");
     EXPECT_EQ(saCkptSectionOverwrite(c2, &seq, "x", 1), SA_AIS_ERR_NOT_EXIST);
     EXPECT_EQ(read(c2, "seq"), "0"); // reads come from the local replica
+    SaNameT n = name(kName);
+    EXPECT_EQ(saCkptCheckpointUnlink(h2, &n), SA_AIS_ERR_TRY_AGAIN) << hsCkptLastErrorText(); // on its active node
 }
 
 TEST_F(SaFailover, SynchronizeWaitsForTheStandby) {
