@@ -210,6 +210,7 @@ private:
     Checkpoint ck_;
     Section sec_;
     bool active_ = false;
+    bool seen_standby_ = false;
     kv::Table table_; ///< active: over the writable mapping
     std::optional<WriteTx> tx_;
     int listen_fd_ = -1;
@@ -638,7 +639,14 @@ int Server::run() {
     std::vector<epoll_event> evs(512);
     std::vector<Conn*> touched;
     while (!g_stop) {
-        if (!active_ && (g_promote || ck_.replication().role == "active")) take_over();
+        if (!active_) {
+            // Promoted by someone else (ckptctl promote, a cluster manager): the role turns from
+            // standby to active. A replica still "active" when this standby started is a former
+            // active node that has not yet learnt of the newer epoch: that is no promotion.
+            const std::string role = ck_.replication().role;
+            if (role == "standby") seen_standby_ = true;
+            if (g_promote || (seen_standby_ && role == "active")) take_over();
+        }
         int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), active_ ? 1000 : 50);
         if (n < 0 && errno != EINTR) die(std::string("epoll_wait: ") + std::strerror(errno));
         touched.clear();
