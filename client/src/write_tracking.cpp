@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -173,6 +174,10 @@ Status enable_write_tracking(Checkpoint& c) {
     t->len = (ck.data.area_size() + 4095) & ~std::size_t{4095};
     if (t->area % 4096) return fail(Error::kLibrary, "data area not page-aligned");
     t->pending.assign((t->len / 4096 + 63) / 64, 0);
+    // Map every page of the area writable in this process first: a store to a write-protected
+    // present page costs a light fault, one to a page not yet mapped here a page-cache lookup on
+    // top (the engine made the pages; this process may never have touched them). Contents stay.
+    (void)::madvise(reinterpret_cast<void*>(t->area), t->len, 23 /* MADV_POPULATE_WRITE, 5.14 */);
     uffdio_register reg{};
     reg.range.start = t->area;
     reg.range.len = t->len;
