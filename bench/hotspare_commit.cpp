@@ -22,7 +22,10 @@
 // cannot start before).
 //
 //   hotspare_commit [--sizes-mib 1,4,16,64,256,1024] [--fractions 1,2,5,10,20,30,50,70,95]
-//                   [--iterations N] [--json FILE] [--only size|fraction]
+//                   [--iterations N] [--json FILE] [--only size|fraction|fixed] [--fixed-dirty-pages 256]
+//
+// The "fixed" series keeps the dirty pages constant (256 pages, 1 MiB, in runs of four) while the
+// registered size grows: what a mode pays per registered byte rather than per changed byte.
 #include "engine_process.hpp"
 
 #include "ckpt/client/session.hpp"
@@ -259,12 +262,13 @@ std::vector<double> parse_list(const std::string& s) {
 int main(int argc, char** argv) {
     CLI::App app{"Hot Spare measurements: checkpoint cost vs registered size and dirty fraction"};
     std::string sizes = "1,4,16,64,256,1024", fractions = "1,2,5,10,20,30,50,70,95", json, only;
-    int iterations = 12;
+    int iterations = 12, fixed_pages = 256;
     app.add_option("--sizes-mib", sizes);
     app.add_option("--fractions", fractions, "percent of pages dirtied, at 4 MiB");
     app.add_option("--iterations", iterations);
     app.add_option("--json", json, "write the rows as JSON lines");
-    app.add_option("--only", only)->check(CLI::IsMember({"size", "fraction"}));
+    app.add_option("--fixed-dirty-pages", fixed_pages, "dirty pages of the fixed series");
+    app.add_option("--only", only)->check(CLI::IsMember({"size", "fraction", "fixed"}));
     CLI11_PARSE(app, argc, argv);
 
     ckpt::testing::EngineProcess engine("hotspare-commit");
@@ -275,11 +279,21 @@ int main(int argc, char** argv) {
     auto s = must(Session::connect({engine.socket()}), "connect");
     Bench b(s, iterations);
     std::vector<Row> rows;
-    if (only != "fraction") {
+    if (only.empty() || only == "size") {
         std::fprintf(stderr, "cost vs registered size (10%% of pages dirtied in runs of four):\n");
         for (double mib : parse_list(sizes)) b.point("size", static_cast<std::size_t>(mib) << 20, 0.10, rows);
     }
-    if (only != "size") {
+    if (only.empty() || only == "fixed") {
+        // The same dirty pages (fixed_pages, in runs of four) in a growing registered size: what
+        // grows with the registration, not with what changed.
+        std::fprintf(stderr, "cost vs registered size, %d dirty pages:\n", fixed_pages);
+        for (double mib : parse_list(sizes)) {
+            const std::size_t bytes = static_cast<std::size_t>(mib) << 20;
+            const double frac = static_cast<double>(fixed_pages) / static_cast<double>(bytes / kPage);
+            if (frac <= 1.0) b.point("fixed", bytes, frac, rows);
+        }
+    }
+    if (only.empty() || only == "fraction") {
         std::fprintf(stderr, "cost vs dirty fraction at 4 MiB:\n");
         for (double pct : parse_list(fractions)) b.point("fraction", 4u << 20, pct / 100.0, rows);
     }

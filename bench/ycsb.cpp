@@ -19,7 +19,8 @@
 //
 // Failover (--failovers K --failover-cmd CMD): after every operations/(K+1) operations the driver
 // runs `sh -c CMD` (environment YCSB_FAILOVER=i) without waiting for it: the command kills the
-// active server and starts the take-over. Operations that fail (connection lost, -READONLY,
+// active server and starts the take-over (the next one waits until the previous command exited,
+// so it may bring the killed node back as a standby first). Operations that fail (connection lost, -READONLY,
 // -NOREPL, refused) are retried on the next --endpoint in turn. The unavailability of failover i runs
 // from its first failed operation to the first update acknowledged after it. Then the driver pauses
 // the workload and reads back every record that has an acknowledged update: a record whose stored
@@ -350,10 +351,23 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
         if (op.type == kUpdate) op.version = ++sent_[op.key];
         return op;
     };
-    while (done < operations) {
+    // In failover mode the run goes on past `operations` until every failover happened and was
+    // checked (a take-over and the return of the killed node may outlast the operations).
+    auto failovers_left = [&] { return failovers_started < failovers || verify_pending; };
+    while (done < operations || failovers_left()) {
         // Failover commands at their points of the run.
+        // The previous failover command (which also brings the killed node back as a standby)
+        // must have finished before the next kill.
+        bool cmd_running = false;
+        for (pid_t& p : cmd_pids)
+            if (p > 0) {
+                if (::waitpid(p, nullptr, WNOHANG) == p)
+                    p = -1;
+                else
+                    cmd_running = true;
+            }
         if (failovers_started < failovers && issued >= per_failover * static_cast<std::uint64_t>(failovers_started + 1) &&
-            !verify_pending) {
+            !verify_pending && !cmd_running) {
             pid_t pid = ::fork();
             if (pid == 0) {
                 ::setenv("YCSB_FAILOVER", std::to_string(failovers_started).c_str(), 1);
@@ -374,7 +388,7 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                 retry.pop_front();
                 continue;
             }
-            if (issued >= operations) continue;
+            if (issued >= operations && !failovers_left()) continue;
             std::int64_t due = rate > 0 ? t0 + verify_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate)
                                         : now;
             if (due > now) break;
@@ -388,12 +402,16 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                 c.endpoint = (c.endpoint + 1) % endpoints.size();
             }
         }
-        int timeout_ms = 1;
-        if (rate > 0 && issued < operations) {
+        // Sleep until a reply or the next due operation (at most 1 ms), to the nanosecond: a
+        // millisecond-granular wait would spin on the CPU the servers need.
+        std::int64_t wait_ns = 1'000'000;
+        const bool free_conn = std::any_of(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.busy && c.fd >= 0; });
+        if (rate > 0 && free_conn && (issued < operations || failovers_left())) { // else: a reply wakes us
             std::int64_t due = t0 + verify_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate);
-            timeout_ms = static_cast<int>(std::clamp<std::int64_t>((due - now_ns()) / 1'000'000, 0, 1));
+            wait_ns = std::clamp<std::int64_t>(due - now_ns(), 0, 1'000'000);
         }
-        int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+        timespec wait_ts{0, static_cast<long>(wait_ns)};
+        int n = ::epoll_pwait2(ep_, evs.data(), static_cast<int>(evs.size()), &wait_ts, nullptr);
         bool any_failed = false;
         for (int i = 0; i < n; ++i) {
             Conn& c = *static_cast<Conn*>(evs[i].data.ptr);
@@ -475,7 +493,8 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
         std::uint64_t checked = 0, lost = verify(checked);
         if (lost != ~0ull) lost_per_failover.push_back(lost), lost_total += lost;
     }
-    for (pid_t p : cmd_pids) ::waitpid(p, nullptr, 0);
+    for (pid_t p : cmd_pids)
+        if (p > 0) ::waitpid(p, nullptr, 0);
     const double tput = static_cast<double>(done) / (static_cast<double>(elapsed) / 1e9);
     std::fprintf(stderr, "ycsb %s: workload %s, %llu records, %llu operations, %d clients%s: %.0f ops/s\n", label.c_str(),
                  workload.c_str(), static_cast<unsigned long long>(records), static_cast<unsigned long long>(done),

@@ -662,6 +662,10 @@ int Server::run() {
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
             touched.push_back(&c);
         }
+        // Replies of connections that wrote nothing this turn go out now, before the commit
+        // (a read does not wait for another client's replication).
+        for (Conn* c : touched)
+            if (c->fd >= 0 && !c->held) flush(*c);
         commit_turn();
         for (Conn* c : held_) {
             c->held = false;
