@@ -51,6 +51,15 @@ CTL=$B/tools/ckptctl/ckptctl
 
 other() { [ "$1" = a ] && echo b || echo a; }
 
+gone() { # gone PID: the process has exited (a zombie of the main script counts: it holds nothing)
+    [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+kill_dead() { # kill_dead PID...: SIGKILL and wait until each is gone
+    local p
+    kill -9 "$@" 2>/dev/null
+    for p in "$@"; do wait_for 20 gone "$p"; done
+}
+
 wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
     local t=$(($1 * 100))
     shift
@@ -117,19 +126,18 @@ if [ "${1:-}" = failover ]; then
     oth=$(other "$act")
     case $kind in
     kv-sync | kv-async)
-        kill -9 "$(cat "$W/kv-$act.pid")" "$(cat "$W/ckptd-$act.pid")" 2>/dev/null
+        kill_dead "$(cat "$W/kv-$act.pid")" "$(cat "$W/ckptd-$act.pid")"
         kill -USR1 "$(cat "$W/kv-$oth.pid")"
         echo "$oth" >"$W/active"
-        wait "$(cat "$W/kv-$act.pid")" 2>/dev/null
         # The dead node comes back as the standby of the new active.
         start_engine "$act" && wait_for 30 linked && start_kv "$act" standby "${kind#kv-}" &&
-            wait_for 60 replicas_up "$(eval echo "\$PORT_$oth")"
+            wait_for 60 replicas_up "$(eval echo "\$PORT_$oth")" || exit 1
         ;;
     redis-wait | redis-async)
-        kill -9 "$(cat "$W/redis-$act.pid")" 2>/dev/null
+        kill_dead "$(cat "$W/redis-$act.pid")"
         redis-cli -p "$(eval echo "\$PORT_$oth")" replicaof no one >/dev/null
         echo "$oth" >"$W/active"
-        start_redis "$act" "$(eval echo "\$PORT_$oth")"
+        start_redis "$act" "$(eval echo "\$PORT_$oth")" || exit 1
         ;;
     esac
     exit 0
