@@ -276,7 +276,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "hotspare_commit: ckptd did not start ($CKPTD): %s\n", engine.log().c_str());
         return 2;
     }
-    auto s = must(Session::connect({engine.socket()}), "connect");
+    // Creating a 1 GiB checkpoint (zero-filled segments) on a loaded machine can outlast the
+    // default 5 s control-call timeout.
+    auto s = must(Session::connect({engine.socket(), std::chrono::seconds(120)}), "connect");
     Bench b(s, iterations);
     std::vector<Row> rows;
     if (only.empty() || only == "size") {

@@ -88,10 +88,17 @@ heartbeat_ms = 20
 peer_timeout_ms = 200
 reattach_grace_ms = 0
 EOF
-    [ "$n" = a ] && rm -f "$W/memif.sock"
-    "$CKPTD" --config "$W/$n.conf" >>"$W/ckptd-$n.log" 2>&1 &
-    echo $! >"$W/ckptd-$n.pid"
-    wait_for 20 "$CTL" --socket "$W/$n.sock" list
+    # A SIGKILLed engine's threads may still be exiting (its socket lock held) for a moment after
+    # its main thread is a zombie: try again until the new one stays up.
+    local try
+    for try in $(seq 1 50); do
+        [ "$n" = a ] && rm -f "$W/memif.sock"
+        "$CKPTD" --config "$W/$n.conf" >>"$W/ckptd-$n.log" 2>&1 &
+        echo $! >"$W/ckptd-$n.pid"
+        wait_for 20 "$CTL" --socket "$W/$n.sock" list && kill -0 "$(cat "$W/ckptd-$n.pid")" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
 }
 
 linked() { "$CTL" --socket "$W/a.sock" peers | grep -q ' up' && "$CTL" --socket "$W/b.sock" peers | grep -q ' up'; }
