@@ -63,7 +63,12 @@ kill_dead() { # kill_dead PID...: SIGKILL and wait until each is gone
 wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
     local t=$(($1 * 100))
     shift
-    while ! "$@" >/dev/null 2>&1; do
+    local rc
+    while :; do
+        "$@" >/dev/null 2>&1
+        rc=$?
+        [ $rc -eq 0 ] && return 0
+        [ $rc -eq 2 ] && [ "$1" = alive_and_answers ] && return 1
         t=$((t - 1))
         [ $t -gt 0 ] || return 1
         sleep 0.01
@@ -122,10 +127,21 @@ start_redis() { # start_redis a|b [PRIMARY_PORT]
     local args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$W/redis-$n"
         --repl-diskless-sync yes --repl-diskless-sync-delay 0 --protected-mode no --daemonize no)
     [ -n "${2:-}" ] && args+=(--replicaof 127.0.0.1 "$2")
-    redis-server "${args[@]}" >>"$W/redis-$n.log" 2>&1 &
-    echo $! >"$W/redis-$n.pid"
-    wait_for 20 redis-cli -p "$port" ping
+    # The killed server's port may still be held for a moment (its threads exiting): try again.
+    local try
+    for try in $(seq 1 50); do
+        redis-server "${args[@]}" >>"$W/redis-$n.log" 2>&1 &
+        echo $! >"$W/redis-$n.pid"
+        wait_for 10 alive_and_answers "$(cat "$W/redis-$n.pid")" "$port" && break
+        kill -9 "$(cat "$W/redis-$n.pid")" 2>/dev/null
+        sleep 0.2
+    done
+    kill -0 "$(cat "$W/redis-$n.pid")" 2>/dev/null || return 1
     if [ -n "${2:-}" ]; then wait_for 30 redis_linked "$port"; fi
+}
+alive_and_answers() { # PID PORT: the process runs and answers PING (a dead one: fail fast)
+    kill -0 "$1" 2>/dev/null || return 2
+    redis-cli -p "$2" ping | grep -q PONG
 }
 
 if [ "${1:-}" = failover ]; then
