@@ -23,7 +23,7 @@ for series, xname in (("size", "registered"), ("fraction", "dirty"), ("fixed", "
         pts[x][r["mode"]] = r
     if not pts: continue
     with open(os.path.join(out, f"hotspare_{series}.dat"), "w") as d:
-        d.write("# x " + " ".join(modes) + "\n")
+        d.write("x " + " ".join(modes) + "\n")
         for x in sorted(pts):
             d.write(f"{x} " + " ".join(str(pts[x][m]["cost_us"]) if m in pts[x] else "NaN" for m in modes) + "\n")
     title = {"size": "cost vs registered size, 10% of pages dirtied in runs of four",
