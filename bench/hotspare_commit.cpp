@@ -81,8 +81,7 @@ std::vector<std::size_t> pick_runs(std::size_t pages, double fraction, std::mt19
 
 void dirty(std::byte* base, std::size_t pages, const std::vector<std::size_t>& runs, int value) {
     for (std::size_t g : runs)
-        for (std::size_t p = 4 * g; p < 4 * g + 4 && p < pages; ++p)
-            std::memset(base + p * kPage, value, kPage);
+        for (std::size_t p = 4 * g; p < 4 * g + 4 && p < pages; ++p) std::memset(base + p * kPage, value, kPage);
 }
 
 struct Row {
@@ -140,7 +139,9 @@ void Bench::point(const std::string& series, std::size_t bytes, double fraction,
             std::int64_t t1 = now_ns();
             std::memcpy(copy.data(), m, bytes); // full_copy
             std::int64_t t2 = now_ns();
-            if (i >= warm) plain_st.push_back(static_cast<double>(t1 - t0) / 1e3), cp.push_back(static_cast<double>(t2 - t1) / 1e3);
+            if (i >= warm)
+                plain_st.push_back(static_cast<double>(t1 - t0) / 1e3),
+                    cp.push_back(static_cast<double>(t2 - t1) / 1e3);
         }
         const double plain = median(plain_st);
         add("plain", plain, 0, plain, 0);
@@ -236,7 +237,8 @@ void Bench::point(const std::string& series, std::size_t bytes, double fraction,
             std::int64_t t1 = now_ns();
             must(tx.commit(Ack::kSync), "commit");
             std::int64_t t2 = now_ns();
-            if (i >= warm) st.push_back(static_cast<double>(t1 - t0) / 1e3), cm.push_back(static_cast<double>(t2 - t1) / 1e3);
+            if (i >= warm)
+                st.push_back(static_cast<double>(t1 - t0) / 1e3), cm.push_back(static_cast<double>(t2 - t1) / 1e3);
         }
         add(mode, median(st), median(cm), plain, 0);
         (void)ck.close();

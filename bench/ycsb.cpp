@@ -188,7 +188,7 @@ private:
     int ep_ = -1;
     std::vector<Conn> conns_;
     std::vector<std::uint64_t> acked_, sent_; ///< per record: last acknowledged / last sent version
-    std::size_t current_ = 0;                  ///< the endpoint that last acknowledged an update
+    std::size_t current_ = 0;                 ///< the endpoint that last acknowledged an update
     Stats st_;
 };
 
@@ -275,7 +275,8 @@ bool Driver::load_phase() {
         const std::string key = key_name(k), v = record(k, 1, fields, field_len);
         auto r = c.call({"SET", key, v});
         if (!r || !r->ok()) {
-            std::fprintf(stderr, "ycsb: load: SET %s failed: %s\n", key.c_str(), r ? r->str.c_str() : "connection lost");
+            std::fprintf(stderr, "ycsb: load: SET %s failed: %s\n", key.c_str(),
+                         r ? r->str.c_str() : "connection lost");
             return false;
         }
         if (wait_replicas > 0) (void)c.call({"WAIT", std::to_string(wait_replicas), "1000"});
@@ -339,7 +340,7 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
     std::int64_t outage_start = -1; ///< first failure of the current failover
     bool verify_pending = false;
     std::uint64_t lost_total = 0;
-    std::deque<Op> retry; ///< operations to send again (after a failure)
+    std::deque<Op> retry;       ///< operations to send again (after a failure)
     std::int64_t verify_ns = 0; ///< time spent verifying (excluded from the throughput)
     const std::int64_t t0 = now_ns();
     std::vector<epoll_event> evs(256);
@@ -383,8 +384,9 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                     cmd_running = true;
                 }
             }
-        if (failovers_started < failovers && issued >= per_failover * static_cast<std::uint64_t>(failovers_started + 1) &&
-            !verify_pending && !cmd_running) {
+        if (failovers_started < failovers &&
+            issued >= per_failover * static_cast<std::uint64_t>(failovers_started + 1) && !verify_pending &&
+            !cmd_running) {
             pid_t pid = ::fork();
             if (pid == 0) {
                 ::setenv("YCSB_FAILOVER", std::to_string(failovers_started).c_str(), 1);
@@ -406,8 +408,8 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                 continue;
             }
             if (issued >= operations && !failovers_left()) continue;
-            std::int64_t due = rate > 0 ? t0 + verify_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate)
-                                        : now;
+            std::int64_t due =
+                rate > 0 ? t0 + verify_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate) : now;
             if (due > now) break;
             send_op(c, make_op(due));
             ++issued;
@@ -422,7 +424,8 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
         // Sleep until a reply or the next due operation (at most 1 ms), to the nanosecond: a
         // millisecond-granular wait would spin on the CPU the servers need.
         std::int64_t wait_ns = 1'000'000;
-        const bool free_conn = std::any_of(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.busy && c.fd >= 0; });
+        const bool free_conn =
+            std::any_of(conns_.begin(), conns_.end(), [](const Conn& c) { return !c.busy && c.fd >= 0; });
         if (rate > 0 && free_conn && (issued < operations || failovers_left())) { // else: a reply wakes us
             std::int64_t due = t0 + verify_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate);
             wait_ns = std::clamp<std::int64_t>(due - now_ns(), 0, 1'000'000);
@@ -490,9 +493,12 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                             if (lost == ~0ull) lost = 0; // endpoint moved again: checked next time
                             lost_per_failover.push_back(lost);
                             lost_total += lost;
-                            std::fprintf(stderr, "ycsb: failover %zu: unavailable %.1f ms, %llu of %llu records checked lost an acknowledged update\n",
+                            std::fprintf(stderr,
+                                         "ycsb: failover %zu: unavailable %.1f ms, %llu of %llu records checked lost "
+                                         "an acknowledged update\n",
                                          lost_per_failover.size(), unavail_ms.back(),
-                                         static_cast<unsigned long long>(lost), static_cast<unsigned long long>(checked));
+                                         static_cast<unsigned long long>(lost),
+                                         static_cast<unsigned long long>(checked));
                             verify_pending = false;
                             verify_ns += now_ns() - v0;
                         }
@@ -514,10 +520,10 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
     for (pid_t p : cmd_pids)
         if (p > 0) ::waitpid(p, nullptr, 0);
     const double tput = static_cast<double>(done) / (static_cast<double>(elapsed) / 1e9);
-    std::fprintf(stderr, "ycsb %s: workload %s, %llu records, %llu operations, %d clients%s: %.0f ops/s\n", label.c_str(),
-                 workload.c_str(), static_cast<unsigned long long>(records), static_cast<unsigned long long>(done),
-                 clients, rate > 0 ? (", open loop " + std::to_string(static_cast<long>(rate)) + "/s").c_str() : "",
-                 tput);
+    std::fprintf(stderr, "ycsb %s: workload %s, %llu records, %llu operations, %d clients%s: %.0f ops/s\n",
+                 label.c_str(), workload.c_str(), static_cast<unsigned long long>(records),
+                 static_cast<unsigned long long>(done), clients,
+                 rate > 0 ? (", open loop " + std::to_string(static_cast<long>(rate)) + "/s").c_str() : "", tput);
     std::string js = "{\"tool\":\"ycsb\",\"label\":\"" + label + "\",\"workload\":\"" + workload +
                      "\",\"records\":" + std::to_string(records) + ",\"operations\":" + std::to_string(done) +
                      ",\"clients\":" + std::to_string(clients) + ",\"rate\":" + std::to_string(rate) +
@@ -526,23 +532,27 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
         auto& v = st_.lat[t];
         const double p50 = pct(v, 0.5), p99 = pct(v, 0.99), p999 = pct(v, 0.999);
         const double mx = v.empty() ? NAN : static_cast<double>(*std::max_element(v.begin(), v.end())) / 1000.0;
-        std::fprintf(stderr, "  %-6s %8zu ops  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  max %9.1f us\n",
-                     kOpNames[t], v.size(), p50, p99, p999, mx);
+        std::fprintf(stderr, "  %-6s %8zu ops  p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  max %9.1f us\n", kOpNames[t],
+                     v.size(), p50, p99, p999, mx);
         auto num = [](double d) { return std::isnan(d) ? std::string("null") : std::to_string(d); };
-        js += std::string(",\"") + kOpNames[t] + "\":{\"count\":" + std::to_string(v.size()) + ",\"p50_us\":" + num(p50) +
-              ",\"p99_us\":" + num(p99) + ",\"p999_us\":" + num(p999) + ",\"max_us\":" + num(mx) + "}";
+        js += std::string(",\"") + kOpNames[t] + "\":{\"count\":" + std::to_string(v.size()) +
+              ",\"p50_us\":" + num(p50) + ",\"p99_us\":" + num(p99) + ",\"p999_us\":" + num(p999) +
+              ",\"max_us\":" + num(mx) + "}";
     }
     double un_max = 0, un_sum = 0;
     for (double u : unavail_ms) un_max = std::max(un_max, u), un_sum += u;
     js += ",\"failovers\":" + std::to_string(failovers_started) + ",\"lost_updates\":" + std::to_string(lost_total) +
           ",\"unavailable_ms_max\":" + std::to_string(un_max) + ",\"unavailable_ms_mean\":" +
           std::to_string(unavail_ms.empty() ? 0.0 : un_sum / static_cast<double>(unavail_ms.size())) +
-          ",\"failover_errors\":" + std::to_string(st_.errors) + ",\"retried\":" + std::to_string(st_.retried) + ",\"unreplicated\":" + std::to_string(st_.unreplicated) + "}";
+          ",\"failover_errors\":" + std::to_string(st_.errors) + ",\"retried\":" + std::to_string(st_.retried) +
+          ",\"unreplicated\":" + std::to_string(st_.unreplicated) + "}";
     if (failovers_started)
-        std::fprintf(stderr, "  failovers %d: lost acknowledged updates %llu; unavailable max %.1f ms, mean %.1f ms; %llu ops retried\n",
-                     failovers_started, static_cast<unsigned long long>(lost_total), un_max,
-                     unavail_ms.empty() ? 0.0 : un_sum / static_cast<double>(unavail_ms.size()),
-                     static_cast<unsigned long long>(st_.retried));
+        std::fprintf(
+            stderr,
+            "  failovers %d: lost acknowledged updates %llu; unavailable max %.1f ms, mean %.1f ms; %llu ops retried\n",
+            failovers_started, static_cast<unsigned long long>(lost_total), un_max,
+            unavail_ms.empty() ? 0.0 : un_sum / static_cast<double>(unavail_ms.size()),
+            static_cast<unsigned long long>(st_.retried));
     if (st_.unreplicated)
         std::fprintf(stderr, "  %llu updates answered but not replicated (WAIT reported fewer replicas)\n",
                      static_cast<unsigned long long>(st_.unreplicated));
@@ -558,7 +568,8 @@ int Driver::run(bool json, const std::string& label, const std::string& hist) {
                 ++b[static_cast<std::size_t>(t)][i];
             }
         for (std::size_t i = 0; i < 200; ++i)
-            if (b[0][i] || b[1][i]) h << std::pow(10.0, static_cast<double>(i) / 20) << " " << b[0][i] << " " << b[1][i] << "\n";
+            if (b[0][i] || b[1][i])
+                h << std::pow(10.0, static_cast<double>(i) / 20) << " " << b[0][i] << " " << b[1][i] << "\n";
     }
     return 0;
 }

@@ -20,7 +20,7 @@ namespace ckpt::resp {
 
 struct Reply {
     enum Type { kNone, kSimple, kError, kInteger, kBulk, kNil, kArray } type = kNone;
-    std::string str;     ///< simple, error, bulk
+    std::string str;      ///< simple, error, bulk
     std::int64_t num = 0; ///< integer, array length
     std::vector<Reply> items;
     bool ok() const { return type != kNone && type != kError; }
@@ -41,8 +41,14 @@ inline int parse_reply(std::string_view buf, std::size_t& pos, Reply& r) {
     };
     r = Reply{};
     switch (t) {
-    case '+': r.type = Reply::kSimple; r.str = line; break;
-    case '-': r.type = Reply::kError; r.str = line; break;
+    case '+':
+        r.type = Reply::kSimple;
+        r.str = line;
+        break;
+    case '-':
+        r.type = Reply::kError;
+        r.str = line;
+        break;
     case ':':
         r.type = Reply::kInteger;
         if (!num(r.num)) return -1;
@@ -73,7 +79,8 @@ inline int parse_reply(std::string_view buf, std::size_t& pos, Reply& r) {
         }
         break;
     }
-    default: return -1;
+    default:
+        return -1;
     }
     pos = next;
     return 1;

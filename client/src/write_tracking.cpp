@@ -187,8 +187,7 @@ Status enable_write_tracking(Checkpoint& c) {
     uffdio_writeprotect wp{};
     wp.range = reg.range;
     wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-    if (::ioctl(t->uffd.get(), UFFDIO_WRITEPROTECT, &wp) != 0)
-        return unsupported("UFFDIO_WRITEPROTECT", errno);
+    if (::ioctl(t->uffd.get(), UFFDIO_WRITEPROTECT, &wp) != 0) return unsupported("UFFDIO_WRITEPROTECT", errno);
     ck.tracker = std::move(t);
     return {};
 }

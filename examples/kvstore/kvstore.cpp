@@ -109,8 +109,12 @@ Options parse(int argc, char** argv) {
                                    {nullptr, 0, nullptr, 0}};
     for (int c; (c = getopt_long(argc, argv, "", longs, nullptr)) != -1;) {
         switch (c) {
-        case 's': o.socket = optarg; break;
-        case 'c': o.checkpoint = optarg; break;
+        case 's':
+            o.socket = optarg;
+            break;
+        case 'c':
+            o.checkpoint = optarg;
+            break;
         case 'r':
             if (std::strcmp(optarg, "active") && std::strcmp(optarg, "standby"))
                 die(std::string("--role: 'active' or 'standby', not '") + optarg + "'");
@@ -121,15 +125,33 @@ Options parse(int argc, char** argv) {
                 die(std::string("--ack: 'sync' or 'async', not '") + optarg + "'");
             o.sync = std::strcmp(optarg, "sync") == 0;
             break;
-        case 'b': o.bind = optarg; break;
-        case 'p': o.port = static_cast<int>(parse_num(optarg, "port")); break;
-        case 'f': o.port_file = optarg; break;
-        case 'n': o.geometry.capacity = static_cast<std::uint32_t>(parse_num(optarg, "capacity")); break;
-        case 'k': o.geometry.key_max = static_cast<std::uint32_t>(parse_num(optarg, "key-max")); break;
-        case 'v': o.geometry.value_max = static_cast<std::uint32_t>(parse_num(optarg, "value-max")); break;
-        case 'B': o.block_size = static_cast<std::uint32_t>(parse_num(optarg, "block-size")); break;
-        case 'h': usage(); std::exit(0);
-        default: usage(); std::exit(2);
+        case 'b':
+            o.bind = optarg;
+            break;
+        case 'p':
+            o.port = static_cast<int>(parse_num(optarg, "port"));
+            break;
+        case 'f':
+            o.port_file = optarg;
+            break;
+        case 'n':
+            o.geometry.capacity = static_cast<std::uint32_t>(parse_num(optarg, "capacity"));
+            break;
+        case 'k':
+            o.geometry.key_max = static_cast<std::uint32_t>(parse_num(optarg, "key-max"));
+            break;
+        case 'v':
+            o.geometry.value_max = static_cast<std::uint32_t>(parse_num(optarg, "value-max"));
+            break;
+        case 'B':
+            o.block_size = static_cast<std::uint32_t>(parse_num(optarg, "block-size"));
+            break;
+        case 'h':
+            usage();
+            std::exit(0);
+        default:
+            usage();
+            std::exit(2);
         }
     }
     if (optind != argc) {
@@ -161,9 +183,9 @@ struct Conn {
     std::size_t in_pos = 0;
     std::string out;
     std::size_t out_pos = 0;
-    bool held = false;          ///< has replies of writes waiting for this turn's commit
-    bool close_after = false;   ///< QUIT or a protocol error: close once the output is out
-    bool want_out = false;      ///< EPOLLOUT registered
+    bool held = false;        ///< has replies of writes waiting for this turn's commit
+    bool close_after = false; ///< QUIT or a protocol error: close once the output is out
+    bool want_out = false;    ///< EPOLLOUT registered
     std::vector<std::pair<std::size_t, std::size_t>> write_replies; ///< (offset, len) in out, this turn
 };
 
@@ -304,7 +326,8 @@ void Server::listen_tcp() {
     if (!opt_.port_file.empty()) {
         std::string tmp = opt_.port_file + ".tmp";
         std::ofstream(tmp) << opt_.port << "\n";
-        if (::rename(tmp.c_str(), opt_.port_file.c_str()) != 0) die("--port-file: " + std::string(std::strerror(errno)));
+        if (::rename(tmp.c_str(), opt_.port_file.c_str()) != 0)
+            die("--port-file: " + std::string(std::strerror(errno)));
     }
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -396,7 +419,8 @@ std::optional<std::string> Server::get(std::string_view key) {
 bool Server::write_allowed(Conn& c) {
     if (active_) return true;
     kv::resp::error(c.out, "READONLY You can't write against a read only replica (hotspare-kvstore standby of "
-                           "checkpoint '" + opt_.checkpoint + "')");
+                           "checkpoint '" +
+                               opt_.checkpoint + "')");
     return false;
 }
 
@@ -690,7 +714,7 @@ int Server::run() {
 
 int main(int argc, char** argv) {
     Options o = parse(argc, argv);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) { g_stop = 1; };
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);

@@ -41,8 +41,8 @@ struct KvServer {
         port_file = "/tmp/kvstore-test-" + std::to_string(::getpid()) + "-" + unique_name("p") + ".port";
         ::unlink(port_file.c_str());
         proc = std::make_unique<ChildProcess>(std::vector<std::string>{
-            kvstore_path(), "--socket", socket, "--checkpoint", checkpoint, "--role", role, "--ack", ack, "--port",
-            "0", "--port-file", port_file, "--capacity", "4096", "--value-max", "1200"});
+            kvstore_path(), "--socket", socket, "--checkpoint", checkpoint, "--role", role, "--ack", ack, "--port", "0",
+            "--port-file", port_file, "--capacity", "4096", "--value-max", "1200"});
         for (int i = 0; i < 3000 && proc->started(); ++i) {
             std::ifstream f(port_file);
             if (f >> port && port > 0) return true;
@@ -228,7 +228,7 @@ TEST(KvStoreFailover, NoAcknowledgedSetIsLostWhenTheActiveNodeIsSigkilled) {
         // Writes flow, and the standby follows.
         const long before = w.oks;
         ASSERT_TRUE(eventually([&] { return w.oks > before + 300; })) << "round " << round << ": writes stall\n"
-                                                                       << eng[active]->log();
+                                                                      << eng[active]->log();
         // The active node dies: its server and its engine, SIGKILL, mid-stream.
         srv[active]->proc->kill(SIGKILL);
         eng[active]->kill_hard();
@@ -241,7 +241,8 @@ TEST(KvStoreFailover, NoAcknowledgedSetIsLostWhenTheActiveNodeIsSigkilled) {
             if (!c.connect("127.0.0.1", srv[next]->port)) return false;
             auto r = c.call({"SET", "probe", std::to_string(round)});
             return r && r->type == resp::Reply::kSimple;
-        })) << "round " << round << ": the standby did not take over\n"
+        })) << "round "
+            << round << ": the standby did not take over\n"
             << eng[next]->log();
         // Every acknowledged SET is there: the writers keep going, so a key may hold a newer
         // acknowledged version than this snapshot of `acked`, never an older one.
@@ -275,7 +276,8 @@ TEST(KvStoreFailover, NoAcknowledgedSetIsLostWhenTheActiveNodeIsSigkilled) {
             return c.connect("127.0.0.1", srv[next]->port) &&
                    c.call({"INFO", "replication"}).value_or(resp::Reply{}).str.find("hotspare_replicas:1") !=
                        std::string::npos;
-        })) << "round " << round << ": the restarted node never became a replica\n"
+        })) << "round "
+            << round << ": the restarted node never became a replica\n"
             << eng[next]->log() << eng[active]->log();
         active = next;
     }

@@ -175,7 +175,8 @@ TEST(WriteTracking, RandomStoresThroughRawPointersReachTheStandbyByteIdenticalAl
             on_a = content(*s); // waits for the engine's rollback of a dead writer's transaction
             on_b = content(*sbk);
             return !on_a.empty() && on_a == on_b;
-        })) << "round " << round << ": standby and active differ after the writer's SIGKILL\n"
+        })) << "round "
+            << round << ": standby and active differ after the writer's SIGKILL\n"
             << n.a->log();
         ASSERT_TRUE(on_b == model || on_b == next)
             << "round " << round << ": the standby holds a state the writer never committed (" << acked
