@@ -40,6 +40,7 @@ B=$B
 W=$W
 PORT_a=7301
 PORT_b=7302
+RUN_ID=$$
 EOF
     # shellcheck disable=SC1091
     . "$W/env"
@@ -82,7 +83,7 @@ start_engine() { # start_engine a|b
     cat >"$W/$n.conf" <<EOF
 node_id = $id
 socket = $W/$n.sock
-shm_prefix = kvc$$-$n.
+shm_prefix = kvc$RUN_ID-$n.
 state_dir = $W/state-$n
 transport = memif
 memif_socket = $W/memif.sock
@@ -177,7 +178,7 @@ fi
 cleanup() {
     for f in "$W"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
     wait 2>/dev/null
-    rm -f /dev/shm/kvc$$-* 2>/dev/null
+    rm -f /dev/shm/kvc"$RUN_ID"-* 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -196,7 +197,7 @@ run_ycsb() { # run_ycsb SYSTEM LABEL ARGS...
 stop_all() {
     for f in "$W"/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null && rm -f "$f"; done
     wait 2>/dev/null
-    rm -f /dev/shm/kvc$$-* 2>/dev/null
+    rm -f /dev/shm/kvc"$RUN_ID"-* 2>/dev/null
     rm -rf "$W"/state-* "$W"/redis-?
 }
 
