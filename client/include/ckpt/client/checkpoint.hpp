@@ -124,6 +124,7 @@ public:
 
 private:
     friend class Session;
+    friend Status enable_write_tracking(Checkpoint& ck); // write_tracking.hpp
     std::shared_ptr<detail::CheckpointCore> core_;
 };
 
