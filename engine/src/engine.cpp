@@ -281,7 +281,7 @@ void Engine::adopt_existing() {
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
             }
             if (cp->open_count == 0)
-                cp->retention_deadline_ns = std::max(now_mono_ns() + cp->attributes().retention_ns, grace_until_ns_);
+                cp->retention_deadline_ns = std::max(now_mono_ns() + cp->retention_ns(), grace_until_ns_);
             log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(), cp->meta().section_count(),
                 static_cast<unsigned long>(cp->meta().commit_seq()), cp->damage().empty() ? "" : ", damaged");
             by_name_[name] = cp;
@@ -335,12 +335,12 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
     // when the checkpoint goes (and says so); the countdown below runs only once this node is
     // active (run_timers). Destroyed here, a local reader's close deleted the replica, leaving
     // nothing to promote.
-    if (c->unlinked || (c->attributes().retention_ns == 0 && !c->held_by_replication())) {
+    if (c->unlinked || (c->retention_ns() == 0 && !c->held_by_replication())) {
         destroy(c);
         return;
     }
-    if (c->attributes().retention_ns == 0) return; // a standby's replica, with no deadline
-    c->retention_deadline_ns = std::max(now_mono_ns() + c->attributes().retention_ns, grace_until_ns_);
+    if (c->retention_ns() == 0) return; // a standby's replica, with no deadline
+    c->retention_deadline_ns = std::max(now_mono_ns() + c->retention_ns(), grace_until_ns_);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -680,6 +680,8 @@ void Engine::handle(Session& s, std::span<const std::byte> msg) {
         return on_promote(s, id, d);
     case proto::Op::kDemote:
         return on_demote(s, id, d);
+    case proto::Op::kRetention:
+        return on_retention(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
