@@ -156,12 +156,15 @@ int standby(const char* socket) {
     std::fflush(stdout);
     std::uint64_t seen = ck.commit_seq(), last_printed = 0;
     bool promoted_elsewhere = false; // by a cluster manager (ckptctl promote, ocf:hotspare:ckptd)
+    // Only a replica that is a standby now can be promoted under us; on the active's own node
+    // (the same engine) the checkpoint reads "active" already, and only SIGUSR1 takes over.
+    const bool follows_a_replica = ck.replication().role == "standby";
     while (!g_promote && !g_stop) {
         pollfd p{fd, POLLIN, 0};
         const int ready = ::poll(&p, 1, 200);
         // The role is learnt on the same pollable fd: a promotion of this node's replica wakes
         // it, and the checkpoint then reads "active" (no signal, no polling of ckptctl).
-        if (ck.replication().role == "active") {
+        if (follows_a_replica && ck.replication().role == "active") {
             promoted_elsewhere = true;
             break;
         }
