@@ -17,7 +17,8 @@
 /// Held frames leave on a later send() or receive() call once due: the shim has no thread and
 /// no timer, so on a sleeping engine a frame may wait until its next wake-up (at most a
 /// heartbeat interval).
-#include "ckpt/engine/transport.hpp"
+#include "ckpt/net/fault_config.hpp"
+#include "ckpt/net/transport.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -27,20 +28,7 @@
 #include <string>
 #include <vector>
 
-namespace ckpt::engine {
-
-struct FaultConfig {
-    std::uint64_t seed = 1;
-    double drop_pct = 0;    ///< 0..100 (fractions allowed: 0.5 is one frame in 200)
-    double dup_pct = 0;     ///< 0..100
-    double reorder_pct = 0; ///< 0..100
-    double corrupt_pct = 0; ///< 0..100
-    std::uint32_t delay_us = 0;
-    bool tx = true;  ///< apply to frames this node sends (fault_direction = tx | both)
-    bool rx = false; ///< apply to frames this node receives (fault_direction = rx | both)
-    /// True when any fault is configured: open_transport then wraps the carrier.
-    bool enabled() const { return drop_pct > 0 || dup_pct > 0 || reorder_pct > 0 || corrupt_pct > 0 || delay_us > 0; }
-};
+namespace ckpt::net {
 
 /// What the shim did, per direction. Every frame counts in `frames` once; a duplicated frame
 /// that is also delayed counts one in each.
@@ -109,4 +97,4 @@ private:
     bool last_send_ok_ = true;
 };
 
-} // namespace ckpt::engine
+} // namespace ckpt::net

@@ -1,5 +1,5 @@
 // The engine's control requests: decode (copy out, validate), act, reply.
-#include "ckpt/engine/engine.hpp"
+#include "daemon/engine.hpp"
 
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -379,7 +379,7 @@ void Engine::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d) {
 void Engine::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kPeers);
     auto e = proto::reply_ok(Op::kPeers, id);
-    e.str(cfg_.link.transport);
+    e.str(net::carrier_name(cfg_.link.transport));
     const std::int64_t now = now_mono();
     if (!link_) {
         e.u32(0);

@@ -1,4 +1,4 @@
-#include "ckpt/engine/replicator.hpp"
+#include "replication/replicator.hpp"
 
 #include "ckpt/shm/segment_layout.hpp"
 

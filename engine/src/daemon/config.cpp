@@ -108,9 +108,9 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         if (!parse_u64(v, n) || n > 1000000) return bad("expected 0..1000000");
         c.idle_spin_us = static_cast<std::uint32_t>(n);
     } else if (key == "transport") {
-        if (v != "none" && v != "memif" && v != "af_packet" && v != "pci" && v != "udp")
-            return bad("expected none, memif, af_packet, pci or udp");
-        c.link.transport = v;
+        auto carrier = net::parse_carrier(v);
+        if (!carrier) return bad("expected none, memif, af_packet, pci or udp");
+        c.link.transport = *carrier;
     } else if (key == "af_packet_iface") {
         // It becomes part of a DPDK device argument list: no ',' or '=' can pass.
         if (v.empty() || v.size() >= IFNAMSIZ) return bad("expected an interface name of 1..15 characters");
@@ -305,11 +305,13 @@ int parse_command_line(int argc, char** argv, Config& cfg, std::string& error) {
     if (check) {
         // What the engine would serve, so that an operator sees which file and overrides won.
         error = "configuration OK: node " + std::to_string(cfg.node_id) + ", socket " + cfg.socket_path +
-                ", shm_prefix " + cfg.shm_prefix + ", state_dir " + cfg.state_dir + ", transport " + cfg.link.transport;
-        if (cfg.link.transport == "memif") error += " (" + cfg.link.memif_role + " " + cfg.link.memif_socket + ")";
-        if (cfg.link.transport == "af_packet") error += " (" + cfg.link.af_packet_iface + ")";
-        if (cfg.link.transport == "pci") error += " (" + cfg.link.pci_address + ")";
-        if (cfg.link.transport != "none") {
+                ", shm_prefix " + cfg.shm_prefix + ", state_dir " + cfg.state_dir + ", transport " +
+                net::carrier_name(cfg.link.transport);
+        if (cfg.link.transport == net::Carrier::kMemif)
+            error += " (" + cfg.link.memif_role + " " + cfg.link.memif_socket + ")";
+        if (cfg.link.transport == net::Carrier::kAfPacket) error += " (" + cfg.link.af_packet_iface + ")";
+        if (cfg.link.transport == net::Carrier::kPci) error += " (" + cfg.link.pci_address + ")";
+        if (cfg.link.transport != net::Carrier::kNone) {
             error += ", peers";
             for (std::size_t i = 0; i < cfg.link.peers.size(); ++i)
                 error += (i ? "," : " ") + std::to_string(cfg.link.peers[i].node_id);
@@ -334,28 +336,29 @@ Status validate_config(const Config& c) {
                         "shm_prefix '" + c.shm_prefix + "' holds a character outside [A-Za-z0-9._-]");
     if (c.state_dir.empty() || c.state_dir[0] != '/')
         return fail(Error::kInvalidParam, "state_dir must be an absolute path");
-    if (c.link.transport != "none") {
+    if (c.link.transport != net::Carrier::kNone) {
         if (c.link.peers.empty())
-            return fail(Error::kInvalidParam, "transport " + c.link.transport + " needs peers = ...");
+            return fail(Error::kInvalidParam,
+                        std::string("transport ") + net::carrier_name(c.link.transport) + " needs peers = ...");
         for (const auto& p : c.link.peers)
             if (p.node_id == c.node_id) return fail(Error::kInvalidParam, "peers lists this node's own id");
         if (c.link.peer_timeout_ms <= c.link.heartbeat_ms)
             return fail(Error::kInvalidParam, "peer_timeout_ms must exceed heartbeat_ms");
-        if (c.link.transport == "af_packet" && c.link.af_packet_iface.empty())
+        if (c.link.transport == net::Carrier::kAfPacket && c.link.af_packet_iface.empty())
             return fail(Error::kInvalidParam,
                         "transport af_packet needs af_packet_iface = <kernel interface> (a veth or a NIC)");
-        if (c.link.transport == "pci" && c.link.pci_address.empty())
+        if (c.link.transport == net::Carrier::kPci && c.link.pci_address.empty())
             return fail(Error::kInvalidParam,
                         "transport pci needs pci_address = <domain:bus:device.function> (lspci -D lists them)");
         for (const auto& p : c.link.peers) {
             const std::string name = "peer " + std::to_string(p.node_id);
             const std::uint16_t port = p.udp_port ? p.udp_port : c.link.udp_port;
-            if (port != c.link.udp_port && c.link.transport != "udp")
+            if (port != c.link.udp_port && c.link.transport != net::Carrier::kUdp)
                 return fail(Error::kInvalidParam, name + " has UDP port " + std::to_string(port) + " but this node " +
                                                       std::to_string(c.link.udp_port) +
                                                       ": per-peer ports (NODE@IP:PORT) "
                                                       "need transport = udp");
-            if (c.link.transport == "udp" && p.ip != 0 && p.ip == c.link.ip && port == c.link.udp_port)
+            if (c.link.transport == net::Carrier::kUdp && p.ip != 0 && p.ip == c.link.ip && port == c.link.udp_port)
                 return fail(Error::kInvalidParam, name + " has this node's own address and udp_port " +
                                                       std::to_string(port) + " (give it NODE@IP:PORT)");
         }

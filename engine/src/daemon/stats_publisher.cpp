@@ -3,9 +3,9 @@
 // stats_interval_ms the engine copies what its components count privately (checkpoints, the
 // peer link, its streams, the carrier, the fault shim, the replicator) into the region, each part
 // under its seqlock. Nothing here runs per commit; the commit path only bumps private counters.
-#include "ckpt/engine/engine.hpp"
-#include "ckpt/engine/fault_shim.hpp"
+#include "ckpt/net/fault_shim.hpp"
 #include "ckpt/shm/atomics.hpp"
+#include "daemon/engine.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -16,20 +16,28 @@ using namespace ckpt::shm;
 
 namespace {
 
-std::uint32_t transport_kind(const std::string& t) {
-    if (t == "memif") return kStatsTransportMemif;
-    if (t == "af_packet") return kStatsTransportAfPacket;
-    if (t == "pci") return kStatsTransportPci;
-    if (t == "udp") return kStatsTransportUdp;
+std::uint32_t transport_kind(net::Carrier t) {
+    switch (t) {
+    case net::Carrier::kMemif:
+        return kStatsTransportMemif;
+    case net::Carrier::kAfPacket:
+        return kStatsTransportAfPacket;
+    case net::Carrier::kPci:
+        return kStatsTransportPci;
+    case net::Carrier::kUdp:
+        return kStatsTransportUdp;
+    case net::Carrier::kNone:
+        break;
+    }
     return kStatsTransportNone;
 }
 
-FaultStats fault_stats(const FaultCounters& c) {
+FaultStats fault_stats(const net::FaultCounters& c) {
     return {c.frames, c.dropped, c.duplicated, c.reordered, c.corrupted, c.delayed, c.unsent, 0};
 }
 
 void fill_link(LinkStats& l, const PeerLink& link, const ReplicationCounters& r) {
-    const TransportStats t = link.transport().stats();
+    const net::TransportStats t = link.transport().stats();
     l.rx_packets = t.rx_packets;
     l.tx_packets = t.tx_packets;
     l.rx_bytes = t.rx_bytes;
@@ -60,7 +68,7 @@ void fill_link(LinkStats& l, const PeerLink& link, const ReplicationCounters& r)
     l.refusals_sent = r.refusals_sent;
     l.refusals_received = r.refusals_received;
     l.transport = transport_kind(link.config().transport);
-    if (const auto* shim = dynamic_cast<const FaultShim*>(&link.transport())) {
+    if (const auto* shim = dynamic_cast<const net::FaultShim*>(&link.transport())) {
         l.fault_enabled = 1;
         l.fault_tx = fault_stats(shim->tx_counters());
         l.fault_rx = fault_stats(shim->rx_counters());

@@ -7,9 +7,9 @@
 /// (block hashes, then only the blocks that differ) whenever a standby (re)joins, and fences by
 /// epoch: a frame from an older epoch changes nothing and is counted.
 #include "ckpt/common/result.hpp"
-#include "ckpt/engine/checkpoint.hpp"
-#include "ckpt/engine/peer_link.hpp"
 #include "ckpt/shm/stats_layout.hpp"
+#include "link/peer_link.hpp"
+#include "store/checkpoint.hpp"
 
 #include <cstdint>
 #include <map>

@@ -1,7 +1,7 @@
 // The replication side of a Checkpoint: role and epoch, acknowledgements from replicas, and on a
 // standby the mirror of the active's directory plus all-or-nothing application of whole commits.
-#include "ckpt/engine/checkpoint.hpp"
 #include "ckpt/shm/atomics.hpp"
+#include "store/checkpoint.hpp"
 
 #include <xxhash.h>
 

@@ -1,7 +1,7 @@
-#include "ckpt/engine/checkpoint.hpp"
+#include "store/checkpoint.hpp"
 
-#include "ckpt/engine/block_hasher.hpp"
 #include "ckpt/shm/atomics.hpp"
+#include "commit/block_hasher.hpp"
 
 #include <xxhash.h>
 

@@ -1,6 +1,4 @@
-#include "ckpt/engine/peer_link.hpp"
-
-#include "ckpt/engine/transport.hpp"
+#include "link/peer_link.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -16,33 +14,21 @@ constexpr std::uint16_t kBroadcastNode = 0xFFFF;
 const std::array<std::uint8_t, 6> kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 } // namespace
 
-std::uint32_t default_ip(std::uint16_t node_id) {
-    return (10u << 24) | (77u << 16) | (std::uint32_t{node_id} & 0xFFFF);
-}
-
-const char* peer_state_name(PeerState s) {
-    switch (s) {
-    case PeerState::kUnknown:
-        return "unknown";
-    case PeerState::kUp:
-        return "up";
-    case PeerState::kDown:
-        return "down";
-    case PeerState::kIncompatible:
-        return "incompatible";
-    }
-    return "?";
-}
-
 PeerLink::~PeerLink() = default;
 
 Result<std::unique_ptr<PeerLink>> PeerLink::open(const LinkConfig& cfg, std::uint64_t boot_id) {
     if (cfg.peers.empty())
-        return fail(Error::kInvalidParam, "transport " + cfg.transport + " needs at least one peer (peers = ...)");
+        return fail(Error::kInvalidParam,
+                    std::string("transport ") + carrier_name(cfg.transport) + " needs at least one peer (peers = ...)");
     CKPT_TRY_ASSIGN(t, open_transport(cfg));
+    return over(cfg, boot_id, std::move(t));
+}
+
+std::unique_ptr<PeerLink> PeerLink::over(const LinkConfig& cfg, std::uint64_t boot_id,
+                                         std::unique_ptr<Transport> carrier) {
     std::unique_ptr<PeerLink> l(new PeerLink);
     l->cfg_ = cfg;
-    l->port_ = std::move(t);
+    l->port_ = std::move(carrier);
     l->boot_id_ = boot_id;
     l->self_.mac = l->port_->mac();
     l->self_.ip = cfg.ip ? cfg.ip : default_ip(cfg.node_id);

@@ -1,7 +1,7 @@
 // The replicator's figures for the stats region (ckptstat): per checkpoint and per required
 // standby, what it has not applied yet and since when. Timer path, kept apart from the commit
 // path in replicator.cpp; the counters themselves are bumped there, next to the global ones.
-#include "ckpt/engine/replicator.hpp"
+#include "replication/replicator.hpp"
 
 namespace ckpt::engine {
 

@@ -10,6 +10,8 @@
 /// up on the stream (the peer was declared down or restarted); a receiver that sees a newer
 /// generation drops what it buffered and starts over at n = 1. Frames of an older generation are
 /// stale and ignored.
+#include "ckpt/engine/link_config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -27,13 +29,6 @@ inline constexpr std::uint64_t kLinkSeqMask = (std::uint64_t{1} << kLinkGenerati
 struct Completion {
     std::uint8_t kind = 0; ///< 0: none
     std::uint64_t id = 0;
-};
-
-struct StreamConfig {
-    std::uint32_t window = 1024;           ///< frames in flight (sent, not acknowledged)
-    std::int64_t rto_ns = 4'000'000;       ///< first retransmission after this silence
-    std::int64_t max_rto_ns = 200'000'000; ///< exponential back-off cap
-    std::uint32_t reorder_limit = 4096;    ///< frames a receiver buffers beyond a gap
 };
 
 struct StreamCounters {

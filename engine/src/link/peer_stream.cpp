@@ -1,4 +1,4 @@
-#include "ckpt/engine/peer_stream.hpp"
+#include "link/peer_stream.hpp"
 
 #include <algorithm>
 #include <climits>

@@ -15,14 +15,14 @@
 #include <cstring>
 #include <vector>
 
-namespace ckpt::engine {
+namespace ckpt::net {
 
 namespace {
 
 constexpr unsigned kBatch = 32; ///< datagrams per recvmmsg
 /// The largest UDP payload a frame can carry; one more byte of buffer tells a longer datagram.
-constexpr std::size_t kMaxPayload = net::kMaxFrame - net::kUdpPayloadOffset;
-constexpr std::size_t kSlot = net::kMaxFrame + 64; ///< room for that byte, rounded to a cache line
+constexpr std::size_t kMaxPayload = kMaxFrame - kUdpPayloadOffset;
+constexpr std::size_t kSlot = kMaxFrame + 64; ///< room for that byte, rounded to a cache line
 /// Offsets in the Hotspare header (wire_format.hpp): source and destination node ids.
 constexpr std::size_t kSrcNodeOffset = 8, kDstNodeOffset = 10;
 
@@ -39,7 +39,7 @@ std::uint16_t be16(const std::byte* p) {
 
 class UdpTransport final : public Transport {
 public:
-    UdpTransport(int fd, const LinkConfig& cfg) : fd_(fd) {
+    UdpTransport(int fd, const CarrierConfig& cfg) : fd_(fd) {
         self_.mac = node_mac(cfg.node_id);
         // The destination of what we receive is the address the peer link believes is ours.
         self_.ip = cfg.ip ? cfg.ip : default_ip(cfg.node_id);
@@ -52,8 +52,8 @@ public:
     ~UdpTransport() override { ::close(fd_); }
 
     bool send(std::span<const std::byte> frame) override {
-        net::UdpDatagram d;
-        if (net::unwrap_udp_payload(frame, d) != net::Reject::kNone) {
+        UdpDatagram d;
+        if (unwrap_udp_payload(frame, d) != Reject::kNone) {
             ++stats_.tx_errors;
             return false;
         }
@@ -84,7 +84,7 @@ public:
         for (unsigned i = 0; i < want; ++i) {
             // Each datagram lands 42 bytes into its slot: the headers are written in front of it
             // afterwards, so no byte of the payload is copied.
-            iov[i] = {slot(i) + net::kUdpPayloadOffset, kMaxPayload + 1};
+            iov[i] = {slot(i) + kUdpPayloadOffset, kMaxPayload + 1};
             msgs[i] = {};
             msgs[i].msg_hdr.msg_name = &from[i];
             msgs[i].msg_hdr.msg_namelen = sizeof from[i];
@@ -107,13 +107,12 @@ public:
                 continue;
             }
             std::byte* s = slot(static_cast<unsigned>(i));
-            net::Endpoint src;
+            Endpoint src;
             src.ip = ntohl(from[i].sin_addr.s_addr);
             src.port = ntohs(from[i].sin_port);
             // The MAC the sender's own carrier reports: frames from a node always show one source.
-            if (len >= kSrcNodeOffset + 2) src.mac = node_mac(be16(s + net::kUdpPayloadOffset + kSrcNodeOffset));
-            const std::size_t f =
-                net::wrap_udp_payload({s, net::kMaxFrame}, src, self_, {s + net::kUdpPayloadOffset, len}, ++ip_id_);
+            if (len >= kSrcNodeOffset + 2) src.mac = node_mac(be16(s + kUdpPayloadOffset + kSrcNodeOffset));
+            const std::size_t f = wrap_udp_payload({s, kMaxFrame}, src, self_, {s + kUdpPayloadOffset, len}, ++ip_id_);
             ++stats_.rx_packets;
             stats_.rx_bytes += f;
             cb(ctx, {s, f});
@@ -133,7 +132,7 @@ private:
     /// The frame's UDP destination port, unless the peer it is for was configured as
     /// NODE@IP:PORT: the peer link addresses every peer at this node's own port (right whenever
     /// each node has its own address), and only here do several engines share one address.
-    std::uint16_t port_for(const net::UdpDatagram& d) const {
+    std::uint16_t port_for(const UdpDatagram& d) const {
         if (port_of_.empty() || d.payload.size() < kDstNodeOffset + 2) return d.dst.port;
         const std::uint16_t node = be16(d.payload.data() + kDstNodeOffset);
         for (const auto& [id, port] : port_of_)
@@ -153,7 +152,7 @@ private:
     }
 
     int fd_;
-    net::Endpoint self_;
+    Endpoint self_;
     std::string bound_;
     std::vector<std::pair<std::uint16_t, std::uint16_t>> port_of_; ///< node id -> UDP port
     std::vector<std::byte> buf_;                                   ///< kBatch slots of kSlot bytes
@@ -163,7 +162,7 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Transport>> open_udp_transport(const LinkConfig& cfg) {
+Result<std::unique_ptr<Transport>> open_udp_transport(const CarrierConfig& cfg) {
     const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fail(Error::kNoResources, std::string("udp: socket: ") + std::strerror(errno));
     // Bursts of frames from a peer must not overflow the default buffer (about 200 KiB); best
@@ -192,4 +191,4 @@ Result<std::unique_ptr<Transport>> open_udp_transport(const LinkConfig& cfg) {
     return std::unique_ptr<Transport>(new UdpTransport(fd, cfg));
 }
 
-} // namespace ckpt::engine
+} // namespace ckpt::net

@@ -1,4 +1,4 @@
-#include "ckpt/engine/extent_allocator.hpp"
+#include "store/extent_allocator.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "ckpt/engine/engine.hpp"
+#include "daemon/engine.hpp"
 
 #include "ckpt/shm/atomics.hpp"
 
@@ -137,13 +137,15 @@ Status Engine::start() {
     ::unlink(cfg_.socket_path.c_str()); // stale socket of a dead engine
     // The transport comes up before the control socket: once clients can connect, the engine is
     // whole (a peer started right after it finds its memif socket too).
-    if (cfg_.link.transport != "none") {
+    if (cfg_.link.transport != net::Carrier::kNone) {
         cfg_.link.node_id = static_cast<std::uint16_t>(cfg_.node_id);
         if (cfg_.link.file_prefix.empty()) cfg_.link.file_prefix = "hotspare-" + cfg_.shm_prefix;
         const std::uint64_t boot_id =
             static_cast<std::uint64_t>(now_realtime_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 48);
         auto link = PeerLink::open(cfg_.link, boot_id);
-        if (!link) return fail(link.error(), "transport " + cfg_.link.transport + ": " + link.message());
+        if (!link)
+            return fail(link.error(),
+                        std::string("transport ") + net::carrier_name(cfg_.link.transport) + ": " + link.message());
         link_ = std::move(*link);
         repl_ = std::make_unique<Replicator>(*link_, static_cast<ReplicaHost&>(*this));
         log("transport %s, %zu peers, heartbeat %u ms, peer timeout %u ms, %s", link_->transport().describe().c_str(),

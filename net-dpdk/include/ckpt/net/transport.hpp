@@ -6,6 +6,7 @@
 ///
 /// Hot paths return counts; set-up returns Result.
 #include "ckpt/common/result.hpp"
+#include "ckpt/net/carrier.hpp"
 
 #include <array>
 #include <cstddef>
@@ -14,9 +15,7 @@
 #include <span>
 #include <string>
 
-namespace ckpt::engine {
-
-struct LinkConfig;
+namespace ckpt::net {
 
 struct TransportStats {
     std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
@@ -52,7 +51,7 @@ public:
     virtual TransportStats stats() const = 0;
 };
 
-/// Opens the carrier named by cfg.transport.
-Result<std::unique_ptr<Transport>> open_transport(const LinkConfig& cfg);
+/// Opens the carrier named by cfg.transport, behind the seeded fault shim when cfg.fault is on.
+Result<std::unique_ptr<Transport>> open_transport(const CarrierConfig& cfg);
 
-} // namespace ckpt::engine
+} // namespace ckpt::net

@@ -1,5 +1,5 @@
 // ckptd: one per node. Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
-#include "ckpt/engine/engine.hpp"
+#include "daemon/engine.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

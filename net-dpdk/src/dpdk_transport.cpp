@@ -10,17 +10,17 @@
 #include <climits>
 #include <optional>
 
-namespace ckpt::engine {
+namespace ckpt::net {
 
 namespace {
 
 class DpdkTransport final : public Transport {
 public:
-    DpdkTransport(net::Port port, std::string what, bool reconnect)
+    DpdkTransport(Port port, std::string what, bool reconnect)
         : port_(std::move(port)), what_(std::move(what)), reconnect_(reconnect) {}
     ~DpdkTransport() override {
         port_.reset();
-        net::eal_cleanup();
+        eal_cleanup();
     }
     bool send(std::span<const std::byte> frame) override { return port_->send_one(frame, 16); }
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override {
@@ -51,7 +51,7 @@ public:
     }
 
 private:
-    std::optional<net::Port> port_;
+    std::optional<Port> port_;
     std::string what_;
     bool reconnect_ = false;
     std::int64_t down_since_ns_ = 0;
@@ -59,14 +59,14 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
-    net::EalConfig eal;
+Result<std::unique_ptr<Transport>> open_dpdk_transport(const CarrierConfig& cfg) {
+    EalConfig eal;
     eal.file_prefix = cfg.file_prefix;
     eal.lcores = cfg.lcores;
     eal.memory_mb = cfg.memory_mb;
     eal.hugepages = cfg.hugepages;
     std::string device, what;
-    if (cfg.transport == "memif") {
+    if (cfg.transport == Carrier::kMemif) {
         if (cfg.memif_role == "client") {
             // The memif server (the peer) creates the socket; an engine started at the same moment
             // waits for it a little instead of failing, then says precisely what is missing.
@@ -88,7 +88,7 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
         }
         device = "net_memif0";
         what = "memif " + cfg.memif_role + " " + cfg.memif_socket;
-    } else if (cfg.transport == "af_packet") {
+    } else if (cfg.transport == Carrier::kAfPacket) {
         // Checked here because DPDK's own error ("Couldn't open ...") names neither the key nor
         // the namespace, which is where a missing veth usually is.
         if (cfg.af_packet_iface.empty())
@@ -101,7 +101,7 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
         eal.vdevs = {"net_af_packet0,iface=" + cfg.af_packet_iface + ",qdisc_bypass=0"};
         device = "net_af_packet0";
         what = "af_packet " + cfg.af_packet_iface;
-    } else if (cfg.transport == "pci") {
+    } else if (cfg.transport == Carrier::kPci) {
         if (cfg.pci_address.empty())
             return fail(Error::kInvalidParam, "transport pci needs pci_address = <domain:bus:device.function>");
         const std::string sys = "/sys/bus/pci/devices/" + cfg.pci_address;
@@ -120,27 +120,28 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const LinkConfig& cfg) {
         device = cfg.pci_address;
         what = "pci " + cfg.pci_address + " (" + driver + ")";
     } else {
-        return fail(Error::kInvalidParam, "transport '" + cfg.transport + "' is not a DPDK transport");
+        return fail(Error::kInvalidParam,
+                    std::string("transport '") + carrier_name(cfg.transport) + "' is not a DPDK transport");
     }
-    CKPT_TRY(net::eal_init(eal));
-    net::PortOptions po;
+    CKPT_TRY(eal_init(eal));
+    PortOptions po;
     po.link_wait_ms = 0; // the peer may start later: the link comes up when it does
     po.mbufs = 8191;
     po.max_frame = static_cast<std::uint16_t>(cfg.mtu + 14); // Ethernet header on top of the IPv4 MTU
     po.rx_interrupts = true; // used when the driver has one (a PCI NIC); memif/af_packet poll
-    auto port = net::Port::open(device, po);
+    auto port = Port::open(device, po);
     if (!port) {
-        net::eal_cleanup();
-        if (cfg.transport == "pci")
+        eal_cleanup();
+        if (cfg.transport == Carrier::kPci)
             return fail(port.error(), what + ": " + port.message() +
                                           " (a NIC for DPDK is bound to vfio-pci: dpdk-devbind.py -b vfio-pci " +
                                           cfg.pci_address + ")");
         return port.failure();
     }
-    if (cfg.transport == "memif" && cfg.memif_role == "server")
+    if (cfg.transport == Carrier::kMemif && cfg.memif_role == "server")
         ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
     return std::unique_ptr<Transport>(
-        new DpdkTransport(std::move(*port), what, cfg.transport == "memif" && cfg.memif_role == "client"));
+        new DpdkTransport(std::move(*port), what, cfg.transport == Carrier::kMemif && cfg.memif_role == "client"));
 }
 
-} // namespace ckpt::engine
+} // namespace ckpt::net

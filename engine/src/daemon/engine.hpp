@@ -4,12 +4,12 @@
 #include "ckpt/common/control_protocol.hpp"
 #include "ckpt/common/fd.hpp"
 #include "ckpt/common/unix_socket.hpp"
-#include "ckpt/engine/checkpoint.hpp"
 #include "ckpt/engine/config.hpp"
-#include "ckpt/engine/peer_link.hpp"
-#include "ckpt/engine/replicator.hpp"
 #include "ckpt/shm/shared_object.hpp"
 #include "ckpt/shm/stats_view.hpp"
+#include "link/peer_link.hpp"
+#include "replication/replicator.hpp"
+#include "store/checkpoint.hpp"
 
 #include <atomic>
 #include <cstdint>

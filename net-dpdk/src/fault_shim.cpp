@@ -1,5 +1,5 @@
 // The seeded fault shim (see fault_shim.hpp for what it does and in which order).
-#include "ckpt/engine/fault_shim.hpp"
+#include "ckpt/net/fault_shim.hpp"
 
 #include "ckpt/net/wire_format.hpp"
 
@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-namespace ckpt::engine {
+namespace ckpt::net {
 
 namespace {
 
@@ -98,7 +98,7 @@ void FaultShim::process(Lane& lane, std::span<const std::byte> frame, std::int64
     if (u_corrupt < cfg_.corrupt_pct && !bytes.empty()) {
         // Inside the Hotspare header or body, which frame_hash covers on every carrier; a flip in
         // the addresses would misroute the frame (or vanish with the headers on kernel UDP).
-        const std::size_t first = bytes.size() > net::kUdpPayloadOffset ? net::kUdpPayloadOffset : 0;
+        const std::size_t first = bytes.size() > kUdpPayloadOffset ? kUdpPayloadOffset : 0;
         const std::uint64_t bit = splitmix64(lane.bits) % ((bytes.size() - first) * 8);
         bytes[first + bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
         ++c.corrupted;
@@ -163,4 +163,4 @@ std::string FaultShim::describe() const {
     return inner_->describe() + buf;
 }
 
-} // namespace ckpt::engine
+} // namespace ckpt::net

@@ -6,10 +6,10 @@
 #include "ckpt/common/attributes.hpp"
 #include "ckpt/common/fd.hpp"
 #include "ckpt/common/result.hpp"
-#include "ckpt/engine/extent_allocator.hpp"
-#include "ckpt/engine/lazy_zero_array.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "store/extent_allocator.hpp"
+#include "store/lazy_zero_array.hpp"
 
 #include <sys/types.h>
 
