@@ -1,5 +1,6 @@
 // The seeded fault shim (see fault_shim.hpp for what it does and in which order).
 #include "ckpt/net/fault_shim.hpp"
+#include "ckpt/common/clock.hpp"
 
 #include "ckpt/net/wire_format.hpp"
 
@@ -25,12 +26,6 @@ double percent(std::uint64_t& state) {
     return static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53 * 100.0;
 }
 
-std::int64_t monotonic_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
-
 } // namespace
 
 FaultShim::FaultShim(std::unique_ptr<Transport> inner, const FaultConfig& cfg, Clock clock)
@@ -45,7 +40,7 @@ FaultShim::FaultShim(std::unique_ptr<Transport> inner, const FaultConfig& cfg, C
 }
 
 std::int64_t FaultShim::now() const {
-    return clock_ ? clock_() : monotonic_ns();
+    return clock_ ? clock_() : mono_ns();
 }
 
 std::size_t FaultShim::held() const {

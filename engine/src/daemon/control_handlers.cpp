@@ -1,4 +1,5 @@
 // The engine's control requests: decode (copy out, validate), act, reply.
+#include "ckpt/common/clock.hpp"
 #include "daemon/engine.hpp"
 
 #include <fcntl.h>
@@ -11,14 +12,6 @@
 namespace ckpt::engine {
 
 using proto::Op;
-
-namespace {
-std::int64_t now_mono() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-} // namespace
 
 namespace {
 Failure malformed(Op op) {
@@ -380,7 +373,7 @@ void Engine::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kPeers);
     auto e = proto::reply_ok(Op::kPeers, id);
     e.str(net::carrier_name(cfg_.link.transport));
-    const std::int64_t now = now_mono();
+    const std::int64_t now = mono_ns();
     if (!link_) {
         e.u32(0);
     } else {

@@ -1,4 +1,5 @@
 #include "daemon/engine.hpp"
+#include "ckpt/common/clock.hpp"
 
 #include "ckpt/shm/atomics.hpp"
 
@@ -27,12 +28,6 @@ namespace ckpt::engine {
 using namespace ckpt::shm;
 
 namespace {
-
-std::int64_t now_mono_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -204,7 +199,7 @@ Status Engine::start() {
         ev.data.fd = fd;
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
     }
-    grace_until_ns_ = now_mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000;
+    grace_until_ns_ = mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000;
     adopt_existing();
     // The control socket listens only now: a client (or a supervisor probing readiness) that can
     // connect finds every surviving checkpoint adopted, not an engine still scanning /dev/shm.
@@ -218,7 +213,7 @@ Status Engine::start() {
         if (!ok || ::rename(tmp.c_str(), cfg_.pid_file.c_str()) != 0)
             return fail(Error::kAccess, "cannot write pid file " + cfg_.pid_file + ": " + std::strerror(errno));
     }
-    publish_stats(now_mono_ns()); // readers find figures from the start
+    publish_stats(mono_ns()); // readers find figures from the start
     log("node %u serving %s (shm prefix %s, %zu checkpoints adopted)", cfg_.node_id, cfg_.socket_path.c_str(),
         cfg_.shm_prefix.c_str(), by_name_.size());
     return {};
@@ -283,7 +278,7 @@ void Engine::adopt_existing() {
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
             }
             if (cp->open_count == 0)
-                cp->retention_deadline_ns = std::max(now_mono_ns() + cp->attributes().retention_ns, grace_until_ns_);
+                cp->retention_deadline_ns = std::max(mono_ns() + cp->attributes().retention_ns, grace_until_ns_);
             log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(), cp->meta().section_count(),
                 static_cast<unsigned long>(cp->meta().commit_seq()), cp->damage().empty() ? "" : ", damaged");
             by_name_[name] = cp;
@@ -342,7 +337,7 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
         return;
     }
     if (c->attributes().retention_ns == 0) return; // a standby's replica, with no deadline
-    c->retention_deadline_ns = std::max(now_mono_ns() + c->attributes().retention_ns, grace_until_ns_);
+    c->retention_deadline_ns = std::max(mono_ns() + c->attributes().retention_ns, grace_until_ns_);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -352,7 +347,7 @@ void Engine::last_close(const std::shared_ptr<Checkpoint>& c) {
 std::size_t Engine::poll_commits() {
     std::size_t n = 0;
     // Frames first: applying a standby's commits and retiring acknowledged ones.
-    if (link_) n += link_->poll(now_mono_ns());
+    if (link_) n += link_->poll(mono_ns());
     std::size_t captured = 0;
     for (auto& c : all_) {
         std::size_t k = c->poll_commits();
@@ -362,7 +357,7 @@ std::size_t Engine::poll_commits() {
         }
     }
     if (captured) fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
-    if (link_) n += link_->flush(now_mono_ns()); // what the captures queued, ACKs, retransmissions
+    if (link_) n += link_->flush(mono_ns()); // what the captures queued, ACKs, retransmissions
     return n + captured;
 }
 
@@ -395,7 +390,7 @@ void Engine::replication_log(const std::string& line) {
 }
 
 void Engine::run_timers() {
-    const std::int64_t now = now_mono_ns();
+    const std::int64_t now = mono_ns();
     if (link_) {
         link_->tick(now, static_cast<std::uint32_t>(by_name_.size()));
         for (const auto& e : link_->take_events()) log("%s", e.c_str());
@@ -434,7 +429,7 @@ void Engine::run_timers() {
 
 int Engine::run() {
     auto* nh = reinterpret_cast<NodeHeader*>(node_map_.data());
-    std::int64_t last_work = now_mono_ns();
+    std::int64_t last_work = mono_ns();
     std::uint32_t iter = 0;
     epoll_event events[64];
     const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
@@ -448,8 +443,8 @@ int Engine::run() {
     while (!stop_.load(std::memory_order_relaxed)) {
         bool sleep = false;
         if (poll_commits())
-            last_work = now_mono_ns();
-        else if ((++iter & 63) == 0 && now_mono_ns() - last_work > spin_ns && (!link_ || link_->idle()))
+            last_work = mono_ns();
+        else if ((++iter & 63) == 0 && mono_ns() - last_work > spin_ns && (!link_ || link_->idle()))
             sleep = true; // (frames in flight: keep polling for their ACKs, yielding the core)
         int timeout = 0;
         if (sleep) {
@@ -461,17 +456,17 @@ int Engine::run() {
             if (poll_commits()) {
                 store_seq_cst(nh->engine_sleeping, 0u);
                 if (link_) link_->transport().arm_wakeup(false);
-                last_work = now_mono_ns();
+                last_work = mono_ns();
                 continue;
             }
             timeout = static_cast<int>(std::min<std::uint32_t>(cfg_.scan_interval_ms, 100));
             if (link_) timeout = std::min(timeout, static_cast<int>(link_->heartbeat_ms())); // heartbeats are due
-        } else if ((iter & 63) != 0 && now_mono_ns() < next_service_ns) {
+        } else if ((iter & 63) != 0 && mono_ns() < next_service_ns) {
             cpu_relax();
             if ((iter & 15) == 0) ::sched_yield(); // share the core with the application
             continue;
         }
-        next_service_ns = now_mono_ns() + kServiceEveryNs;
+        next_service_ns = mono_ns() + kServiceEveryNs;
         int n;
         if (sleep && link_ && link_wait_fd_ < 0) {
             // Frames do not wake us on this carrier: sleep in short slices (link_sleep_us).
@@ -490,11 +485,11 @@ int Engine::run() {
             if (fd == listen_fd_.get())
                 accept_clients();
             else if (fd == link_wait_fd_)
-                last_work = now_mono_ns(); // frames arrived; the next poll takes them
+                last_work = mono_ns(); // frames arrived; the next poll takes them
             else if (fd == kick_fd_.get()) {
                 std::uint64_t v;
                 [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
-                last_work = now_mono_ns();
+                last_work = mono_ns();
             } else if (fd == signal_fd_.get()) {
                 signalfd_siginfo si{};
                 [[maybe_unused]] auto r = ::read(fd, &si, sizeof si);

@@ -132,9 +132,9 @@ private:
     std::int64_t next_stats_ns_ = 0;
     struct StatsSlot {
         std::uint32_t slot = 0;
-        std::uint64_t round = 0;                                ///< last publication that saw the checkpoint
-        std::uint64_t hist_count = ~std::uint64_t{0};           ///< histogram count last published
-        const Replicator::CheckpointFigures* figures = nullptr; ///< this round's, when replicated
+        std::uint64_t round = 0;                      ///< last publication that saw the checkpoint
+        std::uint64_t hist_count = ~std::uint64_t{0}; ///< histogram count last published
+        const CheckpointFigures* figures = nullptr;   ///< this round's, when replicated
     };
     std::unordered_map<std::uint64_t, StatsSlot> stats_slots_; ///< by MetaHeader::incarnation
     std::vector<std::uint32_t> stats_free_;                    ///< free checkpoint slots

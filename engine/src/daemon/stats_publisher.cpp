@@ -134,7 +134,7 @@ void Engine::publish_stats(std::int64_t now_ns) {
         it = stats_slots_.erase(it);
     }
     if (repl_) {
-        repl_->collect_stats([&](const Checkpoint& c, const Replicator::CheckpointFigures& f) {
+        repl_->collect_stats([&](const Checkpoint& c, const CheckpointFigures& f) {
             if (auto it = stats_slots_.find(c.meta().header().incarnation); it != stats_slots_.end())
                 it->second.figures = &f;
         });

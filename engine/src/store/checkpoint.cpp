@@ -973,4 +973,119 @@ void Checkpoint::publish_acks() {
     }
 }
 
+// ------------------------------------------------------------------------------------------
+// What replication reads and sets (role, acknowledgements, lag, block hashes)
+// ------------------------------------------------------------------------------------------
+
+std::uint32_t Checkpoint::role() const {
+    return load_acquire(meta_.header().role);
+}
+
+void Checkpoint::set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t active_node) {
+    MetaHeader& h = meta_.mutable_header();
+    store_release(h.epoch, epoch);
+    store_release(h.active_node, active_node);
+    store_release(h.role, role);
+    batch_dirty_ = true; // waiters re-check (a demoted writer's sync commit fails)
+}
+
+void Checkpoint::set_replicating(EventSink sink) {
+    if (block_hash_.empty()) block_hash_.allocate(layout_.area_size / attrs_.block_size); // 0: not known yet
+    sink_ = std::move(sink);
+    replicating_ = true;
+}
+
+void Checkpoint::stop_replicating(bool ack_captured) {
+    replicating_ = false;
+    sink_ = nullptr;
+    if (!ack_captured) return;
+    for (std::uint32_t s = 0; s < slots_.size(); ++s)
+        if (slots_[s].used) store_release(meta_.mutable_desc(s).acked_seq, slots_[s].captured_seq);
+    batch_dirty_ = true;
+}
+
+void Checkpoint::set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq) {
+    if (slot >= slots_.size() || !slots_[slot].used || slots_[slot].generation != generation) return;
+    SectionDesc& d = meta_.mutable_desc(slot);
+    if (seq > load_relaxed(d.acked_seq)) {
+        store_release(d.acked_seq, std::min(seq, slots_[slot].captured_seq));
+        batch_dirty_ = true;
+    }
+}
+
+void Checkpoint::publish_lag(std::uint64_t commits, std::uint64_t bytes, std::uint32_t replicas,
+                             std::uint32_t sync_blocked) {
+    MetaHeader& h = meta_.mutable_header();
+    store_relaxed(h.repl_lag_bytes, bytes);
+    store_release(h.repl_lag_commits, commits);
+    store_release(h.replicas, replicas);
+    if (load_relaxed(h.sync_blocked) != sync_blocked) {
+        store_release(h.sync_blocked, sync_blocked);
+        batch_dirty_ = true; // sleeping sync committers must see it now
+    }
+}
+
+void Checkpoint::set_window(std::uint32_t commits, std::uint32_t policy) {
+    MetaHeader& h = meta_.mutable_header();
+    store_release(h.async_window, commits);
+    store_release(h.window_policy, policy);
+}
+
+std::optional<SectionState> Checkpoint::section_state(std::uint32_t slot) const {
+    if (slot >= slots_.size() || !slots_[slot].used) return std::nullopt;
+    const Slot& sl = slots_[slot];
+    return SectionState{sl.id,           sl.generation,     sl.offset,       sl.capacity,
+                        sl.captured_seq, sl.committed_size, sl.expiration_ns};
+}
+
+std::span<const std::byte> Checkpoint::committed_bytes(std::uint32_t slot) const {
+    const Slot& sl = slots_[slot];
+    return {shadow_area() + sl.offset, sl.capacity};
+}
+
+std::vector<std::uint64_t> Checkpoint::block_hashes(std::uint32_t slot, bool live) const {
+    std::vector<std::uint64_t> r;
+    if (slot >= slots_.size() || !slots_[slot].used) return r;
+    const Slot& sl = slots_[slot];
+    const std::uint32_t bs = attrs_.block_size;
+    const std::byte* base = (live ? data_.area() : shadow_area()) + sl.offset;
+    r.reserve(sl.capacity / bs);
+    for (std::uint64_t off = 0; off < sl.capacity; off += bs) r.push_back(XXH3_64bits(base + off, bs));
+    return r;
+}
+
+void Checkpoint::set_replicated_hashes(std::uint32_t slot, std::span<const std::uint64_t> hashes) {
+    if (block_hash_.empty() || slot >= slots_.size() || !slots_[slot].used) return;
+    const Slot& sl = slots_[slot];
+    const std::uint64_t first = sl.offset / attrs_.block_size;
+    const std::uint64_t n = std::min<std::uint64_t>(hashes.size(), sl.capacity / attrs_.block_size);
+    std::copy_n(hashes.begin(), n, block_hash_.begin() + static_cast<std::ptrdiff_t>(first));
+}
+
+std::uint64_t Checkpoint::zero_block_hash() const {
+    static thread_local std::uint32_t cached_bs = 0;
+    static thread_local std::uint64_t cached = 0;
+    if (cached_bs != attrs_.block_size) {
+        std::vector<std::byte> zero(attrs_.block_size);
+        cached = XXH3_64bits(zero.data(), zero.size());
+        cached_bs = attrs_.block_size;
+    }
+    return cached;
+}
+
+ReplEvent Checkpoint::install_event(std::uint32_t slot) const {
+    const Slot& sl = slots_[slot];
+    ReplEvent ev;
+    ev.kind = ReplEvent::Kind::kInstall;
+    ev.slot = slot;
+    ev.generation = sl.generation;
+    ev.seq = sl.captured_seq;
+    ev.size = sl.committed_size;
+    ev.id = sl.id;
+    ev.data_offset = sl.offset;
+    ev.capacity = sl.capacity;
+    ev.expiration_ns = sl.expiration_ns;
+    return ev;
+}
+
 } // namespace ckpt::engine

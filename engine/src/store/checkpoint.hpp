@@ -179,28 +179,6 @@ public:
     /// Sets the replicated-hash cache of a section's blocks (after a resync sent them).
     void set_replicated_hashes(std::uint32_t slot, std::span<const std::uint64_t> hashes);
 
-    // standby side: mirror the active's directory and apply whole commits
-    /// Makes `slot` hold this section at exactly this extent (the layouts are identical); keeps
-    /// the bytes when the slot already holds the same id at the same extent.
-    Status install_section(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
-                           std::uint64_t data_offset, std::uint64_t capacity, std::int64_t expiration_ns,
-                           std::uint64_t seq, std::uint64_t size);
-    /// Removes the section in `slot` if it holds `remote_generation` (any when 0).
-    void remove_section_at(std::uint32_t slot, std::uint64_t remote_generation);
-    void set_expiration_at(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
-    /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
-    /// slot, generation or range does not fit.
-    bool stage(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t offset,
-               std::span<const std::byte> bytes);
-    /// Applies the staged commit to the section under its seqlock: all of it or, on false, none.
-    bool apply_staged(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
-                      bool overwrite);
-    /// Forgets a partly received commit: the shadow gets the live bytes back.
-    void discard_staged();
-    /// After an engine restart on a standby: the shadow may still hold bytes of a commit that was
-    /// staged and never applied (which ranges was only in memory). The live bytes are the last
-    /// applied commit, so every section not locked by a writer takes them back into the shadow.
-    void discard_staged_after_restart();
     std::uint64_t remote_generation(std::uint32_t slot) const { return slots_[slot].remote_generation; }
     /// The engine holds a replica open while it is a standby (no retention countdown).
     bool held_by_replication() const { return role() == shm::kRoleStandby; }
@@ -209,6 +187,9 @@ public:
     std::vector<int> subscribers;
 
 private:
+    /// The standby side writes the directory and the sections through the same private state
+    /// (replication/replica_applier.hpp): one owner of the truth, two writers of it.
+    friend class ReplicaApplier;
     Checkpoint() = default;
     struct Slot {
         bool used = false;
@@ -272,10 +253,6 @@ private:
     EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
     LazyZeroArray<std::uint64_t> block_hash_;
-    struct Staged {
-        std::uint64_t area_offset, length;
-    };
-    std::vector<Staged> staged_;
     struct ChangedBlock {
         std::uint64_t block, hash;
     };
