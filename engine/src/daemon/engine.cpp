@@ -176,11 +176,8 @@ Status Engine::start() {
     store_seq_cst(nh->engine_sleeping, 0u);
     nh->stats_offset = kStatsOffset;
     nh->stats_size = stats_region_size(cfg_.stats_checkpoints);
-    stats_ = StatsWriter::init(node_map_.data() + kStatsOffset, cfg_.stats_checkpoints, cfg_.node_id,
-                               static_cast<std::uint32_t>(::getpid()), nh->started_ns, cfg_.stats_interval_ms);
-    stats_free_.clear();
-    for (std::uint32_t i = cfg_.stats_checkpoints; i-- > 0;) stats_free_.push_back(i); // slot 0 first
-    stats_scratch_ = std::make_unique<CheckpointStats>();
+    stats_.init(node_map_.data() + kStatsOffset, cfg_.stats_checkpoints, cfg_.node_id, nh->started_ns,
+                cfg_.stats_interval_ms);
     store_release(nh->magic, kNodeMagic);
 
     kick_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -425,6 +422,11 @@ void Engine::run_timers() {
         destroy(c);
     }
     publish_stats(now);
+}
+
+void Engine::publish_stats(std::int64_t now_ns) {
+    stats_.publish(now_ns, all_, repl_.get(), link_.get(),
+                   load_relaxed(reinterpret_cast<const NodeHeader*>(node_map_.data())->captures));
 }
 
 int Engine::run() {

@@ -6,7 +6,7 @@
 #include "ckpt/common/unix_socket.hpp"
 #include "ckpt/engine/config.hpp"
 #include "ckpt/shm/shared_object.hpp"
-#include "ckpt/shm/stats_view.hpp"
+#include "daemon/stats_publisher.hpp"
 #include "link/peer_link.hpp"
 #include "replication/replicator.hpp"
 #include "store/checkpoint.hpp"
@@ -101,8 +101,7 @@ private:
     void run_timers();
     void watch_orphans();
     bool authorised(const PeerCredentials& c) const;
-    /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path;
-    /// stats_publisher.cpp).
+    /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path).
     void publish_stats(std::int64_t now_ns);
     void log(const char* fmt, ...) const __attribute__((format(printf, 2, 3)));
 
@@ -127,19 +126,7 @@ private:
     std::unique_ptr<Replicator> repl_; ///< with link_
     int link_wait_fd_ = -1;            ///< readable when frames arrive, if the carrier has one
     std::atomic<bool> stop_{false};
-    // the stats region (stats_publisher.cpp)
-    shm::StatsWriter stats_;
-    std::int64_t next_stats_ns_ = 0;
-    struct StatsSlot {
-        std::uint32_t slot = 0;
-        std::uint64_t round = 0;                      ///< last publication that saw the checkpoint
-        std::uint64_t hist_count = ~std::uint64_t{0}; ///< histogram count last published
-        const CheckpointFigures* figures = nullptr;   ///< this round's, when replicated
-    };
-    std::unordered_map<std::uint64_t, StatsSlot> stats_slots_; ///< by MetaHeader::incarnation
-    std::vector<std::uint32_t> stats_free_;                    ///< free checkpoint slots
-    std::uint64_t stats_round_ = 0;
-    std::unique_ptr<shm::CheckpointStats> stats_scratch_; ///< one slot's worth, built then published
+    StatsPublisher stats_; ///< the stats region of NODE
     FILE* log_ = stderr;
 };
 

@@ -3,9 +3,13 @@
 // stats_interval_ms the engine copies what its components count privately (checkpoints, the
 // peer link, its streams, the carrier, the fault shim, the replicator) into the region, each part
 // under its seqlock. Nothing here runs per commit; the commit path only bumps private counters.
+#include "daemon/stats_publisher.hpp"
 #include "ckpt/net/fault_shim.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "daemon/engine.hpp"
+#include "link/peer_link.hpp"
+#include "replication/replicator.hpp"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -103,14 +107,25 @@ void fill_peer(PeerStats& s, const PeerStatus& p) {
 
 } // namespace
 
-void Engine::publish_stats(std::int64_t now_ns) {
+void StatsPublisher::init(std::byte* region, std::uint32_t checkpoints, std::uint32_t node_id, std::int64_t started_ns,
+                          std::uint32_t interval_ms) {
+    stats_ = StatsWriter::init(region, checkpoints, node_id, static_cast<std::uint32_t>(::getpid()), started_ns,
+                               interval_ms);
+    interval_ms_ = interval_ms;
+    stats_free_.clear();
+    for (std::uint32_t i = checkpoints; i-- > 0;) stats_free_.push_back(i); // slot 0 first
+    stats_scratch_ = std::make_unique<CheckpointStats>();
+}
+
+void StatsPublisher::publish(std::int64_t now_ns, const std::vector<std::shared_ptr<Checkpoint>>& all, Replicator* repl,
+                             const PeerLink* peer_link, std::uint64_t captures) {
     if (!stats_ || now_ns < next_stats_ns_) return;
-    next_stats_ns_ = now_ns + std::int64_t{cfg_.stats_interval_ms} * 1'000'000;
+    next_stats_ns_ = now_ns + std::int64_t{interval_ms_} * 1'000'000;
     const std::uint64_t round = ++stats_round_;
 
     // Slots: every checkpoint keeps the one it got until it goes; one that finds none is counted.
     std::uint32_t untracked = 0;
-    for (const auto& c : all_) {
+    for (const auto& c : all) {
         auto [it, added] = stats_slots_.try_emplace(c->meta().header().incarnation);
         if (added) {
             if (stats_free_.empty()) {
@@ -133,15 +148,15 @@ void Engine::publish_stats(std::int64_t now_ns) {
         stats_free_.push_back(it->second.slot);
         it = stats_slots_.erase(it);
     }
-    if (repl_) {
-        repl_->collect_stats([&](const Checkpoint& c, const CheckpointFigures& f) {
+    if (repl) {
+        repl->collect_stats([&](const Checkpoint& c, const CheckpointFigures& f) {
             if (auto it = stats_slots_.find(c.meta().header().incarnation); it != stats_slots_.end())
                 it->second.figures = &f;
         });
     }
 
     CheckpointStats& s = *stats_scratch_;
-    for (const auto& c : all_) {
+    for (const auto& c : all) {
         auto it = stats_slots_.find(c->meta().header().incarnation);
         if (it == stats_slots_.end()) continue;
         StatsSlot& slot = it->second;
@@ -193,15 +208,15 @@ void Engine::publish_stats(std::int64_t now_ns) {
     hdr.publications = round;
     hdr.published_mono_ns = now_ns;
     hdr.published_ns = now_realtime_ns();
-    hdr.captures = load_relaxed(reinterpret_cast<const NodeHeader*>(node_map_.data())->captures);
-    hdr.checkpoints = static_cast<std::uint32_t>(all_.size());
+    hdr.captures = captures;
+    hdr.checkpoints = static_cast<std::uint32_t>(all.size());
     hdr.untracked = untracked;
     LinkStats link{};
     PeerStats peers[kStatsMaxPeers];
     std::uint32_t n = 0;
-    if (link_) {
-        fill_link(link, *link_, repl_->counters());
-        for (const auto& p : link_->peers()) {
+    if (peer_link) {
+        fill_link(link, *peer_link, repl->counters());
+        for (const auto& p : peer_link->peers()) {
             if (n == kStatsMaxPeers) break;
             fill_peer(peers[n++], p);
         }
