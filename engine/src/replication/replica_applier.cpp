@@ -63,7 +63,7 @@ void ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation)
     SectionControl& ctl = c_.data_.control(slot);
     std::uint64_t lock = load_acquire(ctl.lock);
     if (lock_held(lock)) { // a stale local writer (this node was demoted): its transaction is void
-        c_.recover(slot, lock, false);
+        c_.commit_.recover(slot, lock, false);
         lock = load_acquire(ctl.lock);
     }
     // Fence it as delete_section does: readers and writers see the engine's owner and go away.
@@ -104,8 +104,8 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     SectionControl& ctl = c_.data_.control(slot);
     std::uint64_t lock = load_acquire(ctl.lock);
     if (lock_held(lock)) { // a stale local writer (this node was demoted): void its transaction first
-        // c_.recover() copies the whole shadow back, staged bytes included: that is the new state.
-        c_.recover(slot, lock, false);
+        // c_.commit_.recover() copies the whole shadow back, staged bytes included: that is the new state.
+        c_.commit_.recover(slot, lock, false);
         lock = load_acquire(ctl.lock);
     }
     // The sequence only grows, even when the active's is lower (a diverged former active being

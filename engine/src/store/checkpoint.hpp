@@ -8,6 +8,7 @@
 #include "ckpt/common/result.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "commit/commit_path.hpp"
 #include "store/extent_allocator.hpp"
 #include "store/lazy_zero_array.hpp"
 
@@ -124,7 +125,7 @@ public:
     /// Slots recorded in META at adoption whose process is still alive, awaiting reattach.
     std::vector<std::pair<std::uint32_t, pid_t>> orphan_writers() const;
 
-    // --- the commit path (engine poll loop; hot) ---
+    // --- the commit path (engine poll loop; hot): commit/commit_path.hpp ---
     /// Consumes doorbells and captures announced commits; returns commits captured.
     std::size_t poll_commits();
     /// Captures every section whose lock sequence moved past what the shadow holds (doorbells
@@ -190,6 +191,7 @@ private:
     /// The standby side writes the directory and the sections through the same private state
     /// (replication/replica_applier.hpp): one owner of the truth, two writers of it.
     friend class ReplicaApplier;
+    friend class CommitPath;
     Checkpoint() = default;
     struct Slot {
         bool used = false;
@@ -211,13 +213,7 @@ private:
     std::optional<std::uint32_t> lookup(std::span<const std::byte> id) const;
     void rebuild_index();
     void record_change(std::uint32_t slot);
-    bool capture(std::uint32_t slot);
-    /// Ends a transaction that will never commit. `writer_died`: weak mode marks the section
-    /// corrupted (SA semantics); otherwise, and always for an abort, the shadow restores it.
-    void recover(std::uint32_t slot, std::uint64_t lock, bool writer_died = true);
     void mark_corrupted(std::uint32_t slot, const std::string& why);
-    /// Clears the dirty bits of blocks [first_block, first_block + count) word by word.
-    void clear_dirty(std::uint64_t first_block, std::uint64_t count);
     void note_damage(const std::string& what);
     void remove_section(std::uint32_t slot);
     shm::ShadowEntry& shadow_entry(std::uint32_t slot) const;
@@ -253,10 +249,7 @@ private:
     EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
     LazyZeroArray<std::uint64_t> block_hash_;
-    struct ChangedBlock {
-        std::uint64_t block, hash;
-    };
-    std::vector<ChangedBlock> changed_; ///< scratch of capture(), kept to avoid an allocation per commit
+    CommitPath commit_{*this}; ///< the hot path over this state (commit/commit_path.hpp)
 };
 
 /// Process start time (/proc/PID/stat field 22), 0 if the process does not exist.
