@@ -28,11 +28,6 @@ std::unique_ptr<Checkpoint> local_checkpoint(const std::string& tag, const Check
     return c.ok() ? std::move(*c) : nullptr;
 }
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-    const auto* p = reinterpret_cast<const std::byte*>(s.data());
-    return {p, p + s.size()};
-}
-
 InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
                              std::unique_ptr<net::Transport> carrier, const std::int64_t& now, LinkConfig cfg)
     : id_(id), prefix_("hs-inproc." + std::to_string(::getpid()) + "." + std::to_string(id) + "."), now_(now) {

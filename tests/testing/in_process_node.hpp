@@ -4,6 +4,7 @@
 // fault shim or not) and its Replicator, all driven by step(now) with the test's clock. No ckptd, no
 // socket, no root: a replication scenario runs in milliseconds and is deterministic (the fault
 // shim's decisions are seeded, the clock is the test's).
+#include "bytes.hpp"
 #include "ckpt/common/attributes.hpp"
 #include "link/peer_link.hpp"
 #include "replication/replicator.hpp"
@@ -65,9 +66,6 @@ engine::SegmentNames in_process_names(const std::string& prefix, const std::stri
 /// and `tag`; removes leftovers of a crashed run first. Null (and a gtest failure) when it fails.
 std::unique_ptr<engine::Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,
                                                      std::uint16_t node_id = 1);
-
-/// The bytes of a string (section ids, payloads).
-std::vector<std::byte> bytes_of(std::string_view s);
 
 /// What libckpt's WriteTx does, on the engine's own mapping: takes the section's lock as writer
 /// `writer` (a slot from Checkpoint::attach_writer), stores `bytes` at `offset`, marks them dirty

@@ -47,8 +47,8 @@ Status Engine::start() {
     // SIGTERM and SIGINT are read from a signalfd (below). Block them first, before DPDK starts
     // its threads (EAL's interrupt thread, memif's reconnect timer): a thread keeps the mask it
     // was created with, and a signal the kernel hands to a thread that does not block it takes
-    // its default action, killing the engine without its clean stop (seen once a memif client
-    // lost its server: SIGTERM then ended ckptd with status 143 and a stale pid file).
+    // its default action, killing the engine without its clean stop (exit status 143, a stale
+    // pid file).
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
@@ -219,10 +219,9 @@ int Engine::run() {
     epoll_event events[64];
     const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
     // The control socket and the timers (heartbeats, peer timeouts, retransmissions, stats) run on
-    // every 64th idle turn *and* at least every millisecond, busy or not. `iter` counts idle turns
-    // only, so under a sustained load it stops and, alone, starved them: a control call waited 5 s
-    // and heartbeats stopped. (Counting busy turns too, for this and for the yield below, cost a
-    // third of the 1 KiB commit throughput.)
+    // every 64th idle turn *and* at least every millisecond, busy or not: `iter` counts idle turns
+    // only (counting busy ones too costs commit throughput), so alone it would starve them under a
+    // sustained load.
     constexpr std::int64_t kServiceEveryNs = 1'000'000;
     std::int64_t next_service_ns = 0;
     while (!stop_.load(std::memory_order_relaxed)) {

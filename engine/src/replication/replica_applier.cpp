@@ -41,7 +41,7 @@ Status ReplicaApplier::install(std::uint32_t slot, std::span<const std::byte> id
     if (auto other = c_.lookup(id_bytes)) remove(*other, 0);
     // Sections of a diverged layout that overlap the extent give way to the active's. A free extent
     // overlaps none: the scan of every slot runs only when it is not, so a replica receiving its
-    // sections one after another stays linear (100,000 sections were quadratic).
+    // sections one after another stays linear in their number.
     if (!c_.alloc_.reserve(data_offset / bs, capacity / bs)) {
         for (std::uint32_t s = 0; s < c_.slots_.size(); ++s) {
             const Checkpoint::Slot& o = c_.slots_[s];
