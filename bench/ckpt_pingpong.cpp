@@ -48,6 +48,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -210,6 +211,7 @@ std::unique_ptr<Link> open_link(const Options& o) {
     }
     ckpt::net::EalConfig eal;
     eal.file_prefix = o.prefix.empty() ? "hspp-" + o.role + "-" + std::to_string(::getpid()) : o.prefix;
+    if (const char* l = std::getenv("CKPT_EAL_LOG")) eal.extra.push_back(std::string("--log-level=") + l); // debugging
     eal.lcores = o.lcore;
     eal.memory_mb = 128;
     std::string device = "net_memif0";
@@ -230,10 +232,24 @@ std::unique_ptr<Link> open_link(const Options& o) {
     // The echo server does not know the client's frame size: every port takes the largest frame
     // the options allow (--size and --mtu up to 9000).
     po.max_frame = 9000 + 14;
+    // A memif client may start before its server (no socket yet: its start fails) or connect
+    // before the server's port is ready (refused): start it later and restart it while its link
+    // stays down, as ckptd does.
+    const bool memif_client = o.af_packet.empty() && o.role == "client";
+    if (memif_client) po.start_later = true, po.link_wait_ms = 0;
     auto port = ckpt::net::Port::open(device, po);
     if (!port) {
         std::fprintf(stderr, "ckpt_pingpong: %s\n", port.message().c_str());
         return nullptr;
+    }
+    for (unsigned waited = 0; memif_client && !port->link_up(); waited += 10) {
+        if (waited >= o.link_wait_ms) {
+            std::fprintf(stderr, "ckpt_pingpong: link of %s did not come up within %u ms (is the peer running?)\n",
+                         device.c_str(), o.link_wait_ms);
+            return nullptr;
+        }
+        if (waited % 500 == 0) (void)port->restart();
+        ::usleep(10'000);
     }
     return std::make_unique<DpdkLink>(std::move(*port));
 }
@@ -520,9 +536,21 @@ int run_client(Link& link, const Options& o) {
         for (std::size_t bytes : o.message) rc = rc ? rc : run_messages(link, o, bytes);
     else
         rc = run_echo(link, o);
-    std::vector<std::byte> stop(kHeader); // ends the server
+    // End the server, and wait for its echo of the stop frame before going: a frame still in a
+    // memif ring when this end disconnects is lost with the ring (and an af_packet socket ring may
+    // drop one), and the server would wait for it until its deadline.
+    std::vector<std::byte> stop(kHeader);
     fill_frame(stop, kStop);
-    for (int i = 0; i < (o.af_packet.empty() ? 1 : 3); ++i) link.send(stop); // af_packet: a socket ring may drop one
+    bool answered = false;
+    for (int attempt = 0; attempt < 20 && !answered; ++attempt) {
+        link.send(stop);
+        const std::uint64_t until = now_ns() + 100'000'000;
+        while (!answered && now_ns() < until)
+            link.poll([&](std::span<const std::byte> f) {
+                answered |= ether_type_of(f) == kEtherType && seq_of(f) == kStop;
+            });
+    }
+    if (!answered) std::fprintf(stderr, "ckpt_pingpong: the server did not echo the stop frame within 2 s\n");
     return rc;
 }
 

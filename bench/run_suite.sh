@@ -9,6 +9,10 @@
 #   3. bench/ckpt_observe: commit to observed in another process against a cache-line ping-pong
 #      and iceoryx publish/subscribe,
 #   4. bench/ckpt_scale: takeover by mapping against reading, resync bytes, 100k sections,
+#   5. bench/kvstore_compare.sh: YCSB A/B on hotspare-kvstore (sync, async) against Redis 7 with and
+#      without WAIT 1, closed and open loop, failovers with lost acknowledged updates (issue 16),
+#   6. bench/hotspare_commit: checkpoint cost vs registered size and dirty fraction for explicit
+#      marking, transparent tracking, a full copy and a fork() snapshot (issue 16),
 # each figure next to its baseline measured in the same run (alternating rounds), and merges them
 # with bench/suite_report.py into suite.md, suite.json and CDF plots (PNG) in the results directory.
 #
@@ -48,7 +52,7 @@ fi
 # build file first, so that targets added since it was configured are listed.
 ninja -C "$build" build.ninja >/dev/null || exit 1
 mapfile -t targets < <(ninja -C "$build" -t targets all | cut -d: -f1 |
-    grep -E '^(engine/ckptd|bench/(bench_[a-z]+|ckpt_[a-z0-9]+|redis_wait)|tests/net/ckpt_pingpong)$')
+    grep -E '^(engine/ckptd|bench/(bench_[a-z]+|ckpt_[a-z0-9]+|redis_wait|ycsb|hotspare_commit)|tests/net/ckpt_pingpong|examples/kvstore/hotspare-kvstore|tools/ckptctl/ckptctl)$')
 ninja -C "$build" "${targets[@]}" >/dev/null || {
     ninja -C "$build" "${targets[@]}" | tail -30
     exit 1
@@ -82,6 +86,16 @@ if [ -x "$build/bench/ckpt_observe" ]; then
 fi
 if [ -x "$build/bench/ckpt_scale" ]; then
     step scale "$build/bench/ckpt_scale" "${q[@]}" --json "$out/scale.json" >"$out/scale.md"
+fi
+# 5-6. issue 16: the key-value store against Redis, and the Hot Spare measurements
+if [ -x "$build/bench/ycsb" ] && [ -x "$build/examples/kvstore/hotspare-kvstore" ]; then
+    if [ "$quick" -eq 1 ]; then kv=(2000 5000 8 3 2000); else kv=(5000 20000 16 20 2000); fi
+    step kvstore "$root/bench/kvstore_compare.sh" "$build" "$out/kvstore" "${kv[@]}"
+fi
+if [ -x "$build/bench/hotspare_commit" ]; then
+    if [ "$quick" -eq 1 ]; then hs=(--sizes-mib 1,16,64 --fractions 1,10,50,95 --iterations 5); else hs=(); fi
+    step hotspare bash -c "'$build/bench/hotspare_commit' ${hs[*]} --json '$out/hotspare.jsonl' 2>'$out/hotspare.txt' &&
+        '$root/bench/hotspare_plot.sh' '$out/hotspare.jsonl' '$out/hotspare' >/dev/null"
 fi
 echo "suite seconds: $(($(date +%s) - start))" >>"$out/machine.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"

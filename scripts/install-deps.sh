@@ -4,11 +4,13 @@
 #   usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3)
+      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
+      redis-tools)
 # --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,
-# found by meson through cmake) and its plots (gnuplot).
+# found by meson through cmake; criu for the checkpointed-Redis baseline of issue 16) and its plots
+# (gnuplot). redis-tools (redis-cli) is for the kvstore test, which skips without it.
 if [ "${1:-}" = --bench ]; then
-    pkgs+=(redis-server libiceoryx-posh-dev iceoryx cmake gnuplot-nox)
+    pkgs+=(redis-server libiceoryx-posh-dev iceoryx cmake gnuplot-nox criu)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

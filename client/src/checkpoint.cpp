@@ -286,6 +286,13 @@ Result<CheckpointStatus> Checkpoint::status() const {
     return st;
 }
 
+Status Checkpoint::set_retention(std::int64_t retention_ns) {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    CKPT_TRY(core_->session->call(proto::Op::kRetention,
+                                  [&](proto::Encoder& e) { e.u64(core_->handle).i64(retention_ns); }));
+    return {};
+}
+
 Status Checkpoint::close() {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is already closed");
     core_->closed = true;

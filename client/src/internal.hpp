@@ -17,6 +17,7 @@
 namespace ckpt::client::detail {
 
 struct CheckpointCore;
+struct WriteTracker; ///< transparent dirty tracking (write_tracking.cpp)
 
 struct Reply {
     std::vector<std::byte> body; ///< after the status field
@@ -66,6 +67,7 @@ struct CheckpointCore {
     Fd notify_event;      ///< the engine's eventfd of the current subscription
     int notify_sock = -1; ///< the session socket registered in notify_epoll (for its hang-up)
     bool closed = false;
+    std::shared_ptr<WriteTracker> tracker; ///< set by enable_write_tracking()
 
     ~CheckpointCore();
     /// (Re)opens on the engine; maps the segments the first time, checks they are the same after.
@@ -80,6 +82,9 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
                 const char* what);
 
 std::string printable_id(std::string_view id);
+
+/// Transparent tracking: marks in `tx` the pages of its section written since the last commit.
+Status mark_written(CheckpointCore& ck, WriteTx& tx);
 
 /// The engine's per-checkpoint counters, as STATUS, LIST and INSPECT encode them.
 void decode_counters(proto::Decoder& d, EngineCounters& c);

@@ -291,6 +291,13 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
         return fail(Error::kFailedOperation, "section is corrupted; only an overwrite commit repairs it");
     }
     SectionControl& ctl = ck.data.control(slot_);
+    if (ck.tracker && !overwrite) { // transparent tracking: the pages written since the last commit
+        if (auto st = detail::mark_written(ck, *this); !st) {
+            (void)abort();
+            return st.failure();
+        }
+        if (!marked_) mark_dirty(0, 1); // nothing written: one unchanged block, which is not sent
+    }
     if (!marked_ || overwrite) mark_dirty(0, capacity_); // nothing marked: the whole section changed
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);

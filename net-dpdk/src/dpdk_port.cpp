@@ -1,17 +1,23 @@
 // The only translation unit of the tree that includes DPDK.
 #include "ckpt/net/dpdk_port.hpp"
 
+#include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_interrupts.h>
 #include <rte_mbuf.h>
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace ckpt::net {
 
@@ -22,6 +28,92 @@ std::atomic<bool> g_eal_ready{false};
 Failure dpdk_failure(Error code, const std::string& what, int err) {
     return fail(code, what + ": " + rte_strerror(err < 0 ? -err : err));
 }
+
+/// Parks DPDK's interrupt thread for the life of the object, so that a port can be stopped,
+/// closed or restarted while no driver callback runs.
+///
+/// Why: memif's control channel lives on that thread. When the peer disconnects (its message, or
+/// its socket closing), the thread runs memif_disconnect() for the port, which frees the port's
+/// regions through dev->process_private. DPDK 22.11 lets rte_eth_dev_stop() and
+/// rte_eth_dev_close() run at the same time from the application's thread: stop's own
+/// memif_disconnect() meets a callback in flight (rte_intr_callback_unregister() says -EAGAIN and
+/// only defers the unregistration), close frees process_private and rte_eth_dev_release_port()
+/// sets it to NULL, and the callback still in flight then reads regions_num at NULL + 0x800: the
+/// SIGSEGV in librte_net_memif (memif_free_regions from memif_disconnect, thread "eal-intr-thread")
+/// seen when both ends of a link shut down at once. The two memif_disconnect() calls also free the
+/// same regions twice when they overlap.
+///
+/// How: the interrupt thread runs its callbacks one at a time. We register a callback of our own
+/// on an eventfd that is already readable and wait until it runs; it then waits for us. While it
+/// does, no memif callback is in flight and none starts. The control operations never wait on the
+/// interrupt thread (unregistering a callback that is not running returns at once), so holding it
+/// cannot deadlock. (An alarm would do the same, but rte_eal_cleanup() waits for a running alarm
+/// callback to finish, which a thread parked for good never does.)
+class InterruptThreadParked {
+public:
+    enum Forever { kForever };
+    /// Parks the thread until the process ends (for rte_eal_cleanup()); never destroyed.
+    explicit InterruptThreadParked(Forever) : InterruptThreadParked() { forever_ = true; }
+    InterruptThreadParked() {
+        efd_ = ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+        handle_ = efd_ < 0 ? nullptr : rte_intr_instance_alloc(RTE_INTR_INSTANCE_F_PRIVATE);
+        if (!handle_ || rte_intr_fd_set(handle_, efd_) != 0 || rte_intr_type_set(handle_, RTE_INTR_HANDLE_EXT) != 0 ||
+            rte_intr_callback_register(handle_, &InterruptThreadParked::park, this) != 0) {
+            std::fprintf(stderr, "hotspare: cannot park DPDK's interrupt thread; the port stops without it\n");
+            release_source();
+            return;
+        }
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (state_.load(std::memory_order_acquire) == kWaiting) {
+            if (std::chrono::steady_clock::now() > give_up) {
+                // The thread is stuck in another callback. Take ours back: if it has not started,
+                // it never will; if it starts now, it sees kAbandoned and returns.
+                int expected = kWaiting;
+                if (state_.compare_exchange_strong(expected, kAbandoned)) {
+                    std::fprintf(stderr, "hotspare: DPDK's interrupt thread did not answer within 5 s; "
+                                         "the port stops without parking it\n");
+                    rte_intr_callback_unregister_sync(handle_, &InterruptThreadParked::park, this);
+                    release_source();
+                    return;
+                }
+                break; // it parked just now
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+    }
+    ~InterruptThreadParked() {
+        if (!handle_ || forever_) return;
+        state_.store(kReleased, std::memory_order_release);
+        state_.notify_one();
+        // Returns once the callback has returned: then nothing reads this object any more.
+        rte_intr_callback_unregister_sync(handle_, &InterruptThreadParked::park, this);
+        release_source();
+    }
+    InterruptThreadParked(const InterruptThreadParked&) = delete;
+    InterruptThreadParked& operator=(const InterruptThreadParked&) = delete;
+
+private:
+    enum : int { kWaiting, kParked, kReleased, kAbandoned };
+    static void park(void* arg) {
+        auto* self = static_cast<InterruptThreadParked*>(arg);
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(self->efd_, &v, sizeof v); // else the thread calls us again
+        int expected = kWaiting;
+        if (!self->state_.compare_exchange_strong(expected, kParked)) return; // abandoned, or a second call
+        while (self->state_.load(std::memory_order_acquire) == kParked)
+            self->state_.wait(kParked, std::memory_order_acquire);
+    }
+    void release_source() {
+        if (handle_) rte_intr_instance_free(handle_);
+        handle_ = nullptr;
+        if (efd_ >= 0) ::close(efd_);
+        efd_ = -1;
+    }
+    std::atomic<int> state_{kWaiting};
+    int efd_ = -1;
+    rte_intr_handle* handle_ = nullptr;
+    bool forever_ = false;
+};
 
 } // namespace
 
@@ -53,16 +145,36 @@ Status eal_init(const EalConfig& cfg) {
     return {};
 }
 
+Status create_vdev(const std::string& name, const std::string& args) {
+    if (!g_eal_ready.load()) return fail(Error::kInit, "DPDK EAL not initialised (call eal_init first)");
+    if (int rc = rte_vdev_init(name.c_str(), args.c_str()); rc != 0)
+        return dpdk_failure(rc == -EEXIST ? Error::kExist : Error::kInvalidParam, "vdev " + name + " (" + args + ")",
+                            rc);
+    return {};
+}
+
+namespace {
+InterruptThreadParked* g_parked_for_exit = nullptr; ///< see eal_cleanup()
+} // namespace
+
 void eal_cleanup() {
-    if (g_eal_ready.exchange(false)) rte_eal_cleanup();
+    if (!g_eal_ready.exchange(false)) return;
+    // DPDK 22.11's rte_eal_cleanup() unmaps its memory but leaves the interrupt thread running over
+    // interrupt sources that point into it (memif leaves its listener's source registered after
+    // freeing its handle): the thread then faults in rte_intr_fd_get(). Park the thread for good
+    // first; it stays in our callback until the process ends. The parking lot is leaked on
+    // purpose (the parked thread reads it); `g_parked_for_exit` keeps it reachable.
+    g_parked_for_exit = new InterruptThreadParked(InterruptThreadParked::kForever);
+    rte_eal_cleanup();
 }
 
 struct Port::Impl {
     rte_mempool* pool = nullptr;
     std::uint16_t data_room = 0;
     std::uint16_t max_frame = 0;
-    bool started = false;
-    int rx_intr_fd = -1; ///< -1: the driver has no RX interrupt (or it was not asked for)
+    bool opened = false;  ///< configured: rte_eth_dev_close() is owed
+    bool started = false; ///< bursts allowed
+    int rx_intr_fd = -1;  ///< -1: the driver has no RX interrupt (or it was not asked for)
 };
 
 Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
@@ -92,6 +204,7 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
         rc_conf = rte_eth_dev_configure(port_id, 1, 1, &conf);
     }
     if (rc_conf < 0) return dpdk_failure(Error::kLibrary, "configure " + device, rc_conf);
+    p.impl_->opened = true;
     std::uint16_t rxd = opts.rx_descriptors, txd = opts.tx_descriptors;
     rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
     const int socket =
@@ -100,9 +213,14 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
         return dpdk_failure(Error::kLibrary, "RX queue of " + device, rc);
     if (int rc = rte_eth_tx_queue_setup(port_id, 0, txd, static_cast<unsigned>(socket), nullptr); rc < 0)
         return dpdk_failure(Error::kLibrary, "TX queue of " + device, rc);
-    if (int rc = rte_eth_dev_start(port_id); rc < 0) return dpdk_failure(Error::kLibrary, "start " + device, rc);
-    p.impl_->started = true;
-    if (conf.intr_conf.rxq) {
+    // A memif client's start connects to its server's socket and fails (EPERM) while there is
+    // none: with start_later the port stays open and stopped, for restart() to try again.
+    const int rc_start = rte_eth_dev_start(port_id);
+    if (rc_start < 0 && !opts.start_later)
+        return dpdk_failure(Error::kLibrary, "start " + device + " (a memif client needs its server's socket)",
+                            rc_start);
+    p.impl_->started = rc_start >= 0;
+    if (p.impl_->started && conf.intr_conf.rxq) {
         // Only a driver with rx_queue_intr_enable and an interrupt vector per queue gives both;
         // memif and af_packet in DPDK 22.11 have neither (-ENOTSUP), and the port is polled.
         // Enable first: it fails quietly with -ENOTSUP, where asking for the fd of a driver
@@ -124,11 +242,13 @@ Port::Port(Port&&) noexcept = default;
 Port& Port::operator=(Port&&) noexcept = default;
 
 Port::~Port() {
-    if (impl_ && impl_->started) {
-        rte_eth_dev_stop(port_id_);
-        rte_eth_dev_close(port_id_);
+    if (!impl_) return;
+    {
+        InterruptThreadParked parked; // no driver callback runs while the port goes
+        if (impl_->started) rte_eth_dev_stop(port_id_);
+        if (impl_->opened) rte_eth_dev_close(port_id_);
     }
-    if (impl_ && impl_->pool) rte_mempool_free(impl_->pool);
+    if (impl_->pool) rte_mempool_free(impl_->pool);
 }
 
 std::size_t Port::send(std::span<const std::span<const std::byte>> frames) {
@@ -216,6 +336,7 @@ bool Port::link_up() const {
 Status Port::restart() {
     // Bursts on a stopped port are a DPDK usage error (it dumps a stack): send and receive check
     // `started`, which is false from the stop until a start succeeds.
+    InterruptThreadParked parked; // no driver callback runs while the port stops and starts
     if (impl_->started) {
         impl_->started = false;
         if (int rc = rte_eth_dev_stop(port_id_); rc < 0) return dpdk_failure(Error::kLibrary, "stop port", rc);

@@ -125,7 +125,8 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const CarrierConfig& cfg)
     }
     CKPT_TRY(eal_init(eal));
     PortOptions po;
-    po.link_wait_ms = 0; // the peer may start later: the link comes up when it does
+    po.link_wait_ms = 0;   // the peer may start later: the link comes up when it does
+    po.start_later = true; // a memif client before its server: maintain() starts it later
     po.mbufs = 8191;
     po.max_frame = static_cast<std::uint16_t>(cfg.mtu + 14); // Ethernet header on top of the IPv4 MTU
     po.rx_interrupts = true; // used when the driver has one (a PCI NIC); memif/af_packet poll

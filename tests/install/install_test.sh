@@ -37,8 +37,9 @@ case "$sysconfdir" in /*) ;; *) sysconfdir="$prefix/$sysconfdir" ;; esac
 root="$tmp/root$prefix"
 etc="$tmp/root$sysconfdir/hotspare"
 doc="$root/$datadir/doc/hotspare"
-for f in bin/ckptd bin/ckptstat bin/ckptctl "$libdir/libckpt.a" "$libdir/pkgconfig/ckpt.pc" \
+for f in bin/ckptd bin/ckptstat bin/ckptctl bin/hotspare-kvstore "$libdir/libckpt.a" "$libdir/pkgconfig/ckpt.pc" \
     include/ckpt/client/session.hpp include/ckpt/client/checkpoint.hpp include/ckpt/client/section.hpp \
+    include/ckpt/client/write_tracking.hpp \
     lib/systemd/system/ckptd.service lib/systemd/system/ckptd@.service \
     "$datadir/doc/hotspare/OPERATIONS.md" "$datadir/doc/hotspare/GETTING_STARTED.md" \
     "$datadir/doc/hotspare/examples/counter/meson.build" "$datadir/doc/hotspare/examples/counter/counter.cpp"; do
@@ -47,7 +48,7 @@ done
 for c in ckptd memif af_packet pci udp; do
     [ -f "$etc/$c.conf.example" ] || fail "$sysconfdir/hotspare/$c.conf.example was not installed"
 done
-for b in ckptd ckptstat ckptctl; do "$root/bin/$b" --help > /dev/null || fail "installed $b --help failed"; done
+for b in ckptd ckptstat ckptctl hotspare-kvstore; do "$root/bin/$b" --help > /dev/null || fail "installed $b --help failed"; done
 # The shared library: real file with the full version, soname link with the major version.
 soname=$(readelf -d "$root/$libdir"/libckpt.so | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 version=$(meson introspect "$build" --projectinfo | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')

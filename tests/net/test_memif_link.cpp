@@ -71,6 +71,23 @@ TEST(KernelUdpLink, SameFramesOverTheKernel) {
     EXPECT_NE(r.client_out.find("verified 5000 frames"), std::string::npos) << r.client_out;
 }
 
+TEST(MemifLink, ClientStartedBeforeItsServer) {
+    // A memif client's port cannot start until its server's socket exists: it keeps trying
+    // within --link-wait-ms instead of failing at once.
+    auto sock = socket_path("late");
+    ::unlink(sock.c_str());
+    ChildProcess client(
+        {pingpong(), "client", "--lcore", "1", "--verify", "--size", "2000", "--count", "500", "--socket", sock});
+    ::usleep(700'000);
+    ChildProcess server({pingpong(), "server", "--lcore", "0", "--socket", sock});
+    std::string out;
+    while (auto l = client.read_line(std::chrono::seconds(60))) out += *l + "\n";
+    EXPECT_EQ(client.wait(), 0) << out;
+    EXPECT_EQ(server.wait(), 0);
+    EXPECT_NE(out.find("verified 500 frames"), std::string::npos) << out;
+    ::unlink(sock.c_str());
+}
+
 TEST(MemifLink, MissingPeerIsAClearError) {
     // A client with no server: the link never comes up, and the tool says so instead of hanging.
     ChildProcess client({pingpong(), "client", "--lcore", "1", "--socket", socket_path("nopeer"), "--count", "1",

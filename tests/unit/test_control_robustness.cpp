@@ -118,6 +118,9 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
     case Op::kDemote:
         e.str(name);
         break;
+    case Op::kRetention:
+        e.u64(handle).i64(0);
+        break;
     }
     return e.buffer();
 }
@@ -125,7 +128,7 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
 constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,         Op::kUnlink,
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
-                          Op::kPeers,     Op::kPromote,       Op::kDemote};
+                          Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).

@@ -260,6 +260,8 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
         return on_promote(s, id, d);
     case proto::Op::kDemote:
         return on_demote(s, id, d);
+    case proto::Op::kRetention:
+        return on_retention(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
@@ -663,6 +665,30 @@ void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
     }
     CKPT_REPLY_IF_FAILED(Op::kDemote, repl_->demote(c));
     (void)reply(s, proto::reply_ok(Op::kDemote, id));
+}
+
+void ControlServer::on_retention(Session& s, std::uint32_t id, proto::Decoder& d) {
+    std::uint64_t handle = d.u64();
+    std::int64_t retention = d.i64();
+    CKPT_DECODED(Op::kRetention);
+    Handle* h = find_handle(s, handle);
+    if (!h) {
+        (void)reply(s, proto::reply_error(Op::kRetention, id,
+                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
+        return;
+    }
+    if (retention < 0) {
+        (void)reply(s, proto::reply_error(Op::kRetention, id, fail(Error::kInvalidParam, "retention is negative")));
+        return;
+    }
+    if (h->ckpt->unlinked) {
+        (void)reply(s, proto::reply_error(Op::kRetention, id,
+                                          fail(Error::kBadOperation, "checkpoint '" + h->ckpt->name() +
+                                                                         "' was unlinked: its retention is moot")));
+        return;
+    }
+    h->ckpt->retention_set_ns = retention; // applies from the next last close
+    (void)reply(s, proto::reply_ok(Op::kRetention, id));
 }
 
 } // namespace ckpt::engine

@@ -65,7 +65,7 @@ void Registry::adopt_existing(int epoll_fd) {
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
             }
             if (cp->open_count == 0)
-                cp->retention_deadline_ns = std::max(mono_ns() + cp->attributes().retention_ns, grace_until_ns_);
+                cp->retention_deadline_ns = std::max(mono_ns() + cp->retention_ns(), grace_until_ns_);
             log_.log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(),
                      cp->meta().section_count(), static_cast<unsigned long>(cp->meta().commit_seq()),
                      cp->damage().empty() ? "" : ", damaged");
@@ -121,12 +121,12 @@ void Registry::last_close(const std::shared_ptr<Checkpoint>& c) {
     // when the checkpoint goes (and says so); the countdown below runs only once this node is
     // active (run_timers). Destroyed here, a local reader's close deleted the replica, leaving
     // nothing to promote.
-    if (c->unlinked || (c->attributes().retention_ns == 0 && !c->held_by_replication())) {
+    if (c->unlinked || (c->retention_ns() == 0 && !c->held_by_replication())) {
         destroy(c);
         return;
     }
-    if (c->attributes().retention_ns == 0) return; // a standby's replica, with no deadline
-    c->retention_deadline_ns = std::max(mono_ns() + c->attributes().retention_ns, grace_until_ns_);
+    if (c->retention_ns() == 0) return; // a standby's replica, with no deadline
+    c->retention_deadline_ns = std::max(mono_ns() + c->retention_ns(), grace_until_ns_);
 }
 
 std::shared_ptr<Checkpoint> Registry::find_checkpoint(const std::string& name) {

@@ -138,6 +138,9 @@ public:
     int open_count = 0;                     ///< handles held by sessions
     bool unlinked = false;                  ///< name removed from the registry
     std::int64_t retention_deadline_ns = 0; ///< 0 = not pending
+    std::int64_t retention_set_ns = -1;     ///< saCkptCheckpointRetentionDurationSet's value (-1: none)
+    /// The retention in force: the last one set, else the creation attribute.
+    std::int64_t retention_ns() const { return retention_set_ns >= 0 ? retention_set_ns : attrs_.retention_ns; }
     /// Set when application-writable words were found invalid; the message says which.
     const std::string& damage() const { return damage_; }
     const CheckpointCounters& counters() const { return counters_; }

@@ -114,6 +114,9 @@ public:
     Result<int> notify_fd();
 
     Result<CheckpointStatus> status() const;
+    /// saCkptCheckpointRetentionDurationSet: the retention from the next last close on
+    /// (BAD_OPERATION once the checkpoint is unlinked).
+    Status set_retention(std::int64_t retention_ns);
     /// Role, epoch and replication lag, as the engine last published them.
     ReplicationState replication() const;
     /// Closes the handle (also done when the last copy goes away).
@@ -121,6 +124,7 @@ public:
 
 private:
     friend class Session;
+    friend Status enable_write_tracking(Checkpoint& ck); // write_tracking.hpp
     std::shared_ptr<detail::CheckpointCore> core_;
 };
 

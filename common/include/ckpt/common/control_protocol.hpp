@@ -39,6 +39,7 @@ enum class Op : std::uint16_t {
     kPeers = 13,            ///< -> transport, peers with state, last heard, counters, replication counters
     kPromote = 14,          ///< name -> epoch: this node becomes the checkpoint's active replica
     kDemote = 15,           ///< name: this node becomes a standby for the checkpoint
+    kRetention = 16,        ///< handle, i64 retention: saCkptCheckpointRetentionDurationSet
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

@@ -33,6 +33,9 @@ struct EalConfig {
 Status eal_init(const EalConfig& cfg);
 /// Releases the EAL (at process exit).
 void eal_cleanup();
+/// Creates a virtual device after eal_init (as --vdev would at start-up): `name` such as
+/// "net_memif7" (unique in the process), `args` its devargs ("role=server,socket=PATH,...").
+Status create_vdev(const std::string& name, const std::string& args);
 
 struct PortOptions {
     std::uint16_t rx_descriptors = 1024;
@@ -47,6 +50,12 @@ struct PortOptions {
     /// sleep on rx_interrupt_fd(). Drivers without one (memif and af_packet in DPDK 22.11) open
     /// as usual and report -1.
     bool rx_interrupts = false;
+    /// A start that fails (a memif client whose server's socket is not there yet) leaves the port
+    /// open and stopped, for restart() to start later, instead of failing open(). Sends and
+    /// receives on a stopped port do nothing. (A memif client that connects before its server's
+    /// port is configured is refused, "ID not found", and does not try again by itself either:
+    /// restart it while its link stays down, as ckptd does every 500 ms.)
+    bool start_later = false;
 };
 
 using MacAddress = std::array<std::uint8_t, 6>;
@@ -85,7 +94,8 @@ public:
 
     MacAddress mac() const;
     bool link_up() const;
-    /// Stops and starts the port: a memif client connects again to a server that restarted.
+    /// Stops (when started) and starts the port: a memif client connects again to a server that
+    /// restarted, or for the first time to one that was not there at open().
     Status restart();
     std::uint16_t port_id() const { return port_id_; }
 

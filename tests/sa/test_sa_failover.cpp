@@ -1,0 +1,175 @@
+// The SA Forum C API on two ckptd nodes over DPDK memif: a standby replica opened for write,
+// saCkptActiveReplicaSet taking over, saCkptCheckpointSynchronize waiting for the standby (and its
+// TIMEOUT and TRY_AGAIN), hot-standby deliveries across nodes, the codes a standby node returns.
+#include "hsCkpt.h"
+#include "saCkpt.h"
+#include "two_nodes.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace ckpt::testing;
+
+namespace {
+
+SaNameT name(const std::string& s) {
+    SaNameT n{};
+    n.length = static_cast<SaUint16T>(s.size());
+    std::memcpy(n.value, s.data(), s.size());
+    return n;
+}
+SaCkptSectionIdT sid(const std::string& s) { // the id points into s: an lvalue only
+    return SaCkptSectionIdT{static_cast<SaUint16T>(s.size()), reinterpret_cast<SaUint8T*>(const_cast<char*>(s.data()))};
+}
+SaCkptSectionIdT sid(std::string&&) = delete;
+SaCkptSectionIdT sid(const char* s) {
+    return SaCkptSectionIdT{static_cast<SaUint16T>(std::strlen(s)), reinterpret_cast<SaUint8T*>(const_cast<char*>(s))};
+}
+
+const std::string kName = "safCkpt=failover,safApp=test";
+constexpr SaUint32T kRW = SA_CKPT_CHECKPOINT_READ | SA_CKPT_CHECKPOINT_WRITE;
+constexpr SaTimeT kTimeout = 5 * SA_TIME_ONE_SECOND;
+
+SaCkptHandleT init(const std::string& socket) {
+    ::setenv("CKPT_SOCKET", socket.c_str(), 1);
+    SaVersionT v{'B', 1, 1};
+    SaCkptHandleT h = 0;
+    EXPECT_EQ(saCkptInitialize(&h, nullptr, &v), SA_AIS_OK) << hsCkptLastErrorText();
+    return h;
+}
+
+std::string read(SaCkptCheckpointHandleT c, const std::string& id) {
+    char buf[64];
+    SaCkptIOVectorElementT e{sid(id), buf, sizeof buf, 0, 0};
+    SaAisErrorT rc = saCkptCheckpointRead(c, &e, 1, nullptr);
+    if (rc != SA_AIS_OK) return "error " + std::to_string(rc);
+    return std::string(buf, e.readSize);
+}
+
+SaAisErrorT write(SaCkptCheckpointHandleT c, const std::string& id, const std::string& data) {
+    SaCkptIOVectorElementT e{sid(id), const_cast<char*>(data.data()), data.size(), 0, 0};
+    return saCkptCheckpointWrite(c, &e, 1, nullptr);
+}
+
+class SaFailover : public ::testing::Test {
+protected:
+    void SetUp() override {
+        nodes = std::make_unique<TwoNodes>("safo");
+        ASSERT_TRUE(nodes->start()) << nodes->a->log() << nodes->b->log();
+        h1 = init(nodes->a->socket());
+        h2 = init(nodes->b->socket());
+        SaCkptCheckpointCreationAttributesT a{
+            SA_CKPT_WR_ACTIVE_REPLICA | SA_CKPT_CHECKPOINT_COLLOCATED, 64, SA_TIME_ONE_MINUTE, 4, 64, 16};
+        SaNameT n = name(kName);
+        ASSERT_EQ(saCkptCheckpointOpen(h1, &n, &a, kRW | SA_CKPT_CHECKPOINT_CREATE, kTimeout, &c1), SA_AIS_OK)
+            << hsCkptLastErrorText();
+        ASSERT_EQ(saCkptActiveReplicaSet(c1), SA_AIS_OK) << hsCkptLastErrorText();
+        SaCkptSectionIdT s = sid("seq");
+        SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+        ASSERT_EQ(saCkptSectionCreate(c1, &sc, "0", 1), SA_AIS_OK);
+        // The standby application opens it for write too, as csa103's standby does.
+        ASSERT_TRUE(eventually([&] { return saCkptCheckpointOpen(h2, &n, nullptr, kRW, kTimeout, &c2) == SA_AIS_OK; }))
+            << hsCkptLastErrorText();
+        ASSERT_TRUE(eventually([&] { return read(c2, "seq") == "0"; }));
+    }
+    void TearDown() override {
+        for (auto h : {h1, h2})
+            if (h) (void)saCkptFinalize(h);
+        nodes.reset();
+    }
+    std::unique_ptr<TwoNodes> nodes;
+    SaCkptHandleT h1 = 0, h2 = 0;
+    SaCkptCheckpointHandleT c1 = 0, c2 = 0;
+};
+
+TEST_F(SaFailover, AStandbyReplicaHasNoActiveReplicaUntilActiveReplicaSet) {
+    EXPECT_EQ(write(c2, "seq", "x"), SA_AIS_ERR_NOT_EXIST) << hsCkptLastErrorText();
+    SaCkptSectionIdT s = sid("other");
+    SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+    EXPECT_EQ(saCkptSectionCreate(c2, &sc, nullptr, 0), SA_AIS_ERR_NOT_EXIST);
+    EXPECT_EQ(saCkptSectionDelete(c2, &s), SA_AIS_ERR_NOT_EXIST);
+    EXPECT_EQ(saCkptCheckpointSynchronize(c2, kTimeout), SA_AIS_ERR_NOT_EXIST);
+    SaCkptSectionIdT seq = sid("seq");
+    EXPECT_EQ(saCkptSectionOverwrite(c2, &seq, "x", 1), SA_AIS_ERR_NOT_EXIST);
+    EXPECT_EQ(read(c2, "seq"), "0"); // reads come from the local replica
+    SaNameT n = name(kName);
+    EXPECT_EQ(saCkptCheckpointUnlink(h2, &n), SA_AIS_ERR_TRY_AGAIN) << hsCkptLastErrorText(); // on its active node
+}
+
+TEST_F(SaFailover, SynchronizeWaitsForTheStandby) {
+    for (int i = 1; i <= 20; ++i) {
+        const std::string v = std::to_string(i);
+        ASSERT_EQ(write(c1, "seq", v), SA_AIS_OK);
+        ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+        EXPECT_EQ(read(c2, "seq"), v); // applied on node 2 when Synchronize returned
+    }
+    // A frozen standby cannot apply: Synchronize times out (and the write is not lost).
+    ASSERT_EQ(::kill(nodes->b->pid(), SIGSTOP), 0);
+    ASSERT_EQ(write(c1, "seq", "frozen"), SA_AIS_OK);
+    EXPECT_EQ(saCkptCheckpointSynchronize(c1, 1 * SA_TIME_ONE_MILLISECOND), SA_AIS_ERR_TIMEOUT);
+    // Once node 1 declares it down, a required standby is missing: TRY_AGAIN, at once.
+    ASSERT_TRUE(wait_peer_state(nodes->a->socket(), 2, "down"));
+    EXPECT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_ERR_TRY_AGAIN) << hsCkptLastErrorText();
+    ::kill(nodes->b->pid(), SIGCONT);
+    ASSERT_TRUE(wait_peer_state(nodes->a->socket(), 2, "up"));
+    EXPECT_TRUE(eventually([&] { return saCkptCheckpointSynchronize(c1, kTimeout) == SA_AIS_OK; }));
+    EXPECT_EQ(read(c2, "seq"), "frozen");
+}
+
+TEST_F(SaFailover, HotStandbyDeliveriesCrossNodes) {
+    struct Seen {
+        std::vector<std::string> values;
+    } seen;
+    ASSERT_EQ(hsCkptSectionChangeTrack(
+                  c2, HS_CKPT_TRACK_DATA,
+                  [](SaCkptCheckpointHandleT, const SaCkptSectionIdT*, const void* d, SaSizeT n, SaUint64T, void* ctx) {
+                      static_cast<Seen*>(ctx)->values.emplace_back(static_cast<const char*>(d), n);
+                  },
+                  &seen),
+              SA_AIS_OK);
+    SaSelectionObjectT fd;
+    ASSERT_EQ(saCkptSelectionObjectGet(h2, &fd), SA_AIS_OK);
+    ASSERT_EQ(write(c1, "seq", "hello"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    EXPECT_TRUE(eventually([&] {
+        pollfd p{static_cast<int>(fd), POLLIN, 0};
+        if (::poll(&p, 1, 0) == 1) {
+            EXPECT_EQ(saCkptDispatch(h2, SA_DISPATCH_ALL), SA_AIS_OK);
+        }
+        return !seen.values.empty() && seen.values.back() == "hello";
+    }));
+}
+
+TEST_F(SaFailover, ActiveReplicaSetTakesOverAfterTheActiveNodeDies) {
+    ASSERT_EQ(write(c1, "seq", "41"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    nodes->a->kill_hard();
+    ASSERT_TRUE(wait_peer_state(nodes->b->socket(), 1, "down"));
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(read(c2, "seq"), "41");
+    ASSERT_EQ(write(c2, "seq", "42"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(saCkptCheckpointSynchronize(c2, kTimeout), SA_AIS_OK);
+    EXPECT_EQ(read(c2, "seq"), "42");
+    SaCkptCheckpointDescriptorT d;
+    ASSERT_EQ(saCkptCheckpointStatusGet(c2, &d), SA_AIS_OK);
+    EXPECT_EQ(d.checkpointCreationAttributes.checkpointSize, 64u);
+    EXPECT_EQ(d.checkpointCreationAttributes.creationFlags, SA_CKPT_WR_ACTIVE_REPLICA | SA_CKPT_CHECKPOINT_COLLOCATED);
+}
+
+TEST_F(SaFailover, ActiveReplicaSetSwitchesOverWhileBothLive) {
+    ASSERT_EQ(write(c1, "seq", "7"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(write(c2, "seq", "8"), SA_AIS_OK) << hsCkptLastErrorText();
+    // Node 1 learns of the higher epoch and becomes the standby: its writes say no active replica.
+    EXPECT_TRUE(eventually([&] { return write(c1, "seq", "stale") == SA_AIS_ERR_NOT_EXIST; }));
+    EXPECT_TRUE(eventually([&] { return read(c1, "seq") == "8"; }));
+}
+
+} // namespace
