@@ -6,7 +6,7 @@
 // 64 KiB and 1 MiB at the engine's default block size of 256 B. BENCHMARKS.md's target: the
 // engine's hashing runs at >= 0.9x the throughput of raw XXH3 per block.
 #include "ckpt/common/attributes.hpp"
-#include "ckpt/engine/block_hasher.hpp"
+#include "commit/block_hasher.hpp"
 #include "repetitions.hpp"
 
 #include <benchmark/benchmark.h>

@@ -216,7 +216,7 @@ std::unique_ptr<Link> open_link(const Options& o) {
     eal.memory_mb = 128;
     std::string device = "net_memif0";
     if (!o.af_packet.empty()) {
-        // As ckptd's transport = af_packet does (engine/src/transport_dpdk.cpp); frames are
+        // As ckptd's transport = af_packet does (net-dpdk/src/dpdk_transport.cpp); frames are
         // Ethernet broadcast, which a veth delivers to its other end.
         eal.vdevs = {"net_af_packet0,iface=" + o.af_packet + ",qdisc_bypass=0"};
         device = "net_af_packet0";

@@ -144,6 +144,10 @@ std::uint64_t hashes_at(const HashesBody& h, std::uint32_t i) {
     return get64(h.hashes.data() + 8 * std::size_t{i});
 }
 
+std::uint32_t body_checkpoint_id(std::span<const std::byte> body) {
+    return body.size() < 4 ? 0 : get32(body.data());
+}
+
 std::size_t encode_resync_done_body(std::span<std::byte> out, const ResyncDoneBody& r) {
     if (out.size() < kResyncDoneBody) return 0;
     put32(out.data(), r.checkpoint_id);

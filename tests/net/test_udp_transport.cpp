@@ -2,8 +2,7 @@
 // Ethernet/IPv4/UDP headers that decode_frame accepts, a sleeping receiver's wait_fd() becomes
 // readable when a frame arrives, batches arrive whole, a peer's own port (NODE@IP:PORT) is used,
 // and datagrams that cannot be frames are counted, not delivered.
-#include "ckpt/engine/peer_link.hpp"
-#include "ckpt/engine/transport.hpp"
+#include "ckpt/net/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
 
 #include <gtest/gtest.h>
@@ -17,7 +16,7 @@
 #include <vector>
 
 using namespace ckpt;
-using namespace ckpt::engine;
+using namespace ckpt::net;
 using Frame = std::vector<std::byte>;
 
 namespace {
@@ -28,9 +27,9 @@ std::uint16_t port_base() {
     return static_cast<std::uint16_t>(10000 + (::getpid() % 2500) * 4); // below the ephemeral range
 }
 
-LinkConfig udp_config(std::uint16_t node, std::uint16_t port, std::vector<PeerConfig> peers = {}) {
-    LinkConfig c;
-    c.transport = "udp";
+CarrierConfig udp_config(std::uint16_t node, std::uint16_t port, std::vector<PeerConfig> peers = {}) {
+    CarrierConfig c;
+    c.transport = Carrier::kUdp;
     c.node_id = node;
     c.ip = kLoopback;
     c.udp_port = port;
@@ -38,7 +37,7 @@ LinkConfig udp_config(std::uint16_t node, std::uint16_t port, std::vector<PeerCo
     return c;
 }
 
-std::unique_ptr<Transport> open(const LinkConfig& c) {
+std::unique_ptr<Transport> open(const CarrierConfig& c) {
     auto t = open_transport(c);
     EXPECT_TRUE(t.ok()) << t.message();
     return t.ok() ? std::move(*t) : nullptr;

@@ -1,7 +1,9 @@
 #pragma once
-/// Two (or three) ckptd engines as separate nodes joined by DPDK memif (--no-huge), for the
-/// multi-node tests: configuration, start-up, and waiting for the peers to see each other.
+/// Two ckptd engines as separate nodes joined by DPDK memif (--no-huge) (a Cluster, cluster.hpp),
+/// and what the multi-node tests share: polling, replication attributes, opening a replica.
+#include "bytes.hpp"
 #include "ckpt/client/session.hpp"
+#include "cluster.hpp"
 #include "engine_process.hpp"
 
 #include <time.h>
@@ -31,20 +33,6 @@ inline std::vector<std::string> memif_node_config(int node, int peer, const std:
     return c;
 }
 
-/// The engine at `socket` sees `peer` in `state` (polls up to ~20 s); returns whether it did.
-inline bool wait_peer_state(const std::string& socket, std::uint16_t peer, const std::string& state) {
-    for (int i = 0; i < 2000; ++i) {
-        auto s = client::Session::connect({socket, client::kDefaultTimeout, false});
-        if (s) {
-            if (auto l = s->peers())
-                for (auto& p : l->peers)
-                    if (p.node_id == peer && p.state == state) return true;
-        }
-        ::usleep(10'000);
-    }
-    return false;
-}
-
 /// Polls `pred` every 5 ms for up to ~30 s.
 template <typename F>
 bool eventually(F&& pred, int tries = 6000) {
@@ -67,12 +55,6 @@ inline CheckpointAttributes replica_attrs(UpdateMode mode = UpdateMode::kSync) {
     return a;
 }
 
-inline std::vector<std::byte> bytes_of(const std::string& s) {
-    std::vector<std::byte> v(s.size());
-    std::memcpy(v.data(), s.data(), s.size());
-    return v;
-}
-
 inline std::int64_t realtime_ns() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,22 +73,16 @@ inline Result<client::Checkpoint> open_replica(client::Session& s, const std::st
 
 /// Node 1 (memif server) and node 2 (memif client).
 struct TwoNodes {
-    std::string memif;
-    std::unique_ptr<EngineProcess> a, b;
-    explicit TwoNodes(const std::string& tag, std::vector<std::string> extra = {}) {
-        memif = "/tmp/hotspare-" + tag + "-" + std::to_string(::getpid()) + ".sock";
-        ::unlink(memif.c_str());
-        a = std::make_unique<EngineProcess>(tag + "-a", memif_node_config(1, 2, memif, "server", extra));
-        b = std::make_unique<EngineProcess>(tag + "-b", memif_node_config(2, 1, memif, "client", extra));
-    }
-    ~TwoNodes() {
-        a.reset();
-        b.reset();
-        ::unlink(memif.c_str());
-    }
+    Cluster cluster;
+    std::unique_ptr<EngineProcess>& a;
+    std::unique_ptr<EngineProcess>& b;
+    const std::string& memif;
+    explicit TwoNodes(const std::string& tag, std::vector<std::string> extra = {})
+        : cluster(tag, ClusterOptions{ClusterCarrier::kMemif, 2, std::move(extra)}), a(cluster.node(1)),
+          b(cluster.node(2)), memif(cluster.memif_socket()) {}
     /// Starts both and waits until each sees the other up.
-    bool start() { return a->start() && b->start() && linked(); }
-    bool linked() { return wait_peer_state(a->socket(), 2, "up") && wait_peer_state(b->socket(), 1, "up"); }
+    bool start() { return cluster.start(); }
+    bool linked() { return cluster.all_up(); }
 };
 
 } // namespace ckpt::testing

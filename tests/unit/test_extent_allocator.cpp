@@ -1,7 +1,7 @@
 // ExtentAllocator: first-fit allocation of block runs, reservation (segment adoption), release with
 // neighbour merging, and the free_blocks / largest_free accounting; plus a seeded model check
 // against a plain bitmap.
-#include "ckpt/engine/extent_allocator.hpp"
+#include "store/extent_allocator.hpp"
 
 #include <gtest/gtest.h>
 

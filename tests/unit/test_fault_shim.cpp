@@ -1,7 +1,7 @@
 // The seeded fault shim over an in-memory carrier: 0% changes nothing, a seed gives the same
 // decisions on every run (pinned counts), each fault does what it says, and corruption is always
 // caught by decode_frame while the addresses stay intact.
-#include "ckpt/engine/fault_shim.hpp"
+#include "ckpt/net/fault_shim.hpp"
 #include "ckpt/net/wire_format.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 using namespace ckpt;
-using namespace ckpt::engine;
+using namespace ckpt::net;
 using Frame = std::vector<std::byte>;
 
 namespace {

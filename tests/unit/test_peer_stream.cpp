@@ -1,7 +1,7 @@
-// PeerStream (engine/src/peer_stream.cpp), the reliable, ordered replication stream, driven by a
+// PeerStream (engine/src/link/peer_stream.cpp), the reliable, ordered replication stream, driven by a
 // simulated clock and simulated channels (loss, duplication, reordering, a carrier that fills up).
 // Nothing here sleeps or reads a clock: every test asserts behaviour at simulated instants.
-#include "ckpt/engine/peer_stream.hpp"
+#include "link/peer_stream.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 #pragma once
 /// ckptd's configuration: a `key = value` file (comments with '#') overlaid by command-line flags.
 #include "ckpt/common/result.hpp"
-#include "ckpt/engine/peer_link.hpp"
+#include "ckpt/engine/link_config.hpp"
 
 #include <sys/types.h>
 

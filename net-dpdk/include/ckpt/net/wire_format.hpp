@@ -303,6 +303,9 @@ std::size_t encode_hashes_body(std::span<std::byte> out, const HashesBody& h, st
 Reject decode_hashes_body(std::span<const std::byte> body, HashesBody& h);
 /// The i-th hash of a decoded HASHES body (i < count).
 std::uint64_t hashes_at(const HashesBody& h, std::uint32_t i);
+/// The sender's u32 checkpoint id every replication body (DATA, SECTION, HASHES, RESYNC_DONE,
+/// ANNOUNCE, REFUSED) begins with; 0 when the body is shorter than 4 bytes (0 is no checkpoint).
+std::uint32_t body_checkpoint_id(std::span<const std::byte> body);
 std::size_t encode_resync_done_body(std::span<std::byte> out, const ResyncDoneBody& r);
 Reject decode_resync_done_body(std::span<const std::byte> body, ResyncDoneBody& r);
 

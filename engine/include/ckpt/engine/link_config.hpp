@@ -1,0 +1,29 @@
+#pragma once
+/// The peer link part of ckptd's configuration: the carrier (net-dpdk's CarrierConfig: which
+/// carrier, its addresses, the fault shim) plus what the engine's link and replication need.
+#include "ckpt/net/carrier.hpp"
+
+#include <cstdint>
+
+namespace ckpt::engine {
+
+using net::PeerConfig;
+
+/// The reliable per-peer stream (link/peer_stream.hpp).
+struct StreamConfig {
+    std::uint32_t window = 1024;           ///< frames in flight (sent, not acknowledged)
+    std::int64_t rto_ns = 4'000'000;       ///< first retransmission after this silence
+    std::int64_t max_rto_ns = 200'000'000; ///< exponential back-off cap
+    std::uint32_t reorder_limit = 4096;    ///< frames a receiver buffers beyond a gap
+};
+
+struct LinkConfig : net::CarrierConfig {
+    unsigned heartbeat_ms = 50;
+    unsigned peer_timeout_ms = 500;
+    StreamConfig stream;                 ///< window, retransmission timeout
+    std::uint32_t async_window = 4096;   ///< replication lag (commits) an async writer may run ahead
+    std::uint32_t window_policy = 0;     ///< 0 block, 1 try_again (shm::kWindow*)
+    std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
+};
+
+} // namespace ckpt::engine

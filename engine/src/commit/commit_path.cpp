@@ -1,0 +1,276 @@
+// The node-local commit path of one checkpoint (engine poll loop; hot): the doorbells a commit
+// rings are drained, each announced section's dirty blocks are copied into the shadow (the
+// committed copy), hashed on a replicating active, and handed to replication; a section whose
+// writer died mid-write is put back to its last commit (or marked corrupted in weak mode); a
+// capture batch ends with one wake-up of the sync committers and subscribers.
+#include "commit/commit_path.hpp"
+
+#include "ckpt/shm/atomics.hpp"
+#include "commit/block_hasher.hpp"
+#include "store/checkpoint.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cstring>
+
+namespace ckpt::engine {
+
+using namespace ckpt::shm;
+
+namespace {
+void futex_wake_all(std::uint32_t* addr) {
+    // Shared futex (no PRIVATE flag): the waiters are other processes mapping the same object.
+    ::syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+} // namespace
+
+namespace {
+/// Calls fn(word, mask) for each dirty-bitmap word covering blocks [first, first + count).
+template <typename F>
+void for_dirty_words(std::uint64_t first, std::uint64_t count, F&& fn) {
+    for (std::uint64_t b = first; b < first + count;) {
+        const std::uint64_t w = b / 64, bit = b % 64;
+        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, first + count - b);
+        fn(w, (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit);
+        b += n;
+    }
+}
+} // namespace
+
+void CommitPath::clear_dirty(std::uint64_t first_block, std::uint64_t count) {
+    std::uint64_t* dirty = c_.data_.dirty_words();
+    for_dirty_words(first_block, count, [&](std::uint64_t w, std::uint64_t mask) {
+        if (load_relaxed(dirty[w]) & mask) fetch_and_release(dirty[w], ~mask);
+    });
+}
+
+bool CommitPath::capture(std::uint32_t slot) {
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    if (!sl.used) {
+        ++c_.counters_.spurious_doorbells;
+        return false;
+    }
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint64_t lock = load_acquire(ctl.lock);
+    if (lock_held(lock) || lock_seq(lock) == sl.captured_seq) {
+        ++c_.counters_.spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
+        return false;
+    }
+    if (lock_seq(lock) < sl.captured_seq || lock_owner(lock) != 0) {
+        c_.note_damage("section slot " + std::to_string(slot) +
+                       " lock word moved backwards or names an owner while free");
+        recover(slot, lock | (std::uint64_t{1} << kLockSeqShift)); // treat as a dead writer's section
+        return false;
+    }
+    const std::uint64_t size = load_relaxed(ctl.size);
+    const std::uint32_t flags = load_relaxed(ctl.commit_flags);
+    const std::uint32_t bs = c_.attrs_.block_size;
+    const std::uint64_t first = sl.offset / bs, count = sl.capacity / bs;
+    // Scan only the blocks the writer says it marked: copied once, validated, and a range that
+    // makes no sense means "scan the whole section" (correct, just slower).
+    std::uint64_t scan_first = first, scan_count = count;
+    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
+    if (df <= dl && dl < count) {
+        scan_first = first + df;
+        scan_count = dl - df + 1;
+    }
+    std::byte* live = c_.data_.area();
+    std::byte* shadow = c_.shadow_area();
+    std::uint64_t* dirty = c_.data_.dirty_words();
+    std::uint64_t copied = 0;
+    // Replication: the hash of each copied block that the replicas do not hold yet, kept only if
+    // the commit turns out whole.
+    changed_.clear();
+    auto take_block = [&](std::uint64_t block) {
+        const std::uint64_t off = block * bs;
+        if (!c_.replicating_)
+            std::memcpy(shadow + off, live + off, bs);
+        else if (auto h = copy_hash_block(shadow + off, live + off, bs, c_.block_hash_[block]))
+            changed_.push_back({block, *h});
+    };
+    // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
+    // section until captured_seq catches up, so the blocks are stable.
+    for_dirty_words(scan_first, scan_count, [&](std::uint64_t w, std::uint64_t mask) {
+        const std::uint64_t bits = load_relaxed(dirty[w]) & mask;
+        if (!bits) return;
+        // Copy first, clear after: an engine killed in between finds the bits still set and
+        // copies these blocks again when it re-captures after the restart.
+        for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
+            const std::uint64_t block = w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest));
+            take_block(block);
+            copied += bs;
+        }
+        fetch_and_release(dirty[w], ~bits);
+    });
+    if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
+        if (c_.replicating_)
+            for (std::uint64_t b = first; b < first + count; ++b) take_block(b);
+        else
+            std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity); // one call, not one per block
+        copied = sl.capacity;
+    }
+    fence_acquire();
+    if (load_relaxed(ctl.lock) != lock) {
+        // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
+        // own commit rings the doorbell again; recapture the whole section then.
+        c_.note_damage("a writer of section slot " + std::to_string(slot) +
+                       " wrote before its previous commit was captured");
+        for_dirty_words(first, count, [&](std::uint64_t w, std::uint64_t mask) {
+            std::atomic_ref<std::uint64_t>(dirty[w]).fetch_or(mask, std::memory_order_relaxed);
+        });
+        store_relaxed(ctl.dirty_first, std::uint64_t{0}); // and the range must cover all of it
+        store_relaxed(ctl.dirty_last, count - 1);
+        return false;
+    }
+    std::uint64_t committed = size;
+    if (size > sl.capacity) {
+        // The writer left an impossible size: keep the bytes, clamp, and say so.
+        c_.note_damage("section slot " + std::to_string(slot) + " size word " + std::to_string(size) +
+                       " exceeds capacity");
+        committed = sl.capacity;
+    }
+    ShadowEntry& se = c_.shadow_entry(slot);
+    se.size = committed;
+    se.seq = lock_seq(lock);
+    sl.captured_seq = lock_seq(lock);
+    sl.committed_size = committed;
+    SectionDesc& d = c_.meta_.mutable_desc(slot);
+    if ((flags & kCommitOverwrite) && load_relaxed(d.state) == kSectionCorrupted) {
+        c_.begin_dir_edit();
+        store_relaxed(d.state, kSectionValid); // an overwrite makes a corrupted section readable again
+        c_.end_dir_edit();
+    }
+    store_relaxed(d.last_update_ns, now_realtime_ns());
+    store_release(d.committed_size, committed);
+    if (c_.replicating_) {
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kCommit;
+        ev.slot = slot;
+        ev.generation = sl.generation;
+        ev.seq = sl.captured_seq;
+        ev.size = committed;
+        ev.overwrite = (flags & kCommitOverwrite) != 0;
+        for (auto [block, h] : changed_) { // ascending: coalesce neighbours into runs
+            c_.block_hash_[block] = h;
+            const std::uint64_t off = block * bs - sl.offset;
+            if (!ev.runs.empty() && ev.runs.back().offset + ev.runs.back().length == off)
+                ev.runs.back().length += bs;
+            else
+                ev.runs.push_back({off, bs});
+        }
+        c_.emit(std::move(ev));
+    } else {
+        // No replica is required: the shadow copy is the acknowledgement.
+        store_release(d.acked_seq, sl.captured_seq);
+    }
+    // Published after the replicator counted the commit in the lag (emit above): a writer that
+    // sees its previous commit captured then also sees it in repl_lag_commits, so its async
+    // window check is exact. (Published before, a single writer could run one commit past
+    // async_window.)
+    store_release(d.captured_seq, sl.captured_seq);
+    c_.record_change(slot);
+    ++c_.counters_.captures;
+    c_.counters_.captured_bytes += copied;
+    return true;
+}
+
+void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_died) {
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint64_t seq = (lock_seq(lock) | 1) + 1; // even, past anything a reader saw
+    const std::uint32_t bs = c_.attrs_.block_size;
+    if (writer_died && c_.attrs_.update_mode() == UpdateMode::kAsyncWeak) {
+        // Weak mode (SA_CKPT_WR_ACTIVE_REPLICA_WEAK): no rollback; the section reads as corrupted
+        // until an overwrite.
+        c_.mark_corrupted(slot, "");
+    } else {
+        // Put back the last committed state: the shadow holds it, because a writer only starts a
+        // transaction after its previous commit was captured.
+        std::memcpy(c_.data_.area() + sl.offset, c_.shadow_area() + sl.offset, sl.capacity);
+        ++c_.counters_.rollbacks;
+    }
+    clear_dirty(sl.offset / bs, sl.capacity / bs);
+    store_relaxed(ctl.size, sl.committed_size);
+    store_relaxed(ctl.commit_flags, 0u);
+    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
+    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    ShadowEntry& se = c_.shadow_entry(slot);
+    se.seq = seq;
+    sl.captured_seq = seq;
+    SectionDesc& d = c_.meta_.mutable_desc(slot);
+    store_release(d.captured_seq, seq);
+    if (c_.replicating_) { // the replicas learn the new sequence; no byte changed for them
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kCommit;
+        ev.slot = slot;
+        ev.generation = sl.generation;
+        ev.seq = seq;
+        ev.size = sl.committed_size;
+        c_.emit(std::move(ev));
+    } else {
+        store_release(d.acked_seq, seq);
+    }
+    store_release(ctl.lock, make_lock(seq, 0));
+    c_.record_change(slot);
+}
+
+std::size_t CommitPath::drain_doorbells() {
+    DataHeader& dh = c_.data_.header();
+    if (load_relaxed(dh.pending_any) == 0) return 0;
+    exchange_acq_rel(dh.pending_any, 0u);
+    std::size_t n = 0;
+    std::uint64_t* summary = c_.data_.summary_words();
+    std::uint64_t* pending = c_.data_.pending_words();
+    for (std::uint32_t sw = 0; sw < c_.layout_.summary_words; ++sw) {
+        if (load_relaxed(summary[sw]) == 0) continue;
+        std::uint64_t sbits = exchange_acq_rel(summary[sw], std::uint64_t{0});
+        while (sbits) {
+            std::uint32_t pw = sw * 64 + static_cast<std::uint32_t>(std::countr_zero(sbits));
+            sbits &= sbits - 1;
+            if (pw >= c_.layout_.pending_words) {
+                c_.note_damage("doorbell summary bit beyond the pending words");
+                continue;
+            }
+            std::uint64_t bits = exchange_acq_rel(pending[pw], std::uint64_t{0});
+            while (bits) {
+                std::uint32_t slot = pw * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+                bits &= bits - 1;
+                if (slot >= c_.attrs_.max_sections) {
+                    c_.note_damage("doorbell bit beyond max_sections");
+                    continue;
+                }
+                n += capture(slot) ? 1 : 0;
+            }
+        }
+    }
+    return n;
+}
+
+std::size_t CommitPath::scan_all() {
+    std::size_t n = 0;
+    for (std::uint32_t s = 0; s < c_.slots_.size(); ++s) {
+        if (!c_.slots_[s].used) continue;
+        std::uint64_t lock = load_relaxed(c_.data_.control(s).lock);
+        if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
+    }
+    return n;
+}
+
+void CommitPath::publish_acks() {
+    if (!c_.batch_dirty_) return;
+    c_.batch_dirty_ = false;
+    MetaHeader& h = c_.meta_.mutable_header();
+    fetch_add_acq_rel(h.ack_futex, 1u);
+    // sync_waiters is application-writable: only a hint. Waiters also sleep with a timeout.
+    if (load_seq_cst(c_.data_.header().sync_waiters) != 0) futex_wake_all(&h.ack_futex);
+    for (int fd : c_.subscribers) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto r = ::write(fd, &one, sizeof one); // EAGAIN: already signalled
+    }
+}
+
+} // namespace ckpt::engine

@@ -1,0 +1,302 @@
+#include "daemon/engine.hpp"
+
+#include "ckpt/common/clock.hpp"
+#include "daemon/fs_util.hpp"
+
+#include "ckpt/shm/atomics.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <ctime>
+
+namespace ckpt::engine {
+
+using namespace ckpt::shm;
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+} // namespace
+
+Engine::Engine(Config cfg) : cfg_(std::move(cfg)), log_(cfg_.node_id), reg_(cfg_, log_), control_(cfg_, reg_, log_) {}
+
+Engine::~Engine() = default;
+
+Status Engine::start() {
+    // SIGTERM and SIGINT are read from a signalfd (below). Block them first, before DPDK starts
+    // its threads (EAL's interrupt thread, memif's reconnect timer): a thread keeps the mask it
+    // was created with, and a signal the kernel hands to a thread that does not block it takes
+    // its default action, killing the engine without its clean stop (exit status 143, a stale
+    // pid file).
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+    if (!cfg_.log_file.empty()) CKPT_TRY(log_.open(cfg_.log_file));
+    CKPT_TRY(make_dirs(dirname_of(cfg_.socket_path), 0755));
+
+    // One engine per socket: an exclusive lock beside it, then a probe of the socket itself.
+    std::string lock_path = cfg_.socket_path + ".lock";
+    lock_fd_.reset(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    if (!lock_fd_.valid()) return fail(Error::kAccess, "cannot open " + lock_path + ": " + std::strerror(errno));
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
+        return fail(Error::kExist,
+                    "another ckptd already serves " + cfg_.socket_path + " (it holds " + lock_path + ")");
+    if (auto probe = connect_seqpacket(cfg_.socket_path); probe.ok())
+        return fail(Error::kExist, "another ckptd already serves " + cfg_.socket_path);
+    ::unlink(cfg_.socket_path.c_str()); // stale socket of a dead engine
+    // The transport comes up before the control socket: once clients can connect, the engine is
+    // whole (a peer started right after it finds its memif socket too).
+    if (cfg_.link.transport != net::Carrier::kNone) {
+        cfg_.link.node_id = static_cast<std::uint16_t>(cfg_.node_id);
+        if (cfg_.link.file_prefix.empty()) cfg_.link.file_prefix = "hotspare-" + cfg_.shm_prefix;
+        const std::uint64_t boot_id =
+            static_cast<std::uint64_t>(now_realtime_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 48);
+        auto link = PeerLink::open(cfg_.link, boot_id);
+        if (!link)
+            return fail(link.error(),
+                        std::string("transport ") + net::carrier_name(cfg_.link.transport) + ": " + link.message());
+        link_ = std::move(*link);
+        repl_ = std::make_unique<Replicator>(*link_, reg_);
+        reg_.set_replicator(repl_.get());
+        log_.log("transport %s, %zu peers, heartbeat %u ms, peer timeout %u ms, %s",
+                 link_->transport().describe().c_str(), cfg_.link.peers.size(), cfg_.link.heartbeat_ms,
+                 cfg_.link.peer_timeout_ms,
+                 link_->transport().wait_fd() >= 0 ? "sleeps on RX" : "polled (no RX wake-up: sleeps in slices)");
+    }
+
+    // NODE segment: reuse an existing one so clients that survived our restart keep a valid map.
+    ObjectName node_name{cfg_.shm_prefix + "node", false};
+    ObjectOptions opts{cfg_.segment_mode, cfg_.segment_gid};
+    // The stats region follows the header (shm/stats_layout.hpp); an older, smaller NODE grows in
+    // place, so its mappings stay valid.
+    const std::uint64_t node_size = kStatsOffset + stats_region_size(cfg_.stats_checkpoints);
+    auto nfd = open_object(node_name, true, cfg_.segment_mode);
+    if (!nfd || object_size(nfd->get()).value() < sizeof(NodeHeader)) {
+        (void)remove_object(node_name);
+        nfd = create_object(node_name, node_size, ObjectOptions{static_cast<mode_t>(opts.mode & 0640), opts.gid});
+        if (!nfd) return nfd.failure();
+    } else if (object_size(nfd->get()).value() < node_size) {
+        CKPT_TRY(resize_object(nfd->get(), node_name, node_size));
+    }
+    node_fd_ = std::move(*nfd);
+    CKPT_TRY_ASSIGN(nm, Mapping::map(node_fd_.get(), node_size, true));
+    node_map_ = std::move(nm);
+    auto* nh = reinterpret_cast<NodeHeader*>(node_map_.data());
+    store_release(nh->magic, std::uint64_t{0});
+    nh->layout_major = kLayoutMajor;
+    nh->layout_minor = kLayoutMinor;
+    nh->header_size = sizeof(NodeHeader);
+    nh->node_id = cfg_.node_id;
+    nh->engine_pid = static_cast<std::uint32_t>(::getpid());
+    nh->started_ns = now_realtime_ns();
+    store_seq_cst(nh->engine_sleeping, 0u);
+    nh->stats_offset = kStatsOffset;
+    nh->stats_size = stats_region_size(cfg_.stats_checkpoints);
+    stats_.init(node_map_.data() + kStatsOffset, cfg_.stats_checkpoints, cfg_.node_id, nh->started_ns,
+                cfg_.stats_interval_ms);
+    store_release(nh->magic, kNodeMagic);
+
+    kick_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    signal_fd_.reset(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
+    ::signal(SIGPIPE, SIG_IGN);
+    epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!kick_fd_.valid() || !signal_fd_.valid() || !epoll_fd_.valid())
+        return fail(Error::kNoResources, std::string("eventfd/signalfd/epoll: ") + std::strerror(errno));
+    if (link_) link_wait_fd_ = link_->transport().wait_fd();
+    // A carrier with an RX wake-up (a kernel socket, a NIC's interrupt) wakes a sleeping engine
+    // when a frame arrives; without one, frames wait for the next timeout slice.
+    for (int fd : {kick_fd_.get(), signal_fd_.get(), link_wait_fd_}) {
+        if (fd < 0) continue;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    reg_.set_grace(mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000);
+    control_.attach(epoll_fd_.get(), node_fd_.get(), node_map_.size(), kick_fd_.get(), repl_.get(), link_.get());
+    reg_.adopt_existing(epoll_fd_.get());
+    // The control socket listens only now: a client (or a supervisor probing readiness) that can
+    // connect finds every surviving checkpoint adopted, not an engine still scanning /dev/shm.
+    CKPT_TRY(control_.listen());
+    if (!cfg_.pid_file.empty()) {
+        // Written only once the socket serves, so "pid file exists" means "ready".
+        std::string tmp = cfg_.pid_file + ".tmp";
+        FILE* f = std::fopen(tmp.c_str(), "w");
+        bool ok = f && std::fprintf(f, "%d\n", ::getpid()) > 0;
+        if (f) ok = std::fclose(f) == 0 && ok;
+        if (!ok || ::rename(tmp.c_str(), cfg_.pid_file.c_str()) != 0)
+            return fail(Error::kAccess, "cannot write pid file " + cfg_.pid_file + ": " + std::strerror(errno));
+    }
+    publish_stats(mono_ns()); // readers find figures from the start
+    log_.log("node %u serving %s (shm prefix %s, %zu checkpoints adopted)", cfg_.node_id, cfg_.socket_path.c_str(),
+             cfg_.shm_prefix.c_str(), reg_.by_name().size());
+    return {};
+}
+
+// ------------------------------------------------------------------------------------------
+// Loop
+// ------------------------------------------------------------------------------------------
+
+std::size_t Engine::poll_commits() {
+    std::size_t n = 0;
+    // Frames first: applying a standby's commits and retiring acknowledged ones.
+    if (link_) n += link_->poll(mono_ns());
+    std::size_t captured = 0;
+    for (const auto& c : reg_.all()) {
+        std::size_t k = c->poll_commits();
+        if (k) {
+            c->publish_acks();
+            captured += k;
+        }
+    }
+    if (captured) fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
+    if (link_) n += link_->flush(mono_ns()); // what the captures queued, ACKs, retransmissions
+    return n + captured;
+}
+
+void Engine::run_timers() {
+    const std::int64_t now = mono_ns();
+    if (link_) {
+        link_->tick(now, static_cast<std::uint32_t>(reg_.by_name().size()));
+        for (const auto& e : link_->take_events()) log_.log("%s", e.c_str());
+        repl_->tick(now);
+        link_->flush(now);
+    }
+    if (now >= next_scan_ns_) {
+        next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
+        for (const auto& c : reg_.all()) {
+            if (c->scan_all()) c->publish_acks();
+            c->flush_to_disk();
+        }
+    }
+    if (now >= next_expiry_check_ns_) {
+        next_expiry_check_ns_ = now + 100'000'000;
+        const std::int64_t wall = now_realtime_ns();
+        for (const auto& c : reg_.all()) {
+            if (c->role() == kRoleStandby) continue; // the active expires sections and says so
+            if (std::size_t n = c->expire_sections(wall)) {
+                log_.log("checkpoint '%s': %zu sections expired", c->name().c_str(), n);
+                c->publish_acks();
+            }
+        }
+    }
+    reg_.expire_retention(now);
+    publish_stats(now);
+}
+
+void Engine::publish_stats(std::int64_t now_ns) {
+    stats_.publish(now_ns, reg_.all(), repl_.get(), link_.get(),
+                   load_relaxed(reinterpret_cast<const NodeHeader*>(node_map_.data())->captures));
+}
+
+int Engine::run() {
+    auto* nh = reinterpret_cast<NodeHeader*>(node_map_.data());
+    std::int64_t last_work = mono_ns();
+    std::uint32_t iter = 0;
+    epoll_event events[64];
+    const std::int64_t spin_ns = std::int64_t{cfg_.idle_spin_us} * 1000;
+    // The control socket and the timers (heartbeats, peer timeouts, retransmissions, stats) run on
+    // every 64th idle turn *and* at least every millisecond, busy or not: `iter` counts idle turns
+    // only (counting busy ones too costs commit throughput), so alone it would starve them under a
+    // sustained load.
+    constexpr std::int64_t kServiceEveryNs = 1'000'000;
+    std::int64_t next_service_ns = 0;
+    while (!stop_.load(std::memory_order_relaxed)) {
+        bool sleep = false;
+        if (poll_commits())
+            last_work = mono_ns();
+        else if ((++iter & 63) == 0 && mono_ns() - last_work > spin_ns && (!link_ || link_->idle()))
+            sleep = true; // (frames in flight: keep polling for their ACKs, yielding the core)
+        int timeout = 0;
+        if (sleep) {
+            // Announce the sleep, then look once more: a committer either sees the flag and kicks,
+            // or committed before it and its doorbell is found here (seq_cst on both sides).
+            if (link_) link_->transport().arm_wakeup(true); // then look again, below: no lost frame
+            store_seq_cst(nh->engine_sleeping, 1u);
+            fence_seq_cst(); // the flag is visible before we look at doorbells (any architecture)
+            if (poll_commits()) {
+                store_seq_cst(nh->engine_sleeping, 0u);
+                if (link_) link_->transport().arm_wakeup(false);
+                last_work = mono_ns();
+                continue;
+            }
+            timeout = static_cast<int>(std::min<std::uint32_t>(cfg_.scan_interval_ms, 100));
+            if (link_) timeout = std::min(timeout, static_cast<int>(link_->heartbeat_ms())); // heartbeats are due
+        } else if ((iter & 63) != 0 && mono_ns() < next_service_ns) {
+            cpu_relax();
+            if ((iter & 15) == 0) ::sched_yield(); // share the core with the application
+            continue;
+        }
+        next_service_ns = mono_ns() + kServiceEveryNs;
+        int n;
+        if (sleep && link_ && link_wait_fd_ < 0) {
+            // Frames do not wake us on this carrier: sleep in short slices (link_sleep_us).
+            link_->transport().arm_wakeup(true);
+            timespec ts{0, static_cast<long>(std::min<std::int64_t>(std::int64_t{cfg_.link_sleep_us} * 1000,
+                                                                    std::int64_t{timeout} * 1'000'000))};
+            n = ::epoll_pwait2(epoll_fd_.get(), events, 64, &ts, nullptr);
+        } else {
+            if (sleep && link_) link_->transport().arm_wakeup(true);
+            n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout);
+        }
+        if (sleep && link_) link_->transport().arm_wakeup(false);
+        if (sleep) store_seq_cst(nh->engine_sleeping, 0u);
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == link_wait_fd_)
+                last_work = mono_ns(); // frames arrived; the next poll takes them
+            else if (fd == kick_fd_.get()) {
+                std::uint64_t v;
+                [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
+                last_work = mono_ns();
+            } else if (fd == signal_fd_.get()) {
+                signalfd_siginfo si{};
+                [[maybe_unused]] auto r = ::read(fd, &si, sizeof si);
+                log_.log("signal %u: shutting down", si.ssi_signo);
+                stop();
+            } else if (!reg_.orphan_exited(fd)) {
+                control_.on_event(fd, events[i].events);
+            }
+        }
+        run_timers();
+    }
+    // Orderly shutdown leaves the segments for the next engine to adopt (clients keep their maps).
+    for (const auto& c : reg_.all()) {
+        c->poll_commits();
+        c->scan_all();
+        c->publish_acks();
+    }
+    ::unlink(cfg_.socket_path.c_str());
+    if (!cfg_.pid_file.empty()) ::unlink(cfg_.pid_file.c_str());
+    log_.log("stopped");
+    return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// Sessions
+// ------------------------------------------------------------------------------------------
+
+} // namespace ckpt::engine

@@ -1,0 +1,93 @@
+#pragma once
+/// The engine's link to its peers: one carrier (net::Transport), HELLO on link-up, HEARTBEATs,
+/// and a peer declared down when it has been silent for peer_timeout_ms. Frames are the wire
+/// format of docs/PROTOCOL.md; every refused frame is counted by reason.
+#include "ckpt/common/result.hpp"
+#include "ckpt/engine/link_config.hpp"
+#include "ckpt/net/transport.hpp"
+#include "ckpt/net/wire_format.hpp"
+#include "link/link_listener.hpp"
+#include "link/peer_status.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ckpt::engine {
+
+struct LinkCounters {
+    std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
+    std::uint64_t rejected[16] = {}; ///< by net::Reject value
+    std::uint64_t not_for_us = 0;    ///< valid frames addressed to another node
+    std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
+    std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
+    std::uint64_t acks_sent = 0, nacks_sent = 0;
+    std::uint64_t acks_deferred = 0; ///< ACKs held back behind the peer's own sequenced frames
+};
+
+class PeerLink {
+public:
+    /// Opens the carrier cfg.transport names (a DPDK EAL and port, or a UDP socket). The link need
+    /// not be up yet.
+    static Result<std::unique_ptr<PeerLink>> open(const LinkConfig& cfg, std::uint64_t boot_id);
+    /// The link over a carrier the caller opened (in-process tests: an in-memory pair).
+    static std::unique_ptr<PeerLink> over(const LinkConfig& cfg, std::uint64_t boot_id,
+                                          std::unique_ptr<net::Transport> carrier);
+    ~PeerLink();
+
+    void set_listener(LinkListener* l) { listener_ = l; }
+    /// Receives and handles what arrived; returns frames handled (hot: the engine's poll loop).
+    std::size_t poll(std::int64_t now_ns);
+    /// Queues a sequenced frame for `node` (false when it is not up: nothing is queued).
+    bool send_sequenced(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                        std::span<const std::byte> body, Completion c = {});
+    /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
+    std::size_t flush(std::int64_t now_ns);
+    bool idle() const;
+    bool is_up(std::uint16_t node) const;
+    /// The link_seq the next sequenced frame to `node` will carry (0: not a peer).
+    std::uint64_t next_link_seq(std::uint16_t node) const;
+    std::uint16_t node_id() const { return cfg_.node_id; }
+    const LinkConfig& config() const { return cfg_; }
+    /// Largest payload a DATA frame can carry on this link.
+    std::size_t max_data_payload() const;
+    const net::Transport& transport() const { return *port_; }
+    net::Transport& transport() { return *port_; }
+    /// Heartbeats and HELLOs that are due, and peers that went silent (timer path).
+    void tick(std::int64_t now_ns, std::uint32_t checkpoints);
+    const std::vector<PeerStatus>& peers() const { return peers_; }
+    const LinkCounters& counters() const { return counters_; }
+    unsigned heartbeat_ms() const { return cfg_.heartbeat_ms; }
+    /// Lines for the engine log (state changes), taken by the caller.
+    std::vector<std::string> take_events();
+
+private:
+    PeerLink() = default;
+    void handle(std::span<const std::byte> frame, std::int64_t now_ns);
+    void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    net::Endpoint endpoint_of(const PeerStatus& p) const;
+    void send_ack(PeerStatus& p);
+    void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective);
+    void mark_down(PeerStatus& p, const std::string& why);
+    /// A frame refused as kBadVersion: if it is intact and from a configured peer, that peer is
+    /// marked incompatible and the reason logged once (both versions named).
+    void refuse_foreign_version(std::span<const std::byte> frame);
+    PeerStatus* find(std::uint16_t node_id);
+    const PeerStatus* find(std::uint16_t node_id) const;
+
+    LinkConfig cfg_;
+    std::unique_ptr<net::Transport> port_;
+    net::Endpoint self_{};
+    std::uint64_t boot_id_ = 0;
+    std::uint64_t link_seq_ = 0;
+    std::int64_t next_heartbeat_ns_ = 0;
+    std::vector<PeerStatus> peers_;
+    LinkCounters counters_;
+    std::vector<std::string> events_;
+    std::vector<std::byte> frame_buf_ = std::vector<std::byte>(net::kMaxFrame);
+    LinkListener* listener_ = nullptr;
+};
+
+} // namespace ckpt::engine

@@ -1,0 +1,34 @@
+#pragma once
+/// What the peer link knows about one configured peer: its state, its traffic, its stream.
+#include "link/peer_stream.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace ckpt::engine {
+
+enum class PeerState : std::uint8_t {
+    kUnknown = 0,      ///< never heard from
+    kUp = 1,           ///< heard from within peer_timeout_ms
+    kDown = 2,         ///< was up, then silent for peer_timeout_ms
+    kIncompatible = 3, ///< speaks no frame version this node speaks: refused
+};
+const char* peer_state_name(PeerState s);
+
+struct PeerStatus {
+    std::uint16_t node_id = 0;
+    PeerState state = PeerState::kUnknown;
+    std::int64_t last_heard_ns = 0; ///< CLOCK_MONOTONIC, 0 = never
+    std::uint64_t boot_id = 0;
+    std::uint64_t rx_frames = 0, tx_frames = 0;
+    std::uint64_t rx_bytes = 0, tx_bytes = 0; ///< whole Ethernet frames, valid ones from / sent to it
+    std::uint64_t restarts = 0;               ///< times its boot id changed while we watched
+    std::array<std::uint8_t, 6> mac{};
+    PeerStream stream;
+    /// An ACK that names sequenced frames of this peer (a REFUSED) we have not taken in yet: it
+    /// waits for them, so a refusal is always seen before the acknowledgement it qualifies.
+    bool ack_deferred = false;
+    std::uint64_t deferred_cumulative = 0, deferred_selective = 0, deferred_until = 0;
+};
+
+} // namespace ckpt::engine

@@ -1,0 +1,197 @@
+#include "link/peer_stream.hpp"
+
+#include <algorithm>
+#include <climits>
+
+namespace ckpt::engine {
+
+void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
+    backlog_.push_back(TxFrame{next_link_seq(), std::move(frame), c});
+    ++tx_next_;
+}
+
+std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<const std::byte>)>& send) {
+    std::size_t n = 0;
+    // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
+    // What a NACK asked for goes at once.
+    if (nacked_) {
+        for (TxFrame& f : unacked_) {
+            if (!f.resend || f.sacked) continue;
+            if (!send(f.bytes)) return n;
+            f.sent_ns = now_ns;
+            f.resend = false;
+            ++f.tries;
+            ++counters_.retransmits;
+            ++n;
+        }
+        nacked_ = false;
+    }
+    // The timer resends the oldest frame not known to have arrived, and the holes selective ACKs
+    // revealed (frames older than one the receiver has are lost, not late). Frames after the
+    // last one known to have arrived may just be late: resending the whole window on every
+    // timeout turned a few milliseconds of a descheduled standby into thousands of spurious
+    // copies. Those wait until they are the oldest (the ACK a probe draws clocks them out).
+    bool oldest = true;
+    for (TxFrame& f : unacked_) {
+        if (f.sacked) continue;
+        if (!oldest && f.link_seq > highest_sacked_) break;
+        const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
+        if (now_ns - f.sent_ns >= rto) {
+            if (!send(f.bytes)) return n;
+            f.sent_ns = now_ns;
+            ++f.tries;
+            ++counters_.retransmits;
+            ++counters_.timeouts;
+            ++n;
+        } else if (oldest) {
+            break; // the oldest is not due: nothing behind it is either
+        }
+        oldest = false;
+    }
+    while (!backlog_.empty() && unacked_.size() < cfg_.window) {
+        TxFrame& f = backlog_.front();
+        if (!send(f.bytes)) return n;
+        f.sent_ns = now_ns;
+        f.tries = 1;
+        unacked_.push_back(std::move(f));
+        backlog_.pop_front();
+        ++counters_.sent;
+        ++n;
+    }
+    return n;
+}
+
+std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective,
+                               const std::function<void(Completion)>& done) {
+    if ((cumulative >> kLinkGenerationShift) != tx_gen_) return 0; // an old stream's ACK
+    // Nothing beyond what was sent can have arrived: such an ACK is from another incarnation.
+    if (!unacked_.empty() && cumulative > unacked_.back().link_seq) return 0;
+    std::size_t n = 0;
+    while (!unacked_.empty() && unacked_.front().link_seq <= cumulative) {
+        done(unacked_.front().completion);
+        unacked_.pop_front();
+        ++counters_.acked;
+        ++n;
+    }
+    // Selective bits: frames past the hole arrived; do not send them again on timeout.
+    for (TxFrame& f : unacked_) {
+        if (f.link_seq <= cumulative) continue;
+        const std::uint64_t d = f.link_seq - cumulative - 1;
+        if (d >= 64) break;
+        if (selective & (std::uint64_t{1} << d)) {
+            f.sacked = true;
+            highest_sacked_ = std::max(highest_sacked_, f.link_seq);
+        }
+    }
+    return n;
+}
+
+void PeerStream::on_nack(std::uint64_t first, std::uint64_t last) {
+    ++counters_.nacks_received;
+    for (TxFrame& f : unacked_) {
+        if (f.link_seq > last) break;
+        if (f.link_seq >= first && !f.sacked) f.resend = nacked_ = true;
+    }
+}
+
+std::vector<Completion> PeerStream::reset_tx() {
+    std::vector<Completion> r;
+    for (auto* q : {&unacked_, &backlog_})
+        for (TxFrame& f : *q)
+            if (f.completion.kind) r.push_back(f.completion);
+    unacked_.clear();
+    backlog_.clear();
+    nacked_ = false;
+    highest_sacked_ = 0;
+    ++tx_gen_;
+    tx_next_ = 1;
+    return r;
+}
+
+std::int64_t PeerStream::next_deadline() const {
+    if (nacked_) return 0;
+    std::int64_t d = INT64_MAX;
+    bool oldest = true;
+    for (const TxFrame& f : unacked_) {
+        if (f.sacked) continue;
+        if (!oldest && f.link_seq > highest_sacked_) break;
+        const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
+        d = std::min(d, f.sent_ns + rto);
+        oldest = false;
+    }
+    return d;
+}
+
+PeerStream::Rx PeerStream::receive(std::uint64_t link_seq, std::span<const std::byte> frame,
+                                   const std::function<void(std::span<const std::byte>)>& deliver) {
+    const std::uint64_t gen = link_seq >> kLinkGenerationShift, n = link_seq & kLinkSeqMask;
+    if (gen < rx_gen_ || n == 0) {
+        ++counters_.stale;
+        return Rx::kStale;
+    }
+    if (gen > rx_gen_) { // the sender started over: so do we
+        rx_gen_ = gen;
+        rx_next_ = 1;
+        reorder_.clear();
+    }
+    ack_pending = true;
+    if (n < rx_next_ || reorder_.count(n)) {
+        ++counters_.duplicates;
+        return Rx::kDuplicate;
+    }
+    if (n > rx_next_) {
+        if (n - rx_next_ > cfg_.reorder_limit) {
+            ++counters_.beyond_window;
+            return Rx::kBeyondWindow;
+        }
+        reorder_.emplace(n, std::vector<std::byte>(frame.begin(), frame.end()));
+        ++counters_.reordered;
+        return Rx::kBuffered;
+    }
+    deliver(frame);
+    ++rx_next_;
+    ++counters_.delivered;
+    for (auto it = reorder_.begin(); it != reorder_.end() && it->first == rx_next_; it = reorder_.erase(it)) {
+        deliver(it->second);
+        ++rx_next_;
+        ++counters_.delivered;
+    }
+    return Rx::kDeliver;
+}
+
+std::pair<std::uint64_t, std::uint64_t> PeerStream::ack_fields() const {
+    const std::uint64_t base = rx_gen_ << kLinkGenerationShift;
+    std::uint64_t sel = 0;
+    for (const auto& [n, f] : reorder_) {
+        const std::uint64_t d = n - rx_next_; // bit i: rx_next_ + i, i.e. cumulative + 1 + i
+        if (d >= 64) break;
+        sel |= std::uint64_t{1} << d;
+    }
+    return {base | (rx_next_ - 1), sel};
+}
+
+bool PeerStream::nack_due(std::int64_t now_ns, std::int64_t interval_ns, std::uint64_t& first, std::uint64_t& last) {
+    if (reorder_.empty()) return false;
+    const std::uint64_t base = rx_gen_ << kLinkGenerationShift;
+    const std::uint64_t f = base | rx_next_, l = base | (reorder_.begin()->first - 1);
+    if (f == last_nack_first_ && now_ns - last_nack_ns_ < interval_ns) return false;
+    last_nack_ns_ = now_ns;
+    last_nack_first_ = f;
+    first = f;
+    last = l;
+    ++counters_.nacks_sent;
+    return true;
+}
+
+void PeerStream::reset_rx() {
+    rx_gen_ = 0;
+    rx_next_ = 1;
+    reorder_.clear();
+    ack_pending = false;
+    // The NACK rate limit is receive state too: the restarted peer's numbering can leave a gap at
+    // the very link_seq NACKed just before the reset, and that NACK must not be held back.
+    last_nack_ns_ = 0;
+    last_nack_first_ = 0;
+}
+
+} // namespace ckpt::engine

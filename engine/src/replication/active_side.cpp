@@ -1,0 +1,478 @@
+#include "replication/active_side.hpp"
+
+#include "replication/replica.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+
+namespace ckpt::engine {
+
+using namespace ckpt::net;
+
+void ActiveSide::start(Replica& r) {
+    // The replica set: standbys reachable now. One that is down joins when it comes back (and
+    // resyncs); until then nothing waits for it.
+    for (auto& [node, m] : r.active.members) {
+        m = Member{};
+        if (out_.link().is_up(node)) join(r, node);
+    }
+    publish(r);
+}
+
+void ActiveSide::forget_pending(const Replica& r) {
+    for (auto it = pending_.begin(); it != pending_.end();)
+        it = it->second.repl == &r ? pending_.erase(it) : std::next(it);
+    for (auto it = resync_tokens_.begin(); it != resync_tokens_.end();)
+        it = it->second.first == &r ? resync_tokens_.erase(it) : std::next(it);
+}
+
+void ActiveSide::stop(Replica& r) {
+    forget_pending(r);
+    for (auto& [node, m] : r.active.members) m = Member{};
+    r.active.lag_commits = r.active.lag_bytes = 0;
+}
+
+void ActiveSide::unlink(Replica& r) {
+    SectionBody s;
+    s.checkpoint_id = r.wire_id;
+    s.op = SectionOp::kUnlinkCheckpoint;
+    s.slot = kNoSlot;
+    const std::size_t n = encode_section_body(out_.body(), s);
+    for (auto& [node, m] : r.active.members)
+        if (m.state != Member::State::kDown)
+            out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n));
+    forget_pending(r);
+}
+
+void ActiveSide::join(Replica& r, std::uint16_t node) {
+    Member& m = r.active.members[node];
+    m.state = Member::State::kAwaitHashes;
+    m.required = true;
+    m.reported.clear();
+    // Frames queued before this point belong to the replica's previous state: a refusal of one
+    // of them is expected now, and an acknowledgement of a resync it ends means nothing.
+    m.rejoin_from = out_.link().next_link_seq(node);
+    for (auto t = resync_tokens_.begin(); t != resync_tokens_.end();)
+        t = t->second.first == &r && t->second.second == node ? resync_tokens_.erase(t) : std::next(t);
+    // Commits it has not applied are covered by the resync that follows (the diff is taken
+    // from the committed state, which includes them).
+    m.barrier.clear();
+    for (auto& [id, p] : pending_)
+        if (p.repl == &r && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end())
+            m.barrier.push_back(id);
+    announce(r, node);
+}
+
+void ActiveSide::announce(Replica& r, std::uint16_t node) {
+    const Checkpoint& c = *r.ckpt;
+    const CheckpointAttributes& a = c.attributes();
+    AnnounceBody b;
+    b.checkpoint_id = r.wire_id;
+    b.creation_flags = a.creation_flags;
+    b.incarnation = c.meta().header().incarnation;
+    b.checkpoint_size = a.checkpoint_size;
+    b.max_section_size = a.max_section_size;
+    b.retention_ns = a.retention_ns;
+    b.max_sections = a.max_sections;
+    b.max_section_id_size = a.max_section_id_size;
+    b.block_size = a.block_size;
+    b.commit_seq = c.meta().commit_seq();
+    b.name = c.name();
+    const std::size_t n = encode_announce_body(out_.body(), b);
+    out_.queue(node, FrameType::kAnnounce, 0, c.epoch(), out_.body().first(n));
+}
+
+void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
+    Checkpoint& c = *r.ckpt;
+    if (ev.kind != ReplEvent::Kind::kCommit) {
+        for (auto& [node, m] : r.active.members)
+            if (m.state == Member::State::kInSync) send_section(r, node, ev);
+        return;
+    }
+    std::uint64_t bytes = 0;
+    for (const auto& run : ev.runs) bytes += run.length;
+    const std::uint64_t id = next_commit_id_++;
+    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}};
+    const std::span<const std::byte> section = c.committed_bytes(ev.slot);
+    for (auto& [node, m] : r.active.members) {
+        if (!m.required) continue;
+        p.waiting.push_back(node);
+        if (m.state == Member::State::kInSync) {
+            send_commit(r, node, ev, section, Completion{kCommitDone, id});
+            ++counters_.commits_sent;
+            ++r.figures.commits_sent;
+        } else if (m.state == Member::State::kAwaitHashes) {
+            m.barrier.push_back(id); // the resync diff will include it
+        } // down: it resyncs when it comes back, or stops being required after member_timeout_ms
+    }
+    if (p.waiting.empty()) {
+        c.set_acked(ev.slot, ev.generation, ev.seq); // no standby is required
+        return;
+    }
+    r.active.lag_commits += 1;
+    r.active.lag_bytes += bytes;
+    p.captured_ns = clock_(); // ack latency and lag age (stats region); only for commits that wait
+    pending_.emplace(id, std::move(p));
+    publish(r);
+}
+
+void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
+                             Completion last) {
+    const std::uint64_t epoch = r.ckpt->epoch();
+    const std::size_t max_payload = out_.link().max_data_payload();
+    DataBody d;
+    d.checkpoint_id = r.wire_id;
+    d.slot = ev.slot;
+    d.generation = ev.generation;
+    d.commit_seq = ev.seq;
+    d.section_size = ev.size;
+    const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
+    std::vector<ReplEvent::Run> pieces;
+    for (const auto& run : ev.runs)
+        for (std::uint64_t off = 0; off < run.length; off += max_payload)
+            pieces.push_back({run.offset + off, std::min<std::uint64_t>(max_payload, run.length - off)});
+    if (pieces.empty()) pieces.push_back({0, 0}); // a new sequence with no byte changed
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        const auto payload = section.subspan(pieces[i].offset, pieces[i].length);
+        d.offset = pieces[i].offset;
+        d.length = static_cast<std::uint32_t>(pieces[i].length);
+        d.fragment = static_cast<std::uint32_t>(i);
+        d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+        const std::size_t n = encode_data_body(out_.body(), d, payload);
+        const bool is_last = i + 1 == pieces.size();
+        out_.queue(node, FrameType::kData, static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment : 0)),
+                   epoch, out_.body().first(n), is_last ? last : Completion{});
+        ++counters_.data_frames;
+        counters_.data_bytes += payload.size();
+        ++r.figures.data_frames;
+        r.figures.data_bytes += payload.size();
+        r.figures.wire_bytes += kFrameOverhead + n;
+    }
+}
+
+void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev) {
+    SectionBody s;
+    s.checkpoint_id = r.wire_id;
+    s.op = ev.kind == ReplEvent::Kind::kInstall  ? SectionOp::kInstall
+           : ev.kind == ReplEvent::Kind::kDelete ? SectionOp::kDelete
+                                                 : SectionOp::kExpiration;
+    s.slot = ev.slot;
+    s.generation = ev.generation;
+    s.data_offset = ev.data_offset;
+    s.capacity = ev.capacity;
+    s.expiration_ns = ev.expiration_ns;
+    s.seq = ev.seq;
+    s.size = ev.size;
+    s.id = std::as_bytes(std::span(ev.id));
+    const std::size_t n = encode_section_body(out_.body(), s);
+    out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n));
+}
+
+void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f, const HashesBody& h) {
+    auto mit = r.active.members.find(node);
+    if (mit == r.active.members.end()) return;
+    Member& m = mit->second;
+    if (m.state == Member::State::kInSync) { // a replica that diverged asks again: resync it
+        join(r, node);
+        return;
+    }
+    if (m.state != Member::State::kAwaitHashes) return;
+    if (h.slot != kNoSlot && h.slot < r.ckpt->max_sections()) {
+        Member::Reported& rep = m.reported[h.slot];
+        rep.generation = h.generation;
+        rep.data_offset = h.data_offset;
+        rep.capacity = h.capacity;
+        rep.id_hash = h.id_hash;
+        const std::uint64_t need = std::uint64_t{h.first_block} + h.count;
+        if (need <= (std::uint64_t{1} << 26)) { // bounded by any real section (64M blocks)
+            if (rep.hashes.size() < need) rep.hashes.resize(need, 0);
+            for (std::uint32_t i = 0; i < h.count; ++i) rep.hashes[h.first_block + i] = hashes_at(h, i);
+        }
+    }
+    if (f.header.flags & kFlagLastFragment) finish_resync(r, node, m);
+}
+
+void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
+    Checkpoint& c = *r.ckpt;
+    const std::uint32_t bs = c.attributes().block_size;
+    std::vector<std::byte> zero(bs);
+    const std::uint64_t zero_hash = XXH3_64bits(zero.data(), zero.size());
+    // 1. Sections the standby holds that are not ours at the same place go first (they may
+    //    occupy extents ours need).
+    for (const auto& [slot, rep] : m.reported) {
+        auto st = c.section_state(slot);
+        const bool same = st && st->data_offset == rep.data_offset && st->capacity == rep.capacity &&
+                          XXH3_64bits(st->id.data(), st->id.size()) == rep.id_hash;
+        if (same) continue;
+        ReplEvent del;
+        del.kind = ReplEvent::Kind::kDelete;
+        del.slot = slot;
+        del.generation = 0; // whatever it holds
+        send_section(r, node, del);
+    }
+    // 2. Every section of ours: install it, then send the blocks whose hash differs.
+    std::uint32_t sections = 0;
+    std::uint64_t blocks_sent = 0;
+    for (std::uint32_t slot = 0; slot < c.max_sections(); ++slot) {
+        auto st = c.section_state(slot);
+        if (!st) continue;
+        ++sections;
+        ReplEvent ins;
+        ins.kind = ReplEvent::Kind::kInstall;
+        ins.slot = slot;
+        ins.generation = st->generation;
+        ins.seq = st->seq;
+        ins.size = st->size;
+        ins.id = st->id;
+        ins.data_offset = st->data_offset;
+        ins.capacity = st->capacity;
+        ins.expiration_ns = st->expiration_ns;
+        send_section(r, node, ins);
+        const auto ours = c.block_hashes(slot, false);
+        c.set_replicated_hashes(slot, ours);
+        auto rit = m.reported.find(slot);
+        const bool same = rit != m.reported.end() && rit->second.data_offset == st->data_offset &&
+                          rit->second.capacity == st->capacity &&
+                          XXH3_64bits(st->id.data(), st->id.size()) == rit->second.id_hash;
+        ReplEvent data;
+        data.kind = ReplEvent::Kind::kCommit;
+        data.slot = slot;
+        data.generation = st->generation;
+        data.seq = st->seq;
+        data.size = st->size;
+        for (std::uint64_t b = 0; b < ours.size(); ++b) {
+            // What the standby holds after the install: its own bytes when it is the same
+            // section, zeroes when the install replaced it.
+            const std::uint64_t theirs =
+                same ? (b < rit->second.hashes.size() ? rit->second.hashes[b] : ~ours[b]) : zero_hash;
+            if (theirs == ours[b]) {
+                ++counters_.resync_blocks_same;
+                continue;
+            }
+            ++blocks_sent;
+            if (!data.runs.empty() && data.runs.back().offset + data.runs.back().length == b * bs)
+                data.runs.back().length += bs;
+            else
+                data.runs.push_back({b * bs, bs});
+        }
+        send_commit(r, node, data, c.committed_bytes(slot), {});
+    }
+    counters_.resync_blocks += blocks_sent; // once: blocks_sent is the total over the sections
+    counters_.resync_bytes += blocks_sent * bs;
+    ResyncDoneBody done{r.wire_id, sections, blocks_sent};
+    const std::size_t n = encode_resync_done_body(out_.body(), done);
+    const std::uint64_t token = next_resync_token_++;
+    resync_tokens_[token] = {&r, node};
+    out_.queue(node, FrameType::kResyncDone, 0, c.epoch(), out_.body().first(n), Completion{kResyncDone, token});
+    m.state = Member::State::kInSync; // later commits flow as DATA behind the resync
+    m.reported.clear();
+    host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " resynced, " +
+                          std::to_string(blocks_sent) + " blocks differed (" + std::to_string(sections) + " sections)");
+}
+
+void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
+    auto it = pending_.find(commit_id);
+    if (it == pending_.end()) return;
+    Pending& p = it->second;
+    p.waiting.erase(std::remove(p.waiting.begin(), p.waiting.end(), node), p.waiting.end());
+    if (!p.waiting.empty()) return;
+    Replica& r = *p.repl;
+    r.ckpt->set_acked(p.slot, p.generation, p.seq);
+    r.active.lag_commits -= 1;
+    r.active.lag_bytes -= p.bytes;
+    ++counters_.commits_acked;
+    ++r.figures.commits_acked;
+    r.figures.ack_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock_() - p.captured_ns)));
+    pending_.erase(it);
+}
+
+void ActiveSide::on_completed(std::uint16_t node, Completion c) {
+    if (c.kind == kCommitDone) {
+        auto it = pending_.find(c.id);
+        if (it == pending_.end()) return;
+        Replica* r = it->second.repl;
+        // Covered by a resync since it was sent (the node refused something): the resync's end,
+        // not this acknowledgement, says the node holds it.
+        if (auto m = r->active.members.find(node); m != r->active.members.end()) {
+            const auto& barrier = m->second.barrier;
+            if (std::find(barrier.begin(), barrier.end(), c.id) != barrier.end()) return;
+        }
+        complete(c.id, node);
+        publish(*r);
+    } else if (c.kind == kResyncDone) {
+        auto it = resync_tokens_.find(c.id);
+        if (it == resync_tokens_.end()) return;
+        Replica& r = *it->second.first;
+        resync_tokens_.erase(it);
+        Member& m = r.active.members[node];
+        m.synced = true;
+        m.refused_rejoins = 0;
+        for (std::uint64_t id : std::exchange(m.barrier, {})) complete(id, node);
+        ++counters_.resyncs;
+        publish(r);
+    }
+}
+
+void ActiveSide::drop_member(Replica& r, std::uint16_t node) {
+    Member& m = r.active.members[node];
+    m.required = false;
+    m.barrier.clear();
+    std::vector<std::uint64_t> ids;
+    for (auto& [id, p] : pending_)
+        if (p.repl == &r) ids.push_back(id);
+    for (std::uint64_t id : ids) complete(id, node);
+}
+
+bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b) {
+    auto mit = r.active.members.find(node);
+    if (mit == r.active.members.end()) return false;
+    Member& m = mit->second;
+    if (b.refused_link_seq < m.rejoin_from) return false; // sent before the resync already under way
+    Checkpoint& c = *r.ckpt;
+    const std::string what = std::string(b.refused_type == FrameType::kData ? "commit " + std::to_string(b.commit_seq)
+                                         : b.refused_type == FrameType::kSection ? "a section change"
+                                                                                 : "the end of a resync");
+    if (b.reason == RefuseReason::kStaleEpoch || b.reason == RefuseReason::kNotFromActive ||
+        b.replica_epoch > c.epoch()) {
+        // The node follows another active at this epoch or a newer one: this node was fenced.
+        // Its unacknowledged commits fail (their writers see the role change), and the winner's
+        // ANNOUNCE resyncs it.
+        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                              refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
+                              ", ours " + std::to_string(c.epoch()) +
+                              "): another node is active, stepping down to standby");
+        ++counters_.fenced;
+        return true;
+    }
+    // The replica lost or could not take our state: resync it. Pending commits it has not
+    // applied wait for that resync (join() puts them behind its barrier). One that refuses
+    // resync after resync is broken: it counts as down (sync commits fail naming it) until it
+    // reconnects, rather than resyncing in a loop.
+    if (++m.refused_rejoins > kMaxRefusedRejoins) {
+        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                              refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
+                              " resyncs: treated as down until it reconnects");
+        m.state = Member::State::kDown;
+        m.down_since_ns = now_ns_;
+        m.barrier.clear();
+        publish(r);
+        return false;
+    }
+    host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                          refuse_reason_name(b.reason) + "): resyncing it");
+    join(r, node);
+    publish(r);
+    return false;
+}
+
+void ActiveSide::publish(Replica& r) {
+    std::uint32_t in_sync = 0, blocked = 0;
+    for (const auto& [node, m] : r.active.members) {
+        if (!m.required) continue;
+        if (m.state == Member::State::kInSync && m.barrier.empty()) ++in_sync;
+        if (m.state == Member::State::kDown && blocked == 0) blocked = node;
+    }
+    r.ckpt->publish_lag(r.active.lag_commits, r.active.lag_bytes, in_sync, blocked);
+    r.ckpt->publish_acks();
+}
+
+void ActiveSide::tick(std::int64_t now_ns) {
+    now_ns_ = now_ns;
+    const std::int64_t limit = std::int64_t{out_.link().config().member_timeout_ms} * 1'000'000;
+    for (const auto& rp : replicas_) {
+        Replica& r = *rp;
+        if (r.ckpt->role() != shm::kRoleActive) continue;
+        if (limit > 0) {
+            for (auto& [node, m] : r.active.members) {
+                if (!m.required || m.state != Member::State::kDown || now_ns - m.down_since_ns < limit) continue;
+                host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) + " down for " +
+                                      std::to_string(out_.link().config().member_timeout_ms) +
+                                      " ms: no longer required for acknowledgements until it rejoins");
+                drop_member(r, node);
+            }
+        }
+        publish(r);
+    }
+}
+
+std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) const {
+    std::vector<MemberView> v;
+    for (const auto& [node, m] : r.active.members) {
+        if (!m.required) continue;
+        std::uint64_t n = 0;
+        for (const auto& [id, p] : pending_)
+            if (p.repl == &r && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end()) ++n;
+        v.push_back({node,
+                     m.state == Member::State::kInSync        ? (m.barrier.empty() ? "in-sync" : "resync")
+                     : m.state == Member::State::kAwaitHashes ? "resync"
+                                                              : "down",
+                     n});
+    }
+    return v;
+}
+
+void ActiveSide::refresh_lag_figures() {
+    for (const auto& rp : replicas_) {
+        Replica& r = *rp;
+        CheckpointFigures& f = r.figures;
+        f.peer_count = 0;
+        if (r.ckpt->role() != shm::kRoleActive) continue;
+        for (const auto& [node, m] : r.active.members) {
+            if (!m.required || f.peer_count == shm::kStatsMaxPeers) continue;
+            shm::PeerLag& l = f.peers[f.peer_count++];
+            l = {};
+            l.node_id = node;
+            l.state = m.state == Member::State::kInSync && m.barrier.empty() ? shm::kMemberInSync
+                      : m.state == Member::State::kDown                      ? shm::kMemberDown
+                                                                             : shm::kMemberResync;
+        }
+    }
+    // pending_ is in commit order, so the first commit a standby waits for is its oldest.
+    for (const auto& [id, p] : pending_) {
+        CheckpointFigures& f = p.repl->figures;
+        for (std::uint16_t node : p.waiting) {
+            for (std::uint32_t i = 0; i < f.peer_count; ++i) {
+                shm::PeerLag& l = f.peers[i];
+                if (l.node_id != node) continue;
+                ++l.commits;
+                l.bytes += p.bytes;
+                if (l.oldest_mono_ns == 0) l.oldest_mono_ns = p.captured_ns;
+                break;
+            }
+        }
+    }
+}
+
+void ActiveSide::on_peer_up(std::uint16_t node) {
+    now_ns_ = clock_();
+    for (const auto& r : replicas_) {
+        if (r->ckpt->role() != shm::kRoleActive) continue;
+        join(*r, node); // a new or returning standby: announce, then resync by block hashes
+        publish(*r);
+    }
+}
+
+void ActiveSide::on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) {
+    now_ns_ = clock_();
+    for (const Completion& c : abandoned)
+        if (c.kind == kResyncDone) resync_tokens_.erase(c.id);
+    for (const auto& rp : replicas_) {
+        Replica& r = *rp;
+        if (r.ckpt->role() != shm::kRoleActive) continue;
+        auto it = r.active.members.find(node);
+        if (it == r.active.members.end()) continue;
+        Member& m = it->second;
+        if (m.state != Member::State::kDown) m.down_since_ns = now_ns_;
+        m.state = Member::State::kDown;
+        m.reported.clear();
+        m.barrier.clear(); // the pending commits still name it: the next join covers them
+        // One that never held this active's state (it vanished during its first resync, as a
+        // dead former active does right after a promotion) cannot lose acknowledged commits:
+        // nothing waits for it. One that did stays required until it returns or times out.
+        if (!m.synced) drop_member(r, node);
+        publish(r);
+    }
+}
+
+} // namespace ckpt::engine

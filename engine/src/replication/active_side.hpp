@@ -1,0 +1,122 @@
+#pragma once
+/// The active side of replication: for each checkpoint active here, its replica set (one member per
+/// configured peer), the commits each standby has not applied yet, and the resync that brings a
+/// (re)joining standby up to date (it reports block hashes, we install every section and send the
+/// blocks that differ). It turns commits (ReplEvents: the changed blocks whose hash differs from
+/// the replicated one) into DATA frames for every standby in sync and publishes the per-section
+/// acknowledged sequence that synchronous commits wait for.
+#include "ckpt/net/wire_format.hpp"
+#include "link/peer_stream.hpp"
+#include "replication/outbox.hpp"
+#include "replication/replica_host.hpp"
+#include "replication/replication_counters.hpp"
+#include "store/checkpoint.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace ckpt::engine {
+
+struct Replica;
+
+/// One configured peer as a member of a checkpoint's replica set.
+struct Member {
+    enum class State : std::uint8_t { kDown, kAwaitHashes, kInSync };
+    struct Reported { ///< resync: a section as the standby holds it
+        std::uint64_t generation = 0, data_offset = 0, capacity = 0, id_hash = 0;
+        std::vector<std::uint64_t> hashes;
+    };
+    State state = State::kDown;
+    bool required = false; ///< part of the replica set: commits wait for it
+    bool synced = false;   ///< completed a resync with this active: a down one stays required
+    std::int64_t down_since_ns = 0;
+    std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
+    std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
+    std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
+    std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
+};
+
+/// What the active keeps about a checkpoint active here.
+struct ActiveState {
+    std::map<std::uint16_t, Member> members; ///< one per configured peer
+    std::uint64_t lag_commits = 0, lag_bytes = 0;
+};
+
+class ActiveSide {
+public:
+    using Clock = std::function<std::int64_t()>;
+    using Replicas = std::vector<std::unique_ptr<Replica>>;
+    ActiveSide(Outbox& out, ReplicaHost& host, ReplicationCounters& counters, const Replicas& replicas, Clock clock)
+        : out_(out), host_(host), counters_(counters), replicas_(replicas), clock_(std::move(clock)) {}
+
+    /// The checkpoint became active here: standbys up now join at once (announce, then resync).
+    void start(Replica& r);
+    /// It stops being active here: commits waiting for standbys will never be acknowledged by this
+    /// node, resyncs in flight are void, the lag is zero.
+    void stop(Replica& r);
+    /// It is deleted here: standbys are told (then stop()).
+    void unlink(Replica& r);
+    /// A commit or section change captured on this node.
+    void on_event(Replica& r, ReplEvent&& ev);
+
+    /// HASHES from a standby (resync).
+    void on_hashes(Replica& r, std::uint16_t node, const net::DecodedFrame& f, const net::HashesBody& h);
+    /// REFUSED from a standby. Returns true when it says another node is active: this one was
+    /// fenced and must step down (the caller makes it a standby).
+    bool on_refused(Replica& r, std::uint16_t node, const net::RefusedBody& b);
+    /// The standby acknowledged a frame that carried a completion of ours.
+    void on_completed(std::uint16_t node, Completion c);
+    void on_peer_up(std::uint16_t node);
+    void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned);
+    /// Member timeouts and the lag words in META (timer path).
+    void tick(std::int64_t now_ns);
+
+    struct MemberView {
+        std::uint16_t node;
+        const char* state; ///< "in-sync", "resync", "down"
+        std::uint64_t pending_commits;
+    };
+    std::vector<MemberView> members_of(const Replica& r) const;
+    /// Refreshes every active checkpoint's lag entries in its figures (one pass over the pending
+    /// commits; timer path, no allocation).
+    void refresh_lag_figures();
+
+private:
+    struct Pending {
+        Replica* repl;
+        std::uint32_t slot;
+        std::uint64_t generation, seq, bytes;
+        std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
+        std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
+    };
+    enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
+    static constexpr std::uint32_t kMaxRefusedRejoins = 3;
+
+    void join(Replica& r, std::uint16_t node);
+    void announce(Replica& r, std::uint16_t node);
+    void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
+                     Completion last);
+    void send_section(Replica& r, std::uint16_t node, const ReplEvent& ev);
+    void finish_resync(Replica& r, std::uint16_t node, Member& m);
+    void complete(std::uint64_t commit_id, std::uint16_t node);
+    void drop_member(Replica& r, std::uint16_t node);
+    void forget_pending(const Replica& r);
+    void publish(Replica& r);
+
+    Outbox& out_;
+    ReplicaHost& host_;
+    ReplicationCounters& counters_;
+    const Replicas& replicas_;
+    Clock clock_;
+    std::uint64_t next_commit_id_ = 1;
+    std::uint64_t next_resync_token_ = 1;
+    std::map<std::uint64_t, Pending> pending_;                                  ///< by commit id
+    std::map<std::uint64_t, std::pair<Replica*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
+    std::int64_t now_ns_ = 0;
+};
+
+} // namespace ckpt::engine

@@ -1,0 +1,12 @@
+#include "replication/outbox.hpp"
+
+namespace ckpt::engine {
+
+bool Outbox::queue(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                   std::span<const std::byte> body, Completion c) {
+    if (!link_.send_sequenced(node, type, flags, epoch, body, c)) return false;
+    counters_.wire_bytes += net::kFrameOverhead + body.size();
+    return true;
+}
+
+} // namespace ckpt::engine

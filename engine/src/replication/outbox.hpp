@@ -1,0 +1,30 @@
+#pragma once
+/// How both sides of replication put frames on the peer link: one encoding buffer, and every
+/// sequenced frame counted in wire_bytes.
+#include "link/peer_link.hpp"
+#include "replication/replication_counters.hpp"
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ckpt::engine {
+
+class Outbox {
+public:
+    Outbox(PeerLink& link, ReplicationCounters& counters) : link_(link), counters_(counters), body_(net::kMaxFrame) {}
+    /// Scratch for one frame body (kMaxFrame bytes), valid until the next encoding.
+    std::span<std::byte> body() { return body_; }
+    /// Queues a sequenced frame for `node`; false when the node is not up (nothing queued).
+    bool queue(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+               std::span<const std::byte> body, Completion c = {});
+    PeerLink& link() { return link_; }
+    const PeerLink& link() const { return link_; }
+
+private:
+    PeerLink& link_;
+    ReplicationCounters& counters_;
+    std::vector<std::byte> body_;
+};
+
+} // namespace ckpt::engine

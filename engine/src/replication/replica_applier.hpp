@@ -1,0 +1,54 @@
+#pragma once
+/// The replica applier: what a standby does to its copy of a checkpoint when the active's frames
+/// arrive. It mirrors the directory (install, remove, expiration at the active's slot and extent:
+/// the layouts are identical) and applies whole commits: stage() puts a fragment's bytes in the
+/// shadow, where no reader looks, apply() copies the staged ranges to the section under its
+/// seqlock, all of them or (on false) none, discard() forgets a commit that never completed.
+/// Engine poll loop only; everything it is given came off the wire and is checked against the
+/// checkpoint's layout.
+#include "ckpt/common/result.hpp"
+#include "store/checkpoint.hpp"
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ckpt::engine {
+
+class ReplicaApplier {
+public:
+    explicit ReplicaApplier(Checkpoint& c) : c_(c) {}
+
+    /// Makes `slot` hold this section at exactly this extent; keeps the bytes when the slot already
+    /// holds the same id at the same extent (a resync then sends only the blocks that differ).
+    Status install(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
+                   std::uint64_t data_offset, std::uint64_t capacity, std::int64_t expiration_ns, std::uint64_t seq,
+                   std::uint64_t size);
+    /// Removes the section in `slot` if it holds `remote_generation` (any when 0).
+    void remove(std::uint32_t slot, std::uint64_t remote_generation);
+    void set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
+    /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
+    /// slot, generation or range does not fit.
+    bool stage(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t offset,
+               std::span<const std::byte> bytes);
+    /// Applies the staged commit to the section under its seqlock: all of it or, on false, none.
+    bool apply(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
+               bool overwrite);
+    /// Forgets a partly received commit: the shadow gets the live bytes back.
+    void discard();
+    /// After an engine restart on a standby: the shadow may still hold bytes of a commit that was
+    /// staged and never applied (which ranges was only in memory). The live bytes are the last
+    /// applied commit, so every section not locked by a writer takes them back into the shadow.
+    void discard_after_restart();
+    /// Bytes staged for the commit being received.
+    bool staging() const { return !staged_.empty(); }
+
+private:
+    struct Staged {
+        std::uint64_t area_offset, length;
+    };
+    Checkpoint& c_;
+    std::vector<Staged> staged_;
+};
+
+} // namespace ckpt::engine

@@ -1,0 +1,51 @@
+#pragma once
+/// The standby side of replication: it takes the active's sequenced frames for a checkpoint it
+/// follows (already checked for epoch and sender by the Replicator), hands whole commits and
+/// directory changes to the replica applier, says what it could not apply with a REFUSED frame,
+/// and reports its block hashes when an active announces itself (the start of a resync).
+#include "ckpt/net/wire_format.hpp"
+#include "replication/outbox.hpp"
+#include "replication/replica_applier.hpp"
+#include "replication/replica_host.hpp"
+#include "replication/replication_counters.hpp"
+
+#include <cstdint>
+
+namespace ckpt::engine {
+
+struct Replica;
+
+/// What a standby keeps about a checkpoint it follows: the commit being received.
+struct StandbyState {
+    explicit StandbyState(Checkpoint& c) : applier(c) {}
+    ReplicaApplier applier;
+    bool rx_open = false; ///< a commit is being received
+    std::uint32_t rx_slot = 0, rx_next = 0;
+    std::uint64_t rx_generation = 0, rx_seq = 0;
+};
+
+class StandbySide {
+public:
+    StandbySide(ReplicaHost& host, Outbox& out, ReplicationCounters& counters)
+        : host_(host), out_(out), counters_(counters) {}
+
+    /// The checkpoint enters or leaves the standby role: a commit half received is void.
+    void reset(Replica& r);
+    /// Reports every section's block hashes to the active (HASHES frames, the last one flagged).
+    void send_hashes(Replica& r);
+    /// A DATA frame from the active: stages it, applies the commit at its last fragment; false when
+    /// it did not fit (the caller refuses it).
+    bool on_data(Replica& r, const net::DecodedFrame& f);
+    enum class SectionResult : std::uint8_t { kApplied, kBad, kCheckpointDeleted };
+    /// A SECTION frame from the active (install, delete, expiration, or the checkpoint's deletion).
+    SectionResult on_section(Replica& r, const net::DecodedFrame& f);
+    /// Sends REFUSED for a frame not applied (only for frames an acknowledgement would vouch for).
+    void refuse(std::uint16_t node, const net::DecodedFrame& f, net::RefuseReason why, std::uint64_t epoch);
+
+private:
+    ReplicaHost& host_;
+    Outbox& out_;
+    ReplicationCounters& counters_;
+};
+
+} // namespace ckpt::engine

@@ -1,0 +1,21 @@
+#pragma once
+/// What the seeded fault shim (fault_shim.hpp) does to the frames of a carrier: the fault_* keys of
+/// ckptd's configuration. Off by default.
+#include <cstdint>
+
+namespace ckpt::net {
+
+struct FaultConfig {
+    std::uint64_t seed = 1;
+    double drop_pct = 0;    ///< 0..100 (fractions allowed: 0.5 is one frame in 200)
+    double dup_pct = 0;     ///< 0..100
+    double reorder_pct = 0; ///< 0..100
+    double corrupt_pct = 0; ///< 0..100
+    std::uint32_t delay_us = 0;
+    bool tx = true;  ///< apply to frames this node sends (fault_direction = tx | both)
+    bool rx = false; ///< apply to frames this node receives (fault_direction = rx | both)
+    /// True when any fault is configured: open_transport then wraps the carrier.
+    bool enabled() const { return drop_pct > 0 || dup_pct > 0 || reorder_pct > 0 || corrupt_pct > 0 || delay_us > 0; }
+};
+
+} // namespace ckpt::net

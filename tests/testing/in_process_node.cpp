@@ -1,0 +1,120 @@
+#include "in_process_node.hpp"
+
+#include "ckpt/shm/atomics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace ckpt::testing {
+
+using namespace ckpt::engine;
+using namespace ckpt::shm;
+
+SegmentNames in_process_names(const std::string& prefix, const std::string& name) {
+    return {ObjectName{prefix + name + ".meta"}, ObjectName{prefix + name + ".data"},
+            ObjectName{prefix + name + ".shadow"}};
+}
+
+std::unique_ptr<Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,
+                                             std::uint16_t node_id) {
+    const auto names = in_process_names("hs-" + tag + "." + std::to_string(::getpid()) + ".", "c");
+    for (const auto* o : {&names.meta, &names.data, &names.shadow}) (void)remove_object(*o);
+    auto c = Checkpoint::create("c", attrs, names, ObjectOptions{}, node_id);
+    EXPECT_TRUE(c.ok()) << c.message();
+    return c.ok() ? std::move(*c) : nullptr;
+}
+
+InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
+                             std::unique_ptr<net::Transport> carrier, const std::int64_t& now, LinkConfig cfg)
+    : id_(id), prefix_("hs-inproc." + std::to_string(::getpid()) + "." + std::to_string(id) + "."), now_(now) {
+    cfg.node_id = id;
+    cfg.transport = net::Carrier::kUdp; // what the frames' addresses look like; the carrier is ours
+    cfg.peers.clear();
+    for (std::uint16_t p : peers) cfg.peers.push_back(PeerConfig{p, 0, 0});
+    link_ = PeerLink::over(cfg, 0x1000 + id, std::move(carrier));
+    repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
+}
+
+InProcessNode::~InProcessNode() {
+    for (auto& [name, c] : by_name_) {
+        repl_->forget(c);
+        c->remove_objects();
+    }
+    repl_.reset();
+}
+
+Result<std::shared_ptr<Checkpoint>> InProcessNode::make(const std::string& name, const CheckpointAttributes& attrs) {
+    const SegmentNames names = in_process_names(prefix_, name);
+    for (const auto* o : {&names.meta, &names.data, &names.shadow}) (void)remove_object(*o); // a crashed run's
+    auto c = Checkpoint::create(name, attrs, names, ObjectOptions{}, id_);
+    if (!c) return c.failure();
+    std::shared_ptr<Checkpoint> cp(std::move(*c));
+    by_name_[name] = cp;
+    return cp;
+}
+
+std::shared_ptr<Checkpoint> InProcessNode::create(const std::string& name, const CheckpointAttributes& attrs) {
+    auto c = make(name, attrs);
+    if (!c) return nullptr;
+    repl_->activate(*c);
+    return *c;
+}
+
+std::shared_ptr<Checkpoint> InProcessNode::find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Checkpoint>> InProcessNode::create_replica(const std::string& name,
+                                                                  const CheckpointAttributes& attrs) {
+    return make(name, attrs);
+}
+
+void InProcessNode::unlink_replica(const std::shared_ptr<Checkpoint>& c) {
+    c->remove_objects();
+    by_name_.erase(c->name());
+}
+
+void InProcessNode::step() {
+    link_->poll(now_);
+    for (auto& [name, c] : by_name_)
+        if (c->poll_commits()) c->publish_acks();
+    link_->flush(now_);
+    link_->tick(now_, static_cast<std::uint32_t>(by_name_.size()));
+    (void)link_->take_events();
+    repl_->tick(now_);
+    link_->flush(now_);
+}
+
+void write_section(Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std::uint64_t offset,
+                   std::span<const std::byte> bytes, bool commit) {
+    const auto info = c.meta().info(slot);
+    if (!info) return;
+    SectionControl& ctl = c.data().control(slot);
+    const std::uint64_t seq = lock_seq(load_acquire(ctl.lock));
+    store_release(ctl.lock, make_lock(seq + 1, writer + 1));
+    std::memcpy(c.data().section_bytes(*info).data() + offset, bytes.data(), bytes.size());
+    c.data().mark_dirty(*info, offset, bytes.size());
+    if (!commit) return;
+    const std::uint32_t bs = c.attributes().block_size;
+    const std::uint64_t size = std::max<std::uint64_t>(load_relaxed(ctl.size), offset + bytes.size());
+    store_relaxed(ctl.size, size);
+    store_relaxed(ctl.commit_flags, 0u);
+    store_relaxed(ctl.dirty_first, offset / bs);
+    store_relaxed(ctl.dirty_last, (offset + bytes.size() - 1) / bs);
+    store_release(ctl.lock, make_lock(seq + 2, 0));
+    c.data().ring_doorbell(slot);
+}
+
+std::vector<std::byte> section_bytes(const Checkpoint& c, std::uint32_t slot) {
+    const auto info = c.meta().info(slot);
+    if (!info) return {};
+    const auto all = c.data().section_bytes(*info);
+    return {all.begin(), all.begin() + static_cast<std::ptrdiff_t>(std::min(info->committed_size, all.size()))};
+}
+
+} // namespace ckpt::testing

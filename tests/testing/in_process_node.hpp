@@ -1,0 +1,80 @@
+#pragma once
+// One engine's core in the test's own process: its checkpoints (segments in /dev/shm under a prefix
+// of this process), its peer link over a carrier the test gives it (a MemoryCarrier, wrapped in the
+// fault shim or not) and its Replicator, all driven by step(now) with the test's clock. No ckptd, no
+// socket, no root: a replication scenario runs in milliseconds and is deterministic (the fault
+// shim's decisions are seeded, the clock is the test's).
+#include "bytes.hpp"
+#include "ckpt/common/attributes.hpp"
+#include "link/peer_link.hpp"
+#include "replication/replicator.hpp"
+#include "store/checkpoint.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ckpt::testing {
+
+class InProcessNode final : public engine::ReplicaHost {
+public:
+    /// `now` is the clock every component reads (CLOCK_MONOTONIC-like nanoseconds the test advances).
+    InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers, std::unique_ptr<net::Transport> carrier,
+                  const std::int64_t& now, engine::LinkConfig base = {});
+    ~InProcessNode() override;
+    InProcessNode(const InProcessNode&) = delete;
+    InProcessNode& operator=(const InProcessNode&) = delete;
+
+    /// Creates a checkpoint active on this node (as ckptd does for a client's create).
+    std::shared_ptr<engine::Checkpoint> create(const std::string& name, const CheckpointAttributes& attrs);
+    std::shared_ptr<engine::Checkpoint> find(const std::string& name) const;
+    /// One turn of ckptd's loop: frames in, commits captured, frames out, timers.
+    void step();
+
+    std::uint16_t id() const { return id_; }
+    engine::PeerLink& link() { return *link_; }
+    engine::Replicator& replicator() { return *repl_; }
+    const std::vector<std::string>& log() const { return log_; }
+
+    // ReplicaHost
+    std::shared_ptr<engine::Checkpoint> find_checkpoint(const std::string& name) override { return find(name); }
+    Result<std::shared_ptr<engine::Checkpoint>> create_replica(const std::string& name,
+                                                               const CheckpointAttributes& attrs) override;
+    void unlink_replica(const std::shared_ptr<engine::Checkpoint>& c) override;
+    void replication_log(const std::string& line) override { log_.push_back(line); }
+
+private:
+    Result<std::shared_ptr<engine::Checkpoint>> make(const std::string& name, const CheckpointAttributes& attrs);
+
+    std::uint16_t id_;
+    std::string prefix_;
+    const std::int64_t& now_;
+    std::map<std::string, std::shared_ptr<engine::Checkpoint>> by_name_;
+    std::unique_ptr<engine::PeerLink> link_;
+    std::unique_ptr<engine::Replicator> repl_;
+    std::vector<std::string> log_;
+};
+
+/// Segment names of this process only (so parallel tests share nothing).
+engine::SegmentNames in_process_names(const std::string& prefix, const std::string& name);
+
+/// A checkpoint on its own (no link, no replicator) in /dev/shm, under a prefix of this process
+/// and `tag`; removes leftovers of a crashed run first. Null (and a gtest failure) when it fails.
+std::unique_ptr<engine::Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,
+                                                     std::uint16_t node_id = 1);
+
+/// What libckpt's WriteTx does, on the engine's own mapping: takes the section's lock as writer
+/// `writer` (a slot from Checkpoint::attach_writer), stores `bytes` at `offset`, marks them dirty
+/// and, with `commit`, publishes the commit (lock even) and rings the doorbell. Without it the
+/// section stays locked mid-write, as a writer killed there leaves it.
+void write_section(engine::Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std::uint64_t offset,
+                   std::span<const std::byte> bytes, bool commit = true);
+
+/// The section's bytes as readers see them (its committed size).
+std::vector<std::byte> section_bytes(const engine::Checkpoint& c, std::uint32_t slot);
+
+} // namespace ckpt::testing

@@ -1,0 +1,42 @@
+#pragma once
+// Two carriers joined in memory: what one sends, the other receives, in order, with no loss (wrap
+// either end in net::FaultShim for loss, duplication, reordering, corruption and delay). No thread,
+// no clock, no root: the in-process replication tests run two engines' links over a pair of these.
+#include "ckpt/net/transport.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace ckpt::testing {
+
+class MemoryCarrier final : public net::Transport {
+public:
+    /// A connected pair: frames sent on .first arrive on .second and the other way round.
+    static std::pair<std::unique_ptr<MemoryCarrier>, std::unique_ptr<MemoryCarrier>> pair(std::uint16_t node_a,
+                                                                                          std::uint16_t node_b);
+
+    bool send(std::span<const std::byte> frame) override;
+    std::size_t receive(std::size_t max, Receiver cb, void* ctx) override;
+    using Transport::receive;
+    std::array<std::uint8_t, 6> mac() const override { return net::node_mac(node_); }
+    std::string describe() const override { return "memory"; }
+    net::TransportStats stats() const override { return stats_; }
+
+    /// While cut, frames sent either way are lost (a partition).
+    void cut(bool on) { wire_->cut = on; }
+
+private:
+    struct Wire {
+        std::deque<std::vector<std::byte>> lane[2]; ///< lane[i]: frames for end i
+        bool cut = false;
+    };
+    MemoryCarrier(std::shared_ptr<Wire> w, int end, std::uint16_t node) : wire_(std::move(w)), end_(end), node_(node) {}
+    std::shared_ptr<Wire> wire_;
+    int end_ = 0;
+    std::uint16_t node_ = 0;
+    net::TransportStats stats_;
+};
+
+} // namespace ckpt::testing
