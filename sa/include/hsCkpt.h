@@ -31,14 +31,14 @@ extern "C" {
  * change sequence the delivery covers. A section deleted before the delivery is not reported.
  */
 typedef void (*hsCkptSectionChangedCallbackT)(SaCkptCheckpointHandleT checkpointHandle,
-                                              const SaCkptSectionIdT *sectionId, const void *data, SaSizeT dataSize,
-                                              SaUint64T sequence, void *context);
+                                              const SaCkptSectionIdT* sectionId, const void* data, SaSizeT dataSize,
+                                              SaUint64T sequence, void* context);
 
 /* Starts delivering changes of the checkpoint through saCkptDispatch() on its SaCkptHandleT. The
  * first delivery covers changes after this call. OK, BAD_HANDLE, INVALID_PARAM (no callback, unknown
  * flags), EXIST (already tracked), NO_RESOURCES, TRY_AGAIN, LIBRARY. */
 SaAisErrorT hsCkptSectionChangeTrack(SaCkptCheckpointHandleT checkpointHandle, SaUint32T flags,
-                                     hsCkptSectionChangedCallbackT callback, void *context);
+                                     hsCkptSectionChangedCallbackT callback, void* context);
 /* Stops it; pending deliveries are dropped. OK, BAD_HANDLE, NOT_EXIST (not tracked), LIBRARY. */
 SaAisErrorT hsCkptSectionChangeTrackStop(SaCkptCheckpointHandleT checkpointHandle);
 
@@ -51,9 +51,9 @@ typedef SaUint64T hsCkptWriteTxHandleT;
  * OK, BAD_HANDLE, INVALID_PARAM, ACCESS (not open for write), NOT_EXIST (no such section, or no
  * active replica on this node), BUSY (this process already writes it), TIMEOUT, TRY_AGAIN, LIBRARY.
  */
-SaAisErrorT hsCkptSectionWriteBegin(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId,
-                                    SaTimeT timeout, void **data, SaSizeT *capacity, SaSizeT *size,
-                                    hsCkptWriteTxHandleT *tx);
+SaAisErrorT hsCkptSectionWriteBegin(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId,
+                                    SaTimeT timeout, void** data, SaSizeT* capacity, SaSizeT* size,
+                                    hsCkptWriteTxHandleT* tx);
 /* Marks [offset, offset+length) as changed: only marked blocks are captured and replicated (a
  * transaction that marks nothing commits the whole section). OK, BAD_HANDLE, INVALID_PARAM. */
 SaAisErrorT hsCkptSectionWriteMark(hsCkptWriteTxHandleT tx, SaOffsetT offset, SaSizeT length);
@@ -70,13 +70,13 @@ SaAisErrorT hsCkptSectionWriteAbort(hsCkptWriteTxHandleT tx);
 
 /* Called with a consistent committed state of a section, in place. It may be called more than once
  * (a writer overlapped the previous call): act on what it saw only after hsCkptSectionReadView returns. */
-typedef void (*hsCkptSectionViewCallbackT)(const void *data, SaSizeT size, void *context);
+typedef void (*hsCkptSectionViewCallbackT)(const void* data, SaSizeT size, void* context);
 /* OK, BAD_HANDLE, INVALID_PARAM, ACCESS (not open for read), NOT_EXIST, TIMEOUT, TRY_AGAIN, LIBRARY. */
-SaAisErrorT hsCkptSectionReadView(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId,
-                                  hsCkptSectionViewCallbackT view, void *context);
+SaAisErrorT hsCkptSectionReadView(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId,
+                                  hsCkptSectionViewCallbackT view, void* context);
 
 /* The calling thread's last failure of this library, in words ("" after a success); never NULL. */
-const char *hsCkptLastErrorText(void);
+const char* hsCkptLastErrorText(void);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 #ifndef HOTSPARE_SA_AIS_H
 #define HOTSPARE_SA_AIS_H
 
+#include <stddef.h> /* NULL, in SA_CKPT_DEFAULT_SECTION_ID and SA_CKPT_GENERATED_SECTION_ID */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -53,11 +55,7 @@ typedef struct {
     SaUint8T minorVersion;
 } SaVersionT;
 
-typedef enum {
-    SA_DISPATCH_ONE = 1,
-    SA_DISPATCH_ALL = 2,
-    SA_DISPATCH_BLOCKING = 3
-} SaDispatchFlagsT;
+typedef enum { SA_DISPATCH_ONE = 1, SA_DISPATCH_ALL = 2, SA_DISPATCH_BLOCKING = 3 } SaDispatchFlagsT;
 
 typedef enum {
     SA_AIS_OK = 1,

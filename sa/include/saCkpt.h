@@ -40,23 +40,22 @@ typedef SaUint32T SaCkptCheckpointOpenFlagsT;
 
 /* {0, NULL}: in saCkptSectionCreate "generate an id"; elsewhere the default section (the one
  * section of a checkpoint created with maxSections == 1). */
-#define SA_CKPT_DEFAULT_SECTION_ID {0, NULL}
-#define SA_CKPT_GENERATED_SECTION_ID {0, NULL}
+#define SA_CKPT_DEFAULT_SECTION_ID                                                                                     \
+    { 0, NULL }
+#define SA_CKPT_GENERATED_SECTION_ID                                                                                   \
+    { 0, NULL }
 
 typedef struct {
     SaUint16T idLen;
-    SaUint8T *id;
+    SaUint8T* id;
 } SaCkptSectionIdT;
 
 typedef struct {
-    SaCkptSectionIdT *sectionId;
+    SaCkptSectionIdT* sectionId;
     SaTimeT expirationTime;
 } SaCkptSectionCreationAttributesT;
 
-typedef enum {
-    SA_CKPT_SECTION_VALID = 1,
-    SA_CKPT_SECTION_CORRUPTED = 2
-} SaCkptSectionStateT;
+typedef enum { SA_CKPT_SECTION_VALID = 1, SA_CKPT_SECTION_CORRUPTED = 2 } SaCkptSectionStateT;
 
 typedef struct {
     SaCkptSectionIdT sectionId;
@@ -76,7 +75,7 @@ typedef enum {
 
 typedef struct {
     SaCkptSectionIdT sectionId;
-    void *dataBuffer;
+    void* dataBuffer;
     SaSizeT dataSize;
     SaOffsetT dataOffset;
     SaSizeT readSize;
@@ -98,50 +97,49 @@ typedef struct {
 } SaCkptCallbacksT;
 
 /* Library life cycle */
-SaAisErrorT saCkptInitialize(SaCkptHandleT *ckptHandle, const SaCkptCallbacksT *callbacks, SaVersionT *version);
-SaAisErrorT saCkptSelectionObjectGet(SaCkptHandleT ckptHandle, SaSelectionObjectT *selectionObject);
+SaAisErrorT saCkptInitialize(SaCkptHandleT* ckptHandle, const SaCkptCallbacksT* callbacks, SaVersionT* version);
+SaAisErrorT saCkptSelectionObjectGet(SaCkptHandleT ckptHandle, SaSelectionObjectT* selectionObject);
 SaAisErrorT saCkptDispatch(SaCkptHandleT ckptHandle, SaDispatchFlagsT dispatchFlags);
 SaAisErrorT saCkptFinalize(SaCkptHandleT ckptHandle);
 
 /* Checkpoint management */
-SaAisErrorT saCkptCheckpointOpen(SaCkptHandleT ckptHandle, const SaNameT *checkpointName,
-                                 const SaCkptCheckpointCreationAttributesT *checkpointCreationAttributes,
+SaAisErrorT saCkptCheckpointOpen(SaCkptHandleT ckptHandle, const SaNameT* checkpointName,
+                                 const SaCkptCheckpointCreationAttributesT* checkpointCreationAttributes,
                                  SaCkptCheckpointOpenFlagsT checkpointOpenFlags, SaTimeT timeout,
-                                 SaCkptCheckpointHandleT *checkpointHandle);
-SaAisErrorT saCkptCheckpointOpenAsync(SaCkptHandleT ckptHandle, SaInvocationT invocation,
-                                      const SaNameT *checkpointName,
-                                      const SaCkptCheckpointCreationAttributesT *checkpointCreationAttributes,
+                                 SaCkptCheckpointHandleT* checkpointHandle);
+SaAisErrorT saCkptCheckpointOpenAsync(SaCkptHandleT ckptHandle, SaInvocationT invocation, const SaNameT* checkpointName,
+                                      const SaCkptCheckpointCreationAttributesT* checkpointCreationAttributes,
                                       SaCkptCheckpointOpenFlagsT checkpointOpenFlags);
 SaAisErrorT saCkptCheckpointClose(SaCkptCheckpointHandleT checkpointHandle);
-SaAisErrorT saCkptCheckpointUnlink(SaCkptHandleT ckptHandle, const SaNameT *checkpointName);
+SaAisErrorT saCkptCheckpointUnlink(SaCkptHandleT ckptHandle, const SaNameT* checkpointName);
 SaAisErrorT saCkptCheckpointRetentionDurationSet(SaCkptCheckpointHandleT checkpointHandle, SaTimeT retentionDuration);
 SaAisErrorT saCkptActiveReplicaSet(SaCkptCheckpointHandleT checkpointHandle);
 SaAisErrorT saCkptCheckpointStatusGet(SaCkptCheckpointHandleT checkpointHandle,
-                                      SaCkptCheckpointDescriptorT *checkpointStatus);
+                                      SaCkptCheckpointDescriptorT* checkpointStatus);
 
 /* Section management */
 SaAisErrorT saCkptSectionCreate(SaCkptCheckpointHandleT checkpointHandle,
-                                SaCkptSectionCreationAttributesT *sectionCreationAttributes, const void *initialData,
+                                SaCkptSectionCreationAttributesT* sectionCreationAttributes, const void* initialData,
                                 SaSizeT initialDataSize);
-SaAisErrorT saCkptSectionDelete(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId);
-SaAisErrorT saCkptSectionIdFree(SaCkptCheckpointHandleT checkpointHandle, SaUint8T *id);
-SaAisErrorT saCkptSectionExpirationTimeSet(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId,
+SaAisErrorT saCkptSectionDelete(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId);
+SaAisErrorT saCkptSectionIdFree(SaCkptCheckpointHandleT checkpointHandle, SaUint8T* id);
+SaAisErrorT saCkptSectionExpirationTimeSet(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId,
                                            SaTimeT expirationTime);
 SaAisErrorT saCkptSectionIterationInitialize(SaCkptCheckpointHandleT checkpointHandle,
                                              SaCkptSectionsChosenT sectionsChosen, SaTimeT expirationTime,
-                                             SaCkptSectionIterationHandleT *sectionIterationHandle);
+                                             SaCkptSectionIterationHandleT* sectionIterationHandle);
 SaAisErrorT saCkptSectionIterationNext(SaCkptSectionIterationHandleT sectionIterationHandle,
-                                       SaCkptSectionDescriptorT *sectionDescriptor);
+                                       SaCkptSectionDescriptorT* sectionDescriptor);
 SaAisErrorT saCkptSectionIterationFinalize(SaCkptSectionIterationHandleT sectionIterationHandle);
 
 /* Data access */
-SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointHandle, const SaCkptIOVectorElementT *ioVector,
-                                  SaUint32T numberOfElements, SaUint32T *erroneousVectorIndex);
-SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT *sectionId,
-                                   const void *dataBuffer, SaSizeT dataSize);
-SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHandle, SaCkptIOVectorElementT *ioVector,
-                                 SaUint32T numberOfElements, SaUint32T *erroneousVectorIndex);
-SaAisErrorT saCkptIOVectorElementDataFree(SaCkptCheckpointHandleT checkpointHandle, void *data);
+SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointHandle, const SaCkptIOVectorElementT* ioVector,
+                                  SaUint32T numberOfElements, SaUint32T* erroneousVectorIndex);
+SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId,
+                                   const void* dataBuffer, SaSizeT dataSize);
+SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHandle, SaCkptIOVectorElementT* ioVector,
+                                 SaUint32T numberOfElements, SaUint32T* erroneousVectorIndex);
+SaAisErrorT saCkptIOVectorElementDataFree(SaCkptCheckpointHandleT checkpointHandle, void* data);
 SaAisErrorT saCkptCheckpointSynchronize(SaCkptCheckpointHandleT checkpointHandle, SaTimeT timeout);
 SaAisErrorT saCkptCheckpointSynchronizeAsync(SaCkptCheckpointHandleT checkpointHandle, SaInvocationT invocation);
 
