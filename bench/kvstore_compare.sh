@@ -93,6 +93,7 @@ peers = $peer
 heartbeat_ms = 20
 peer_timeout_ms = 200
 reattach_grace_ms = 0
+idle_spin_us = ${IDLE_SPIN_US:-50}
 EOF
     # A SIGKILLed engine's threads may still be exiting (its socket lock held) for a moment after
     # its main thread is a zombie: try again until the new one stays up.

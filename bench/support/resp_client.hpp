@@ -144,17 +144,29 @@ public:
 
     /// Sends one command and waits for its reply; nothing when the connection failed (closed then).
     std::optional<Reply> call(const std::vector<std::string_view>& args) {
-        if (fd_ < 0) return std::nullopt;
+        if (!send(args)) return std::nullopt;
+        return receive();
+    }
+
+    /// Sends one command without waiting (pipelining); false when the connection failed.
+    bool send(const std::vector<std::string_view>& args) {
+        if (fd_ < 0) return false;
         std::string out;
         encode(out, args);
         for (std::size_t off = 0; off < out.size();) {
             ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
             if (n <= 0) {
                 close();
-                return std::nullopt;
+                return false;
             }
             off += static_cast<std::size_t>(n);
         }
+        return true;
+    }
+
+    /// The next reply, in the order the commands were sent; nothing when the connection failed.
+    std::optional<Reply> receive() {
+        if (fd_ < 0) return std::nullopt;
         for (;;) {
             Reply r;
             int k = parse_reply(in_, pos_, r);
@@ -175,6 +187,14 @@ public:
             }
             in_.append(buf, static_cast<std::size_t>(n));
         }
+    }
+
+    /// Whether a reply (or its first bytes) arrived: a look, no wait.
+    bool reply_arrived() const {
+        if (fd_ < 0) return false;
+        if (pos_ < in_.size()) return true;
+        char c;
+        return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
     }
 
 private:

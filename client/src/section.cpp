@@ -42,6 +42,38 @@ Status replication_allows_write(detail::CheckpointCore& ck, std::chrono::millise
         "replication lag to drop below async_window");
 }
 
+/// Where commit `committed` of the section at `slot` (generation `gen`) stands for Ack::kSync.
+Result<bool> replication_of(const detail::CheckpointCore& ck, std::uint32_t slot, std::uint64_t gen,
+                            std::uint64_t committed) {
+    const SectionDesc& desc = ck.meta.desc(slot);
+    if (load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen) return true;
+    const MetaHeader& h = ck.meta.header();
+    if (load_acquire(h.role) == kRoleStandby)
+        return fail(Error::kBadOperation, "commit " + std::to_string(committed) +
+                                              " is not replicated: this node was demoted to standby "
+                                              "(another node is the active replica now)");
+    if (const std::uint32_t down = load_acquire(h.sync_blocked); down != 0)
+        return fail(Error::kUnavailable, "commit " + std::to_string(committed) + " is not replicated: standby node " +
+                                             std::to_string(down) + " is down (the commit holds on this node only)");
+    return false;
+}
+
+Status wait_replication(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64_t gen, std::uint64_t committed,
+                        std::chrono::milliseconds timeout) {
+    // Done when acknowledged; refused at once when a required standby is down or this node
+    // stopped being the active replica (the commit is here, but not replicated).
+    CKPT_TRY(detail::wait_for(
+        ck,
+        [&] {
+            auto r = replication_of(ck, slot, gen, committed);
+            return !r || *r;
+        },
+        timeout, "acknowledgement of the commit by every standby"));
+    auto r = replication_of(ck, slot, gen, committed);
+    if (!r) return r.failure();
+    return {};
+}
+
 } // namespace
 
 // ------------------------------------------------------------------------------------------
@@ -212,6 +244,16 @@ Status Section::wait_acked(std::uint64_t seq, std::chrono::milliseconds timeout)
         "acknowledgement of the commit");
 }
 
+Result<bool> Section::replicated(std::uint64_t seq) const {
+    if (!ck_) return fail(Error::kBadHandle, "empty section handle");
+    return replication_of(*ck_, slot_, generation_, seq);
+}
+
+Status Section::wait_replicated(std::uint64_t seq, std::chrono::milliseconds timeout) const {
+    if (!ck_) return fail(Error::kBadHandle, "empty section handle");
+    return wait_replication(*ck_, slot_, generation_, seq, timeout);
+}
+
 // ------------------------------------------------------------------------------------------
 // WriteTx
 // ------------------------------------------------------------------------------------------
@@ -309,29 +351,7 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     ck.data.ring_doorbell(slot_);
     ck.session->kick_engine();
     if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
-    if (ack == Ack::kSync) {
-        const std::uint64_t gen = load_relaxed(desc.generation);
-        const MetaHeader& h = ck.meta.header();
-        // Done when acknowledged; refused at once when a required standby is down or this node
-        // stopped being the active replica (the commit is here, but not replicated).
-        CKPT_TRY(detail::wait_for(
-            ck,
-            [&] {
-                return load_acquire(desc.acked_seq) >= committed || load_acquire(desc.generation) != gen ||
-                       load_acquire(h.sync_blocked) != 0 || load_acquire(h.role) == kRoleStandby;
-            },
-            timeout, "acknowledgement of the commit by every standby"));
-        if (load_acquire(desc.acked_seq) < committed && load_acquire(desc.generation) == gen) {
-            if (load_acquire(h.role) == kRoleStandby)
-                return fail(Error::kBadOperation, "commit " + std::to_string(committed) +
-                                                      " is not replicated: this node was demoted to standby "
-                                                      "(another node is the active replica now)");
-            return fail(Error::kUnavailable, "commit " + std::to_string(committed) +
-                                                 " is not replicated: standby node " +
-                                                 std::to_string(load_acquire(h.sync_blocked)) +
-                                                 " is down (the commit holds on this node only)");
-        }
-    }
+    if (ack == Ack::kSync) CKPT_TRY(wait_replication(ck, slot_, load_relaxed(desc.generation), committed, timeout));
     return committed;
 }
 

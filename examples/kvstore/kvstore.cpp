@@ -8,9 +8,13 @@
 //                    [--capacity KEYS] [--key-max BYTES] [--value-max BYTES] [--block-size BYTES]
 //
 // Writes are group-committed: every write command read in one turn of the event loop (from every
-// connection) goes into one write transaction, which is committed once (Ack::kSync: after every
-// standby applied it; Ack::kAsync: at once), and only then are the replies of those connections
-// sent. So an acknowledged SET is in the checkpoint (and, with --ack sync, on the standby node).
+// connection) goes into one write transaction, committed once. With --ack sync the loop does not
+// wait for that commit's acknowledgement: it goes on serving other clients (and committing their
+// writes) while the reply of each write is held back, with everything after it on the same
+// connection, until Section::replicated() says every standby applied its commit; the checkpoint's
+// notify_fd() wakes the loop when acknowledgements arrive. So an acknowledged SET is on the
+// standby node, and the replies of one connection leave in the order its commands came.
+// With --ack async the replies go out at once.
 //
 // Active/standby: a standby (--role standby) opens the node's replica read-only, serves reads from
 // it (consistent seqlock reads) and refuses writes with -READONLY, as a Redis replica does. It
@@ -39,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -184,10 +189,21 @@ struct Conn {
     std::string out;
     std::size_t out_pos = 0;
     bool held = false;        ///< has replies of writes waiting for this turn's commit
+    bool stalled = false;     ///< a write waits for the section to be free (Server::stalled_)
     bool close_after = false; ///< QUIT or a protocol error: close once the output is out
     bool want_out = false;    ///< EPOLLOUT registered
     std::vector<std::pair<std::size_t, std::size_t>> write_replies; ///< (offset, len) in out, this turn
+    struct Held {
+        std::uint64_t seq;     ///< the commit that must be replicated first
+        std::size_t at, len;   ///< the reply in `out`: it and everything after it wait
+        std::int64_t since_ns; ///< when it was committed (NOREPL after kAckTimeout)
+    };
+    std::deque<Held> waiting; ///< --ack sync: write replies waiting for their commit's replication
 };
+
+/// How long a write's reply waits for its commit's acknowledgement before it becomes a -NOREPL
+/// error (a sync commit's default timeout).
+constexpr std::int64_t kAckTimeoutNs = std::chrono::duration_cast<std::chrono::nanoseconds>(kDefaultTimeout).count();
 
 class Server {
 public:
@@ -217,10 +233,14 @@ private:
     void listen_tcp();
     void accept_all();
     void on_readable(Conn& c);
+    void process_input(Conn& c);
     void execute(Conn& c, const std::vector<std::string_view>& args);
     void flush(Conn& c);
     void close_conn(Conn& c);
     void commit_turn();
+    void watch_acks();
+    void release_replicated();
+    static void replace_reply(Conn& c, std::size_t at, std::size_t len, const std::string& text);
 
     // --- commands ---
     std::optional<std::string> get(std::string_view key);
@@ -239,6 +259,12 @@ private:
     int ep_ = -1;
     std::unordered_map<int, std::unique_ptr<Conn>> conns_;
     std::vector<Conn*> held_;
+    std::vector<int> waiting_conns_; ///< fds of connections with replies waiting for replication
+    std::vector<int> closed_;        ///< closed this turn, erased from conns_ at its end
+    std::vector<int> stalled_;       ///< connections whose next command is a write that must wait
+    bool stall_ = false;             ///< set by execute(): the write could not begin, retry later
+    int notify_fd_ = -1;             ///< the checkpoint's notify_fd(), in ep_ while active
+    std::uint64_t notify_seen_ = 0;
     // counters for INFO
     std::uint64_t commands_ = 0, commits_ = 0, commit_failures_ = 0, batched_writes_ = 0, connections_ = 0;
     std::int64_t started_ns_ = mono_ns();
@@ -275,6 +301,20 @@ void Server::open_active() {
     }
     table_ = kv::Table(tx.data().data(), tx.data().size());
     active_ = true;
+    watch_acks();
+}
+
+void Server::watch_acks() {
+    // Readable after every capture batch, every batch of acknowledgements and every change of the
+    // replication state (a standby down, this node demoted): the wake-up for stalled writes
+    // (Server::stalled_) and for the replies held in Conn::waiting.
+    notify_fd_ = must(ck_.notify_fd(), "subscribe to the checkpoint's acknowledgements");
+    notify_seen_ = ck_.commit_seq();
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = notify_fd_;
+    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, notify_fd_, &ev) != 0)
+        die(std::string("epoll_ctl(notify_fd): ") + std::strerror(errno));
 }
 
 void Server::open_standby() {
@@ -300,6 +340,8 @@ void Server::take_over() {
         if (!e && e.error() != Error::kBadOperation) must(std::move(e), "promote the replica");
     }
     Checkpoint old = std::move(ck_);
+    if (notify_fd_ >= 0) ::epoll_ctl(ep_, EPOLL_CTL_DEL, notify_fd_, nullptr);
+    notify_fd_ = -1;
     open_active();
     (void)old.close();
     takeover_ns_ = mono_ns() - t0;
@@ -370,15 +412,20 @@ void Server::on_readable(Conn& c) {
             continue;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            c.close_after = true;
-            c.in.resize(c.in_pos); // nothing more will be read; what was parsed stays answered
+            c.close_after = true; // nothing more will be read; the complete commands are answered
             break;
         }
         if (errno == EAGAIN) break;
     }
+    process_input(c);
+}
+
+void Server::process_input(Conn& c) {
+    c.stalled = false;
     std::vector<std::string_view> args;
     std::string err;
     for (;;) {
+        const std::size_t at = c.in_pos;
         auto r = kv::resp::parse_request(c.in, c.in_pos, args, err);
         if (r == kv::resp::Parse::kIncomplete) break;
         if (r == kv::resp::Parse::kError) {
@@ -387,7 +434,17 @@ void Server::on_readable(Conn& c) {
             c.in_pos = c.in.size();
             break;
         }
-        if (!args.empty()) execute(c, args);
+        if (args.empty()) continue;
+        execute(c, args);
+        if (stall_) {
+            // A write, and this turn's transaction cannot begin before ckptd captured the last
+            // commit: this command and the ones after it wait (in order) for the next turn.
+            stall_ = false;
+            c.in_pos = at;
+            c.stalled = true;
+            stalled_.push_back(c.fd);
+            break;
+        }
     }
     if (c.in_pos == c.in.size()) {
         c.in.clear();
@@ -482,7 +539,14 @@ void Server::execute(Conn& c, const std::vector<std::string_view>& args) {
     auto mark = [this](std::uint64_t off, std::uint64_t len) { tx_->mark_dirty(off, len); };
     auto begin_write = [&]() -> bool {
         if (!tx_) {
-            auto tx = sec_.write();
+            // Never wait here for ckptd to capture the previous commit (reads of every client
+            // would wait behind it): try, and stall this connection when the section is not free.
+            auto tx = sec_.write(std::chrono::milliseconds(0));
+            if (!tx && tx.error() == Error::kTimeout) {
+                stall_ = true;
+                --commands_;
+                return false;
+            }
             if (!tx) {
                 kv::resp::error(c.out, "ERR checkpoint write refused: " + tx.message());
                 return false;
@@ -596,9 +660,18 @@ void Server::execute(Conn& c, const std::vector<std::string_view>& args) {
 
 void Server::commit_turn() {
     if (!tx_) return;
-    auto r = tx_->commit(opt_.sync ? Ack::kSync : Ack::kAsync);
+    // Never waits for the standby: with --ack sync the replies wait instead (Conn::waiting).
+    auto r = tx_->commit(Ack::kAsync);
     tx_.reset();
     ++commits_;
+    if (r && opt_.sync) {
+        const std::int64_t now = mono_ns();
+        for (Conn* c : held_) {
+            if (c->write_replies.empty()) continue;
+            if (c->waiting.empty()) waiting_conns_.push_back(c->fd);
+            for (auto [at, len] : c->write_replies) c->waiting.push_back({*r, at, len, now});
+        }
+    }
     if (!r) {
         // The changes hold on this node but were not acknowledged as asked: say so to every
         // client whose write was in the batch (as a Redis WAIT that returned 0 would).
@@ -624,23 +697,68 @@ void Server::commit_turn() {
     }
 }
 
+void Server::replace_reply(Conn& c, std::size_t at, std::size_t len, const std::string& text) {
+    c.out.replace(at, len, text);
+    const std::ptrdiff_t delta = static_cast<std::ptrdiff_t>(text.size()) - static_cast<std::ptrdiff_t>(len);
+    for (auto& h : c.waiting)
+        if (h.at > at) h.at = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(h.at) + delta);
+}
+
+void Server::release_replicated() {
+    if (waiting_conns_.empty()) return;
+    const std::int64_t now = mono_ns();
+    std::vector<int> still;
+    for (int fd : waiting_conns_) {
+        auto it = conns_.find(fd);
+        if (it == conns_.end() || it->second->fd < 0) continue;
+        Conn& c = *it->second;
+        while (!c.waiting.empty()) {
+            Conn::Held h = c.waiting.front();
+            auto r = sec_.replicated(h.seq);
+            if (r && !*r && now - h.since_ns < kAckTimeoutNs) break; // still on its way
+            c.waiting.pop_front();
+            if (r && *r) continue; // replicated: the reply may leave
+            // Applied here but not acknowledged as asked: say so (as a Redis WAIT that returned 0).
+            const std::string why =
+                r ? "no acknowledgement within " + std::to_string(kAckTimeoutNs / 1'000'000) + " ms" : r.message();
+            ++commit_failures_;
+            replace_reply(c, h.at, h.len, "-NOREPL write applied on this node but not acknowledged: " + why + "\r\n");
+            if (!r && r.error() == Error::kBadOperation && active_) {
+                std::fprintf(stderr, "hotspare-kvstore: this node was demoted; serving as a standby\n");
+                active_ = false;
+            }
+        }
+        if (!c.waiting.empty()) still.push_back(fd);
+        flush(c);
+        if (c.close_after && c.out.empty()) {
+            close_conn(c); // erased at the end of the turn: `touched` may still point at it
+            closed_.push_back(fd);
+        }
+    }
+    waiting_conns_ = std::move(still);
+}
+
 void Server::flush(Conn& c) {
-    while (c.out_pos < c.out.size()) {
-        ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+    // Bytes from the first reply still waiting for replication on stay (and all after them).
+    const std::size_t limit = c.waiting.empty() ? c.out.size() : c.waiting.front().at;
+    while (c.out_pos < limit) {
+        ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, limit - c.out_pos, MSG_NOSIGNAL);
         if (n > 0) {
             c.out_pos += static_cast<std::size_t>(n);
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
-        c.close_after = true;
+        c.close_after = true; // the peer is gone: drop what it would have received
         c.out_pos = c.out.size();
+        c.waiting.clear();
+        break;
     }
+    const bool want = c.out_pos < std::min(limit, c.out.size()); // (EPOLLOUT only for what may leave)
     if (c.out_pos == c.out.size()) {
         c.out.clear();
         c.out_pos = 0;
     }
-    const bool want = !c.out.empty();
     if (want != c.want_out) {
         epoll_event ev{};
         ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
@@ -671,13 +789,30 @@ int Server::run() {
             if (role == "standby") seen_standby_ = true;
             if (g_promote || (seen_standby_ && role == "active")) take_over();
         }
-        int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), active_ ? 1000 : 50);
+        // Replies waiting for replication: the notify fd wakes us; the timeout bounds a lost wake-up
+        // and turns a commit never acknowledged into -NOREPL.
+        const int timeout = !waiting_conns_.empty() || !stalled_.empty() ? 10 : active_ ? 1000 : 50;
+        int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), timeout);
         if (n < 0 && errno != EINTR) die(std::string("epoll_wait: ") + std::strerror(errno));
         touched.clear();
+        // Connections whose write waited for the section first, in the order they stalled.
+        std::vector<int> retry;
+        retry.swap(stalled_);
+        for (int fd : retry) {
+            auto it = conns_.find(fd);
+            if (it == conns_.end() || it->second->fd < 0 || !it->second->stalled) continue;
+            process_input(*it->second);
+            touched.push_back(it->second.get());
+        }
         for (int i = 0; i < n; ++i) {
             const int fd = evs[i].data.fd;
             if (fd == listen_fd_) {
                 accept_all();
+                continue;
+            }
+            if (fd == notify_fd_) {
+                std::vector<std::string> ids;
+                notify_seen_ = ck_.changes_since(notify_seen_, ids); // re-arms the fd
                 continue;
             }
             auto it = conns_.find(fd);
@@ -696,17 +831,24 @@ int Server::run() {
             c->write_replies.clear();
         }
         held_.clear();
+        release_replicated();
         for (Conn* c : touched) {
             if (c->fd < 0) continue;
             flush(*c);
             if (c->close_after && c->out.empty()) {
-                const int fd = c->fd;
+                closed_.push_back(c->fd);
                 close_conn(*c);
-                conns_.erase(fd);
             }
         }
+        for (int fd : closed_) conns_.erase(fd);
+        closed_.clear();
     }
     if (tx_) commit_turn();
+    // Replies still waiting: give the standby a moment, then answer what it acknowledged.
+    for (const std::int64_t until = mono_ns() + 1'000'000'000; !waiting_conns_.empty() && mono_ns() < until;) {
+        release_replicated();
+        ::usleep(1000);
+    }
     return 0;
 }
 

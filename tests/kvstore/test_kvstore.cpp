@@ -212,6 +212,67 @@ struct Writers {
     ~Writers() { join(); }
 };
 
+/// Sync commits do not stop the server: a write's reply waits (with what follows it on its
+/// connection) until the standby applied its commit, while other clients are served; a write the
+/// standby cannot acknowledge is answered -NOREPL, never +OK.
+TEST(KvStoreFailover, WriteRepliesWaitForTheStandbyWhileOtherClientsAreServed) {
+    // A long peer timeout: the SET below stays unanswered for seconds, not for a race's length.
+    TwoNodes n("kv-hold", {"peer_timeout_ms = 3000"});
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    KvServer act, stb;
+    ASSERT_TRUE(act.start(n.a->socket(), "active", "sync")) << n.a->log();
+    ASSERT_TRUE(stb.start(n.b->socket(), "standby", "sync")) << n.b->log();
+    ASSERT_TRUE(eventually([&] {
+        resp::Client c;
+        return c.connect("127.0.0.1", act.port) &&
+               c.call({"INFO", "replication"}).value_or(resp::Reply{}).str.find("hotspare_replicas:1") !=
+                   std::string::npos;
+    })) << n.a->log();
+
+    // Pipelined commands on one connection: answered in the order sent, reads seeing the writes
+    // before them.
+    resp::Client p;
+    ASSERT_TRUE(p.connect("127.0.0.1", act.port));
+    for (int round = 0; round < 50; ++round) {
+        const std::string r = std::to_string(round);
+        ASSERT_TRUE(p.send({"SET", "p1", "one" + r}) && p.send({"GET", "p1"}) && p.send({"SET", "p2", "two" + r}) &&
+                    p.send({"DEL", "p3"}) && p.send({"GET", "p2"}) && p.send({"PING"}));
+        auto a = p.receive(), b = p.receive(), c = p.receive(), d = p.receive(), e = p.receive(), f = p.receive();
+        ASSERT_TRUE(a && b && c && d && e && f);
+        EXPECT_EQ(a->str, "OK");
+        EXPECT_EQ(b->str, "one" + r);
+        EXPECT_EQ(c->str, "OK");
+        EXPECT_EQ(d->num, 0);
+        EXPECT_EQ(e->str, "two" + r);
+        EXPECT_EQ(f->str, "PONG");
+    }
+    resp::Client standby_view;
+    ASSERT_TRUE(standby_view.connect("127.0.0.1", stb.port));
+    EXPECT_EQ(standby_view.call({"GET", "p2"}).value_or(resp::Reply{}).str, "two49") << "acknowledged, so applied";
+
+    // The standby's engine freezes: the SET's reply must not be +OK; another client's reads are
+    // answered meanwhile, and so is a PING pipelined by a third one.
+    ASSERT_EQ(::kill(n.b->pid(), SIGSTOP), 0);
+    resp::Client w, r;
+    ASSERT_TRUE(w.connect("127.0.0.1", act.port) && r.connect("127.0.0.1", act.port));
+    ASSERT_TRUE(w.send({"SET", "held", "x"}) && w.send({"GET", "held"}));
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(r.call({"GET", "p1"}).value_or(resp::Reply{}).str, "one49");
+    EXPECT_FALSE(w.reply_arrived()) << "the SET (or the GET after it) was answered with the standby frozen";
+    auto held = w.receive(); // once the standby is declared down (peer_timeout_ms)
+    ASSERT_TRUE(held);
+    EXPECT_EQ(held->type, resp::Reply::kError) << held->str;
+    EXPECT_NE(held->str.find("NOREPL"), std::string::npos) << held->str;
+    EXPECT_EQ(w.receive().value_or(resp::Reply{}).str, "x") << "applied on this node, said so, then read";
+    ASSERT_EQ(::kill(n.b->pid(), SIGCONT), 0);
+
+    // The standby returns and resyncs: writes are acknowledged again, and it holds them.
+    EXPECT_TRUE(eventually([&] {
+        auto s = w.call({"SET", "back", "y"});
+        return s && s->type == resp::Reply::kSimple;
+    })) << n.a->log();
+    EXPECT_TRUE(eventually([&] { return standby_view.call({"GET", "back"}).value_or(resp::Reply{}).str == "y"; }));
+}
+
 TEST(KvStoreFailover, NoAcknowledgedSetIsLostWhenTheActiveNodeIsSigkilled) {
     const int rounds = std::getenv("KVSTORE_FAILOVER_ROUNDS") ? std::atoi(std::getenv("KVSTORE_FAILOVER_ROUNDS")) : 4;
     TwoNodes n("kv-fail");

@@ -126,6 +126,15 @@ public:
     std::uint64_t acked_sequence() const;
     /// Waits until acked_sequence() >= seq.
     Status wait_acked(std::uint64_t seq, std::chrono::milliseconds timeout = kDefaultTimeout) const;
+    /// Where commit `seq` (a value commit() returned) stands as Ack::kSync counts it, without
+    /// waiting: true once every required standby applied it, false while that may still happen,
+    /// and the error a sync commit would return when it cannot (UNAVAILABLE: a required standby is
+    /// down; BAD_OPERATION: this node was demoted). With commit(Ack::kAsync) this lets an event
+    /// loop keep several commits in flight: Checkpoint::notify_fd() turns readable whenever
+    /// acknowledgements or the replication state change (see examples/kvstore).
+    Result<bool> replicated(std::uint64_t seq) const;
+    /// Waits until replicated(seq) is not false: what commit(Ack::kSync) waits for.
+    Status wait_replicated(std::uint64_t seq, std::chrono::milliseconds timeout = kDefaultTimeout) const;
 
     // Low-level seqlock read: begin_read, look, end_read (false: a writer overlapped, retry).
     Result<ReadSnapshot> begin_read(std::chrono::milliseconds timeout = kDefaultTimeout) const;
