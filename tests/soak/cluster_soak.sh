@@ -4,7 +4,9 @@
 # failover time per stage, p50 and p99, from every round's timeline (docs/RELIABILITY.md and
 # BENCHMARKS.md take their figures from this output). Not part of `meson test`: about an hour on
 # a 2-core machine. Exits non-zero if any run failed.
-# Usage: tests/soak/cluster_soak.sh BUILD_DIR [OUT_DIR]   (ROUNDS=20, SCENARIOS="..." to narrow)
+# Then hotspare-kvstore under the cluster: ycsb workload A across 20 whole-node kills (KV_FAILOVERS).
+# Usage: tests/soak/cluster_soak.sh BUILD_DIR [OUT_DIR]   (ROUNDS=20, SCENARIOS="..." to narrow,
+#        KV_FAILOVERS=0 to skip the store)
 set -uo pipefail
 build=$(cd "$1" && pwd)
 out=${2:-/tmp/hotspare-soak-$(date +%Y%m%d-%H%M%S)}
@@ -28,6 +30,20 @@ for s in $scenarios; do
     fi
     echo "$result $nodes nodes, kill $kill, token $token ms, $rounds rounds, $(($(date +%s) - start)) s: $(grep -E '^acknowledged up to|^FAIL' "$log" | tr '\n' ' ')"
 done
+# hotspare-kvstore under the cluster (issue 16): ycsb workload A across KV_FAILOVERS whole-node kills.
+kv_failovers=${KV_FAILOVERS:-20}
+if [ "$kv_failovers" -gt 0 ]; then
+    log="$out/kvstore-${kv_failovers}failovers.log"
+    start=$(date +%s)
+    if "$here/../cluster/kvstore_failover.sh" "$build" --failovers "$kv_failovers" \
+        --operations $((3000 * (kv_failovers + 1))) > "$log" 2>&1; then
+        result=PASS
+    else
+        result=FAIL
+        failed=$((failed + 1))
+    fi
+    echo "$result kvstore, 2 nodes, kill node, $kv_failovers failovers, $(($(date +%s) - start)) s: $(grep -E '^failovers:|^FAIL' "$log" | tr '\n' ' ')"
+fi
 echo
 echo "failover time per stage (ms) over every round: p50 / p99 / max"
 python3 - "$timeline" <<'PY'
