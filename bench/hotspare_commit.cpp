@@ -23,6 +23,7 @@
 //
 //   hotspare_commit [--sizes-mib 1,4,16,64,256,1024] [--fractions 1,2,5,10,20,30,50,70,95]
 //                   [--iterations N] [--json FILE] [--only size|fraction|fixed] [--fixed-dirty-pages 256]
+//                   [--modes fork_pipe,explicit,transparent]
 //
 // The "fixed" series keeps the dirty pages constant (256 pages, 1 MiB, in runs of four) while the
 // registered size grows: what a mode pays per registered byte rather than per changed byte.
@@ -103,12 +104,16 @@ T must(Result<T> r, const char* what) {
 
 class Bench {
 public:
-    Bench(Session& s, int iterations) : s_(s), iterations_(iterations) {}
+    Bench(Session& s, int iterations, std::string modes) : s_(s), iterations_(iterations), modes_(std::move(modes)) {}
     void point(const std::string& series, std::size_t bytes, double fraction, std::vector<Row>& rows);
 
 private:
     Session& s_;
     int iterations_;
+    std::string modes_; ///< comma list of the modes to run (empty: all); plain and full_copy always run
+    bool runs(const char* mode) const {
+        return modes_.empty() || ("," + modes_ + ",").find("," + std::string(mode) + ",") != std::string::npos;
+    }
     std::mt19937_64 rng_{7};
     int name_seq_ = 0;
 };
@@ -146,52 +151,54 @@ void Bench::point(const std::string& series, std::size_t bytes, double fraction,
         const double plain = median(plain_st);
         add("plain", plain, 0, plain, 0);
         add("full_copy", plain, median(cp), plain, 0);
-        // fork_pipe: fork a snapshot, the child streams it to a pipe drained by a thread; the
-        // parent's next stores run into copy-on-write faults while it streams.
-        std::vector<double> fk, st, sm;
-        int fds[2];
-        if (::pipe(fds) != 0) std::exit(2);
-        std::thread drain([&] {
-            std::vector<char> b(1 << 20);
-            while (::read(fds[0], b.data(), b.size()) > 0) {
-            }
-        });
-        pid_t child = -1;
-        std::int64_t fork_at = 0;
-        for (int i = 0; i < warm + iters; ++i) {
-            auto runs = pick_runs(pages, fraction, rng_);
-            std::int64_t t0 = now_ns();
-            dirty(m, pages, runs, i + 7);
-            std::int64_t t1 = now_ns();
-            double stream = 0;
-            if (child > 0) { // the previous snapshot must be complete before the next
-                int status;
-                ::waitpid(child, &status, 0);
-                stream = static_cast<double>(now_ns() - fork_at) / 1e3;
-            }
-            std::int64_t t2 = now_ns();
-            fork_at = t2;
-            child = ::fork();
-            if (child == 0) {
-                for (std::size_t off = 0; off < bytes;) {
-                    ssize_t n = ::write(fds[1], m + off, std::min<std::size_t>(bytes - off, 1 << 20));
-                    if (n <= 0) ::_exit(1);
-                    off += static_cast<std::size_t>(n);
+        if (runs("fork_pipe")) {
+            // fork_pipe: fork a snapshot, the child streams it to a pipe drained by a thread; the
+            // parent's next stores run into copy-on-write faults while it streams.
+            std::vector<double> fk, st, sm;
+            int fds[2];
+            if (::pipe(fds) != 0) std::exit(2);
+            std::thread drain([&] {
+                std::vector<char> b(1 << 20);
+                while (::read(fds[0], b.data(), b.size()) > 0) {
                 }
-                ::_exit(0);
+            });
+            pid_t child = -1;
+            std::int64_t fork_at = 0;
+            for (int i = 0; i < warm + iters; ++i) {
+                auto runs = pick_runs(pages, fraction, rng_);
+                std::int64_t t0 = now_ns();
+                dirty(m, pages, runs, i + 7);
+                std::int64_t t1 = now_ns();
+                double stream = 0;
+                if (child > 0) { // the previous snapshot must be complete before the next
+                    int status;
+                    ::waitpid(child, &status, 0);
+                    stream = static_cast<double>(now_ns() - fork_at) / 1e3;
+                }
+                std::int64_t t2 = now_ns();
+                fork_at = t2;
+                child = ::fork();
+                if (child == 0) {
+                    for (std::size_t off = 0; off < bytes;) {
+                        ssize_t n = ::write(fds[1], m + off, std::min<std::size_t>(bytes - off, 1 << 20));
+                        if (n <= 0) ::_exit(1);
+                        off += static_cast<std::size_t>(n);
+                    }
+                    ::_exit(0);
+                }
+                std::int64_t t3 = now_ns();
+                if (i >= warm) {
+                    st.push_back(static_cast<double>(t1 - t0) / 1e3);
+                    fk.push_back(static_cast<double>(t3 - t2) / 1e3);
+                    if (stream > 0) sm.push_back(stream);
+                }
             }
-            std::int64_t t3 = now_ns();
-            if (i >= warm) {
-                st.push_back(static_cast<double>(t1 - t0) / 1e3);
-                fk.push_back(static_cast<double>(t3 - t2) / 1e3);
-                if (stream > 0) sm.push_back(stream);
-            }
+            ::waitpid(child, nullptr, 0);
+            ::close(fds[1]);
+            drain.join();
+            ::close(fds[0]);
+            add("fork_pipe", median(st), median(fk), plain, median(sm));
         }
-        ::waitpid(child, nullptr, 0);
-        ::close(fds[1]);
-        drain.join();
-        ::close(fds[0]);
-        add("fork_pipe", median(st), median(fk), plain, median(sm));
         ::munmap(m, bytes);
     }
     const double plain = median(plain_st);
@@ -207,6 +214,7 @@ void Bench::point(const std::string& series, std::size_t bytes, double fraction,
     a.block_size = 4096;
     Checkpoint keep = must(s_.create(name, a), "create checkpoint"); // open until both modes ran
     for (const char* mode : {"explicit", "transparent"}) {
+        if (!runs(mode)) continue;
         const bool tracked = std::strcmp(mode, "transparent") == 0;
         auto ck = must(s_.open(name, kOpenRead | kOpenWrite), "open checkpoint");
         if (tracked) {
@@ -271,6 +279,8 @@ int main(int argc, char** argv) {
     app.add_option("--json", json, "write the rows as JSON lines");
     app.add_option("--fixed-dirty-pages", fixed_pages, "dirty pages of the fixed series");
     app.add_option("--only", only)->check(CLI::IsMember({"size", "fraction", "fixed"}));
+    std::string modes;
+    app.add_option("--modes", modes, "comma list of fork_pipe,explicit,transparent (default: all; for a profile)");
     CLI11_PARSE(app, argc, argv);
 
     ckpt::testing::EngineProcess engine("hotspare-commit");
@@ -281,7 +291,7 @@ int main(int argc, char** argv) {
     // Creating a 1 GiB checkpoint (zero-filled segments) on a loaded machine can outlast the
     // default 5 s control-call timeout.
     auto s = must(Session::connect({engine.socket(), std::chrono::seconds(120)}), "connect");
-    Bench b(s, iterations);
+    Bench b(s, iterations, modes);
     std::vector<Row> rows;
     if (only.empty() || only == "size") {
         std::fprintf(stderr, "cost vs registered size (10%% of pages dirtied in runs of four):\n");
