@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 
 #include <atomic>
@@ -601,4 +602,91 @@ TEST(Replication, EnginesUnderSustainedLoadStillServeControlCallsAndTimers) {
     auto after = sa->peers();
     ASSERT_TRUE(after.ok());
     EXPECT_EQ(after->resyncs, before->resyncs) << "the link went down and the standby was resynced";
+}
+
+namespace {
+/// Waits until `fd` is readable (or `ms` pass); true when it is.
+bool readable(int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1;
+}
+} // namespace
+
+// Commits in flight (Ack::kAsync) and Section::replicated(): an event loop learns through the
+// checkpoint's notify fd when its commits are on the standby, and gets the sync commit's error,
+// without waiting, when they cannot be (the standby frozen past peer_timeout_ms).
+TEST(Replication, CommitsInFlightReportTheirReplicationThroughTheNotifyFd) {
+    TwoNodes n("repl-inflight");
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    ASSERT_TRUE(sa.ok());
+    auto ca = sa->create("inflight", replica_attrs());
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    SectionCreate sc;
+    sc.id = "s";
+    sc.capacity = 4096;
+    auto sec = ca->create_section(sc);
+    ASSERT_TRUE(sec.ok()) << sec.message();
+    auto fd = ca->notify_fd();
+    ASSERT_TRUE(fd.ok()) << fd.message();
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb.ok());
+    ASSERT_TRUE(open_replica(*sb, "inflight").ok()) << n.b->log();
+    ASSERT_TRUE(eventually([&] { return ca->replication().replicas == 1; })) << n.a->log();
+
+    std::uint64_t seen = ca->commit_seq();
+    auto commit_some = [&](int count) {
+        std::uint64_t last = 0;
+        for (int i = 0; i < count; ++i) {
+            auto tx = sec->write(std::chrono::seconds(30));
+            EXPECT_TRUE(tx.ok()) << tx.message();
+            if (!tx) return last;
+            std::memset(tx->span(0, 64).data(), i + 1, 64);
+            auto r = tx->commit(Ack::kAsync);
+            EXPECT_TRUE(r.ok()) << r.message();
+            if (r) last = *r;
+        }
+        return last;
+    };
+    // Replicated: the fd wakes the waiter, and replicated() then says so.
+    const std::uint64_t last = commit_some(40);
+    ASSERT_GT(last, 0u);
+    bool done = false;
+    for (int turn = 0; turn < 1000 && !done; ++turn) {
+        if (readable(*fd, 100)) {
+            std::vector<std::string> ids;
+            seen = ca->changes_since(seen, ids);
+        }
+        auto r = sec->replicated(last);
+        ASSERT_TRUE(r.ok()) << r.message();
+        done = *r;
+    }
+    EXPECT_TRUE(done) << "commit " << last << " never reported replicated\n" << n.a->log();
+    EXPECT_TRUE(sec->wait_replicated(last, std::chrono::seconds(1)).ok());
+
+    // The standby freezes: a new commit is not replicated, and once the standby is declared down
+    // replicated() gives the error a sync commit would (UNAVAILABLE, naming the node).
+    ASSERT_EQ(::kill(n.b->pid(), SIGSTOP), 0);
+    const std::uint64_t stuck = commit_some(1);
+    Result<bool> r = sec->replicated(stuck);
+    for (int turn = 0; turn < 600 && r.ok(); ++turn) {
+        EXPECT_FALSE(*r) << "replicated with the standby frozen";
+        if (readable(*fd, 100)) {
+            std::vector<std::string> ids;
+            seen = ca->changes_since(seen, ids);
+        }
+        r = sec->replicated(stuck);
+    }
+    ::kill(n.b->pid(), SIGCONT);
+    ASSERT_FALSE(r.ok()) << "never refused with the standby down";
+    EXPECT_EQ(r.error(), Error::kUnavailable) << r.message();
+    EXPECT_NE(r.message().find("standby node 2 is down"), std::string::npos) << r.message();
+    auto w = sec->wait_replicated(stuck, std::chrono::seconds(1));
+    EXPECT_FALSE(w.ok());
+
+    // Back: later commits are replicated again.
+    EXPECT_TRUE(eventually([&] {
+        const std::uint64_t again = commit_some(1);
+        return sec->wait_replicated(again, std::chrono::seconds(2)).ok();
+    })) << n.a->log();
 }
