@@ -193,6 +193,9 @@ run_ycsb() { # run_ycsb SYSTEM LABEL ARGS...
     echo "== $sys $label" >&2
     "$YCSB" --port "$PORT_a" --endpoint "127.0.0.1:$PORT_b" --records "$RECORDS" --clients "$CLIENTS" \
         --label "$sys/$label" --json --hist "$OUT/$sys-$label.hist" "$@" | sed "s/^{/{\"system\":\"$sys\",\"run\":\"$label\",/" >>"$J"
+    # Ours: the server's own view (acknowledgement waits of the write replies, commits, batching).
+    [[ $sys == kv-* ]] && redis-cli -p "$(eval echo "\$PORT_$(cat "$W/active")")" info all 2>/dev/null |
+        grep -E '^hotspare_' >"$OUT/$sys-$label.info" || true
 }
 
 stop_all() {

@@ -38,8 +38,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -267,6 +269,25 @@ private:
     std::uint64_t notify_seen_ = 0;
     // counters for INFO
     std::uint64_t commands_ = 0, commits_ = 0, commit_failures_ = 0, batched_writes_ = 0, connections_ = 0;
+    std::uint64_t write_stalls_ = 0; ///< writes that found the section not yet captured (Server::stalled_)
+    /// --ack sync: how long write replies waited for their commit's acknowledgement (commit to the
+    /// turn that released them), in log buckets of 1 µs .. 10 s (10 per decade), for INFO.
+    std::array<std::uint64_t, 71> ack_wait_{};
+    std::uint64_t ack_waits_ = 0;
+    void note_ack_wait(std::int64_t ns) {
+        const double us = std::max(1.0, static_cast<double>(ns) / 1e3);
+        ack_wait_[std::min<std::size_t>(ack_wait_.size() - 1, static_cast<std::size_t>(std::log10(us) * 10))]++;
+        ++ack_waits_;
+    }
+    std::string ack_wait_percentile(double q) const {
+        if (ack_waits_ == 0) return "0";
+        const auto want = static_cast<std::uint64_t>(q * static_cast<double>(ack_waits_ - 1)) + 1;
+        std::uint64_t seen = 0;
+        for (std::size_t b = 0; b < ack_wait_.size(); ++b)
+            if ((seen += ack_wait_[b]) >= want)
+                return std::to_string(static_cast<long>(std::pow(10.0, (b + 1) / 10.0)));
+        return "0";
+    }
     std::int64_t started_ns_ = mono_ns();
     std::int64_t takeover_ns_ = -1; ///< promotion to serving writes, when this process took over
 };
@@ -497,7 +518,8 @@ std::string Server::info(std::string_view section) {
         s += "total_commands_processed:" + std::to_string(commands_) + "\r\n";
         s += "hotspare_commits:" + std::to_string(commits_) + "\r\n";
         s += "hotspare_commit_failures:" + std::to_string(commit_failures_) + "\r\n";
-        s += "hotspare_writes_committed:" + std::to_string(batched_writes_) + "\r\n\r\n";
+        s += "hotspare_writes_committed:" + std::to_string(batched_writes_) + "\r\n";
+        s += "hotspare_write_stalls:" + std::to_string(write_stalls_) + "\r\n\r\n";
     }
     if (want("REPLICATION")) {
         s += "# Replication\r\nrole:" + std::string(active_ ? "master" : "slave") + "\r\n";
@@ -509,6 +531,12 @@ std::string Server::info(std::string_view section) {
         s += "hotspare_lag_commits:" + std::to_string(rep.lag_commits) + "\r\n";
         s += "hotspare_lag_bytes:" + std::to_string(rep.lag_bytes) + "\r\n";
         if (takeover_ns_ >= 0) s += "hotspare_takeover_us:" + std::to_string(takeover_ns_ / 1000) + "\r\n";
+        if (opt_.sync) {
+            // Upper bounds of the log buckets (10 per decade) holding the 50th and 99th percentile.
+            s += "hotspare_ack_waits:" + std::to_string(ack_waits_) + "\r\n";
+            s += "hotspare_ack_wait_p50_us:" + ack_wait_percentile(0.50) + "\r\n";
+            s += "hotspare_ack_wait_p99_us:" + ack_wait_percentile(0.99) + "\r\n";
+        }
         s += "\r\n";
     }
     if (want("KEYSPACE")) {
@@ -545,6 +573,7 @@ void Server::execute(Conn& c, const std::vector<std::string_view>& args) {
             if (!tx && tx.error() == Error::kTimeout) {
                 stall_ = true;
                 --commands_;
+                ++write_stalls_;
                 return false;
             }
             if (!tx) {
@@ -717,7 +746,10 @@ void Server::release_replicated() {
             auto r = sec_.replicated(h.seq);
             if (r && !*r && now - h.since_ns < kAckTimeoutNs) break; // still on its way
             c.waiting.pop_front();
-            if (r && *r) continue; // replicated: the reply may leave
+            if (r && *r) { // replicated: the reply may leave
+                note_ack_wait(now - h.since_ns);
+                continue;
+            }
             // Applied here but not acknowledged as asked: say so (as a Redis WAIT that returned 0).
             const std::string why =
                 r ? "no acknowledgement within " + std::to_string(kAckTimeoutNs / 1'000'000) + " ms" : r.message();
