@@ -70,7 +70,9 @@ bool EngineProcess::start() {
         ::execvp(argv[0], argv.data());
         ::_exit(127);
     }
-    for (int i = 0; i < 500; ++i) {
+    // Up to 30 s: DPDK's start-up (EAL, 512 MiB of --no-huge memory to fault in) on a machine
+    // loaded by a parallel build took more than the 5 s this once allowed.
+    for (int i = 0; i < 3000; ++i) {
         int st = 0;
         if (::waitpid(pid_, &st, WNOHANG) == pid_) {
             pid_ = -1;
