@@ -64,6 +64,9 @@ engine::SegmentNames in_process_names(const std::string& prefix, const std::stri
 
 /// A checkpoint on its own (no link, no replicator) in /dev/shm, under a prefix of this process
 /// and `tag`; removes leftovers of a crashed run first. Null (and a gtest failure) when it fails.
+/// The fixed cluster key in-process nodes authenticate with by default (`id` 1 unless given).
+net::ClusterKey in_process_key(std::uint8_t id = 1);
+
 std::unique_ptr<engine::Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,
                                                      std::uint16_t node_id = 1);
 
