@@ -45,7 +45,8 @@ InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
     // Authenticated as in production unless the test set up its own keys or auth = none.
     if (cfg.auth == AuthMode::kKey && cfg.auth_keys.empty() && cfg.auth_key_file.empty())
         cfg.auth_keys.push_back(in_process_key());
-    link_ = PeerLink::over(cfg, 0x1000 + id, std::move(carrier));
+    // A random session per node object, as ckptd draws one per start: a node made again is a restart.
+    link_ = PeerLink::over(cfg, net::random_u64(), std::move(carrier));
     repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
 }
 
@@ -95,7 +96,7 @@ void InProcessNode::step() {
         if (c->poll_commits()) c->publish_acks();
     link_->flush(now_);
     link_->tick(now_, static_cast<std::uint32_t>(by_name_.size()));
-    (void)link_->take_events();
+    for (auto& e : link_->take_events()) events_.push_back(std::move(e));
     repl_->tick(now_);
     link_->flush(now_);
 }

@@ -37,6 +37,8 @@ public:
 
     std::uint16_t id() const { return id_; }
     engine::PeerLink& link() { return *link_; }
+    /// The link's log lines so far (ckptd writes them to its log).
+    const std::vector<std::string>& events() const { return events_; }
     engine::Replicator& replicator() { return *repl_; }
     const std::vector<std::string>& log() const { return log_; }
 
@@ -55,6 +57,7 @@ private:
     const std::int64_t& now_;
     std::map<std::string, std::shared_ptr<engine::Checkpoint>> by_name_;
     std::unique_ptr<engine::PeerLink> link_;
+    std::vector<std::string> events_;
     std::unique_ptr<engine::Replicator> repl_;
     std::vector<std::string> log_;
 };
