@@ -219,7 +219,9 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     if (ipv4_checksum({ip, kIpv4Header}) != 0) return Reject::kBadHash;
     const std::size_t ip_len = get16(ip + 2);
     // Ethernet pads short frames: the IP length may be shorter than the frame, never longer.
-    if (ip_len < kIpv4Header + kUdpHeader + 8 || ip_len > frame.size() - kEthHeader) return Reject::kBadLength;
+    if (ip_len > frame.size() - kEthHeader) return Reject::kBadLength;
+    // No version's header is shorter than 40 bytes (1 and 2: 40, 3: 48 and a 16-byte tag).
+    if (ip_len < kIpv4Header + kUdpHeader + kV2Header) return Reject::kTooShort;
     const std::byte* udp = f + kUdpOff;
     if (get16(udp + 2) != udp_port) return Reject::kWrongPort;
     const std::size_t udp_len = get16(udp + 4);

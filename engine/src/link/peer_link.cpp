@@ -281,6 +281,10 @@ Reject PeerLink::check_session(PeerStatus& p, const DecodedFrame& f, std::int64_
     p.key_previous = h.key_previous;
     if (h.echo != p.challenge) {
         if (h.peer_session != boot_id_) send_hello(p, now_ns);
+        if (h.echo == 0) { // it has not heard our challenge yet: a handshake, not a replay
+            ++counters_.handshakes;
+            return Reject::kNone;
+        }
         return Reject::kStaleSession;
     }
     if (p.boot_id != 0) {
@@ -352,6 +356,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         ++counters_.rejected[static_cast<std::size_t>(s) & 15];
         return;
     }
+    if (f.header.session != p->boot_id) return; // a handshake HELLO, answered: nothing more
     ++p->rx_frames;
     p->rx_bytes += frame.size();
     const FrameType type = f.header.type;

@@ -26,6 +26,9 @@ struct LinkCounters {
     std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
     std::uint64_t acks_sent = 0, nacks_sent = 0;
     std::uint64_t acks_deferred = 0; ///< ACKs held back behind the peer's own sequenced frames
+    /// HELLOs of a session not accepted yet that echo no challenge (a peer that has not heard us
+    /// yet: first contact, or just restarted): answered with a HELLO, not counted as refused.
+    std::uint64_t handshakes = 0;
 };
 
 class PeerLink {
