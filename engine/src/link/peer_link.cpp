@@ -107,8 +107,15 @@ std::uint8_t PeerLink::tx_key(const PeerStatus& p) const {
     return newest;
 }
 
-bool PeerLink::seal(const PeerStatus& p, std::span<std::byte> frame) {
-    return seal_frame(frame, *auth_, tx_key(p), boot_id_, ++tx_counter_);
+bool PeerLink::seal(PeerStatus& p, std::span<std::byte> frame) {
+    const std::uint8_t key = tx_key(p);
+    if (key != p.tx_key) {
+        if (p.tx_key != 0)
+            events_.push_back("frames to peer " + std::to_string(p.node_id) + " are now MACed with cluster key " +
+                              std::to_string(key) + " (was " + std::to_string(p.tx_key) + ")");
+        p.tx_key = key;
+    }
+    return seal_frame(frame, *auth_, key, boot_id_, ++tx_counter_);
 }
 
 Status PeerLink::reload_key() {

@@ -79,7 +79,7 @@ private:
     void handle(std::span<const std::byte> frame, std::int64_t now_ns);
     void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     /// Key id, session, a new counter and the tag into an encoded frame about to go to `p`.
-    bool seal(const PeerStatus& p, std::span<std::byte> frame);
+    bool seal(PeerStatus& p, std::span<std::byte> frame);
     /// The key frames to `p` are MACed with: our newest when it holds it, else one it holds.
     std::uint8_t tx_key(const PeerStatus& p) const;
     void send_hello(PeerStatus& p, std::int64_t now_ns);

@@ -27,6 +27,7 @@ struct PeerStatus {
     std::uint64_t accepted_us = 0;   ///< our session as it last said it accepted (HELLO, HEARTBEAT)
     std::uint8_t key_newest = 0, key_previous = 0; ///< the cluster key ids it holds
     std::int64_t hello_sent_ns = 0;                ///< last HELLO answer (rate limit)
+    std::uint8_t tx_key = 0;                       ///< the key our frames to it were last MACed with
     bool warned_source = false;                    ///< the wrong-source-address log line was written
     std::uint64_t rx_frames = 0, tx_frames = 0;
     std::uint64_t rx_bytes = 0, tx_bytes = 0; ///< whole Ethernet frames, valid ones from / sent to it
