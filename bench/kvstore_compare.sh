@@ -77,6 +77,7 @@ wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
 }
 
 start_engine() { # start_engine a|b
+    [ -f "$W/cluster.key" ] || "$CTL" keygen "$W/cluster.key" >/dev/null
     local n=$1 id peer role lcore
     if [ "$n" = a ]; then id=1 peer=2 role=server lcore=0; else id=2 peer=1 role=client lcore=1; fi
     mkdir -p "$W/state-$n"
@@ -86,6 +87,7 @@ socket = $W/$n.sock
 shm_prefix = kvc$RUN_ID-$n.
 state_dir = $W/state-$n
 transport = memif
+auth_key_file = $W/cluster.key
 memif_socket = $W/memif.sock
 memif_role = $role
 dpdk_lcores = $lcore

@@ -4,8 +4,10 @@
 #   usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
-      libbenchmark-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
+      libbenchmark-dev libsodium-dev libssl-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
       redis-tools
+      # the fuzz targets of tests/fuzz (libFuzzer ships with clang's runtime)
+      clang-14 libclang-rt-14-dev
       # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, ocf-tester
       pacemaker pacemaker-cli-utils corosync crmsh resource-agents)
 # --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,

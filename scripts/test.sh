@@ -34,5 +34,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled
 
+echo "== libFuzzer targets, bounded (build-fuzz/, clang)"
+if scripts/fuzz.sh 20000; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,6 +1,7 @@
 #include "ckpt/net/wire_format.hpp"
 
 #include "be_bytes.hpp"
+#include "ckpt/net/frame_auth.hpp"
 
 // XXH3_state_t on the stack (no malloc per frame) needs the static-linking-only declarations.
 #define XXH_STATIC_LINKING_ONLY
@@ -21,9 +22,13 @@ using be::put64;
 
 constexpr std::size_t kIpOff = kEthHeader, kUdpOff = kIpOff + kIpv4Header, kHsOff = kUdpOff + kUdpHeader,
                       kBodyOff = kHsOff + kHotspareHeader;
-constexpr std::size_t kHashField = 32; // frame_hash offset in the Hotspare header
+constexpr std::size_t kHashField = 32;  // versions 1 and 2: frame_hash offset in their 40-byte header
+constexpr std::size_t kV2Header = 40;   // versions 1 and 2
+constexpr std::size_t kKeyIdField = 14; // version 3
+constexpr std::size_t kSessionField = 32, kCounterField = 40;
 
-/// XXH3 over the Hotspare header with frame_hash taken as zero, then the body.
+/// The frame hash of versions 1 and 2: XXH3 over the 40-byte header with frame_hash taken as
+/// zero, then the body (only to name a peer of those versions, identify_foreign_version).
 std::uint64_t frame_hash(const std::byte* hs, std::span<const std::byte> body) {
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
@@ -55,11 +60,19 @@ std::string_view reject_name(Reject r) {
     case Reject::kBadVersion:
         return "unsupported version";
     case Reject::kBadHash:
-        return "frame hash mismatch";
+        return "bad frame MAC or checksum";
     case Reject::kUnknownType:
         return "unknown frame type";
     case Reject::kBadBody:
         return "malformed body";
+    case Reject::kUnknownKey:
+        return "unknown key";
+    case Reject::kReplayed:
+        return "replayed";
+    case Reject::kStaleSession:
+        return "stale session";
+    case Reject::kWrongSource:
+        return "wrong source address";
     }
     return "unknown";
 }
@@ -99,12 +112,13 @@ void write_eth_ip_udp(std::byte* f, const Endpoint& src, const Endpoint& dst, st
 
 } // namespace
 
-std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
-                         std::span<const std::byte> body) {
-    const std::size_t total = kBodyOff + body.size();
+std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
+                                  const FrameHeader& h, std::span<const std::byte> body) {
+    const std::size_t total = kBodyOff + body.size() + kFrameTrailer;
     if (total > out.size() || total > kMaxFrame || body.size() > 0xFFFF) return 0;
     std::byte* f = out.data();
-    write_eth_ip_udp(f, src, dst, kHotspareHeader + body.size(), static_cast<std::uint16_t>(h.link_seq));
+    write_eth_ip_udp(f, src, dst, kHotspareHeader + body.size() + kFrameTrailer,
+                     static_cast<std::uint16_t>(h.link_seq));
     std::byte* hs = f + kHsOff;
     put32(hs, kWireMagic);
     hs[4] = std::byte{kWireVersion};
@@ -113,12 +127,42 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
     put16(hs + 8, h.src_node);
     put16(hs + 10, h.dst_node);
     put16(hs + 12, static_cast<std::uint16_t>(body.size()));
-    put16(hs + 14, 0);
+    hs[kKeyIdField] = std::byte{h.key_id};
+    hs[15] = std::byte{0};
     put64(hs + 16, h.epoch);
     put64(hs + 24, h.link_seq);
+    put64(hs + kSessionField, h.session);
+    put64(hs + kCounterField, h.counter);
     if (!body.empty()) std::memcpy(f + kBodyOff, body.data(), body.size());
-    put64(hs + kHashField, frame_hash(hs, {f + kBodyOff, body.size()}));
+    std::memset(f + kBodyOff + body.size(), 0, kFrameTrailer);
     return total;
+}
+
+bool seal_frame(std::span<std::byte> frame, FrameAuth& auth, std::uint8_t key_id, std::uint64_t session,
+                std::uint64_t counter) {
+    if (frame.size() < kBodyOff + kFrameTrailer) return false;
+    std::byte* hs = frame.data() + kHsOff;
+    const std::size_t body_len = get16(hs + 12);
+    if (kBodyOff + body_len + kFrameTrailer != frame.size()) return false;
+    hs[kKeyIdField] = std::byte{key_id};
+    put64(hs + kSessionField, session);
+    put64(hs + kCounterField, counter);
+    return auth.seal(hs, kHotspareHeader + body_len, key_id, get16(hs + 8), session, counter,
+                     hs + kHotspareHeader + body_len);
+}
+
+namespace {
+FrameAuth& unkeyed() {
+    static FrameAuth a; // no key: the checksum of auth = none (seal/verify with key 0 keep no state)
+    return a;
+}
+} // namespace
+
+std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
+                         std::span<const std::byte> body) {
+    const std::size_t n = encode_frame_unsealed(out, src, dst, h, body);
+    if (n == 0) return 0;
+    return seal_frame(out.first(n), unkeyed(), 0, h.session, h.counter) ? n : 0;
 }
 
 std::size_t wrap_udp_payload(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
@@ -158,7 +202,13 @@ Reject unwrap_udp_payload(std::span<const std::byte> frame, UdpDatagram& out) {
 }
 
 Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out) {
-    if (frame.size() < kBodyOff)
+    return decode_frame(frame, udp_port, out, &unkeyed());
+}
+
+Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out, FrameAuth* auth) {
+    // Magic and version first (8 bytes of the Hotspare header): a frame of another version,
+    // shorter than ours, is refused as kBadVersion, so its sender can be named.
+    if (frame.size() < kHsOff + 8)
         return frame.size() >= kEthHeader && get16(frame.data() + 12) != 0x0800 ? Reject::kNotIpv4 : Reject::kTooShort;
     const std::byte* f = frame.data();
     if (get16(f + 12) != 0x0800) return Reject::kNotIpv4;
@@ -169,8 +219,9 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     if (ipv4_checksum({ip, kIpv4Header}) != 0) return Reject::kBadHash;
     const std::size_t ip_len = get16(ip + 2);
     // Ethernet pads short frames: the IP length may be shorter than the frame, never longer.
-    if (ip_len < kIpv4Header + kUdpHeader + kHotspareHeader || ip_len > frame.size() - kEthHeader)
-        return Reject::kBadLength;
+    if (ip_len > frame.size() - kEthHeader) return Reject::kBadLength;
+    // No version's header is shorter than 40 bytes (1 and 2: 40, 3: 48 and a 16-byte tag).
+    if (ip_len < kIpv4Header + kUdpHeader + kV2Header) return Reject::kTooShort;
     const std::byte* udp = f + kUdpOff;
     if (get16(udp + 2) != udp_port) return Reject::kWrongPort;
     const std::size_t udp_len = get16(udp + 4);
@@ -178,10 +229,19 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     const std::byte* hs = f + kHsOff;
     if (get32(hs) != kWireMagic) return Reject::kBadMagic;
     if (std::to_integer<unsigned>(hs[4]) != kWireVersion) return Reject::kBadVersion;
+    if (ip_len < kIpv4Header + kUdpHeader + kHotspareHeader + kFrameTrailer) return Reject::kTooShort;
     const std::size_t body_len = get16(hs + 12);
-    if (body_len != udp_len - kUdpHeader - kHotspareHeader) return Reject::kBadLength;
+    if (body_len != udp_len - kUdpHeader - kHotspareHeader - kFrameTrailer) return Reject::kBadLength;
     std::span<const std::byte> body{f + kBodyOff, body_len};
-    if (get64(hs + kHashField) != frame_hash(hs, body)) return Reject::kBadHash;
+    const std::uint8_t key_id = std::to_integer<std::uint8_t>(hs[kKeyIdField]);
+    const std::uint16_t src_node = get16(hs + 8);
+    const std::uint64_t session = get64(hs + kSessionField), counter = get64(hs + kCounterField);
+    if (auth) {
+        // Keyed frame on a node without that key, or an unkeyed one on a keyed node.
+        if (key_id == 0 ? auth->keyed() : !auth->has_key(key_id)) return Reject::kUnknownKey;
+        if (!auth->verify(hs, kHotspareHeader + body_len, key_id, src_node, session, counter, f + kBodyOff + body_len))
+            return Reject::kBadHash;
+    }
     const auto type = static_cast<FrameType>(std::to_integer<unsigned>(hs[5]));
     if (type < FrameType::kData || static_cast<std::uint8_t>(type) > kMaxFrameType) return Reject::kUnknownType;
     DecodedFrame d;
@@ -193,32 +253,48 @@ Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, De
     d.dst.port = get16(udp + 2);
     d.header.type = type;
     d.header.flags = get16(hs + 6);
-    d.header.src_node = get16(hs + 8);
+    d.header.src_node = src_node;
     d.header.dst_node = get16(hs + 10);
     d.header.epoch = get64(hs + 16);
     d.header.link_seq = get64(hs + 24);
+    d.header.key_id = key_id;
+    d.header.session = session;
+    d.header.counter = counter;
     d.body = body;
     out = d;
     return Reject::kNone;
 }
 
-bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out) {
-    if (frame.size() < kBodyOff || get16(frame.data() + 12) != 0x0800) return false;
+bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out,
+                              FrameAuth* auth) {
+    if (frame.size() < kHsOff + kV2Header || get16(frame.data() + 12) != 0x0800) return false;
     const std::byte* f = frame.data();
     const std::byte* ip = f + kIpOff;
     if (std::to_integer<unsigned>(ip[0]) != 0x45 || std::to_integer<unsigned>(ip[9]) != 17 ||
         (get16(ip + 6) & 0x3FFF) != 0 || ipv4_checksum({ip, kIpv4Header}) != 0)
         return false;
     const std::size_t ip_len = get16(ip + 2);
-    if (ip_len < kIpv4Header + kUdpHeader + kHotspareHeader || ip_len > frame.size() - kEthHeader) return false;
+    if (ip_len < kIpv4Header + kUdpHeader + kV2Header || ip_len > frame.size() - kEthHeader) return false;
     const std::byte* udp = f + kUdpOff;
     if (get16(udp + 2) != udp_port || get16(udp + 4) != ip_len - kIpv4Header) return false;
     const std::byte* hs = f + kHsOff;
     const unsigned version = std::to_integer<unsigned>(hs[4]);
     if (get32(hs) != kWireMagic || version == kWireVersion) return false;
+    const std::size_t hs_len = ip_len - kIpv4Header - kUdpHeader; // header, body and (v3+) tag
     const std::size_t body_len = get16(hs + 12);
-    if (body_len != ip_len - kIpv4Header - kUdpHeader - kHotspareHeader) return false;
-    if (get64(hs + kHashField) != frame_hash(hs, {f + kBodyOff, body_len})) return false;
+    if (version < 3) {
+        if (body_len != hs_len - kV2Header) return false;
+        if (get64(hs + kHashField) != frame_hash(hs, {hs + kV2Header, body_len})) return false;
+    } else {
+        if (hs_len < kHotspareHeader + kFrameTrailer || body_len != hs_len - kHotspareHeader - kFrameTrailer)
+            return false;
+        FrameAuth& a = auth ? *auth : unkeyed();
+        const std::uint8_t key_id = std::to_integer<std::uint8_t>(hs[kKeyIdField]);
+        if (key_id == 0 ? a.keyed() : !a.has_key(key_id)) return false;
+        if (!a.verify(hs, kHotspareHeader + body_len, key_id, get16(hs + 8), get64(hs + kSessionField),
+                      get64(hs + kCounterField), hs + kHotspareHeader + body_len))
+            return false;
+    }
     out.version = static_cast<std::uint8_t>(version);
     out.src_node = get16(hs + 8);
     out.dst_node = get16(hs + 10);
@@ -290,13 +366,29 @@ std::size_t encode_hello_body(std::span<std::byte> out, const HelloBody& h) {
     put16(p + 2, h.version_max);
     put32(p + 4, h.heartbeat_ms);
     put64(p + 8, h.boot_id);
+    put64(p + 16, h.challenge);
+    put64(p + 24, h.echo);
+    put64(p + 32, h.peer_session);
+    p[40] = std::byte{h.key_newest};
+    p[41] = std::byte{h.key_previous};
+    put16(p + 42, 0);
+    put32(p + 44, 0);
     return kHelloBody;
 }
 
 Reject decode_hello_body(std::span<const std::byte> body, HelloBody& h) {
     if (body.size() != kHelloBody) return Reject::kBadBody;
     const std::byte* p = body.data();
-    HelloBody t{get16(p), get16(p + 2), get32(p + 4), get64(p + 8)};
+    HelloBody t;
+    t.version_min = get16(p);
+    t.version_max = get16(p + 2);
+    t.heartbeat_ms = get32(p + 4);
+    t.boot_id = get64(p + 8);
+    t.challenge = get64(p + 16);
+    t.echo = get64(p + 24);
+    t.peer_session = get64(p + 32);
+    t.key_newest = std::to_integer<std::uint8_t>(p[40]);
+    t.key_previous = std::to_integer<std::uint8_t>(p[41]);
     if (t.version_min > t.version_max) return Reject::kBadBody;
     h = t;
     return Reject::kNone;
@@ -307,16 +399,23 @@ std::size_t encode_heartbeat_body(std::span<std::byte> out, const HeartbeatBody&
     std::byte* p = out.data();
     put64(p, h.boot_id);
     put32(p + 8, h.checkpoints);
-    put32(p + 12, 0);
+    p[12] = std::byte{h.key_newest};
+    p[13] = std::byte{h.key_previous};
+    put16(p + 14, 0);
+    put64(p + 16, h.peer_session);
     return kHeartbeatBody;
 }
 
 Reject decode_heartbeat_body(std::span<const std::byte> body, HeartbeatBody& h) {
     if (body.size() != kHeartbeatBody) return Reject::kBadBody;
     const std::byte* p = body.data();
-    h.boot_id = get64(p);
-    h.checkpoints = get32(p + 8);
-    h.reserved = 0;
+    HeartbeatBody t;
+    t.boot_id = get64(p);
+    t.checkpoints = get32(p + 8);
+    t.key_newest = std::to_integer<std::uint8_t>(p[12]);
+    t.key_previous = std::to_integer<std::uint8_t>(p[13]);
+    t.peer_session = get64(p + 16);
+    h = t;
     return Reject::kNone;
 }
 

@@ -55,10 +55,12 @@ ocf-tester -n "hsag$$" -o config="$tmp/local.conf" -o ckptd="$build/engine/ckptd
 grep -q "passed all tests" "$tmp/ocf-tester.log" || fail "ocf-tester: $(cat "$tmp/ocf-tester.log")"
 echo "ocf-tester: $(grep 'passed all tests' "$tmp/ocf-tester.log")"
 
-# 2. Two nodes over memif.
+# 2. Two nodes over memif, their frames authenticated with one cluster key.
+"$ckptctl" keygen "$tmp/cluster.key" >/dev/null || fail "ckptctl keygen"
 for n in 1 2; do
     { common $n
       echo "transport = memif"
+      echo "auth_key_file = $tmp/cluster.key"
       echo "memif_socket = $tmp/memif.sock"
       echo "memif_role = $([ $n = 1 ] && echo server || echo client)"
       echo "peers = $((3 - n))"

@@ -55,6 +55,8 @@ hc_init() { # BUILD_DIR NODES
     cp "$HC_SRC/tests/cluster/fence_hotspare_netns" "$HC_WORK/sbin/"
     chmod 755 "$HC_WORK/sbin/fence_hotspare_netns"
     corosync-keygen -l -k "$HC_WORK/authkey" >/dev/null 2>&1 || corosync-keygen -k "$HC_WORK/authkey" >/dev/null
+    # The cluster key of the engines' replication frames (each node gets a 0600 copy).
+    "$HC_BUILD/tools/ckptctl/ckptctl" keygen "$HC_WORK/ckpt-cluster.key" >/dev/null
     # Mounts made inside a node must never reach the host: the node's mount namespace is made
     # private. In a chroot whose / is a plain directory, "/" is no mount point and that fails;
     # then the namespace keeps the propagation it has (a container's root is private already).
@@ -140,6 +142,7 @@ log_file = $HC_WORK/shared/ckptd-$(hc_name "$n").log
 peers = $peers
 heartbeat_ms = 50
 peer_timeout_ms = 1000
+auth_key_file = /etc/hotspare/cluster.key
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
@@ -270,6 +273,7 @@ hc_node_create() { # N
     chown hacluster:haclient "$dir/lib-pacemaker/cib/cib.xml"
     chmod 0600 "$dir/lib-pacemaker/cib/cib.xml"
     hc_ckptd_conf "$n" > "$dir/etc-hotspare/ckptd.conf"
+    install -m 0600 "$HC_WORK/ckpt-cluster.key" "$dir/etc-hotspare/cluster.key"
     unshare -n -m -u --propagation "$HC_PROPAGATION" -- sleep infinity &
     h=$!
     disown $h

@@ -1,10 +1,12 @@
 // Two nodes of different wire versions refuse each other by name. A real ckptd (kernel UDP on
 // loopback) faces a fake peer: a UDP socket in this test that speaks the frames of another
-// version (another version byte, a valid frame_hash), or our version with a HELLO range that leaves
-// ours out. The engine must mark that peer `incompatible`, log both versions once, and take
-// it back when it speaks our version again (an upgraded node). Damaged frames never count as
-// another version. States and counters are asserted, never times.
+// version (another version byte, a tag that holds under the cluster key), or our version with a
+// HELLO range that leaves ours out. The fake peer holds the test's cluster key and answers the
+// engine's handshake (it echoes the challenge of the engine's last HELLO). The engine must mark that peer
+// `incompatible`, log both versions once, and take it back when it speaks our version again (an upgraded node). Damaged
+// frames never count as another version. States and counters are asserted, never times.
 #include "ckpt/client/session.hpp"
+#include "ckpt/net/frame_auth.hpp"
 #include "ckpt/net/wire_format.hpp"
 #include "engine_process.hpp"
 
@@ -61,31 +63,41 @@ public:
         port_ = ntohs(a.sin_port);
         timeval tv{0, 100'000};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ClusterKey k;
+        EXPECT_EQ(load_key_file(ckpt::testing::test_key_file(), k), "");
+        EXPECT_EQ(auth_.add_key(k), "");
     }
     ~FakePeer() { ::close(fd_); }
     std::uint16_t port() const { return port_; }
 
     /// A HELLO from node 2 to node 1 in frame version `version`, announcing the range [lo, hi];
-    /// `damage` flips one bit of the body after the hash was computed.
+    /// `damage` flips one bit of the body after the tag was computed.
     void hello(std::uint16_t engine_port, std::uint8_t version, std::uint16_t lo, std::uint16_t hi,
                bool damage = false) {
-        std::byte body[32];
-        const std::size_t n = encode_hello_body(body, HelloBody{lo, hi, 20, 0x1234'5678});
+        take_challenge();
+        std::byte body[kHelloBody];
+        HelloBody hb;
+        hb.version_min = lo;
+        hb.version_max = hi;
+        hb.heartbeat_ms = 20;
+        hb.boot_id = kSession;
+        hb.challenge = 0x77;
+        hb.echo = challenge_;
+        hb.peer_session = engine_session_;
+        hb.key_newest = auth_.newest_key();
+        const std::size_t n = encode_hello_body(body, hb);
         Endpoint src, dst;
         src.ip = dst.ip = 0x7F000001;
         src.port = port_;
         dst.port = engine_port;
         std::vector<std::byte> frame(kMaxFrame);
         FrameHeader h{FrameType::kHello, 0, 2, 1, 0, 0};
-        frame.resize(encode_frame(frame, src, dst, h, {body, n}));
+        frame.resize(encode_frame_unsealed(frame, src, dst, h, {body, n}));
         std::byte* hs = frame.data() + kEthHeader + kIpv4Header + kUdpHeader;
-        if (version != kWireVersion) { // what a node of that version would send: its byte, its hash
-            hs[4] = std::byte{version};
-            std::vector<std::byte> hashed(hs, hs + kHotspareHeader + n); // frame_hash taken as zero
-            std::fill(hashed.begin() + 32, hashed.begin() + 40, std::byte{0});
-            const std::uint64_t x = XXH3_64bits(hashed.data(), hashed.size());
-            for (int i = 0; i < 8; ++i) hs[32 + i] = static_cast<std::byte>(x >> (56 - 8 * i));
-        }
+        // What a node of that version would send: its byte, a tag that holds (versions from 3 on
+        // keep the version-3 envelope).
+        hs[4] = std::byte{version};
+        EXPECT_TRUE(seal_frame(frame, auth_, auth_.newest_key(), kSession, ++counter_));
         if (damage) hs[kHotspareHeader + 3] ^= std::byte{0x10};
         sockaddr_in to{};
         to.sin_family = AF_INET;
@@ -93,6 +105,26 @@ public:
         to.sin_port = htons(engine_port);
         const std::size_t off = kEthHeader + kIpv4Header + kUdpHeader;
         ::sendto(fd_, frame.data() + off, frame.size() - off, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    }
+
+    /// Reads what the engine sent without waiting: its session and the challenge of its last HELLO.
+    void take_challenge() {
+        std::vector<std::byte> buf(kMaxFrame);
+        for (;;) {
+            const ssize_t n = ::recv(fd_, buf.data() + kUdpPayloadOffset, kMaxFrame - kUdpPayloadOffset, MSG_DONTWAIT);
+            if (n <= 0) return;
+            Endpoint src, dst;
+            src.ip = dst.ip = 0x7F000001;
+            const std::size_t len =
+                wrap_udp_payload(buf, src, dst, {buf.data() + kUdpPayloadOffset, static_cast<std::size_t>(n)});
+            DecodedFrame f;
+            HelloBody h;
+            if (decode_frame({buf.data(), len}, dst.port, f, &auth_) != Reject::kNone) continue;
+            if (f.header.type == FrameType::kHello && decode_hello_body(f.body, h) == Reject::kNone) {
+                challenge_ = h.challenge;
+                engine_session_ = f.header.session;
+            }
+        }
     }
 
     /// The version byte of the next frame the engine sends us; -1 if none within 100 ms.
@@ -103,8 +135,11 @@ public:
     }
 
 private:
+    static constexpr std::uint64_t kSession = 0x1234'5678;
     int fd_ = -1;
     std::uint16_t port_ = 0;
+    FrameAuth auth_;
+    std::uint64_t counter_ = 0, challenge_ = 0, engine_session_ = 0;
 };
 
 std::uint16_t free_udp_port() {

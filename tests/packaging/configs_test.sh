@@ -34,7 +34,7 @@ fail() { echo "FAIL: $*"; for f in "$tmp"/*.log; do [ -f "$f" ] && { echo "--- $
 # Overrides that keep engine N of a test in the temporary directory.
 paths() { # NAME
     echo --set "socket=$tmp/$1.sock" --set "shm_prefix=$tag.$1." --set "state_dir=$tmp/$1.state" \
-        --set "dpdk_file_prefix=$tag.$1" --log-file "$tmp/$1.log"
+        --set "dpdk_file_prefix=$tag.$1" --set "auth_key_file=$tmp/cluster.key" --log-file "$tmp/$1.log"
 }
 start() { # NAME [netns] -- ckptd arguments
     local name=$1 ns=$2; shift 2
@@ -42,6 +42,7 @@ start() { # NAME [netns] -- ckptd arguments
     else "$ckptd" "$@" $(paths "$name") 2>>"$tmp/$name.log" & fi
     pids+=($!)
 }
+"$ckptctl" keygen "$tmp/cluster.key" >/dev/null || fail "ckptctl keygen"
 wait_socket() { for _ in $(seq 1500); do [ -S "$tmp/$1.sock" ] && return 0; sleep 0.01; done; fail "$1: no socket"; }
 peer_state() { "$ckptctl" --socket "$tmp/$1.sock" peers 2>/dev/null | awk -v p="$2" '$1 == p {print $2}'; }
 wait_up() { # NAME PEER

@@ -49,7 +49,8 @@ others=$(nm -D --defined-only "$lib/libSaCkpt.so.1" | awk '$3 != "" && $3 !~ /^(
 [ "$others" -eq 0 ] || fail "libSaCkpt.so.1 exports other symbols: $(nm -D --defined-only "$lib/libSaCkpt.so.1" | head)"
 export LD_LIBRARY_PATH="$lib"
 
-# 2. Two nodes over memif.
+# 2. Two nodes over memif, their frames authenticated with one cluster key.
+"$build/tools/ckptctl/ckptctl" keygen "$work/cluster.key" >/dev/null || fail "ckptctl keygen"
 configure() {
     local n=$1 peer=$2 role=$3
     cat > "$work/node$n.conf" <<CONF
@@ -58,6 +59,7 @@ socket = $work/node$n.sock
 shm_prefix = $tag.$n.
 state_dir = $work/state$n
 transport = memif
+auth_key_file = $work/cluster.key
 memif_socket = $work/memif.sock
 memif_role = $role
 dpdk_lcores = $((n - 1))

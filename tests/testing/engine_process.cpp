@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ckpt/net/frame_auth.hpp"
+
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -29,7 +32,26 @@ std::string unique_name(const std::string& base) {
     return base + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
 }
 
+const std::string& test_key_file() {
+    static const std::string path = [] {
+        std::string p = "/tmp/hotspare-test-key-" + std::to_string(::getpid());
+        ::unlink(p.c_str());
+        net::ClusterKey k = net::generate_key(1);
+        if (std::string e = net::write_key_file(p, k, false); !e.empty()) std::fprintf(stderr, "%s\n", e.c_str());
+        net::wipe_key(k);
+        std::atexit([] { ::unlink(("/tmp/hotspare-test-key-" + std::to_string(::getpid())).c_str()); });
+        return p;
+    }();
+    return path;
+}
+
 EngineProcess::EngineProcess(const std::string& tag, std::vector<std::string> extra) {
+    bool replicates = false, auth_given = false;
+    for (const auto& l : extra) {
+        if (l.rfind("transport", 0) == 0 && l.find("none") == std::string::npos) replicates = true;
+        if (l.rfind("auth", 0) == 0 || l == "# no test key") auth_given = true;
+    }
+    if (replicates && !auth_given) extra.push_back("auth_key_file = " + test_key_file());
     std::string u = unique_name(tag);
     char tmpl[] = "/tmp/hotspare-test-XXXXXX";
     dir_ = ::mkdtemp(tmpl);

@@ -9,9 +9,15 @@
 
 namespace ckpt::testing {
 
+/// A cluster key file (0600) made once per test process and removed at its exit: what the
+/// engines a test starts authenticate their frames with.
+const std::string& test_key_file();
+
 class EngineProcess {
 public:
-    /// `tag` makes names unique; extra lines are appended to the configuration file.
+    /// `tag` makes names unique; extra lines are appended to the configuration file. A
+    /// configuration with a transport and no `auth...` line gets `auth_key_file = ` test_key_file()
+    /// (every engine of the test process shares the key), unless a line says "# no test key".
     explicit EngineProcess(const std::string& tag, std::vector<std::string> extra_config = {});
     ~EngineProcess();
 

@@ -28,6 +28,13 @@ std::unique_ptr<Checkpoint> local_checkpoint(const std::string& tag, const Check
     return c.ok() ? std::move(*c) : nullptr;
 }
 
+net::ClusterKey in_process_key(std::uint8_t id) {
+    net::ClusterKey k;
+    k.id = id;
+    for (std::size_t i = 0; i < k.bytes.size(); ++i) k.bytes[i] = static_cast<unsigned char>(0xA5 ^ (i * 7) ^ id);
+    return k;
+}
+
 InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
                              std::unique_ptr<net::Transport> carrier, const std::int64_t& now, LinkConfig cfg)
     : id_(id), prefix_("hs-inproc." + std::to_string(::getpid()) + "." + std::to_string(id) + "."), now_(now) {
@@ -35,7 +42,11 @@ InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
     cfg.transport = net::Carrier::kUdp; // what the frames' addresses look like; the carrier is ours
     cfg.peers.clear();
     for (std::uint16_t p : peers) cfg.peers.push_back(PeerConfig{p, 0, 0});
-    link_ = PeerLink::over(cfg, 0x1000 + id, std::move(carrier));
+    // Authenticated as in production unless the test set up its own keys or auth = none.
+    if (cfg.auth == AuthMode::kKey && cfg.auth_keys.empty() && cfg.auth_key_file.empty())
+        cfg.auth_keys.push_back(in_process_key());
+    // A random session per node object, as ckptd draws one per start: a node made again is a restart.
+    link_ = PeerLink::over(cfg, net::random_u64(), std::move(carrier));
     repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
 }
 
@@ -85,7 +96,7 @@ void InProcessNode::step() {
         if (c->poll_commits()) c->publish_acks();
     link_->flush(now_);
     link_->tick(now_, static_cast<std::uint32_t>(by_name_.size()));
-    (void)link_->take_events();
+    for (auto& e : link_->take_events()) events_.push_back(std::move(e));
     repl_->tick(now_);
     link_->flush(now_);
 }

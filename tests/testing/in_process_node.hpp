@@ -37,6 +37,8 @@ public:
 
     std::uint16_t id() const { return id_; }
     engine::PeerLink& link() { return *link_; }
+    /// The link's log lines so far (ckptd writes them to its log).
+    const std::vector<std::string>& events() const { return events_; }
     engine::Replicator& replicator() { return *repl_; }
     const std::vector<std::string>& log() const { return log_; }
 
@@ -55,6 +57,7 @@ private:
     const std::int64_t& now_;
     std::map<std::string, std::shared_ptr<engine::Checkpoint>> by_name_;
     std::unique_ptr<engine::PeerLink> link_;
+    std::vector<std::string> events_;
     std::unique_ptr<engine::Replicator> repl_;
     std::vector<std::string> log_;
 };
@@ -64,6 +67,9 @@ engine::SegmentNames in_process_names(const std::string& prefix, const std::stri
 
 /// A checkpoint on its own (no link, no replicator) in /dev/shm, under a prefix of this process
 /// and `tag`; removes leftovers of a crashed run first. Null (and a gtest failure) when it fails.
+/// The fixed cluster key in-process nodes authenticate with by default (`id` 1 unless given).
+net::ClusterKey in_process_key(std::uint8_t id = 1);
+
 std::unique_ptr<engine::Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,
                                                      std::uint16_t node_id = 1);
 

@@ -24,6 +24,7 @@ std::size_t MemoryCarrier::receive(std::size_t max, Receiver cb, void* ctx) {
         in.pop_front();
         ++stats_.rx_packets;
         stats_.rx_bytes += f.size();
+        if (wire_->recording[end_]) wire_->recorded[end_].push_back(f);
         cb(ctx, f);
     }
     return n;

@@ -26,11 +26,23 @@ public:
 
     /// While cut, frames sent either way are lost (a partition).
     void cut(bool on) { wire_->cut = on; }
+    /// Frames an attacker on the wire puts in front of this end (delivered before what is queued).
+    void inject(std::vector<std::byte> frame) { wire_->lane[end_].push_front(std::move(frame)); }
+    /// A copy of every frame delivered to this end from now on (an attacker recording the wire).
+    void record(bool on) { wire_->recording[end_] = on; }
+    const std::vector<std::vector<std::byte>>& recorded() const { return wire_->recorded[end_]; }
+    /// A new carrier on the same end of the same wire: this end's node restarted (the old carrier
+    /// goes with the old node).
+    std::unique_ptr<MemoryCarrier> reopen() const {
+        return std::unique_ptr<MemoryCarrier>(new MemoryCarrier(wire_, end_, node_));
+    }
 
 private:
     struct Wire {
         std::deque<std::vector<std::byte>> lane[2]; ///< lane[i]: frames for end i
         bool cut = false;
+        bool recording[2] = {false, false};
+        std::vector<std::vector<std::byte>> recorded[2];
     };
     MemoryCarrier(std::shared_ptr<Wire> w, int end, std::uint16_t node) : wire_(std::move(w)), end_(end), node_(node) {}
     std::shared_ptr<Wire> wire_;

@@ -708,12 +708,37 @@ TEST(CkptctlReplication, PromoteAndDemoteNeedAnEngineWithPeersAndSayWhy) {
     EXPECT_NE(st.out.find("local"), std::string::npos) << st.out;
 }
 
+TEST(CkptctlKeygen, WritesAPrivateKeyNeverOverwritesAndRotates) {
+    const std::string path = "/tmp/hs-ckptctl-key-" + std::to_string(::getpid());
+    ::unlink(path.c_str());
+    const ToolRun made = run_ckptctl({"keygen", path});
+    ASSERT_EQ(made.exit_code, 0) << describe(made);
+    EXPECT_EQ(made.out, "cluster key 1 written to " + path + " (0600)\n");
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    const ToolRun again = run_ckptctl({"keygen", path});
+    EXPECT_EQ(again.exit_code, 1) << describe(again);
+    EXPECT_NE(again.err.find("never overwritten: use --rotate"), std::string::npos) << again.err;
+    const ToolRun rotated = run_ckptctl({"keygen", "--rotate", path});
+    ASSERT_EQ(rotated.exit_code, 0) << describe(rotated);
+    EXPECT_NE(rotated.out.find("cluster key 2 written"), std::string::npos) << rotated.out;
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ::chmod(path.c_str(), 0644);
+    const ToolRun loose = run_ckptctl({"keygen", "--rotate", path});
+    EXPECT_EQ(loose.exit_code, 1) << describe(loose);
+    EXPECT_NE(loose.err.find("chmod 600"), std::string::npos) << loose.err;
+    EXPECT_EQ(run_ckptctl({"keygen", path, "--id", "0"}).exit_code, 64) << "ids are 1..255";
+    ::unlink(path.c_str());
+}
+
 TEST(CkptctlUsage, HelpExitsZero) {
     const ToolRun r = run_ckptctl({"--help"});
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_EQ(r.err, "");
     for (const char* word : {"--socket", "list", "create", "unlink", "status", "sections", "section-create",
-                             "section-delete", "dump", "write", "promote", "demote", "peers", "Exit codes"})
+                             "section-delete", "dump", "write", "promote", "demote", "peers", "keygen", "Exit codes"})
         EXPECT_NE(r.out.find(word), std::string::npos) << word << "\n" << r.out;
 
     const ToolRun c = run_ckptctl({"create", "--help"});

@@ -153,6 +153,9 @@ TEST(CkptstatReplication, KnownLoadShowsOnBothNodes) {
     EXPECT_TRUE(cb["lag"].empty());
     EXPECT_EQ(cb["epoch"], c["epoch"]);
     EXPECT_EQ(b["link"]["rejected"]["bad_hash"], 0);
+    // The frame authentication's refusals have their rows (issue 13), none here.
+    for (const char* reason : {"unknown_key", "replayed", "stale_session", "wrong_source"})
+        EXPECT_EQ(b["link"]["rejected"][reason], 0) << reason << " " << b["link"]["rejected"];
 
     // The text screen: lag table, peer table, link table.
     const ToolRun r = run_ckptstat(at(*n.a));
@@ -174,6 +177,8 @@ TEST(CkptstatReplication, KnownLoadShowsOnBothNodes) {
     EXPECT_EQ((*peers->row("2"))["STATE"], "up");
     auto link = table_of(r.out, "TRANSPORT");
     ASSERT_TRUE(link && link->row("memif")) << r.out;
+    EXPECT_EQ((*link->row("memif"))["REJ_REPLAY"], "0") << r.out;
+    EXPECT_EQ((*link->row("memif"))["REJ_SOURCE"], "0") << r.out;
 
     // Prometheus: the peer and the replication counters, labelled.
     const ToolRun p = run_ckptstat(at(*n.a, {"--prometheus"}));

@@ -12,8 +12,12 @@ using namespace ckpt::engine;
 namespace {
 
 /// Runs ckptd's command-line parser with --set KEY=VALUE for each entry; the error, or "" to run.
+/// A key file is named unless an entry sets auth... itself (the tests below are about other keys).
 std::string parse(const std::vector<std::string>& sets, Config& cfg) {
     std::vector<std::string> args = {"ckptd"};
+    bool auth = false;
+    for (const auto& s : sets) auth = auth || s.rfind("auth", 0) == 0;
+    if (!auth) args.insert(args.end(), {"--set", "auth_key_file=/etc/hotspare/cluster.key"});
     for (const auto& s : sets) {
         args.push_back("--set");
         args.push_back(s);
@@ -121,3 +125,26 @@ TEST(Config, StatsKeys) {
 }
 
 } // namespace
+
+TEST(Config, ReplicationNeedsAKeyOrAuthNoneInSoManyWords) {
+    // No key and no auth = none: refused, naming both ways out.
+    const std::string e = parse({"transport=memif", "peers=2", "auth=key"});
+    EXPECT_NE(e.find("replication needs a cluster key"), std::string::npos) << e;
+    EXPECT_NE(e.find("auth_key_file = PATH"), std::string::npos) << e;
+    EXPECT_NE(e.find("ckptctl keygen"), std::string::npos) << e;
+    EXPECT_NE(e.find("auth = none"), std::string::npos) << e;
+    Config c;
+    ASSERT_EQ(parse({"transport=memif", "peers=2", "auth=none"}, c), "");
+    EXPECT_EQ(c.link.auth, AuthMode::kNone);
+    Config k;
+    ASSERT_EQ(parse({"transport=memif", "peers=2", "auth_key_file=/etc/hotspare/k"}, k), "");
+    c = k;
+    EXPECT_EQ(c.link.auth, AuthMode::kKey);
+    EXPECT_EQ(c.link.auth_key_file, "/etc/hotspare/k");
+    EXPECT_NE(parse({"auth=maybe"}).find("expected key"), std::string::npos);
+    EXPECT_NE(parse({"auth_key_file=relative.key"}).find("absolute path"), std::string::npos);
+    EXPECT_NE(parse({"transport=memif", "peers=2", "auth=none", "auth_key_file=/k"}).find("keep one"),
+              std::string::npos);
+    // A node-local engine needs no key.
+    EXPECT_EQ(parse({"transport=none", "auth=key"}), "");
+}

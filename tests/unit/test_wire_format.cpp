@@ -1,6 +1,7 @@
 // The replication frame codec: round trips, and every malformed, truncated or corrupted frame is
 // refused with its reason, without reading outside the buffer (each case is its own exact-size
 // heap buffer, so ASan sees any over-read).
+#include "ckpt/net/frame_auth.hpp"
 #include "ckpt/net/wire_format.hpp"
 
 #include <gtest/gtest.h>
@@ -185,21 +186,65 @@ TEST(WireFormat, RejectsWithTheRightReason) {
     EXPECT_EQ(decode_exact(with(42, 0x00), f), Reject::kBadMagic);
     EXPECT_EQ(decode_exact(with(46, kWireVersion + 1), f), Reject::kBadVersion);
     EXPECT_EQ(decode_exact(with(46, kWireVersion - 1), f), Reject::kBadVersion);
-    EXPECT_EQ(decode_exact(with(47, 99), f), Reject::kBadHash); // the type is covered by the hash
+    EXPECT_EQ(decode_exact(with(47, 99), f), Reject::kBadHash); // the type is covered by the tag
     EXPECT_EQ(decode_exact(with(100, 0x5a), f), Reject::kBadHash);
-    EXPECT_EQ(std::string(reject_name(Reject::kBadHash)), "frame hash mismatch");
+    EXPECT_EQ(std::string(reject_name(Reject::kBadHash)), "bad frame MAC or checksum");
 }
 
-/// `frame` re-stamped as wire version `v`, with a frame_hash that holds for it (what a node of
-/// another version sends: the envelope every version keeps, then whatever that version's header is).
+/// `frame` re-stamped as wire version `v` (> 3), with a tag that holds for it (what a node of a
+/// later version sends: the envelope every version from 3 on keeps).
 std::vector<std::byte> as_version(std::vector<std::byte> frame, std::uint8_t v) {
-    std::byte* hs = frame.data() + 42;
-    hs[4] = std::byte{v};
-    std::vector<std::byte> hashed(hs, frame.data() + frame.size()); // header with frame_hash zero, body
-    std::fill(hashed.begin() + 32, hashed.begin() + 40, std::byte{0});
-    const std::uint64_t h = XXH3_64bits(hashed.data(), hashed.size());
-    for (int i = 0; i < 8; ++i) hs[32 + i] = static_cast<std::byte>(h >> (56 - 8 * i));
+    frame[42 + 4] = std::byte{v};
+    FrameAuth unkeyed;
+    EXPECT_TRUE(seal_frame(frame, unkeyed, 0, 0, 0));
     return frame;
+}
+
+/// A version-2 frame as a node of that version sends it: 40-byte header, XXH3-64 at byte 32.
+std::vector<std::byte> version2_frame(std::uint16_t src, std::uint16_t dst, std::size_t body_len) {
+    std::vector<std::byte> f(42 + 40 + body_len);
+    const std::size_t ip_len = 20 + 8 + 40 + body_len;
+    auto put16 = [&](std::size_t at, unsigned v) {
+        f[at] = static_cast<std::byte>(v >> 8);
+        f[at + 1] = static_cast<std::byte>(v);
+    };
+    put16(12, 0x0800);
+    f[14] = std::byte{0x45};
+    put16(16, static_cast<unsigned>(ip_len));
+    put16(20, 0x4000);
+    f[22] = std::byte{64};
+    f[23] = std::byte{17};
+    const std::uint16_t c = ipv4_checksum({f.data() + 14, 20});
+    put16(24, c);
+    put16(36, kDefaultUdpPort);
+    put16(38, static_cast<unsigned>(ip_len - 20));
+    std::byte* hs = f.data() + 42;
+    hs[0] = std::byte{'H'};
+    hs[1] = std::byte{'S'};
+    hs[2] = std::byte{'P'};
+    hs[3] = std::byte{'R'};
+    hs[4] = std::byte{2};
+    hs[5] = std::byte{4}; // HEARTBEAT
+    put16(42 + 8, src);
+    put16(42 + 10, dst);
+    put16(42 + 12, static_cast<unsigned>(body_len));
+    const std::uint64_t h = XXH3_64bits(hs, 40 + body_len); // frame_hash zero while hashing
+    for (int i = 0; i < 8; ++i) hs[32 + i] = static_cast<std::byte>(h >> (56 - 8 * i));
+    return f;
+}
+
+TEST(WireFormat, AVersion2PeerIsIdentifiedByItsOwnEnvelope) {
+    const auto v2 = version2_frame(1, 2, 16);
+    DecodedFrame f;
+    EXPECT_EQ(decode_exact(v2, f), Reject::kBadVersion);
+    ForeignVersion who;
+    ASSERT_TRUE(identify_foreign_version(v2, kDefaultUdpPort, who));
+    EXPECT_EQ(who.version, 2);
+    EXPECT_EQ(who.src_node, 1);
+    EXPECT_EQ(who.dst_node, 2);
+    auto bad = v2;
+    bad[42 + 40 + 3] ^= std::byte{0x10}; // the body: its frame hash no longer holds
+    EXPECT_FALSE(identify_foreign_version(bad, kDefaultUdpPort, who));
 }
 
 TEST(WireFormat, AnotherVersionIsIdentifiedOnlyWhenItsEnvelopeIsIntact) {

@@ -7,8 +7,11 @@
 #include "size_parse.hpp"
 
 #include "ckpt/client/session.hpp"
+#include "ckpt/net/frame_auth.hpp"
 
 #include <CLI/CLI.hpp>
+
+#include <cstdio>
 
 #include <functional>
 #include <iostream>
@@ -242,11 +245,44 @@ int run(int argc, char** argv) {
                        [&](client::Session& s) { return demote_checkpoint(s, args.checkpoint); });
     add_checkpoint_name(demote);
 
+    // keygen works on a file, not on the engine: handled before connecting.
+    std::string key_path;
+    int key_id = 0;
+    bool rotate = false;
+    auto* keygen = app.add_subcommand(
+        "keygen", "write a new random cluster key to PATH (mode 0600): auth_key_file of every node of a cluster");
+    keygen->add_option("PATH", key_path, "the key file to create (never overwritten, unless --rotate)")
+        ->required()
+        ->type_name("PATH");
+    keygen->add_option("--id", key_id, "the key's id, 1..255 (default 1; with --rotate, the file's id + 1)")
+        ->check(CLI::Range(1, 255));
+    keygen->add_flag("--rotate", rotate,
+                     "replace the key in PATH by a new one with the next id; copy the file to every node, then "
+                     "send each ckptd SIGHUP: both keys are accepted during the change");
+    keygen->footer("Exit codes: 0 written, 1 refused (the message says why), 64 usage.");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         // --help is a ParseError too: CLI11 prints the help and answers 0.
         return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    }
+
+    if (keygen->parsed()) {
+        net::ClusterKey old;
+        if (rotate) {
+            if (std::string e = net::load_key_file(key_path, old); !e.empty())
+                return report_error("keygen --rotate: " + e, kExitError);
+            if (key_id == 0) key_id = old.id == 255 ? 1 : old.id + 1;
+            if (key_id == old.id) return report_error("keygen --rotate: --id is the key's current id", kExitUsage);
+            net::wipe_key(old);
+        }
+        net::ClusterKey k = net::generate_key(static_cast<std::uint8_t>(key_id == 0 ? 1 : key_id));
+        const std::string e = net::write_key_file(key_path, k, rotate);
+        net::wipe_key(k);
+        if (!e.empty()) return report_error("keygen: " + e, kExitError);
+        std::printf("cluster key %d written to %s (0600)\n", key_id == 0 ? 1 : key_id, key_path.c_str());
+        return kExitOk;
     }
 
     const Command* chosen = nullptr;

@@ -111,15 +111,19 @@ Table link_table(const Sample& s) {
              {"DROPS", Align::kRight},
              {"FAULT_DROPS", Align::kRight},
              {"REJ_HASH", Align::kRight},
+             {"REJ_REPLAY", Align::kRight},
+             {"REJ_SOURCE", Align::kRight},
              {"REJ_EPOCH", Align::kRight},
              {"REJ_OTHER", Align::kRight}});
     const auto& l = s.node.link;
     std::uint64_t other = 0;
     for (std::uint32_t i = 0; i < shm::kStatsRejectReasons; ++i)
-        if (i != kRejectBadHash) other += l.rejected[i];
+        if (i != kRejectBadHash && i != kRejectReplayed && i != kRejectStaleSession && i != kRejectWrongSource)
+            other += l.rejected[i];
     t.add_row({std::string(transport_name(l.transport)), num(l.rx_packets), num(l.rx_bytes), num(l.tx_packets),
                num(l.tx_bytes), num(link_drops(l)), num(l.fault_tx.dropped + l.fault_rx.dropped),
-               num(l.rejected[kRejectBadHash]), num(l.stale_epoch), num(other)});
+               num(l.rejected[kRejectBadHash]), num(l.rejected[kRejectReplayed] + l.rejected[kRejectStaleSession]),
+               num(l.rejected[kRejectWrongSource]), num(l.stale_epoch), num(other)});
     return t;
 }
 

@@ -190,9 +190,10 @@ std::string_view transport_name(std::uint32_t transport) {
 }
 
 std::string_view reject_reason_name(std::uint32_t reason) {
-    static constexpr std::string_view kNames[] = {"none",       "too_short",    "not_ipv4",  "not_udp",
-                                                  "wrong_port", "bad_length",   "bad_magic", "bad_version",
-                                                  "bad_hash",   "unknown_type", "bad_body"};
+    static constexpr std::string_view kNames[] = {"none",       "too_short",     "not_ipv4",    "not_udp",
+                                                  "wrong_port", "bad_length",    "bad_magic",   "bad_version",
+                                                  "bad_hash",   "unknown_type",  "bad_body",    "unknown_key",
+                                                  "replayed",   "stale_session", "wrong_source"};
     return reason < std::size(kNames) ? kNames[reason] : "other";
 }
 

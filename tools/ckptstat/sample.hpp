@@ -58,8 +58,10 @@ std::string_view member_state_name(std::uint32_t state);
 std::string_view transport_name(std::uint32_t transport);
 /// net::Reject names for LinkStats::rejected (index 1..10), snake_case.
 std::string_view reject_reason_name(std::uint32_t reason);
-inline constexpr std::uint32_t kRejectReasons = 10;
+inline constexpr std::uint32_t kRejectReasons = 14;
 inline constexpr std::uint32_t kRejectBadHash = 8;
+inline constexpr std::uint32_t kRejectUnknownKey = 11, kRejectReplayed = 12, kRejectStaleSession = 13,
+                               kRejectWrongSource = 14;
 
 /// Frames this node lost: carrier TX refusals, RX misses, and what the fault shim dropped.
 std::uint64_t link_drops(const shm::LinkStats& l);

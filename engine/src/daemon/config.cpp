@@ -111,6 +111,16 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         auto carrier = net::parse_carrier(v);
         if (!carrier) return bad("expected none, memif, af_packet, pci or udp");
         c.link.transport = *carrier;
+    } else if (key == "auth") {
+        if (v == "none")
+            c.link.auth = AuthMode::kNone;
+        else if (v == "key")
+            c.link.auth = AuthMode::kKey;
+        else
+            return bad("expected key (frames authenticated with auth_key_file) or none");
+    } else if (key == "auth_key_file") {
+        if (v.empty() || v[0] != '/') return bad("expected an absolute path (ckptctl keygen PATH makes the file)");
+        c.link.auth_key_file = v;
     } else if (key == "af_packet_iface") {
         // It becomes part of a DPDK device argument list: no ',' or '=' can pass.
         if (v.empty() || v.size() >= IFNAMSIZ) return bad("expected an interface name of 1..15 characters");
@@ -362,6 +372,13 @@ Status validate_config(const Config& c) {
                 return fail(Error::kInvalidParam, name + " has this node's own address and udp_port " +
                                                       std::to_string(port) + " (give it NODE@IP:PORT)");
         }
+        if (c.link.auth == AuthMode::kKey && c.link.auth_key_file.empty())
+            return fail(Error::kInvalidParam,
+                        "replication needs a cluster key: set auth_key_file = PATH (make the key with `ckptctl keygen "
+                        "PATH` and copy the file to every node), or auth = none to replicate without "
+                        "authentication");
+        if (c.link.auth == AuthMode::kNone && !c.link.auth_key_file.empty())
+            return fail(Error::kInvalidParam, "auth = none and auth_key_file both set: keep one");
     } else if (c.link.fault.enabled()) {
         return fail(Error::kInvalidParam, "fault_* keys apply to a peer link: transport = none has none");
     }

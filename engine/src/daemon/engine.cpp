@@ -53,6 +53,7 @@ Status Engine::start() {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP); // reloads the cluster key (auth_key_file)
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
     if (!cfg_.log_file.empty()) CKPT_TRY(log_.open(cfg_.log_file));
     CKPT_TRY(make_dirs(dirname_of(cfg_.socket_path), 0755));
@@ -72,8 +73,9 @@ Status Engine::start() {
     if (cfg_.link.transport != net::Carrier::kNone) {
         cfg_.link.node_id = static_cast<std::uint16_t>(cfg_.node_id);
         if (cfg_.link.file_prefix.empty()) cfg_.link.file_prefix = "hotspare-" + cfg_.shm_prefix;
-        const std::uint64_t boot_id =
-            static_cast<std::uint64_t>(now_realtime_ns()) ^ (static_cast<std::uint64_t>(::getpid()) << 48);
+        // The session every frame carries: random per start, so a restarted engine derives fresh
+        // frame keys and its peers tell it apart from a recording of its previous life.
+        const std::uint64_t boot_id = net::random_u64();
         auto link = PeerLink::open(cfg_.link, boot_id);
         if (!link)
             return fail(link.error(),
@@ -81,6 +83,11 @@ Status Engine::start() {
         link_ = std::move(*link);
         repl_ = std::make_unique<Replicator>(*link_, reg_);
         reg_.set_replicator(repl_.get());
+        if (cfg_.link.auth == AuthMode::kNone)
+            log_.log("auth = none: replication frames are NOT authenticated (anyone on the link can forge them)");
+        else
+            log_.log("frames authenticated with cluster key %u from %s", link_->auth().newest_key(),
+                     cfg_.link.auth_key_file.c_str());
         log_.log("transport %s, %zu peers, heartbeat %u ms, peer timeout %u ms, %s",
                  link_->transport().describe().c_str(), cfg_.link.peers.size(), cfg_.link.heartbeat_ms,
                  cfg_.link.peer_timeout_ms,
@@ -275,8 +282,12 @@ int Engine::run() {
             } else if (fd == signal_fd_.get()) {
                 signalfd_siginfo si{};
                 [[maybe_unused]] auto r = ::read(fd, &si, sizeof si);
-                log_.log("signal %u: shutting down", si.ssi_signo);
-                stop();
+                if (si.ssi_signo == SIGHUP) {
+                    reload_key();
+                } else {
+                    log_.log("signal %u: shutting down", si.ssi_signo);
+                    stop();
+                }
             } else if (!reg_.orphan_exited(fd)) {
                 control_.on_event(fd, events[i].events);
             }
@@ -293,6 +304,16 @@ int Engine::run() {
     if (!cfg_.pid_file.empty()) ::unlink(cfg_.pid_file.c_str());
     log_.log("stopped");
     return 0;
+}
+
+void Engine::reload_key() {
+    if (!link_) {
+        log_.log("SIGHUP: no replication link, no key to reload");
+        return;
+    }
+    if (auto r = link_->reload_key(); !r.ok())
+        log_.log("SIGHUP: cluster key not reloaded, the keys in use stay: %s", r.message().c_str());
+    for (const auto& e : link_->take_events()) log_.log("%s", e.c_str());
 }
 
 // ------------------------------------------------------------------------------------------

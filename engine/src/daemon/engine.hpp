@@ -35,6 +35,8 @@ public:
 private:
     std::size_t poll_commits();
     void run_timers();
+    /// SIGHUP: reads auth_key_file again (key rotation); the outcome goes to the log.
+    void reload_key();
     /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path).
     void publish_stats(std::int64_t now_ns);
 

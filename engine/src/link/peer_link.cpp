@@ -16,17 +16,50 @@ const std::array<std::uint8_t, 6> kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff,
 
 PeerLink::~PeerLink() = default;
 
+namespace {
+
+/// The frame authentication `cfg` asks for: the cluster key from auth_key_file (or given
+/// directly), or none when the configuration says `auth = none` in so many words.
+Result<std::unique_ptr<FrameAuth>> make_auth(const LinkConfig& cfg) {
+    auto a = std::make_unique<FrameAuth>();
+    if (cfg.auth == AuthMode::kNone) return a;
+    if (!cfg.auth_key_file.empty()) {
+        ClusterKey k;
+        if (std::string e = load_key_file(cfg.auth_key_file, k); !e.empty()) return fail(Error::kAccess, e);
+        std::string e = a->add_key(k);
+        wipe_key(k);
+        if (!e.empty()) return fail(Error::kInvalidParam, "auth_key_file " + cfg.auth_key_file + ": " + e);
+        return a;
+    }
+    if (cfg.auth_keys.empty())
+        return fail(Error::kInvalidParam,
+                    "replication needs a cluster key: set auth_key_file = PATH (make the key with `ckptctl keygen "
+                    "PATH` and copy the file to every node), or auth = none to replicate without authentication");
+    for (const auto& k : cfg.auth_keys)
+        if (std::string e = a->add_key(k); !e.empty()) return fail(Error::kInvalidParam, e);
+    return a;
+}
+
+} // namespace
+
 Result<std::unique_ptr<PeerLink>> PeerLink::open(const LinkConfig& cfg, std::uint64_t boot_id) {
     if (cfg.peers.empty())
         return fail(Error::kInvalidParam,
                     std::string("transport ") + carrier_name(cfg.transport) + " needs at least one peer (peers = ...)");
+    CKPT_TRY_ASSIGN(auth, make_auth(cfg)); // before the carrier: a missing key costs no DPDK start-up
     CKPT_TRY_ASSIGN(t, open_transport(cfg));
-    return over(cfg, boot_id, std::move(t));
+    auto l = over(cfg, boot_id, std::move(t));
+    l->auth_ = std::move(auth);
+    return l;
 }
 
 std::unique_ptr<PeerLink> PeerLink::over(const LinkConfig& cfg, std::uint64_t boot_id,
                                          std::unique_ptr<Transport> carrier) {
     std::unique_ptr<PeerLink> l(new PeerLink);
+    auto auth = make_auth(cfg);
+    CKPT_ENFORCE(auth.ok(), "PeerLink::over: no usable key (LinkConfig::auth_keys, or auth = none)");
+    l->auth_ = std::move(*auth);
+    CKPT_ENFORCE(boot_id != 0, "PeerLink: session 0 is reserved");
     l->cfg_ = cfg;
     l->port_ = std::move(carrier);
     l->boot_id_ = boot_id;
@@ -38,6 +71,7 @@ std::unique_ptr<PeerLink> PeerLink::over(const LinkConfig& cfg, std::uint64_t bo
         s.stream = PeerStream(cfg.stream);
         s.node_id = p.node_id;
         s.mac = kBroadcastMac; // until its first frame tells us
+        s.challenge = random_u64();
         l->peers_.push_back(s);
     }
     return l;
@@ -61,7 +95,54 @@ bool PeerLink::is_up(std::uint16_t node) const {
 }
 
 std::size_t PeerLink::max_data_payload() const {
-    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader - kDataBodyFixed;
+    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader - kFrameTrailer - kDataBodyFixed;
+}
+
+std::uint8_t PeerLink::tx_key(const PeerStatus& p) const {
+    const std::uint8_t newest = auth_->newest_key(), previous = auth_->previous_key();
+    if (newest == 0) return 0;
+    auto held = [&](std::uint8_t id) { return id != 0 && (p.key_newest == id || p.key_previous == id); };
+    if (held(newest) || p.key_newest == 0) return newest; // it holds it, or we do not know yet
+    if (held(previous)) return previous;                  // a rotation under way: the key it holds
+    return newest;
+}
+
+bool PeerLink::seal(PeerStatus& p, std::span<std::byte> frame) {
+    const std::uint8_t key = tx_key(p);
+    if (key != p.tx_key) {
+        if (p.tx_key != 0)
+            events_.push_back("frames to peer " + std::to_string(p.node_id) + " are now MACed with cluster key " +
+                              std::to_string(key) + " (was " + std::to_string(p.tx_key) + ")");
+        p.tx_key = key;
+    }
+    return seal_frame(frame, *auth_, key, boot_id_, ++tx_counter_);
+}
+
+Status PeerLink::reload_key() {
+    if (cfg_.auth == AuthMode::kNone)
+        return fail(Error::kInvalidParam, "auth = none: no key to reload (set auth_key_file and restart)");
+    if (cfg_.auth_key_file.empty()) return fail(Error::kInvalidParam, "no auth_key_file configured");
+    ClusterKey k;
+    if (std::string e = load_key_file(cfg_.auth_key_file, k); !e.empty()) return fail(Error::kAccess, e);
+    const std::uint8_t before = auth_->newest_key();
+    std::string e = auth_->add_key(k);
+    wipe_key(k);
+    if (!e.empty()) return fail(Error::kInvalidParam, "auth_key_file " + cfg_.auth_key_file + ": " + e);
+    if (auth_->newest_key() != before)
+        events_.push_back("cluster key " + std::to_string(auth_->newest_key()) + " loaded (key " +
+                          std::to_string(auth_->previous_key()) +
+                          " still accepted); frames to a peer use it once the peer holds it too");
+    else
+        events_.push_back("cluster key " + std::to_string(before) + " reloaded: unchanged");
+    // Tell the peers at once which keys we hold, so that they switch without waiting a heartbeat.
+    for (auto& p : peers_)
+        if (p.state == PeerState::kUp) {
+            std::byte body[kHeartbeatBody];
+            const std::size_t n = encode_heartbeat_body(
+                body, HeartbeatBody{boot_id_, checkpoints_, auth_->newest_key(), auth_->previous_key(), 0, p.boot_id});
+            send(p, FrameType::kHeartbeat, {body, n});
+        }
+    return {};
 }
 
 Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {
@@ -84,8 +165,8 @@ void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> bo
     h.dst_node = p.node_id;
     h.epoch = 0;    // link-level frames belong to no checkpoint
     h.link_seq = 0; // and to no stream: they are never resent
-    const std::size_t n = encode_frame(frame_buf_, self_, endpoint_of(p), h, body);
-    if (n == 0) return;
+    const std::size_t n = encode_frame_unsealed(frame_buf_, self_, endpoint_of(p), h, body);
+    if (n == 0 || !seal(p, {frame_buf_.data(), n})) return;
     if (port_->send({frame_buf_.data(), n})) {
         ++p.tx_frames;
         p.tx_bytes += n;
@@ -107,8 +188,8 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
     h.epoch = epoch;
     h.link_seq = p->stream.next_link_seq();
     std::vector<std::byte> frame(kFrameOverhead + body.size());
-    const std::size_t n = encode_frame(frame, self_, endpoint_of(*p), h, body);
-    CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU");
+    const std::size_t n = encode_frame_unsealed(frame, self_, endpoint_of(*p), h, body);
+    CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
     p->stream.enqueue(std::move(frame), c);
     return true;
 }
@@ -136,8 +217,10 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             ++counters_.nacks_sent;
         }
         if (p.stream.idle()) continue;
-        sent += p.stream.transmit(now_ns, [&](std::span<const std::byte> f) {
-            if (!port_->send(f)) return false;
+        sent += p.stream.transmit(now_ns, [&](std::span<std::byte> f) {
+            // Sealed at each transmission: a retransmission is a new frame counter, so the
+            // receiver's replay window never mistakes it for a replay.
+            if (!seal(p, f) || !port_->send(f)) return false;
             ++p.tx_frames;
             p.tx_bytes += f.size();
             ++counters_.tx_frames;
@@ -178,7 +261,7 @@ void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
 
 void PeerLink::refuse_foreign_version(std::span<const std::byte> frame) {
     ForeignVersion v;
-    if (!identify_foreign_version(frame, cfg_.udp_port, v)) return; // damaged: counted, nothing more
+    if (!identify_foreign_version(frame, cfg_.udp_port, v, auth_.get())) return; // damaged: counted, nothing more
     if (v.dst_node != cfg_.node_id && v.dst_node != kBroadcastNode) return;
     PeerStatus* p = find(v.src_node);
     if (!p || p->state == PeerState::kIncompatible) return; // logged once, when it started
@@ -190,10 +273,63 @@ void PeerLink::refuse_foreign_version(std::span<const std::byte> frame) {
     p->state = PeerState::kIncompatible;
 }
 
+Reject PeerLink::check_session(PeerStatus& p, const DecodedFrame& f, std::int64_t now_ns) {
+    if (p.boot_id != 0 && f.header.session == p.boot_id)
+        return p.replay.accept(f.header.counter) ? Reject::kNone : Reject::kReplayed;
+    // Another session of the peer: only a HELLO that echoes our current challenge may start one
+    // (it was made after the peer heard that challenge, so it is no recording of an older one).
+    if (f.header.type != FrameType::kHello) return Reject::kStaleSession;
+    HelloBody h;
+    if (decode_hello_body(f.body, h) != Reject::kNone) return Reject::kBadBody;
+    // Its challenge and keys, so that our answer can be accepted by it; a replayed HELLO can only
+    // delay that until the peer's next one.
+    p.its_challenge = h.challenge;
+    p.key_newest = h.key_newest;
+    p.key_previous = h.key_previous;
+    if (h.echo != p.challenge) {
+        if (h.peer_session != boot_id_) send_hello(p, now_ns);
+        if (h.echo == 0) { // it has not heard our challenge yet: a handshake, not a replay
+            ++counters_.handshakes;
+            return Reject::kNone;
+        }
+        return Reject::kStaleSession;
+    }
+    if (p.boot_id != 0) {
+        ++p.restarts;
+        events_.push_back("peer " + std::to_string(p.node_id) + " restarted (new session)");
+        // Its numbering starts again, and what we queued for its previous life is void.
+        p.stream.reset_rx();
+        p.ack_deferred = false;
+        if (p.state == PeerState::kUp) mark_down(p, "restarted");
+    }
+    p.boot_id = f.header.session;
+    p.replay.reset();
+    (void)p.replay.accept(f.header.counter);
+    p.challenge = random_u64(); // a HELLO made against the old challenge never passes again
+    return Reject::kNone;
+}
+
+void PeerLink::send_hello(PeerStatus& p, std::int64_t now_ns) {
+    // An answer at most every quarter heartbeat: replayed HELLOs cannot make us flood.
+    const std::int64_t gap = std::int64_t{cfg_.heartbeat_ms} * 250'000;
+    if (p.hello_sent_ns != 0 && now_ns - p.hello_sent_ns < gap) return;
+    p.hello_sent_ns = now_ns;
+    std::byte body[kHelloBody];
+    HelloBody h;
+    h.heartbeat_ms = cfg_.heartbeat_ms;
+    h.boot_id = boot_id_;
+    h.challenge = p.challenge;
+    h.echo = p.its_challenge;
+    h.peer_session = p.boot_id;
+    h.key_newest = auth_->newest_key();
+    h.key_previous = auth_->previous_key();
+    send(p, FrameType::kHello, {body, encode_hello_body(body, h)});
+}
+
 void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
     ++counters_.rx_frames;
     DecodedFrame f;
-    const Reject r = decode_frame(frame, cfg_.udp_port, f);
+    const Reject r = decode_frame(frame, cfg_.udp_port, f, auth_.get());
     if (r != Reject::kNone) {
         ++counters_.rejected[static_cast<std::size_t>(r) & 15];
         if (r == Reject::kBadVersion) refuse_foreign_version(frame);
@@ -208,6 +344,26 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         ++counters_.unknown_peer;
         return;
     }
+    // Only from the address we send to it: anything else is counted and dropped (logged once).
+    if (const std::uint32_t want = endpoint_of(*p).ip; f.src.ip != want) {
+        ++counters_.rejected[static_cast<std::size_t>(Reject::kWrongSource)];
+        if (!p->warned_source) {
+            p->warned_source = true;
+            auto ip = [](std::uint32_t a) {
+                return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+                       std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+            };
+            events_.push_back("frames naming node " + std::to_string(p->node_id) + " come from " + ip(f.src.ip) +
+                              ", not from its configured address " + ip(want) +
+                              ": dropped (peers = " + std::to_string(p->node_id) + "@ADDRESS sets it)");
+        }
+        return;
+    }
+    if (const Reject s = check_session(*p, f, now_ns); s != Reject::kNone) {
+        ++counters_.rejected[static_cast<std::size_t>(s) & 15];
+        return;
+    }
+    if (f.header.session != p->boot_id) return; // a handshake HELLO, answered: nothing more
     ++p->rx_frames;
     p->rx_bytes += frame.size();
     const FrameType type = f.header.type;
@@ -221,9 +377,10 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
             if (!listener_) return;
             if (in_order.data() == frame.data()) {
                 listener_->on_frame(p->node_id, f);
-            } else { // a frame that waited behind a gap: decode its own bytes
+            } else { // a frame that waited behind a gap: its tag held when it arrived
                 DecodedFrame g;
-                if (decode_frame(in_order, cfg_.udp_port, g) == Reject::kNone) listener_->on_frame(p->node_id, g);
+                if (decode_frame(in_order, cfg_.udp_port, g, nullptr) == Reject::kNone)
+                    listener_->on_frame(p->node_id, g);
             }
         });
         if (p->ack_deferred && p->stream.delivered_through() >= p->deferred_until) {
@@ -265,7 +422,6 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         }
         return;
     }
-    std::uint64_t boot = 0;
     if (type == FrameType::kHello) {
         HelloBody h;
         if (decode_hello_body(f.body, h) != Reject::kNone) {
@@ -282,27 +438,25 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
             p->state = PeerState::kIncompatible;
             return;
         }
-        boot = h.boot_id;
+        p->its_challenge = h.challenge;
+        p->key_newest = h.key_newest;
+        p->key_previous = h.key_previous;
+        p->accepted_us = h.peer_session;
+        // It has not accepted our session yet: it needs a HELLO echoing its challenge.
+        if (h.peer_session != boot_id_) send_hello(*p, now_ns);
     } else if (type == FrameType::kHeartbeat) {
         HeartbeatBody h;
         if (decode_heartbeat_body(f.body, h) != Reject::kNone) {
             ++counters_.rejected[static_cast<std::size_t>(Reject::kBadBody)];
             return;
         }
-        boot = h.boot_id;
+        p->key_newest = h.key_newest;
+        p->key_previous = h.key_previous;
+        p->accepted_us = h.peer_session;
     } else {
         return;
     }
     if (p->state == PeerState::kIncompatible && type != FrameType::kHello) return;
-    if (p->boot_id != 0 && boot != p->boot_id) {
-        ++p->restarts;
-        events_.push_back("peer " + std::to_string(p->node_id) + " restarted (new boot id)");
-        // Its numbering starts again, and what we queued for its previous life is void.
-        p->stream.reset_rx();
-        p->ack_deferred = false;
-        if (p->state == PeerState::kUp) mark_down(*p, "restarted");
-    }
-    p->boot_id = boot;
     p->mac = f.src.mac;
     p->last_heard_ns = now_ns;
     if (p->state != PeerState::kUp) {
@@ -313,6 +467,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
 }
 
 void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
+    checkpoints_ = checkpoints;
     const std::int64_t timeout = std::int64_t{cfg_.peer_timeout_ms} * 1'000'000;
     for (auto& p : peers_)
         if (p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout)
@@ -320,15 +475,17 @@ void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
     if (now_ns < next_heartbeat_ns_) return;
     next_heartbeat_ns_ = now_ns + std::int64_t{cfg_.heartbeat_ms} * 1'000'000;
     port_->maintain(now_ns);
-    std::byte body[32];
+    std::byte body[kHeartbeatBody];
     for (auto& p : peers_) {
-        if (p.state == PeerState::kUp) {
-            const std::size_t n = encode_heartbeat_body(body, HeartbeatBody{boot_id_, checkpoints, 0});
+        // A HEARTBEAT to a peer that is up and has accepted our session; else introduce
+        // ourselves until it answers (it may have started after us, or restarted).
+        if (p.state == PeerState::kUp && p.accepted_us == boot_id_) {
+            const std::size_t n = encode_heartbeat_body(
+                body, HeartbeatBody{boot_id_, checkpoints, auth_->newest_key(), auth_->previous_key(), 0, p.boot_id});
             send(p, FrameType::kHeartbeat, {body, n});
-        } else { // introduce ourselves until it answers (it may have started after us)
-            const std::size_t n =
-                encode_hello_body(body, HelloBody{kWireVersion, kWireVersion, cfg_.heartbeat_ms, boot_id_});
-            send(p, FrameType::kHello, {body, n});
+        } else {
+            p.hello_sent_ns = 0; // the periodic one is never rate-limited away
+            send_hello(p, now_ns);
         }
     }
 }

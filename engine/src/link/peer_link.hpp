@@ -4,6 +4,7 @@
 /// format of docs/PROTOCOL.md; every refused frame is counted by reason.
 #include "ckpt/common/result.hpp"
 #include "ckpt/engine/link_config.hpp"
+#include "ckpt/net/frame_auth.hpp"
 #include "ckpt/net/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
 #include "link/link_listener.hpp"
@@ -19,12 +20,15 @@ namespace ckpt::engine {
 
 struct LinkCounters {
     std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
-    std::uint64_t rejected[16] = {}; ///< by net::Reject value
+    std::uint64_t rejected[16] = {}; ///< by net::Reject value (replays, stale sessions, wrong sources too)
     std::uint64_t not_for_us = 0;    ///< valid frames addressed to another node
     std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
     std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
     std::uint64_t acks_sent = 0, nacks_sent = 0;
     std::uint64_t acks_deferred = 0; ///< ACKs held back behind the peer's own sequenced frames
+    /// HELLOs of a session not accepted yet that echo no challenge (a peer that has not heard us
+    /// yet: first contact, or just restarted): answered with a HELLO, not counted as refused.
+    std::uint64_t handshakes = 0;
 };
 
 class PeerLink {
@@ -62,11 +66,25 @@ public:
     unsigned heartbeat_ms() const { return cfg_.heartbeat_ms; }
     /// Lines for the engine log (state changes), taken by the caller.
     std::vector<std::string> take_events();
+    /// Reads auth_key_file again (SIGHUP): a new key id becomes the newest (sent with as soon as
+    /// each peer holds it too), the one before stays accepted. Error: the file is refused, or
+    /// `auth = none`; the keys in use do not change.
+    Status reload_key();
+    const net::FrameAuth& auth() const { return *auth_; }
+    /// This engine's session (random per start, never 0): every frame carries it.
+    std::uint64_t session() const { return boot_id_; }
 
 private:
     PeerLink() = default;
     void handle(std::span<const std::byte> frame, std::int64_t now_ns);
     void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    /// Key id, session, a new counter and the tag into an encoded frame about to go to `p`.
+    bool seal(PeerStatus& p, std::span<std::byte> frame);
+    /// The key frames to `p` are MACed with: our newest when it holds it, else one it holds.
+    std::uint8_t tx_key(const PeerStatus& p) const;
+    void send_hello(PeerStatus& p, std::int64_t now_ns);
+    /// The session/replay check of a frame whose tag held: kNone, kReplayed, kStaleSession.
+    net::Reject check_session(PeerStatus& p, const net::DecodedFrame& f, std::int64_t now_ns);
     net::Endpoint endpoint_of(const PeerStatus& p) const;
     void send_ack(PeerStatus& p);
     void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective);
@@ -80,8 +98,11 @@ private:
     LinkConfig cfg_;
     std::unique_ptr<net::Transport> port_;
     net::Endpoint self_{};
-    std::uint64_t boot_id_ = 0;
+    std::uint64_t boot_id_ = 0; ///< our session
     std::uint64_t link_seq_ = 0;
+    std::uint64_t tx_counter_ = 0; ///< frames sealed in this session: the MAC's nonce
+    std::unique_ptr<net::FrameAuth> auth_;
+    std::uint32_t checkpoints_ = 0; ///< for HEARTBEATs sent outside tick()
     std::int64_t next_heartbeat_ns_ = 0;
     std::vector<PeerStatus> peers_;
     LinkCounters counters_;

@@ -1,6 +1,7 @@
 #pragma once
 /// What the peer link knows about one configured peer: its state, its traffic, its stream.
 #include "link/peer_stream.hpp"
+#include "link/replay_window.hpp"
 
 #include <array>
 #include <cstdint>
@@ -18,8 +19,16 @@ const char* peer_state_name(PeerState s);
 struct PeerStatus {
     std::uint16_t node_id = 0;
     PeerState state = PeerState::kUnknown;
-    std::int64_t last_heard_ns = 0; ///< CLOCK_MONOTONIC, 0 = never
-    std::uint64_t boot_id = 0;
+    std::int64_t last_heard_ns = 0;  ///< CLOCK_MONOTONIC, 0 = never
+    std::uint64_t boot_id = 0;       ///< its session this node accepted (0: none yet)
+    ReplayWindow replay;             ///< frame counters seen in that session
+    std::uint64_t challenge = 0;     ///< ours: its next new session must echo it (drawn anew on each accept)
+    std::uint64_t its_challenge = 0; ///< its challenge, from its last HELLO: echoed in ours
+    std::uint64_t accepted_us = 0;   ///< our session as it last said it accepted (HELLO, HEARTBEAT)
+    std::uint8_t key_newest = 0, key_previous = 0; ///< the cluster key ids it holds
+    std::int64_t hello_sent_ns = 0;                ///< last HELLO answer (rate limit)
+    std::uint8_t tx_key = 0;                       ///< the key our frames to it were last MACed with
+    bool warned_source = false;                    ///< the wrong-source-address log line was written
     std::uint64_t rx_frames = 0, tx_frames = 0;
     std::uint64_t rx_bytes = 0, tx_bytes = 0; ///< whole Ethernet frames, valid ones from / sent to it
     std::uint64_t restarts = 0;               ///< times its boot id changed while we watched

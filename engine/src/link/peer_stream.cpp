@@ -10,7 +10,7 @@ void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
     ++tx_next_;
 }
 
-std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<const std::byte>)>& send) {
+std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send) {
     std::size_t n = 0;
     // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
     // What a NACK asked for goes at once.

@@ -46,9 +46,10 @@ public:
     std::uint64_t next_link_seq() const { return (tx_gen_ << kLinkGenerationShift) | tx_next_; }
     /// Queues an encoded frame carrying next_link_seq().
     void enqueue(std::vector<std::byte> frame, Completion c);
-    /// Sends what the window allows and what timed out; send(frame) returns false when the carrier
+    /// Sends what the window allows and what timed out; send(frame) may write into the frame (the
+    /// peer link seals it: key, counter, tag) and returns false when the carrier
     /// is full (the rest waits for the next call). Returns frames handed to send.
-    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<const std::byte>)>& send);
+    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send);
     /// Cumulative + selective acknowledgement; done(c) runs for each frame newly acknowledged, in
     /// link_seq order. Returns how many were retired.
     std::size_t on_ack(std::uint64_t cumulative, std::uint64_t selective, const std::function<void(Completion)>& done);

@@ -50,6 +50,7 @@ void ActiveSide::join(Replica& r, std::uint16_t node) {
     m.state = Member::State::kAwaitHashes;
     m.required = true;
     m.reported.clear();
+    m.reported_blocks = 0;
     // Frames queued before this point belong to the replica's previous state: a refusal of one
     // of them is expected now, and an acknowledgement of a resync it ends means nothing.
     m.rejoin_from = out_.link().next_link_seq(node);
@@ -184,9 +185,18 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
         rep.data_offset = h.data_offset;
         rep.capacity = h.capacity;
         rep.id_hash = h.id_hash;
+        // Bounded by this checkpoint: no replica of its layout holds a section of more blocks than
+        // checkpoint_size / block_size, nor more blocks than that over all its sections. A report
+        // past that is refused (counted), so a peer cannot make this node allocate without bound.
+        const std::uint32_t bs = std::max<std::uint32_t>(1, r.ckpt->attributes().block_size);
+        const std::uint64_t limit = (r.ckpt->attributes().checkpoint_size + bs - 1) / bs;
         const std::uint64_t need = std::uint64_t{h.first_block} + h.count;
-        if (need <= (std::uint64_t{1} << 26)) { // bounded by any real section (64M blocks)
-            if (rep.hashes.size() < need) rep.hashes.resize(need, 0);
+        const std::uint64_t grow = need > rep.hashes.size() ? need - rep.hashes.size() : 0;
+        if (need > limit || m.reported_blocks + grow > limit) {
+            ++counters_.hashes_refused;
+        } else {
+            if (grow) rep.hashes.resize(need, 0);
+            m.reported_blocks += grow;
             for (std::uint32_t i = 0; i < h.count; ++i) rep.hashes[h.first_block + i] = hashes_at(h, i);
         }
     }
@@ -267,6 +277,7 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
     out_.queue(node, FrameType::kResyncDone, 0, c.epoch(), out_.body().first(n), Completion{kResyncDone, token});
     m.state = Member::State::kInSync; // later commits flow as DATA behind the resync
     m.reported.clear();
+    m.reported_blocks = 0;
     host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " resynced, " +
                           std::to_string(blocks_sent) + " blocks differed (" + std::to_string(sections) + " sections)");
 }
@@ -466,6 +477,7 @@ void ActiveSide::on_peer_down(std::uint16_t node, const std::vector<Completion>&
         if (m.state != Member::State::kDown) m.down_since_ns = now_ns_;
         m.state = Member::State::kDown;
         m.reported.clear();
+        m.reported_blocks = 0;
         m.barrier.clear(); // the pending commits still name it: the next join covers them
         // One that never held this active's state (it vanished during its first resync, as a
         // dead former active does right after a promotion) cannot lose acknowledged commits:

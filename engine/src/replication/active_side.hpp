@@ -35,6 +35,7 @@ struct Member {
     bool synced = false;   ///< completed a resync with this active: a down one stays required
     std::int64_t down_since_ns = 0;
     std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
+    std::uint64_t reported_blocks = 0;          ///< block hashes held in `reported` (bounded)
     std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
     std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
     std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one

@@ -26,6 +26,9 @@ struct ReplicationCounters {
     std::uint64_t refusals_sent = 0;     ///< standby: REFUSED frames sent (frames it did not apply)
     std::uint64_t refusals_received = 0; ///< active: REFUSED frames received
     std::uint64_t fenced = 0;            ///< active: stepped down because a standby follows a newer active
+    /// active: HASHES frames refused because their block hashes exceed what the checkpoint can hold
+    /// (a section's blocks beyond checkpoint_size / block_size, or more blocks in total): bounded memory
+    std::uint64_t hashes_refused = 0;
 };
 
 /// One checkpoint's replication figures for the stats region.

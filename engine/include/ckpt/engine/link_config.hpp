@@ -2,8 +2,11 @@
 /// The peer link part of ckptd's configuration: the carrier (net-dpdk's CarrierConfig: which
 /// carrier, its addresses, the fault shim) plus what the engine's link and replication need.
 #include "ckpt/net/carrier.hpp"
+#include "ckpt/net/frame_auth.hpp"
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ckpt::engine {
 
@@ -17,7 +20,13 @@ struct StreamConfig {
     std::uint32_t reorder_limit = 4096;    ///< frames a receiver buffers beyond a gap
 };
 
+/// `auth = key` (the default: frames carry AES-256-GMAC under the cluster key) or `auth = none`.
+enum class AuthMode : std::uint8_t { kKey, kNone };
+
 struct LinkConfig : net::CarrierConfig {
+    AuthMode auth = AuthMode::kKey;
+    std::string auth_key_file;              ///< the cluster key (ckptctl keygen); 0600, owned by root or us
+    std::vector<net::ClusterKey> auth_keys; ///< keys given directly (in-process tests); the file wins
     unsigned heartbeat_ms = 50;
     unsigned peer_timeout_ms = 500;
     StreamConfig stream;                 ///< window, retransmission timeout

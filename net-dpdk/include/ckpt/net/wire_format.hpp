@@ -1,24 +1,27 @@
 #pragma once
 /// Hotspare's replication frames: UDP/IPv4 over Ethernet, so tcpdump/tshark show them, with a
-/// small versioned header. Pure byte layout and codec, no DPDK: the DPDK ports and the kernel-UDP
-/// fallback carry the same frames. All multi-byte fields are big-endian (network order).
+/// small versioned header and an authentication tag. Pure byte layout and codec, no DPDK: the DPDK
+/// ports and the kernel-UDP fallback carry the same frames. All multi-byte fields are big-endian.
 ///
 ///   +---------------- Ethernet II (14) ----------------+
 ///   | dst MAC (6) | src MAC (6) | ethertype 0x0800      |
 ///   +---------------- IPv4 (20, no options) -----------+
 ///   | 0x45 | tos | total_len | id | DF | ttl 64 | 17 | checksum | src | dst |
 ///   +---------------- UDP (8) -------------------------+
-///   | src port | dst port (7490) | length | checksum 0 (integrity: frame_hash below) |
-///   +---------------- Hotspare header (40) ------------+
+///   | src port | dst port (7490) | length | checksum 0 (integrity: the tag below) |
+///   +---------------- Hotspare header (48) ------------+
 ///    0 u32 magic "HSPR"      4 u8 version   5 u8 type   6 u16 flags
-///    8 u16 src_node         10 u16 dst_node             12 u16 body_len   14 u16 reserved (0)
-///   16 u64 epoch            24 u64 link_seq             32 u64 frame_hash
+///    8 u16 src_node         10 u16 dst_node             12 u16 body_len   14 u8 key_id  15 u8 0
+///   16 u64 epoch            24 u64 link_seq
+///   32 u64 session (the sender's, random per engine start)   40 u64 counter (per transmission)
 ///   +---------------- body (body_len) -----------------+
 ///   | type-specific fixed part, then payload             |
+///   +---------------- tag (16) ------------------------+
+///   | AES-256-GMAC of header + body under the sender's derived key (key_id 1..255, frame_auth.hpp),
+///   | or XXH3-128 of header + body when key_id is 0 (auth = none)
 ///   +--------------------------------------------------+
 ///
-/// frame_hash = XXH3-64 over the Hotspare header (with frame_hash zeroed) and the body: a frame
-/// that fails it is dropped and counted, never applied.
+/// A frame whose tag fails is dropped and counted, never applied.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -28,14 +31,20 @@
 
 namespace ckpt::net {
 
+class FrameAuth;
+
 inline constexpr std::uint32_t kWireMagic = 0x4853'5052; // "HSPR"
 /// 2: ACK names the acknowledging node's own sequenced frames (sent_through) and REFUSED exists,
 /// so an acknowledgement means "applied"; version 1 peers are refused at HELLO.
-inline constexpr std::uint8_t kWireVersion = 2;
+/// 3: a MAC trailer replaces the XXH3 frame hash; session and counter in the header (replay
+/// protection); HELLO carries a handshake challenge, HELLO and HEARTBEAT the sender's key ids.
+inline constexpr std::uint8_t kWireVersion = 3;
 inline constexpr std::uint16_t kDefaultUdpPort = 7490;
-inline constexpr std::size_t kEthHeader = 14, kIpv4Header = 20, kUdpHeader = 8, kHotspareHeader = 40;
-inline constexpr std::size_t kFrameOverhead = kEthHeader + kIpv4Header + kUdpHeader + kHotspareHeader; // 82
-inline constexpr std::size_t kMaxFrame = 9000 + kEthHeader;                                            ///< jumbo MTU
+inline constexpr std::size_t kEthHeader = 14, kIpv4Header = 20, kUdpHeader = 8, kHotspareHeader = 48;
+inline constexpr std::size_t kFrameTrailer = 16; ///< the tag after the body
+inline constexpr std::size_t kFrameOverhead =
+    kEthHeader + kIpv4Header + kUdpHeader + kHotspareHeader + kFrameTrailer; // 106
+inline constexpr std::size_t kMaxFrame = 9000 + kEthHeader;                  ///< jumbo MTU
 
 enum class FrameType : std::uint8_t {
     kData = 1,       ///< a byte range of one section, part of one commit (sequenced)
@@ -75,6 +84,9 @@ struct FrameHeader {
     std::uint16_t src_node = 0, dst_node = 0;
     std::uint64_t epoch = 0;
     std::uint64_t link_seq = 0;
+    std::uint8_t key_id = 0;   ///< the cluster key the tag was made with (0: unkeyed checksum)
+    std::uint64_t session = 0; ///< the sender's session (random per engine start)
+    std::uint64_t counter = 0; ///< the sender's frame counter in that session: the MAC's nonce
 };
 
 /// DATA body (fixed part, 56 bytes), followed by `length` payload bytes. A commit is one or more
@@ -200,22 +212,33 @@ struct RefusedBody {
 };
 inline constexpr std::size_t kRefusedBody = 32;
 
-/// HELLO body (16 bytes): sent on link-up and to a peer not yet heard from.
+/// HELLO body (48 bytes): sent to a peer that is not up, and in answer to a HELLO from a peer
+/// that has not accepted this node's session. A node accepts a new session of a peer only from a
+/// HELLO that echoes the challenge it sent last (so the HELLO was made after it), and draws a new
+/// challenge each time it accepts one: a recorded HELLO of an older session never passes again.
 struct HelloBody {
-    std::uint16_t version_min = kWireVersion; ///< oldest frame version this node speaks
-    std::uint16_t version_max = kWireVersion; ///< newest
-    std::uint32_t heartbeat_ms = 0;           ///< the sender's heartbeat interval
-    std::uint64_t boot_id = 0;                ///< changes at every engine start: tells a restart apart
+    std::uint16_t version_min = kWireVersion;      ///< oldest frame version this node speaks
+    std::uint16_t version_max = kWireVersion;      ///< newest
+    std::uint32_t heartbeat_ms = 0;                ///< the sender's heartbeat interval
+    std::uint64_t boot_id = 0;                     ///< the sender's session (as in the header)
+    std::uint64_t challenge = 0;                   ///< the receiver echoes it to have a new session accepted
+    std::uint64_t echo = 0;                        ///< the receiver's challenge as the sender last saw it
+    std::uint64_t peer_session = 0;                ///< the receiver's session the sender accepted (0: none)
+    std::uint8_t key_newest = 0, key_previous = 0; ///< the cluster key ids the sender holds (0: none)
+    std::uint16_t reserved = 0;
+    std::uint32_t reserved2 = 0;
 };
-inline constexpr std::size_t kHelloBody = 16;
+inline constexpr std::size_t kHelloBody = 48;
 
-/// HEARTBEAT body (16 bytes).
+/// HEARTBEAT body (24 bytes).
 struct HeartbeatBody {
     std::uint64_t boot_id = 0;
-    std::uint32_t checkpoints = 0; ///< how many checkpoints the sender serves (informational)
-    std::uint32_t reserved = 0;
+    std::uint32_t checkpoints = 0;                 ///< how many checkpoints the sender serves (informational)
+    std::uint8_t key_newest = 0, key_previous = 0; ///< the cluster key ids the sender holds
+    std::uint16_t reserved = 0;
+    std::uint64_t peer_session = 0; ///< the receiver's session the sender accepted
 };
-inline constexpr std::size_t kHeartbeatBody = 16;
+inline constexpr std::size_t kHeartbeatBody = 24;
 
 /// Why a frame was refused; each has a counter in the link statistics.
 enum class Reject : std::uint8_t {
@@ -227,10 +250,16 @@ enum class Reject : std::uint8_t {
     kBadLength,   ///< IP/UDP/body lengths disagree with each other or with the frame
     kBadMagic,    ///< not a Hotspare header
     kBadVersion,  ///< a protocol version this node does not speak
-    kBadHash,     ///< frame_hash mismatch: corrupted in flight
+    kBadHash,     ///< IPv4 checksum or frame tag mismatch: corrupted in flight, or forged
     kUnknownType, ///< a type this version does not know
     kBadBody,     ///< the body is too short for its type, or its payload length disagrees
+    // Refused by the peer link after the tag held:
+    kUnknownKey,   ///< made with a key this node does not hold (or unkeyed on a keyed link, or the reverse)
+    kReplayed,     ///< a frame counter already seen in the sender's session (a replay or a duplicate)
+    kStaleSession, ///< a session of the sender this node has not accepted (an old one: a replay)
+    kWrongSource,  ///< from an IP address other than the configured peer's
 };
+inline constexpr std::uint8_t kMaxReject = 14;
 std::string_view reject_name(Reject r);
 
 /// A validated frame: header fields copied out, body a span into the caller's buffer.
@@ -240,8 +269,12 @@ struct DecodedFrame {
     std::span<const std::byte> body;
 };
 
-/// Validates and decodes a whole Ethernet frame. On kNone, `out` holds it; otherwise `out` is
+/// Validates and decodes a whole Ethernet frame, its tag checked with `auth` (kUnknownKey for a
+/// key it does not hold, kBadHash for a wrong tag). On kNone, `out` holds it; otherwise `out` is
 /// untouched. Every length is checked before it is used; nothing is read outside `frame`.
+/// auth == nullptr: the tag was checked when the frame arrived (a frame buffered behind a gap).
+Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out, FrameAuth* auth);
+/// The same with the unkeyed checksum (auth = none), as encode_frame seals.
 Reject decode_frame(std::span<const std::byte> frame, std::uint16_t udp_port, DecodedFrame& out);
 
 /// The sender of a frame of another wire version, as far as every version agrees on it.
@@ -251,15 +284,25 @@ struct ForeignVersion {
 };
 
 /// For a frame decode_frame refused with kBadVersion: who sent it and in which version, read from
-/// the envelope every version keeps (magic, version, src_node, dst_node, body_len, and frame_hash
-/// at byte 32 computed as in version 1), and only when that envelope is intact (the frame_hash
-/// holds), so that a bit flipped in flight never passes for another version. false otherwise.
-/// Lets a node refuse a peer of another version by name, once, instead of frame by frame.
-bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out);
+/// the envelope every version keeps (magic, version, src_node, dst_node, body_len), and only when
+/// that envelope is intact, so that a bit flipped in flight never passes for another version:
+/// versions 1 and 2 by their XXH3-64 frame hash at byte 32 of a 40-byte header; versions above 3
+/// by a version-3 tag (header fields and trailer as in version 3), checked with `auth`. false
+/// otherwise. Lets a node refuse a peer of another version by name, once, not frame by frame.
+bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t udp_port, ForeignVersion& out,
+                              FrameAuth* auth = nullptr);
 
-/// Writes Ethernet+IPv4+UDP+Hotspare headers and `body` into `out`; returns the frame length, or
-/// 0 when `out` is too small or the frame would exceed kMaxFrame. Computes the IPv4 checksum and
-/// frame_hash.
+/// Writes Ethernet+IPv4+UDP+Hotspare headers, `body` and room for the tag into `out`; returns the
+/// frame length, or 0 when `out` is too small or the frame would exceed kMaxFrame. Computes the
+/// IPv4 checksum; the frame is not sealed (its tag is zero): seal_frame does that when it is sent.
+std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
+                                  const FrameHeader& h, std::span<const std::byte> body);
+/// Writes key id, session and counter into an encoded frame's header and its tag (one pass over
+/// header and body); false when the frame is malformed or `auth` does not hold the key.
+bool seal_frame(std::span<std::byte> frame, FrameAuth& auth, std::uint8_t key_id, std::uint64_t session,
+                std::uint64_t counter);
+/// encode_frame_unsealed, then sealed with the unkeyed checksum (key 0, h.session, h.counter):
+/// what a node with `auth = none` sends (tests, tools).
 std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst, const FrameHeader& h,
                          std::span<const std::byte> body);
 

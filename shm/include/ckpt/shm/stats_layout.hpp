@@ -161,7 +161,7 @@ struct FaultStats {
 };
 static_assert(sizeof(FaultStats) == 64);
 
-/// LinkStats::rejected indexes: net::Reject values (1..10 used).
+/// LinkStats::rejected indexes: net::Reject values (1..14 used).
 inline constexpr std::uint32_t kStatsRejectReasons = 16;
 
 struct alignas(64) LinkStats {
