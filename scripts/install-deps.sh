@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
       libbenchmark-dev libsodium-dev libssl-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
-      redis-tools
+      redis-tools tshark
       # the fuzz targets of tests/fuzz (libFuzzer ships with clang's runtime)
       clang-14 libclang-rt-14-dev
       # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, ocf-tester
