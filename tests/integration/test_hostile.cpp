@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -147,6 +148,193 @@ TEST(Hostile, ClientsCannotWriteTheDirectory) {
         }
         EXPECT_TRUE(mapped);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resizing DATA. A writer's DATA descriptor is O_RDWR, so it can ftruncate the object. Before the
+// segment guard, ckptd died of SIGBUS (exit status 135) at its next touch of the cut pages and
+// could not adopt the checkpoint on restart ("segment is N bytes, expected at least M").
+// ---------------------------------------------------------------------------------------------
+
+std::uint64_t committed_value(int k) {
+    return 0x5EC7'0000'0000ULL + static_cast<std::uint64_t>(k) * 977;
+}
+
+/// Eight sections spread over the victim's area, each with a known committed value.
+void fill_victim(Checkpoint& victim) {
+    for (int k = 0; k < 8; ++k) {
+        auto sec = victim.create_section({.id = "v" + std::to_string(k), .capacity = 4096});
+        ASSERT_TRUE(sec.ok()) << sec.message();
+        std::uint64_t v = committed_value(k);
+        auto r = sec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync);
+        ASSERT_TRUE(r.ok()) << r.message();
+    }
+}
+
+void expect_victim_committed(Session& s, const std::string& name) {
+    auto ck = s.open(name, kOpenRead);
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    for (int k = 0; k < 8; ++k) {
+        auto sec = ck->section("v" + std::to_string(k));
+        ASSERT_TRUE(sec.ok()) << sec.message();
+        std::uint64_t back = 0;
+        ASSERT_TRUE(sec->read(0, std::as_writable_bytes(std::span(&back, 1))).ok());
+        EXPECT_EQ(back, committed_value(k)) << "section v" << k;
+    }
+}
+
+/// Waits until the engine reports the resize in the checkpoint's status (it repairs at its next
+/// loop turn after a fault, or at its next scan).
+std::string wait_for_resize_report(Session& s, const std::string& name) {
+    for (int i = 0; i < 500; ++i) {
+        auto ck = s.open(name, kOpenRead);
+        if (ck.ok()) {
+            auto st = ck->status();
+            if (st.ok() && st->damage.find("resized") != std::string::npos) return st->damage;
+        }
+        ::usleep(10'000);
+    }
+    return {};
+}
+
+CheckpointAttributes big_attrs(bool persistent) {
+    CheckpointAttributes a = attrs();
+    a.checkpoint_size = 64 * 1024;
+    a.max_section_size = 4096;
+    a.retention_ns = 3600LL * 1'000'000'000; // outlives every close in these tests
+    if (persistent) a.creation_flags |= kFlagPersistent;
+    return a;
+}
+
+void truncate_attack(bool persistent) {
+    // A scan interval far beyond the test: the repair must come from the guard's absorbed SIGBUS,
+    // not from the periodic size check.
+    EngineProcess engine(persistent ? "hostile-trunc-p" : "hostile-trunc", {"scan_interval_ms = 60000"});
+    ASSERT_TRUE(engine.start()) << engine.log();
+    const std::string data_path =
+        (persistent ? engine.state_dir() + "/" : std::string("/dev/shm/")) + engine.prefix() + "victim.data";
+    {
+        auto s = Session::connect({engine.socket()});
+        ASSERT_TRUE(s.ok());
+        auto healthy = s->create("healthy", attrs());
+        ASSERT_TRUE(healthy.ok());
+        auto hsec = healthy->create_section({.id = "h", .capacity = 256});
+        ASSERT_TRUE(hsec.ok());
+        {
+            auto victim = s->create("victim", big_attrs(persistent));
+            ASSERT_TRUE(victim.ok()) << victim.message();
+            fill_victim(*victim);
+            // The writer goes away with its handle (its own mapping would fault too).
+        }
+        // The attack from issue 13: a descriptor with write access, ftruncate to nothing.
+        const pid_t attacker = ::fork();
+        if (attacker == 0) {
+            auto as = Session::connect({engine.socket()});
+            if (!as.ok()) ::_exit(2);
+            auto v = as->open("victim", kOpenRead | kOpenWrite);
+            if (!v.ok()) ::_exit(3);
+            int fd = ::open(data_path.c_str(), O_RDWR);
+            if (fd < 0 || ::ftruncate(fd, 0) != 0) ::_exit(4);
+            ::_exit(0); // dies without closing: its writer slot is released by the engine
+        }
+        int status = 0;
+        ASSERT_EQ(::waitpid(attacker, &status, 0), attacker);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+        // The engine touches the cut DATA at once (doorbells, the dead writer's rollback).
+        std::string report = wait_for_resize_report(*s, "victim");
+        ASSERT_FALSE(report.empty()) << engine.log();
+        EXPECT_NE(report.find("resized to 0 bytes"), std::string::npos) << report;
+        ASSERT_EQ(::kill(engine.pid(), 0), 0) << "ckptd died\n" << engine.log();
+        EXPECT_NE(engine.log().find("absorbed"), std::string::npos) << engine.log();
+        EXPECT_NE(engine.log().find("checkpoint 'victim': DATA was resized"), std::string::npos) << engine.log();
+        struct stat st {};
+        ASSERT_EQ(::stat(data_path.c_str(), &st), 0);
+        EXPECT_GT(st.st_size, 0) << "size restored";
+        // The others never noticed; the victim kept its committed state.
+        for (std::uint64_t v = 1; v <= 20; ++v) {
+            auto r = hsec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync);
+            ASSERT_TRUE(r.ok()) << r.message();
+        }
+        auto hst = healthy->status();
+        ASSERT_TRUE(hst.ok());
+        EXPECT_TRUE(hst->damage.empty()) << hst->damage;
+        expect_victim_committed(*s, "victim");
+        // And it is writable again.
+        auto w = s->open("victim", kOpenRead | kOpenWrite);
+        ASSERT_TRUE(w.ok()) << w.message();
+        auto sec = w->section("v3");
+        ASSERT_TRUE(sec.ok());
+        std::uint64_t v = committed_value(3);
+        ASSERT_TRUE(sec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync).ok());
+    }
+    // After an engine restart the checkpoint still adopts, with its committed state.
+    engine.kill_hard();
+    ASSERT_TRUE(engine.start()) << engine.log();
+    EXPECT_EQ(engine.log().find("cannot adopt"), std::string::npos) << engine.log();
+    auto s = Session::connect({engine.socket()});
+    ASSERT_TRUE(s.ok());
+    expect_victim_committed(*s, "victim");
+}
+
+TEST(Hostile, TruncatedDataDoesNotKillTheEngineAndStillAdopts) {
+    truncate_attack(false);
+}
+
+TEST(Hostile, TruncatedPersistentDataDoesNotKillTheEngineAndStillAdopts) {
+    truncate_attack(true);
+}
+
+TEST(Hostile, DataTruncatedWhileTheEngineIsDownIsRestoredAtAdoption) {
+    EngineProcess engine("hostile-trunc-down");
+    ASSERT_TRUE(engine.start()) << engine.log();
+    {
+        auto s = Session::connect({engine.socket()});
+        ASSERT_TRUE(s.ok());
+        auto victim = s->create("victim", big_attrs(false));
+        ASSERT_TRUE(victim.ok());
+        fill_victim(*victim);
+    }
+    engine.stop();
+    const std::string data_path = "/dev/shm/" + engine.prefix() + "victim.data";
+    struct stat before {};
+    ASSERT_EQ(::stat(data_path.c_str(), &before), 0);
+    // Cut inside the section area: the header and the first sections survive, the rest reads zero.
+    ASSERT_EQ(::truncate(data_path.c_str(), 8192 + 4096), 0);
+    ASSERT_TRUE(engine.start()) << engine.log();
+    EXPECT_EQ(engine.log().find("cannot adopt"), std::string::npos) << engine.log();
+    auto s = Session::connect({engine.socket()});
+    ASSERT_TRUE(s.ok());
+    expect_victim_committed(*s, "victim");
+    auto ck = s->open("victim", kOpenRead);
+    ASSERT_TRUE(ck.ok());
+    auto st = ck->status();
+    ASSERT_TRUE(st.ok());
+    EXPECT_NE(st->damage.find("resized to 12288 bytes"), std::string::npos) << st->damage;
+    struct stat sb {};
+    ASSERT_EQ(::stat(data_path.c_str(), &sb), 0);
+    EXPECT_EQ(sb.st_size, before.st_size);
+}
+
+TEST(Hostile, GrownDataIsShrunkBackAndReported) {
+    EngineProcess engine("hostile-grow", {"scan_interval_ms = 20"});
+    ASSERT_TRUE(engine.start()) << engine.log();
+    auto s = Session::connect({engine.socket()});
+    ASSERT_TRUE(s.ok());
+    auto victim = s->create("victim", big_attrs(false));
+    ASSERT_TRUE(victim.ok());
+    fill_victim(*victim);
+    const std::string data_path = "/dev/shm/" + engine.prefix() + "victim.data";
+    struct stat before {};
+    ASSERT_EQ(::stat(data_path.c_str(), &before), 0);
+    // Growing DATA would let one client fill /dev/shm for everyone: the engine shrinks it back.
+    ASSERT_EQ(::truncate(data_path.c_str(), before.st_size + (64 << 20)), 0);
+    std::string report = wait_for_resize_report(*s, "victim");
+    ASSERT_FALSE(report.empty()) << engine.log();
+    EXPECT_NE(report.find("0 section(s) rolled back"), std::string::npos) << report;
+    struct stat after {};
+    ASSERT_EQ(::stat(data_path.c_str(), &after), 0);
+    EXPECT_EQ(after.st_size, before.st_size);
+    expect_victim_committed(*s, "victim");
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -63,7 +64,8 @@ bool CommitPath::capture(std::uint32_t slot) {
     if (lock_seq(lock) < sl.captured_seq || lock_owner(lock) != 0) {
         c_.note_damage("section slot " + std::to_string(slot) +
                        " lock word moved backwards or names an owner while free");
-        recover(slot, lock | (std::uint64_t{1} << kLockSeqShift)); // treat as a dead writer's section
+        // Treat as a dead writer's section; the new sequence goes past both, never backwards.
+        recover(slot, make_lock(std::max(lock_seq(lock), sl.captured_seq), 0));
         return false;
     }
     const std::uint64_t size = load_relaxed(ctl.size);

@@ -2,6 +2,7 @@
 
 #include "ckpt/common/clock.hpp"
 #include "daemon/fs_util.hpp"
+#include "store/segment_guard.hpp"
 
 #include "ckpt/shm/atomics.hpp"
 
@@ -185,8 +186,14 @@ void Engine::run_timers() {
         repl_->tick(now);
         link_->flush(now);
     }
+    // A SIGBUS absorbed by the segment guard (a client truncated DATA under us): repair at once.
+    if (const std::uint64_t gf = SegmentGuard::total_faults(); gf != guard_faults_seen_) {
+        guard_faults_seen_ = gf;
+        check_segments();
+    }
     if (now >= next_scan_ns_) {
         next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
+        check_segments(); // one fstat per checkpoint: a resize that no access has hit yet
         for (const auto& c : reg_.all()) {
             if (c->scan_all()) c->publish_acks();
             c->flush_to_disk();
@@ -205,6 +212,15 @@ void Engine::run_timers() {
     }
     reg_.expire_retention(now);
     publish_stats(now);
+}
+
+void Engine::check_segments() {
+    for (const auto& c : reg_.all()) {
+        if (auto what = c->check_resized()) {
+            log_.log("checkpoint '%s': %s", c->name().c_str(), what->c_str());
+            c->publish_acks();
+        }
+    }
 }
 
 void Engine::publish_stats(std::int64_t now_ns) {
