@@ -12,6 +12,13 @@
 
 namespace ckpt::engine {
 
+std::int64_t retention_deadline(std::int64_t now_ns, std::int64_t retention_ns, std::int64_t floor_ns) {
+    std::int64_t at = 0;
+    if (retention_ns >= kTimeEnd || __builtin_add_overflow(now_ns, retention_ns, &at)) return 0;
+    at = std::max(at, floor_ns);
+    return at == 0 ? 1 : at; // 0 is "no deadline"
+}
+
 using namespace ckpt::shm;
 
 namespace {
@@ -65,7 +72,7 @@ void Registry::adopt_existing(int epoll_fd) {
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
             }
             if (cp->open_count == 0)
-                cp->retention_deadline_ns = std::max(mono_ns() + cp->retention_ns(), grace_until_ns_);
+                cp->retention_deadline_ns = retention_deadline(mono_ns(), cp->retention_ns(), grace_until_ns_);
             log_.log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(),
                      cp->meta().section_count(), static_cast<unsigned long>(cp->meta().commit_seq()),
                      cp->damage().empty() ? "" : ", damaged");
@@ -126,7 +133,7 @@ void Registry::last_close(const std::shared_ptr<Checkpoint>& c) {
         return;
     }
     if (c->retention_ns() == 0) return; // a standby's replica, with no deadline
-    c->retention_deadline_ns = std::max(mono_ns() + c->retention_ns(), grace_until_ns_);
+    c->retention_deadline_ns = retention_deadline(mono_ns(), c->retention_ns(), grace_until_ns_);
 }
 
 std::shared_ptr<Checkpoint> Registry::find_checkpoint(const std::string& name) {

@@ -29,7 +29,7 @@ Status ReplicaApplier::install(std::uint32_t slot, std::span<const std::byte> id
         // The same section: keep its bytes (a resync sends only the blocks that differ).
         sl.remote_generation = remote_generation;
         if (sl.expiration_ns != expiration_ns) {
-            sl.expiration_ns = expiration_ns;
+            c_.set_slot_expiration(slot, expiration_ns);
             c_.begin_dir_edit();
             store_relaxed(c_.meta_.mutable_desc(slot).expiration_ns, expiration_ns);
             c_.end_dir_edit();
@@ -76,7 +76,7 @@ void ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation)
 void ReplicaApplier::set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns) {
     if (slot >= c_.slots_.size() || !c_.slots_[slot].used || c_.slots_[slot].remote_generation != remote_generation)
         return;
-    c_.slots_[slot].expiration_ns = expiration_ns;
+    c_.set_slot_expiration(slot, expiration_ns);
     c_.begin_dir_edit();
     store_relaxed(c_.meta_.mutable_desc(slot).expiration_ns, expiration_ns);
     c_.end_dir_edit();

@@ -366,12 +366,13 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             return fail(Error::kFailedOperation, "slot " + std::to_string(s) + " has an invalid or overlapping extent");
         Slot& sl = c->slots_[s];
         sl.used = true;
+        c->list_add(s);
         sl.generation = d.generation;
         sl.offset = d.data_offset;
         sl.capacity = d.capacity;
         sl.captured_seq = d.captured_seq;
         sl.committed_size = d.committed_size;
-        sl.expiration_ns = d.expiration_ns;
+        c->set_slot_expiration(s, d.expiration_ns);
         std::string id(reinterpret_cast<const char*>(&d) + sizeof(SectionDesc), d.id_len);
         sl.id = id;
         if (!c->by_id_.emplace(id, s).second)
@@ -536,11 +537,12 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     const std::uint32_t bs = attrs_.block_size;
     Slot& sl = slots_[slot];
     sl.used = true;
+    list_add(slot);
     sl.generation += 1;
     sl.offset = offset;
     sl.capacity = capacity;
     sl.committed_size = initial.size();
-    sl.expiration_ns = expiration_ns;
+    set_slot_expiration(slot, expiration_ns);
     sl.id = id;
     // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
     // occupant never mistakes the new section for the state it started reading.
@@ -665,7 +667,9 @@ void Checkpoint::remove_section(std::uint32_t slot) {
     end_dir_edit();
     by_id_.erase(id);
     alloc_.release(sl.offset / attrs_.block_size, sl.capacity / attrs_.block_size);
+    set_slot_expiration(slot, kTimeEnd);
     sl.used = false;
+    list_remove(slot);
     free_slots_.insert(slot);
     record_change(slot);
     if (tombstones_ > layout_.index_capacity / 4) {
@@ -708,7 +712,7 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
     auto slot = lookup(id);
     if (!slot) return fail(Error::kNotExist, "no section " + printable(id) + " in checkpoint '" + name_ + "'");
     if (attrs_.max_sections == 1) return fail(Error::kInvalidParam, "the default section's expiration cannot be set");
-    slots_[*slot].expiration_ns = expiration_ns;
+    set_slot_expiration(*slot, expiration_ns);
     begin_dir_edit();
     store_relaxed(meta_.mutable_desc(*slot).expiration_ns, expiration_ns);
     end_dir_edit();
@@ -723,22 +727,47 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
     return {};
 }
 
+void Checkpoint::list_add(std::uint32_t slot) {
+    slots_[slot].list_pos = static_cast<std::uint32_t>(used_list_.size());
+    used_list_.push_back(slot);
+}
+
+void Checkpoint::list_remove(std::uint32_t slot) {
+    const std::uint32_t pos = slots_[slot].list_pos;
+    const std::uint32_t last = used_list_.back();
+    used_list_[pos] = last;
+    slots_[last].list_pos = pos;
+    used_list_.pop_back();
+}
+
+void Checkpoint::set_slot_expiration(std::uint32_t slot, std::int64_t expiration_ns) {
+    Slot& sl = slots_[slot];
+    if (sl.expiration_ns != kTimeEnd) expiry_.erase({sl.expiration_ns, slot});
+    sl.expiration_ns = expiration_ns;
+    if (expiration_ns != kTimeEnd) expiry_.insert({expiration_ns, slot});
+}
+
 std::size_t Checkpoint::expire_sections(std::int64_t now_ns) {
+    // Earliest deadline first; stop at the first one still in the future.
     std::size_t n = 0;
-    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-        if (!slots_[s].used || slots_[s].expiration_ns == kTimeEnd || slots_[s].expiration_ns > now_ns) continue;
-        // A section being written expires right after its commit (next pass).
+    std::vector<std::uint32_t> busy; // being written: they expire right after their commit (next pass)
+    while (!expiry_.empty() && expiry_.begin()->first <= now_ns) {
+        const std::uint32_t s = expiry_.begin()->second;
+        ++counters_.timer_slots_visited;
         const std::string id = slots_[s].id;
-        if (delete_section(std::as_bytes(std::span(id)))) ++n;
+        if (delete_section(std::as_bytes(std::span(id)))) {
+            ++n; // remove_section took it out of expiry_
+        } else {
+            busy.push_back(s);
+            expiry_.erase(expiry_.begin());
+        }
     }
+    for (std::uint32_t s : busy) expiry_.insert({slots_[s].expiration_ns, s});
     return n;
 }
 
 std::int64_t Checkpoint::next_expiration() const {
-    std::int64_t m = kTimeEnd;
-    for (const Slot& s : slots_)
-        if (s.used) m = std::min(m, s.expiration_ns);
-    return m;
+    return expiry_.empty() ? kTimeEnd : expiry_.begin()->first;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -787,8 +816,7 @@ std::vector<std::pair<std::uint32_t, pid_t>> Checkpoint::orphan_writers() const 
 void Checkpoint::release_writer(std::uint32_t w) {
     CKPT_ENFORCE(w < kMaxWriters, "writer slot out of range");
     orphan_pids_[w] = 0;
-    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-        if (!slots_[s].used) continue;
+    for (std::uint32_t s : std::vector<std::uint32_t>(used_list_)) { // recover() never frees a slot; copied anyway
         std::uint64_t lock = load_acquire(data_.control(s).lock);
         if (lock_held(lock) && lock_owner(lock) == w + 1) commit_.recover(s, lock);
     }

@@ -44,6 +44,9 @@ struct CheckpointCounters {
     std::uint64_t corruptions = 0;        ///< sections marked corrupted (weak mode or invalid words)
     std::uint64_t invalid_words = 0;      ///< application-writable words found invalid
     std::uint64_t segment_resizes = 0;    ///< DATA found resized by a client and restored (check_resized)
+    /// Slots the periodic timers (scan_all, expire_sections, next_expiration) looked at: they
+    /// visit sections in use and due deadlines only, never every slot of max_sections.
+    std::uint64_t timer_slots_visited = 0;
 };
 
 /// A change the active replica ships to its standbys, produced by the commit path and the
@@ -215,7 +218,16 @@ private:
         std::int64_t expiration_ns = kTimeEnd;
         std::string id;                      ///< the engine's own copy: META is never read back after adoption
         std::uint64_t remote_generation = 0; ///< standby: the active's generation of this section
+        std::uint32_t list_pos = 0;          ///< index in used_list_ while used
     };
+    /// Sections in use, in no order: what the periodic scan walks (O(sections), not O(max_sections)).
+    std::vector<std::uint32_t> used_list_;
+    void list_add(std::uint32_t slot);
+    void list_remove(std::uint32_t slot);
+    /// Deadlines of sections that expire (kTimeEnd ones are not here), earliest first.
+    std::set<std::pair<std::int64_t, std::uint32_t>> expiry_;
+    /// Sets a used slot's expiration, private copy and deadline set together (not META).
+    void set_slot_expiration(std::uint32_t slot, std::int64_t expiration_ns);
 
     Status map_views();
     void begin_dir_edit();
