@@ -24,8 +24,9 @@ public:
     Status install(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
                    std::uint64_t data_offset, std::uint64_t capacity, std::int64_t expiration_ns, std::uint64_t seq,
                    std::uint64_t size);
-    /// Removes the section in `slot` if it holds `remote_generation` (any when 0).
-    void remove(std::uint32_t slot, std::uint64_t remote_generation);
+    /// Removes the section in `slot` if it holds `remote_generation` (any when 0); false when
+    /// there was no such section (nothing was removed: the replica has diverged from the active).
+    bool remove(std::uint32_t slot, std::uint64_t remote_generation);
     void set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
     /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
     /// slot, generation or range does not fit.

@@ -90,7 +90,15 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         }
         break;
     case SectionOp::kDelete:
-        a.remove(s.slot, s.generation);
+        // A delete that found nothing to delete is not applied: this replica does not hold what
+        // the active thinks it does. Refused, the active resyncs it.
+        if (!a.remove(s.slot, s.generation)) {
+            ++counters_.bad_commits;
+            host_.replication_log("checkpoint '" + c.name() + "': delete of slot " + std::to_string(s.slot) +
+                                  " (generation " + std::to_string(s.generation) +
+                                  ") found no such section on this replica: refused");
+            result = SectionResult::kBad;
+        }
         break;
     case SectionOp::kExpiration:
         a.set_expiration(s.slot, s.generation, s.expiration_ns);
