@@ -134,7 +134,12 @@ Status Engine::start() {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
-        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+        if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+            return fail(Error::kNoResources, std::string("cannot watch ") +
+                                                 (fd == kick_fd_.get()     ? "the kick eventfd"
+                                                  : fd == signal_fd_.get() ? "the signalfd"
+                                                                           : "the transport's RX wake-up fd") +
+                                                 ": epoll_ctl: " + std::strerror(errno));
     }
     reg_.set_grace(mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000);
     control_.attach(epoll_fd_.get(), node_fd_.get(), node_map_.size(), kick_fd_.get(), repl_.get(), link_.get());

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace ckpt::engine {
 
@@ -66,7 +67,15 @@ void Registry::adopt_existing(int epoll_fd) {
                 epoll_event ev{};
                 ev.events = EPOLLIN;
                 ev.data.fd = pfd.get();
-                ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pfd.get(), &ev);
+                if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pfd.get(), &ev) != 0) {
+                    // Unwatched, its exit would go unnoticed and the slot stay held: release it now
+                    // (the writer gets a new slot when it reconnects).
+                    log_.log("checkpoint '%s': cannot watch writer pid %d from before the restart (epoll_ctl: %s); "
+                             "releasing its slot %u",
+                             name.c_str(), static_cast<int>(pid), std::strerror(errno), slot);
+                    cp->release_writer(slot);
+                    continue;
+                }
                 int key = pfd.get();
                 cp->open_count++; // the surviving writer still holds it open
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
@@ -179,7 +188,9 @@ void Registry::expire_retention(std::int64_t now_ns) {
 void Registry::take_orphan(const std::shared_ptr<Checkpoint>& c, std::uint32_t slot, int epoll_fd) {
     for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
         if (it->second.ckpt == c && it->second.slot == slot) {
-            ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr);
+            if (::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr) != 0)
+                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s", c->name().c_str(), slot,
+                         std::strerror(errno));
             orphans_.erase(it);
             --c->open_count; // the new handle takes over the orphan's hold
             return;
