@@ -478,6 +478,19 @@ void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decod
                                        fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
         return;
     }
+    // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
+    // is refused here, with the numbers, rather than found unsendable later (DPDK aborted on it).
+    if (link_ && h->ckpt->replicating() && !generate && sid.size() + net::kSectionBodyFixed > link_->max_frame_body()) {
+        const std::size_t most = link_->max_frame_body() - net::kSectionBodyFixed;
+        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
+                                          fail(Error::kInvalidParam,
+                                               "section id of " + std::to_string(sid.size()) +
+                                                   " bytes does not fit one replication frame: with mtu " +
+                                                   std::to_string(link_->config().mtu) +
+                                                   " a replicated section id holds at most " + std::to_string(most) +
+                                                   " bytes (shorten the id or raise mtu)")));
+        return;
+    }
     auto r = h->ckpt->create_section(sid, generate, expiration, capacity, data);
     CKPT_REPLY_IF_FAILED(Op::kSectionCreate, r);
     h->ckpt->publish_acks();
