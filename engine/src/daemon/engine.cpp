@@ -1,6 +1,7 @@
 #include "daemon/engine.hpp"
 
 #include "ckpt/common/clock.hpp"
+#include "crash/crash_points.hpp"
 #include "daemon/fs_util.hpp"
 #include "store/segment_guard.hpp"
 
@@ -56,6 +57,12 @@ Status Engine::start() {
     sigaddset(&stop_signals, SIGINT);
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
     if (!cfg_.log_file.empty()) CKPT_TRY(log_.open(cfg_.log_file));
+    {
+        // Tests only (crash/crash_points.hpp): off unless CKPT_CRASH_POINT is set.
+        auto armed = crash::arm_from_env(cfg_.node_id);
+        if (!armed) return armed.failure();
+        if (!armed->empty()) log_.log("crash point armed: %s (CKPT_CRASH_POINT)", armed->c_str());
+    }
     CKPT_TRY(make_dirs(dirname_of(cfg_.socket_path), 0755));
 
     // One engine per socket: an exclusive lock beside it, then a probe of the socket itself.

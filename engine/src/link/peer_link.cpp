@@ -1,5 +1,7 @@
 #include "link/peer_link.hpp"
 
+#include "crash/crash_points.hpp"
+
 #include <algorithm>
 #include <climits>
 
@@ -159,6 +161,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             return true;
         });
     }
+    if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;
 }
 

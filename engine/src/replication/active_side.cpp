@@ -1,5 +1,7 @@
 #include "replication/active_side.hpp"
 
+#include "crash/crash_points.hpp"
+
 #include "replication/replica.hpp"
 
 #include <xxhash.h>
@@ -90,6 +92,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
             if (m.state == Member::State::kInSync) send_section(r, node, ev);
         return;
     }
+    crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
@@ -102,6 +105,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
             ++counters_.commits_sent;
             ++r.figures.commits_sent;
+            crash::hit_after_flush(crash::Point::kSendBeforeAck); // dies once the link sent them
         } else if (m.state == Member::State::kAwaitHashes) {
             m.barrier.push_back(id); // the resync diff will include it
         } // down: it resyncs when it comes back, or stops being required after member_timeout_ms

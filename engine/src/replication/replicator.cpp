@@ -231,6 +231,7 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
         ok = result == StandbySide::SectionResult::kApplied;
     }
     // RESYNC_DONE: everything before it was applied in order (or refused, and said so).
+    if (f.header.type == FrameType::kResyncDone) r->standby.resyncing = false;
     if (!ok) standby_.refuse(node, f, RefuseReason::kBadCommit, r->ckpt->epoch());
 }
 
