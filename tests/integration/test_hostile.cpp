@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -155,6 +157,15 @@ TEST(Hostile, ClientsCannotWriteTheDirectory) {
 // segment guard, ckptd died of SIGBUS (exit status 135) at its next touch of the cut pages and
 // could not adopt the checkpoint on restart ("segment is N bytes, expected at least M").
 // ---------------------------------------------------------------------------------------------
+
+template <typename P>
+bool eventually_true(P pred) {
+    for (int i = 0; i < 1000; ++i) {
+        if (pred()) return true;
+        ::usleep(5'000);
+    }
+    return pred();
+}
 
 std::uint64_t committed_value(int k) {
     return 0x5EC7'0000'0000ULL + static_cast<std::uint64_t>(k) * 977;
@@ -335,6 +346,118 @@ TEST(Hostile, GrownDataIsShrunkBackAndReported) {
     ASSERT_EQ(::stat(data_path.c_str(), &after), 0);
     EXPECT_EQ(after.st_size, before.st_size);
     expect_victim_committed(*s, "victim");
+}
+
+// A hostile client's repertoire in random order, round after round: scribbling DATA, cutting it,
+// growing it, dying inside a transaction, writing normally. Through all of it a healthy
+// checkpoint's sync commits succeed and ckptd lives; at the end the victim still adopts after a
+// restart. CKPT_HOSTILE_ROUNDS (default 200) sets the rounds; tests/soak/hostile_soak.sh runs 10^6.
+TEST(Hostile, RandomAttacksHurtOnlyTheVictim) {
+    const char* env = std::getenv("CKPT_HOSTILE_ROUNDS");
+    const long rounds = env && *env ? std::atol(env) : 200;
+    EngineProcess engine("hostile-mix", {"scan_interval_ms = 5"});
+    ASSERT_TRUE(engine.start()) << engine.log();
+    auto s = Session::connect({engine.socket()});
+    ASSERT_TRUE(s.ok());
+    auto healthy = s->create("healthy", attrs());
+    ASSERT_TRUE(healthy.ok());
+    auto hsec = healthy->create_section({.id = "h", .capacity = 256});
+    ASSERT_TRUE(hsec.ok());
+    {
+        auto victim = s->create("victim", big_attrs(false));
+        ASSERT_TRUE(victim.ok());
+        fill_victim(*victim);
+    }
+    const std::string data_path = "/dev/shm/" + engine.prefix() + "victim.data";
+    struct stat st0 {};
+    ASSERT_EQ(::stat(data_path.c_str(), &st0), 0);
+    const off_t full = st0.st_size;
+    auto size_is_whole = [&] {
+        struct stat st {};
+        return ::stat(data_path.c_str(), &st) == 0 && st.st_size == full;
+    };
+    std::mt19937_64 rng(0xBAD5EED);
+    long counts[5] = {};
+    for (long round = 0; round < rounds; ++round) {
+        const int attack = static_cast<int>(rng() % 5);
+        ++counts[attack];
+        switch (attack) {
+        case 0: { // scribble a random range (only over a whole object: our own map would fault)
+            ASSERT_TRUE(eventually_true(size_is_whole)) << "round " << round << "\n" << engine.log();
+            Scribbler sc(data_path);
+            ASSERT_NE(sc.base, MAP_FAILED);
+            const std::size_t from = (rng() % (sc.size / 8)) * 8, len = (rng() % 512) * 8;
+            for (std::size_t i = from; i + 8 <= std::min(sc.size, from + len); i += 8) {
+                std::uint64_t v = rng();
+                std::memcpy(sc.base + i, &v, 8);
+            }
+            break;
+        }
+        case 1: // cut it anywhere
+            ASSERT_EQ(::truncate(data_path.c_str(), static_cast<off_t>(rng() % static_cast<std::uint64_t>(full))), 0);
+            break;
+        case 2: // grow it
+            ASSERT_EQ(::truncate(data_path.c_str(), full + static_cast<off_t>(rng() % (1 << 20))), 0);
+            break;
+        case 3: { // a writer dies inside a transaction (its socket closes early)
+            ASSERT_TRUE(eventually_true(size_is_whole)) << "round " << round;
+            const pid_t child = ::fork();
+            if (child == 0) {
+                auto cs = Session::connect({engine.socket()});
+                if (!cs.ok()) ::_exit(2);
+                auto v = cs->open("victim", kOpenRead | kOpenWrite);
+                if (!v.ok()) ::_exit(3);
+                auto sec = v->section("v1");
+                if (!sec.ok()) ::_exit(4);
+                auto tx = sec->write();
+                if (!tx.ok()) ::_exit(5);
+                std::memset(tx->span(0, 64).data(), 0xEE, 64);
+                ::_exit(0); // no commit, no close
+            }
+            int status = 0;
+            ASSERT_EQ(::waitpid(child, &status, 0), child);
+            break;
+        }
+        case 4: { // an ordinary writer, in a child (our own victim map could meet a cut)
+            ASSERT_TRUE(eventually_true(size_is_whole)) << "round " << round;
+            const pid_t child = ::fork();
+            if (child == 0) {
+                auto cs = Session::connect({engine.socket()});
+                if (!cs.ok()) ::_exit(2);
+                auto v = cs->open("victim", kOpenRead | kOpenWrite);
+                if (!v.ok()) ::_exit(3);
+                auto sec = v->section("v2");
+                if (!sec.ok()) ::_exit(4);
+                std::uint64_t x = 42;
+                (void)sec->write(0, std::as_bytes(std::span(&x, 1)), Ack::kAsync);
+                ::_exit(0);
+            }
+            int status = 0;
+            ASSERT_EQ(::waitpid(child, &status, 0), child);
+            break;
+        }
+        }
+        std::uint64_t v = static_cast<std::uint64_t>(round);
+        auto r = hsec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync);
+        ASSERT_TRUE(r.ok()) << "round " << round << " attack " << attack << ": " << r.message() << "\n" << engine.log();
+        ASSERT_EQ(::kill(engine.pid(), 0), 0) << "ckptd died in round " << round << "\n" << engine.log();
+    }
+    ASSERT_TRUE(eventually_true(size_is_whole)) << engine.log();
+    auto hst = healthy->status();
+    ASSERT_TRUE(hst.ok());
+    EXPECT_TRUE(hst->damage.empty()) << hst->damage;
+    std::printf("hostile rounds: %ld (scribble %ld, cut %ld, grow %ld, die mid-write %ld, write %ld)\n", rounds,
+                counts[0], counts[1], counts[2], counts[3], counts[4]);
+    // The victim is still a checkpoint: it reopens, and it adopts after a restart.
+    EXPECT_TRUE(s->open("victim", kOpenRead).ok());
+    engine.kill_hard();
+    ASSERT_TRUE(engine.start()) << engine.log();
+    EXPECT_EQ(engine.log().find("cannot adopt"), std::string::npos) << engine.log();
+    auto s2 = Session::connect({engine.socket()});
+    ASSERT_TRUE(s2.ok());
+    auto again = s2->open("victim", kOpenRead);
+    ASSERT_TRUE(again.ok()) << again.message();
+    EXPECT_EQ(again->sections().size(), 8u);
 }
 
 } // namespace

@@ -117,6 +117,7 @@ struct Case {
     const char* point;
     int crash_node; ///< 1: the active, 2: the standby
     int nth;
+    const char* tag; ///< short: it goes into the shm prefix (at most 40 characters)
 };
 
 void arm(const Case& k) {
@@ -135,7 +136,7 @@ bool wait_dead(EngineProcess& e) {
 void run(const Case& k, int round) {
     SCOPED_TRACE(std::string(k.point) + " round " + std::to_string(round));
     const bool mid_resync = std::string(k.point) == "mid-resync";
-    TwoNodes n(std::string("crash-") + k.point, {"peer_timeout_ms = 150", "member_timeout_ms = 0"});
+    TwoNodes n(std::string("cp-") + k.tag, {"peer_timeout_ms = 150", "member_timeout_ms = 0"});
     if (!mid_resync) arm(k);
     const bool started = n.start();
     disarm(); // restarts below come up unarmed
@@ -263,9 +264,10 @@ TEST_P(CrashPoints, NoAcknowledgedCommitLostNothingTornNodesIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Each, CrashPoints,
-                         ::testing::Values(Case{"capture-before-send", 1, 20}, Case{"send-before-ack", 1, 20},
-                                           Case{"staged-before-apply", 2, 20}, Case{"applied-before-ack", 2, 20},
-                                           Case{"mid-resync", 2, 1}),
+                         ::testing::Values(Case{"capture-before-send", 1, 20, "cbs"},
+                                           Case{"send-before-ack", 1, 20, "sba"},
+                                           Case{"staged-before-apply", 2, 20, "sbap"},
+                                           Case{"applied-before-ack", 2, 20, "abak"}, Case{"mid-resync", 2, 1, "mr"}),
                          [](const auto& info) {
                              std::string s = info.param.point;
                              for (char& ch : s)
