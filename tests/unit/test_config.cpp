@@ -94,6 +94,12 @@ TEST(Config, FaultKeys) {
     EXPECT_NE(parse({"fault_direction=up"}).find("expected tx, rx or both"), std::string::npos);
     EXPECT_NE(parse({"fault_delay_us=10000001"}).find("fault_delay_us"), std::string::npos);
     EXPECT_NE(parse({"fault_drop_pct=1"}).find("fault_* keys apply to a peer link"), std::string::npos);
+    Config burst;
+    ASSERT_EQ(parse({"transport=udp", "peers=2", "fault_drop_pct=20", "fault_burst_frames=8"}, burst), "");
+    EXPECT_DOUBLE_EQ(burst.link.fault.burst_frames, 8);
+    for (const char* bad : {"fault_burst_frames=0.5", "fault_burst_frames=-3", "fault_burst_frames=8x",
+                            "fault_burst_frames=", "fault_burst_frames=2000000"})
+        EXPECT_NE(parse({bad}).find("expected 0 (independent loss) or a mean burst length"), std::string::npos) << bad;
 }
 
 } // namespace
