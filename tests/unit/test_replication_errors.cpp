@@ -114,4 +114,48 @@ TEST_F(ReplicationErrors, ADeleteThatFindsNothingOnTheReplicaIsRefusedAndResynce
     EXPECT_FALSE(standby->section_state(gone->slot));
 }
 
+// A stale writer (this node was just demoted) takes a section's lock between the standby
+// applier's load of the lock word and its write of it. With a plain store the applier erased the
+// writer's hold without a trace (no rollback; the writer's bytes then landed in an applied
+// commit); with the CAS the applier sees the hold, rolls the transaction back, and applies.
+std::uint64_t g_stale_lock = 0;
+int g_races = 0;
+void stale_writer_takes_the_lock(std::uint64_t& word) {
+    if (g_races++ > 0) return; // once
+    std::uint64_t cur = shm::load_acquire(word);
+    g_stale_lock = shm::make_lock(shm::lock_seq(cur) + 1, 1); // writer slot 0 (owner 1)
+    shm::store_release(word, g_stale_lock);
+}
+
+TEST_F(ReplicationErrors, AStaleWriterRacingTheStandbysApplierIsRolledBackNotOverwritten) {
+    start();
+    active_ = a_->create("race", sync_attrs());
+    ASSERT_TRUE(active_);
+    auto sec = active_->create_section(bytes_of("s"), false, kTimeEnd, 4096, {});
+    ASSERT_TRUE(sec.ok());
+    auto w = active_->attach_writer(::getpid(), process_start_time(::getpid()));
+    ASSERT_TRUE(w.ok());
+    std::shared_ptr<Checkpoint> standby;
+    ASSERT_TRUE(run_until([&] {
+        standby = b_->find("race");
+        return standby && standby->section_state(sec->slot).has_value();
+    }));
+    const std::uint64_t rollbacks = standby->counters().rollbacks;
+    g_races = 0;
+    ReplicaApplier::race_window_for_test = stale_writer_takes_the_lock;
+    write_section(*active_, *w, sec->slot, 0, bytes_of("from the active"));
+    const std::uint64_t committed = seq(*active_, sec->slot);
+    const bool acked_ok = run_until([&] { return acked(sec->slot) >= committed; });
+    ReplicaApplier::race_window_for_test = nullptr;
+    ASSERT_TRUE(acked_ok);
+    ASSERT_EQ(g_races, 2) << "the race window was not reached";
+    // The writer's hold was seen and voided (a rollback), not overwritten in silence...
+    EXPECT_EQ(standby->counters().rollbacks, rollbacks + 1);
+    const std::uint64_t lock = shm::load_acquire(standby->data().control(sec->slot).lock);
+    EXPECT_FALSE(shm::lock_held(lock));
+    EXPECT_GT(shm::lock_seq(lock), shm::lock_seq(g_stale_lock)) << "the sequence went past the writer's";
+    // ...and the standby holds exactly the active's commit.
+    EXPECT_EQ(section_bytes(*standby, sec->slot), section_bytes(*active_, sec->slot));
+}
+
 } // namespace

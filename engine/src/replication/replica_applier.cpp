@@ -73,6 +73,7 @@ bool ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation)
             continue;
         }
         fenced = lock_seq(lock) + 1;
+        if (race_window_for_test) race_window_for_test(ctl.lock);
         if (compare_exchange_acquire(ctl.lock, lock, make_lock(fenced, kOwnerEngine))) break;
     }
     c_.slots_[slot].captured_seq = fenced;
@@ -121,6 +122,7 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
         // The sequence only grows, even when the active's is lower (a diverged former active being
         // resynced): a reader that saw the old value must see a different one after the change.
         next = std::max<std::uint64_t>(seq & ~1ull, (lock_seq(lock) | 1) + 1);
+        if (race_window_for_test) race_window_for_test(ctl.lock);
         // Odd (readers wait or retry), by CAS: a stale writer that took the lock since our load
         // keeps it, and is voided (rolled back) on the next turn instead of silently overwritten.
         if (compare_exchange_acquire(ctl.lock, lock, make_lock(next - 1, 0))) break;

@@ -19,6 +19,11 @@ class ReplicaApplier {
 public:
     explicit ReplicaApplier(Checkpoint& c) : c_(c) {}
 
+    /// Test seam (tests/unit/test_replication_errors.cpp): when set, runs between the applier's
+    /// load of a section's lock word and its compare-and-swap, where a stale writer on a node
+    /// just demoted can take the lock. One load of a null pointer otherwise.
+    static inline void (*race_window_for_test)(std::uint64_t& lock_word) = nullptr;
+
     /// Makes `slot` hold this section at exactly this extent; keeps the bytes when the slot already
     /// holds the same id at the same extent (a resync then sends only the blocks that differ).
     Status install(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
