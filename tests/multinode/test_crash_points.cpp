@@ -257,7 +257,9 @@ class CrashPoints : public ::testing::TestWithParam<Case> {};
 TEST_P(CrashPoints, NoAcknowledgedCommitLostNothingTornNodesIdentical) {
     for (int round = 0; round < kills(); ++round) {
         Case k = GetParam();
-        k.nth += round % 7; // a different commit each round
+        // A different commit each round; a resync of this checkpoint applies one commit, so
+        // mid-resync always dies at the first.
+        if (std::string(k.point) != "mid-resync") k.nth += round % 7;
         run(k, round);
         if (::testing::Test::HasFatalFailure()) return;
     }
