@@ -226,6 +226,9 @@ std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::
 }
 
 Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_index) const {
+    if (core_ && !core_->closed && !(core_->flags & kOpenRead)) // before any section: no request was served
+        return fail(Error::kAccess,
+                    "checkpoint '" + core_->name + "' is open write-only: reading needs the READ open flag");
     for (std::size_t k = 0; k < requests.size(); ++k) {
         auto& r = requests[k];
         auto fail_at = [&](const Failure& f) -> Status {

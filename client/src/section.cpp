@@ -182,6 +182,11 @@ Result<std::uint64_t> Section::overwrite(std::span<const std::byte> src, Ack ack
 Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) const {
     if (!ck_ || ck_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     detail::CheckpointCore& ck = *ck_;
+    // SA Forum: saCkptCheckpointRead through a handle not opened for read mode is ACCESS. The
+    // mapping is readable anyway (DATA is mapped for write), so the library is where it is kept.
+    if (!(ck.flags & kOpenRead))
+        return fail(Error::kAccess,
+                    "checkpoint '" + ck.name + "' is open write-only: reading needs the READ open flag");
     const SectionDesc& desc = ck.meta.desc(slot_);
     const SectionControl& ctl = ck.data.control(slot_);
     std::uint64_t lock = load_acquire(ctl.lock);

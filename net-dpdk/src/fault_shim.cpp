@@ -85,12 +85,30 @@ void FaultShim::process(Lane& lane, std::span<const std::byte> frame, std::int64
     // for frame N depend only on the seed and N.
     const double u_drop = percent(lane.decide), u_corrupt = percent(lane.decide), u_dup = percent(lane.decide),
                  u_reorder = percent(lane.decide);
-    if (u_drop < cfg_.drop_pct) {
+    bool drop = u_drop < cfg_.drop_pct;
+    if (cfg_.burst_frames > 1) {
+        // Gilbert-Elliott: one more draw (only in this mode, so Bernoulli runs of a seed are
+        // unchanged) moves the chain; the frame is lost while it is in the bad state.
+        const double u_state = percent(lane.decide);
+        const double leave = 100.0 / cfg_.burst_frames;
+        const double d = cfg_.drop_pct / 100.0;
+        const double enter = d >= 1.0 ? 100.0 : leave * d / (1.0 - d);
+        if (lane.bad) {
+            if (u_state < leave) lane.bad = false;
+        } else if (u_state < enter) {
+            lane.bad = true;
+            ++c.bursts;
+        }
+        drop = lane.bad;
+    }
+    if (drop) {
         ++c.dropped;
         return;
     }
     std::vector<std::byte> bytes(frame.begin(), frame.end());
+    bool flipped = false;
     if (u_corrupt < cfg_.corrupt_pct && !bytes.empty()) {
+        flipped = true;
         // Inside the Hotspare header or body, which frame_hash covers on every carrier; a flip in
         // the addresses would misroute the frame (or vanish with the headers on kernel UDP).
         const std::size_t first = bytes.size() > kUdpPayloadOffset ? kUdpPayloadOffset : 0;
@@ -100,6 +118,7 @@ void FaultShim::process(Lane& lane, std::span<const std::byte> frame, std::int64
     }
     const int copies = u_dup < cfg_.dup_pct ? 2 : 1;
     if (copies == 2) ++c.duplicated;
+    if (flipped) c.corrupted_copies += static_cast<std::uint64_t>(copies);
     for (int i = 0; i < copies; ++i) {
         std::vector<std::byte> copy = i + 1 < copies ? bytes : std::move(bytes);
         if (i == 0 && u_reorder < cfg_.reorder_pct && !lane.reorder) {
@@ -147,13 +166,15 @@ std::size_t FaultShim::receive(std::size_t max, Receiver cb, void* ctx) {
 }
 
 std::string FaultShim::describe() const {
-    char buf[256];
+    char burst[64] = "";
+    if (cfg_.burst_frames > 1) std::snprintf(burst, sizeof burst, " in bursts of %g frames", cfg_.burst_frames);
+    char buf[320];
     std::snprintf(buf, sizeof buf,
-                  " + faults on %s (seed %llu: drop %g%%, dup %g%%, reorder %g%%, corrupt %g%%, delay %u us)",
+                  " + faults on %s (seed %llu: drop %g%%%s, dup %g%%, reorder %g%%, corrupt %g%%, delay %u us)",
                   cfg_.tx && cfg_.rx ? "tx+rx"
                   : cfg_.rx          ? "rx"
                                      : "tx",
-                  static_cast<unsigned long long>(cfg_.seed), cfg_.drop_pct, cfg_.dup_pct, cfg_.reorder_pct,
+                  static_cast<unsigned long long>(cfg_.seed), cfg_.drop_pct, burst, cfg_.dup_pct, cfg_.reorder_pct,
                   cfg_.corrupt_pct, cfg_.delay_us);
     return inner_->describe() + buf;
 }

@@ -202,6 +202,8 @@ const char* refuse_reason_name(RefuseReason r) {
         return "not from its active";
     case RefuseReason::kBadCommit:
         return "commit did not fit the replica";
+    case RefuseReason::kNoReplica:
+        return "cannot create the replica";
     }
     return "unknown reason";
 }

@@ -227,6 +227,35 @@ TEST_F(Api, ReadOnlyHandleIsEnforced) {
     EXPECT_EQ(read_all(*sec), "data");
 }
 
+TEST_F(Api, WriteOnlyHandleCannotRead) {
+    auto w = session->create("wo", attrs());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->create_section({.id = "s", .initial = B("secret")}).ok());
+    auto wo = session->open("wo", kOpenWrite);
+    ASSERT_TRUE(wo.ok()) << wo.message();
+    auto sec = wo->section("s");
+    ASSERT_TRUE(sec.ok());
+    // Writing is what it was opened for...
+    EXPECT_TRUE(sec->write(0, B("SECRET")).ok());
+    // ...reading is not (SA Forum saCkptCheckpointRead: SA_AIS_ERR_ACCESS), by any of the read paths.
+    char buf[16] = {};
+    auto n = sec->read(0, std::as_writable_bytes(std::span(buf)));
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(n.error(), Error::kAccess);
+    EXPECT_NE(n.message().find("write-only"), std::string::npos) << n.message();
+    EXPECT_EQ(sec->begin_read().error(), Error::kAccess);
+    auto v = sec->read_view([](std::span<const std::byte> b) { return b.size(); });
+    EXPECT_EQ(v.error(), Error::kAccess);
+    std::vector<std::byte> out(16);
+    ReadRequest req{.id = "s", .offset = 0, .buffer = out};
+    std::size_t bad = 99;
+    EXPECT_EQ(wo->read(std::span(&req, 1), &bad).error(), Error::kAccess);
+    // A handle with READ still reads what the write-only one wrote.
+    auto r = w->section("s");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(read_all(*r), "SECRET");
+}
+
 TEST_F(Api, DefaultSection) {
     auto a = attrs(1, 4096, 4096);
     auto ck = session->create("single", a);

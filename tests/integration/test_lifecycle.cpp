@@ -124,4 +124,21 @@ TEST_F(Lifecycle, DeadWritersSlotIsReused) {
     ASSERT_TRUE(eventually([&] { return open_handles("reuse") == 1; }));
 }
 
+// SA_TIME_END is the spec's "forever": the engine's deadline sum overflowed into the past and the
+// checkpoint went at the next timer pass after its last close.
+TEST_F(Lifecycle, RetentionTimeEndKeepsTheCheckpointUntilUnlinked) {
+    {
+        auto forever = session->create("forever", attrs(kTimeEnd));
+        ASSERT_TRUE(forever.ok()) << forever.message();
+        auto brief = session->create("brief", attrs(200'000'000)); // 200 ms
+        ASSERT_TRUE(brief.ok());
+    }
+    // The short retention running out proves the retention timers ran after both closes.
+    ASSERT_TRUE(eventually([&] { return !exists("brief"); })) << engine.log();
+    EXPECT_TRUE(exists("forever")) << engine.log();
+    EXPECT_EQ(engine.log().find("'forever': retention expired"), std::string::npos) << engine.log();
+    auto again = session->open("forever", kOpenRead);
+    ASSERT_TRUE(again.ok()) << again.message();
+}
+
 } // namespace

@@ -165,6 +165,37 @@ TEST(Replication, JumboMtuCarriesLargeCommitsInFewerFrames) {
     EXPECT_EQ(lb->rx_rejected, 0u);
 }
 
+TEST(Replication, ASectionIdTooLongForTheMtuFailsItsCreateNotTheEngine) {
+    // mtu 576 leaves 576 - 20 - 8 - 40 - 72 = 436 bytes for a section id in a SECTION frame. A
+    // longer one used to abort ckptd in the DPDK port ("frame larger than the port's max_frame").
+    TwoNodes n("repl-longid", {"mtu = 576"});
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    CheckpointAttributes attrs = replica_attrs();
+    attrs.max_section_id_size = 1024;
+    auto ca = sa->create("longid", attrs);
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    auto cb = open_replica(*sb, "longid");
+    ASSERT_TRUE(cb.ok()) << cb.message() << n.b->log();
+    SectionCreate sc;
+    sc.id = std::string(437, 'L');
+    auto r = ca->create_section(sc);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::kInvalidParam);
+    EXPECT_NE(r.message().find("with mtu 576 a replicated section id holds at most 436 bytes"), std::string::npos)
+        << r.message();
+    EXPECT_EQ(::kill(n.a->pid(), 0), 0) << n.a->log();
+    // The longest id that fits is created, replicated, and written through.
+    sc.id = std::string(436, 'k');
+    auto ok = ca->create_section(sc);
+    ASSERT_TRUE(ok.ok()) << ok.message() << n.a->log();
+    ASSERT_TRUE(ok->write(0, bytes_of("fits"), Ack::kSync).ok()) << n.a->log() << n.b->log();
+    ASSERT_TRUE(eventually([&] { return cb->section(sc.id).ok(); })) << n.b->log();
+    EXPECT_EQ(::kill(n.a->pid(), 0), 0) << n.a->log();
+}
+
 TEST(Replication, ClosingTheLastHandleOnTheStandbyKeepsTheReplica) {
     // retention 0: on an active, the last close deletes the checkpoint; on a standby the replica
     // belongs to the active and must stay, or later commits reach a node that dropped it.

@@ -82,7 +82,14 @@ std::shared_ptr<Checkpoint> InProcessNode::find(const std::string& name) const {
 
 Result<std::shared_ptr<Checkpoint>> InProcessNode::create_replica(const std::string& name,
                                                                   const CheckpointAttributes& attrs) {
+    if (!fail_create_.empty()) return fail(Error::kNoResources, fail_create_);
     return make(name, attrs);
+}
+
+bool InProcessNode::logged(std::string_view text) const {
+    for (const auto& l : log_)
+        if (l.find(text) != std::string::npos) return true;
+    return false;
 }
 
 void InProcessNode::unlink_replica(const std::shared_ptr<Checkpoint>& c) {

@@ -41,6 +41,10 @@ public:
     const std::vector<std::string>& events() const { return events_; }
     engine::Replicator& replicator() { return *repl_; }
     const std::vector<std::string>& log() const { return log_; }
+    /// From now on create_replica fails with NO_RESOURCES and `why` (as a full /dev/shm would).
+    void fail_replica_creation(std::string why) { fail_create_ = std::move(why); }
+    /// True when a line of the log contains `text`.
+    bool logged(std::string_view text) const;
 
     // ReplicaHost
     std::shared_ptr<engine::Checkpoint> find_checkpoint(const std::string& name) override { return find(name); }
@@ -60,6 +64,7 @@ private:
     std::vector<std::string> events_;
     std::unique_ptr<engine::Replicator> repl_;
     std::vector<std::string> log_;
+    std::string fail_create_;
 };
 
 /// Segment names of this process only (so parallel tests share nothing).

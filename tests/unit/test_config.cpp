@@ -2,6 +2,8 @@
 // and that every refusal names the key and says what was expected.
 #include "ckpt/engine/config.hpp"
 
+#include "crash/crash_points.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -98,6 +100,12 @@ TEST(Config, FaultKeys) {
     EXPECT_NE(parse({"fault_direction=up"}).find("expected tx, rx or both"), std::string::npos);
     EXPECT_NE(parse({"fault_delay_us=10000001"}).find("fault_delay_us"), std::string::npos);
     EXPECT_NE(parse({"fault_drop_pct=1"}).find("fault_* keys apply to a peer link"), std::string::npos);
+    Config burst;
+    ASSERT_EQ(parse({"transport=udp", "peers=2", "fault_drop_pct=20", "fault_burst_frames=8"}, burst), "");
+    EXPECT_DOUBLE_EQ(burst.link.fault.burst_frames, 8);
+    for (const char* bad : {"fault_burst_frames=0.5", "fault_burst_frames=-3", "fault_burst_frames=8x",
+                            "fault_burst_frames=", "fault_burst_frames=2000000"})
+        EXPECT_NE(parse({bad}).find("expected 0 (independent loss) or a mean burst length"), std::string::npos) << bad;
 }
 
 } // namespace
@@ -121,6 +129,47 @@ TEST(Config, StatsKeys) {
         const std::string e = parse({bad});
         EXPECT_NE(e.find("stats_checkpoints"), std::string::npos) << bad << ": " << e;
         EXPECT_NE(e.find("1..4096"), std::string::npos) << bad << ": " << e;
+    }
+}
+
+// Crash points (engine/src/crash/crash_points.hpp) are armed from the environment only; a
+// malformed value stops ckptd with the value and what was expected.
+TEST(CrashPointEnvironment, ParsedWithClearErrors) {
+    auto with = [](const char* point, const char* node) {
+        if (point)
+            ::setenv("CKPT_CRASH_POINT", point, 1);
+        else
+            ::unsetenv("CKPT_CRASH_POINT");
+        if (node)
+            ::setenv("CKPT_CRASH_NODE", node, 1);
+        else
+            ::unsetenv("CKPT_CRASH_NODE");
+        auto r = ckpt::engine::crash::arm_from_env(2);
+        ckpt::engine::crash::disarm(); // never armed past this line: the test process must not die
+        ::unsetenv("CKPT_CRASH_POINT");
+        ::unsetenv("CKPT_CRASH_NODE");
+        return r;
+    };
+    auto armed = [&](const char* point, const char* node) {
+        auto r = with(point, node);
+        return r.ok() ? std::string(*r) : "error: " + r.message();
+    };
+    EXPECT_EQ(armed(nullptr, nullptr), "") << "off unless set";
+    EXPECT_EQ(armed("mid-resync", nullptr), "mid-resync (hit 1)");
+    EXPECT_EQ(armed("send-before-ack:7", "2"), "send-before-ack (hit 7)");
+    EXPECT_EQ(armed("send-before-ack:7", "1"), "") << "armed on node 1 only";
+    EXPECT_NE(with("send-before-ack:0", nullptr).message().find("expected NAME[:N], N >= 1"), std::string::npos);
+    EXPECT_NE(with("send-before-ack:x", nullptr).message().find("expected NAME[:N], N >= 1"), std::string::npos);
+    EXPECT_NE(with("mid-resync", "two").message().find("CKPT_CRASH_NODE='two': expected a node id"), std::string::npos);
+    auto bad = with("after-lunch", nullptr);
+    EXPECT_EQ(bad.error(), ckpt::Error::kInvalidParam);
+    EXPECT_NE(bad.message().find("no such crash point (capture-before-send, send-before-ack, staged-before-apply, "
+                                 "applied-before-ack, mid-resync)"),
+              std::string::npos)
+        << bad.message();
+    for (int i = 0; i < ckpt::engine::crash::kPointCount; ++i) {
+        const auto p = static_cast<ckpt::engine::crash::Point>(i);
+        EXPECT_EQ(ckpt::engine::crash::parse(ckpt::engine::crash::name(p)), p);
     }
 }
 

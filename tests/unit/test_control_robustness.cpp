@@ -465,6 +465,29 @@ TEST_F(ControlRobustness, EmptyDatagramDoesNotHurtTheEngine) {
     expect_engine_serves_clients();
 }
 
+TEST_F(ControlRobustness, AClientThatReadsNoRepliesIsClosedNotIgnored) {
+    // Requests go in, replies pile up unread until the engine cannot send one. Before, the failed
+    // send was ignored: the client's requests kept being executed with their results dropped, and
+    // a handle opened then never reached its owner. Now the engine says so and closes the session.
+    const auto msg =
+        concat(header(static_cast<std::uint16_t>(Op::kStatus), proto::kProtocolVersion, 1), valid_body(Op::kStatus));
+    int sent = 0;
+    bool closed = false;
+    for (int i = 0; i < 50000 && !closed; ++i) {
+        if (::send(sock.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
+            ++sent;
+        } else if (errno == EAGAIN) {
+            ::usleep(200);
+        } else {
+            closed = true; // EPIPE / ECONNRESET: the engine closed its end
+        }
+    }
+    ASSERT_TRUE(closed) << "the engine kept a session it could not reply to (" << sent << " requests)\n"
+                        << engine.log();
+    EXPECT_NE(engine.log().find("cannot send the reply to its op 5 request"), std::string::npos) << engine.log();
+    expect_engine_serves_clients();
+}
+
 TEST_F(ControlRobustness, DescriptorsSentWithRequestsAreClosed) {
     Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ASSERT_TRUE(devnull.valid());

@@ -278,6 +278,67 @@ TEST(FaultShim, RefusedSendsAreCounted) {
     EXPECT_EQ(d.shim->tx_counters().unsent, 2u);
 }
 
+TEST(FaultShim, GilbertElliottLosesInBurstsAtTheSameAverage) {
+    // 20 % loss either way; independent loss makes runs of 1.25 frames on average, the two-state
+    // chain with burst_frames = 8 makes runs of about 8, at the same long-run rate.
+    auto runs = [](const FaultConfig& cfg, std::uint64_t& dropped, std::uint64_t& bursts) {
+        Rig r(cfg);
+        const std::uint64_t n = 100'000;
+        r.send_all(n);
+        std::vector<bool> got(n + 1, false);
+        for (auto s : r.sent_seqs()) got[s] = true;
+        std::uint64_t runs_count = 0, lost = 0;
+        for (std::uint64_t i = 1; i <= n; ++i) {
+            if (got[i]) continue;
+            ++lost;
+            if (i == 1 || got[i - 1]) ++runs_count;
+        }
+        dropped = r.shim->tx_counters().dropped;
+        bursts = r.shim->tx_counters().bursts;
+        EXPECT_EQ(lost, dropped);
+        return static_cast<double>(lost) / static_cast<double>(runs_count);
+    };
+    FaultConfig bern;
+    bern.seed = 7;
+    bern.drop_pct = 20;
+    FaultConfig ge = bern;
+    ge.burst_frames = 8;
+    std::uint64_t bd = 0, bb = 0, gd = 0, gb = 0;
+    const double bern_run = runs(bern, bd, bb);
+    const double ge_run = runs(ge, gd, gb);
+    EXPECT_NEAR(static_cast<double>(bd) / 100'000, 0.20, 0.01);
+    EXPECT_NEAR(static_cast<double>(gd) / 100'000, 0.20, 0.03) << "the long-run loss stays drop_pct";
+    EXPECT_NEAR(bern_run, 1.25, 0.05);
+    EXPECT_NEAR(ge_run, 8.0, 1.0) << "bursts of burst_frames on average";
+    EXPECT_EQ(bb, 0u);
+    EXPECT_GT(gb, 1500u); // about 100000 * 0.2 / 8 = 2500 bursts
+    // Reproducible: the same seed loses the same frames.
+    std::uint64_t gd2 = 0, gb2 = 0;
+    EXPECT_DOUBLE_EQ(runs(ge, gd2, gb2), ge_run);
+    EXPECT_EQ(gd2, gd);
+}
+
+TEST(FaultShim, HealStopsEveryFaultAndKeepsTheCounts) {
+    FaultConfig cfg;
+    cfg.seed = 3;
+    cfg.drop_pct = 50;
+    cfg.corrupt_pct = 50;
+    cfg.dup_pct = 50;
+    Rig r(cfg);
+    r.send_all(1000);
+    const FaultCounters before = r.shim->tx_counters();
+    EXPECT_GT(before.dropped, 0u);
+    EXPECT_GE(before.corrupted_copies, before.corrupted);
+    r.shim->heal();
+    const std::size_t sent = r.link->sent.size();
+    for (std::uint64_t i = 1001; i <= 2000; ++i) EXPECT_TRUE(r.shim->send(frame(i)));
+    r.drain();
+    EXPECT_EQ(r.link->sent.size(), sent + 1000);
+    for (std::size_t k = sent; k < r.link->sent.size(); ++k) EXPECT_EQ(seq_of(r.link->sent[k]), 1001 + (k - sent));
+    EXPECT_EQ(r.shim->tx_counters().dropped, before.dropped);
+    EXPECT_EQ(r.shim->tx_counters().corrupted_copies, before.corrupted_copies);
+}
+
 TEST(FaultShim, DescribeNamesTheCarrierAndTheFaults) {
     Rig r(mixed(42));
     const std::string d = r.shim->describe();

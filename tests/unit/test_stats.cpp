@@ -20,7 +20,7 @@ namespace {
 TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(kStatsMagic, 0x5441'5453'5450'4B43ULL); // "CKPTSTAT" little-endian
     EXPECT_EQ(kStatsLayoutMajor, 1);
-    EXPECT_EQ(kStatsLayoutMinor, 0);
+    EXPECT_EQ(kStatsLayoutMinor, 1);
     EXPECT_EQ(kStatsOffset, 4096u);
     EXPECT_EQ(sizeof(StatsHeader), 256u);
     CKPT_EXPECT_OFFSET(StatsHeader, layout_major, 8);
@@ -249,7 +249,8 @@ TEST(StatsView, ClassifiesWhatItCannotRead) {
         auto v = StatsView::attach(n.base(), n.size());
         ASSERT_FALSE(v.ok());
         EXPECT_EQ(v.error(), Error::kVersion);
-        EXPECT_NE(v.message().find("stats layout 2.0"), std::string::npos) << v.message();
+        EXPECT_NE(v.message().find("stats layout 2." + std::to_string(kStatsLayoutMinor)), std::string::npos)
+            << v.message();
         EXPECT_EQ(StatsView::classify(n.base(), n.size()), HeaderState::kVersionMismatch);
     }
     {

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -63,7 +64,8 @@ bool CommitPath::capture(std::uint32_t slot) {
     if (lock_seq(lock) < sl.captured_seq || lock_owner(lock) != 0) {
         c_.note_damage("section slot " + std::to_string(slot) +
                        " lock word moved backwards or names an owner while free");
-        recover(slot, lock | (std::uint64_t{1} << kLockSeqShift)); // treat as a dead writer's section
+        // Treat as a dead writer's section; the new sequence goes past both, never backwards.
+        recover(slot, make_lock(std::max(lock_seq(lock), sl.captured_seq), 0));
         return false;
     }
     const std::uint64_t size = load_relaxed(ctl.size);
@@ -252,8 +254,10 @@ std::size_t CommitPath::drain_doorbells() {
 
 std::size_t CommitPath::scan_all() {
     std::size_t n = 0;
-    for (std::uint32_t s = 0; s < c_.slots_.size(); ++s) {
-        if (!c_.slots_[s].used) continue;
+    // Sections in use only: a checkpoint with a million slots and a few sections costs a few loads.
+    for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
+        const std::uint32_t s = c_.used_list_[i];
+        ++c_.counters_.timer_slots_visited;
         std::uint64_t lock = load_relaxed(c_.data_.control(s).lock);
         if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
     }

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -219,6 +220,13 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
         if (!parse_pct(v, c.link.fault.reorder_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
     } else if (key == "fault_corrupt_pct") {
         if (!parse_pct(v, c.link.fault.corrupt_pct)) return bad("expected a percentage 0..100 (fractions allowed)");
+    } else if (key == "fault_burst_frames") {
+        double b = 0;
+        char* end = nullptr;
+        b = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0' || !(b == 0 || (b >= 1 && b <= 1'000'000)))
+            return bad("expected 0 (independent loss) or a mean burst length of 1..1000000 frames");
+        c.link.fault.burst_frames = b;
     } else if (key == "fault_delay_us") {
         if (!parse_u64(v, n) || n > 10'000'000) return bad("expected 0..10000000 microseconds");
         c.link.fault.delay_us = static_cast<std::uint32_t>(n);

@@ -105,10 +105,9 @@ Status ControlServer::listen() {
         return fail(Error::kAccess, "chown " + cfg_.socket_path + ": " + std::strerror(errno));
     if (::listen(listen_fd_.get(), 128) != 0)
         return fail(Error::kLibrary, std::string("listen: ") + std::strerror(errno));
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = listen_fd_.get();
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+    if (!watch(listen_fd_.get(), EPOLLIN, "the control socket"))
+        return fail(Error::kNoResources, "cannot watch the control socket " + cfg_.socket_path +
+                                             " (epoll_ctl: " + std::strerror(errno) + ")");
     return {};
 }
 
@@ -124,16 +123,17 @@ void ControlServer::accept_clients() {
         s->authorised = authorised(s->cred);
         s->start_time = process_start_time(s->cred.pid);
         s->pidfd.reset(pidfd_open(s->cred.pid));
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.fd = fd;
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        // A session the loop cannot hear would never be served nor closed: refuse it at once (the
+        // client sees the connection close and retries), and say why.
+        if (!watch(fd, EPOLLIN | EPOLLRDHUP, "a client's session socket")) {
+            log_.log("client pid %d refused: its session cannot be watched", s->cred.pid);
+            continue; // s (and its socket) go here
+        }
         if (s->pidfd.valid()) {
-            epoll_event pev{};
-            pev.events = EPOLLIN;
-            pev.data.fd = s->pidfd.get();
-            ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s->pidfd.get(), &pev);
-            pidfd_to_sock_[s->pidfd.get()] = fd;
+            if (watch(s->pidfd.get(), EPOLLIN, "a client's pidfd"))
+                pidfd_to_sock_[s->pidfd.get()] = fd;
+            else
+                s->pidfd.reset(); // the socket's hang-up still tells us when the client goes
         }
         if (cfg_.verbose)
             log_.log("client pid %d uid %u gid %u connected%s", s->cred.pid, s->cred.uid, s->cred.gid,
@@ -147,10 +147,14 @@ void ControlServer::close_session(int sock) {
     if (it == sessions_.end()) return;
     std::unique_ptr<Session> s = std::move(it->second);
     sessions_.erase(it);
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, sock, nullptr);
-    if (s->pidfd.valid()) {
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s->pidfd.get(), nullptr);
-        pidfd_to_sock_.erase(s->pidfd.get());
+    // Closing the fds below removes them from the epoll set anyway; a failed DEL is worth a line
+    // only because it means the set and our books disagree.
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, sock, nullptr) != 0)
+        log_.log("client pid %d: epoll_ctl(DEL) of its socket: %s", s->cred.pid, std::strerror(errno));
+    if (auto p = pidfd_to_sock_.find(s->pidfd.get()); s->pidfd.valid() && p != pidfd_to_sock_.end()) {
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, s->pidfd.get(), nullptr) != 0)
+            log_.log("client pid %d: epoll_ctl(DEL) of its pidfd: %s", s->cred.pid, std::strerror(errno));
+        pidfd_to_sock_.erase(p);
     }
     if (cfg_.verbose || !s->handles.empty())
         log_.log("client pid %d gone; closing its %zu handles", s->cred.pid, s->handles.size());
@@ -188,15 +192,43 @@ void ControlServer::serve(Session& s) {
                                               fail(Error::kMessageError, "request larger than " +
                                                                              std::to_string(proto::kMaxMessage) +
                                                                              " bytes or carrying more than 4 fds")));
+            if (s.reply_failed) {
+                close_session(sock);
+                return;
+            }
             continue;
         }
         handle(s, r->payload);
         if (!sessions_.count(sock)) return; // closed while handling
+        if (s.reply_failed) {
+            close_session(sock);
+            return;
+        }
     }
 }
 
 Status ControlServer::reply(Session& s, const proto::Encoder& e, std::span<const int> fds) {
-    return send_message(s.sock.get(), e.buffer(), fds);
+    Status st = send_message(s.sock.get(), e.buffer(), fds);
+    if (!st && !s.reply_failed) {
+        s.reply_failed = true;
+        const std::uint16_t op = e.buffer().size() >= 2
+                                     ? static_cast<std::uint16_t>(std::to_integer<unsigned>(e.buffer()[0]) |
+                                                                  std::to_integer<unsigned>(e.buffer()[1]) << 8)
+                                     : 0;
+        log_.log(
+            "client pid %d: cannot send the reply to its op %u request (%s); closing its session and its %zu handles",
+            s.cred.pid, op, st.message().c_str(), s.handles.size());
+    }
+    return st;
+}
+
+bool ControlServer::watch(int fd, std::uint32_t events, const char* what) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+    log_.log("cannot watch %s (fd %d): epoll_ctl: %s", what, fd, std::strerror(errno));
+    return false;
 }
 
 Handle* ControlServer::find_handle(Session& s, std::uint64_t h) {
@@ -444,6 +476,19 @@ void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decod
         (void)reply(s,
                     proto::reply_error(Op::kSectionCreate, id,
                                        fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        return;
+    }
+    // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
+    // is refused here, with the numbers, rather than found unsendable later (DPDK aborted on it).
+    if (link_ && h->ckpt->replicating() && !generate && sid.size() + net::kSectionBodyFixed > link_->max_frame_body()) {
+        const std::size_t most = link_->max_frame_body() - net::kSectionBodyFixed;
+        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
+                                          fail(Error::kInvalidParam,
+                                               "section id of " + std::to_string(sid.size()) +
+                                                   " bytes does not fit one replication frame: with mtu " +
+                                                   std::to_string(link_->config().mtu) +
+                                                   " a replicated section id holds at most " + std::to_string(most) +
+                                                   " bytes (shorten the id or raise mtu)")));
         return;
     }
     auto r = h->ckpt->create_section(sid, generate, expiration, capacity, data);

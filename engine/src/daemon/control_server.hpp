@@ -38,7 +38,10 @@ private:
     void serve(Session& s);
     void close_session(int sock);
     void handle(Session& s, std::span<const std::byte> msg);
+    /// Sends a reply; a failed send is logged and marks the session for closing (serve()).
     Status reply(Session& s, const proto::Encoder& e, std::span<const int> fds = {});
+    /// epoll_ctl(ADD) on the loop's epoll set; false, logged with `what`, when the kernel refuses.
+    bool watch(int fd, std::uint32_t events, const char* what);
     void on_hello(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_open(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_close(Session& s, std::uint32_t id, proto::Decoder& d);

@@ -1,7 +1,9 @@
 #include "daemon/engine.hpp"
 
 #include "ckpt/common/clock.hpp"
+#include "crash/crash_points.hpp"
 #include "daemon/fs_util.hpp"
+#include "store/segment_guard.hpp"
 
 #include "ckpt/shm/atomics.hpp"
 
@@ -56,6 +58,12 @@ Status Engine::start() {
     sigaddset(&stop_signals, SIGHUP); // reloads the cluster key (auth_key_file)
     sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
     if (!cfg_.log_file.empty()) CKPT_TRY(log_.open(cfg_.log_file));
+    {
+        // Tests only (crash/crash_points.hpp): off unless CKPT_CRASH_POINT is set.
+        auto armed = crash::arm_from_env(cfg_.node_id);
+        if (!armed) return armed.failure();
+        if (!armed->empty()) log_.log("crash point armed: %s (CKPT_CRASH_POINT)", armed->c_str());
+    }
     CKPT_TRY(make_dirs(dirname_of(cfg_.socket_path), 0755));
 
     // One engine per socket: an exclusive lock beside it, then a probe of the socket itself.
@@ -140,7 +148,12 @@ Status Engine::start() {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.fd = fd;
-        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+        if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+            return fail(Error::kNoResources, std::string("cannot watch ") +
+                                                 (fd == kick_fd_.get()     ? "the kick eventfd"
+                                                  : fd == signal_fd_.get() ? "the signalfd"
+                                                                           : "the transport's RX wake-up fd") +
+                                                 ": epoll_ctl: " + std::strerror(errno));
     }
     reg_.set_grace(mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000);
     control_.attach(epoll_fd_.get(), node_fd_.get(), node_map_.size(), kick_fd_.get(), repl_.get(), link_.get());
@@ -192,8 +205,14 @@ void Engine::run_timers() {
         repl_->tick(now);
         link_->flush(now);
     }
+    // A SIGBUS absorbed by the segment guard (a client truncated DATA under us): repair at once.
+    if (const std::uint64_t gf = SegmentGuard::total_faults(); gf != guard_faults_seen_) {
+        guard_faults_seen_ = gf;
+        check_segments();
+    }
     if (now >= next_scan_ns_) {
         next_scan_ns_ = now + std::int64_t{cfg_.scan_interval_ms} * 1'000'000;
+        check_segments(); // one fstat per checkpoint: a resize that no access has hit yet
         for (const auto& c : reg_.all()) {
             if (c->scan_all()) c->publish_acks();
             c->flush_to_disk();
@@ -212,6 +231,15 @@ void Engine::run_timers() {
     }
     reg_.expire_retention(now);
     publish_stats(now);
+}
+
+void Engine::check_segments() {
+    for (const auto& c : reg_.all()) {
+        if (auto what = c->check_resized()) {
+            log_.log("checkpoint '%s': %s", c->name().c_str(), what->c_str());
+            c->publish_acks();
+        }
+    }
 }
 
 void Engine::publish_stats(std::int64_t now_ns) {

@@ -39,6 +39,9 @@ private:
     void reload_key();
     /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path).
     void publish_stats(std::int64_t now_ns);
+    /// DATA objects a client resized: restore them and say so (Checkpoint::check_resized).
+    void check_segments();
+    std::uint64_t guard_faults_seen_ = 0;
 
     Config cfg_;
     Logger log_;

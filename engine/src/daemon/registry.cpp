@@ -9,8 +9,16 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace ckpt::engine {
+
+std::int64_t retention_deadline(std::int64_t now_ns, std::int64_t retention_ns, std::int64_t floor_ns) {
+    std::int64_t at = 0;
+    if (retention_ns >= kTimeEnd || __builtin_add_overflow(now_ns, retention_ns, &at)) return 0;
+    at = std::max(at, floor_ns);
+    return at == 0 ? 1 : at; // 0 is "no deadline"
+}
 
 using namespace ckpt::shm;
 
@@ -59,13 +67,21 @@ void Registry::adopt_existing(int epoll_fd) {
                 epoll_event ev{};
                 ev.events = EPOLLIN;
                 ev.data.fd = pfd.get();
-                ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pfd.get(), &ev);
+                if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pfd.get(), &ev) != 0) {
+                    // Unwatched, its exit would go unnoticed and the slot stay held: release it now
+                    // (the writer gets a new slot when it reconnects).
+                    log_.log("checkpoint '%s': cannot watch writer pid %d from before the restart (epoll_ctl: %s); "
+                             "releasing its slot %u",
+                             name.c_str(), static_cast<int>(pid), std::strerror(errno), slot);
+                    cp->release_writer(slot);
+                    continue;
+                }
                 int key = pfd.get();
                 cp->open_count++; // the surviving writer still holds it open
                 orphans_.emplace(key, Orphan{cp, slot, std::move(pfd)});
             }
             if (cp->open_count == 0)
-                cp->retention_deadline_ns = std::max(mono_ns() + cp->retention_ns(), grace_until_ns_);
+                cp->retention_deadline_ns = retention_deadline(mono_ns(), cp->retention_ns(), grace_until_ns_);
             log_.log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(),
                      cp->meta().section_count(), static_cast<unsigned long>(cp->meta().commit_seq()),
                      cp->damage().empty() ? "" : ", damaged");
@@ -126,7 +142,7 @@ void Registry::last_close(const std::shared_ptr<Checkpoint>& c) {
         return;
     }
     if (c->retention_ns() == 0) return; // a standby's replica, with no deadline
-    c->retention_deadline_ns = std::max(mono_ns() + c->retention_ns(), grace_until_ns_);
+    c->retention_deadline_ns = retention_deadline(mono_ns(), c->retention_ns(), grace_until_ns_);
 }
 
 std::shared_ptr<Checkpoint> Registry::find_checkpoint(const std::string& name) {
@@ -172,7 +188,9 @@ void Registry::expire_retention(std::int64_t now_ns) {
 void Registry::take_orphan(const std::shared_ptr<Checkpoint>& c, std::uint32_t slot, int epoll_fd) {
     for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
         if (it->second.ckpt == c && it->second.slot == slot) {
-            ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr);
+            if (::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr) != 0)
+                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s", c->name().c_str(), slot,
+                         std::strerror(errno));
             orphans_.erase(it);
             --c->open_count; // the new handle takes over the orphan's hold
             return;

@@ -20,6 +20,13 @@ namespace ckpt::engine {
 
 class Replicator;
 
+/// The monotonic time at which a checkpoint whose last close was at `now_ns` is deleted, given its
+/// retention, never before `floor_ns` (the reattach grace after a restart). 0 means no deadline:
+/// a retention that reaches past the clock's range, SA_TIME_END ("forever") included, keeps the
+/// checkpoint until it is unlinked. (The plain sum overflowed to a time in the past, and
+/// SA_TIME_END deleted the checkpoint at the next timer pass.)
+std::int64_t retention_deadline(std::int64_t now_ns, std::int64_t retention_ns, std::int64_t floor_ns);
+
 class Registry final : public ReplicaHost {
 public:
     Registry(const Config& cfg, const Logger& log) : cfg_(cfg), log_(log) {}

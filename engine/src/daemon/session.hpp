@@ -28,6 +28,10 @@ struct Session {
     bool authorised = false;
     std::uint64_t next_handle = 1;
     std::map<std::uint64_t, Handle> handles;
+    /// A reply could not be sent (the client does not read them, or its socket broke): the
+    /// session is closed once the request in hand is done, so its handles do not outlive a
+    /// client that never learnt of them.
+    bool reply_failed = false;
 };
 
 } // namespace ckpt::engine

@@ -181,6 +181,7 @@ void StatsPublisher::publish(std::int64_t now_ns, const std::vector<std::shared_
         s.dirty_bytes = k.captured_bytes;
         s.rollbacks = k.rollbacks;
         s.corruptions = k.corruptions;
+        s.segment_resizes = k.segment_resizes;
         s.lag_commits = load_relaxed(h.repl_lag_commits); // our own words: no ordering needed
         s.lag_bytes = load_relaxed(h.repl_lag_bytes);
         s.replicas = load_relaxed(h.replicas);

@@ -1,5 +1,7 @@
 #include "link/peer_link.hpp"
 
+#include "crash/crash_points.hpp"
+
 #include <algorithm>
 #include <climits>
 
@@ -145,6 +147,10 @@ Status PeerLink::reload_key() {
     return {};
 }
 
+std::size_t PeerLink::max_frame_body() const {
+    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader;
+}
+
 Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {
     Endpoint dst;
     dst.mac = p.mac;
@@ -186,6 +192,17 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
     h.src_node = cfg_.node_id;
     h.dst_node = node;
     h.epoch = epoch;
+    if (body.size() > max_frame_body()) {
+        // Would abort in the DPDK port (or be cut by the kernel): never queued, and said. The
+        // control path refuses what it can see coming (a section id too long for the mtu); this
+        // catches the rest, e.g. sections adopted after the mtu was lowered.
+        ++counters_.tx_dropped;
+        events_.push_back("frame of type " + std::to_string(static_cast<int>(type)) + " with a " +
+                          std::to_string(body.size()) + "-byte body does not fit mtu " + std::to_string(cfg_.mtu) +
+                          " (at most " + std::to_string(max_frame_body()) + "): not sent to node " +
+                          std::to_string(node));
+        return false;
+    }
     h.link_seq = p->stream.next_link_seq();
     std::vector<std::byte> frame(kFrameOverhead + body.size());
     const std::size_t n = encode_frame_unsealed(frame, self_, endpoint_of(*p), h, body);
@@ -227,6 +244,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             return true;
         });
     }
+    if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;
 }
 

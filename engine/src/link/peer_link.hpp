@@ -57,6 +57,8 @@ public:
     const LinkConfig& config() const { return cfg_; }
     /// Largest payload a DATA frame can carry on this link.
     std::size_t max_data_payload() const;
+    /// Largest body of one frame on this link (the configured IPv4 mtu less IPv4, UDP and our header).
+    std::size_t max_frame_body() const;
     const net::Transport& transport() const { return *port_; }
     net::Transport& transport() { return *port_; }
     /// Heartbeats and HELLOs that are due, and peers that went silent (timer path).

@@ -1,5 +1,7 @@
 #include "replication/active_side.hpp"
 
+#include "crash/crash_points.hpp"
+
 #include "replication/replica.hpp"
 
 #include <xxhash.h>
@@ -91,6 +93,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
             if (m.state == Member::State::kInSync) send_section(r, node, ev);
         return;
     }
+    crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
@@ -103,6 +106,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
             ++counters_.commits_sent;
             ++r.figures.commits_sent;
+            crash::hit_after_flush(crash::Point::kSendBeforeAck); // dies once the link sent them
         } else if (m.state == Member::State::kAwaitHashes) {
             m.barrier.push_back(id); // the resync diff will include it
         } // down: it resyncs when it comes back, or stops being required after member_timeout_ms
@@ -342,8 +346,21 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
     if (b.refused_link_seq < m.rejoin_from) return false; // sent before the resync already under way
     Checkpoint& c = *r.ckpt;
     const std::string what = std::string(b.refused_type == FrameType::kData ? "commit " + std::to_string(b.commit_seq)
-                                         : b.refused_type == FrameType::kSection ? "a section change"
-                                                                                 : "the end of a resync");
+                                         : b.refused_type == FrameType::kSection  ? "a section change"
+                                         : b.refused_type == FrameType::kAnnounce ? "the checkpoint's announcement"
+                                                                                  : "the end of a resync");
+    if (b.reason == RefuseReason::kNoReplica) {
+        // It cannot hold the checkpoint at all: resyncing would only repeat the refusal. It counts
+        // as down (sync commits fail at once, naming it) until it reconnects and is announced to
+        // again, or until member_timeout_ms drops it from the required set.
+        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
+                              refuse_reason_name(b.reason) + "): treated as down until it reconnects");
+        m.state = Member::State::kDown;
+        m.down_since_ns = now_ns_;
+        m.barrier.clear();
+        publish(r);
+        return false;
+    }
     if (b.reason == RefuseReason::kStaleEpoch || b.reason == RefuseReason::kNotFromActive ||
         b.replica_epoch > c.epoch()) {
         // The node follows another active at this epoch or a newer one: this node was fenced.

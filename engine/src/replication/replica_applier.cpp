@@ -29,7 +29,7 @@ Status ReplicaApplier::install(std::uint32_t slot, std::span<const std::byte> id
         // The same section: keep its bytes (a resync sends only the blocks that differ).
         sl.remote_generation = remote_generation;
         if (sl.expiration_ns != expiration_ns) {
-            sl.expiration_ns = expiration_ns;
+            c_.set_slot_expiration(slot, expiration_ns);
             c_.begin_dir_edit();
             store_relaxed(c_.meta_.mutable_desc(slot).expiration_ns, expiration_ns);
             c_.end_dir_edit();
@@ -57,26 +57,34 @@ Status ReplicaApplier::install(std::uint32_t slot, std::span<const std::byte> id
     return {};
 }
 
-void ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation) {
-    if (slot >= c_.slots_.size() || !c_.slots_[slot].used) return;
-    if (remote_generation != 0 && c_.slots_[slot].remote_generation != remote_generation) return;
+bool ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation) {
+    if (slot >= c_.slots_.size() || !c_.slots_[slot].used) return false;
+    if (remote_generation != 0 && c_.slots_[slot].remote_generation != remote_generation) return false;
     SectionControl& ctl = c_.data_.control(slot);
+    // Fence it as delete_section does: readers and writers see the engine's owner and go away. A
+    // CAS, not a store: a stale writer on a node just demoted may take the lock at any moment, and
+    // a store would erase its hold without a rollback.
     std::uint64_t lock = load_acquire(ctl.lock);
-    if (lock_held(lock)) { // a stale local writer (this node was demoted): its transaction is void
-        c_.commit_.recover(slot, lock, false);
-        lock = load_acquire(ctl.lock);
+    std::uint64_t fenced = 0;
+    for (;;) {
+        if (lock_held(lock)) { // a stale local writer (this node was demoted): its transaction is void
+            c_.commit_.recover(slot, lock, false);
+            lock = load_acquire(ctl.lock);
+            continue;
+        }
+        fenced = lock_seq(lock) + 1;
+        if (race_window_for_test) race_window_for_test(ctl.lock);
+        if (compare_exchange_acquire(ctl.lock, lock, make_lock(fenced, kOwnerEngine))) break;
     }
-    // Fence it as delete_section does: readers and writers see the engine's owner and go away.
-    const std::uint64_t fenced = lock_seq(lock) + 1;
-    store_release(ctl.lock, make_lock(fenced, kOwnerEngine));
     c_.slots_[slot].captured_seq = fenced;
     c_.remove_section(slot);
+    return true;
 }
 
 void ReplicaApplier::set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns) {
     if (slot >= c_.slots_.size() || !c_.slots_[slot].used || c_.slots_[slot].remote_generation != remote_generation)
         return;
-    c_.slots_[slot].expiration_ns = expiration_ns;
+    c_.set_slot_expiration(slot, expiration_ns);
     c_.begin_dir_edit();
     store_relaxed(c_.meta_.mutable_desc(slot).expiration_ns, expiration_ns);
     c_.end_dir_edit();
@@ -103,16 +111,22 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
     std::uint64_t lock = load_acquire(ctl.lock);
-    if (lock_held(lock)) { // a stale local writer (this node was demoted): void its transaction first
-        // c_.commit_.recover() copies the whole shadow back, staged bytes included: that is the new state.
-        c_.commit_.recover(slot, lock, false);
-        lock = load_acquire(ctl.lock);
+    std::uint64_t next = 0;
+    for (;;) {
+        if (lock_held(lock)) { // a stale local writer (this node was demoted): void its transaction first
+            // c_.commit_.recover() copies the whole shadow back, staged bytes included: that is the new state.
+            c_.commit_.recover(slot, lock, false);
+            lock = load_acquire(ctl.lock);
+            continue;
+        }
+        // The sequence only grows, even when the active's is lower (a diverged former active being
+        // resynced): a reader that saw the old value must see a different one after the change.
+        next = std::max<std::uint64_t>(seq & ~1ull, (lock_seq(lock) | 1) + 1);
+        if (race_window_for_test) race_window_for_test(ctl.lock);
+        // Odd (readers wait or retry), by CAS: a stale writer that took the lock since our load
+        // keeps it, and is voided (rolled back) on the next turn instead of silently overwritten.
+        if (compare_exchange_acquire(ctl.lock, lock, make_lock(next - 1, 0))) break;
     }
-    // The sequence only grows, even when the active's is lower (a diverged former active being
-    // resynced): a reader that saw the old value must see a different one after the change.
-    const std::uint64_t cur = lock_seq(lock);
-    const std::uint64_t next = std::max<std::uint64_t>(seq & ~1ull, (cur | 1) + 1);
-    store_relaxed(ctl.lock, make_lock(next - 1, 0)); // odd: readers wait or retry
     fence_release();
     std::byte* live = c_.data_.area();
     const std::byte* shadow = c_.shadow_area();

@@ -19,13 +19,19 @@ class ReplicaApplier {
 public:
     explicit ReplicaApplier(Checkpoint& c) : c_(c) {}
 
+    /// Test seam (tests/unit/test_replication_errors.cpp): when set, runs between the applier's
+    /// load of a section's lock word and its compare-and-swap, where a stale writer on a node
+    /// just demoted can take the lock. One load of a null pointer otherwise.
+    static inline void (*race_window_for_test)(std::uint64_t& lock_word) = nullptr;
+
     /// Makes `slot` hold this section at exactly this extent; keeps the bytes when the slot already
     /// holds the same id at the same extent (a resync then sends only the blocks that differ).
     Status install(std::uint32_t slot, std::span<const std::byte> id, std::uint64_t remote_generation,
                    std::uint64_t data_offset, std::uint64_t capacity, std::int64_t expiration_ns, std::uint64_t seq,
                    std::uint64_t size);
-    /// Removes the section in `slot` if it holds `remote_generation` (any when 0).
-    void remove(std::uint32_t slot, std::uint64_t remote_generation);
+    /// Removes the section in `slot` if it holds `remote_generation` (any when 0); false when
+    /// there was no such section (nothing was removed: the replica has diverged from the active).
+    bool remove(std::uint32_t slot, std::uint64_t remote_generation);
     void set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
     /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
     /// slot, generation or range does not fit.

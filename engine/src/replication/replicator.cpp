@@ -231,6 +231,7 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
         ok = result == StandbySide::SectionResult::kApplied;
     }
     // RESYNC_DONE: everything before it was applied in order (or refused, and said so).
+    if (f.header.type == FrameType::kResyncDone) r->standby.resyncing = false;
     if (!ok) standby_.refuse(node, f, RefuseReason::kBadCommit, r->ckpt->epoch());
 }
 
@@ -284,8 +285,10 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
         auto created = host_.create_replica(name, attrs);
         if (!created) {
             host_.replication_log("cannot create replica of '" + name + "' announced by " + node_str(node) + ": " +
-                                  created.message());
-            return;
+                                  created.message() + " (refused: its sync commits fail until this is fixed)");
+            // Said, not swallowed: without the refusal the active waits for HASHES that never come
+            // and every sync commit times out instead of failing at once.
+            return standby_.refuse(node, f, RefuseReason::kNoReplica, 0);
         }
         c = *created;
     }

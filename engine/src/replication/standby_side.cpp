@@ -1,5 +1,6 @@
 #include "replication/standby_side.hpp"
 
+#include "crash/crash_points.hpp"
 #include "replication/replica.hpp"
 
 #include <xxhash.h>
@@ -43,6 +44,7 @@ void StandbySide::send_hashes(Replica& r) {
     std::vector<std::uint32_t> used;
     for (std::uint32_t s = 0; s < c.max_sections(); ++s)
         if (c.section_state(s)) used.push_back(s);
+    r.standby.resyncing = true; // until RESYNC_DONE
     HashesBody h;
     h.checkpoint_id = r.remote_wire_id;
     if (used.empty()) {
@@ -90,7 +92,15 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         }
         break;
     case SectionOp::kDelete:
-        a.remove(s.slot, s.generation);
+        // A delete that found nothing to delete is not applied: this replica does not hold what
+        // the active thinks it does. Refused, the active resyncs it.
+        if (!a.remove(s.slot, s.generation)) {
+            ++counters_.bad_commits;
+            host_.replication_log("checkpoint '" + c.name() + "': delete of slot " + std::to_string(s.slot) +
+                                  " (generation " + std::to_string(s.generation) +
+                                  ") found no such section on this replica: refused");
+            result = SectionResult::kBad;
+        }
         break;
     case SectionOp::kExpiration:
         a.set_expiration(s.slot, s.generation, s.expiration_ns);
@@ -133,9 +143,12 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     ++rx.rx_next;
     if (!(f.header.flags & kFlagLastFragment)) return true;
     rx.rx_open = false;
+    crash::hit(crash::Point::kStagedBeforeApply); // every fragment staged in SHADOW, DATA untouched
     const bool applied =
         rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0);
     if (applied) {
+        crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush
+        if (rx.resyncing) crash::hit(crash::Point::kMidResync);
         ++counters_.commits_applied;
         ++r.figures.commits_applied;
     } else {

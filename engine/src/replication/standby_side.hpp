@@ -19,7 +19,8 @@ struct Replica;
 struct StandbyState {
     explicit StandbyState(Checkpoint& c) : applier(c) {}
     ReplicaApplier applier;
-    bool rx_open = false; ///< a commit is being received
+    bool rx_open = false;   ///< a commit is being received
+    bool resyncing = false; ///< HASHES sent, RESYNC_DONE not received yet
     std::uint32_t rx_slot = 0, rx_next = 0;
     std::uint64_t rx_generation = 0, rx_seq = 0;
 };

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,6 +111,68 @@ std::byte* Checkpoint::shadow_area() const {
     return shadow_map_.data() + layout_.shadow_area_offset;
 }
 
+void Checkpoint::arm_guard() {
+    guard_.arm(data_map_.data(), data_map_.size(), layout_.area_offset, shadow_fd_.get(), layout_.shadow_area_offset,
+               shadow_map_.size());
+    guard_seen_ = guard_.faults();
+}
+
+std::optional<std::string> Checkpoint::check_resized() {
+    const std::uint64_t faults = guard_.faults();
+    struct stat st {};
+    if (::fstat(data_fd_.get(), &st) != 0) return std::nullopt;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t expected = data_map_.size();
+    if (size == expected && faults == guard_seen_) return std::nullopt;
+    // Bytes from `lost_from` on may be gone: truncation freed them (the client may have grown the
+    // object again since: then only the guard's low-water mark says where).
+    const std::uint64_t lost_from = std::min(size, guard_.low_water());
+    std::string what = "DATA was resized to " + std::to_string(size) + " bytes (its layout needs " +
+                       std::to_string(expected) + ") by a client holding a write handle";
+    std::string writers;
+    for (std::uint32_t w = 0; w < kMaxWriters; ++w) {
+        const WriterSlot& ws = meta_.writer(w);
+        if (load_relaxed(ws.state) == kWriterAttached)
+            writers += (writers.empty() ? "" : ", ") + std::to_string(load_relaxed(ws.pid));
+    }
+    if (!writers.empty()) what += " (writer pids " + writers + ")";
+    if (faults != guard_seen_)
+        what += "; " + std::to_string(faults - guard_seen_) + " engine access(es) past its end absorbed";
+    if (size != expected && ::ftruncate(data_fd_.get(), static_cast<off_t>(expected)) != 0) {
+        // The stand-in pages stay: the engine keeps running on them, the checkpoint stays damaged.
+        what += "; cannot restore its size: " + std::string(std::strerror(errno));
+        note_damage(what);
+        guard_seen_ = faults;
+        return what;
+    }
+    if (size < expected) (void)::posix_fallocate(data_fd_.get(), 0, static_cast<off_t>(expected));
+    // Back onto the object, at the same address: every view and every pointer stays valid.
+    void* p = ::mmap(data_map_.data(), expected, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, data_fd_.get(), 0);
+    CKPT_ENFORCE(p != MAP_FAILED, "cannot map DATA again over its stand-in pages");
+    guard_seen_ = faults;
+    guard_.clear_low_water();
+    ++counters_.segment_resizes;
+    std::size_t restored = 0;
+    if (lost_from < expected) {
+        if (!DataView::attach(data_map_.data(), data_map_.size(), meta_).ok()) // the cut took the header
+            write_data_header(data_map_.data(), layout_, attrs_, meta_.header().incarnation);
+        for (std::uint32_t s = 0; s < attrs_.max_sections; ++s) {
+            const Slot& sl = slots_[s];
+            if (!sl.used) continue;
+            const std::uint64_t ctl_off = layout_.control_offset + std::uint64_t{s} * sizeof(SectionControl);
+            const std::uint64_t end = layout_.area_offset + sl.offset + sl.capacity;
+            if (end <= lost_from && ctl_off + sizeof(SectionControl) <= lost_from) continue;
+            // Past anything a reader saw: the lock word may read zero now.
+            const std::uint64_t seq = std::max(lock_seq(load_acquire(data_.control(s).lock)), sl.captured_seq);
+            commit_.recover(s, make_lock(seq, 0), false);
+            ++restored;
+        }
+    }
+    what += "; size restored, " + std::to_string(restored) + " section(s) rolled back to their last committed state";
+    note_damage(what, true); // the cause of whatever the stand-in pages made the engine note before
+    return what;
+}
+
 Status Checkpoint::map_views() {
     CKPT_TRY_ASSIGN(mm, Mapping::map(meta_fd_.get(), layout_.meta_size, true));
     CKPT_TRY_ASSIGN(dm, Mapping::map(data_fd_.get(), layout_.data_size, true));
@@ -209,6 +272,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
     auto dv = DataView::attach(c->data_map_.data(), c->data_map_.size(), c->meta_);
     CKPT_ENFORCE(dv.ok(), "freshly created DATA does not validate");
     c->data_ = *dv;
+    c->arm_guard();
     c->alloc_ = ExtentAllocator(layout.area_size / attrs.block_size);
     c->slots_.resize(attrs.max_sections);
     for (std::uint32_t s = 0; s < attrs.max_sections; ++s) c->free_slots_.insert(c->free_slots_.end(), s);
@@ -247,6 +311,20 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     CKPT_TRY(validate_attributes(c->attrs_));
     CKPT_TRY_ASSIGN(layout, compute_layout(c->attrs_));
     c->layout_ = layout;
+    // A client may have resized DATA (its write descriptor allows ftruncate) while no engine ran
+    // or just before one died: restore the size now, and roll back below what the cut lost. META
+    // and SHADOW are never given out writable, so they are still refused when short.
+    CKPT_TRY_ASSIGN(dsize, object_size(c->data_fd_.get()));
+    std::uint64_t lost_from = UINT64_MAX;
+    if (dsize != layout.data_size) {
+        if (::ftruncate(c->data_fd_.get(), static_cast<off_t>(layout.data_size)) != 0)
+            return fail(Error::kNoResources, names.data.describe() + " is " + std::to_string(dsize) +
+                                                 " bytes, its layout needs " + std::to_string(layout.data_size) +
+                                                 ", and its size cannot be restored: " + std::strerror(errno));
+        (void)::posix_fallocate(c->data_fd_.get(), 0,
+                                static_cast<off_t>(layout.data_size)); // no holes to SIGBUS on later
+        lost_from = dsize;
+    }
     CKPT_TRY(c->map_views());
     CKPT_TRY_ASSIGN(mv, MetaView::attach(c->meta_map_.data(), c->meta_map_.size()));
     c->meta_ = mv;
@@ -257,6 +335,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     }
     CKPT_TRY_ASSIGN(dv, DataView::attach(c->data_map_.data(), c->data_map_.size(), c->meta_));
     c->data_ = dv;
+    c->arm_guard();
     const auto* sh = reinterpret_cast<const ShadowHeader*>(c->shadow_map_.data());
     if (load_acquire(sh->magic) != kShadowMagic || sh->incarnation != c->meta_.header().incarnation ||
         sh->area_offset != layout.shadow_area_offset || sh->area_size != layout.area_size)
@@ -287,12 +366,13 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             return fail(Error::kFailedOperation, "slot " + std::to_string(s) + " has an invalid or overlapping extent");
         Slot& sl = c->slots_[s];
         sl.used = true;
+        c->list_add(s);
         sl.generation = d.generation;
         sl.offset = d.data_offset;
         sl.capacity = d.capacity;
         sl.captured_seq = d.captured_seq;
         sl.committed_size = d.committed_size;
-        sl.expiration_ns = d.expiration_ns;
+        c->set_slot_expiration(s, d.expiration_ns);
         std::string id(reinterpret_cast<const char*>(&d) + sizeof(SectionDesc), d.id_len);
         sl.id = id;
         if (!c->by_id_.emplace(id, s).second)
@@ -325,6 +405,25 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             c->orphan_pids_[w] = static_cast<pid_t>(ws.pid);
         else
             c->release_writer(w);
+    }
+    if (lost_from != UINT64_MAX) {
+        // Everything from the cut on reads zero: roll those sections back from the shadow.
+        std::size_t restored = 0;
+        for (std::uint32_t s = 0; s < c->attrs_.max_sections; ++s) {
+            const Slot& sl = c->slots_[s];
+            if (!sl.used) continue;
+            const std::uint64_t ctl_off = layout.control_offset + std::uint64_t{s} * sizeof(SectionControl);
+            if (layout.area_offset + sl.offset + sl.capacity <= lost_from &&
+                ctl_off + sizeof(SectionControl) <= lost_from)
+                continue;
+            const std::uint64_t seq = std::max(lock_seq(load_acquire(c->data_.control(s).lock)), sl.captured_seq);
+            c->commit_.recover(s, make_lock(seq, 0), false);
+            ++restored;
+        }
+        ++c->counters_.segment_resizes;
+        c->note_damage("DATA was resized to " + std::to_string(lost_from) + " bytes (its layout needs " +
+                       std::to_string(layout.data_size) + ") by a client holding a write handle; size restored, " +
+                       std::to_string(restored) + " section(s) rolled back to their last committed state");
     }
     // Sections held by an owner that is not a live writer: recover; commits without a doorbell: capture.
     for (std::uint32_t s = 0; s < c->attrs_.max_sections; ++s) {
@@ -438,11 +537,12 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     const std::uint32_t bs = attrs_.block_size;
     Slot& sl = slots_[slot];
     sl.used = true;
+    list_add(slot);
     sl.generation += 1;
     sl.offset = offset;
     sl.capacity = capacity;
     sl.committed_size = initial.size();
-    sl.expiration_ns = expiration_ns;
+    set_slot_expiration(slot, expiration_ns);
     sl.id = id;
     // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
     // occupant never mistakes the new section for the state it started reading.
@@ -567,7 +667,9 @@ void Checkpoint::remove_section(std::uint32_t slot) {
     end_dir_edit();
     by_id_.erase(id);
     alloc_.release(sl.offset / attrs_.block_size, sl.capacity / attrs_.block_size);
+    set_slot_expiration(slot, kTimeEnd);
     sl.used = false;
+    list_remove(slot);
     free_slots_.insert(slot);
     record_change(slot);
     if (tombstones_ > layout_.index_capacity / 4) {
@@ -610,7 +712,7 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
     auto slot = lookup(id);
     if (!slot) return fail(Error::kNotExist, "no section " + printable(id) + " in checkpoint '" + name_ + "'");
     if (attrs_.max_sections == 1) return fail(Error::kInvalidParam, "the default section's expiration cannot be set");
-    slots_[*slot].expiration_ns = expiration_ns;
+    set_slot_expiration(*slot, expiration_ns);
     begin_dir_edit();
     store_relaxed(meta_.mutable_desc(*slot).expiration_ns, expiration_ns);
     end_dir_edit();
@@ -625,22 +727,47 @@ Status Checkpoint::set_expiration(std::span<const std::byte> id, std::int64_t ex
     return {};
 }
 
+void Checkpoint::list_add(std::uint32_t slot) {
+    slots_[slot].list_pos = static_cast<std::uint32_t>(used_list_.size());
+    used_list_.push_back(slot);
+}
+
+void Checkpoint::list_remove(std::uint32_t slot) {
+    const std::uint32_t pos = slots_[slot].list_pos;
+    const std::uint32_t last = used_list_.back();
+    used_list_[pos] = last;
+    slots_[last].list_pos = pos;
+    used_list_.pop_back();
+}
+
+void Checkpoint::set_slot_expiration(std::uint32_t slot, std::int64_t expiration_ns) {
+    Slot& sl = slots_[slot];
+    if (sl.expiration_ns != kTimeEnd) expiry_.erase({sl.expiration_ns, slot});
+    sl.expiration_ns = expiration_ns;
+    if (expiration_ns != kTimeEnd) expiry_.insert({expiration_ns, slot});
+}
+
 std::size_t Checkpoint::expire_sections(std::int64_t now_ns) {
+    // Earliest deadline first; stop at the first one still in the future.
     std::size_t n = 0;
-    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-        if (!slots_[s].used || slots_[s].expiration_ns == kTimeEnd || slots_[s].expiration_ns > now_ns) continue;
-        // A section being written expires right after its commit (next pass).
+    std::vector<std::uint32_t> busy; // being written: they expire right after their commit (next pass)
+    while (!expiry_.empty() && expiry_.begin()->first <= now_ns) {
+        const std::uint32_t s = expiry_.begin()->second;
+        ++counters_.timer_slots_visited;
         const std::string id = slots_[s].id;
-        if (delete_section(std::as_bytes(std::span(id)))) ++n;
+        if (delete_section(std::as_bytes(std::span(id)))) {
+            ++n; // remove_section took it out of expiry_
+        } else {
+            busy.push_back(s);
+            expiry_.erase(expiry_.begin());
+        }
     }
+    for (std::uint32_t s : busy) expiry_.insert({slots_[s].expiration_ns, s});
     return n;
 }
 
 std::int64_t Checkpoint::next_expiration() const {
-    std::int64_t m = kTimeEnd;
-    for (const Slot& s : slots_)
-        if (s.used) m = std::min(m, s.expiration_ns);
-    return m;
+    return expiry_.empty() ? kTimeEnd : expiry_.begin()->first;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -689,8 +816,7 @@ std::vector<std::pair<std::uint32_t, pid_t>> Checkpoint::orphan_writers() const 
 void Checkpoint::release_writer(std::uint32_t w) {
     CKPT_ENFORCE(w < kMaxWriters, "writer slot out of range");
     orphan_pids_[w] = 0;
-    for (std::uint32_t s = 0; s < slots_.size(); ++s) {
-        if (!slots_[s].used) continue;
+    for (std::uint32_t s : std::vector<std::uint32_t>(used_list_)) { // recover() never frees a slot; copied anyway
         std::uint64_t lock = load_acquire(data_.control(s).lock);
         if (lock_held(lock) && lock_owner(lock) == w + 1) commit_.recover(s, lock);
     }
@@ -706,9 +832,9 @@ void Checkpoint::release_writer(std::uint32_t w) {
 // Commit capture and recovery
 // ------------------------------------------------------------------------------------------
 
-void Checkpoint::note_damage(const std::string& what) {
+void Checkpoint::note_damage(const std::string& what, bool headline) {
     ++counters_.invalid_words;
-    if (damage_.empty()) damage_ = what;
+    if (damage_.empty() || headline) damage_ = what;
     MetaHeader& h = meta_.mutable_header();
     store_release(h.state, h.state | kMetaDamaged);
 }

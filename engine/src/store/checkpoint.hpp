@@ -11,6 +11,7 @@
 #include "commit/commit_path.hpp"
 #include "store/extent_allocator.hpp"
 #include "store/lazy_zero_array.hpp"
+#include "store/segment_guard.hpp"
 
 #include <sys/types.h>
 
@@ -42,6 +43,10 @@ struct CheckpointCounters {
     std::uint64_t rollbacks = 0;          ///< sections restored after their writer died mid-write
     std::uint64_t corruptions = 0;        ///< sections marked corrupted (weak mode or invalid words)
     std::uint64_t invalid_words = 0;      ///< application-writable words found invalid
+    std::uint64_t segment_resizes = 0;    ///< DATA found resized by a client and restored (check_resized)
+    /// Slots the periodic timers (scan_all, expire_sections, next_expiration) looked at: they
+    /// visit sections in use and due deadlines only, never every slot of max_sections.
+    std::uint64_t timer_slots_visited = 0;
 };
 
 /// A change the active replica ships to its standbys, produced by the commit path and the
@@ -149,6 +154,13 @@ public:
     /// so new openers can attach; true when it had to.
     bool repair_data_header();
 
+    /// A client with a write handle may ftruncate DATA (its descriptor is O_RDWR; named objects
+    /// cannot be sealed). Called by the loop when the SIGBUS guard absorbed a fault and at every
+    /// scan: if DATA's size changed or a fault was absorbed, restores the size, maps DATA again
+    /// at the same address, and rolls every section in the lost range back from the shadow.
+    /// Returns what it found and did (for the log), nullopt when DATA is as it should be.
+    std::optional<std::string> check_resized();
+
     /// Persistent checkpoints: starts write-back of the segments to their files (MS_ASYNC).
     void flush_to_disk() const;
 
@@ -206,7 +218,16 @@ private:
         std::int64_t expiration_ns = kTimeEnd;
         std::string id;                      ///< the engine's own copy: META is never read back after adoption
         std::uint64_t remote_generation = 0; ///< standby: the active's generation of this section
+        std::uint32_t list_pos = 0;          ///< index in used_list_ while used
     };
+    /// Sections in use, in no order: what the periodic scan walks (O(sections), not O(max_sections)).
+    std::vector<std::uint32_t> used_list_;
+    void list_add(std::uint32_t slot);
+    void list_remove(std::uint32_t slot);
+    /// Deadlines of sections that expire (kTimeEnd ones are not here), earliest first.
+    std::set<std::pair<std::int64_t, std::uint32_t>> expiry_;
+    /// Sets a used slot's expiration, private copy and deadline set together (not META).
+    void set_slot_expiration(std::uint32_t slot, std::int64_t expiration_ns);
 
     Status map_views();
     void begin_dir_edit();
@@ -217,7 +238,8 @@ private:
     void rebuild_index();
     void record_change(std::uint32_t slot);
     void mark_corrupted(std::uint32_t slot, const std::string& why);
-    void note_damage(const std::string& what);
+    /// Counts an invalid word and keeps the first message (`headline`: this one replaces it).
+    void note_damage(const std::string& what, bool headline = false);
     void remove_section(std::uint32_t slot);
     shm::ShadowEntry& shadow_entry(std::uint32_t slot) const;
     std::byte* shadow_area() const;
@@ -228,6 +250,9 @@ private:
     shm::Layout layout_{};
     Fd meta_fd_, data_fd_, shadow_fd_;
     shm::Mapping meta_map_, data_map_, shadow_map_;
+    SegmentGuard guard_;           ///< SIGBUS stand-in over data_map_ (declared after it: disarmed first)
+    std::uint64_t guard_seen_ = 0; ///< guard_.faults() already handled by check_resized
+    void arm_guard();
     shm::MetaView meta_;
     shm::DataView data_;
     ExtentAllocator alloc_;

@@ -12,6 +12,12 @@ struct FaultConfig {
     double reorder_pct = 0; ///< 0..100
     double corrupt_pct = 0; ///< 0..100
     std::uint32_t delay_us = 0;
+    /// Bursty loss (Gilbert-Elliott): above 1, drops come in bursts of this many frames on
+    /// average, drop_pct staying the long-run fraction lost. A two-state chain per direction: in
+    /// the bad state every frame is lost, in the good state none; it leaves the bad state with
+    /// probability 1/burst_frames per frame and enters it with p = r·d/(1−d) (d = drop_pct/100),
+    /// whose stationary share of bad frames is d. 0 or 1: independent (Bernoulli) loss.
+    double burst_frames = 0;
     bool tx = true;  ///< apply to frames this node sends (fault_direction = tx | both)
     bool rx = false; ///< apply to frames this node receives (fault_direction = rx | both)
     /// True when any fault is configured: open_transport then wraps the carrier.

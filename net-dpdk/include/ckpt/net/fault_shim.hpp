@@ -40,6 +40,10 @@ struct FaultCounters {
     std::uint64_t corrupted = 0;  ///< one bit flipped
     std::uint64_t delayed = 0;    ///< copies that waited delay_us
     std::uint64_t unsent = 0;     ///< TX: copies the carrier refused when the shim released them
+    std::uint64_t bursts = 0;     ///< Gilbert-Elliott: entries into the bad (losing) state
+    /// Copies passed on with a bit flipped (a duplicated corrupted frame counts twice): what the
+    /// receiver's frame check must reject, one for one.
+    std::uint64_t corrupted_copies = 0;
 };
 
 class FaultShim final : public Transport {
@@ -68,6 +72,16 @@ public:
     /// Frames the shim holds now (delayed or reordered), both directions.
     std::size_t held() const;
     const Transport& inner() const { return *inner_; }
+    /// The network heals: from now on no fault is applied (frames already held still leave when
+    /// due). The counters keep what was done.
+    void heal() {
+        const FaultConfig keep = cfg_;
+        cfg_ = FaultConfig{};
+        cfg_.seed = keep.seed;
+        cfg_.tx = keep.tx;
+        cfg_.rx = keep.rx;
+        // delay_us 0: frames already held keep their due times, new ones are not delayed.
+    }
 
 private:
     struct Held {
@@ -80,6 +94,7 @@ private:
         FaultCounters counters;
         std::deque<Held> delayed;    ///< FIFO; every entry waits the same delay, so due times rise
         std::optional<Held> reorder; ///< at most one frame held back
+        bool bad = false;            ///< Gilbert-Elliott state (burst_frames > 1)
     };
     /// Where a lane's frames go: the carrier (TX) or the receive callback (RX).
     using Emit = std::function<void(std::span<const std::byte>)>;

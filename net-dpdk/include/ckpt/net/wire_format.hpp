@@ -195,8 +195,9 @@ enum class RefuseReason : std::uint8_t {
     kStaleEpoch = 2,        ///< the sender's epoch is older than the replica's: it is fenced
     kNotFromActive = 3,     ///< the replica follows another active
     kBadCommit = 4,         ///< did not fit the replica (slot, generation, range, fragment order)
+    kNoReplica = 5,         ///< ANNOUNCE: this node cannot create the replica (its log says why)
 };
-inline constexpr std::uint8_t kMaxRefuseReason = 4;
+inline constexpr std::uint8_t kMaxRefuseReason = 5;
 
 /// REFUSED body (32 bytes): a standby's answer to a DATA (last fragment), SECTION or
 /// RESYNC_DONE frame it did not apply. The active does not count the commit as replicated on
