@@ -35,8 +35,27 @@ InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
     cfg.transport = net::Carrier::kUdp; // what the frames' addresses look like; the carrier is ours
     cfg.peers.clear();
     for (std::uint16_t p : peers) cfg.peers.push_back(PeerConfig{p, 0, 0});
+    cfg_ = cfg;
     link_ = PeerLink::over(cfg, 0x1000 + id, std::move(carrier));
     repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
+}
+
+void InProcessNode::restart(std::unique_ptr<net::Transport> carrier) {
+    repl_.reset();
+    link_.reset();
+    std::vector<std::string> names;
+    for (auto& [name, c] : by_name_) names.push_back(name);
+    by_name_.clear(); // unmaps (the objects stay)
+    link_ = PeerLink::over(cfg_, 0x1000 + id_ + (++boots_ << 32), std::move(carrier));
+    repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
+    for (const auto& name : names) {
+        auto c = Checkpoint::adopt(in_process_names(prefix_, name), 0600);
+        EXPECT_TRUE(c.ok()) << c.message();
+        if (!c) continue;
+        std::shared_ptr<Checkpoint> cp(std::move(*c));
+        by_name_[name] = cp;
+        repl_->adopt(cp);
+    }
 }
 
 InProcessNode::~InProcessNode() {

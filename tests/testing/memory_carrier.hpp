@@ -26,6 +26,11 @@ public:
 
     /// While cut, frames sent either way are lost (a partition).
     void cut(bool on) { wire_->cut = on; }
+    /// Another carrier at this one's end of the same wire (a restarted engine's; frames still
+    /// queued for this end go to it).
+    std::unique_ptr<MemoryCarrier> same_end() const {
+        return std::unique_ptr<MemoryCarrier>(new MemoryCarrier(wire_, end_, node_));
+    }
 
 private:
     struct Wire {

@@ -20,6 +20,36 @@ void ActiveSide::start(Replica& r) {
     publish(r);
 }
 
+void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held) {
+    now_ns_ = clock_();
+    std::vector<std::uint16_t> waiting;
+    for (auto& [node, m] : r.active.members) {
+        if (m.state != Member::State::kDown) continue; // up already: joined by start()
+        m.required = true;
+        m.synced = true; // it may hold acknowledged commits of this active: it must come back first
+        m.down_since_ns = now_ns_;
+        waiting.push_back(node);
+    }
+    for (const auto& [slot, st] : held) {
+        Pending p{&r, slot, st.generation, st.seq, 0, waiting};
+        p.captured_ns = now_ns_;
+        for (auto& [node, m] : r.active.members)
+            if (m.state != Member::State::kDown) {
+                p.waiting.push_back(node);
+                m.barrier.push_back(next_commit_id_); // start() joined it: its resync covers the commit
+            }
+        if (p.waiting.empty()) continue;
+        r.active.lag_commits += 1;
+        pending_.emplace(next_commit_id_++, std::move(p));
+    }
+    if (!waiting.empty())
+        host_.replication_log("checkpoint '" + r.ckpt->name() + "': adopted as active after a restart; " +
+                              std::to_string(held.size()) +
+                              " section(s) with commits no standby is known to hold; sync commits wait for "
+                              "every standby to rejoin and resync");
+    publish(r);
+}
+
 void ActiveSide::forget_pending(const Replica& r) {
     for (auto it = pending_.begin(); it != pending_.end();)
         it = it->second.repl == &r ? pending_.erase(it) : std::next(it);

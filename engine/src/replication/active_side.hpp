@@ -55,6 +55,11 @@ public:
 
     /// The checkpoint became active here: standbys up now join at once (announce, then resync).
     void start(Replica& r);
+    /// Adopted as active after an engine restart: which standbys held this state is unknown, so
+    /// every configured peer is a required member that is down (sync commits fail naming it)
+    /// until it rejoins and resyncs, and the commits captured meanwhile (`held`: slot and state)
+    /// wait for that resync. Applies member_timeout_ms as for any required member that is down.
+    void start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held);
     /// It stops being active here: commits waiting for standbys will never be acknowledged by this
     /// node, resyncs in flight are void, the lag is zero.
     void stop(Replica& r);

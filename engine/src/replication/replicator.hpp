@@ -68,6 +68,9 @@ private:
     Replica& replica_of(const std::shared_ptr<Checkpoint>& c);
     Replica* by_wire(std::uint32_t wire_id);
     Replica* by_remote(std::uint16_t node, std::uint32_t remote_wire_id);
+    /// An epoch to be active at: the checkpoint's own, or the first one of this node's when it
+    /// carries no count yet (created here, or written by an engine before the encoding).
+    std::uint64_t own_epoch(std::uint64_t epoch) const;
     void become_active(Replica& r, std::uint64_t epoch);
     void become_standby(Replica& r, std::uint64_t epoch, std::uint16_t active_node, std::uint32_t remote_wire_id);
     void on_announce(std::uint16_t node, const net::DecodedFrame& f);

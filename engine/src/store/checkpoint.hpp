@@ -168,6 +168,14 @@ public:
     void set_replicating(EventSink sink);
     void stop_replicating(bool ack_captured);
     bool replicating() const { return replicating_; }
+    /// Adopted as the active replica after an engine restart: commits captured before a replicator
+    /// takes the checkpoint over are not acknowledged (no standby is known to hold them). True
+    /// until set_replicating() (the replicator then waits for a standby) or release_held_acks().
+    bool holding_acks() const { return hold_acks_; }
+    /// No replication after all (an engine without peers): captures are acknowledgements again.
+    void release_held_acks();
+    /// Sections whose captured commits are not all acknowledged, by slot.
+    std::vector<std::pair<std::uint32_t, SectionState>> unacknowledged_sections() const;
     /// Every replica applied `seq` of the section in `slot` (if it still has `generation`).
     void set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq);
     /// Replication figures for readers (ckptstat, async writers' window).
@@ -249,6 +257,7 @@ private:
     std::uint64_t zero_block_hash() const;
     void emit(ReplEvent&& ev) { sink_(std::move(ev)); }
     bool replicating_ = false;
+    bool hold_acks_ = false; ///< see holding_acks()
     EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
     LazyZeroArray<std::uint64_t> block_hash_;

@@ -77,6 +77,21 @@ inline constexpr std::uint32_t kRoleLocal = 0;   ///< no peers: the node-local e
 inline constexpr std::uint32_t kRoleActive = 1;  ///< writers commit here; replicas follow
 inline constexpr std::uint32_t kRoleStandby = 2; ///< a replica: read-only for applications until promoted
 
+/// MetaHeader::epoch: (promotion count << 16) | the node id that made it. Every promotion takes the
+/// count past the highest it knows and adds its own node id, so two promotions anywhere (even of
+/// the same epoch, on both sides of a partition) give distinct epochs, ordered by count first.
+/// Epochs below 1 << 16 come from engines before this encoding; the next promotion leaves them behind.
+inline constexpr unsigned kEpochNodeBits = 16;
+constexpr std::uint64_t next_epoch(std::uint64_t current, std::uint16_t node) {
+    return (((current >> kEpochNodeBits) + 1) << kEpochNodeBits) | node;
+}
+constexpr std::uint64_t epoch_count(std::uint64_t epoch) {
+    return epoch >> kEpochNodeBits;
+}
+constexpr std::uint16_t epoch_node(std::uint64_t epoch) {
+    return static_cast<std::uint16_t>(epoch & ((1u << kEpochNodeBits) - 1));
+}
+
 /// MetaHeader::window_policy: what an async writer meets when the replication lag reaches the window.
 inline constexpr std::uint32_t kWindowBlock = 0;    ///< write() waits until the lag drops below it
 inline constexpr std::uint32_t kWindowTryAgain = 1; ///< write() fails with TRY_AGAIN
