@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace ckpt::engine {
 
@@ -31,7 +32,7 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
         waiting.push_back(node);
     }
     for (const auto& [slot, st] : held) {
-        Pending p{&r, slot, st.generation, st.seq, 0, waiting};
+        Pending p{&r, slot, st.generation, st.seq, 0, r.ckpt->meta().commit_seq(), waiting};
         p.captured_ns = now_ns_;
         for (auto& [node, m] : r.active.members)
             if (m.state != Member::State::kDown) {
@@ -48,6 +49,44 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
                               " section(s) with commits no standby is known to hold; sync commits wait for "
                               "every standby to rejoin and resync");
     publish(r);
+}
+
+void ActiveSide::give_up_pending(Replica& r) {
+    Checkpoint& c = *r.ckpt;
+    std::uint32_t n = 0;
+    std::uint64_t first = 0, last = 0;
+    std::vector<std::uint32_t> slots;
+    for (const auto& [id, p] : pending_) {
+        if (p.repl != &r) continue;
+        if (n++ == 0) first = p.change;
+        first = std::min(first, p.change);
+        last = std::max(last, p.change);
+        if (std::find(slots.begin(), slots.end(), p.slot) == slots.end()) slots.push_back(p.slot);
+    }
+    if (n == 0) return;
+    std::string ids;
+    for (std::uint32_t s : slots) {
+        const auto st = c.section_state(s);
+        std::string id;
+        if (!st)
+            id = "slot " + std::to_string(s);
+        else if (st->id.empty())
+            id = "(default)";
+        else
+            for (char ch : st->id) { // section ids are bytes: escape what is not printable
+                char b[5];
+                std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned char>(ch));
+                id += (ch >= 0x20 && ch < 0x7f) ? std::string(1, ch) : std::string(b);
+            }
+        ids += (ids.empty() ? "" : ", ") + id;
+    }
+    host_.replication_log("checkpoint '" + c.name() + "': stepping down with " + std::to_string(n) +
+                          " commit(s) no standby acknowledged: LOST on this node (changes " + std::to_string(first) +
+                          ".." + std::to_string(last) + " of its change sequence; sections " + ids +
+                          "); the new active's state replaces them");
+    c.record_lost(n, first, last);
+    counters_.commits_lost += n;
+    r.figures.commits_lost += n;
 }
 
 void ActiveSide::forget_pending(const Replica& r) {
@@ -123,7 +162,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
-    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}};
+    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, c.meta().commit_seq() + 1, {}}; // recorded after us
     const std::span<const std::byte> section = c.committed_bytes(ev.slot);
     for (auto& [node, m] : r.active.members) {
         if (!m.required) continue;

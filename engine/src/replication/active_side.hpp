@@ -63,6 +63,10 @@ public:
     /// It stops being active here: commits waiting for standbys will never be acknowledged by this
     /// node, resyncs in flight are void, the lag is zero.
     void stop(Replica& r);
+    /// It steps down (demoted, or fenced by a newer epoch): the commits no standby acknowledged are
+    /// given up. Says so in the log (count, range of the change sequence, sections), in META (the
+    /// library's role event) and in the counters (ckptstat). Call before stop().
+    void give_up_pending(Replica& r);
     /// It is deleted here: standbys are told (then stop()).
     void unlink(Replica& r);
     /// A commit or section change captured on this node.
@@ -95,6 +99,7 @@ private:
         Replica* repl;
         std::uint32_t slot;
         std::uint64_t generation, seq, bytes;
+        std::uint64_t change = 0;           ///< its number in the checkpoint's change sequence
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
         std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
     };

@@ -90,13 +90,15 @@ void Replicator::become_standby(Replica& r, std::uint64_t epoch, std::uint16_t a
                                 std::uint32_t remote_wire_id) {
     Checkpoint& c = *r.ckpt;
     const bool was_active = c.role() == kRoleActive;
-    c.stop_replicating(false); // commits not replicated stay unacknowledged: their writers fail
+    if (was_active) active_.give_up_pending(r); // reported: log, META (role event), counters
+    c.stop_replicating(false);                  // commits not replicated stay unacknowledged: their writers fail
     active_.stop(r);
     standby_.reset(r);
     r.active_node = active_node;
     r.remote_wire_id = remote_wire_id;
     c.set_role(kRoleStandby, epoch, active_node);
     c.publish_lag(0, 0, 0, 0);
+    c.publish_acks(); // wakes sync committers (they fail) and subscribers (the role event)
     if (was_active) ++counters_.demotions;
 }
 
@@ -284,8 +286,9 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
             // before that encoding (both count 1 from one shared epoch): the lower node id wins
             // there, deterministically on both sides, and the log says whose commits go.
             if (epoch == mine && node != link_.node_id())
-                host_.replication_log("checkpoint '" + name + "': " + node_str(node) + " is active at this node's epoch " +
-                                      std::to_string(epoch) + " (an epoch from before epochs carried their node)");
+                host_.replication_log("checkpoint '" + name + "': " + node_str(node) +
+                                      " is active at this node's epoch " + std::to_string(epoch) +
+                                      " (an epoch from before epochs carried their node)");
             if (epoch < mine || (epoch == mine && node > link_.node_id())) {
                 ++counters_.stale_epoch;
                 return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down

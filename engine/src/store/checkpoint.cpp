@@ -752,6 +752,15 @@ void Checkpoint::set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t
     batch_dirty_ = true; // waiters re-check (a demoted writer's sync commit fails)
 }
 
+void Checkpoint::record_lost(std::uint32_t commits, std::uint64_t first_change, std::uint64_t last_change) {
+    MetaHeader& h = meta_.mutable_header();
+    store_relaxed(h.lost_commits, commits);
+    store_relaxed(h.lost_first_change, first_change);
+    store_relaxed(h.lost_last_change, last_change);
+    store_release(h.lost_events, load_relaxed(h.lost_events) + 1); // last: readers see the fields with it
+    batch_dirty_ = true;
+}
+
 void Checkpoint::release_held_acks() {
     if (!hold_acks_) return;
     hold_acks_ = false;

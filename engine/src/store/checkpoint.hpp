@@ -178,6 +178,9 @@ public:
     std::vector<std::pair<std::uint32_t, SectionState>> unacknowledged_sections() const;
     /// Every replica applied `seq` of the section in `slot` (if it still has `generation`).
     void set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq);
+    /// This active stepped down and gave up `commits` unacknowledged commits, changes first..last
+    /// of its change sequence: published in META for the library (the role event says so).
+    void record_lost(std::uint32_t commits, std::uint64_t first_change, std::uint64_t last_change);
     /// Replication figures for readers (ckptstat, async writers' window).
     void publish_lag(std::uint64_t commits, std::uint64_t bytes, std::uint32_t replicas, std::uint32_t sync_blocked);
     void set_window(std::uint32_t commits, std::uint32_t policy);

@@ -263,7 +263,7 @@ struct alignas(64) CheckpointStats {
     std::uint32_t sync_blocked;           ///< a required standby that is down (0: none)
     std::uint32_t peer_count;             ///< PeerLag entries in use
     std::uint32_t reserved0;
-    std::uint64_t reserved1;
+    std::uint64_t commits_lost; ///< captured as active, given up unacknowledged when it stepped down
     PeerLag peers[kStatsMaxPeers];
     char name[kStatsNameMax + 1];
     std::uint8_t reserved[192];
