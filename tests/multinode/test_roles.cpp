@@ -12,6 +12,10 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 using namespace ckpt;
@@ -158,6 +162,75 @@ TEST(Roles, AnActiveThatStepsDownReportsTheCommitsNoStandbyAcknowledged) {
         auto c = st->view.read_checkpoint("lossy");
         return c && c->stats.commits_lost == static_cast<std::uint64_t>(kLost);
     }));
+}
+
+TEST(Fencing, ASilentStandbyIsFencedByTheCommandBeforeSyncCommitsAreAcknowledgedWithoutIt) {
+    // The fence command stands in for hotspare-fence-peer: it records its argument, and says "no"
+    // (exit 3, as without quorum) until the test allows it.
+    char dir_tmpl[] = "/tmp/hs-fence.XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_tmpl), nullptr);
+    const std::string dir = dir_tmpl;
+    const std::string script = dir + "/fence";
+    {
+        FILE* f = std::fopen(script.c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        std::fprintf(f, "#!/bin/sh\necho \"$1\" >> %s/calls\n[ -e %s/allow ] && exit 0\nexit 3\n", dir.c_str(),
+                     dir.c_str());
+        std::fclose(f);
+        ASSERT_EQ(::chmod(script.c_str(), 0700), 0);
+    }
+    TwoNodes n("fence-cmd", {"fence_peer_command = " + script, "fence_retry_ms = 100"});
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    auto sa = Session::connect({n.a->socket()});
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    auto ca = sa->create("fenced", replica_attrs());
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    SectionCreate sc;
+    sc.id = "v";
+    sc.capacity = 256;
+    ASSERT_TRUE(ca->create_section(sc).ok());
+    auto sec = ca->section("v");
+    ASSERT_TRUE(sec.ok());
+    write_u64(*sec, 1, Ack::kSync);
+    ASSERT_TRUE(open_replica(*sb, "fenced").ok());
+    write_u64(*sec, 2, Ack::kSync); // node 2 holds it: it is a synced member now
+
+    n.b->kill_hard();
+    ASSERT_TRUE(wait_peer_state(n.a->socket(), 2, "down"));
+    // The command runs and fails: no sync commit is acknowledged, each fails naming node 2.
+    ASSERT_TRUE(eventually([&] { return n.a->log().find("exited with status 3") != std::string::npos; })) << n.a->log();
+    std::uint64_t v = 3;
+    auto r = sec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::kUnavailable);
+    EXPECT_NE(r.message().find("standby node 2"), std::string::npos) << r.message();
+    EXPECT_NE(n.a->log().find("fencing node 2 failed: " + script + " exited with status 3; sync commits fail"),
+              std::string::npos)
+        << n.a->log();
+    // The cluster manager can now: the next attempt succeeds and commits are acknowledged alone.
+    {
+        FILE* f = std::fopen((dir + "/allow").c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        std::fclose(f);
+    }
+    ASSERT_TRUE(eventually([&] {
+        ++v;
+        return sec->write(0, std::as_bytes(std::span(&v, 1)), Ack::kSync).ok();
+    })) << n.a->log();
+    EXPECT_NE(n.a->log().find("node 2 fenced by " + script), std::string::npos) << n.a->log();
+    EXPECT_NE(n.a->log().find("node 2 is fenced (it cannot be promoted): acknowledging without it"), std::string::npos)
+        << n.a->log();
+    std::string calls;
+    {
+        FILE* f = std::fopen((dir + "/calls").c_str(), "r");
+        ASSERT_NE(f, nullptr);
+        char buf[256];
+        while (std::fgets(buf, sizeof buf, f)) calls += buf;
+        std::fclose(f);
+    }
+    EXPECT_EQ(calls.substr(0, 2), "2\n") << "the command is given the node id";
+    (void)std::system(("rm -rf " + dir).c_str());
 }
 
 } // namespace

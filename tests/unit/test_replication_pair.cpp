@@ -247,6 +247,69 @@ TEST_F(ReplicationPair, AnActiveRestartedInPlaceAcknowledgesNothingUntilAStandby
     EXPECT_TRUE(logged);
 }
 
+/// A fencer the test answers for: what the cluster manager would say about making a node unpromotable.
+class ScriptedFencer final : public PeerFencer {
+public:
+    void start(std::uint16_t node, std::int64_t) override {
+        if (state_ == State::kRunning || state_ == State::kFenced) return;
+        ++starts;
+        last_node = node;
+        state_ = State::kRunning;
+    }
+    State state(std::uint16_t, std::string* why) const override {
+        if (why) *why = "scripted";
+        return state_;
+    }
+    void reset(std::uint16_t) override {
+        ++resets;
+        state_ = State::kIdle;
+    }
+    void answer(bool fenced) { state_ = fenced ? State::kFenced : State::kFailed; }
+    State state_ = State::kIdle;
+    int starts = 0, resets = 0;
+    std::uint16_t last_node = 0;
+};
+
+TEST_F(ReplicationPair, ASilentStandbyIsFencedBeforeTheActiveAcknowledgesWithoutIt) {
+    start();
+    ScriptedFencer fencer;
+    a_->replicator().set_fencer(&fencer);
+    create_replicated();
+    ASSERT_TRUE(acked(commit(0, bytes_of("both hold it"))));
+    EXPECT_EQ(fencer.starts, 0);
+    wire_->cut(true);
+    const std::uint64_t seq = commit(0, bytes_of("node 2 is silent"));
+    ASSERT_TRUE(run_until([&] { return fencer.starts > 0; }));
+    EXPECT_EQ(fencer.last_node, 2u);
+    run_for(500);
+    EXPECT_LT(acked_of(*active_, slot_), seq) << "acknowledged while the fencing had not succeeded";
+    EXPECT_EQ(active_->meta().header().sync_blocked, 2u) << "sync commits fail naming node 2";
+    // The cluster manager cannot do it (no quorum): still nothing acknowledged, and it is retried.
+    fencer.answer(false);
+    ASSERT_TRUE(run_until([&] { return fencer.starts > 1; }));
+    run_for(500);
+    EXPECT_LT(acked_of(*active_, slot_), seq);
+    EXPECT_EQ(active_->meta().header().sync_blocked, 2u);
+    // Now it could: node 2 cannot be promoted, so acknowledging without it loses nothing.
+    fencer.answer(true);
+    ASSERT_TRUE(acked(seq, 1000));
+    EXPECT_EQ(active_->meta().header().sync_blocked, 0u);
+    bool logged = false;
+    for (const auto& l : a_->log()) logged |= l.find("node 2 is fenced (it cannot be promoted)") != std::string::npos;
+    EXPECT_TRUE(logged);
+    // Node 2 comes back: its fencing is forgotten (a later loss fences it again), and it resyncs.
+    wire_->cut(false);
+    ASSERT_TRUE(run_until([&] {
+        const auto m = a_->replicator().members_of(*active_);
+        return m.size() == 1 && std::string(m[0].state) == "in-sync";
+    }));
+    const std::uint64_t later = commit(0, bytes_of("node 2 is back"));
+    ASSERT_TRUE(acked(later));
+    EXPECT_GE(fencer.resets, 1);
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+    a_->replicator().set_fencer(nullptr);
+}
+
 TEST_F(ReplicationPair, ACommitTheStandbyCannotApplyIsRefusedAndResynced) {
     start();
     create_replicated();

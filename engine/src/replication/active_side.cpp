@@ -452,7 +452,26 @@ void ActiveSide::tick(std::int64_t now_ns) {
     for (const auto& rp : replicas_) {
         Replica& r = *rp;
         if (r.ckpt->role() != shm::kRoleActive) continue;
-        if (limit > 0) {
+        if (fencer_) {
+            for (auto& [node, m] : r.active.members) {
+                if (!m.required || m.state != Member::State::kDown) continue;
+                std::string why;
+                switch (fencer_->state(node, &why)) {
+                case PeerFencer::State::kFenced:
+                    host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) +
+                                          " is fenced (it cannot be promoted): acknowledging without it until it "
+                                          "rejoins");
+                    drop_member(r, node);
+                    break;
+                case PeerFencer::State::kRunning:
+                    break;
+                case PeerFencer::State::kIdle:
+                case PeerFencer::State::kFailed:
+                    fencer_->start(node, now_ns); // retried after a failure; sync commits keep failing
+                    break;
+                }
+            }
+        } else if (limit > 0) {
             for (auto& [node, m] : r.active.members) {
                 if (!m.required || m.state != Member::State::kDown || now_ns - m.down_since_ns < limit) continue;
                 host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) + " down for " +
@@ -515,6 +534,7 @@ void ActiveSide::refresh_lag_figures() {
 
 void ActiveSide::on_peer_up(std::uint16_t node) {
     now_ns_ = clock_();
+    if (fencer_) fencer_->reset(node);
     for (const auto& r : replicas_) {
         if (r->ckpt->role() != shm::kRoleActive) continue;
         join(*r, node); // a new or returning standby: announce, then resync by block hashes

@@ -8,6 +8,7 @@
 #include "ckpt/net/wire_format.hpp"
 #include "link/peer_stream.hpp"
 #include "replication/outbox.hpp"
+#include "replication/peer_fencer.hpp"
 #include "replication/replica_host.hpp"
 #include "replication/replication_counters.hpp"
 #include "store/checkpoint.hpp"
@@ -81,8 +82,12 @@ public:
     void on_completed(std::uint16_t node, Completion c);
     void on_peer_up(std::uint16_t node);
     void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned);
-    /// Member timeouts and the lag words in META (timer path).
+    /// Member timeouts, fencing of silent members, and the lag words in META (timer path).
     void tick(std::int64_t now_ns);
+    /// With a fencer, a required standby that went silent is fenced through it and dropped from
+    /// the replica set only once that succeeded; until then (and while it fails) sync commits
+    /// fail naming it. member_timeout_ms does not apply then. Null: member_timeout_ms decides.
+    void set_fencer(PeerFencer* f) { fencer_ = f; }
 
     struct MemberView {
         std::uint16_t node;
@@ -127,6 +132,7 @@ private:
     std::map<std::uint64_t, Pending> pending_;                                  ///< by commit id
     std::map<std::uint64_t, std::pair<Replica*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
     std::int64_t now_ns_ = 0;
+    PeerFencer* fencer_ = nullptr;
 };
 
 } // namespace ckpt::engine

@@ -43,8 +43,10 @@ public:
     /// Makes this node a standby (same epoch) until an active announces itself.
     Status demote(const std::shared_ptr<Checkpoint>& c);
 
-    /// Member timeouts and the lag words in META (timer path).
+    /// Member timeouts, fencing, and the lag words in META (timer path).
     void tick(std::int64_t now_ns) { active_.tick(now_ns); }
+    /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
+    void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 
     const ReplicationCounters& counters() const { return counters_; }
     using MemberView = ActiveSide::MemberView;
