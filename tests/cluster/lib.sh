@@ -140,6 +140,7 @@ log_file = $HC_WORK/shared/ckptd-$(hc_name "$n").log
 peers = $peers
 heartbeat_ms = 50
 peer_timeout_ms = 1000
+fence_peer_command = $HC_SRC/packaging/ocf/hotspare-fence-peer
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
