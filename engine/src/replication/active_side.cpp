@@ -29,6 +29,10 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
         m.required = true;
         m.synced = true; // it may hold acknowledged commits of this active: it must come back first
         m.down_since_ns = now_ns_;
+        // Not silent yet, only not heard since the restart: as for any peer, silence is
+        // peer_timeout_ms without a frame (a cluster manager demoting this node at start must not
+        // find the standby fenced meanwhile).
+        m.fence_not_before_ns = now_ns_ + std::int64_t{out_.link().config().peer_timeout_ms} * 1'000'000;
         waiting.push_back(node);
     }
     for (const auto& [slot, st] : held) {
@@ -454,7 +458,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
         if (r.ckpt->role() != shm::kRoleActive) continue;
         if (fencer_) {
             for (auto& [node, m] : r.active.members) {
-                if (!m.required || m.state != Member::State::kDown) continue;
+                if (!m.required || m.state != Member::State::kDown || now_ns < m.fence_not_before_ns) continue;
                 std::string why;
                 switch (fencer_->state(node, &why)) {
                 case PeerFencer::State::kFenced:

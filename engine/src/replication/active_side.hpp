@@ -35,6 +35,7 @@ struct Member {
     bool required = false; ///< part of the replica set: commits wait for it
     bool synced = false;   ///< completed a resync with this active: a down one stays required
     std::int64_t down_since_ns = 0;
+    std::int64_t fence_not_before_ns = 0;       ///< after a restart: a live peer has until then to be heard
     std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
     std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
     std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
