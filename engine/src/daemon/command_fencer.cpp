@@ -12,12 +12,17 @@ extern char** environ;
 namespace ckpt::engine {
 
 CommandFencer::~CommandFencer() {
+    // An engine that stops gives up its fencing: the command and what it started (its process
+    // group) must not act for an engine that is gone (it may have been replaced by then).
     for (auto& [node, a] : attempts_)
         if (a.pid > 0) {
-            ::kill(a.pid, SIGKILL);
+            ::kill(-a.pid, SIGKILL);
             ::waitpid(a.pid, nullptr, 0);
         }
-    for (auto& [pid, node] : orphans_) ::waitpid(pid, nullptr, 0);
+    for (auto& [pid, node] : orphans_) {
+        ::kill(-pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
 }
 
 void CommandFencer::start(std::uint16_t node, std::int64_t now_ns) {
@@ -27,7 +32,17 @@ void CommandFencer::start(std::uint16_t node, std::int64_t now_ns) {
     const std::string arg = std::to_string(node);
     char* argv[] = {const_cast<char*>(command_.c_str()), const_cast<char*>(arg.c_str()), nullptr};
     pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, command_.c_str(), nullptr, nullptr, argv, environ);
+    // Its own process group (killed whole when the engine stops), and the signals ckptd blocks
+    // (SIGTERM, SIGINT: read from a signalfd) unblocked again.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    const int rc = ::posix_spawn(&pid, command_.c_str(), nullptr, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
     if (rc != 0) {
         a.state = State::kFailed;
         a.ended_ns = now_ns;
@@ -73,7 +88,7 @@ void CommandFencer::poll(std::int64_t now_ns) {
             a.ended_ns = now_ns;
             a.why = std::string("waitpid: ") + std::strerror(errno);
         } else if (now_ns - a.started_ns > timeout_ns_) {
-            ::kill(a.pid, SIGKILL);
+            ::kill(-a.pid, SIGKILL);
             ::waitpid(a.pid, &status, 0);
             a.pid = -1;
             a.state = State::kFailed;

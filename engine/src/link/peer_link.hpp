@@ -83,6 +83,7 @@ private:
     std::uint64_t boot_id_ = 0;
     std::uint64_t link_seq_ = 0;
     std::int64_t next_heartbeat_ns_ = 0;
+    std::int64_t last_tick_ns_ = 0; ///< tick(): a long gap means this engine was stopped
     std::vector<PeerStatus> peers_;
     LinkCounters counters_;
     std::vector<std::string> events_;
