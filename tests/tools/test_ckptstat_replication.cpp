@@ -297,7 +297,9 @@ TEST(CkptctlReplication, PeersDemoteAndPromoteOnTwoNodes) {
     ASSERT_EQ(demote.exit_code, 0) << describe(demote);
     const ToolRun promote = run_ckptctl({"--socket", n.b->socket(), "promote", "ha"});
     ASSERT_EQ(promote.exit_code, 0) << describe(promote);
-    EXPECT_NE(promote.out.find("checkpoint 'ha' is active on this node, epoch 131074 (promotion 2, by node 2)"), std::string::npos) << promote.out;
+    EXPECT_NE(promote.out.find("checkpoint 'ha' is active on this node, epoch 131074 (promotion 2, by node 2)"),
+              std::string::npos)
+        << promote.out;
 
     // Both tools agree: node 2 active at epoch 2, node 1 its standby.
     const auto active2 = [](const nlohmann::json& j) {
