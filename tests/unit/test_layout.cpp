@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 3);
+    EXPECT_EQ(kLayoutMinor, 4);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
