@@ -307,6 +307,49 @@ Status Checkpoint::close() {
 
 namespace ckpt::client {
 
+const char* role_name(Role r) {
+    switch (r) {
+    case Role::kActive:
+        return "active";
+    case Role::kStandby:
+        return "standby";
+    case Role::kLocal:
+        break;
+    }
+    return "local";
+}
+
+std::optional<RoleEvent> Checkpoint::role_event() {
+    if (!core_ || core_->closed) return std::nullopt;
+    CheckpointCore& ck = *core_;
+    if (ck.notify_event.valid()) {
+        std::uint64_t drained;
+        [[maybe_unused]] auto r = ::read(ck.notify_event.get(), &drained, sizeof drained); // re-arm
+        ck.session->heal();
+    }
+    const shm::MetaHeader& h = ck.meta.header();
+    // lost_events is stored last (release): the fields of that loss are visible with it.
+    const std::uint32_t lost_events = shm::load_acquire(h.lost_events);
+    const std::uint32_t role = shm::load_acquire(h.role);
+    const std::uint64_t epoch = shm::load_acquire(h.epoch);
+    if (ck.role_reported && role == ck.role_seen && epoch == ck.epoch_seen && lost_events == ck.lost_events_seen)
+        return std::nullopt;
+    RoleEvent e;
+    e.role = role == shm::kRoleActive ? Role::kActive : role == shm::kRoleStandby ? Role::kStandby : Role::kLocal;
+    e.epoch = epoch;
+    e.active_node = shm::load_acquire(h.active_node);
+    if (ck.role_reported && lost_events != ck.lost_events_seen) {
+        e.lost_commits = shm::load_acquire(h.lost_commits);
+        e.lost_first_change = shm::load_acquire(h.lost_first_change);
+        e.lost_last_change = shm::load_acquire(h.lost_last_change);
+    }
+    ck.role_reported = true;
+    ck.role_seen = role;
+    ck.epoch_seen = epoch;
+    ck.lost_events_seen = lost_events;
+    return e;
+}
+
 ReplicationState Checkpoint::replication() const {
     ReplicationState r;
     if (!core_) return r;
@@ -319,6 +362,10 @@ ReplicationState Checkpoint::replication() const {
     r.lag_commits = shm::load_acquire(h.repl_lag_commits);
     r.lag_bytes = shm::load_acquire(h.repl_lag_bytes);
     r.sync_blocked_by = shm::load_acquire(h.sync_blocked);
+    r.lost_events = shm::load_acquire(h.lost_events);
+    r.lost_commits = shm::load_acquire(h.lost_commits);
+    r.lost_first_change = shm::load_acquire(h.lost_first_change);
+    r.lost_last_change = shm::load_acquire(h.lost_last_change);
     return r;
 }
 

@@ -67,6 +67,9 @@ struct CheckpointCore {
     Fd notify_event;      ///< the engine's eventfd of the current subscription
     int notify_sock = -1; ///< the session socket registered in notify_epoll (for its hang-up)
     bool closed = false;
+    bool role_reported = false; ///< role_event(): what it reported last
+    std::uint32_t role_seen = 0, lost_events_seen = 0;
+    std::uint64_t epoch_seen = 0;
     std::shared_ptr<WriteTracker> tracker; ///< set by enable_write_tracking()
 
     ~CheckpointCore();

@@ -2,11 +2,10 @@
 // Builds against an installed Hotspare with nothing but pkg-config: see meson.build beside it.
 //
 //   counter active  SOCKET     count: commit the sequence number every few ms (sync ack), print it
-//   counter standby SOCKET     follow the active through change notifications (pollable fd), on
-//                              this node or, replicated, on another; take over when this node's
-//                              replica is promoted (by a cluster manager: the same fd wakes and the
-//                              role reads "active"), or on SIGUSR1 (then promote it here): open it
-//                              for write, continue at the next number
+//   counter standby SOCKET     follow the active through change notifications (pollable fd) on a
+//                              node whose replica is a standby; take over when the cluster manager
+//                              promotes that replica (the same fd wakes with the role event
+//                              "active, epoch N"): open it for write, continue at the next number
 //
 // The state is one 64-byte record in the default section of checkpoint "demo-counter", written in
 // place in shared memory; nothing is serialised, and taking over is mapping the same memory.
@@ -19,6 +18,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 using namespace ckpt;
@@ -35,7 +35,6 @@ struct CounterState {
 };
 static_assert(sizeof(CounterState) == 64);
 
-volatile sig_atomic_t g_promote = 0;
 volatile sig_atomic_t g_stop = 0;
 
 std::int64_t now_ns() {
@@ -139,7 +138,6 @@ int active(const char* socket) {
 }
 
 int standby(const char* socket) {
-    ::signal(SIGUSR1, [](int) { g_promote = 1; });
     auto s = must(Session::connect({socket}), "connect to ckptd");
     Checkpoint ck;
     for (int i = 0; i < 500; ++i) { // the active may not have created it yet
@@ -152,25 +150,35 @@ int standby(const char* socket) {
     }
     int fd = must(ck.notify_fd(), "subscribe to changes");
     auto sec = must(ck.default_section(), "default section");
-    std::printf("standby[%d]: following demo-counter (pollable fd %d)\n", ::getpid(), fd);
+    // The role comes on the same pollable fd as the changes (as AMF's CSI assignment drives
+    // csa103): "standby" now; "active, epoch N" once the cluster manager promoted this node's
+    // replica. No signal, no polling of ckptctl.
+    auto first = ck.role_event();
+    if (!first || first->role != Role::kStandby) {
+        std::fprintf(stderr,
+                     "counter: this node's replica of demo-counter is %s, not a standby: run the standby on "
+                     "a node whose ckptd follows the active (or run 'counter active' here)\n",
+                     first ? role_name(first->role) : "unknown");
+        return 2;
+    }
+    std::printf("standby[%d]: following demo-counter as standby of node %u, epoch %llu (pollable fd %d)\n", ::getpid(),
+                first->active_node, static_cast<unsigned long long>(first->epoch), fd);
     std::fflush(stdout);
     std::uint64_t seen = ck.commit_seq(), last_printed = 0;
-    bool promoted_elsewhere = false; // by a cluster manager (ckptctl promote, ocf:hotspare:ckptd)
-    // Only a replica that is a standby now can be promoted under us; on the active's own node
-    // (the same engine) the checkpoint reads "active" already, and only SIGUSR1 takes over.
-    const bool follows_a_replica = ck.replication().role == "standby";
-    while (!g_promote && !g_stop) {
+    std::optional<RoleEvent> promoted;
+    while (!promoted && !g_stop) {
         pollfd p{fd, POLLIN, 0};
-        const int ready = ::poll(&p, 1, 200);
-        // The role is learnt on the same pollable fd: a promotion of this node's replica wakes
-        // it, and the checkpoint then reads "active" (no signal, no polling of ckptctl).
-        if (follows_a_replica && ck.replication().role == "active") {
-            promoted_elsewhere = true;
-            break;
-        }
-        if (ready <= 0) continue;
+        if (::poll(&p, 1, -1) <= 0) continue;
         std::vector<std::string> changed; // changes_since() also re-arms fd (and reconnects if ckptd restarted)
         seen = ck.changes_since(seen, changed);
+        if (auto e = ck.role_event()) {
+            if (e->role == Role::kActive) {
+                promoted = e;
+                break;
+            }
+            std::printf("standby[%d]: %s, epoch %llu, active node %u\n", ::getpid(), role_name(e->role),
+                        static_cast<unsigned long long>(e->epoch), e->active_node);
+        }
         CounterState st = read_state(sec);
         if (st.sequence >= last_printed + 50) { // one line per 50 commits keeps the log readable
             std::printf("standby[%d]: sees %llu (written by pid %u, %.3f ms ago)\n", ::getpid(),
@@ -179,17 +187,15 @@ int standby(const char* socket) {
             last_printed = st.sequence;
         }
     }
+    if (!promoted) return 0; // SIGTERM
     const std::int64_t t0 = now_ns();
-    // Failover: this node's replica becomes the active one (a higher epoch fences the old active
-    // should it come back). A node-local engine has no other replica: its copy is already active.
-    if (promoted_elsewhere)
-        std::printf("standby[%d]: this node's replica is now the active one (epoch %llu)\n", ::getpid(),
-                    static_cast<unsigned long long>(ck.replication().epoch));
-    auto epoch = s.promote("demo-counter"); // already active: returns its epoch
-    if (!epoch && epoch.error() != Error::kBadOperation) must(std::move(epoch), "promote");
+    // Failover: the cluster manager made this node's replica the active one (a higher epoch
+    // fences the old active should it come back).
     CounterState st = read_state(sec);
-    std::printf("standby[%d]: PROMOTED (epoch %llu); last committed sequence in shared memory: %llu\n", ::getpid(),
-                static_cast<unsigned long long>(epoch ? *epoch : 0), static_cast<unsigned long long>(st.sequence));
+    std::printf("standby[%d]: this node's replica is now the active one (epoch %llu): PROMOTED; last committed "
+                "sequence in shared memory: %llu\n",
+                ::getpid(), static_cast<unsigned long long>(promoted->epoch),
+                static_cast<unsigned long long>(st.sequence));
     std::fflush(stdout);
     // Taking over is re-opening for write: the bytes are already mapped, nothing is copied.
     auto writer = open_counter(s, true);

@@ -8,6 +8,15 @@
 #   app+ckptd    both (the demo)
 #   node         every process of the node (Corosync loses it, it is fenced, another node is
 #                promoted; the node then boots again and rejoins as a standby)
+#   partition    nftables in its namespace drop everything but loopback: Corosync and ckptd both
+#                lose the others (3 nodes, kernel UDP: memif is shared memory, no packets); the
+#                minority active's sync commits get no OK (its standbys are silent and it cannot
+#                fence them without quorum); the majority fences it and promotes; it then boots
+#                again and rejoins. The final checks show one history survived
+#   stop         SIGSTOP of its ckptd (a hung engine) until another node is promoted and its
+#                application committed, then SIGCONT: the old active steps down (or is stopped by
+#                the cluster); no frame of the old epoch is applied anywhere (each node's refused
+#                old-epoch frames are counted and printed), and what it gave up is reported
 # and does nothing else: the cluster recovers by itself. A round ends when a new application
 # process has had its first commit acknowledged and the cluster has settled again (one promoted,
 # every other live node unpromoted and in sync).
@@ -20,7 +29,7 @@
 # (promote's end to its first acknowledged commit), total (kill to that commit).
 #
 # Usage: failover.sh BUILD_DIR [--nodes 2|3] [--transport memif|udp] [--token MS]
-#                    [--kill app|ckptd|app+ckptd|node] [--rounds N] [--timeline FILE] [--demo]
+#                    [--kill app|ckptd|app+ckptd|node|partition|stop] [--rounds N] [--timeline FILE] [--demo]
 # --timeline appends "scenario nodes token round detect_ms decide_ms promote_ms app_ms total_ms".
 # --demo prints the narrative of README's first command instead of one line per round.
 set -euo pipefail
@@ -100,7 +109,7 @@ event_after() { # T0 RE
 # membership change on a survivor.
 detected_at() { # T0 NODE
     local t0=$1 victim=$2 f line best=""
-    if [ "$kill" = node ]; then
+    if [ "$kill" = node ] || [ "$kill" = partition ]; then
         for f in "$HC_WORK"/node*/log-corosync/corosync.log; do
             [ "$f" = "$HC_WORK/$victim/log-corosync/corosync.log" ] && continue
             while read -r line; do
@@ -144,6 +153,16 @@ for round in $(seq 1 "$rounds"); do
     ckptd) kill -9 "$ckptd_pid" ;;
     app+ckptd) kill -9 "$app_pid" "$ckptd_pid" ;;
     node) hc_kill_node "$v" ;;
+    stop) kill -STOP "$ckptd_pid" ;;
+    partition)
+        [ "$transport" = udp ] || hc_die "--kill partition needs --transport udp (memif carries no packets)"
+        hc_exec "$v" nft -f - <<'NFT'
+table inet hc_partition {
+    chain in { type filter hook input priority -300; policy drop; iif "lo" accept; }
+    chain out { type filter hook output priority -300; policy drop; oif "lo" accept; }
+}
+NFT
+        ;;
     *) hc_die "unknown --kill $kill" ;;
     esac
     say "SIGKILL on $victim: $kill (pids: ${app_pid:-} ${ckptd_pid:-}); nothing else is done from here on"
@@ -155,12 +174,18 @@ for round in $(seq 1 "$rounds"); do
         sleep 0.1
     done
     [ -n "$first" ] || hc_die "round $round ($kill): no new application committed within 60 s"
+    if [ "$kill" = stop ]; then
+        kill -CONT "$ckptd_pid" 2>/dev/null || true # the agent's stop may have ended it already
+        say "SIGCONT on $victim's ckptd (pid $ckptd_pid)"
+        stopped_victims="${stopped_victims:-} $v"
+    fi
     t_ack=${first%% *}
     new_node=$(hc_promoted)
     t_detect=$(detected_at "$t0" "$victim")
     t_pbegin=$(event_after "$t0" "promote begin")
     t_pend=$(event_after "$t0" "promote end")
-    if [ "$kill" = app ]; then
+    if [ "$kill" = app ] || { [ "$kill" = stop ] && [ "$new_node" = "$victim" ]; }; then
+        [ "$new_node" = "$victim" ] && [ "$kill" = stop ] && hc_die "round $round: the cluster kept the hung active $victim promoted"
         line="detection $(ms "$t0" "${t_detect:-$t0}") ms, restart in place, first acknowledged commit $(ms "$t0" "$t_ack") ms after the kill"
         row="$kill $nodes $token $round $(ms "$t0" "${t_detect:-$t0}") - - $(ms "${t_detect:-$t0}" "$t_ack") $(ms "$t0" "$t_ack")"
     else
@@ -175,7 +200,12 @@ for round in $(seq 1 "$rounds"); do
     else
         echo "round $round/$rounds ($kill, $nodes nodes, token $token ms): $victim -> $new_node: $line"
     fi
-    if [ "$kill" = node ]; then
+    if [ "$kill" = partition ]; then
+        refusals=$(app_log | awk -v p="[$app_pid]" 'index($0, p) && /not acknowledged/ {n++} END {print n + 0}')
+        say "$victim (minority, partitioned): $refusals sync commit attempts returned no OK"
+        [ $demo = 1 ] || echo "round $round: the partitioned active's sync commits refused (no OK): $refusals"
+    fi
+    if [ "$kill" = node ] || [ "$kill" = partition ]; then
         hc_restart_node "$v"
         say "$victim booted again: it rejoins as a standby and resyncs"
     fi
@@ -231,6 +261,27 @@ echo "checksums of the committed state:$sums"
 [ "$final" -ge "$top" ] || { echo "FAIL: the committed state holds $final, but $top was acknowledged"; status=1; }
 [ "$lost" = 0 ] || { echo "FAIL: $lost acknowledged numbers lost"; status=1; }
 [ "$gaps" = 0 ] || { echo "FAIL: $gaps gaps in an application's acknowledged numbers"; status=1; }
+if [ "$kill" = stop ]; then
+    # Frames of an older epoch refused by each node (none was applied: a refused frame changes
+    # nothing, and the checksums above agree), and what the hung active reported giving up.
+    refused=""
+    for n in $(seq 1 "$nodes"); do
+        r=$(hc_exec "$n" "$HC_BUILD/tools/ckptstat/ckptstat" --socket /run/hotspare/ckptd.sock --json 2>/dev/null |
+            python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["link"].get("stale_epoch", "?"))' 2>/dev/null || echo "?")
+        refused="$refused $(hc_name "$n")=$r"
+    done
+    echo "old-epoch frames refused (never applied):$refused"
+    for v in ${stopped_victims:-}; do
+        f="$HC_WORK/shared/ckptd-$(hc_name "$v").log"
+        if grep -q "LOST on this node" "$f" 2>/dev/null; then
+            echo "$(hc_name "$v") reported: $(grep "LOST on this node" "$f" | tail -n 1 | cut -d' ' -f3-)"
+        elif grep -q "adopted as active after a restart" "$f" 2>/dev/null; then
+            echo "$(hc_name "$v") reported: $(grep "adopted as active after a restart" "$f" | tail -n 1 | cut -d' ' -f3-)"
+        else
+            echo "$(hc_name "$v"): no unacknowledged commit to report (its last commits were all acknowledged)"
+        fi
+    done
+fi
 echo "acknowledged up to $top; committed state $final on every node; lost $lost, gaps $gaps"
 [ $status = 0 ] || hc_dump_logs
 if [ $demo = 1 ]; then

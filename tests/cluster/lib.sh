@@ -143,6 +143,7 @@ peers = $peers
 heartbeat_ms = 50
 peer_timeout_ms = 1000
 auth_key_file = /etc/hotspare/cluster.key
+fence_peer_command = $HC_SRC/packaging/ocf/hotspare-fence-peer
 EOF
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"

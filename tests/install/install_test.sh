@@ -121,7 +121,9 @@ wait "$active" "$engine1" 2>/dev/null || true
 acked=$(grep -o 'acked [0-9]*' "$tmp/active.log" | tail -n 1 | awk '{print $2}')
 for _ in $(seq 1000); do [ "$(peer_state 2 1)" = down ] && break; sleep 0.01; done
 [ "$(peer_state 2 1)" = down ] || fail "node 2 did not declare node 1 down"
-kill -USR1 "$standby"
+# The cluster manager's part (ocf:hotspare:ckptd runs the same): promote node 2's replica. The
+# standby application learns it on its notify fd and takes over by itself.
+"$root/bin/ckptctl" --socket "$tmp/node2.sock" promote demo-counter > /dev/null || fail "ckptctl promote failed"
 for _ in $(seq 1000); do grep -q TAKEOVER "$tmp/standby.log" && break; sleep 0.01; done
 resumed=$(grep -o 'TAKEOVER first commit [0-9]*' "$tmp/standby.log" | awk '{print $4}')
 [ -n "$resumed" ] || fail "the standby did not take over"

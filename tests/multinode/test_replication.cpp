@@ -3,6 +3,7 @@
 // commit that returned OK is applied on the standby; a standby refuses writes until promoted.
 // States and bytes are asserted, never times.
 #include "ckpt/client/session.hpp"
+#include "ckpt/shm/segment_layout.hpp"
 #include "two_nodes.hpp"
 
 #include <gtest/gtest.h>
@@ -251,7 +252,7 @@ TEST(Replication, PromotionFencesTheOldActiveAndItRejoinsAsStandby) {
     ASSERT_TRUE(wait_peer_state(n.b->socket(), 1, "down"));
     auto epoch = sb->promote("sessions");
     ASSERT_TRUE(epoch.ok()) << epoch.message();
-    EXPECT_EQ(*epoch, 2u);
+    EXPECT_EQ(*epoch, shm::next_epoch(shm::next_epoch(0, 1), 2)); // count 2, by node 2
     auto cb = sb->open("sessions", kOpenRead | kOpenWrite);
     ASSERT_TRUE(cb.ok()) << cb.message();
     EXPECT_EQ(cb->replication().role, "active");
@@ -278,7 +279,7 @@ TEST(Replication, PromotionFencesTheOldActiveAndItRejoinsAsStandby) {
         return ca2.ok() && ca2->replication().role == "standby" && content(*ca2, "counter") == content(*cb, "counter");
     })) << n.a->log()
         << n.b->log();
-    EXPECT_EQ(ca2->replication().epoch, 2u);
+    EXPECT_EQ(ca2->replication().epoch, shm::next_epoch(shm::next_epoch(0, 1), 2));
     // Commits on the new active now wait for the rejoined standby and reach it.
     for (int i = 0; i < 20; ++i) {
         ++v;
@@ -365,7 +366,7 @@ TEST(Replication, HundredFailoversLoseNoAcknowledgedCommit) {
         ASSERT_TRUE(s.ok());
         auto epoch = s->promote("rounds");
         ASSERT_TRUE(epoch.ok()) << epoch.message() << standby->log();
-        EXPECT_EQ(*epoch, static_cast<std::uint64_t>(round + 2));
+        EXPECT_EQ(shm::epoch_count(*epoch), static_cast<std::uint64_t>(round + 2));
         auto c = s->open("rounds", kOpenRead);
         ASSERT_TRUE(c.ok());
         auto got = content(*c, "v");
@@ -498,7 +499,7 @@ TEST(Replication, StaleActiveCannotChangeThePromotedReplica) {
         auto got = content(*r, "x");
         std::uint64_t v = 0;
         if (got.size() >= 8) std::memcpy(&v, got.data(), 8);
-        return r->replication().role == "standby" && r->replication().epoch == 2 && v == 2;
+        return r->replication().role == "standby" && shm::epoch_count(r->replication().epoch) == 2 && v == 2;
     })) << n.a->log()
         << n.b->log();
     auto got = content(*cb, "x");

@@ -14,7 +14,7 @@ mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-20}
 # nodes:kill:token
-scenarios=${SCENARIOS:-"2:app+ckptd:1000 2:node:1000 2:node:500 3:node:1000 3:node:500 2:ckptd:1000 3:ckptd:1000 2:app:1000"}
+scenarios=${SCENARIOS:-"2:app+ckptd:1000 2:node:1000 2:node:500 3:node:1000 3:node:500 2:ckptd:1000 3:ckptd:1000 2:app:1000 2:stop:1000 3:partition:1000"}
 timeline="$out/timeline.tsv"
 failed=0
 for s in $scenarios; do

@@ -46,8 +46,27 @@ InProcessNode::InProcessNode(std::uint16_t id, std::vector<std::uint16_t> peers,
     if (cfg.auth == AuthMode::kKey && cfg.auth_keys.empty() && cfg.auth_key_file.empty())
         cfg.auth_keys.push_back(in_process_key());
     // A random session per node object, as ckptd draws one per start: a node made again is a restart.
+    cfg_ = cfg;
     link_ = PeerLink::over(cfg, net::random_u64(), std::move(carrier));
     repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
+}
+
+void InProcessNode::restart(std::unique_ptr<net::Transport> carrier) {
+    repl_.reset();
+    link_.reset();
+    std::vector<std::string> names;
+    for (auto& [name, c] : by_name_) names.push_back(name);
+    by_name_.clear(); // unmaps (the objects stay)
+    link_ = PeerLink::over(cfg_, 0x1000 + id_ + (++boots_ << 32), std::move(carrier));
+    repl_ = std::make_unique<Replicator>(*link_, *this, [this] { return now_; });
+    for (const auto& name : names) {
+        auto c = Checkpoint::adopt(in_process_names(prefix_, name), 0600);
+        EXPECT_TRUE(c.ok()) << c.message();
+        if (!c) continue;
+        std::shared_ptr<Checkpoint> cp(std::move(*c));
+        by_name_[name] = cp;
+        repl_->adopt(cp);
+    }
 }
 
 InProcessNode::~InProcessNode() {

@@ -34,6 +34,10 @@ public:
     std::shared_ptr<engine::Checkpoint> find(const std::string& name) const;
     /// One turn of ckptd's loop: frames in, commits captured, frames out, timers.
     void step();
+    /// ckptd restarted in place: the link and the replicator go (a new boot id), the segments stay,
+    /// and every checkpoint is adopted again in the role its META records, as Registry does.
+    /// Callers drop their own references to this node's checkpoints first (find() them again).
+    void restart(std::unique_ptr<net::Transport> carrier);
 
     std::uint16_t id() const { return id_; }
     engine::PeerLink& link() { return *link_; }
@@ -58,6 +62,8 @@ private:
 
     std::uint16_t id_;
     std::string prefix_;
+    engine::LinkConfig cfg_;
+    std::uint64_t boots_ = 0;
     const std::int64_t& now_;
     std::map<std::string, std::shared_ptr<engine::Checkpoint>> by_name_;
     std::unique_ptr<engine::PeerLink> link_;

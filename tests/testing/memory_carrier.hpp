@@ -32,7 +32,7 @@ public:
     void record(bool on) { wire_->recording[end_] = on; }
     const std::vector<std::vector<std::byte>>& recorded() const { return wire_->recorded[end_]; }
     /// A new carrier on the same end of the same wire: this end's node restarted (the old carrier
-    /// goes with the old node).
+    /// goes with the old node; frames still queued for this end go to it).
     std::unique_ptr<MemoryCarrier> reopen() const {
         return std::unique_ptr<MemoryCarrier>(new MemoryCarrier(wire_, end_, node_));
     }

@@ -302,19 +302,21 @@ TEST(CkptctlReplication, PeersDemoteAndPromoteOnTwoNodes) {
     ASSERT_EQ(demote.exit_code, 0) << describe(demote);
     const ToolRun promote = run_ckptctl({"--socket", n.b->socket(), "promote", "ha"});
     ASSERT_EQ(promote.exit_code, 0) << describe(promote);
-    EXPECT_NE(promote.out.find("checkpoint 'ha' is active on this node, epoch 2"), std::string::npos) << promote.out;
+    EXPECT_NE(promote.out.find("checkpoint 'ha' is active on this node, epoch 131074 (promotion 2, by node 2)"),
+              std::string::npos)
+        << promote.out;
 
     // Both tools agree: node 2 active at epoch 2, node 1 its standby.
     const auto active2 = [](const nlohmann::json& j) {
         auto c = checkpoint_of(j, "ha");
-        return c.is_object() && c["role"] == "active" && c["epoch"] == 2 && c["replicas"] == 1;
+        return c.is_object() && c["role"] == "active" && c["epoch"] == 131074 && c["replicas"] == 1;
     };
     const auto jb = wait_json(at(*n.b), active2);
     EXPECT_TRUE(active2(jb)) << jb;
     EXPECT_EQ(jb["node"]["id"], 2);
     const auto standby2 = [](const nlohmann::json& j) {
         auto c = checkpoint_of(j, "ha");
-        return c.is_object() && c["role"] == "standby" && c["epoch"] == 2;
+        return c.is_object() && c["role"] == "standby" && c["epoch"] == 131074;
     };
     EXPECT_TRUE(standby2(wait_json(at(*n.a), standby2)));
     const ToolRun st = run_ckptctl({"--socket", n.b->socket(), "status", "ha"});

@@ -173,6 +173,29 @@ TEST(CrashPointEnvironment, ParsedWithClearErrors) {
     }
 }
 
+TEST(Config, FencePeerCommand) {
+    Config d;
+    EXPECT_TRUE(d.fence_peer_command.empty()) << "outside a cluster: member_timeout_ms decides";
+    EXPECT_EQ(d.fence_timeout_ms, 10'000u);
+    EXPECT_EQ(d.fence_retry_ms, 1'000u);
+    Config c;
+    ASSERT_EQ(parse({"transport=udp", "peers=2", "fence_peer_command=/bin/true", "fence_timeout_ms=3000",
+                     "fence_retry_ms=250"},
+                    c),
+              "");
+    EXPECT_EQ(c.fence_peer_command, "/bin/true");
+    EXPECT_EQ(c.fence_timeout_ms, 3000u);
+    EXPECT_EQ(c.fence_retry_ms, 250u);
+    EXPECT_NE(parse({"transport=udp", "peers=2", "fence_peer_command=fence-it"}).find("expected an absolute path"),
+              std::string::npos);
+    const std::string missing = parse({"transport=udp", "peers=2", "fence_peer_command=/nonexistent/fence-it"});
+    EXPECT_NE(missing.find("fence_peer_command '/nonexistent/fence-it' is not an executable file"), std::string::npos)
+        << missing;
+    EXPECT_NE(parse({"fence_peer_command=/bin/true"}).find("no peers are: nothing to fence"), std::string::npos);
+    for (const char* bad : {"fence_timeout_ms=0", "fence_retry_ms=600001", "fence_timeout_ms=soon"})
+        EXPECT_NE(parse({bad}).find("1..600000"), std::string::npos) << bad;
+}
+
 } // namespace
 
 TEST(Config, ReplicationNeedsAKeyOrAuthNoneInSoManyWords) {

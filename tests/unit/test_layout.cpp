@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 3);
+    EXPECT_EQ(kLayoutMinor, 4);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -111,8 +111,10 @@ TEST(Layout, MetaHeader) {
     CKPT_EXPECT_OFFSET(MetaHeader, async_window, 220);
     CKPT_EXPECT_OFFSET(MetaHeader, window_policy, 224);
     CKPT_EXPECT_OFFSET(MetaHeader, replicas, 228);
-    CKPT_EXPECT_OFFSET(MetaHeader, reserved, 232);
-    EXPECT_EQ(sizeof(MetaHeader::reserved), 24u);
+    CKPT_EXPECT_OFFSET(MetaHeader, lost_events, 232);
+    CKPT_EXPECT_OFFSET(MetaHeader, lost_commits, 236);
+    CKPT_EXPECT_OFFSET(MetaHeader, lost_first_change, 240);
+    CKPT_EXPECT_OFFSET(MetaHeader, lost_last_change, 248);
     CKPT_EXPECT_OFFSET(MetaHeader, name, 256);
     EXPECT_EQ(sizeof(MetaHeader::name), 256u);
 }

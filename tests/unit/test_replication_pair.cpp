@@ -149,7 +149,7 @@ TEST_F(ReplicationPair, AFencedFormerActiveStepsDownAndFollowsTheNewOne) {
     run_for(1000);
     auto promoted = b_->replicator().promote(standby_);
     ASSERT_TRUE(promoted.ok());
-    EXPECT_EQ(*promoted, 2u);
+    EXPECT_EQ(*promoted, shm::next_epoch(shm::next_epoch(0, 1), 2)) << "count 2, made by node 2";
     const std::uint64_t stale = commit(0, bytes_of("stale write")); // node 1 still thinks it is active
     auto w = standby_->attach_writer(::getpid(), process_start_time(::getpid()));
     ASSERT_TRUE(w.ok());
@@ -160,11 +160,154 @@ TEST_F(ReplicationPair, AFencedFormerActiveStepsDownAndFollowsTheNewOne) {
         return active_->role() == shm::kRoleStandby &&
                section_bytes(*active_, slot_) == section_bytes(*standby_, slot_);
     }));
-    EXPECT_EQ(active_->epoch(), 2u);
+    EXPECT_EQ(active_->epoch(), *promoted);
     EXPECT_EQ(standby_->role(), shm::kRoleActive);
     EXPECT_GE(b_->replicator().counters().stale_epoch + a_->replicator().counters().fenced, 1u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(section_bytes(*active_, slot_).data()), 10), "new active");
     EXPECT_GT(seq_of(*active_, slot_), stale) << "the stale write was replaced, never acknowledged";
+}
+
+TEST(Epochs, APromotionTakesTheCountPastTheHighestKnownAndAddsItsNode) {
+    EXPECT_EQ(shm::next_epoch(0, 1), (1u << 16) | 1u);
+    EXPECT_EQ(shm::next_epoch(shm::next_epoch(0, 1), 7), (2u << 16) | 7u);
+    EXPECT_GT(shm::next_epoch((2u << 16) | 65535u, 1), (2u << 16) | 65535u) << "the count decides first";
+    EXPECT_GT(shm::next_epoch(5, 3), 5u) << "an epoch from before the encoding is left behind";
+    EXPECT_EQ(shm::epoch_count(shm::next_epoch(0x30001, 9)), 4u);
+    EXPECT_EQ(shm::epoch_node(shm::next_epoch(0x30001, 9)), 9u);
+}
+
+TEST_F(ReplicationPair, TwoPromotionsOfOneEpochNeverTieAndOneHistorySurvives) {
+    // A partition; both sides promote from the same epoch (node 1 after a demotion, as a cluster
+    // without fencing might). The epochs differ (the node id is in the low bits), so both sides
+    // agree which one wins, and its history survives on both. Before, both got epoch 2 and "the
+    // lower node id wins" kept node 1, discarding node 2's acknowledged commit. (That a promoted
+    // node acknowledges alone only after fencing the other is the fence hook's job.)
+    start();
+    create_replicated();
+    EXPECT_EQ(active_->epoch(), shm::next_epoch(0, 1));
+    ASSERT_TRUE(acked(commit(0, bytes_of("both hold it"))));
+    wire_->cut(true);
+    run_for(1000);
+    auto e2 = b_->replicator().promote(standby_);
+    ASSERT_TRUE(e2.ok());
+    ASSERT_TRUE(a_->replicator().demote(active_).ok());
+    auto e1 = a_->replicator().promote(active_);
+    ASSERT_TRUE(e1.ok());
+    EXPECT_NE(*e1, *e2) << "two promotions of one epoch";
+    EXPECT_EQ(shm::epoch_count(*e1), shm::epoch_count(*e2));
+    EXPECT_EQ(shm::epoch_node(*e1), 1u);
+    EXPECT_EQ(shm::epoch_node(*e2), 2u);
+    // Node 2 promoted while node 1 was down: it acknowledges alone.
+    auto w = standby_->attach_writer(::getpid(), process_start_time(::getpid()));
+    ASSERT_TRUE(w.ok());
+    write_section(*standby_, *w, slot_, 0, bytes_of("node 2 acked"));
+    ASSERT_TRUE(run_until([&] { return acked_of(*standby_, slot_) >= seq_of(*standby_, slot_); }));
+    wire_->cut(false);
+    ASSERT_TRUE(run_until([&] {
+        return active_->role() == shm::kRoleStandby && standby_->role() == shm::kRoleActive &&
+               section_bytes(*active_, slot_) == section_bytes(*standby_, slot_);
+    }));
+    EXPECT_EQ(active_->epoch(), *e2);
+    EXPECT_EQ(standby_->epoch(), *e2);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(section_bytes(*active_, slot_).data()), 12), "node 2 acked");
+}
+
+TEST_F(ReplicationPair, AnActiveRestartedInPlaceAcknowledgesNothingUntilAStandbyHoldsIt) {
+    start();
+    create_replicated();
+    watch_acknowledged_means_replicated();
+    ASSERT_TRUE(acked(commit(0, bytes_of("before the restart"))));
+    // A commit made while ckptd is down: the restarted engine captures it at adoption.
+    const std::uint64_t during = commit(0, bytes_of("while ckptd was down"));
+    ASSERT_LT(acked_of(*active_, slot_), during);
+    active_.reset();
+    wire_->cut(true); // the node dies before any resync
+    auto carrier = wire_->reopen();
+    wire_ = carrier.get(); // the old one goes with the old link
+    a_->restart(std::move(carrier));
+    active_ = a_->find("pair");
+    ASSERT_TRUE(active_);
+    EXPECT_EQ(active_->role(), shm::kRoleActive);
+    EXPECT_EQ(seq_of(*active_, slot_), during);
+    EXPECT_LT(acked_of(*active_, slot_), during) << "captured at adoption, held by no standby";
+    const std::uint64_t after = commit(0, bytes_of("after the restart"));
+    run_for(2000);
+    EXPECT_LT(acked_of(*active_, slot_), during) << "acknowledged with no standby holding it";
+    EXPECT_EQ(active_->meta().header().sync_blocked, 2u) << "sync commits fail at once, naming node 2";
+    EXPECT_EQ(violations_, 0u);
+    // Node 1 is lost now; node 2 takes over with every commit node 1 acknowledged.
+    EXPECT_GE(seq_of(*standby_, slot_), acked_of(*active_, slot_));
+    // The other ending: the standby comes back, resyncs, and only then are both acknowledged.
+    wire_->cut(false);
+    ASSERT_TRUE(acked(after));
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+    EXPECT_EQ(violations_, 0u);
+    bool logged = false;
+    for (const auto& l : a_->log()) logged |= l.find("adopted as active after a restart") != std::string::npos;
+    EXPECT_TRUE(logged);
+}
+
+/// A fencer the test answers for: what the cluster manager would say about making a node unpromotable.
+class ScriptedFencer final : public PeerFencer {
+public:
+    void start(std::uint16_t node, std::int64_t) override {
+        if (state_ == State::kRunning || state_ == State::kFenced) return;
+        ++starts;
+        last_node = node;
+        state_ = State::kRunning;
+    }
+    State state(std::uint16_t, std::string* why) const override {
+        if (why) *why = "scripted";
+        return state_;
+    }
+    void reset(std::uint16_t) override {
+        ++resets;
+        state_ = State::kIdle;
+    }
+    void answer(bool fenced) { state_ = fenced ? State::kFenced : State::kFailed; }
+    State state_ = State::kIdle;
+    int starts = 0, resets = 0;
+    std::uint16_t last_node = 0;
+};
+
+TEST_F(ReplicationPair, ASilentStandbyIsFencedBeforeTheActiveAcknowledgesWithoutIt) {
+    start();
+    ScriptedFencer fencer;
+    a_->replicator().set_fencer(&fencer);
+    create_replicated();
+    ASSERT_TRUE(acked(commit(0, bytes_of("both hold it"))));
+    EXPECT_EQ(fencer.starts, 0);
+    wire_->cut(true);
+    const std::uint64_t seq = commit(0, bytes_of("node 2 is silent"));
+    ASSERT_TRUE(run_until([&] { return fencer.starts > 0; }));
+    EXPECT_EQ(fencer.last_node, 2u);
+    run_for(500);
+    EXPECT_LT(acked_of(*active_, slot_), seq) << "acknowledged while the fencing had not succeeded";
+    EXPECT_EQ(active_->meta().header().sync_blocked, 2u) << "sync commits fail naming node 2";
+    // The cluster manager cannot do it (no quorum): still nothing acknowledged, and it is retried.
+    fencer.answer(false);
+    ASSERT_TRUE(run_until([&] { return fencer.starts > 1; }));
+    run_for(500);
+    EXPECT_LT(acked_of(*active_, slot_), seq);
+    EXPECT_EQ(active_->meta().header().sync_blocked, 2u);
+    // Now it could: node 2 cannot be promoted, so acknowledging without it loses nothing.
+    fencer.answer(true);
+    ASSERT_TRUE(acked(seq, 1000));
+    EXPECT_EQ(active_->meta().header().sync_blocked, 0u);
+    bool logged = false;
+    for (const auto& l : a_->log()) logged |= l.find("node 2 is fenced (it cannot be promoted)") != std::string::npos;
+    EXPECT_TRUE(logged);
+    // Node 2 comes back: its fencing is forgotten (a later loss fences it again), and it resyncs.
+    wire_->cut(false);
+    ASSERT_TRUE(run_until([&] {
+        const auto m = a_->replicator().members_of(*active_);
+        return m.size() == 1 && std::string(m[0].state) == "in-sync";
+    }));
+    const std::uint64_t later = commit(0, bytes_of("node 2 is back"));
+    ASSERT_TRUE(acked(later));
+    EXPECT_GE(fencer.resets, 1);
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+    a_->replicator().set_fencer(nullptr);
 }
 
 TEST_F(ReplicationPair, ACommitTheStandbyCannotApplyIsRefusedAndResynced) {

@@ -5,6 +5,7 @@
 #include "views.hpp"
 
 #include "ckpt/client/inspect.hpp"
+#include "ckpt/shm/segment_layout.hpp"
 
 #include <cerrno>
 #include <fstream>
@@ -85,7 +86,8 @@ int show_status(client::Session& session, const std::string& name) {
 int promote_checkpoint(client::Session& session, const std::string& name) {
     auto epoch = session.promote(name);
     if (!epoch) return report_failure(epoch.failure());
-    std::cout << "checkpoint '" << name << "' is active on this node, epoch " << *epoch << '\n';
+    std::cout << "checkpoint '" << name << "' is active on this node, epoch " << *epoch << " (promotion "
+              << shm::epoch_count(*epoch) << ", by node " << shm::epoch_node(*epoch) << ")\n";
     return kExitOk;
 }
 

@@ -71,6 +71,7 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
         o["wire_bytes"] = x.wire_bytes;
         o["commits_acked"] = x.commits_acked;
         o["commits_applied"] = x.commits_applied;
+        o["commits_lost"] = x.commits_lost;
         o["lag_commits"] = x.lag_commits;
         o["lag_bytes"] = x.lag_bytes;
         o["replicas"] = x.replicas;
@@ -255,6 +256,9 @@ void write_prometheus(std::ostream& out, const Sample& s, const Figures& f) {
          &shm::CheckpointStats::commits_acked},
         {"ckpt_commits_applied_total", "counter", "Standby: whole commits applied.",
          &shm::CheckpointStats::commits_applied},
+        {"ckpt_commits_lost_total", "counter",
+         "Commits captured here as the active, given up unacknowledged when it stepped down.",
+         &shm::CheckpointStats::commits_lost},
         {"ckpt_replication_lag_commits", "gauge", "Commits not yet applied by every required standby.",
          &shm::CheckpointStats::lag_commits},
         {"ckpt_replication_lag_bytes", "gauge", "Changed bytes of those commits.", &shm::CheckpointStats::lag_bytes},

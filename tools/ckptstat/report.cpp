@@ -52,6 +52,10 @@ Table checkpoint_table(const Figures& f) {
                    latency_cell(c.ack, &Latency::p999_ns), c.summary ? num(c.summary->open_handles) : "-",
                    c.summary ? format_checkpoint_flags(*c.summary) : "-"});
         if (c.summary && !c.summary->damage.empty()) t.add_note("  damaged: " + c.summary->damage);
+        if (s.commits_lost)
+            t.add_note("  lost: " + num(s.commits_lost) +
+                       " commit(s) captured here as the active and given up unacknowledged when it stepped down "
+                       "(ckptd's log names them)");
     }
     return t;
 }

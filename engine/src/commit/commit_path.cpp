@@ -165,7 +165,7 @@ bool CommitPath::capture(std::uint32_t slot) {
                 ev.runs.push_back({off, bs});
         }
         c_.emit(std::move(ev));
-    } else {
+    } else if (!c_.hold_acks_) {
         // No replica is required: the shadow copy is the acknowledgement.
         store_release(d.acked_seq, sl.captured_seq);
     }
@@ -213,7 +213,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
         ev.seq = seq;
         ev.size = sl.committed_size;
         c_.emit(std::move(ev));
-    } else {
+    } else if (!c_.hold_acks_) {
         store_release(d.acked_seq, seq);
     }
     store_release(ctl.lock, make_lock(seq, 0));

@@ -5,9 +5,12 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -206,6 +209,15 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "async_window_policy") {
         if (v != "block" && v != "try_again") return bad("expected block or try_again");
         c.link.window_policy = v == "block" ? 0 : 1;
+    } else if (key == "fence_peer_command") {
+        if (v.empty() || v[0] != '/') return bad("expected an absolute path to an executable");
+        c.fence_peer_command = v;
+    } else if (key == "fence_timeout_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 600'000) return bad("expected 1..600000");
+        c.fence_timeout_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "fence_retry_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 600'000) return bad("expected 1..600000");
+        c.fence_retry_ms = static_cast<std::uint32_t>(n);
     } else if (key == "member_timeout_ms") {
         if (!parse_u64(v, n) || n > 86'400'000) return bad("expected 0..86400000 (0: a down replica stays required)");
         c.link.member_timeout_ms = static_cast<std::uint32_t>(n);
@@ -348,6 +360,11 @@ Status validate_config(const Config& c) {
                     "socket path is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
     if (c.shm_prefix.empty() || c.shm_prefix.size() > 40)
         return fail(Error::kInvalidParam, "shm_prefix must be 1..40 characters");
+    if (!c.fence_peer_command.empty() && ::access(c.fence_peer_command.c_str(), X_OK) != 0)
+        return fail(Error::kInvalidParam, "fence_peer_command '" + c.fence_peer_command +
+                                              "' is not an executable file: " + std::strerror(errno));
+    if (!c.fence_peer_command.empty() && c.link.peers.empty())
+        return fail(Error::kInvalidParam, "fence_peer_command is set but no peers are: nothing to fence");
     for (char ch : c.shm_prefix)
         if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
             return fail(Error::kInvalidParam,

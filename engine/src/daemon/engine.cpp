@@ -96,6 +96,20 @@ Status Engine::start() {
         else
             log_.log("frames authenticated with cluster key %u from %s", link_->auth().newest_key(),
                      cfg_.link.auth_key_file.c_str());
+        if (!cfg_.fence_peer_command.empty()) {
+            fencer_ = std::make_unique<CommandFencer>(cfg_.fence_peer_command, cfg_.fence_timeout_ms,
+                                                      cfg_.fence_retry_ms, log_);
+            repl_->set_fencer(fencer_.get());
+            log_.log("a silent standby is fenced by %s before sync commits are acknowledged without it",
+                     cfg_.fence_peer_command.c_str());
+        } else if (cfg_.link.member_timeout_ms == 0) {
+            log_.log("no fence_peer_command: a silent standby that held this active's state stays required (sync "
+                     "commits fail naming it until it rejoins)");
+        } else {
+            log_.log("no fence_peer_command: a silent standby stops being required after member_timeout_ms = %u, "
+                     "with no cluster action (it could still be promoted)",
+                     cfg_.link.member_timeout_ms);
+        }
         log_.log("transport %s, %zu peers, heartbeat %u ms, peer timeout %u ms, %s",
                  link_->transport().describe().c_str(), cfg_.link.peers.size(), cfg_.link.heartbeat_ms,
                  cfg_.link.peer_timeout_ms,
@@ -202,6 +216,7 @@ void Engine::run_timers() {
     if (link_) {
         link_->tick(now, static_cast<std::uint32_t>(reg_.by_name().size()));
         for (const auto& e : link_->take_events()) log_.log("%s", e.c_str());
+        if (fencer_) fencer_->poll(now);
         repl_->tick(now);
         link_->flush(now);
     }

@@ -6,6 +6,7 @@
 #include "ckpt/common/fd.hpp"
 #include "ckpt/engine/config.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "daemon/command_fencer.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/logger.hpp"
 #include "daemon/registry.hpp"
@@ -52,9 +53,10 @@ private:
     shm::Mapping node_map_;
     std::int64_t next_scan_ns_ = 0;
     std::int64_t next_expiry_check_ns_ = 0;
-    std::unique_ptr<PeerLink> link_;   ///< null when node-local (transport none)
-    std::unique_ptr<Replicator> repl_; ///< with link_
-    int link_wait_fd_ = -1;            ///< readable when frames arrive, if the carrier has one
+    std::unique_ptr<PeerLink> link_;        ///< null when node-local (transport none)
+    std::unique_ptr<Replicator> repl_;      ///< with link_
+    std::unique_ptr<CommandFencer> fencer_; ///< with link_, when fence_peer_command is set
+    int link_wait_fd_ = -1;                 ///< readable when frames arrive, if the carrier has one
     std::atomic<bool> stop_{false};
     StatsPublisher stats_; ///< the stats region of NODE
 };

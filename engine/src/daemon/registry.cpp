@@ -87,7 +87,10 @@ void Registry::adopt_existing(int epoll_fd) {
                      cp->damage().empty() ? "" : ", damaged");
             by_name_[name] = cp;
             all_.push_back(cp);
-            if (repl_) repl_->adopt(cp);
+            if (repl_)
+                repl_->adopt(cp);
+            else
+                cp->release_held_acks(); // no peers configured now: nothing to wait for
         }
         ::closedir(d);
     };

@@ -194,6 +194,7 @@ void StatsPublisher::publish(std::int64_t now_ns, const std::vector<std::shared_
             s.wire_bytes = f->wire_bytes;
             s.commits_acked = f->commits_acked;
             s.commits_applied = f->commits_applied;
+            s.commits_lost = f->commits_lost;
             s.peer_count = f->peer_count;
             std::copy_n(f->peers, f->peer_count, s.peers);
             if (f->ack_latency.count != slot.hist_count) {

@@ -487,6 +487,17 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
 void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
     checkpoints_ = checkpoints;
     const std::int64_t timeout = std::int64_t{cfg_.peer_timeout_ms} * 1'000'000;
+    // The loop ticks every heartbeat at least; a gap of half a timeout means this engine did not
+    // run (SIGSTOP, a paused VM, a descheduled host). The peers' silence was ours: they get a
+    // fresh timeout (their queued frames were read just before), instead of being declared down,
+    // which would make a resumed former active fence a standby that was promoted meanwhile.
+    if (last_tick_ns_ != 0 && now_ns - last_tick_ns_ > timeout / 2) {
+        events_.push_back("this engine did not run for " + std::to_string((now_ns - last_tick_ns_) / 1'000'000) +
+                          " ms: peers get a fresh timeout");
+        for (auto& p : peers_)
+            if (p.state == PeerState::kUp) p.last_heard_ns = std::max(p.last_heard_ns, now_ns);
+    }
+    last_tick_ns_ = now_ns;
     for (auto& p : peers_)
         if (p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout)
             mark_down(p, "silent for " + std::to_string(cfg_.peer_timeout_ms) + " ms");

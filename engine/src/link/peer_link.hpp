@@ -106,6 +106,7 @@ private:
     std::unique_ptr<net::FrameAuth> auth_;
     std::uint32_t checkpoints_ = 0; ///< for HEARTBEATs sent outside tick()
     std::int64_t next_heartbeat_ns_ = 0;
+    std::int64_t last_tick_ns_ = 0; ///< tick(): a long gap means this engine was stopped
     std::vector<PeerStatus> peers_;
     LinkCounters counters_;
     std::vector<std::string> events_;

@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace ckpt::engine {
 
@@ -20,6 +21,78 @@ void ActiveSide::start(Replica& r) {
         if (out_.link().is_up(node)) join(r, node);
     }
     publish(r);
+}
+
+void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held) {
+    now_ns_ = clock_();
+    std::vector<std::uint16_t> waiting;
+    for (auto& [node, m] : r.active.members) {
+        if (m.state != Member::State::kDown) continue; // up already: joined by start()
+        m.required = true;
+        m.synced = true; // it may hold acknowledged commits of this active: it must come back first
+        m.down_since_ns = now_ns_;
+        // Not silent yet, only not heard since the restart: as for any peer, silence is
+        // peer_timeout_ms without a frame (a cluster manager demoting this node at start must not
+        // find the standby fenced meanwhile).
+        m.fence_not_before_ns = now_ns_ + std::int64_t{out_.link().config().peer_timeout_ms} * 1'000'000;
+        waiting.push_back(node);
+    }
+    for (const auto& [slot, st] : held) {
+        Pending p{&r, slot, st.generation, st.seq, 0, r.ckpt->meta().commit_seq(), waiting};
+        p.captured_ns = now_ns_;
+        for (auto& [node, m] : r.active.members)
+            if (m.state != Member::State::kDown) {
+                p.waiting.push_back(node);
+                m.barrier.push_back(next_commit_id_); // start() joined it: its resync covers the commit
+            }
+        if (p.waiting.empty()) continue;
+        r.active.lag_commits += 1;
+        pending_.emplace(next_commit_id_++, std::move(p));
+    }
+    if (!waiting.empty())
+        host_.replication_log("checkpoint '" + r.ckpt->name() + "': adopted as active after a restart; " +
+                              std::to_string(held.size()) +
+                              " section(s) with commits no standby is known to hold; sync commits wait for "
+                              "every standby to rejoin and resync");
+    publish(r);
+}
+
+void ActiveSide::give_up_pending(Replica& r) {
+    Checkpoint& c = *r.ckpt;
+    std::uint32_t n = 0;
+    std::uint64_t first = 0, last = 0;
+    std::vector<std::uint32_t> slots;
+    for (const auto& [id, p] : pending_) {
+        if (p.repl != &r) continue;
+        if (n++ == 0) first = p.change;
+        first = std::min(first, p.change);
+        last = std::max(last, p.change);
+        if (std::find(slots.begin(), slots.end(), p.slot) == slots.end()) slots.push_back(p.slot);
+    }
+    if (n == 0) return;
+    std::string ids;
+    for (std::uint32_t s : slots) {
+        const auto st = c.section_state(s);
+        std::string id;
+        if (!st)
+            id = "slot " + std::to_string(s);
+        else if (st->id.empty())
+            id = "(default)";
+        else
+            for (char ch : st->id) { // section ids are bytes: escape what is not printable
+                char b[5];
+                std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned char>(ch));
+                id += (ch >= 0x20 && ch < 0x7f) ? std::string(1, ch) : std::string(b);
+            }
+        ids += (ids.empty() ? "" : ", ") + id;
+    }
+    host_.replication_log("checkpoint '" + c.name() + "': stepping down with " + std::to_string(n) +
+                          " commit(s) no standby acknowledged: LOST on this node (changes " + std::to_string(first) +
+                          ".." + std::to_string(last) + " of its change sequence; sections " + ids +
+                          "); the new active's state replaces them");
+    c.record_lost(n, first, last);
+    counters_.commits_lost += n;
+    r.figures.commits_lost += n;
 }
 
 void ActiveSide::forget_pending(const Replica& r) {
@@ -97,7 +170,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
     const std::uint64_t id = next_commit_id_++;
-    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, {}};
+    Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, c.meta().commit_seq() + 1, {}}; // recorded after us
     const std::span<const std::byte> section = c.committed_bytes(ev.slot);
     for (auto& [node, m] : r.active.members) {
         if (!m.required) continue;
@@ -411,7 +484,26 @@ void ActiveSide::tick(std::int64_t now_ns) {
     for (const auto& rp : replicas_) {
         Replica& r = *rp;
         if (r.ckpt->role() != shm::kRoleActive) continue;
-        if (limit > 0) {
+        if (fencer_) {
+            for (auto& [node, m] : r.active.members) {
+                if (!m.required || m.state != Member::State::kDown || now_ns < m.fence_not_before_ns) continue;
+                std::string why;
+                switch (fencer_->state(node, &why)) {
+                case PeerFencer::State::kFenced:
+                    host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) +
+                                          " is fenced (it cannot be promoted): acknowledging without it until it "
+                                          "rejoins");
+                    drop_member(r, node);
+                    break;
+                case PeerFencer::State::kRunning:
+                    break;
+                case PeerFencer::State::kIdle:
+                case PeerFencer::State::kFailed:
+                    fencer_->start(node, now_ns); // retried after a failure; sync commits keep failing
+                    break;
+                }
+            }
+        } else if (limit > 0) {
             for (auto& [node, m] : r.active.members) {
                 if (!m.required || m.state != Member::State::kDown || now_ns - m.down_since_ns < limit) continue;
                 host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) + " down for " +
@@ -474,6 +566,7 @@ void ActiveSide::refresh_lag_figures() {
 
 void ActiveSide::on_peer_up(std::uint16_t node) {
     now_ns_ = clock_();
+    if (fencer_) fencer_->reset(node);
     for (const auto& r : replicas_) {
         if (r->ckpt->role() != shm::kRoleActive) continue;
         join(*r, node); // a new or returning standby: announce, then resync by block hashes

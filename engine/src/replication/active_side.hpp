@@ -8,6 +8,7 @@
 #include "ckpt/net/wire_format.hpp"
 #include "link/peer_stream.hpp"
 #include "replication/outbox.hpp"
+#include "replication/peer_fencer.hpp"
 #include "replication/replica_host.hpp"
 #include "replication/replication_counters.hpp"
 #include "store/checkpoint.hpp"
@@ -34,6 +35,7 @@ struct Member {
     bool required = false; ///< part of the replica set: commits wait for it
     bool synced = false;   ///< completed a resync with this active: a down one stays required
     std::int64_t down_since_ns = 0;
+    std::int64_t fence_not_before_ns = 0;       ///< after a restart: a live peer has until then to be heard
     std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
     std::uint64_t reported_blocks = 0;          ///< block hashes held in `reported` (bounded)
     std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
@@ -56,9 +58,18 @@ public:
 
     /// The checkpoint became active here: standbys up now join at once (announce, then resync).
     void start(Replica& r);
+    /// Adopted as active after an engine restart: which standbys held this state is unknown, so
+    /// every configured peer is a required member that is down (sync commits fail naming it)
+    /// until it rejoins and resyncs, and the commits captured meanwhile (`held`: slot and state)
+    /// wait for that resync. Applies member_timeout_ms as for any required member that is down.
+    void start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held);
     /// It stops being active here: commits waiting for standbys will never be acknowledged by this
     /// node, resyncs in flight are void, the lag is zero.
     void stop(Replica& r);
+    /// It steps down (demoted, or fenced by a newer epoch): the commits no standby acknowledged are
+    /// given up. Says so in the log (count, range of the change sequence, sections), in META (the
+    /// library's role event) and in the counters (ckptstat). Call before stop().
+    void give_up_pending(Replica& r);
     /// It is deleted here: standbys are told (then stop()).
     void unlink(Replica& r);
     /// A commit or section change captured on this node.
@@ -73,8 +84,12 @@ public:
     void on_completed(std::uint16_t node, Completion c);
     void on_peer_up(std::uint16_t node);
     void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned);
-    /// Member timeouts and the lag words in META (timer path).
+    /// Member timeouts, fencing of silent members, and the lag words in META (timer path).
     void tick(std::int64_t now_ns);
+    /// With a fencer, a required standby that went silent is fenced through it and dropped from
+    /// the replica set only once that succeeded; until then (and while it fails) sync commits
+    /// fail naming it. member_timeout_ms does not apply then. Null: member_timeout_ms decides.
+    void set_fencer(PeerFencer* f) { fencer_ = f; }
 
     struct MemberView {
         std::uint16_t node;
@@ -91,6 +106,7 @@ private:
         Replica* repl;
         std::uint32_t slot;
         std::uint64_t generation, seq, bytes;
+        std::uint64_t change = 0;           ///< its number in the checkpoint's change sequence
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
         std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
     };
@@ -118,6 +134,7 @@ private:
     std::map<std::uint64_t, Pending> pending_;                                  ///< by commit id
     std::map<std::uint64_t, std::pair<Replica*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
     std::int64_t now_ns_ = 0;
+    PeerFencer* fencer_ = nullptr;
 };
 
 } // namespace ckpt::engine

@@ -23,6 +23,7 @@ struct ReplicationCounters {
     std::uint64_t unknown_checkpoint = 0; ///< frames naming a checkpoint id never announced
     std::uint64_t bad_commits = 0;        ///< DATA that did not fit (slot, generation, range, order): discarded
     std::uint64_t promotions = 0, demotions = 0;
+    std::uint64_t commits_lost = 0;      ///< given up unacknowledged by actives that stepped down
     std::uint64_t refusals_sent = 0;     ///< standby: REFUSED frames sent (frames it did not apply)
     std::uint64_t refusals_received = 0; ///< active: REFUSED frames received
     std::uint64_t fenced = 0;            ///< active: stepped down because a standby follows a newer active
@@ -35,6 +36,7 @@ struct ReplicationCounters {
 struct CheckpointFigures {
     std::uint64_t commits_sent = 0, data_frames = 0, data_bytes = 0, wire_bytes = 0;
     std::uint64_t commits_acked = 0, commits_applied = 0;
+    std::uint64_t commits_lost = 0;      ///< given up unacknowledged when this active stepped down
     shm::LatencyHistogram ack_latency{}; ///< capture to acknowledged by every required standby
     std::uint32_t peer_count = 0;        ///< lag entries (required standbys, active only)
     shm::PeerLag peers[shm::kStatsMaxPeers] = {};

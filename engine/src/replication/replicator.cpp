@@ -51,7 +51,9 @@ Replica* Replicator::by_remote(std::uint16_t node, std::uint32_t remote_wire_id)
 // ------------------------------------------------------------------------------------------
 
 void Replicator::activate(const std::shared_ptr<Checkpoint>& c) {
-    become_active(replica_of(c), std::max<std::uint64_t>(c->epoch(), 1));
+    // A checkpoint created here starts at count 1 made by this node: a replica created elsewhere
+    // at the same time (two nodes creating one name while partitioned) has another epoch.
+    become_active(replica_of(c), own_epoch(c->epoch()));
 }
 
 void Replicator::adopt(const std::shared_ptr<Checkpoint>& c) {
@@ -61,8 +63,18 @@ void Replicator::adopt(const std::shared_ptr<Checkpoint>& c) {
         // promotion would serve (resync, rollback) as committed: a state no commit produced.
         r.standby.applier.discard_after_restart();
         become_standby(r, c->epoch(), 0, 0); // the active announces itself when the link is up
-    } else
-        become_active(r, std::max<std::uint64_t>(c->epoch(), 1));
+    } else {
+        // Commits captured since the restart (and the unacknowledged ones before it) are held
+        // (Checkpoint::holding_acks): they and every later sync commit wait for the standbys.
+        auto held = c->unacknowledged_sections();
+        become_active(r, own_epoch(c->epoch()));
+        active_.start_after_restart(r, held);
+    }
+}
+
+std::uint64_t Replicator::own_epoch(std::uint64_t epoch) const {
+    // META starts at 1 (a local checkpoint's); epochs before the node-id encoding have count 0.
+    return shm::epoch_count(epoch) == 0 ? shm::next_epoch(epoch, link_.node_id()) : epoch;
 }
 
 void Replicator::become_active(Replica& r, std::uint64_t epoch) {
@@ -78,20 +90,22 @@ void Replicator::become_standby(Replica& r, std::uint64_t epoch, std::uint16_t a
                                 std::uint32_t remote_wire_id) {
     Checkpoint& c = *r.ckpt;
     const bool was_active = c.role() == kRoleActive;
-    c.stop_replicating(false); // commits not replicated stay unacknowledged: their writers fail
+    if (was_active) active_.give_up_pending(r); // reported: log, META (role event), counters
+    c.stop_replicating(false);                  // commits not replicated stay unacknowledged: their writers fail
     active_.stop(r);
     standby_.reset(r);
     r.active_node = active_node;
     r.remote_wire_id = remote_wire_id;
     c.set_role(kRoleStandby, epoch, active_node);
     c.publish_lag(0, 0, 0, 0);
+    c.publish_acks(); // wakes sync committers (they fail) and subscribers (the role event)
     if (was_active) ++counters_.demotions;
 }
 
 Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) {
     Replica& r = replica_of(c);
     if (c->role() == kRoleActive) return c->epoch();
-    const std::uint64_t epoch = c->epoch() + 1;
+    const std::uint64_t epoch = shm::next_epoch(c->epoch(), link_.node_id()); // never equal to another node's
     host_.replication_log("checkpoint '" + c->name() + "': promoted to active, epoch " + std::to_string(epoch) +
                           (r.active_node ? " (was following " + node_str(r.active_node) + ")" : ""));
     ++counters_.promotions;
@@ -268,8 +282,14 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     if (c) {
         const std::uint64_t mine = c->epoch();
         if (c->role() == kRoleActive) {
-            // Two actives: the higher epoch wins; on a tie, the lower node id (deterministic on
-            // both sides). The loser becomes a standby and is resynced from the winner.
+            // Two actives: the higher epoch wins. Epochs carry the node that made them, so two
+            // promotions never tie; an equal epoch from another node comes only from engines
+            // before that encoding (both count 1 from one shared epoch): the lower node id wins
+            // there, deterministically on both sides, and the log says whose commits go.
+            if (epoch == mine && node != link_.node_id())
+                host_.replication_log("checkpoint '" + name + "': " + node_str(node) +
+                                      " is active at this node's epoch " + std::to_string(epoch) +
+                                      " (an epoch from before epochs carried their node)");
             if (epoch < mine || (epoch == mine && node > link_.node_id())) {
                 ++counters_.stale_epoch;
                 return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down

@@ -43,8 +43,10 @@ public:
     /// Makes this node a standby (same epoch) until an active announces itself.
     Status demote(const std::shared_ptr<Checkpoint>& c);
 
-    /// Member timeouts and the lag words in META (timer path).
+    /// Member timeouts, fencing, and the lag words in META (timer path).
     void tick(std::int64_t now_ns) { active_.tick(now_ns); }
+    /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
+    void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 
     const ReplicationCounters& counters() const { return counters_; }
     using MemberView = ActiveSide::MemberView;
@@ -68,6 +70,9 @@ private:
     Replica& replica_of(const std::shared_ptr<Checkpoint>& c);
     Replica* by_wire(std::uint32_t wire_id);
     Replica* by_remote(std::uint16_t node, std::uint32_t remote_wire_id);
+    /// An epoch to be active at: the checkpoint's own, or the first one of this node's when it
+    /// carries no count yet (created here, or written by an engine before the encoding).
+    std::uint64_t own_epoch(std::uint64_t epoch) const;
     void become_active(Replica& r, std::uint64_t epoch);
     void become_standby(Replica& r, std::uint64_t epoch, std::uint16_t active_node, std::uint32_t remote_wire_id);
     void on_announce(std::uint16_t node, const net::DecodedFrame& f);

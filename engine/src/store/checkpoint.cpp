@@ -435,6 +435,9 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             if (!live_owner) c->commit_.recover(s, lock);
         }
     }
+    // An active replica's commits captured now were made while no engine ran: no standby holds
+    // them, so they are not acknowledged here; the replicator acknowledges them once one does.
+    c->hold_acks_ = load_acquire(c->meta_.header().role) == kRoleActive;
     c->scan_all();
     c->publish_acks();
     return c;
@@ -875,7 +878,33 @@ void Checkpoint::set_role(std::uint32_t role, std::uint64_t epoch, std::uint32_t
     batch_dirty_ = true; // waiters re-check (a demoted writer's sync commit fails)
 }
 
+void Checkpoint::record_lost(std::uint32_t commits, std::uint64_t first_change, std::uint64_t last_change) {
+    MetaHeader& h = meta_.mutable_header();
+    store_relaxed(h.lost_commits, commits);
+    store_relaxed(h.lost_first_change, first_change);
+    store_relaxed(h.lost_last_change, last_change);
+    store_release(h.lost_events, load_relaxed(h.lost_events) + 1); // last: readers see the fields with it
+    batch_dirty_ = true;
+}
+
+void Checkpoint::release_held_acks() {
+    if (!hold_acks_) return;
+    hold_acks_ = false;
+    for (std::uint32_t s = 0; s < slots_.size(); ++s)
+        if (slots_[s].used) store_release(meta_.mutable_desc(s).acked_seq, slots_[s].captured_seq);
+    batch_dirty_ = true;
+}
+
+std::vector<std::pair<std::uint32_t, SectionState>> Checkpoint::unacknowledged_sections() const {
+    std::vector<std::pair<std::uint32_t, SectionState>> v;
+    for (std::uint32_t s = 0; s < slots_.size(); ++s)
+        if (slots_[s].used && load_acquire(meta_.desc(s).acked_seq) < slots_[s].captured_seq)
+            v.emplace_back(s, *section_state(s));
+    return v;
+}
+
 void Checkpoint::set_replicating(EventSink sink) {
+    hold_acks_ = false; // the sink's owner acknowledges from now on
     if (block_hash_.empty()) block_hash_.allocate(layout_.area_size / attrs_.block_size); // 0: not known yet
     sink_ = std::move(sink);
     replicating_ = true;

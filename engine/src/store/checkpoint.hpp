@@ -180,8 +180,19 @@ public:
     void set_replicating(EventSink sink);
     void stop_replicating(bool ack_captured);
     bool replicating() const { return replicating_; }
+    /// Adopted as the active replica after an engine restart: commits captured before a replicator
+    /// takes the checkpoint over are not acknowledged (no standby is known to hold them). True
+    /// until set_replicating() (the replicator then waits for a standby) or release_held_acks().
+    bool holding_acks() const { return hold_acks_; }
+    /// No replication after all (an engine without peers): captures are acknowledgements again.
+    void release_held_acks();
+    /// Sections whose captured commits are not all acknowledged, by slot.
+    std::vector<std::pair<std::uint32_t, SectionState>> unacknowledged_sections() const;
     /// Every replica applied `seq` of the section in `slot` (if it still has `generation`).
     void set_acked(std::uint32_t slot, std::uint64_t generation, std::uint64_t seq);
+    /// This active stepped down and gave up `commits` unacknowledged commits, changes first..last
+    /// of its change sequence: published in META for the library (the role event says so).
+    void record_lost(std::uint32_t commits, std::uint64_t first_change, std::uint64_t last_change);
     /// Replication figures for readers (ckptstat, async writers' window).
     void publish_lag(std::uint64_t commits, std::uint64_t bytes, std::uint32_t replicas, std::uint32_t sync_blocked);
     void set_window(std::uint32_t commits, std::uint32_t policy);
@@ -274,6 +285,7 @@ private:
     std::uint64_t zero_block_hash() const;
     void emit(ReplEvent&& ev) { sink_(std::move(ev)); }
     bool replicating_ = false;
+    bool hold_acks_ = false; ///< see holding_acks()
     EventSink sink_;
     /// XXH3 of each area block as the replicas hold it (0: unknown, always sent).
     LazyZeroArray<std::uint64_t> block_hash_;

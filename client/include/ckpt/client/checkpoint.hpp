@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,31 @@ struct ReplicationState {
     std::uint64_t lag_commits = 0;     ///< commits not yet applied by every required standby
     std::uint64_t lag_bytes = 0;       ///< their changed bytes
     std::uint32_t sync_blocked_by = 0; ///< a required standby that is down: sync commits fail (0: none)
+    std::uint32_t lost_events = 0;     ///< step-downs of this node's active that gave up commits
+    std::uint32_t lost_commits = 0;    ///< commits the last of them gave up (never acknowledged)
+    std::uint64_t lost_first_change = 0, lost_last_change = 0; ///< their range in commit_seq()
+};
+
+/// This node's role for a checkpoint, as the application is told it (AMF's CSI assignment in
+/// csa103): the cluster manager promotes or demotes the node's replica, and every holder of a
+/// handle learns it on notify_fd().
+enum class Role : std::uint8_t {
+    kLocal,   ///< no replication (a node-local engine): writers commit here
+    kActive,  ///< this node's replica is the active one: commit here
+    kStandby, ///< a replica following `active_node`: read, and wait to be told "active"
+};
+const char* role_name(Role r);
+
+struct RoleEvent {
+    Role role = Role::kLocal;
+    std::uint64_t epoch = 0;       ///< of that role: (promotion count << 16) | the node that promoted
+    std::uint32_t active_node = 0; ///< the active replica's node (0: not known yet)
+    /// Set when this node's active stepped down since the previous event and gave up commits no
+    /// standby had acknowledged (async commits that returned at once; a sync commit among them
+    /// failed): how many, and their range in the checkpoint's change sequence (commit_seq()).
+    /// The sections are named in ckptd's log. The new active's state replaced them.
+    std::uint32_t lost_commits = 0;
+    std::uint64_t lost_first_change = 0, lost_last_change = 0;
 };
 
 struct CheckpointStatus : EngineCounters {
@@ -119,6 +145,11 @@ public:
     Status set_retention(std::int64_t retention_ns);
     /// Role, epoch and replication lag, as the engine last published them.
     ReplicationState replication() const;
+    /// The role, when it changed since this handle last reported it: "active, epoch N", "standby"
+    /// (and what a step-down gave up). The first call reports the current role. notify_fd()
+    /// becomes readable on every change of role: call this when it is, beside changes_since()
+    /// (either one re-arms the fd). nullopt: no change (or the handle is closed).
+    std::optional<RoleEvent> role_event();
     /// Closes the handle (also done when the last copy goes away).
     Status close();
 

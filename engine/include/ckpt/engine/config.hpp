@@ -31,7 +31,14 @@ struct Config {
     std::string log_file; ///< empty: stderr
     std::string pid_file; ///< written once serving, removed at a clean exit
     bool verbose = false;
-    LinkConfig link; ///< peers and transport; transport "none" keeps the engine node-local
+    /// Run as `fence_peer_command NODE` when a standby that holds this active's state goes silent;
+    /// exit 0 means the node cannot be promoted now, and only then are sync commits acknowledged
+    /// without it (until then they fail naming it). Empty (the default, outside a cluster):
+    /// member_timeout_ms decides instead. CLUSTER.md: packaging/ocf/hotspare-fence-peer.
+    std::string fence_peer_command;
+    std::uint32_t fence_timeout_ms = 10'000; ///< a command that does not answer by then has failed
+    std::uint32_t fence_retry_ms = 1'000;    ///< a failed attempt is tried again after this
+    LinkConfig link;                         ///< peers and transport; transport "none" keeps the engine node-local
 };
 
 /// Parses a configuration file into `cfg`; INVALID_PARAM with file:line for the first bad line.

@@ -65,8 +65,8 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor =
-    3; ///< bump when a field is carved from reserved (1: dirty range, 2: replication, 3: NODE stats region)
+inline constexpr std::uint16_t kLayoutMinor = 4; ///< bump when a field is carved from reserved (1: dirty range, 2:
+                                                 ///< replication, 3: NODE stats region, 4: lost commits)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -76,6 +76,21 @@ inline constexpr std::uint64_t kAreaAlign = 4096;
 inline constexpr std::uint32_t kRoleLocal = 0;   ///< no peers: the node-local engine
 inline constexpr std::uint32_t kRoleActive = 1;  ///< writers commit here; replicas follow
 inline constexpr std::uint32_t kRoleStandby = 2; ///< a replica: read-only for applications until promoted
+
+/// MetaHeader::epoch: (promotion count << 16) | the node id that made it. Every promotion takes the
+/// count past the highest it knows and adds its own node id, so two promotions anywhere (even of
+/// the same epoch, on both sides of a partition) give distinct epochs, ordered by count first.
+/// Epochs below 1 << 16 come from engines before this encoding; the next promotion leaves them behind.
+inline constexpr unsigned kEpochNodeBits = 16;
+constexpr std::uint64_t next_epoch(std::uint64_t current, std::uint16_t node) {
+    return (((current >> kEpochNodeBits) + 1) << kEpochNodeBits) | node;
+}
+constexpr std::uint64_t epoch_count(std::uint64_t epoch) {
+    return epoch >> kEpochNodeBits;
+}
+constexpr std::uint16_t epoch_node(std::uint64_t epoch) {
+    return static_cast<std::uint16_t>(epoch & ((1u << kEpochNodeBits) - 1));
+}
 
 /// MetaHeader::window_policy: what an async writer meets when the replication lag reaches the window.
 inline constexpr std::uint32_t kWindowBlock = 0;    ///< write() waits until the lag drops below it
@@ -132,7 +147,11 @@ struct alignas(64) MetaHeader {
     std::uint32_t async_window;     ///< lag (commits) past which an async writer waits or gets TRY_AGAIN; 0: none
     std::uint32_t window_policy;    ///< kWindow*
     std::uint32_t replicas;         ///< replicas in sync with this active
-    std::uint8_t reserved[24];      ///< zero; new fields come from here
+    // -- lost commits (layout minor 4), engine-written when an active steps down --
+    std::uint32_t lost_events;       ///< step-downs that gave up unacknowledged commits (release, last)
+    std::uint32_t lost_commits;      ///< commits the last of them gave up
+    std::uint64_t lost_first_change; ///< their range in the change sequence (commit_seq): first
+    std::uint64_t lost_last_change;  ///< and last
     char name[256];
 };
 static_assert(sizeof(MetaHeader) == 512, "MetaHeader is ABI: bump kLayoutMajor");

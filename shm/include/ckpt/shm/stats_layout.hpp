@@ -36,7 +36,7 @@ namespace ckpt::shm {
 
 inline constexpr std::uint64_t kStatsMagic = 0x5441'5453'5450'4B43ULL; // "CKPTSTAT"
 inline constexpr std::uint16_t kStatsLayoutMajor = 1;                  ///< bump on any incompatible change
-inline constexpr std::uint16_t kStatsLayoutMinor = 1;                  ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kStatsLayoutMinor = 2;                  ///< bump when a field is carved from reserved
 
 inline constexpr std::uint64_t kStatsOffset = 4096;      ///< where the region starts in NODE
 inline constexpr std::uint32_t kStatsMaxPeers = 16;      ///< peers with a PeerStats (and a lag entry) each
@@ -266,12 +266,13 @@ struct alignas(64) CheckpointStats {
     std::uint64_t segment_resizes; ///< minor 1: DATA found resized by a client, size restored (0 before)
     PeerLag peers[kStatsMaxPeers];
     char name[kStatsNameMax + 1];
-    std::uint8_t reserved[192];
+    std::uint64_t commits_lost; ///< minor 2: captured as active, given up unacknowledged when it stepped down
+    std::uint8_t reserved[184];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
 };
 static_assert(offsetof(CheckpointStats, commits) == 72 && offsetof(CheckpointStats, wire_bytes) == 128);
 static_assert(offsetof(CheckpointStats, segment_resizes) == 184 && offsetof(CheckpointStats, peers) == 192);
-static_assert(offsetof(CheckpointStats, name) == 704);
+static_assert(offsetof(CheckpointStats, name) == 704 && offsetof(CheckpointStats, commits_lost) == 960);
 static_assert(offsetof(CheckpointStats, ack_latency) == 1152);
 static_assert(sizeof(CheckpointStats) == 8896, "CheckpointStats is ABI: bump kStatsLayoutMajor");
 
