@@ -4,6 +4,7 @@
 #    ckptd lists (a removed option cannot linger in the page);
 #  - the same for ckptstat(1) (its options and positional arguments), and for ckptctl(8): its
 #    options, every subcommand `ckptctl --help` lists, and every option of each subcommand;
+#  - every option in hotspare-kvstore's usage is in hotspare-kvstore(1), and back;
 #  - every configuration key ckptd's parser accepts (engine/src/daemon/config.cpp) is described
 #    in ckptd.conf(5), and ckptd accepts every key ckptd.conf(5) describes (a wrong value for
 #    it is refused for its value, not as an unknown key);
@@ -16,6 +17,7 @@ man="$src/docs/man"
 ckptd="$build/engine/ckptd"
 ckptctl="$build/tools/ckptctl/ckptctl"
 ckptstat="$build/tools/ckptstat/ckptstat"
+kvstore="$build/examples/kvstore/hotspare-kvstore"
 errors=0
 miss() { echo "FAIL: $*"; errors=$((errors + 1)); }
 
@@ -35,9 +37,11 @@ has_word() { # PAGE_TEXT WORD: WORD appears delimited (not as part of a longer o
 check_page() { # TOOL PAGE HELP_TEXT...: every option in the help texts is in the page, and back
     local tool=$1 page=$2
     shift 2
-    local text listed
+    check_listed "$tool" "$page" "$(printf '%s\n' "$@" | help_options | sort -u)"
+}
+check_listed() { # TOOL PAGE OPTIONS
+    local tool=$1 page=$2 listed=$3 text
     text=$(plain "$page")
-    listed=$(printf '%s\n' "$@" | help_options | sort -u)
     [ -n "$listed" ] || miss "$tool --help lists no option: the help format changed, fix this test"
     for o in $listed; do has_word "$text" "$o" || miss "$tool: option $o (in --help) is not in $(basename "$page")"; done
     # Back: every --long option the page names is one the tool lists.
@@ -48,7 +52,7 @@ check_page() { # TOOL PAGE HELP_TEXT...: every option in the help texts is in th
     echo "$tool: $(wc -w <<< "$listed") options checked against $(basename "$page")"
 }
 
-for b in "$ckptd" "$ckptctl" "$ckptstat"; do [ -x "$b" ] || { echo "FAIL: $b was not built"; exit 1; }; done
+for b in "$ckptd" "$ckptctl" "$ckptstat" "$kvstore"; do [ -x "$b" ] || { echo "FAIL: $b was not built"; exit 1; }; done
 
 # ckptd(8)
 check_page ckptd "$man/ckptd.8" "$("$ckptd" --help)"
@@ -81,6 +85,10 @@ for s in $page_subs; do
     grep -qx -- "$s" <<< "$subs" || miss "ckptctl.8 describes subcommand $s, which ckptctl --help does not list"
 done
 check_page ckptctl "$man/ckptctl.8" "${helps[@]}"
+
+# hotspare-kvstore(1): its usage text ("[--socket CKPTD_SOCKET] ...") is not CLI11's.
+check_listed hotspare-kvstore "$man/hotspare-kvstore.1" \
+    "$("$kvstore" --help 2>&1 | grep -oE -- '--[a-z][-a-z]*' | grep -vx -- --help | sort -u || true)"
 
 # ckptd.conf(5): the parser's keys, and back.
 keys=$(grep -oE 'key == "[a-z0-9_]+"' "$src/engine/src/daemon/config.cpp" | sed 's/.*"\(.*\)"/\1/' | sort -u)
