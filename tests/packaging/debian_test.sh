@@ -5,8 +5,8 @@
 #     from debian/changelog), and lintian finds no error or warning in them;
 #  2. rebuilds them (`-nc`: the same build tree) as V2 = V1+pkgtest1, a higher version;
 #  3. makes a fresh chroot with debootstrap (minbase bookworm, from the host's configured Debian
-#     mirror; .debs cached in /var/cache/hotspare-debootstrap) with its own /dev/shm, /run and
-#     /proc, in a mount namespace of its own; installs g++ and pkg-config there, then snapshots
+#     mirror, then the host's apt sources; .debs cached in /var/cache/hotspare-debootstrap) with
+#     its own /dev/shm, /run and /proc, in a mount namespace of its own; installs g++ and pkg-config there, then snapshots
 #     the file system;
 #  4. installs the six V1 packages with apt-get (dependencies from the archive); ckptd's
 #     directories exist; the unit is valid; configures the node from ckptd.conf.example and
@@ -96,6 +96,8 @@ fail() { echo "FAIL: $*"; [ -f "$root/var/log/ckptd.out" ] && { echo "--- ckptd 
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
     DEBIAN_FRONTEND=noninteractive "$@"; }
+# In the background: exec all the way (chroot, env, the program), so that $! is the program.
+bg_root() { ( exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@" ) & }
 ckptd_pid=""
 stop_ckptd() {
     [ -n "$ckptd_pid" ] || return 0
@@ -106,11 +108,19 @@ stop_ckptd() {
     ckptd_pid=""
 }
 trap "stop_ckptd || true; kill \$(jobs -p) 2>/dev/null || true" EXIT
+chroot_procs() { # the processes running in the chroot, but for ckptd: "PID COMMAND" lines
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] || continue
+        [ "${p#/proc/}" = "$ckptd_pid" ] && continue
+        echo "${p#/proc/} $(tr "\0" " " < "$p/cmdline")"
+    done
+}
 start_ckptd() { # from the ExecStart line of the installed unit
     local exec
     exec=$(sed -n "s/^ExecStart=//p" "$root/lib/systemd/system/ckptd.service")
     [ -n "$exec" ] || fail "the installed ckptd.service has no ExecStart"
-    in_root $exec >> "$root/var/log/ckptd.out" 2>&1 &
+    bg_root $exec >> "$root/var/log/ckptd.out" 2>&1
     ckptd_pid=$!
     for _ in $(seq 1500); do [ -S "$root/run/hotspare/ckptd.sock" ] && return 0; sleep 0.01
         kill -0 "$ckptd_pid" 2>/dev/null || fail "ckptd ($exec) exited"; done
@@ -128,6 +138,14 @@ mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 # No service may start from a maintainer script in the chroot.
 printf "#!/bin/sh\nexit 101\n" > "$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# The host'"'"'s apt sources (bookworm-updates and -security too): the packages were built against
+# the host'"'"'s libraries, whose versions their dependencies name.
+if ls /etc/apt/sources.list.d/*.sources > /dev/null 2>&1; then
+    cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/"
+    rm -f "$root/etc/apt/sources.list"
+elif [ -f /etc/apt/sources.list ]; then
+    cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+fi
 step "installing the tools the examples are built with (g++, pkg-config)"
 in_root apt-get -o Dir::Cache::archives=/var/cache/apt/archives update -qq
 in_root apt-get install -y -qq --no-install-recommends g++ pkg-config procps > "$tmp/apt-tools.log" 2>&1 ||
@@ -137,7 +155,9 @@ snapshot > "$tmp/before.list"
 
 step "installing the V1 packages ($v1)"
 mkdir -p "$root/debs/v1" "$root/debs/v2"
-cp "$tmp"/v1/*.deb "$root/debs/v1/"; cp "$tmp"/v2/*.deb "$root/debs/v2/"
+for p in hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples; do  # not the -dbgsym ones
+    cp "$tmp"/v1/"$p"_*.deb "$root/debs/v1/"; cp "$tmp"/v2/"$p"_*.deb "$root/debs/v2/"
+done
 in_root sh -c "apt-get install -y -qq --no-install-recommends /debs/v1/*.deb" > "$tmp/apt-v1.log" 2>&1 ||
     { tail -n 40 "$tmp/apt-v1.log"; fail "installing the V1 packages failed"; }
 for p in hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples; do
@@ -163,7 +183,7 @@ in_root ckptctl list > /dev/null || fail "ckptctl cannot talk to the installed c
 
 step "the installed examples against it"
 # hotspare-kvstore: SET and GET over RESP (bash /dev/tcp; no redis-cli in the chroot).
-in_root hotspare-kvstore --port 0 --port-file /tmp/kv.port > "$tmp/kv.log" 2>&1 &
+bg_root hotspare-kvstore --port 0 --port-file /tmp/kv.port > "$tmp/kv.log" 2>&1
 kv=$!
 for _ in $(seq 1000); do [ -s "$root/tmp/kv.port" ] && break; sleep 0.01; done
 [ -s "$root/tmp/kv.port" ] || { cat "$tmp/kv.log"; fail "hotspare-kvstore did not start"; }
@@ -179,18 +199,24 @@ in_root sh -c "cd /usr/share/doc/hotspare/examples/counter && c++ -std=c++20 -Wa
     fail "the counter example does not build against libckpt-dev"
 in_root sh -c "cc -std=c99 -Wall -Werror /usr/share/doc/hotspare/examples/csa103-style/csa103.c -o /tmp/csa103 \$(pkg-config --cflags --libs SaCkpt)" ||
     fail "the csa103 example does not build against libsackpt-dev"
-in_root ldd /tmp/counter | grep -q "libckpt.so.0 => /lib/\|libckpt.so.0 => /usr/lib/" || fail "counter is not linked to the installed libckpt.so.0"
-in_root ldd /tmp/csa103 | grep -q "libSaCkpt.so.1 =>" || fail "csa103 is not linked to libSaCkpt.so.1"
-in_root /tmp/counter active /run/hotspare/ckptd.sock > "$tmp/counter.log" 2>&1 &
+# (ldd'"'"'s output first: `ldd | grep -q` under pipefail fails whenever grep exits before ldd wrote all)
+linked=$(in_root ldd /tmp/counter)
+grep -qE "libckpt.so.0 => (/usr)?/lib/" <<< "$linked" || fail "counter is not linked to the installed libckpt.so.0: $linked"
+linked=$(in_root ldd /tmp/csa103)
+grep -qE "libSaCkpt.so.1 => (/usr)?/lib/" <<< "$linked" || fail "csa103 is not linked to the installed libSaCkpt.so.1: $linked"
+bg_root /tmp/counter active /run/hotspare/ckptd.sock > "$tmp/counter.log" 2>&1
 counter=$!
 for _ in $(seq 1000); do grep -q "acked 20$" "$tmp/counter.log" && break; sleep 0.01; done
 kill -TERM "$counter" 2>/dev/null; wait "$counter" 2>/dev/null || true
 grep -q "acked 20$" "$tmp/counter.log" || { cat "$tmp/counter.log"; fail "the counter example did not commit"; }
-in_root env CKPT_SOCKET=/run/hotspare/ckptd.sock /tmp/csa103 active > "$tmp/csa103.log" 2>&1 &
+bg_root CKPT_SOCKET=/run/hotspare/ckptd.sock /tmp/csa103 active > "$tmp/csa103.log" 2>&1
 csa=$!
 for _ in $(seq 1000); do grep -q "acked 5$" "$tmp/csa103.log" && break; sleep 0.01; done
 kill -TERM "$csa" 2>/dev/null; wait "$csa" 2>/dev/null || true
 grep -q "acked 5$" "$tmp/csa103.log" || { cat "$tmp/csa103.log"; fail "the csa103 example did not commit"; }
+
+left=$(chroot_procs)
+[ -z "$left" ] || fail "examples still running after SIGTERM: $left"
 
 step "a persistent checkpoint, then the upgrade to $v2"
 in_root ckptctl create pkgtest --persistent --max-sections 4 --retention-ms 86400000 > /dev/null || fail "ckptctl create --persistent"
@@ -198,7 +224,7 @@ in_root ckptctl section-create pkgtest s1 --data "survives the upgrade" > /dev/n
 in_root ckptctl write pkgtest s1 --data "SURVIVES" > /dev/null || fail "ckptctl write"
 before=$(in_root ckptctl dump pkgtest s1 --raw)
 [ "$before" = "SURVIVES the upgrade" ] || fail "dump before the upgrade: \"$before\""
-ls "$root/var/lib/hotspare" | grep -q pkgtest || fail "the persistent checkpoint has no file in /var/lib/hotspare"
+compgen -G "$root/var/lib/hotspare/*pkgtest*" > /dev/null || fail "the persistent checkpoint has no file in /var/lib/hotspare"
 stop_ckptd
 # A reboot between: /dev/shm starts empty, the checkpoint comes from /var/lib/hotspare.
 umount "$root/dev/shm"; mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
@@ -217,12 +243,14 @@ step "remove: configuration and data stay"
 in_root apt-get remove -y -qq hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples > "$tmp/apt-remove.log" 2>&1 ||
     { tail -n 30 "$tmp/apt-remove.log"; fail "apt-get remove failed"; }
 [ "$(md5sum < "$root/etc/hotspare/ckptd.conf")" = "$conf_sum" ] || fail "remove changed /etc/hotspare/ckptd.conf"
-ls "$root/var/lib/hotspare" | grep -q pkgtest || fail "remove deleted the persistent checkpoint"
+compgen -G "$root/var/lib/hotspare/*pkgtest*" > /dev/null || fail "remove deleted the persistent checkpoint"
 [ ! -e "$root/usr/bin/ckptd" ] || fail "remove left /usr/bin/ckptd"
 
 step "purge: nothing of ours is left"
-in_root apt-get purge -y -qq hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples > "$tmp/apt-purge.log" 2>&1 ||
-    { tail -n 30 "$tmp/apt-purge.log"; fail "apt-get purge failed"; }
+# (dpkg: apt no longer knows packages that came from files and are removed; those without
+# conffiles are gone already, hotspare keeps its configuration until now)
+in_root dpkg --purge hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples > "$tmp/apt-purge.log" 2>&1 ||
+    { tail -n 30 "$tmp/apt-purge.log"; fail "dpkg --purge failed"; }
 for p in hotspare libckpt0 libckpt-dev libsackpt1 libsackpt-dev hotspare-examples; do
     in_root dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "installed\|config-files" && fail "$p is still known to dpkg after purge"
 done
@@ -233,7 +261,8 @@ comm -13 "$tmp/before.list" "$tmp/after.list" | comm -23 - "$tmp/owned.list" |
     grep -vE "^/var/(cache/apt|cache/debconf|lib/apt|lib/dpkg|log/apt|log/dpkg.log|log/alternatives.log)(/|$)|^/etc/(alternatives|ld.so.cache)(/|$)" \
     > "$tmp/left.list" || true
 if [ -s "$tmp/left.list" ]; then cat "$tmp/left.list"; fail "purge left the paths above"; fi
-ls "$root/dev/shm" | grep -q . && fail "purge left shared-memory segments: $(ls "$root/dev/shm")"
+echo "$(comm -13 "$tmp/before.list" "$tmp/after.list" | wc -l) paths new since the snapshot, each owned by an installed package or apt's and dpkg's bookkeeping"
+[ -z "$(ls -A "$root/dev/shm")" ] || fail "purge left shared-memory segments: $(ls "$root/dev/shm")"
 [ ! -e "$root/run/hotspare" ] || fail "purge left /run/hotspare"
 echo "debian packages: built, lintian-clean, installed, examples ran, upgraded $v1 -> $v2 with the checkpoint kept, removed, purged clean"
 '
