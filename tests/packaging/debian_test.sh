@@ -58,7 +58,11 @@ else
     step "building the packages (V1)"
     mkdir -p "$tmp/build/hotspare" "$tmp/v1" "$tmp/v2"
     # The source tree as git sees it (tracked and new files, not ignored build directories).
-    (cd "$src" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$tmp/build/hotspare"
+    if git -C "$src" rev-parse --git-dir > /dev/null 2>&1; then
+        (cd "$src" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$tmp/build/hotspare"
+    else # an unpacked tarball: everything but build directories
+        tar -C "$src" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$tmp/build/hotspare"
+    fi
     pkgsrc="$tmp/build/hotspare"
     (cd "$pkgsrc" && DEB_BUILD_OPTIONS="parallel=2 ${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -b) \
         > "$tmp/build-v1.log" 2>&1 || { tail -n 60 "$tmp/build-v1.log"; fail "dpkg-buildpackage (V1) failed"; }
@@ -261,7 +265,7 @@ comm -13 "$tmp/before.list" "$tmp/after.list" | comm -23 - "$tmp/owned.list" |
     grep -vE "^/var/(cache/apt|cache/debconf|lib/apt|lib/dpkg|log/apt|log/dpkg.log|log/alternatives.log)(/|$)|^/etc/(alternatives|ld.so.cache)(/|$)" \
     > "$tmp/left.list" || true
 if [ -s "$tmp/left.list" ]; then cat "$tmp/left.list"; fail "purge left the paths above"; fi
-echo "$(comm -13 "$tmp/before.list" "$tmp/after.list" | wc -l) paths new since the snapshot, each owned by an installed package or apt's and dpkg's bookkeeping"
+echo "$(comm -13 "$tmp/before.list" "$tmp/after.list" | wc -l) paths new since the snapshot, each owned by an installed package or apt and dpkg bookkeeping"
 [ -z "$(ls -A "$root/dev/shm")" ] || fail "purge left shared-memory segments: $(ls "$root/dev/shm")"
 [ ! -e "$root/run/hotspare" ] || fail "purge left /run/hotspare"
 echo "debian packages: built, lintian-clean, installed, examples ran, upgraded $v1 -> $v2 with the checkpoint kept, removed, purged clean"
