@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs, from Debian 12's archive, every package the build, the demo and the tests need.
 # Idempotent: does nothing when all are present. Must run as root (or via sudo).
-#   usage: scripts/install-deps.sh [--bench]
+#   usage: scripts/install-deps.sh [--bench | --packaging]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev libgmock-dev
       libbenchmark-dev libsodium-dev libssl-dev libdpdk-dev dpdk libcli11-dev nlohmann-json3-dev iproute2 nftables util-linux python3
       redis-tools tshark
       # the fuzz targets of tests/fuzz (libFuzzer ships with clang's runtime)
       clang-14 libclang-rt-14-dev
+      # the packaging checks (tests/packaging: man pages, lintian, symbols files)
+      lintian man-db dpkg-dev
       # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, ocf-tester
       pacemaker pacemaker-cli-utils corosync crmsh resource-agents)
 # --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,
@@ -15,6 +17,10 @@ pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev l
 # (gnuplot). redis-tools (redis-cli) is for the kvstore test, which skips without it.
 if [ "${1:-}" = --bench ]; then
     pkgs+=(redis-server libiceoryx-posh-dev iceoryx cmake gnuplot-nox criu)
+fi
+# --packaging: also what building the .debs and their end-to-end test need (scripts/package-test.sh).
+if [ "${1:-}" = --packaging ]; then
+    pkgs+=(debhelper fakeroot debootstrap)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
