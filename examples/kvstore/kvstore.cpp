@@ -190,10 +190,11 @@ struct Conn {
     std::size_t in_pos = 0;
     std::string out;
     std::size_t out_pos = 0;
-    bool held = false;        ///< has replies of writes waiting for this turn's commit
-    bool stalled = false;     ///< a write waits for the section to be free (Server::stalled_)
-    bool close_after = false; ///< QUIT or a protocol error: close once the output is out
-    bool want_out = false;    ///< EPOLLOUT registered
+    bool held = false;                 ///< has replies of writes waiting for this turn's commit
+    bool stalled = false;              ///< a write waits for the section to be free (Server::stalled_)
+    std::int64_t stalled_since_ns = 0; ///< when its first try found the section busy
+    bool close_after = false;          ///< QUIT or a protocol error: close once the output is out
+    bool want_out = false;             ///< EPOLLOUT registered
     std::vector<std::pair<std::size_t, std::size_t>> write_replies; ///< (offset, len) in out, this turn
     struct Held {
         std::uint64_t seq;     ///< the commit that must be replicated first
@@ -271,23 +272,8 @@ private:
     std::uint64_t commands_ = 0, commits_ = 0, commit_failures_ = 0, batched_writes_ = 0, connections_ = 0;
     std::uint64_t write_stalls_ = 0; ///< writes that found the section not yet captured (Server::stalled_)
     /// --ack sync: how long write replies waited for their commit's acknowledgement (commit to the
-    /// turn that released them), in log buckets of 1 µs .. 10 s (10 per decade), for INFO.
-    std::array<std::uint64_t, 71> ack_wait_{};
-    std::uint64_t ack_waits_ = 0;
-    void note_ack_wait(std::int64_t ns) {
-        const double us = std::max(1.0, static_cast<double>(ns) / 1e3);
-        ack_wait_[std::min<std::size_t>(ack_wait_.size() - 1, static_cast<std::size_t>(std::log10(us) * 10))]++;
-        ++ack_waits_;
-    }
-    std::string ack_wait_percentile(double q) const {
-        if (ack_waits_ == 0) return "0";
-        const auto want = static_cast<std::uint64_t>(q * static_cast<double>(ack_waits_ - 1)) + 1;
-        std::uint64_t seen = 0;
-        for (std::size_t b = 0; b < ack_wait_.size(); ++b)
-            if ((seen += ack_wait_[b]) >= want)
-                return std::to_string(static_cast<long>(std::pow(10.0, (b + 1) / 10.0)));
-        return "0";
-    }
+    /// turn that released them); and how long stalled writes waited for the section.
+    kv::LogHistogram ack_wait_, stall_wait_, commit_call_, begin_call_;
     std::int64_t started_ns_ = mono_ns();
     std::int64_t takeover_ns_ = -1; ///< promotion to serving writes, when this process took over
 };
@@ -457,11 +443,16 @@ void Server::process_input(Conn& c) {
         }
         if (args.empty()) continue;
         execute(c, args);
+        if (!stall_ && c.stalled_since_ns) { // the write that stalled went through
+            stall_wait_.add(mono_ns() - c.stalled_since_ns);
+            c.stalled_since_ns = 0;
+        }
         if (stall_) {
             // A write, and this turn's transaction cannot begin before ckptd captured the last
             // commit: this command and the ones after it wait (in order) for the next turn.
             stall_ = false;
             c.in_pos = at;
+            if (!c.stalled_since_ns) c.stalled_since_ns = mono_ns();
             c.stalled = true;
             stalled_.push_back(c.fd);
             break;
@@ -519,7 +510,14 @@ std::string Server::info(std::string_view section) {
         s += "hotspare_commits:" + std::to_string(commits_) + "\r\n";
         s += "hotspare_commit_failures:" + std::to_string(commit_failures_) + "\r\n";
         s += "hotspare_writes_committed:" + std::to_string(batched_writes_) + "\r\n";
-        s += "hotspare_write_stalls:" + std::to_string(write_stalls_) + "\r\n\r\n";
+        s += "hotspare_write_stalls:" + std::to_string(write_stalls_) + "\r\n";
+        s += "hotspare_stalled_writes:" + std::to_string(stall_wait_.count()) + "\r\n";
+        s += "hotspare_stall_wait_p50_us:" + stall_wait_.percentile_us(0.50) + "\r\n";
+        s += "hotspare_stall_wait_p99_us:" + stall_wait_.percentile_us(0.99) + "\r\n";
+        s += "hotspare_begin_call_p50_us:" + begin_call_.percentile_us(0.50) + "\r\n";
+        s += "hotspare_begin_call_p99_us:" + begin_call_.percentile_us(0.99) + "\r\n";
+        s += "hotspare_commit_call_p50_us:" + commit_call_.percentile_us(0.50) + "\r\n";
+        s += "hotspare_commit_call_p99_us:" + commit_call_.percentile_us(0.99) + "\r\n\r\n";
     }
     if (want("REPLICATION")) {
         s += "# Replication\r\nrole:" + std::string(active_ ? "master" : "slave") + "\r\n";
@@ -533,9 +531,9 @@ std::string Server::info(std::string_view section) {
         if (takeover_ns_ >= 0) s += "hotspare_takeover_us:" + std::to_string(takeover_ns_ / 1000) + "\r\n";
         if (opt_.sync) {
             // Upper bounds of the log buckets (10 per decade) holding the 50th and 99th percentile.
-            s += "hotspare_ack_waits:" + std::to_string(ack_waits_) + "\r\n";
-            s += "hotspare_ack_wait_p50_us:" + ack_wait_percentile(0.50) + "\r\n";
-            s += "hotspare_ack_wait_p99_us:" + ack_wait_percentile(0.99) + "\r\n";
+            s += "hotspare_ack_waits:" + std::to_string(ack_wait_.count()) + "\r\n";
+            s += "hotspare_ack_wait_p50_us:" + ack_wait_.percentile_us(0.50) + "\r\n";
+            s += "hotspare_ack_wait_p99_us:" + ack_wait_.percentile_us(0.99) + "\r\n";
         }
         s += "\r\n";
     }
@@ -569,7 +567,9 @@ void Server::execute(Conn& c, const std::vector<std::string_view>& args) {
         if (!tx_) {
             // Never wait here for ckptd to capture the previous commit (reads of every client
             // would wait behind it): try, and stall this connection when the section is not free.
+            const std::int64_t t0 = mono_ns();
             auto tx = sec_.write(std::chrono::milliseconds(0));
+            begin_call_.add(mono_ns() - t0);
             if (!tx && tx.error() == Error::kTimeout) {
                 stall_ = true;
                 --commands_;
@@ -690,7 +690,9 @@ void Server::execute(Conn& c, const std::vector<std::string_view>& args) {
 void Server::commit_turn() {
     if (!tx_) return;
     // Never waits for the standby: with --ack sync the replies wait instead (Conn::waiting).
+    const std::int64_t t0 = mono_ns();
     auto r = tx_->commit(Ack::kAsync);
+    commit_call_.add(mono_ns() - t0);
     tx_.reset();
     ++commits_;
     if (r && opt_.sync) {
@@ -747,7 +749,7 @@ void Server::release_replicated() {
             if (r && !*r && now - h.since_ns < kAckTimeoutNs) break; // still on its way
             c.waiting.pop_front();
             if (r && *r) { // replicated: the reply may leave
-                note_ack_wait(now - h.since_ns);
+                ack_wait_.add(now - h.since_ns);
                 continue;
             }
             // Applied here but not acknowledged as asked: say so (as a Redis WAIT that returned 0).

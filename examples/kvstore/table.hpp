@@ -11,6 +11,9 @@
 // is memory another process wrote).
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +23,30 @@
 #include <string_view>
 
 namespace kv {
+
+/// Durations in log buckets of 1 µs .. 10 s, 10 per decade (INFO's percentiles: each the upper bound
+/// of the bucket that holds it).
+class LogHistogram {
+public:
+    void add(std::int64_t ns) {
+        const double us = std::max(1.0, static_cast<double>(ns) / 1e3);
+        b_[std::min<std::size_t>(b_.size() - 1, static_cast<std::size_t>(std::log10(us) * 10))]++;
+        ++n_;
+    }
+    std::uint64_t count() const { return n_; }
+    std::string percentile_us(double q) const {
+        if (n_ == 0) return "0";
+        const auto want = static_cast<std::uint64_t>(q * static_cast<double>(n_ - 1)) + 1;
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < b_.size(); ++i)
+            if ((seen += b_[i]) >= want) return std::to_string(static_cast<long>(std::pow(10.0, (i + 1) / 10.0)));
+        return "0";
+    }
+
+private:
+    std::array<std::uint64_t, 71> b_{};
+    std::uint64_t n_ = 0;
+};
 
 inline constexpr std::uint64_t kMagic = 0x314c425456534b48; // "HKSVTBL1"
 inline constexpr std::uint32_t kVersion = 1;
