@@ -3,6 +3,7 @@
 // commit that returned OK is applied on the standby; a standby refuses writes until promoted.
 // States and bytes are asserted, never times.
 #include "ckpt/client/session.hpp"
+#include "ckpt/net/wire_format.hpp"
 #include "ckpt/shm/segment_layout.hpp"
 #include "two_nodes.hpp"
 
@@ -167,8 +168,12 @@ TEST(Replication, JumboMtuCarriesLargeCommitsInFewerFrames) {
 }
 
 TEST(Replication, ASectionIdTooLongForTheMtuFailsItsCreateNotTheEngine) {
-    // mtu 576 leaves 576 - 20 - 8 - 40 - 72 = 436 bytes for a section id in a SECTION frame. A
-    // longer one used to abort ckptd in the DPDK port ("frame larger than the port's max_frame").
+    // mtu 576 leaves 576 - 20 (IPv4) - 8 (UDP) - 48 (header) - 16 (tag) - 72 (SECTION body) = 412
+    // bytes for a section id in a SECTION frame. A longer one used to abort ckptd in the DPDK port
+    // ("frame larger than the port's max_frame").
+    constexpr std::size_t kMost =
+        576 - net::kIpv4Header - net::kUdpHeader - net::kHotspareHeader - net::kFrameTrailer - net::kSectionBodyFixed;
+    static_assert(kMost == 412);
     TwoNodes n("repl-longid", {"mtu = 576"});
     ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
     auto sa = Session::connect({n.a->socket()});
@@ -181,15 +186,17 @@ TEST(Replication, ASectionIdTooLongForTheMtuFailsItsCreateNotTheEngine) {
     auto cb = open_replica(*sb, "longid");
     ASSERT_TRUE(cb.ok()) << cb.message() << n.b->log();
     SectionCreate sc;
-    sc.id = std::string(437, 'L');
+    sc.id = std::string(kMost + 1, 'L');
     auto r = ca->create_section(sc);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error(), Error::kInvalidParam);
-    EXPECT_NE(r.message().find("with mtu 576 a replicated section id holds at most 436 bytes"), std::string::npos)
+    EXPECT_NE(
+        r.message().find("with mtu 576 a replicated section id holds at most " + std::to_string(kMost) + " bytes"),
+        std::string::npos)
         << r.message();
     EXPECT_EQ(::kill(n.a->pid(), 0), 0) << n.a->log();
     // The longest id that fits is created, replicated, and written through.
-    sc.id = std::string(436, 'k');
+    sc.id = std::string(kMost, 'k');
     auto ok = ca->create_section(sc);
     ASSERT_TRUE(ok.ok()) << ok.message() << n.a->log();
     ASSERT_TRUE(ok->write(0, bytes_of("fits"), Ack::kSync).ok()) << n.a->log() << n.b->log();

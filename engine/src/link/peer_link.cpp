@@ -148,7 +148,7 @@ Status PeerLink::reload_key() {
 }
 
 std::size_t PeerLink::max_frame_body() const {
-    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader;
+    return cfg_.mtu - kIpv4Header - kUdpHeader - kHotspareHeader - kFrameTrailer; // the tag follows the body
 }
 
 Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {

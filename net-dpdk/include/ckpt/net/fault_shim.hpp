@@ -83,6 +83,16 @@ public:
         // delay_us 0: frames already held keep their due times, new ones are not delayed.
     }
 
+    /// The network turns bad: from now on the faults of `c` apply (its seed and directions are
+    /// ignored: the shim keeps its own, and its counters).
+    void impair(const FaultConfig& c) {
+        const FaultConfig keep = cfg_;
+        cfg_ = c;
+        cfg_.seed = keep.seed;
+        cfg_.tx = keep.tx;
+        cfg_.rx = keep.rx;
+    }
+
 private:
     struct Held {
         std::vector<std::byte> bytes;
