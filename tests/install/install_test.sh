@@ -94,9 +94,13 @@ fi
 # Two nodes from the installed memif example, paths moved into the temporary directory.
 paths() { # NODE
     echo --set "socket=$tmp/node$1.sock" --set "shm_prefix=$tag.$1." --set "state_dir=$tmp/state$1" \
-        --set "memif_socket=$tmp/memif.sock" --set "dpdk_file_prefix=$tag.$1" --log-file "$tmp/node$1.log"
+        --set "memif_socket=$tmp/memif.sock" --set "dpdk_file_prefix=$tag.$1" --set "auth_key_file=$tmp/cluster.key" \
+        --log-file "$tmp/node$1.log"
 }
 node2=()
+# The cluster key both nodes share, made by the installed ckptctl (the example configuration names
+# /etc/hotspare/cluster.key; the test keeps its own).
+"$root/bin/ckptctl" keygen "$tmp/cluster.key" > /dev/null || fail "the installed ckptctl keygen failed"
 while IFS= read -r kv; do node2+=(--set "$(echo "$kv" | sed 's/ *= */=/')"); done \
     < <(sed -n 's/^# NODE 2: *//p' "$etc/memif.conf.example")
 "$root/bin/ckptd" --config "$etc/memif.conf.example" $(paths 1) 2>> "$tmp/node1.log" &
