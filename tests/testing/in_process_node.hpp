@@ -6,6 +6,7 @@
 // shim's decisions are seeded, the clock is the test's).
 #include "bytes.hpp"
 #include "ckpt/common/attributes.hpp"
+#include "ckpt/shm/atomics.hpp"
 #include "link/peer_link.hpp"
 #include "replication/replicator.hpp"
 #include "store/checkpoint.hpp"
@@ -93,5 +94,13 @@ void write_section(engine::Checkpoint& c, std::uint32_t writer, std::uint32_t sl
 
 /// The section's bytes as readers see them (its committed size).
 std::vector<std::byte> section_bytes(const engine::Checkpoint& c, std::uint32_t slot);
+/// The section's commit sequence (its lock word's, even when no write is open).
+inline std::uint64_t seq_of(const engine::Checkpoint& c, std::uint32_t slot) {
+    return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
+}
+/// The sequence every required standby acknowledged.
+inline std::uint64_t acked_of(const engine::Checkpoint& c, std::uint32_t slot) {
+    return shm::load_acquire(c.meta().desc(slot).acked_seq);
+}
 
 } // namespace ckpt::testing

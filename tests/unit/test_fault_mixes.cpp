@@ -28,12 +28,6 @@ namespace {
 
 constexpr std::int64_t kMs = 1'000'000;
 
-std::uint64_t seq_of(const Checkpoint& c, std::uint32_t slot) {
-    return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
-}
-std::uint64_t acked_of(const Checkpoint& c, std::uint32_t slot) {
-    return shm::load_acquire(c.meta().desc(slot).acked_seq);
-}
 /// Frames refused for their integrity: the tag failed, or the key id was not one this node holds.
 std::uint64_t bad_tag(const PeerLink& l) {
     return l.counters().rejected[static_cast<std::size_t>(net::Reject::kBadHash)] +

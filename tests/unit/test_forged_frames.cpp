@@ -26,13 +26,6 @@ namespace {
 
 constexpr std::int64_t kMs = 1'000'000;
 
-std::uint64_t seq_of(const Checkpoint& c, std::uint32_t slot) {
-    return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
-}
-std::uint64_t acked_of(const Checkpoint& c, std::uint32_t slot) {
-    return shm::load_acquire(c.meta().desc(slot).acked_seq);
-}
-
 /// How an attacker without the key makes a frame.
 enum class Forgery {
     kUnkeyed,  ///< key id 0 and the unkeyed checksum (what version 2's XXH3 frame hash allowed)
