@@ -25,6 +25,7 @@
 #include "table.hpp"
 
 #include <ckpt/client/session.hpp>
+#include <ckpt/common/clock.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -170,12 +171,6 @@ Options parse(int argc, char** argv) {
     if (o.geometry.key_max == 0 || o.geometry.key_max > 65536) die("--key-max: 1 .. 65536 bytes");
     if (o.geometry.value_max > (64u << 20)) die("--value-max: at most 64 MiB");
     return o;
-}
-
-std::int64_t mono_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
 std::string upper(std::string_view s) {
