@@ -71,7 +71,12 @@ TEST(CkptstatReplication, KnownLoadShowsOnBothNodes) {
     const auto a0 = wait_json(at(*n.a), settled);
     ASSERT_TRUE(settled(a0)) << a0;
     const auto c0 = checkpoint_of(a0, "repl");
-    const auto b0 = wait_json(at(*n.b), [&](const nlohmann::json& j) { return checkpoint_of(j, "repl").is_object(); });
+    // The standby publishes its counters every stats_interval_ms: its baseline must be a
+    // publication made after the active's (everything acknowledged was applied before), not an
+    // older one that still lacks the join's commits.
+    const auto b0 = wait_json(at(*n.b), [&](const nlohmann::json& j) {
+        return checkpoint_of(j, "repl").is_object() && j["time_ns"].get<std::uint64_t>() > a0["time_ns"].get<std::uint64_t>();
+    });
     const auto cb0 = checkpoint_of(b0, "repl");
     ASSERT_TRUE(cb0.is_object()) << b0;
     const auto delta = [](const nlohmann::json& now, const nlohmann::json& before, const char* field) {
