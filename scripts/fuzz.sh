@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20000}
 dir=build-fuzz
-targets=(frame segment control config)
+targets=(frame segment control config replication)
 if [ ! -f "$dir/build.ninja" ]; then
     CXX=clang++-14 CC=clang-14 meson setup "$dir" -Dfuzz=enabled -Dtests=disabled -Dbenchmarks=disabled \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
@@ -23,10 +23,11 @@ failed=0
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t"
     max_len=2048 n=$runs
-    # A whole META segment per input: each execution validates ~64 KiB, about 100x a frame's cost,
-    # so in CI the segment target runs a tenth of the executions (FUZZ_FULL=1, as the soak sets it:
-    # all of them).
-    [ "$t" = segment ] && max_len=70000 && [ -z "${FUZZ_FULL:-}" ] && n=$((runs / 10))
+    # A whole META segment per input: each execution validates ~64 KiB, about 100x a frame's cost.
+    # The replication target brings up two engines' cores per input (~150 executions/s). In CI
+    # both run a tenth of the executions (FUZZ_FULL=1, as the soak sets it: all of them).
+    [ "$t" = segment ] && max_len=70000
+    if [ "$t" = segment ] || [ "$t" = replication ]; then [ -z "${FUZZ_FULL:-}" ] && n=$((runs / 10)); fi
     if (cd "$dir" && "./tests/fuzz/fuzz_$t" -runs="$n" -max_len=$max_len "$work/$t" "../tests/fuzz/corpus/$t") \
         >"$work/$t.log" 2>&1; then
         echo "fuzz_$t: $(grep -E '^Done' "$work/$t.log")"

@@ -101,7 +101,6 @@ private:
     std::unique_ptr<net::Transport> port_;
     net::Endpoint self_{};
     std::uint64_t boot_id_ = 0; ///< our session
-    std::uint64_t link_seq_ = 0;
     std::uint64_t tx_counter_ = 0; ///< frames sealed in this session: the MAC's nonce
     std::unique_ptr<net::FrameAuth> auth_;
     std::uint32_t checkpoints_ = 0; ///< for HEARTBEATs sent outside tick()

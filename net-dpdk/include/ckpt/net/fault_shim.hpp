@@ -119,7 +119,6 @@ private:
     FaultConfig cfg_;
     Clock clock_;
     Lane tx_, rx_;
-    bool last_send_ok_ = true;
 };
 
 } // namespace ckpt::net
