@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -370,6 +371,54 @@ TEST_F(Ckptstat, KnownLoadIsCountedExactly) {
     });
     EXPECT_EQ(checkpoint_of(j2, "load")["dirty_bytes"], (kCommits + 5) * kBytes) << j2;
     EXPECT_EQ(j2["checkpoints"].size(), 1u) << j2; // -c: only that one
+}
+
+// A client that resizes the DATA segment under the engine (issue 13's attack: its descriptor is
+// read-write): ckptd restores the size, and ckptstat shows it in the JSON, the Prometheus counter
+// and a note under the checkpoint's row.
+TEST_F(Ckptstat, AResizedDataSegmentIsCounted) {
+    auto ck = session->create("cut", attrs(UpdateMode::kSync, 4, 64 * 1024, 256));
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    auto sec = ck->create_section({.id = "s", .capacity = 4096});
+    ASSERT_TRUE(sec.ok()) << sec.message();
+    ASSERT_TRUE(sec->write(0, B("before the cut"), Ack::kSync).ok());
+    // The DATA object this process maps read-write, found by the engine's prefix in /proc/self/maps.
+    std::string data_path;
+    {
+        std::ifstream maps("/proc/self/maps");
+        for (std::string line; std::getline(maps, line);) {
+            const auto slash = line.find('/');
+            if (slash == std::string::npos) continue;
+            const std::string path = line.substr(slash);
+            if (path.find(engine.prefix()) != std::string::npos && path.ends_with(".data")) data_path = path;
+        }
+    }
+    ASSERT_FALSE(data_path.empty()) << "no DATA mapping with prefix " << engine.prefix();
+    const int fd = ::open(data_path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0) << data_path;
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    ASSERT_EQ(::ftruncate(fd, st.st_size / 2), 0); // this process does not touch the cut half
+    ::close(fd);
+    // A commit makes the engine touch the section; the scan finds the size anyway.
+    ASSERT_TRUE(sec->write(0, B("after the cut!"), Ack::kSync).ok());
+    const auto resized = [&](const nlohmann::json& j) {
+        auto c = checkpoint_of(j, "cut");
+        return c.is_object() && c["segment_resizes"].get<std::uint64_t>() >= 1;
+    };
+    const auto j = wait_json(at_engine({}), resized);
+    ASSERT_TRUE(resized(j)) << j << engine.log();
+    const auto n = checkpoint_of(j, "cut")["segment_resizes"].get<std::uint64_t>();
+    const ToolRun r = run_ckptstat(at_engine({}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("resized: a client changed the size of the DATA segment"), std::string::npos) << r.out;
+    const ToolRun p = run_ckptstat(at_engine({"--prometheus"}));
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    const std::string labels = "{node=\"" + std::to_string(session->node_id()) + "\",checkpoint=\"cut\"}";
+    EXPECT_NE(p.out.find("\nckpt_segment_resizes_total" + labels + " "), std::string::npos) << p.out;
+    EXPECT_NE(checkpoint_of(j, "cut")["damage"].get<std::string>().find("resized"), std::string::npos) << j;
+    EXPECT_EQ(checkpoint_of(j, "cut")["corruptions"], 0) << "the committed bytes were not touched";
+    (void)n;
 }
 
 // INTERVAL COUNT: COUNT samples, the first with rates since the engine started, the others over

@@ -65,6 +65,7 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
         o["dirty_bytes"] = x.dirty_bytes;
         o["rollbacks"] = x.rollbacks;
         o["corruptions"] = x.corruptions;
+        o["segment_resizes"] = x.segment_resizes;
         o["commits_sent"] = x.commits_sent;
         o["data_frames"] = x.data_frames;
         o["data_bytes"] = x.data_bytes;
@@ -259,6 +260,9 @@ void write_prometheus(std::ostream& out, const Sample& s, const Figures& f) {
         {"ckpt_commits_lost_total", "counter",
          "Commits captured here as the active, given up unacknowledged when it stepped down.",
          &shm::CheckpointStats::commits_lost},
+        {"ckpt_segment_resizes_total", "counter",
+         "Times ckptd found the DATA segment resized by a client and restored its size.",
+         &shm::CheckpointStats::segment_resizes},
         {"ckpt_replication_lag_commits", "gauge", "Commits not yet applied by every required standby.",
          &shm::CheckpointStats::lag_commits},
         {"ckpt_replication_lag_bytes", "gauge", "Changed bytes of those commits.", &shm::CheckpointStats::lag_bytes},

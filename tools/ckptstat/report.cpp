@@ -52,6 +52,9 @@ Table checkpoint_table(const Figures& f) {
                    latency_cell(c.ack, &Latency::p999_ns), c.summary ? num(c.summary->open_handles) : "-",
                    c.summary ? format_checkpoint_flags(*c.summary) : "-"});
         if (c.summary && !c.summary->damage.empty()) t.add_note("  damaged: " + c.summary->damage);
+        if (s.segment_resizes)
+            t.add_note("  resized: a client changed the size of the DATA segment " + num(s.segment_resizes) +
+                       " time(s); ckptd restored it (its log names the checkpoint)");
         if (s.commits_lost)
             t.add_note("  lost: " + num(s.commits_lost) +
                        " commit(s) captured here as the active and given up unacknowledged when it stepped down "
