@@ -203,6 +203,9 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "retransmit_ms") {
         if (!parse_u64(v, n) || n == 0 || n > 10000) return bad("expected 1..10000");
         c.link.stream.rto_ns = static_cast<std::int64_t>(n) * 1'000'000;
+    } else if (key == "retransmit_min_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 10000) return bad("expected 1..10000");
+        c.link.stream.min_rto_ns = static_cast<std::int64_t>(n) * 1'000'000;
     } else if (key == "async_window") {
         if (!parse_u64(v, n) || n > 1'000'000) return bad("expected 0..1000000 commits (0: unbounded)");
         c.link.async_window = static_cast<std::uint32_t>(n);

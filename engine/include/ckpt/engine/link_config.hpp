@@ -15,8 +15,9 @@ using net::PeerConfig;
 /// The reliable per-peer stream (link/peer_stream.hpp).
 struct StreamConfig {
     std::uint32_t window = 1024;           ///< frames in flight (sent, not acknowledged)
-    std::int64_t rto_ns = 4'000'000;       ///< first retransmission after this silence
-    std::int64_t max_rto_ns = 200'000'000; ///< exponential back-off cap
+    std::int64_t rto_ns = 4'000'000;       ///< RTO before the first round trip is measured (RFC 6298 initial RTO)
+    std::int64_t min_rto_ns = 1'000'000;   ///< floor of the measured RTO (SRTT + 4 RTTVAR)
+    std::int64_t max_rto_ns = 200'000'000; ///< cap of the measured RTO and of the exponential back-off
     std::uint32_t reorder_limit = 4096;    ///< frames a receiver buffers beyond a gap
 };
 
