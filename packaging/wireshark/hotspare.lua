@@ -23,7 +23,7 @@ local frame_types = {
 local section_ops = { [1] = "install", [2] = "delete", [3] = "expiration", [4] = "unlink checkpoint" }
 local refuse_reasons = {
     [1] = "unknown checkpoint", [2] = "stale epoch (fenced)", [3] = "not from the active", [4] = "bad commit",
-    [5] = "cannot create the replica",
+    [5] = "cannot create the replica", [6] = "replica over the node's limits",
 }
 local update_modes = { [0] = "sync (SA_CKPT_WR_ALL_REPLICAS)", [1] = "async (SA_CKPT_WR_ACTIVE_REPLICA)",
     [2] = "async weak (SA_CKPT_WR_ACTIVE_REPLICA_WEAK)" }

@@ -264,7 +264,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             p.tx_bytes += f.size();
             ++counters_.tx_frames;
             return true;
-        });
+        }, kTxTurnBudget);
     }
     if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;

@@ -91,6 +91,9 @@ private:
     void send_liveness(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     /// Sends a held liveness frame; false when the ring is still full (data to `p` waits).
     bool flush_liveness(PeerStatus& p);
+    /// flush(): sequenced frames sent to one peer per call at most (a loop turn's share; the
+    /// window bounds what is in flight, this bounds how long one turn spends sending).
+    static constexpr std::size_t kTxTurnBudget = 256;
     /// tick(): RX polls (32 frames each) before peers are judged silent.
     static constexpr int kMaxDrainPolls = 256;
     /// Key id, session, a new counter and the tag into an encoded frame about to go to `p`.

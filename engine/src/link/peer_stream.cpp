@@ -10,14 +10,15 @@ void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
     ++tx_next_;
 }
 
-std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send) {
+std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
+                                 std::size_t budget) {
     std::size_t n = 0;
     // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
     // What a NACK asked for goes at once.
     if (nacked_) {
         for (TxFrame& f : unacked_) {
             if (!f.resend || f.sacked) continue;
-            if (!send(f.bytes)) return n;
+            if (n >= budget || !send(f.bytes)) return n; // nacked_ stays set: the rest goes next time
             f.sent_ns = now_ns;
             f.resend = false;
             ++f.tries;
@@ -37,7 +38,7 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
         if (!oldest && f.link_seq > highest_sacked_) break;
         const std::int64_t rto = backed_off(f.tries);
         if (now_ns - f.sent_ns >= rto) {
-            if (!send(f.bytes)) return n;
+            if (n >= budget || !send(f.bytes)) return n;
             f.sent_ns = now_ns;
             ++f.tries;
             ++counters_.retransmits;
@@ -48,7 +49,7 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
         }
         oldest = false;
     }
-    while (!backlog_.empty() && unacked_.size() < cfg_.window) {
+    while (!backlog_.empty() && unacked_.size() < cfg_.window && n < budget) {
         TxFrame& f = backlog_.front();
         if (!send(f.bytes)) return n;
         f.sent_ns = now_ns;

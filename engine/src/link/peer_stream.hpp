@@ -50,7 +50,9 @@ public:
     /// Sends what the window allows and what timed out; send(frame) may write into the frame (the
     /// peer link seals it: key, counter, tag) and returns false when the carrier
     /// is full (the rest waits for the next call). Returns frames handed to send.
-    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send);
+    /// At most `budget` frames a call (one loop turn's share): the rest waits for the next call.
+    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
+                         std::size_t budget = ~std::size_t{0});
     /// Cumulative + selective acknowledgement; done(c) runs for each frame newly acknowledged, in
     /// link_seq order. Returns how many were retired. With `now_ns` (> 0), the newest frame it
     /// retires that was sent only once (Karn's rule) is a round-trip sample for the RTO.

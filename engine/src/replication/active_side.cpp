@@ -484,7 +484,7 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
                                          : b.refused_type == FrameType::kSection  ? "a section change"
                                          : b.refused_type == FrameType::kAnnounce ? "the checkpoint's announcement"
                                                                                   : "the end of a resync");
-    if (b.reason == RefuseReason::kNoReplica) {
+    if (b.reason == RefuseReason::kNoReplica || b.reason == RefuseReason::kOverLimit) {
         // It cannot hold the checkpoint at all: resyncing would only repeat the refusal. It counts
         // as down (sync commits fail at once, naming it) until it reconnects and is announced to
         // again, or until member_timeout_ms drops it from the required set.

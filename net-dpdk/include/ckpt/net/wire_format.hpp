@@ -196,8 +196,9 @@ enum class RefuseReason : std::uint8_t {
     kNotFromActive = 3,     ///< the replica follows another active
     kBadCommit = 4,         ///< did not fit the replica (slot, generation, range, fragment order)
     kNoReplica = 5,         ///< ANNOUNCE: this node cannot create the replica (its log says why)
+    kOverLimit = 6,         ///< ANNOUNCE: the replica is larger than this node's replica_max_* bounds
 };
-inline constexpr std::uint8_t kMaxRefuseReason = 5;
+inline constexpr std::uint8_t kMaxRefuseReason = 6;
 
 /// REFUSED body (32 bytes): a standby's answer to a DATA (last fragment), SECTION or
 /// RESYNC_DONE frame it did not apply. The active does not count the commit as replicated on
