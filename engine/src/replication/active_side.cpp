@@ -203,7 +203,8 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
 void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
                              Completion last) {
     const std::uint64_t epoch = r.ckpt->epoch();
-    const std::size_t max_payload = out_.link().max_data_payload();
+    const std::size_t body_cap = out_.link().max_frame_body();
+    const std::size_t max_payload = out_.link().max_data_payload(); // a frame of one run
     DataBody d;
     d.checkpoint_id = r.wire_id;
     d.slot = ev.slot;
@@ -211,25 +212,70 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     d.commit_seq = ev.seq;
     d.section_size = ev.size;
     const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
-    std::vector<ReplEvent::Run> pieces;
-    for (const auto& run : ev.runs)
-        for (std::uint64_t off = 0; off < run.length; off += max_payload)
-            pieces.push_back({run.offset + off, std::min<std::uint64_t>(max_payload, run.length - off)});
-    if (pieces.empty()) pieces.push_back({0, 0}); // a new sequence with no byte changed
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
-        const auto payload = section.subspan(pieces[i].offset, pieces[i].length);
-        d.offset = pieces[i].offset;
-        d.length = static_cast<std::uint32_t>(pieces[i].length);
+    // Frames: a long run fills frames of one run each; short runs (scattered blocks, a resync's
+    // differences) share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an
+    // isolated block costs 12 bytes of table, not a frame's 138 bytes of headers.
+    std::vector<std::vector<DataRun>> frames;
+    std::vector<DataRun> cur;
+    std::size_t cur_bytes = 0;
+    auto room = [&](std::size_t runs_after) { // payload bytes left with `runs_after` runs in the frame
+        const std::size_t fixed = kDataBodyFixed + (runs_after > 1 ? kDataRunCount + kDataRunEntry * runs_after : 0);
+        return body_cap > fixed + cur_bytes ? body_cap - fixed - cur_bytes : 0;
+    };
+    auto close = [&] {
+        if (!cur.empty()) frames.push_back(std::exchange(cur, {}));
+        cur_bytes = 0;
+    };
+    for (const auto& run : ev.runs) {
+        std::uint64_t off = run.offset, left = run.length;
+        if (!cur.empty() && off < cur.back().offset + cur.back().length) close(); // runs ascend within a frame
+        while (left > 0) {
+            if (cur.empty() && left >= max_payload) { // a whole frame of this run
+                frames.push_back({DataRun{off, static_cast<std::uint32_t>(max_payload)}});
+                off += max_payload;
+                left -= max_payload;
+                continue;
+            }
+            std::size_t avail = cur.size() + 1 > kMaxDataRuns ? 0 : room(cur.size() + 1);
+            if (avail == 0 || (avail < left && avail < 64)) { // no room worth a table entry
+                close();
+                continue;
+            }
+            const std::uint32_t take = static_cast<std::uint32_t>(std::min<std::uint64_t>(left, avail));
+            cur.push_back(DataRun{off, take});
+            cur_bytes += take;
+            off += take;
+            left -= take;
+        }
+    }
+    close();
+    if (frames.empty()) frames.push_back({}); // a new sequence with no byte changed: one empty frame
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        const auto& runs = frames[i];
         d.fragment = static_cast<std::uint32_t>(i);
-        d.payload_hash = XXH3_64bits(payload.data(), payload.size());
-        const std::size_t n = encode_data_body(out_.body(), d, payload);
-        const bool is_last = i + 1 == pieces.size();
-        out_.queue(node, FrameType::kData, static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment : 0)),
-                   epoch, out_.body().first(n), is_last ? last : Completion{});
+        std::uint16_t flags = static_cast<std::uint16_t>(base_flags | (i + 1 == frames.size() ? kFlagLastFragment : 0));
+        std::size_t n;
+        std::uint64_t payload_bytes;
+        if (runs.size() > 1) {
+            n = encode_data_runs_body(out_.body(), d, runs, section);
+            flags |= kFlagRuns;
+            payload_bytes = d.length;
+        } else {
+            const DataRun one = runs.empty() ? DataRun{} : runs[0];
+            const auto payload = section.subspan(one.offset, one.length);
+            d.offset = one.offset;
+            d.length = one.length;
+            d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+            n = encode_data_body(out_.body(), d, payload);
+            payload_bytes = payload.size();
+        }
+        CKPT_ENFORCE(n != 0 && n <= body_cap, "DATA frame does not fit the frame body");
+        const bool is_last = i + 1 == frames.size();
+        out_.queue(node, FrameType::kData, flags, epoch, out_.body().first(n), is_last ? last : Completion{});
         ++counters_.data_frames;
-        counters_.data_bytes += payload.size();
+        counters_.data_bytes += payload_bytes;
         ++r.figures.data_frames;
-        r.figures.data_bytes += payload.size();
+        r.figures.data_bytes += payload_bytes;
         r.figures.wire_bytes += kFrameOverhead + n;
     }
 }

@@ -118,10 +118,25 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     std::span<const std::byte> payload;
     Checkpoint& c = *r.ckpt;
     StandbyState& rx = r.standby;
-    if (decode_data_body(f.body, d, payload) != Reject::kNone) {
-        ++counters_.bad_commits; // the frame hash passed, so this is a sender bug: never applied
+    // A frame of several runs (kFlagRuns, e.g. a resync's scattered blocks) or of one.
+    std::span<DataRun> runs = runs_;
+    std::size_t nruns = 1;
+    const bool multi = (f.header.flags & kFlagRuns) != 0;
+    if ((multi ? decode_data_runs_body(f.body, d, runs, nruns, payload) : decode_data_body(f.body, d, payload)) !=
+        Reject::kNone) {
+        ++counters_.bad_commits; // the frame's tag held, so this is a sender bug: never applied
         return false;
     }
+    if (!multi) runs[0] = DataRun{d.offset, d.length};
+    auto stage_all = [&] {
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < nruns; ++i) {
+            if (!rx.applier.stage(d.slot, d.generation, runs[i].offset, payload.subspan(at, runs[i].length)))
+                return false;
+            at += runs[i].length;
+        }
+        return true;
+    };
     if (d.fragment == 0) {
         if (rx.rx_open) { // the previous commit never completed: it is void
             rx.applier.discard();
@@ -134,7 +149,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         rx.rx_next = 0;
     }
     if (!rx.rx_open || d.slot != rx.rx_slot || d.generation != rx.rx_generation || d.commit_seq != rx.rx_seq ||
-        d.fragment != rx.rx_next || !rx.applier.stage(d.slot, d.generation, d.offset, payload)) {
+        d.fragment != rx.rx_next || !stage_all()) {
         if (rx.rx_open) rx.applier.discard();
         rx.rx_open = false;
         ++counters_.bad_commits;

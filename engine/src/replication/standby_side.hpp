@@ -10,6 +10,7 @@
 #include "replication/replication_counters.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace ckpt::engine {
 
@@ -47,6 +48,7 @@ private:
     ReplicaHost& host_;
     Outbox& out_;
     ReplicationCounters& counters_;
+    std::vector<net::DataRun> runs_ = std::vector<net::DataRun>(net::kMaxDataRuns); ///< on_data's run table
 };
 
 } // namespace ckpt::engine
