@@ -108,7 +108,7 @@ hs=$(F '$3 != ""' | wc -l)
 echo "captured $total frames, $hs decoded as Hotspare"
 [ "$total" -gt 10 ] || fail "only $total frames captured"
 [ "$hs" = "$total" ] || fail "$hs of $total frames decode as Hotspare"
-[ "$(F '$2 != 3' | wc -l)" = 0 ] || fail "a version other than 3"
+[ "$(F '$2 != 4' | wc -l)" = 0 ] || fail "a version other than 4"
 [ "$(F '$6 == 0' | wc -l)" = 0 ] || fail "an unauthenticated frame"
 [ "$(F '$18 != ""' | wc -l)" = 0 ] || { F '$18 != ""' | head -5; fail "frames flagged by the dissector"; }
 types=$(F '{print $3}' | sort -un | tr '\n' ' ')
