@@ -266,6 +266,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             return true;
         }, kTxTurnBudget);
     }
+    port_->flush_tx(); // a batching carrier (kernel UDP) sends this flush's frames in one system call
     if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;
 }
