@@ -94,8 +94,11 @@ private:
     /// flush(): sequenced frames sent to one peer per call at most (a loop turn's share; the
     /// window bounds what is in flight, this bounds how long one turn spends sending).
     static constexpr std::size_t kTxTurnBudget = 256;
-    /// tick(): RX polls (32 frames each) before peers are judged silent.
-    static constexpr int kMaxDrainPolls = 256;
+    /// tick(): RX polls (32 frames each) before peers are judged silent. Small on purpose: the
+    /// frames handled here (a standby installing sections, applying commits) are work of this
+    /// turn, and a long drain is a long turn in which this node sends nothing (a first version
+    /// drained up to 8,192 frames and made a standby silent for its active during a 1 GiB fill).
+    static constexpr int kMaxDrainPolls = 4;
     /// Key id, session, a new counter and the tag into an encoded frame about to go to `p`.
     bool seal(PeerStatus& p, std::span<std::byte> frame);
     /// The key frames to `p` are MACed with: our newest when it holds it, else one it holds.
