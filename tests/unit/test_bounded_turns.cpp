@@ -302,6 +302,33 @@ TEST_F(BoundedTurns, AResyncOfScatteredBlocksCostsAtMostATenthMoreThanTheChanged
     EXPECT_LT(after.data_frames - before.data_frames, changed / 10) << "blocks share frames";
 }
 
+// The standby's side of a resync is paced too: its HASHES report (8 bytes per block, 32 MiB for a
+// GiB in 256-byte blocks) goes out section by section as its queue to the active drains, never
+// all at once in one turn.
+TEST_F(BoundedTurns, AStandbysHashReportIsPacedByItsQueue) {
+    LinkConfig cfg;
+    cfg.stream.window = 8;
+    start(cfg, cfg);
+    constexpr std::uint32_t kSections = 32;
+    constexpr std::uint64_t kSection = 64 * 1024; // 256 hashes: 2 HASHES frames a section
+    create_filled("report", kSections, kSection, 256, UpdateMode::kAsync);
+    ASSERT_TRUE(run_until([&] { return standby_holds_everything(); }));
+    wire_a_->cut(true);
+    ASSERT_TRUE(run_until([&] { return !a_->link().is_up(2) && !b_->link().is_up(1); }));
+    wire_a_->cut(false);
+    std::size_t worst = 0;
+    each_step_ = [&] { worst = std::max(worst, b_->link().backlog(1)); };
+    const auto resyncs = a_->replicator().counters().resyncs;
+    ASSERT_TRUE(run_until([&] {
+        b_->step(); // (twice a turn for the standby: its report is what this test watches)
+        worst = std::max(worst, b_->link().backlog(1));
+        return a_->replicator().counters().resyncs > resyncs && standby_holds_everything();
+    }));
+    // A whole report is 64 frames; paced, at most a window plus one section's frames wait.
+    EXPECT_LE(worst, cfg.stream.window + 2 + 2) << "the report was queued all at once";
+    EXPECT_GT(worst, 0u);
+}
+
 // Bounded memory on the standby: an ANNOUNCE (genuine key: a compromised or broken peer) of a
 // replica of 1 TiB, or of 2^24 sections, is refused with REFUSED reason 6 and nothing is created.
 TEST_F(BoundedTurns, AnAnnounceOverTheLimitsIsRefusedWithReasonSix) {

@@ -169,6 +169,13 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
     }
 }
 
+std::size_t Replicator::pump() {
+    std::size_t n = active_.pump();
+    for (const auto& r : replicas_)
+        if (r->standby.reporting && r->ckpt->role() == kRoleStandby) n += standby_.report_step(*r);
+    return n;
+}
+
 void Replicator::on_hashes(std::uint16_t node, const DecodedFrame& f) {
     HashesBody h;
     if (decode_hashes_body(f.body, h) != Reject::kNone) {
