@@ -7,6 +7,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace ckpt::net {
@@ -335,6 +336,82 @@ Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<
     std::span<const std::byte> pl = body.subspan(kDataBodyFixed);
     if (XXH3_64bits(pl.data(), pl.size()) != t.payload_hash) return Reject::kBadBody;
     d = t;
+    payload = pl;
+    return Reject::kNone;
+}
+
+std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::span<const DataRun> runs,
+                                  std::span<const std::byte> section) {
+    if (runs.empty() || runs.size() > kMaxDataRuns) return 0;
+    std::uint64_t total = 0;
+    for (const DataRun& r : runs) {
+        if (r.length == 0 || r.offset > section.size() || r.length > section.size() - r.offset) return 0;
+        total += r.length;
+    }
+    const std::size_t table = kDataRunCount + kDataRunEntry * runs.size();
+    const std::size_t n = kDataBodyFixed + table + total;
+    if (n > out.size() || total > UINT32_MAX) return 0;
+    std::byte* p = out.data();
+    std::byte* t = p + kDataBodyFixed;
+    put32(t, static_cast<std::uint32_t>(runs.size()));
+    std::byte* pl = t + table;
+    std::byte* w = pl;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        put64(t + kDataRunCount + kDataRunEntry * i, runs[i].offset);
+        put32(t + kDataRunCount + kDataRunEntry * i + 8, runs[i].length);
+        std::memcpy(w, section.data() + runs[i].offset, runs[i].length);
+        w += runs[i].length;
+    }
+    d.offset = runs[0].offset;
+    d.length = static_cast<std::uint32_t>(total);
+    d.payload_hash = XXH3_64bits(pl, total);
+    put32(p, d.checkpoint_id);
+    put32(p + 4, d.slot);
+    put64(p + 8, d.generation);
+    put64(p + 16, d.commit_seq);
+    put64(p + 24, d.offset);
+    put32(p + 32, d.length);
+    put32(p + 36, d.fragment);
+    put64(p + 40, d.section_size);
+    put64(p + 48, d.payload_hash);
+    return n;
+}
+
+Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::span<DataRun> runs, std::size_t& n,
+                             std::span<const std::byte>& payload) {
+    if (body.size() < kDataBodyFixed + kDataRunCount) return Reject::kBadBody;
+    const std::byte* p = body.data();
+    DataBody t;
+    t.checkpoint_id = get32(p);
+    t.slot = get32(p + 4);
+    t.generation = get64(p + 8);
+    t.commit_seq = get64(p + 16);
+    t.offset = get64(p + 24);
+    t.length = get32(p + 32);
+    t.fragment = get32(p + 36);
+    t.section_size = get64(p + 40);
+    t.payload_hash = get64(p + 48);
+    const std::byte* tp = p + kDataBodyFixed;
+    const std::uint32_t count = get32(tp);
+    if (count == 0 || count > kMaxDataRuns || count > runs.size()) return Reject::kBadBody;
+    const std::size_t table = kDataRunCount + kDataRunEntry * std::size_t{count};
+    if (body.size() < kDataBodyFixed + table) return Reject::kBadBody;
+    if (t.length != body.size() - kDataBodyFixed - table) return Reject::kBadBody;
+    std::uint64_t total = 0, end = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        DataRun r;
+        r.offset = get64(tp + kDataRunCount + kDataRunEntry * i);
+        r.length = get32(tp + kDataRunCount + kDataRunEntry * i + 8);
+        if (r.length == 0 || (i > 0 && r.offset < end) || r.offset > UINT64_MAX - r.length) return Reject::kBadBody;
+        end = r.offset + r.length;
+        total += r.length;
+        runs[i] = r;
+    }
+    if (total != t.length || runs[0].offset != t.offset) return Reject::kBadBody;
+    std::span<const std::byte> pl = body.subspan(kDataBodyFixed + table);
+    if (XXH3_64bits(pl.data(), pl.size()) != t.payload_hash) return Reject::kBadBody;
+    d = t;
+    n = count;
     payload = pl;
     return Reject::kNone;
 }

@@ -204,6 +204,8 @@ const char* refuse_reason_name(RefuseReason r) {
         return "commit did not fit the replica";
     case RefuseReason::kNoReplica:
         return "cannot create the replica";
+    case RefuseReason::kOverLimit:
+        return "replica over this node's limits";
     }
     return "unknown reason";
 }

@@ -1,4 +1,4 @@
--- Wireshark / tshark dissector for Hotspare's replication frames (wire version 3; docs/PROTOCOL.md,
+-- Wireshark / tshark dissector for Hotspare's replication frames (wire version 4; docs/PROTOCOL.md,
 -- net-dpdk/include/ckpt/net/wire_format.hpp). The frames are UDP datagrams (port 7490 by default)
 -- starting with the magic "HSPR": the dissector registers on that port and as a heuristic on every
 -- UDP payload, so a node configured with another udp_port decodes too.
@@ -23,7 +23,7 @@ local frame_types = {
 local section_ops = { [1] = "install", [2] = "delete", [3] = "expiration", [4] = "unlink checkpoint" }
 local refuse_reasons = {
     [1] = "unknown checkpoint", [2] = "stale epoch (fenced)", [3] = "not from the active", [4] = "bad commit",
-    [5] = "cannot create the replica",
+    [5] = "cannot create the replica", [6] = "replica over the node's limits",
 }
 local update_modes = { [0] = "sync (SA_CKPT_WR_ALL_REPLICAS)", [1] = "async (SA_CKPT_WR_ACTIVE_REPLICA)",
     [2] = "async weak (SA_CKPT_WR_ACTIVE_REPLICA_WEAK)" }
@@ -35,6 +35,7 @@ local f = {
     flags = ProtoField.uint16("hotspare.flags", "Flags", base.HEX),
     flag_last = ProtoField.bool("hotspare.flags.last", "Last fragment / last report", 16, nil, 0x0001),
     flag_overwrite = ProtoField.bool("hotspare.flags.overwrite", "Overwrite (whole section)", 16, nil, 0x0002),
+    flag_runs = ProtoField.bool("hotspare.flags.runs", "Runs (DATA with a run table)", 16, nil, 0x0004),
     src_node = ProtoField.uint16("hotspare.src_node", "Source node", base.DEC),
     dst_node = ProtoField.uint16("hotspare.dst_node", "Destination node", base.DEC),
     body_len = ProtoField.uint16("hotspare.body_len", "Body length", base.DEC),
@@ -56,6 +57,9 @@ local f = {
     d_size = ProtoField.uint64("hotspare.data.section_size", "Section size", base.DEC),
     d_hash = ProtoField.uint64("hotspare.data.payload_hash", "Payload XXH3-64", base.HEX),
     d_payload = ProtoField.bytes("hotspare.data.payload", "Payload"),
+    d_runs = ProtoField.uint32("hotspare.data.runs", "Runs", base.DEC),
+    d_run_offset = ProtoField.uint64("hotspare.data.run.offset", "Run offset", base.DEC),
+    d_run_length = ProtoField.uint32("hotspare.data.run.length", "Run length", base.DEC),
 
     a_cum = ProtoField.uint64("hotspare.ack.cumulative", "Cumulative", base.DEC),
     a_sel = ProtoField.uint64("hotspare.ack.selective", "Selective", base.HEX),
@@ -131,14 +135,29 @@ local function u64(tvb, off) return tvb(off, 8):uint64() end
 -- returns the Info text.
 local bodies = {}
 
-bodies[1] = { min = 56, fn = function(b, t)
+bodies[1] = { min = 56, fn = function(b, t, flags)
     t:add(f.ckpt, b(0, 4)); t:add(f.slot, b(4, 4)); t:add(f.generation, b(8, 8))
     t:add(f.d_commit, b(16, 8)); t:add(f.d_offset, b(24, 8)); t:add(f.d_length, b(32, 4))
     t:add(f.d_fragment, b(36, 4)); t:add(f.d_size, b(40, 8)); t:add(f.d_hash, b(48, 8))
     local len = b(32, 4):uint()
-    if b:len() > 56 then t:add(f.d_payload, b(56)) end
-    return string.format("ckpt %u slot %u commit %s frag %u, %u B at %s", b(0, 4):uint(), b(4, 4):uint(),
-        tostring(u64(b, 16)), b(36, 4):uint(), len, tostring(u64(b, 24)))
+    local at = 56
+    local runs = ""
+    if bit32.band(flags, 4) ~= 0 and b:len() >= 60 then
+        -- Version 4 run table: u32 count, then u64 offset + u32 length per run; the payload follows.
+        local n = b(56, 4):uint()
+        local rt = t:add(f.d_runs, b(56, 4))
+        at = 60
+        for i = 0, n - 1 do
+            if b:len() < at + 12 then rt:add_proto_expert_info(e_body); break end
+            local r = rt:add(b(at, 12), string.format("Run %u: %u B at %s", i, b(at + 8, 4):uint(), tostring(u64(b, at))))
+            r:add(f.d_run_offset, b(at, 8)); r:add(f.d_run_length, b(at + 8, 4))
+            at = at + 12
+        end
+        runs = string.format(" in %u runs", n)
+    end
+    if b:len() > at then t:add(f.d_payload, b(at)) end
+    return string.format("ckpt %u slot %u commit %s frag %u, %u B at %s%s", b(0, 4):uint(), b(4, 4):uint(),
+        tostring(u64(b, 16)), b(36, 4):uint(), len, tostring(u64(b, 24)), runs)
 end }
 bodies[2] = { len = 32, fn = function(b, t)
     t:add(f.a_cum, b(0, 8)); t:add(f.a_sel, b(8, 8)); t:add(f.a_through, b(16, 8))
@@ -206,7 +225,7 @@ local function dissect(tvb, pinfo, tree)
     local t = tree:add(hs, tvb(), "Hotspare replication, " .. (frame_types[typ] or ("type " .. typ)))
     t:add(f.magic, tvb(0, 4)); t:add(f.version, tvb(4, 1)); t:add(f.type, tvb(5, 1))
     local fl = t:add(f.flags, tvb(6, 2))
-    fl:add(f.flag_last, tvb(6, 2)); fl:add(f.flag_overwrite, tvb(6, 2))
+    fl:add(f.flag_last, tvb(6, 2)); fl:add(f.flag_overwrite, tvb(6, 2)); fl:add(f.flag_runs, tvb(6, 2))
     t:add(f.src_node, tvb(8, 2)); t:add(f.dst_node, tvb(10, 2)); t:add(f.body_len, tvb(12, 2))
     t:add(f.key_id, tvb(14, 1)):append_text(key == 0 and " (auth = none: XXH3-128 checksum)" or " (AES-256-GMAC)")
     t:add(f.epoch, tvb(16, 8)); t:add(f.link_seq, tvb(24, 8)); t:add(f.session, tvb(32, 8)); t:add(f.counter, tvb(40, 8))
@@ -218,6 +237,7 @@ local function dissect(tvb, pinfo, tree)
         pinfo.cols.info = info .. " [short]"
         return tvb:len()
     end
+    local flags = tvb(6, 2):uint()
     local d = bodies[typ]
     if d then
         local b = tvb(HEADER, body_len):tvb()
@@ -225,10 +245,9 @@ local function dissect(tvb, pinfo, tree)
         if (d.len and body_len ~= d.len) or (d.min and body_len < d.min) then
             bt:add_proto_expert_info(e_body)
         else
-            info = info .. ": " .. d.fn(b, bt)
+            info = info .. ": " .. d.fn(b, bt, flags)
         end
     end
-    local flags = tvb(6, 2):uint()
     if typ == 1 and bit32.band(flags, 1) ~= 0 then info = info .. " [last]" end
     if typ == 1 and bit32.band(flags, 2) ~= 0 then info = info .. " [overwrite]" end
     t:add(f.tag, tvb(HEADER + body_len, TAG)):append_text(" (not verified here)")

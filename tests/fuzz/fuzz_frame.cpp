@@ -40,6 +40,10 @@ void bodies(const DecodedFrame& f) {
         DataBody d;
         std::span<const std::byte> payload;
         if (decode_data_body(f.body, d, payload) == Reject::kNone) sink = sink + touch(payload) + d.length;
+        static std::vector<DataRun> runs(kMaxDataRuns); // version 4's run table (kFlagRuns)
+        std::size_t n = 0;
+        if (decode_data_runs_body(f.body, d, runs, n, payload) == Reject::kNone)
+            sink = sink + touch(payload) + runs[n - 1].offset + runs[n - 1].length;
         break;
     }
     case FrameType::kAck: {

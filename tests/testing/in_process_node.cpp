@@ -120,6 +120,7 @@ void InProcessNode::step() {
     link_->poll(now_);
     for (auto& [name, c] : by_name_)
         if (c->poll_commits()) c->publish_acks();
+    repl_->pump();
     link_->flush(now_);
     link_->tick(now_, static_cast<std::uint32_t>(by_name_.size()));
     for (auto& e : link_->take_events()) events_.push_back(std::move(e));

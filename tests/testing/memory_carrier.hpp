@@ -24,6 +24,8 @@ public:
     std::string describe() const override { return "memory"; }
     net::TransportStats stats() const override { return stats_; }
 
+    /// Frames sent from this end that the other end has not received yet.
+    std::size_t queued_at_peer() const { return wire_->lane[1 - end_].size(); }
     /// While cut, frames sent either way are lost (a partition).
     void cut(bool on) { wire_->cut = on; }
     /// Frames an attacker on the wire puts in front of this end (delivered before what is queued).

@@ -132,6 +132,25 @@ TEST(Config, StatsKeys) {
     }
 }
 
+// Issue 14 / 13: the RTO floor, and the bounds on what a peer's ANNOUNCE may make this node create.
+TEST(Config, RetransmitFloorAndReplicaLimits) {
+    Config d;
+    EXPECT_EQ(d.link.stream.min_rto_ns, 1'000'000);
+    EXPECT_EQ(d.link.replica_max_bytes, std::uint64_t{64} << 30);
+    EXPECT_EQ(d.link.replica_max_sections, 1u << 20);
+    Config c;
+    ASSERT_EQ(parse({"retransmit_min_ms=3", "replica_max_bytes=1048576", "replica_max_sections=100"}, c), "");
+    EXPECT_EQ(c.link.stream.min_rto_ns, 3'000'000);
+    EXPECT_EQ(c.link.replica_max_bytes, 1048576u);
+    EXPECT_EQ(c.link.replica_max_sections, 100u);
+    for (const char* bad : {"retransmit_min_ms=0", "retransmit_min_ms=10001", "replica_max_bytes=0",
+                            "replica_max_bytes=lots", "replica_max_sections=0", "replica_max_sections=4294967296"}) {
+        const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+        const std::string e = parse({bad});
+        EXPECT_NE(e.find(key), std::string::npos) << bad << ": " << e;
+    }
+}
+
 // Crash points (engine/src/crash/crash_points.hpp) are armed from the environment only; a
 // malformed value stops ckptd with the value and what was expected.
 TEST(CrashPointEnvironment, ParsedWithClearErrors) {

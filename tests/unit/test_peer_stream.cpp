@@ -795,3 +795,64 @@ TEST(PeerStream, ATimeoutResendsTheOldestFrameAndTheRevealedHolesNotTheWindow) {
 }
 
 } // namespace
+
+namespace {
+
+// ---- RTO from measured round trips (RFC 6298; issue 14) ----
+
+/// Sends frame `i` at `sent` and acknowledges it at `acked` (one transmission: a sample).
+void round_trip(PeerStream& tx, std::uint64_t i, std::int64_t sent, std::int64_t acked) {
+    enqueue_indexed(tx, i);
+    ASSERT_EQ(transmit_all(tx, sent).size(), 1u);
+    tx.on_ack(seq(1, i + 1), 0, [](Completion) {}, acked);
+}
+
+TEST(PeerStream, TheRtoFollowsMeasuredRoundTripsWithinTheFloorAndTheCap) {
+    StreamConfig cfg;
+    cfg.rto_ns = 4 * kMs;
+    cfg.min_rto_ns = 1 * kMs;
+    cfg.max_rto_ns = 200 * kMs;
+    PeerStream tx(cfg);
+    EXPECT_EQ(tx.rto(), 4 * kMs) << "retransmit_ms until the first sample";
+    // Round trips of 20 ms (a full window draining): the RTO grows past them, so a frame at the
+    // back of such a window is not sent again while it is still on its way.
+    std::int64_t t = 0;
+    for (std::uint64_t i = 0; i < 16; ++i, t += 30 * kMs) round_trip(tx, i, t, t + 20 * kMs);
+    EXPECT_EQ(tx.counters().rtt_samples, 16u);
+    EXPECT_GT(tx.rto(), 20 * kMs);
+    EXPECT_LE(tx.rto(), 200 * kMs);
+    EXPECT_GE(tx.srtt(), 19 * kMs);
+    enqueue_indexed(tx, 16);
+    ASSERT_EQ(transmit_all(tx, t).size(), 1u);
+    EXPECT_TRUE(transmit_all(tx, t + 20 * kMs).empty()) << "not due at the measured round trip";
+    tx.on_ack(seq(1, 17), 0, [](Completion) {}, t + 21 * kMs);
+    t += 30 * kMs;
+    // Fast round trips (50 us): the RTO comes down to the floor, never below.
+    for (std::uint64_t i = 17; i < 80; ++i, t += kMs) round_trip(tx, i, t, t + 50 * kUs);
+    EXPECT_GE(tx.rto(), 1 * kMs) << "retransmit_min_ms is the floor";
+    EXPECT_LE(tx.rto(), 1 * kMs + 200 * kUs) << "SRTT + the floor (RFC 6298's G)";
+    // Huge round trips: capped.
+    for (std::uint64_t i = 80; i < 100; ++i, t += 2000 * kMs) round_trip(tx, i, t, t + 1000 * kMs);
+    EXPECT_EQ(tx.rto(), 200 * kMs);
+    EXPECT_EQ(tx.counters().timeouts, 0u);
+}
+
+TEST(PeerStream, ARetransmittedFrameIsNoRoundTripSample) {
+    StreamConfig cfg;
+    cfg.rto_ns = 4 * kMs;
+    PeerStream tx(cfg);
+    enqueue_indexed(tx, 0);
+    ASSERT_EQ(transmit_all(tx, 0).size(), 1u);
+    ASSERT_EQ(transmit_all(tx, 5 * kMs).size(), 1u) << "timed out: sent again";
+    // Its ACK may answer either transmission (Karn): no sample, the RTO stays.
+    tx.on_ack(seq(1, 1), 0, [](Completion) {}, 5 * kMs + 100 * kUs);
+    EXPECT_EQ(tx.counters().rtt_samples, 0u);
+    EXPECT_EQ(tx.rto(), 4 * kMs);
+    // And an ACK without a time (one held back behind a refusal) is no sample either.
+    enqueue_indexed(tx, 1);
+    ASSERT_EQ(transmit_all(tx, 10 * kMs).size(), 1u);
+    tx.on_ack(seq(1, 2), 0, [](Completion) {});
+    EXPECT_EQ(tx.counters().rtt_samples, 0u);
+}
+
+} // namespace

@@ -307,6 +307,73 @@ TEST(WireFormat, DataBodyConsistencyIsChecked) {
     EXPECT_EQ(encode_data_body(std::span(body).first(10), d, payload), 0u);
 }
 
+// Version 4: a DATA frame of several runs (kFlagRuns): the run table round-trips, the payload is
+// the runs' bytes back to back, and every inconsistency is refused (count, order, overlap, an
+// empty run, the total, the hash, every truncation).
+TEST(WireFormat, DataRunsRoundTripAndEveryInconsistencyIsRefused) {
+    const auto section = payload_of(8192, 9);
+    const std::vector<DataRun> runs = {{256, 256}, {1024, 512}, {4096, 256}, {8000, 192}};
+    DataBody d;
+    d.checkpoint_id = 7;
+    d.slot = 3;
+    d.generation = 5;
+    d.commit_seq = 42;
+    d.fragment = 2;
+    d.section_size = 8192;
+    std::vector<std::byte> body(kMaxFrame);
+    const std::size_t n = encode_data_runs_body(body, d, runs, section);
+    ASSERT_EQ(n, kDataBodyFixed + kDataRunCount + kDataRunEntry * runs.size() + 256 + 512 + 256 + 192);
+    body.resize(n);
+    EXPECT_EQ(d.length, 1216u);
+    EXPECT_EQ(d.offset, 256u);
+    std::vector<DataRun> back(kMaxDataRuns);
+    std::size_t count = 0;
+    DataBody out;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_runs_body(body, out, back, count, pl), Reject::kNone);
+    ASSERT_EQ(count, runs.size());
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        EXPECT_EQ(back[i].offset, runs[i].offset);
+        EXPECT_EQ(back[i].length, runs[i].length);
+        EXPECT_TRUE(std::equal(pl.begin() + static_cast<std::ptrdiff_t>(at),
+                               pl.begin() + static_cast<std::ptrdiff_t>(at + back[i].length),
+                               section.begin() + static_cast<std::ptrdiff_t>(runs[i].offset)));
+        at += back[i].length;
+    }
+    EXPECT_EQ(out.slot, 3u);
+    EXPECT_EQ(out.commit_seq, 42u);
+    EXPECT_EQ(out.fragment, 2u);
+    for (std::size_t cut = 0; cut < n; ++cut)
+        EXPECT_EQ(decode_data_runs_body(std::span(body).first(cut), out, back, count, pl), Reject::kBadBody) << cut;
+    auto patched = [&](std::size_t at_byte, std::byte v) {
+        auto b = body;
+        b[at_byte] = v;
+        return decode_data_runs_body(b, out, back, count, pl);
+    };
+    const std::size_t table = kDataBodyFixed;
+    EXPECT_EQ(patched(table + 3, std::byte{0}), Reject::kBadBody);    // count 0
+    EXPECT_EQ(patched(table + 3, std::byte{3}), Reject::kBadBody);    // count 3: the total disagrees
+    EXPECT_EQ(patched(table + 1, std::byte{0xFF}), Reject::kBadBody); // count beyond kMaxDataRuns
+    // Second run moved before the first (order), onto it (overlap), emptied.
+    EXPECT_EQ(patched(table + kDataRunCount + kDataRunEntry + 6, std::byte{0}), Reject::kBadBody);
+    {
+        auto b = body;
+        for (int i = 0; i < 4; ++i) b[table + kDataRunCount + kDataRunEntry + 8 + i] = std::byte{0};
+        EXPECT_EQ(decode_data_runs_body(b, out, back, count, pl), Reject::kBadBody);
+    }
+    EXPECT_EQ(patched(n - 1, body[n - 1] ^ std::byte{1}), Reject::kBadBody); // the payload hash
+    // A table that does not fit the caller's array is refused, never written past.
+    EXPECT_EQ(decode_data_runs_body(body, out, std::span(back).first(2), count, pl), Reject::kBadBody);
+    // The encoder refuses what it cannot describe.
+    DataBody e = d;
+    EXPECT_EQ(encode_data_runs_body(body, e, {}, section), 0u);
+    const std::vector<DataRun> outside = {{8100, 200}};
+    std::vector<std::byte> big(kMaxFrame);
+    EXPECT_EQ(encode_data_runs_body(big, e, outside, section), 0u);
+    EXPECT_EQ(encode_data_runs_body(std::span(big).first(100), e, runs, section), 0u);
+}
+
 TEST(WireFormat, RandomBytesNeverDecode) {
     std::mt19937_64 rng(20261122);
     DataBody d;

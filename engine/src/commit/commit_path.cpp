@@ -115,6 +115,7 @@ bool CommitPath::capture(std::uint32_t slot) {
             std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity); // one call, not one per block
         copied = sl.capacity;
     }
+    copied_total_ += copied;
     fence_acquire();
     if (load_relaxed(ctl.lock) != lock) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
@@ -220,17 +221,19 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     c_.record_change(slot);
 }
 
-std::size_t CommitPath::drain_doorbells() {
+std::size_t CommitPath::drain_doorbells(std::uint64_t budget_bytes) {
     DataHeader& dh = c_.data_.header();
     if (load_relaxed(dh.pending_any) == 0) return 0;
     exchange_acq_rel(dh.pending_any, 0u);
     std::size_t n = 0;
     std::uint64_t* summary = c_.data_.summary_words();
     std::uint64_t* pending = c_.data_.pending_words();
+    const std::uint64_t start = copied_total_;
     for (std::uint32_t sw = 0; sw < c_.layout_.summary_words; ++sw) {
         if (load_relaxed(summary[sw]) == 0) continue;
         std::uint64_t sbits = exchange_acq_rel(summary[sw], std::uint64_t{0});
         while (sbits) {
+            const std::uint64_t sbit = sbits & (~sbits + 1);
             std::uint32_t pw = sw * 64 + static_cast<std::uint32_t>(std::countr_zero(sbits));
             sbits &= sbits - 1;
             if (pw >= c_.layout_.pending_words) {
@@ -239,6 +242,15 @@ std::size_t CommitPath::drain_doorbells() {
             }
             std::uint64_t bits = exchange_acq_rel(pending[pw], std::uint64_t{0});
             while (bits) {
+                if (copied_total_ - start >= budget_bytes) {
+                    // The turn's budget is spent: ring again what is left (pending bits, their
+                    // summary bits, the flag), exactly as a writer would; the next turn takes it.
+                    fetch_or_release(pending[pw], bits);
+                    fetch_or_release(summary[sw], sbits | sbit);
+                    fetch_or_release(dh.pending_any, 1u);
+                    ++c_.counters_.capture_budget_cuts;
+                    return n;
+                }
                 std::uint32_t slot = pw * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
                 bits &= bits - 1;
                 if (slot >= c_.attrs_.max_sections) {

@@ -17,8 +17,10 @@ class CommitPath {
 public:
     explicit CommitPath(Checkpoint& c) : c_(c) {}
 
-    /// Consumes doorbells and captures announced commits; returns commits captured.
-    std::size_t drain_doorbells();
+    /// Consumes doorbells and captures announced commits; returns commits captured. A turn of the
+    /// engine's loop captures at most about `budget_bytes` (at least one commit): the doorbells
+    /// left are rung again for the next turn, so one turn never copies every pending commit.
+    std::size_t drain_doorbells(std::uint64_t budget_bytes = ~std::uint64_t{0});
     /// Captures every section whose lock sequence moved past what the shadow holds (doorbells
     /// can be missing after a crash); returns commits captured.
     std::size_t scan_all();
@@ -38,6 +40,7 @@ private:
         std::uint64_t block, hash;
     };
     Checkpoint& c_;
+    std::uint64_t copied_total_ = 0;    ///< bytes capture() copied (the turn budget's measure)
     std::vector<ChangedBlock> changed_; ///< scratch of capture(), kept to avoid an allocation per commit
 };
 

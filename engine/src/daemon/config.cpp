@@ -203,6 +203,15 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "retransmit_ms") {
         if (!parse_u64(v, n) || n == 0 || n > 10000) return bad("expected 1..10000");
         c.link.stream.rto_ns = static_cast<std::int64_t>(n) * 1'000'000;
+    } else if (key == "replica_max_bytes") {
+        if (!parse_u64(v, n) || n == 0) return bad("expected a size in bytes, at least 1");
+        c.link.replica_max_bytes = n;
+    } else if (key == "replica_max_sections") {
+        if (!parse_u64(v, n) || n == 0 || n > 0xFFFFFFFFull) return bad("expected 1..4294967295");
+        c.link.replica_max_sections = static_cast<std::uint32_t>(n);
+    } else if (key == "retransmit_min_ms") {
+        if (!parse_u64(v, n) || n == 0 || n > 10000) return bad("expected 1..10000");
+        c.link.stream.min_rto_ns = static_cast<std::int64_t>(n) * 1'000'000;
     } else if (key == "async_window") {
         if (!parse_u64(v, n) || n > 1'000'000) return bad("expected 0..1000000 commits (0: unbounded)");
         c.link.async_window = static_cast<std::uint32_t>(n);

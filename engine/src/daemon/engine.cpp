@@ -207,6 +207,7 @@ std::size_t Engine::poll_commits() {
         }
     }
     if (captured) fetch_add_acq_rel(reinterpret_cast<NodeHeader*>(node_map_.data())->captures, std::uint64_t{captured});
+    if (repl_) n += repl_->pump(); // running resyncs, a budget a turn
     if (link_) n += link_->flush(mono_ns()); // what the captures queued, ACKs, retransmissions
     return n + captured;
 }
@@ -339,7 +340,7 @@ int Engine::run() {
     }
     // Orderly shutdown leaves the segments for the next engine to adopt (clients keep their maps).
     for (const auto& c : reg_.all()) {
-        c->poll_commits();
+        c->poll_commits(~std::uint64_t{0});
         c->scan_all();
         c->publish_acks();
     }

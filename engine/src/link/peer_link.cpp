@@ -142,7 +142,7 @@ Status PeerLink::reload_key() {
             std::byte body[kHeartbeatBody];
             const std::size_t n = encode_heartbeat_body(
                 body, HeartbeatBody{boot_id_, checkpoints_, auth_->newest_key(), auth_->previous_key(), 0, p.boot_id});
-            send(p, FrameType::kHeartbeat, {body, n});
+            send_liveness(p, FrameType::kHeartbeat, {body, n});
         }
     return {};
 }
@@ -164,7 +164,7 @@ Endpoint PeerLink::endpoint_of(const PeerStatus& p) const {
     return dst;
 }
 
-void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> body) {
+bool PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> body) {
     FrameHeader h;
     h.type = type;
     h.src_node = cfg_.node_id;
@@ -172,14 +172,34 @@ void PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> bo
     h.epoch = 0;    // link-level frames belong to no checkpoint
     h.link_seq = 0; // and to no stream: they are never resent
     const std::size_t n = encode_frame_unsealed(frame_buf_, self_, endpoint_of(p), h, body);
-    if (n == 0 || !seal(p, {frame_buf_.data(), n})) return;
+    if (n == 0 || !seal(p, {frame_buf_.data(), n})) return false;
     if (port_->send({frame_buf_.data(), n})) {
         ++p.tx_frames;
         p.tx_bytes += n;
         ++counters_.tx_frames;
-    } else {
-        ++counters_.tx_dropped; // link down or ring full: heartbeats and ACKs are best effort
+        return true;
     }
+    ++counters_.tx_dropped; // link down or ring full: the caller keeps what must not be lost
+    return false;
+}
+
+void PeerLink::send_liveness(PeerStatus& p, FrameType type, std::span<const std::byte> body) {
+    // A HELLO or HEARTBEAT that found the TX ring full (of data) is kept, the newest one only,
+    // and goes out at the head of the next flush, before any data to that peer: liveness is
+    // never dropped for a full ring.
+    p.liveness_held = false;
+    if (send(p, type, body)) return;
+    p.liveness_held = true;
+    p.liveness_type = type;
+    p.liveness_body.assign(body.begin(), body.end());
+    ++counters_.liveness_held;
+}
+
+bool PeerLink::flush_liveness(PeerStatus& p) {
+    if (!p.liveness_held) return true;
+    if (!send(p, p.liveness_type, p.liveness_body)) return false;
+    p.liveness_held = false;
+    return true;
 }
 
 bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
@@ -216,7 +236,7 @@ void PeerLink::send_ack(PeerStatus& p) {
     std::byte body[kAckBody];
     // Everything we queued for the peer so far, REFUSED frames about what this ACK covers included.
     const std::size_t n = encode_ack_body(body, AckBody{cum, sel, p.stream.next_link_seq() - 1, 0});
-    send(p, FrameType::kAck, {body, n});
+    if (!send(p, FrameType::kAck, {body, n})) return; // ring full: still pending, sent next flush
     p.stream.ack_pending = false;
     ++counters_.acks_sent;
 }
@@ -224,11 +244,13 @@ void PeerLink::send_ack(PeerStatus& p) {
 std::size_t PeerLink::flush(std::int64_t now_ns) {
     std::size_t sent = 0;
     for (auto& p : peers_) {
+        // Liveness first, to every peer (up or not): data waits behind a held HELLO or HEARTBEAT.
+        if (!flush_liveness(p)) continue;
         if (p.state != PeerState::kUp) continue;
         if (p.stream.ack_pending) send_ack(p);
         std::uint64_t first = 0, last = 0;
         // A gap: ask for it at once rather than after the sender's timeout.
-        if (p.stream.nack_due(now_ns, cfg_.stream.rto_ns / 2, first, last)) {
+        if (p.stream.nack_due(now_ns, p.stream.rto() / 2, first, last)) {
             std::byte body[kNackBody];
             send(p, FrameType::kNack, {body, encode_nack_body(body, NackBody{first, last})});
             ++counters_.nacks_sent;
@@ -242,21 +264,30 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             p.tx_bytes += f.size();
             ++counters_.tx_frames;
             return true;
-        });
+        }, kTxTurnBudget);
     }
+    port_->flush_tx(); // a batching carrier (kernel UDP) sends this flush's frames in one system call
     if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;
 }
 
-void PeerLink::apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective) {
-    p.stream.on_ack(cumulative, selective, [&](Completion c) {
-        if (c.kind && listener_) listener_->on_completed(p.node_id, c);
-    });
+void PeerLink::apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective, std::int64_t now_ns) {
+    p.stream.on_ack(
+        cumulative, selective,
+        [&](Completion c) {
+            if (c.kind && listener_) listener_->on_completed(p.node_id, c);
+        },
+        now_ns);
 }
 
 std::uint64_t PeerLink::next_link_seq(std::uint16_t node) const {
     const PeerStatus* p = find(node);
     return p ? p->stream.next_link_seq() : 0;
+}
+
+std::size_t PeerLink::backlog(std::uint16_t node) const {
+    const PeerStatus* p = find(node);
+    return p ? p->stream.backlog() : 0;
 }
 
 bool PeerLink::idle() const {
@@ -341,7 +372,7 @@ void PeerLink::send_hello(PeerStatus& p, std::int64_t now_ns) {
     h.peer_session = p.boot_id;
     h.key_newest = auth_->newest_key();
     h.key_previous = auth_->previous_key();
-    send(p, FrameType::kHello, {body, encode_hello_body(body, h)});
+    send_liveness(p, FrameType::kHello, {body, encode_hello_body(body, h)});
 }
 
 void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
@@ -403,7 +434,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         });
         if (p->ack_deferred && p->stream.delivered_through() >= p->deferred_until) {
             p->ack_deferred = false;
-            apply_ack(*p, p->deferred_cumulative, p->deferred_selective);
+            apply_ack(*p, p->deferred_cumulative, p->deferred_selective, 0); // held: no round-trip sample
         }
         return;
     }
@@ -429,7 +460,7 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
                 return;
             }
             p->ack_deferred = false;
-            apply_ack(*p, a.cumulative, a.selective);
+            apply_ack(*p, a.cumulative, a.selective, now_ns);
         } else {
             NackBody n;
             if (decode_nack_body(f.body, n) != Reject::kNone) {
@@ -498,8 +529,19 @@ void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
             if (p.state == PeerState::kUp) p.last_heard_ns = std::max(p.last_heard_ns, now_ns);
     }
     last_tick_ns_ = now_ns;
+    // What arrived is read before anyone is judged silent: a peer whose frames wait in our RX
+    // ring (a long turn of ours) is not silent. Bounded (the ring is); a ring still not empty
+    // after that means the peers are talking: no judgement this tick.
+    bool drained = false;
+    for (int i = 0; i < kMaxDrainPolls; ++i) {
+        if (poll(now_ns) == 0) {
+            drained = true;
+            break;
+        }
+    }
+    if (!drained) ++counters_.silence_deferred;
     for (auto& p : peers_)
-        if (p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout)
+        if (drained && p.state == PeerState::kUp && now_ns - p.last_heard_ns > timeout)
             mark_down(p, "silent for " + std::to_string(cfg_.peer_timeout_ms) + " ms");
     if (now_ns < next_heartbeat_ns_) return;
     next_heartbeat_ns_ = now_ns + std::int64_t{cfg_.heartbeat_ms} * 1'000'000;
@@ -511,7 +553,7 @@ void PeerLink::tick(std::int64_t now_ns, std::uint32_t checkpoints) {
         if (p.state == PeerState::kUp && p.accepted_us == boot_id_) {
             const std::size_t n = encode_heartbeat_body(
                 body, HeartbeatBody{boot_id_, checkpoints, auth_->newest_key(), auth_->previous_key(), 0, p.boot_id});
-            send(p, FrameType::kHeartbeat, {body, n});
+            send_liveness(p, FrameType::kHeartbeat, {body, n});
         } else {
             p.hello_sent_ns = 0; // the periodic one is never rate-limited away
             send_hello(p, now_ns);

@@ -29,6 +29,10 @@ struct LinkCounters {
     /// HELLOs of a session not accepted yet that echo no challenge (a peer that has not heard us
     /// yet: first contact, or just restarted): answered with a HELLO, not counted as refused.
     std::uint64_t handshakes = 0;
+    /// HELLOs/HEARTBEATs that found the TX ring full: kept and sent ahead of data on the next flush.
+    std::uint64_t liveness_held = 0;
+    /// Ticks whose RX drain did not empty the ring: no peer was judged silent then (it talks).
+    std::uint64_t silence_deferred = 0;
 };
 
 class PeerLink {
@@ -50,6 +54,8 @@ public:
     /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
+    /// Sequenced frames queued for `node` and not sent yet (0: not a peer).
+    std::size_t backlog(std::uint16_t node) const;
     bool is_up(std::uint16_t node) const;
     /// The link_seq the next sequenced frame to `node` will carry (0: not a peer).
     std::uint64_t next_link_seq(std::uint16_t node) const;
@@ -79,7 +85,20 @@ public:
 private:
     PeerLink() = default;
     void handle(std::span<const std::byte> frame, std::int64_t now_ns);
-    void send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    /// A link-level frame now; false when the carrier did not take it (counted in tx_dropped).
+    bool send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    /// A HELLO or HEARTBEAT: sent now, or kept (the newest) and sent ahead of data on the next flush.
+    void send_liveness(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
+    /// Sends a held liveness frame; false when the ring is still full (data to `p` waits).
+    bool flush_liveness(PeerStatus& p);
+    /// flush(): sequenced frames sent to one peer per call at most (a loop turn's share; the
+    /// window bounds what is in flight, this bounds how long one turn spends sending).
+    static constexpr std::size_t kTxTurnBudget = 256;
+    /// tick(): RX polls (32 frames each) before peers are judged silent. Small on purpose: the
+    /// frames handled here (a standby installing sections, applying commits) are work of this
+    /// turn, and a long drain is a long turn in which this node sends nothing (a first version
+    /// drained up to 8,192 frames and made a standby silent for its active during a 1 GiB fill).
+    static constexpr int kMaxDrainPolls = 4;
     /// Key id, session, a new counter and the tag into an encoded frame about to go to `p`.
     bool seal(PeerStatus& p, std::span<std::byte> frame);
     /// The key frames to `p` are MACed with: our newest when it holds it, else one it holds.
@@ -89,7 +108,8 @@ private:
     net::Reject check_session(PeerStatus& p, const net::DecodedFrame& f, std::int64_t now_ns);
     net::Endpoint endpoint_of(const PeerStatus& p) const;
     void send_ack(PeerStatus& p);
-    void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective);
+    /// `now_ns` > 0: the ACK just arrived, a round-trip sample for the RTO; 0: it was held back.
+    void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective, std::int64_t now_ns);
     void mark_down(PeerStatus& p, const std::string& why);
     /// A frame refused as kBadVersion: if it is intact and from a configured peer, that peer is
     /// marked incompatible and the reason logged once (both versions named).

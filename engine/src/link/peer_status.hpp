@@ -1,10 +1,12 @@
 #pragma once
 /// What the peer link knows about one configured peer: its state, its traffic, its stream.
 #include "link/peer_stream.hpp"
+#include "ckpt/net/wire_format.hpp"
 #include "link/replay_window.hpp"
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace ckpt::engine {
 
@@ -34,6 +36,10 @@ struct PeerStatus {
     std::uint64_t restarts = 0;               ///< times its boot id changed while we watched
     std::array<std::uint8_t, 6> mac{};
     PeerStream stream;
+    /// A HELLO or HEARTBEAT the full TX ring did not take (when liveness_held): sent ahead of data.
+    bool liveness_held = false;
+    net::FrameType liveness_type = net::FrameType::kHeartbeat;
+    std::vector<std::byte> liveness_body;
     /// An ACK that names sequenced frames of this peer (a REFUSED) we have not taken in yet: it
     /// waits for them, so a refusal is always seen before the acknowledgement it qualifies.
     bool ack_deferred = false;

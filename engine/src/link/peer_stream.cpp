@@ -10,14 +10,15 @@ void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
     ++tx_next_;
 }
 
-std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send) {
+std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
+                                 std::size_t budget) {
     std::size_t n = 0;
     // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
     // What a NACK asked for goes at once.
     if (nacked_) {
         for (TxFrame& f : unacked_) {
             if (!f.resend || f.sacked) continue;
-            if (!send(f.bytes)) return n;
+            if (n >= budget || !send(f.bytes)) return n; // nacked_ stays set: the rest goes next time
             f.sent_ns = now_ns;
             f.resend = false;
             ++f.tries;
@@ -35,9 +36,9 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
     for (TxFrame& f : unacked_) {
         if (f.sacked) continue;
         if (!oldest && f.link_seq > highest_sacked_) break;
-        const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
+        const std::int64_t rto = backed_off(f.tries);
         if (now_ns - f.sent_ns >= rto) {
-            if (!send(f.bytes)) return n;
+            if (n >= budget || !send(f.bytes)) return n;
             f.sent_ns = now_ns;
             ++f.tries;
             ++counters_.retransmits;
@@ -48,7 +49,7 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
         }
         oldest = false;
     }
-    while (!backlog_.empty() && unacked_.size() < cfg_.window) {
+    while (!backlog_.empty() && unacked_.size() < cfg_.window && n < budget) {
         TxFrame& f = backlog_.front();
         if (!send(f.bytes)) return n;
         f.sent_ns = now_ns;
@@ -61,18 +62,43 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
     return n;
 }
 
+void PeerStream::sample_rtt(std::int64_t r) {
+    // RFC 6298 section 2: alpha 1/8, beta 1/4, K 4; the clock granularity G is the floor.
+    if (r < 0) return;
+    ++counters_.rtt_samples;
+    if (srtt_ == 0) {
+        srtt_ = std::max<std::int64_t>(r, 1);
+        rttvar_ = r / 2;
+    } else {
+        const std::int64_t err = srtt_ > r ? srtt_ - r : r - srtt_;
+        rttvar_ = rttvar_ - rttvar_ / 4 + err / 4;
+        srtt_ = std::max<std::int64_t>(srtt_ - srtt_ / 8 + r / 8, 1);
+    }
+    rto_ = std::clamp(srtt_ + std::max<std::int64_t>(cfg_.min_rto_ns, 4 * rttvar_), cfg_.min_rto_ns,
+                      std::max(cfg_.min_rto_ns, cfg_.max_rto_ns));
+}
+
+std::int64_t PeerStream::backed_off(std::uint32_t tries) const {
+    const std::uint32_t shift = std::min<std::uint32_t>(tries > 0 ? tries - 1 : 0, 16);
+    return std::min(rto_ << shift, std::max(rto_, cfg_.max_rto_ns));
+}
+
 std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective,
-                               const std::function<void(Completion)>& done) {
+                               const std::function<void(Completion)>& done, std::int64_t now_ns) {
     if ((cumulative >> kLinkGenerationShift) != tx_gen_) return 0; // an old stream's ACK
     // Nothing beyond what was sent can have arrived: such an ACK is from another incarnation.
     if (!unacked_.empty() && cumulative > unacked_.back().link_seq) return 0;
     std::size_t n = 0;
+    std::int64_t sample = -1;
     while (!unacked_.empty() && unacked_.front().link_seq <= cumulative) {
+        // Karn: a frame sent more than once says nothing about the round trip.
+        if (now_ns > 0 && unacked_.front().tries == 1) sample = now_ns - unacked_.front().sent_ns;
         done(unacked_.front().completion);
         unacked_.pop_front();
         ++counters_.acked;
         ++n;
     }
+    if (sample >= 0) sample_rtt(sample);
     // Selective bits: frames past the hole arrived; do not send them again on timeout.
     for (TxFrame& f : unacked_) {
         if (f.link_seq <= cumulative) continue;
@@ -115,7 +141,7 @@ std::int64_t PeerStream::next_deadline() const {
     for (const TxFrame& f : unacked_) {
         if (f.sacked) continue;
         if (!oldest && f.link_seq > highest_sacked_) break;
-        const std::int64_t rto = std::min(cfg_.rto_ns << std::min<std::uint32_t>(f.tries - 1, 16), cfg_.max_rto_ns);
+        const std::int64_t rto = backed_off(f.tries);
         d = std::min(d, f.sent_ns + rto);
         oldest = false;
     }

@@ -34,6 +34,7 @@ struct Completion {
 struct StreamCounters {
     std::uint64_t sent = 0, retransmits = 0, acked = 0, nacks_received = 0;
     std::uint64_t timeouts = 0; ///< retransmissions the timer caused (the rest answered NACKs)
+    std::uint64_t rtt_samples = 0; ///< round trips measured (frames acknowledged after one transmission)
     std::uint64_t delivered = 0, duplicates = 0, reordered = 0, stale = 0, beyond_window = 0, nacks_sent = 0;
 };
 
@@ -49,10 +50,19 @@ public:
     /// Sends what the window allows and what timed out; send(frame) may write into the frame (the
     /// peer link seals it: key, counter, tag) and returns false when the carrier
     /// is full (the rest waits for the next call). Returns frames handed to send.
-    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send);
+    /// At most `budget` frames a call (one loop turn's share): the rest waits for the next call.
+    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
+                         std::size_t budget = ~std::size_t{0});
     /// Cumulative + selective acknowledgement; done(c) runs for each frame newly acknowledged, in
-    /// link_seq order. Returns how many were retired.
-    std::size_t on_ack(std::uint64_t cumulative, std::uint64_t selective, const std::function<void(Completion)>& done);
+    /// link_seq order. Returns how many were retired. With `now_ns` (> 0), the newest frame it
+    /// retires that was sent only once (Karn's rule) is a round-trip sample for the RTO.
+    std::size_t on_ack(std::uint64_t cumulative, std::uint64_t selective, const std::function<void(Completion)>& done,
+                       std::int64_t now_ns = 0);
+    /// The retransmission timeout now (RFC 6298): SRTT + max(floor, 4 RTTVAR) from the measured
+    /// round trips, within [min_rto_ns, max_rto_ns]; rto_ns until the first sample.
+    std::int64_t rto() const { return rto_; }
+    /// Smoothed round trip (0 before the first sample).
+    std::int64_t srtt() const { return srtt_; }
     /// The receiver misses [first, last]: those go out again on the next transmit().
     void on_nack(std::uint64_t first, std::uint64_t last);
     /// Gives up on everything queued (the peer went away); returns their completions, in order, so
@@ -96,6 +106,10 @@ private:
     std::uint64_t tx_gen_ = 1, tx_next_ = 1;
     bool nacked_ = false;              ///< some frame in unacked_ has resend set
     std::uint64_t highest_sacked_ = 0; ///< newest frame a selective ACK reported (this generation)
+    std::int64_t srtt_ = 0, rttvar_ = 0; ///< RFC 6298 estimators (ns); srtt_ 0: no sample yet
+    std::int64_t rto_ = cfg_.rto_ns;      ///< current base RTO (before back-off)
+    void sample_rtt(std::int64_t rtt_ns);
+    std::int64_t backed_off(std::uint32_t tries) const;
     std::deque<TxFrame> unacked_, backlog_;
     std::uint64_t rx_gen_ = 0, rx_next_ = 1;                  ///< next n expected in generation rx_gen_
     std::map<std::uint64_t, std::vector<std::byte>> reorder_; ///< by n

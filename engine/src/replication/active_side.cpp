@@ -161,9 +161,14 @@ void ActiveSide::announce(Replica& r, std::uint16_t node) {
 
 void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     Checkpoint& c = *r.ckpt;
+    // A member being resynced gets the changes of sections the resync already sent; the later
+    // ones are read by the resync when it reaches them (it sends the committed state then).
+    auto passed = [&](const Member& m) {
+        return m.state == Member::State::kInSync || (m.state == Member::State::kResyncing && ev.slot < m.resync_slot);
+    };
     if (ev.kind != ReplEvent::Kind::kCommit) {
         for (auto& [node, m] : r.active.members)
-            if (m.state == Member::State::kInSync) send_section(r, node, ev);
+            if (passed(m)) send_section(r, node, ev);
         return;
     }
     crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
@@ -175,12 +180,12 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     for (auto& [node, m] : r.active.members) {
         if (!m.required) continue;
         p.waiting.push_back(node);
-        if (m.state == Member::State::kInSync) {
+        if (passed(m)) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
             ++counters_.commits_sent;
             ++r.figures.commits_sent;
             crash::hit_after_flush(crash::Point::kSendBeforeAck); // dies once the link sent them
-        } else if (m.state == Member::State::kAwaitHashes) {
+        } else if (m.state == Member::State::kAwaitHashes || m.state == Member::State::kResyncing) {
             m.barrier.push_back(id); // the resync diff will include it
         } // down: it resyncs when it comes back, or stops being required after member_timeout_ms
     }
@@ -198,7 +203,8 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
 void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
                              Completion last) {
     const std::uint64_t epoch = r.ckpt->epoch();
-    const std::size_t max_payload = out_.link().max_data_payload();
+    const std::size_t body_cap = out_.link().max_frame_body();
+    const std::size_t max_payload = out_.link().max_data_payload(); // a frame of one run
     DataBody d;
     d.checkpoint_id = r.wire_id;
     d.slot = ev.slot;
@@ -206,25 +212,70 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     d.commit_seq = ev.seq;
     d.section_size = ev.size;
     const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
-    std::vector<ReplEvent::Run> pieces;
-    for (const auto& run : ev.runs)
-        for (std::uint64_t off = 0; off < run.length; off += max_payload)
-            pieces.push_back({run.offset + off, std::min<std::uint64_t>(max_payload, run.length - off)});
-    if (pieces.empty()) pieces.push_back({0, 0}); // a new sequence with no byte changed
-    for (std::size_t i = 0; i < pieces.size(); ++i) {
-        const auto payload = section.subspan(pieces[i].offset, pieces[i].length);
-        d.offset = pieces[i].offset;
-        d.length = static_cast<std::uint32_t>(pieces[i].length);
+    // Frames: a long run fills frames of one run each; short runs (scattered blocks, a resync's
+    // differences) share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an
+    // isolated block costs 12 bytes of table, not a frame's 138 bytes of headers.
+    std::vector<std::vector<DataRun>> frames;
+    std::vector<DataRun> cur;
+    std::size_t cur_bytes = 0;
+    auto room = [&](std::size_t runs_after) { // payload bytes left with `runs_after` runs in the frame
+        const std::size_t fixed = kDataBodyFixed + (runs_after > 1 ? kDataRunCount + kDataRunEntry * runs_after : 0);
+        return body_cap > fixed + cur_bytes ? body_cap - fixed - cur_bytes : 0;
+    };
+    auto close = [&] {
+        if (!cur.empty()) frames.push_back(std::exchange(cur, {}));
+        cur_bytes = 0;
+    };
+    for (const auto& run : ev.runs) {
+        std::uint64_t off = run.offset, left = run.length;
+        if (!cur.empty() && off < cur.back().offset + cur.back().length) close(); // runs ascend within a frame
+        while (left > 0) {
+            if (cur.empty() && left >= max_payload) { // a whole frame of this run
+                frames.push_back({DataRun{off, static_cast<std::uint32_t>(max_payload)}});
+                off += max_payload;
+                left -= max_payload;
+                continue;
+            }
+            std::size_t avail = cur.size() + 1 > kMaxDataRuns ? 0 : room(cur.size() + 1);
+            if (avail == 0 || (avail < left && avail < 64)) { // no room worth a table entry
+                close();
+                continue;
+            }
+            const std::uint32_t take = static_cast<std::uint32_t>(std::min<std::uint64_t>(left, avail));
+            cur.push_back(DataRun{off, take});
+            cur_bytes += take;
+            off += take;
+            left -= take;
+        }
+    }
+    close();
+    if (frames.empty()) frames.push_back({}); // a new sequence with no byte changed: one empty frame
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        const auto& runs = frames[i];
         d.fragment = static_cast<std::uint32_t>(i);
-        d.payload_hash = XXH3_64bits(payload.data(), payload.size());
-        const std::size_t n = encode_data_body(out_.body(), d, payload);
-        const bool is_last = i + 1 == pieces.size();
-        out_.queue(node, FrameType::kData, static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment : 0)),
-                   epoch, out_.body().first(n), is_last ? last : Completion{});
+        std::uint16_t flags = static_cast<std::uint16_t>(base_flags | (i + 1 == frames.size() ? kFlagLastFragment : 0));
+        std::size_t n;
+        std::uint64_t payload_bytes;
+        if (runs.size() > 1) {
+            n = encode_data_runs_body(out_.body(), d, runs, section);
+            flags |= kFlagRuns;
+            payload_bytes = d.length;
+        } else {
+            const DataRun one = runs.empty() ? DataRun{} : runs[0];
+            const auto payload = section.subspan(one.offset, one.length);
+            d.offset = one.offset;
+            d.length = one.length;
+            d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+            n = encode_data_body(out_.body(), d, payload);
+            payload_bytes = payload.size();
+        }
+        CKPT_ENFORCE(n != 0 && n <= body_cap, "DATA frame does not fit the frame body");
+        const bool is_last = i + 1 == frames.size();
+        out_.queue(node, FrameType::kData, flags, epoch, out_.body().first(n), is_last ? last : Completion{});
         ++counters_.data_frames;
-        counters_.data_bytes += payload.size();
+        counters_.data_bytes += payload_bytes;
         ++r.figures.data_frames;
-        r.figures.data_bytes += payload.size();
+        r.figures.data_bytes += payload_bytes;
         r.figures.wire_bytes += kFrameOverhead + n;
     }
 }
@@ -251,7 +302,9 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
     auto mit = r.active.members.find(node);
     if (mit == r.active.members.end()) return;
     Member& m = mit->second;
-    if (m.state == Member::State::kInSync) { // a replica that diverged asks again: resync it
+    if (m.state == Member::State::kInSync || m.state == Member::State::kResyncing) {
+        // A replica that diverged asks again: resync it (from the start; what the previous one
+        // queued is at most a window of frames, see resync_step).
         join(r, node);
         return;
     }
@@ -282,29 +335,65 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
 
 void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
     Checkpoint& c = *r.ckpt;
-    const std::uint32_t bs = c.attributes().block_size;
-    std::vector<std::byte> zero(bs);
-    const std::uint64_t zero_hash = XXH3_64bits(zero.data(), zero.size());
     // 1. Sections the standby holds that are not ours at the same place go first (they may
-    //    occupy extents ours need).
-    for (const auto& [slot, rep] : m.reported) {
+    //    occupy extents ours need). They are forgotten from the report: what stays in it is what
+    //    the standby still holds when the resync reaches that slot.
+    for (auto it = m.reported.begin(); it != m.reported.end();) {
+        const auto& [slot, rep] = *it;
         auto st = c.section_state(slot);
         const bool same = st && st->data_offset == rep.data_offset && st->capacity == rep.capacity &&
                           XXH3_64bits(st->id.data(), st->id.size()) == rep.id_hash;
-        if (same) continue;
+        if (same) {
+            ++it;
+            continue;
+        }
         ReplEvent del;
         del.kind = ReplEvent::Kind::kDelete;
         del.slot = slot;
         del.generation = 0; // whatever it holds
         send_section(r, node, del);
+        m.reported_blocks -= std::min<std::uint64_t>(m.reported_blocks, it->second.hashes.size());
+        it = m.reported.erase(it);
     }
-    // 2. Every section of ours: install it, then send the blocks whose hash differs.
-    std::uint32_t sections = 0;
-    std::uint64_t blocks_sent = 0;
-    for (std::uint32_t slot = 0; slot < c.max_sections(); ++slot) {
+    // 2. Every section of ours, a budget per loop turn (pump()): install it, then the blocks whose
+    //    hash differs, one whole commit per section (the standby applies it all or nothing).
+    m.state = Member::State::kResyncing;
+    m.resync_slot = 0;
+    m.resync_sections = 0;
+    m.resync_blocks = 0;
+    ++counters_.resyncs_started;
+    resync_step(r, node, m);
+}
+
+std::size_t ActiveSide::resync_step(Replica& r, std::uint16_t node, Member& m) {
+    Checkpoint& c = *r.ckpt;
+    const std::uint32_t bs = c.attributes().block_size;
+    const std::vector<std::byte> zero(bs);
+    const std::uint64_t zero_hash = XXH3_64bits(zero.data(), zero.size());
+    const std::size_t window = out_.link().config().stream.window;
+    std::uint64_t hashed = 0;
+    std::size_t sent = 0;
+    for (; m.resync_slot < c.max_sections(); ++m.resync_slot) {
+        // The budget, checked between sections: the bytes hashed this turn, and the frames the
+        // peer's queue already holds (the resync never queues more than a window ahead of the
+        // link, so repeated resyncs cannot pile up in memory either).
+        if (hashed >= kResyncTurnBudget || out_.link().backlog(node) >= window) return sent;
+        const std::uint32_t slot = m.resync_slot;
         auto st = c.section_state(slot);
-        if (!st) continue;
-        ++sections;
+        auto rit = m.reported.find(slot);
+        if (!st) {
+            // Deleted here after the resync began, while the standby still holds it.
+            if (rit != m.reported.end()) {
+                ReplEvent del;
+                del.kind = ReplEvent::Kind::kDelete;
+                del.slot = slot;
+                del.generation = 0;
+                send_section(r, node, del);
+            }
+            continue;
+        }
+        ++m.resync_sections;
+        ++sent;
         ReplEvent ins;
         ins.kind = ReplEvent::Kind::kInstall;
         ins.slot = slot;
@@ -317,8 +406,8 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
         ins.expiration_ns = st->expiration_ns;
         send_section(r, node, ins);
         const auto ours = c.block_hashes(slot, false);
+        hashed += st->capacity;
         c.set_replicated_hashes(slot, ours);
-        auto rit = m.reported.find(slot);
         const bool same = rit != m.reported.end() && rit->second.data_offset == st->data_offset &&
                           rit->second.capacity == st->capacity &&
                           XXH3_64bits(st->id.data(), st->id.size()) == rit->second.id_hash;
@@ -328,6 +417,7 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
         data.generation = st->generation;
         data.seq = st->seq;
         data.size = st->size;
+        std::uint64_t blocks_sent = 0;
         for (std::uint64_t b = 0; b < ours.size(); ++b) {
             // What the standby holds after the install: its own bytes when it is the same
             // section, zeroes when the install replaced it.
@@ -344,10 +434,15 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
                 data.runs.push_back({b * bs, bs});
         }
         send_commit(r, node, data, c.committed_bytes(slot), {});
+        m.resync_blocks += blocks_sent;
+        counters_.resync_blocks += blocks_sent;
+        counters_.resync_bytes += blocks_sent * bs;
+        if (rit != m.reported.end()) { // sent: its report is no longer needed
+            m.reported_blocks -= std::min<std::uint64_t>(m.reported_blocks, rit->second.hashes.size());
+            m.reported.erase(rit);
+        }
     }
-    counters_.resync_blocks += blocks_sent; // once: blocks_sent is the total over the sections
-    counters_.resync_bytes += blocks_sent * bs;
-    ResyncDoneBody done{r.wire_id, sections, blocks_sent};
+    ResyncDoneBody done{r.wire_id, m.resync_sections, m.resync_blocks};
     const std::size_t n = encode_resync_done_body(out_.body(), done);
     const std::uint64_t token = next_resync_token_++;
     resync_tokens_[token] = {&r, node};
@@ -356,7 +451,20 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
     m.reported.clear();
     m.reported_blocks = 0;
     host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " resynced, " +
-                          std::to_string(blocks_sent) + " blocks differed (" + std::to_string(sections) + " sections)");
+                          std::to_string(m.resync_blocks) + " blocks differed (" + std::to_string(m.resync_sections) +
+                          " sections)");
+    return sent + 1;
+}
+
+std::size_t ActiveSide::pump() {
+    std::size_t n = 0;
+    for (const auto& rp : replicas_) {
+        Replica& r = *rp;
+        if (r.ckpt->role() != shm::kRoleActive) continue;
+        for (auto& [node, m] : r.active.members)
+            if (m.state == Member::State::kResyncing) n += resync_step(r, node, m);
+    }
+    return n;
 }
 
 void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
@@ -422,7 +530,7 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
                                          : b.refused_type == FrameType::kSection  ? "a section change"
                                          : b.refused_type == FrameType::kAnnounce ? "the checkpoint's announcement"
                                                                                   : "the end of a resync");
-    if (b.reason == RefuseReason::kNoReplica) {
+    if (b.reason == RefuseReason::kNoReplica || b.reason == RefuseReason::kOverLimit) {
         // It cannot hold the checkpoint at all: resyncing would only repeat the refusal. It counts
         // as down (sync commits fail at once, naming it) until it reconnects and is announced to
         // again, or until member_timeout_ms drops it from the required set.
@@ -524,9 +632,9 @@ std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) con
         for (const auto& [id, p] : pending_)
             if (p.repl == &r && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end()) ++n;
         v.push_back({node,
-                     m.state == Member::State::kInSync        ? (m.barrier.empty() ? "in-sync" : "resync")
-                     : m.state == Member::State::kAwaitHashes ? "resync"
-                                                              : "down",
+                     m.state == Member::State::kInSync ? (m.barrier.empty() ? "in-sync" : "resync")
+                     : m.state == Member::State::kDown ? "down"
+                                                       : "resync", // awaiting hashes, or being sent
                      n});
     }
     return v;

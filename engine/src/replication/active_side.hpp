@@ -26,7 +26,8 @@ struct Replica;
 
 /// One configured peer as a member of a checkpoint's replica set.
 struct Member {
-    enum class State : std::uint8_t { kDown, kAwaitHashes, kInSync };
+    /// kResyncing: the resync is being sent section by section, a budget per loop turn.
+    enum class State : std::uint8_t { kDown, kAwaitHashes, kResyncing, kInSync };
     struct Reported { ///< resync: a section as the standby holds it
         std::uint64_t generation = 0, data_offset = 0, capacity = 0, id_hash = 0;
         std::vector<std::uint64_t> hashes;
@@ -39,6 +40,9 @@ struct Member {
     std::map<std::uint32_t, Reported> reported; ///< resync: the standby's sections by slot
     std::uint64_t reported_blocks = 0;          ///< block hashes held in `reported` (bounded)
     std::vector<std::uint64_t> barrier;         ///< commits the running resync covers
+    std::uint32_t resync_slot = 0;              ///< kResyncing: next slot to send (those before are sent)
+    std::uint32_t resync_sections = 0;          ///< kResyncing: sections sent so far
+    std::uint64_t resync_blocks = 0;            ///< kResyncing: differing blocks sent so far
     std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
     std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
 };
@@ -86,6 +90,12 @@ public:
     void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned);
     /// Member timeouts, fencing of silent members, and the lag words in META (timer path).
     void tick(std::int64_t now_ns);
+    /// Sends the next part of every running resync (every loop turn): whole sections, until
+    /// kResyncTurnBudget bytes were hashed or the peer's queue holds a window of frames. Returns
+    /// sections sent (0: nothing to do now).
+    std::size_t pump();
+    /// Bytes of sections one pump() hashes and sends per resync at most (at least one section).
+    static constexpr std::uint64_t kResyncTurnBudget = std::uint64_t{4} << 20;
     /// With a fencer, a required standby that went silent is fenced through it and dropped from
     /// the replica set only once that succeeded; until then (and while it fails) sync commits
     /// fail naming it. member_timeout_ms does not apply then. Null: member_timeout_ms decides.
@@ -119,6 +129,8 @@ private:
                      Completion last);
     void send_section(Replica& r, std::uint16_t node, const ReplEvent& ev);
     void finish_resync(Replica& r, std::uint16_t node, Member& m);
+    /// One budget's worth of a running resync (kResyncing); returns sections sent.
+    std::size_t resync_step(Replica& r, std::uint16_t node, Member& m);
     void complete(std::uint64_t commit_id, std::uint16_t node);
     void drop_member(Replica& r, std::uint16_t node);
     void forget_pending(const Replica& r);

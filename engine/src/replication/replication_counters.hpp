@@ -15,6 +15,8 @@ struct ReplicationCounters {
     std::uint64_t commits_applied = 0;    ///< standby: whole commits applied
     std::uint64_t commits_acked = 0;      ///< active: commits every required standby applied
     std::uint64_t resyncs = 0;            ///< resync exchanges completed (active side)
+    std::uint64_t announces_over_limit = 0; ///< ANNOUNCEs refused: replica over replica_max_bytes/_sections
+    std::uint64_t resyncs_started = 0;    ///< resyncs whose sending began (HASHES received in full)
     std::uint64_t resync_blocks = 0;      ///< blocks sent by resyncs
     std::uint64_t resync_bytes = 0;       ///< their payload bytes
     std::uint64_t resync_blocks_same = 0; ///< blocks a resync found identical and did not send

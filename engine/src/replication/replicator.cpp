@@ -169,6 +169,13 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
     }
 }
 
+std::size_t Replicator::pump() {
+    std::size_t n = active_.pump();
+    for (const auto& r : replicas_)
+        if (r->standby.reporting && r->ckpt->role() == kRoleStandby) n += standby_.report_step(*r);
+    return n;
+}
+
 void Replicator::on_hashes(std::uint16_t node, const DecodedFrame& f) {
     HashesBody h;
     if (decode_hashes_body(f.body, h) != Reject::kNone) {
@@ -302,6 +309,19 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
             return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // it was fenced: tell it
         }
     } else {
+        // A peer's frame must not make this node allocate without bound: the replica's size and
+        // slot count are checked against this node's configured limits first.
+        const LinkConfig& lc = link_.config();
+        if (attrs.checkpoint_size > lc.replica_max_bytes || attrs.max_sections > lc.replica_max_sections) {
+            ++counters_.announces_over_limit;
+            host_.replication_log(node_str(node) + " announced checkpoint '" + name + "' of " +
+                                  std::to_string(attrs.checkpoint_size) + " bytes and " +
+                                  std::to_string(attrs.max_sections) + " section slots, over this node's limits (" +
+                                  "replica_max_bytes = " + std::to_string(lc.replica_max_bytes) +
+                                  ", replica_max_sections = " + std::to_string(lc.replica_max_sections) +
+                                  "): refused, no replica created");
+            return standby_.refuse(node, f, RefuseReason::kOverLimit, 0);
+        }
         auto created = host_.create_replica(name, attrs);
         if (!created) {
             host_.replication_log("cannot create replica of '" + name + "' announced by " + node_str(node) + ": " +

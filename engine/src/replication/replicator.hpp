@@ -45,6 +45,9 @@ public:
 
     /// Member timeouts, fencing, and the lag words in META (timer path).
     void tick(std::int64_t now_ns) { active_.tick(now_ns); }
+    /// Every loop turn: the next part of each running resync (ActiveSide::pump) and of each
+    /// HASHES report a standby is sending (StandbySide::report_step); returns work done.
+    std::size_t pump();
     /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
     void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 

@@ -14,6 +14,7 @@ using namespace ckpt::net;
 void StandbySide::reset(Replica& r) {
     r.standby.applier.discard();
     r.standby.rx_open = false;
+    r.standby.reporting = false;
 }
 
 void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason why, std::uint64_t epoch) {
@@ -40,37 +41,64 @@ void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason
 
 void StandbySide::send_hashes(Replica& r) {
     Checkpoint& c = *r.ckpt;
-    const std::size_t per_frame = (out_.link().max_data_payload() + kDataBodyFixed - kHashesBodyFixed) / 8;
-    std::vector<std::uint32_t> used;
+    StandbyState& st = r.standby;
+    st.resyncing = true; // until RESYNC_DONE
+    st.reporting = true;
+    st.report_slot = 0;
+    bool any = false;
     for (std::uint32_t s = 0; s < c.max_sections(); ++s)
-        if (c.section_state(s)) used.push_back(s);
-    r.standby.resyncing = true; // until RESYNC_DONE
+        if (c.section_state(s)) {
+            st.report_last = s;
+            any = true;
+        }
+    if (!any) st.report_slot = c.max_sections(); // report_step says "nothing here" at once
+    report_step(r);
+}
+
+std::size_t StandbySide::report_step(Replica& r) {
+    Checkpoint& c = *r.ckpt;
+    StandbyState& st = r.standby;
+    if (!st.reporting) return 0;
+    const std::size_t per_frame = (out_.link().max_data_payload() + kDataBodyFixed - kHashesBodyFixed) / 8;
+    const std::size_t window = out_.link().config().stream.window;
+    constexpr std::uint64_t kBudget = std::uint64_t{4} << 20; // bytes hashed per turn (at least one section)
     HashesBody h;
     h.checkpoint_id = r.remote_wire_id;
-    if (used.empty()) {
-        h.slot = kNoSlot;
-        const std::size_t n = encode_hashes_body(out_.body(), h, {});
-        out_.queue(r.active_node, FrameType::kHashes, kFlagLastFragment, c.epoch(), out_.body().first(n));
-        return;
-    }
-    for (std::size_t u = 0; u < used.size(); ++u) {
-        const std::uint32_t slot = used[u];
-        auto st = c.section_state(slot);
+    std::uint64_t hashed = 0;
+    std::size_t n_sections = 0;
+    for (; st.report_slot < c.max_sections(); ++st.report_slot) {
+        // Between sections: this turn's budget, and the frames already waiting for the active
+        // (a report of 1 GiB in 256-byte blocks is 32 MiB of HASHES: it goes as the link drains).
+        if (hashed >= kBudget || out_.link().backlog(r.active_node) >= window) return n_sections;
+        const std::uint32_t slot = st.report_slot;
+        auto sec = c.section_state(slot);
+        if (!sec) continue;
         const auto hashes = c.block_hashes(slot, true);
+        hashed += sec->capacity;
+        ++n_sections;
         h.slot = slot;
-        h.generation = st->generation;
-        h.data_offset = st->data_offset;
-        h.capacity = st->capacity;
-        h.id_hash = XXH3_64bits(st->id.data(), st->id.size());
+        h.generation = sec->generation;
+        h.data_offset = sec->data_offset;
+        h.capacity = sec->capacity;
+        h.id_hash = XXH3_64bits(sec->id.data(), sec->id.size());
         for (std::size_t first = 0; first < hashes.size(); first += per_frame) {
             const std::size_t cnt = std::min(per_frame, hashes.size() - first);
             h.first_block = static_cast<std::uint32_t>(first);
             const std::size_t n = encode_hashes_body(out_.body(), h, std::span(hashes).subspan(first, cnt));
-            const bool last = u + 1 == used.size() && first + cnt == hashes.size();
+            const bool last = slot == st.report_last && first + cnt == hashes.size();
             out_.queue(r.active_node, FrameType::kHashes, last ? kFlagLastFragment : 0, c.epoch(),
                        out_.body().first(n));
+            if (last) st.reporting = false;
         }
+        if (!st.reporting) return n_sections;
     }
+    // The end, with no flagged frame sent (no section, or the last one went away meanwhile):
+    // "nothing more", so that the active does not wait for a last fragment that never comes.
+    h.slot = kNoSlot;
+    const std::size_t n = encode_hashes_body(out_.body(), h, {});
+    out_.queue(r.active_node, FrameType::kHashes, kFlagLastFragment, c.epoch(), out_.body().first(n));
+    st.reporting = false;
+    return n_sections;
 }
 
 StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFrame& f) {
@@ -118,10 +146,25 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     std::span<const std::byte> payload;
     Checkpoint& c = *r.ckpt;
     StandbyState& rx = r.standby;
-    if (decode_data_body(f.body, d, payload) != Reject::kNone) {
-        ++counters_.bad_commits; // the frame hash passed, so this is a sender bug: never applied
+    // A frame of several runs (kFlagRuns, e.g. a resync's scattered blocks) or of one.
+    std::span<DataRun> runs = runs_;
+    std::size_t nruns = 1;
+    const bool multi = (f.header.flags & kFlagRuns) != 0;
+    if ((multi ? decode_data_runs_body(f.body, d, runs, nruns, payload) : decode_data_body(f.body, d, payload)) !=
+        Reject::kNone) {
+        ++counters_.bad_commits; // the frame's tag held, so this is a sender bug: never applied
         return false;
     }
+    if (!multi) runs[0] = DataRun{d.offset, d.length};
+    auto stage_all = [&] {
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < nruns; ++i) {
+            if (!rx.applier.stage(d.slot, d.generation, runs[i].offset, payload.subspan(at, runs[i].length)))
+                return false;
+            at += runs[i].length;
+        }
+        return true;
+    };
     if (d.fragment == 0) {
         if (rx.rx_open) { // the previous commit never completed: it is void
             rx.applier.discard();
@@ -134,7 +177,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         rx.rx_next = 0;
     }
     if (!rx.rx_open || d.slot != rx.rx_slot || d.generation != rx.rx_generation || d.commit_seq != rx.rx_seq ||
-        d.fragment != rx.rx_next || !rx.applier.stage(d.slot, d.generation, d.offset, payload)) {
+        d.fragment != rx.rx_next || !stage_all()) {
         if (rx.rx_open) rx.applier.discard();
         rx.rx_open = false;
         ++counters_.bad_commits;

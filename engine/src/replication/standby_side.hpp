@@ -10,6 +10,7 @@
 #include "replication/replication_counters.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace ckpt::engine {
 
@@ -21,6 +22,8 @@ struct StandbyState {
     ReplicaApplier applier;
     bool rx_open = false;   ///< a commit is being received
     bool resyncing = false; ///< HASHES sent, RESYNC_DONE not received yet
+    bool reporting = false; ///< the HASHES report is being sent, a budget per loop turn
+    std::uint32_t report_slot = 0, report_last = 0; ///< next slot to report; the last one in use
     std::uint32_t rx_slot = 0, rx_next = 0;
     std::uint64_t rx_generation = 0, rx_seq = 0;
 };
@@ -32,8 +35,12 @@ public:
 
     /// The checkpoint enters or leaves the standby role: a commit half received is void.
     void reset(Replica& r);
-    /// Reports every section's block hashes to the active (HASHES frames, the last one flagged).
+    /// Reports every section's block hashes to the active (HASHES frames, the last one flagged):
+    /// starts the report and sends its first part; report_step() sends the rest.
     void send_hashes(Replica& r);
+    /// The next part of a report under way (every loop turn): whole sections, until 4 MiB were
+    /// hashed or a window of frames waits for the active. Returns sections reported.
+    std::size_t report_step(Replica& r);
     /// A DATA frame from the active: stages it, applies the commit at its last fragment; false when
     /// it did not fit (the caller refuses it).
     bool on_data(Replica& r, const net::DecodedFrame& f);
@@ -47,6 +54,7 @@ private:
     ReplicaHost& host_;
     Outbox& out_;
     ReplicationCounters& counters_;
+    std::vector<net::DataRun> runs_ = std::vector<net::DataRun>(net::kMaxDataRuns); ///< on_data's run table
 };
 
 } // namespace ckpt::engine

@@ -850,8 +850,8 @@ void Checkpoint::mark_corrupted(std::uint32_t slot, const std::string& why) {
     if (!why.empty()) note_damage(why);
 }
 
-std::size_t Checkpoint::poll_commits() {
-    return commit_.drain_doorbells();
+std::size_t Checkpoint::poll_commits(std::uint64_t budget_bytes) {
+    return commit_.drain_doorbells(budget_bytes);
 }
 
 std::size_t Checkpoint::scan_all() {

@@ -47,7 +47,14 @@ struct CheckpointCounters {
     /// Slots the periodic timers (scan_all, expire_sections, next_expiration) looked at: they
     /// visit sections in use and due deadlines only, never every slot of max_sections.
     std::uint64_t timer_slots_visited = 0;
+    /// Turns whose capture budget ran out with doorbells left (rung again for the next turn).
+    std::uint64_t capture_budget_cuts = 0;
 };
+
+/// Bytes one turn of the engine's loop copies into one checkpoint's shadow at most (at least one
+/// commit): the rest of the pending commits wait for the next turn, so frames in, timers and
+/// heartbeats keep running during a long fill.
+inline constexpr std::uint64_t kCaptureTurnBudget = std::uint64_t{4} << 20;
 
 /// A change the active replica ships to its standbys, produced by the commit path and the
 /// section operations, in the order they happened.
@@ -131,8 +138,9 @@ public:
     std::vector<std::pair<std::uint32_t, pid_t>> orphan_writers() const;
 
     // --- the commit path (engine poll loop; hot): commit/commit_path.hpp ---
-    /// Consumes doorbells and captures announced commits; returns commits captured.
-    std::size_t poll_commits();
+    /// Consumes doorbells and captures announced commits, about `budget_bytes` at most (the rest
+    /// stays rung for the next call); returns commits captured.
+    std::size_t poll_commits(std::uint64_t budget_bytes = kCaptureTurnBudget);
     /// Captures every section whose lock sequence moved past what the shadow holds (doorbells
     /// can be missing after a crash); returns commits captured.
     std::size_t scan_all();

@@ -15,8 +15,9 @@ using net::PeerConfig;
 /// The reliable per-peer stream (link/peer_stream.hpp).
 struct StreamConfig {
     std::uint32_t window = 1024;           ///< frames in flight (sent, not acknowledged)
-    std::int64_t rto_ns = 4'000'000;       ///< first retransmission after this silence
-    std::int64_t max_rto_ns = 200'000'000; ///< exponential back-off cap
+    std::int64_t rto_ns = 4'000'000;       ///< RTO before the first round trip is measured (RFC 6298 initial RTO)
+    std::int64_t min_rto_ns = 1'000'000;   ///< floor of the measured RTO (SRTT + 4 RTTVAR)
+    std::int64_t max_rto_ns = 200'000'000; ///< cap of the measured RTO and of the exponential back-off
     std::uint32_t reorder_limit = 4096;    ///< frames a receiver buffers beyond a gap
 };
 
@@ -33,6 +34,11 @@ struct LinkConfig : net::CarrierConfig {
     std::uint32_t async_window = 4096;   ///< replication lag (commits) an async writer may run ahead
     std::uint32_t window_policy = 0;     ///< 0 block, 1 try_again (shm::kWindow*)
     std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
+    /// Largest replica a peer's ANNOUNCE may make this node create (checkpoint_size, bytes; its
+    /// DATA and shadow objects cost twice that): larger is refused (REFUSED reason 6).
+    std::uint64_t replica_max_bytes = std::uint64_t{64} << 30;
+    /// Most section slots an announced replica may have (its META grows with them).
+    std::uint32_t replica_max_sections = 1u << 20;
 };
 
 } // namespace ckpt::engine

@@ -63,6 +63,7 @@ public:
     std::array<std::uint8_t, 6> mac() const override { return inner_->mac(); }
     int wait_fd() const override { return inner_->wait_fd(); }
     void maintain(std::int64_t now_ns) override { inner_->maintain(now_ns); }
+    std::size_t flush_tx() override { return inner_->flush_tx(); }
     void arm_wakeup(bool on) override { inner_->arm_wakeup(on); }
     std::string describe() const override;
     TransportStats stats() const override { return inner_->stats(); }

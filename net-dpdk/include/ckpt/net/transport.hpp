@@ -20,6 +20,9 @@ namespace ckpt::net {
 struct TransportStats {
     std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
     std::uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;
+    /// System calls made to send (kernel carriers; 0 on DPDK): a batch of frames flushed with
+    /// sendmmsg and UDP GSO is one, however many datagrams it carried.
+    std::uint64_t tx_calls = 0;
 };
 
 class Transport {
@@ -28,7 +31,11 @@ public:
     virtual ~Transport() = default;
 
     /// Sends one whole Ethernet frame; false when it could not be queued (ring full, link down).
+    /// A carrier may hold it in a batch until flush_tx() (the kernel UDP carrier does).
     virtual bool send(std::span<const std::byte> frame) = 0;
+    /// Puts on the wire what send() batched (one system call for many frames where the carrier
+    /// can); returns frames sent. The peer link calls it at the end of every flush.
+    virtual std::size_t flush_tx() { return 0; }
     /// Hands up to `max` received frames to cb(ctx, frame); the span is valid during the call only.
     virtual std::size_t receive(std::size_t max, Receiver cb, void* ctx) = 0;
     template <typename F>

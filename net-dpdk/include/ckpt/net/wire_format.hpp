@@ -38,7 +38,7 @@ inline constexpr std::uint32_t kWireMagic = 0x4853'5052; // "HSPR"
 /// so an acknowledgement means "applied"; version 1 peers are refused at HELLO.
 /// 3: a MAC trailer replaces the XXH3 frame hash; session and counter in the header (replay
 /// protection); HELLO carries a handshake challenge, HELLO and HEARTBEAT the sender's key ids.
-inline constexpr std::uint8_t kWireVersion = 3;
+inline constexpr std::uint8_t kWireVersion = 4;
 inline constexpr std::uint16_t kDefaultUdpPort = 7490;
 inline constexpr std::size_t kEthHeader = 14, kIpv4Header = 20, kUdpHeader = 8, kHotspareHeader = 48;
 inline constexpr std::size_t kFrameTrailer = 16; ///< the tag after the body
@@ -70,6 +70,9 @@ constexpr bool is_sequenced(FrameType t) {
 inline constexpr std::uint16_t kFlagLastFragment = 0x1; ///< DATA: the commit is complete with this frame;
                                                         ///< HASHES: the report is complete
 inline constexpr std::uint16_t kFlagOverwrite = 0x2;    ///< DATA: the commit replaced the whole section
+/// DATA (version 4): the payload is several runs of the section, listed after the fixed part
+/// (encode_data_runs_body). Without it, one run at `offset`.
+inline constexpr std::uint16_t kFlagRuns = 0x4;
 
 struct Endpoint {
     std::array<std::uint8_t, 6> mac{};
@@ -196,8 +199,9 @@ enum class RefuseReason : std::uint8_t {
     kNotFromActive = 3,     ///< the replica follows another active
     kBadCommit = 4,         ///< did not fit the replica (slot, generation, range, fragment order)
     kNoReplica = 5,         ///< ANNOUNCE: this node cannot create the replica (its log says why)
+    kOverLimit = 6,         ///< ANNOUNCE: the replica is larger than this node's replica_max_* bounds
 };
-inline constexpr std::uint8_t kMaxRefuseReason = 5;
+inline constexpr std::uint8_t kMaxRefuseReason = 6;
 
 /// REFUSED body (32 bytes): a standby's answer to a DATA (last fragment), SECTION or
 /// RESYNC_DONE frame it did not apply. The active does not count the commit as replicated on
@@ -328,6 +332,26 @@ Reject unwrap_udp_payload(std::span<const std::byte> frame, UdpDatagram& out);
 /// 0 when it does not fit `out` or kMaxFrame.
 std::size_t wrap_udp_payload(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
                              std::span<const std::byte> payload, std::uint16_t ip_id = 0);
+
+/// One run of a DATA frame carrying several (kFlagRuns): `length` bytes at `offset` in the section.
+struct DataRun {
+    std::uint64_t offset = 0;
+    std::uint32_t length = 0;
+};
+inline constexpr std::size_t kDataRunCount = 4;  ///< u32 run count after the fixed part
+inline constexpr std::size_t kDataRunEntry = 12; ///< u64 offset, u32 length
+inline constexpr std::size_t kMaxDataRuns = 1024;
+
+/// DATA with kFlagRuns: fixed part (offset = the first run's, length = the payload's total,
+/// payload_hash over all of it), u32 run count, the runs (ascending, not overlapping, none empty),
+/// then their bytes back to back, gathered from `section` (which must hold every run). Fills
+/// d.offset, d.length and d.payload_hash. Returns bytes written (0 if it does not fit `out`).
+std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::span<const DataRun> runs,
+                                  std::span<const std::byte> section);
+/// Parses a kFlagRuns DATA body into d, runs[0, n) (runs holds kMaxDataRuns) and the payload;
+/// kBadBody when anything disagrees (count, order, overlap, empty run, lengths, payload_hash).
+Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::span<DataRun> runs, std::size_t& n,
+                             std::span<const std::byte>& payload);
 
 /// DATA: fixed part + payload. Returns bytes written (0 if `out` is too small).
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload);
