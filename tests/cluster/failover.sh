@@ -12,7 +12,16 @@
 #                lose the others (3 nodes, kernel UDP: memif is shared memory, no packets); the
 #                minority active's sync commits get no OK (its standbys are silent and it cannot
 #                fence them without quorum); the majority fences it and promotes; it then boots
-#                again and rejoins. The final checks show one history survived
+#                again and rejoins. The final checks show one history survived.
+#                Two nodes (kernel UDP too): votequorum's two_node keeps both halves quorate, so the
+#                round makes the active lose the fencing race, slowly (no priority-fencing-delay;
+#                fencing the active waits 5 s, as a slow fence device would, fencing the standby
+#                20 s): the standby's side fences the active and promotes. Meanwhile both halves
+#                are quorate and the standby has left the active's membership; the active's fence
+#                hook (hotspare-fence-peer) must wait for stonith to confirm the standby fenced,
+#                which never happens before it is itself fenced, so its sync commits get no OK
+#                (a hook that settles for the lost membership acknowledges alone for seconds, and
+#                those numbers are lost: the check below fails); no acknowledged number may be lost
 #   stop         SIGSTOP of its ckptd (a hung engine) until another node is promoted and its
 #                application committed, then SIGCONT: the old active steps down (or is stopped by
 #                the cluster); no frame of the old epoch is applied anywhere (each node's refused
@@ -156,6 +165,16 @@ for round in $(seq 1 "$rounds"); do
     stop) kill -STOP "$ckptd_pid" ;;
     partition)
         [ "$transport" = udp ] || hc_die "--kill partition needs --transport udp (memif carries no packets)"
+        if [ "$nodes" = 2 ]; then
+            other=$(hc_name $((3 - v)))
+            hc_exec "$v" crm_attribute -t crm_config -n priority-fencing-delay -v 0s > /dev/null
+            hc_exec "$v" crm_resource -r fence -p pcmk_delay_base -v "$victim:5s;$other:20s" > /dev/null 2>&1
+            for _ in $(seq 100); do
+                hc_exec $((3 - v)) crm_resource -r fence -g pcmk_delay_base 2>/dev/null | grep -q "$other:20s" && break
+                sleep 0.1
+            done
+            say "fencing race set for the active to lose: $victim fenced after 5 s, $other after 20 s"
+        fi
         hc_exec "$v" nft -f - <<'NFT'
 table inet hc_partition {
     chain in { type filter hook input priority -300; policy drop; iif "lo" accept; }
