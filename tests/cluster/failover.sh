@@ -66,7 +66,7 @@ trap 'echo "failover: interrupted"; exit 130' INT TERM
 
 hc_init "$build" "$nodes"
 app_log() { cat "$HC_APP_LOG" 2>/dev/null || true; }
-hc_app "$HC_BUILD/demo/ckpt_demo active /run/hotspare/ckptd.sock"
+hc_app "$(hc_bin demo/ckpt_demo) active /run/hotspare/ckptd.sock"
 say() { [ $demo = 1 ] && printf '[%7.3f s] %s\n' "$(( ($(date +%s%N) - T_START) / 1000000 ))e-3" "$*"; return 0; }
 T_START=$(date +%s%N)
 say "starting a $nodes-node Corosync + Pacemaker cluster in namespaces (token ${token} ms, ckptd over $transport)"
@@ -302,6 +302,16 @@ if [ "$kill" = stop ]; then
     done
 fi
 echo "acknowledged up to $top; committed state $final on every node; lost $lost, gaps $gaps"
+if [ "$HC_SANITIZE" != none ]; then
+    # The application is stopped; the engines run on. Every report so far (a leak report of each
+    # ckptctl and ckptstat run, an error in any process) fails the test.
+    if hc_sanitizer_reports; then
+        echo "$HC_SANITIZE: no sanitizer report from the cluster's processes"
+    else
+        echo "FAIL: sanitizer reports (above)"
+        status=1
+    fi
+fi
 [ $status = 0 ] || hc_dump_logs
 if [ $demo = 1 ]; then
     if [ $status = 0 ]; then echo "demo: PASS: no acknowledged sequence number was lost"; else echo "demo: FAIL"; fi
