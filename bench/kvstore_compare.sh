@@ -161,7 +161,8 @@ if [ "${1:-}" = failover ]; then
     case $kind in
     kv-sync | kv-async)
         kill_dead "$(cat "$W/kv-$act.pid")" "$(cat "$W/ckptd-$act.pid")"
-        kill -USR1 "$(cat "$W/kv-$oth.pid")"
+        # Promote the survivor's replica, as the cluster manager would: its store is told "active".
+        "$CTL" --socket "$W/$oth.sock" promote kvc >/dev/null || exit 1
         echo "$oth" >"$W/active"
         # The dead node comes back as the standby of the new active.
         start_engine "$act" && wait_for 30 linked && start_kv "$act" standby "${kind#kv-}" &&

@@ -10,8 +10,9 @@ pkgs=(meson ninja-build pkg-config g++ libboost-dev libxxhash-dev libgtest-dev l
       clang-14 libclang-rt-14-dev
       # the packaging checks (tests/packaging: man pages, lintian, symbols files)
       lintian man-db dpkg-dev
-      # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, ocf-tester
-      pacemaker pacemaker-cli-utils corosync crmsh resource-agents)
+      # the cluster side (demo, tests/cluster): Pacemaker, Corosync, crmsh, pcs (the documented
+      # pcs commands are tested offline; pcsd is never started), ocf-tester
+      pacemaker pacemaker-cli-utils corosync crmsh pcs resource-agents)
 # --bench: also what bench/run_suite.sh needs for its baselines (Redis, iceoryx and its RouDi daemon,
 # found by meson through cmake; criu for the checkpointed-Redis baseline of issue 16) and its plots
 # (gnuplot). redis-tools (redis-cli) is for the kvstore test, which skips without it.

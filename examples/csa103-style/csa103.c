@@ -9,11 +9,15 @@
  *                     number is written to section "csa103-seq", then synchronized to the standby
  *                     replicas; "acked N" is printed once the synchronize callback says N arrived
  *   csa103 standby    follow the checkpoint on another node: hot-standby deliveries print what it
- *                     sees; on SIGUSR1 (the availability manager's "you are active now") take over:
- *                     saCkptActiveReplicaSet, read the last number, continue counting after it
+ *                     sees; when told "you are active, epoch N" (hsCkptRoleTrack: the cluster
+ *                     manager promoted this node's replica, as AMF's CSI assignment tells csa103)
+ *                     take over: saCkptActiveReplicaSet, read the last number, continue counting
+ *                     after it. An active told "you are standby" (a newer active elsewhere) stops
+ *                     writing, prints what its step-down gave up, and follows again.
  *
  * ckptd's socket comes from $CKPT_SOCKET. The selection object is watched with select() and every
- * callback runs in saCkptDispatch, as in the tutorial.
+ * callback (synchronize, hot-standby changes, roles) runs in saCkptDispatch, as in the tutorial;
+ * no signal but SIGTERM (stop).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <hsCkpt.h>
@@ -32,15 +36,11 @@
 #define SEQ_SECTION "csa103-seq"
 #define PID_SECTION "csa103-pid"
 
-static volatile sig_atomic_t g_takeover = 0;
 static volatile sig_atomic_t g_stop = 0;
 static const char *g_role = "active";
 static SaUint32T g_acked = 0;
-
-static void on_usr1(int sig) {
-    (void)sig;
-    g_takeover = 1;
-}
+/* This node's role as the last role delivery said (HS_CKPT_ROLE_*); -1 until the first one. */
+static int g_told = -1;
 static void on_term(int sig) {
     (void)sig;
     g_stop = 1;
@@ -100,6 +100,24 @@ static void changed(SaCkptCheckpointHandleT ckpt, const SaCkptSectionIdT *id, co
     }
 }
 
+/* Roles (Hotspare's extension): the cluster manager promoted or demoted this node's replica. */
+static void role_changed(SaCkptCheckpointHandleT ckpt, const hsCkptRoleEventT *e, void *context) {
+    (void)ckpt;
+    (void)context;
+    if (e->role == HS_CKPT_ROLE_ACTIVE)
+        printf("%s[%d]: role: active, epoch %llu\n", g_role, (int)getpid(), (unsigned long long)e->epoch);
+    else if (e->role == HS_CKPT_ROLE_STANDBY)
+        printf("%s[%d]: role: standby (active node %u)\n", g_role, (int)getpid(), (unsigned)e->activeNode);
+    else
+        printf("%s[%d]: role: local (no replication)\n", g_role, (int)getpid());
+    if (e->lostCommits > 0)
+        printf("%s[%d]: stepping down gave up %u commits never acknowledged (changes %llu..%llu)\n", g_role,
+               (int)getpid(), (unsigned)e->lostCommits, (unsigned long long)e->lostFirstChange,
+               (unsigned long long)e->lostLastChange);
+    fflush(stdout);
+    g_told = (int)e->role;
+}
+
 static SaUint32T read_counter(SaCkptCheckpointHandleT ckpt) {
     SaUint32T value = 0;
     SaUint32T bad = 0;
@@ -130,11 +148,12 @@ static int count(SaCkptHandleT handle, SaSelectionObjectT fd, SaCkptCheckpointHa
     SaCkptSectionIdT seq_id, pid_id;
     SaUint32T n = read_counter(ckpt);
     SaUint32T pid = (SaUint32T)getpid();
+    SaAisErrorT rc;
     section_id(&seq_id, SEQ_SECTION);
     section_id(&pid_id, PID_SECTION);
     printf("%s[%d]: resuming after %u\n", g_role, (int)getpid(), (unsigned)n);
     fflush(stdout);
-    while (!g_stop) {
+    while (!g_stop && g_told != HS_CKPT_ROLE_STANDBY) {
         SaCkptIOVectorElementT iov[2];
         n += 1;
         memset(iov, 0, sizeof iov);
@@ -144,11 +163,38 @@ static int count(SaCkptHandleT handle, SaSelectionObjectT fd, SaCkptCheckpointHa
         iov[1].sectionId = pid_id;
         iov[1].dataBuffer = &pid;
         iov[1].dataSize = sizeof pid;
-        check(saCkptCheckpointWrite(ckpt, iov, 2, NULL), "saCkptCheckpointWrite");
-        check(saCkptCheckpointSynchronizeAsync(ckpt, n), "saCkptCheckpointSynchronizeAsync");
+        rc = saCkptCheckpointWrite(ckpt, iov, 2, NULL);
+        if (rc == SA_AIS_OK) rc = saCkptCheckpointSynchronizeAsync(ckpt, n);
+        if (rc != SA_AIS_OK) {
+            /* Demoted under our feet (the role delivery follows): stop writing, not an error. */
+            pump(handle, fd, 5);
+            if (g_told == HS_CKPT_ROLE_STANDBY) break;
+            check(rc, "saCkptCheckpointWrite/SynchronizeAsync");
+        }
         pump(handle, fd, 5);
     }
+    if (!g_stop) {
+        printf("%s[%d]: told standby: no longer writing after %u\n", g_role, (int)getpid(), (unsigned)n);
+        fflush(stdout);
+    }
     return 0;
+}
+
+/* Follows the checkpoint until the cluster manager makes this node's replica the active one. */
+static void follow(SaCkptHandleT handle, SaSelectionObjectT fd, SaCkptCheckpointHandleT ckpt) {
+    SaAisErrorT rc;
+    check(hsCkptSectionChangeTrack(ckpt, HS_CKPT_TRACK_DATA, changed, NULL), "hsCkptSectionChangeTrack");
+    printf("%s[%d]: following " CKPT_NAME "\n", g_role, (int)getpid());
+    fflush(stdout);
+    while (!g_stop && g_told != HS_CKPT_ROLE_ACTIVE && g_told != HS_CKPT_ROLE_LOCAL) pump(handle, fd, 200);
+    check(hsCkptSectionChangeTrackStop(ckpt), "hsCkptSectionChangeTrackStop");
+    if (g_stop) return;
+    /* This node's replica is the active one now: take the write side (idempotent after a promotion). */
+    while ((rc = saCkptActiveReplicaSet(ckpt)) == SA_AIS_ERR_TRY_AGAIN) sleep_ms(10);
+    check(rc, "saCkptActiveReplicaSet");
+    printf("%s[%d]: TAKEOVER: active replica set; last number in the checkpoint: %u\n", g_role, (int)getpid(),
+           (unsigned)read_counter(ckpt));
+    fflush(stdout);
 }
 
 int main(int argc, char **argv) {
@@ -172,8 +218,6 @@ int main(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
 
     check(saCkptInitialize(&handle, &callbacks, &version), "saCkptInitialize");
     check(saCkptSelectionObjectGet(handle, &fd), "saCkptSelectionObjectGet");
@@ -195,7 +239,13 @@ int main(int argc, char **argv) {
         section_id(&id, PID_SECTION);
         rc = saCkptSectionCreate(ckpt, &sc, NULL, 0);
         if (rc != SA_AIS_ERR_EXIST) check(rc, "saCkptSectionCreate " PID_SECTION);
-        return count(handle, fd, ckpt);
+        check(hsCkptRoleTrack(ckpt, role_changed, NULL), "hsCkptRoleTrack");
+        for (;;) {
+            count(handle, fd, ckpt);
+            if (g_stop) return 0;
+            follow(handle, fd, ckpt);
+            if (g_stop) return 0;
+        }
     }
 
     /* standby: the active's node creates the checkpoint; its replica appears here. */
@@ -207,17 +257,11 @@ int main(int argc, char **argv) {
         if (g_stop) return 0;
         sleep_ms(10);
     }
-    check(hsCkptSectionChangeTrack(ckpt, HS_CKPT_TRACK_DATA, changed, NULL), "hsCkptSectionChangeTrack");
-    printf("standby[%d]: following " CKPT_NAME "\n", (int)getpid());
-    fflush(stdout);
-    while (!g_takeover && !g_stop) pump(handle, fd, 200);
-    if (g_stop) return 0;
-    check(hsCkptSectionChangeTrackStop(ckpt), "hsCkptSectionChangeTrackStop");
-    /* The availability manager made us active: this node's replica becomes the active one. */
-    while ((rc = saCkptActiveReplicaSet(ckpt)) == SA_AIS_ERR_TRY_AGAIN) sleep_ms(10);
-    check(rc, "saCkptActiveReplicaSet");
-    printf("standby[%d]: TAKEOVER: active replica set; last number in the checkpoint: %u\n", (int)getpid(),
-           (unsigned)read_counter(ckpt));
-    fflush(stdout);
-    return count(handle, fd, ckpt);
+    check(hsCkptRoleTrack(ckpt, role_changed, NULL), "hsCkptRoleTrack");
+    for (;;) {
+        follow(handle, fd, ckpt);
+        if (g_stop) return 0;
+        count(handle, fd, ckpt);
+        if (g_stop) return 0;
+    }
 }

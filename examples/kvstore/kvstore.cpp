@@ -18,9 +18,11 @@
 //
 // Active/standby: a standby (--role standby) opens the node's replica read-only, serves reads from
 // it (consistent seqlock reads) and refuses writes with -READONLY, as a Redis replica does. It
-// becomes the active when it receives SIGUSR1 (it promotes the node's replica itself) or when the
-// node's replica is promoted by someone else (ckptctl promote, a cluster manager): it then opens the
-// checkpoint for writing and serves the same table; there is no load step, the bytes are mapped.
+// becomes the active when it is told so: the node's replica was promoted (by the cluster manager,
+// ocf:hotspare:ckptd under Pacemaker, or `ckptctl promote`) and Checkpoint::role_event() says
+// "active, epoch N" on the checkpoint's notify fd, in the same event loop as the clients. It then
+// opens the checkpoint for writing and serves the same table; there is no load step, the bytes
+// are mapped. An active told "standby" (a newer active elsewhere) refuses writes from then on.
 #include "resp.hpp"
 #include "table.hpp"
 
@@ -59,7 +61,6 @@ using namespace ckpt::client;
 
 namespace {
 
-volatile sig_atomic_t g_promote = 0;
 volatile sig_atomic_t g_stop = 0;
 
 struct Options {
@@ -226,6 +227,8 @@ private:
     void open_active();
     void open_standby();
     void take_over();
+    /// A role event of the checkpoint (its notify fd was readable).
+    void on_role(const RoleEvent& e);
 
     // --- network ---
     void listen_tcp();
@@ -250,8 +253,9 @@ private:
     Checkpoint ck_;
     Section sec_;
     bool active_ = false;
-    bool seen_standby_ = false;
-    kv::Table table_; ///< active: over the writable mapping
+    bool seen_standby_ = false; ///< told "standby" once: a later "active" is a promotion
+    bool told_active_ = false;  ///< told "active" as a standby: take over at the top of the loop
+    kv::Table table_;           ///< active: over the writable mapping
     std::optional<WriteTx> tx_;
     int listen_fd_ = -1;
     int ep_ = -1;
@@ -261,7 +265,7 @@ private:
     std::vector<int> closed_;        ///< closed this turn, erased from conns_ at its end
     std::vector<int> stalled_;       ///< connections whose next command is a write that must wait
     bool stall_ = false;             ///< set by execute(): the write could not begin, retry later
-    int notify_fd_ = -1;             ///< the checkpoint's notify_fd(), in ep_ while active
+    int notify_fd_ = -1;             ///< the checkpoint's notify_fd(), in ep_: acks, changes, role events
     std::uint64_t notify_seen_ = 0;
     // counters for INFO
     std::uint64_t commands_ = 0, commits_ = 0, commit_failures_ = 0, batched_writes_ = 0, connections_ = 0;
@@ -308,8 +312,8 @@ void Server::open_active() {
 
 void Server::watch_acks() {
     // Readable after every capture batch, every batch of acknowledgements and every change of the
-    // replication state (a standby down, this node demoted): the wake-up for stalled writes
-    // (Server::stalled_) and for the replies held in Conn::waiting.
+    // replication state (a standby down, this node promoted or demoted): the wake-up for stalled
+    // writes (Server::stalled_), for the replies held in Conn::waiting, and for role events.
     notify_fd_ = must(ck_.notify_fd(), "subscribe to the checkpoint's acknowledgements");
     notify_seen_ = ck_.commit_seq();
     epoll_event ev{};
@@ -331,16 +335,36 @@ void Server::open_standby() {
         ::usleep(20'000);
     }
     sec_ = must(ck_.default_section(), "default section");
+    watch_acks(); // a standby's notify fd brings its role events
     std::fprintf(stderr, "hotspare-kvstore: standby of checkpoint '%s' (%s, epoch %llu)\n", opt_.checkpoint.c_str(),
                  ck_.replication().role.c_str(), static_cast<unsigned long long>(ck_.replication().epoch));
 }
 
+void Server::on_role(const RoleEvent& e) {
+    if (e.lost_commits > 0)
+        std::fprintf(stderr,
+                     "hotspare-kvstore: this node's active stepped down and gave up %u commits no standby had "
+                     "acknowledged (changes %llu..%llu): their writes were answered -NOREPL or were async\n",
+                     e.lost_commits, static_cast<unsigned long long>(e.lost_first_change),
+                     static_cast<unsigned long long>(e.lost_last_change));
+    if (e.role == Role::kStandby) {
+        seen_standby_ = true;
+        if (active_) {
+            std::fprintf(stderr,
+                         "hotspare-kvstore: told standby (node %u is the active, epoch %llu): refusing writes\n",
+                         e.active_node, static_cast<unsigned long long>(e.epoch));
+            active_ = false;
+        }
+    } else if (e.role == Role::kActive && !active_) {
+        // A replica still "active" when this standby started is a former active node that has not
+        // yet learnt of the newer epoch: that is no promotion. Told "standby" first, it is.
+        if (seen_standby_) told_active_ = true;
+    }
+}
+
 void Server::take_over() {
     const std::int64_t t0 = mono_ns();
-    if (ck_.replication().role != "active") {
-        auto e = session_->promote(opt_.checkpoint);
-        if (!e && e.error() != Error::kBadOperation) must(std::move(e), "promote the replica");
-    }
+    told_active_ = false;
     Checkpoint old = std::move(ck_);
     if (notify_fd_ >= 0) ::epoll_ctl(ep_, EPOLL_CTL_DEL, notify_fd_, nullptr);
     notify_fd_ = -1;
@@ -810,17 +834,10 @@ int Server::run() {
     std::vector<epoll_event> evs(512);
     std::vector<Conn*> touched;
     while (!g_stop) {
-        if (!active_) {
-            // Promoted by someone else (ckptctl promote, a cluster manager): the role turns from
-            // standby to active. A replica still "active" when this standby started is a former
-            // active node that has not yet learnt of the newer epoch: that is no promotion.
-            const std::string role = ck_.replication().role;
-            if (role == "standby") seen_standby_ = true;
-            if (g_promote || (seen_standby_ && role == "active")) take_over();
-        }
+        if (!active_ && told_active_) take_over(); // here: it replaces ck_ and its notify fd
         // Replies waiting for replication: the notify fd wakes us; the timeout bounds a lost wake-up
         // and turns a commit never acknowledged into -NOREPL.
-        const int timeout = !waiting_conns_.empty() || !stalled_.empty() ? 10 : active_ ? 1000 : 50;
+        const int timeout = !waiting_conns_.empty() || !stalled_.empty() ? 10 : 1000;
         int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), timeout);
         if (n < 0 && errno != EINTR) die(std::string("epoll_wait: ") + std::strerror(errno));
         touched.clear();
@@ -842,6 +859,7 @@ int Server::run() {
             if (fd == notify_fd_) {
                 std::vector<std::string> ids;
                 notify_seen_ = ck_.changes_since(notify_seen_, ids); // re-arms the fd
+                if (auto e = ck_.role_event()) on_role(*e);
                 continue;
             }
             auto it = conns_.find(fd);
@@ -889,8 +907,6 @@ int main(int argc, char** argv) {
     sa.sa_handler = [](int) { g_stop = 1; };
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
-    sa.sa_handler = [](int) { g_promote = 1; };
-    ::sigaction(SIGUSR1, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
     Server s(std::move(o));
     return s.run();

@@ -9,6 +9,11 @@
  *  - Zero copy: hsCkptSectionWriteBegin() hands out a pointer into the section's shared memory;
  *    the application stores into it in place and commits; hsCkptSectionReadView() lets a callback
  *    look at a consistent state of the section in place, without copying it.
+ *  - Roles: hsCkptRoleTrack() tells the application "you are active, epoch N" / "you are standby"
+ *    (and what a step-down of this node's active gave up) through the same selection object and
+ *    saCkptDispatch() loop, as AMF's CSI assignment drives csa103: the cluster manager (Pacemaker
+ *    and ocf:hotspare:ckptd, docs/CLUSTER.md) promotes or demotes the node's replica, and every
+ *    process that tracks the checkpoint's role learns it. No signal, no polling.
  *  - hsCkptLastErrorText(): the sentence behind the calling thread's last error code.
  */
 #ifndef HOTSPARE_HS_CKPT_H
@@ -74,6 +79,40 @@ typedef void (*hsCkptSectionViewCallbackT)(const void* data, SaSizeT size, void*
 /* OK, BAD_HANDLE, INVALID_PARAM, ACCESS (not open for read), NOT_EXIST, TIMEOUT, TRY_AGAIN, LIBRARY. */
 SaAisErrorT hsCkptSectionReadView(SaCkptCheckpointHandleT checkpointHandle, const SaCkptSectionIdT* sectionId,
                                   hsCkptSectionViewCallbackT view, void* context);
+
+/* This node's role for a checkpoint (hsCkptRoleTrack). */
+typedef enum {
+    HS_CKPT_ROLE_LOCAL = 0,  /* no replication (a node-local engine): commit here */
+    HS_CKPT_ROLE_ACTIVE = 1, /* this node's replica is the active one: commit here */
+    HS_CKPT_ROLE_STANDBY = 2 /* a replica following activeNode: read, and wait to be told "active" */
+} hsCkptRoleT;
+
+typedef struct {
+    hsCkptRoleT role;
+    SaUint64T epoch;      /* of that role: (promotion count << 16) | the node that promoted */
+    SaUint32T activeNode; /* the active replica's node (0: not known yet) */
+    /* Set when this node's active stepped down since the previous delivery and gave up commits no
+     * standby had acknowledged: how many, and their range in the checkpoint's change sequence (the
+     * `sequence` of hsCkptSectionChangedCallbackT). The sections are named in ckptd's log. */
+    SaUint32T lostCommits;
+    SaUint64T lostFirstChange;
+    SaUint64T lostLastChange;
+} hsCkptRoleEventT;
+
+/* The role changed (the first delivery after hsCkptRoleTrack reports the current role). `event` is
+ * valid during the call only. An application told HS_CKPT_ROLE_ACTIVE calls
+ * saCkptActiveReplicaSet() (or reopens for write) and commits; one told HS_CKPT_ROLE_STANDBY stops
+ * writing. */
+typedef void (*hsCkptRoleCallbackT)(SaCkptCheckpointHandleT checkpointHandle, const hsCkptRoleEventT* event,
+                                    void* context);
+
+/* Starts delivering the checkpoint's role changes through saCkptDispatch() on its SaCkptHandleT; the
+ * first delivery (at the next dispatch) reports the current role. It shares the selection object
+ * with hsCkptSectionChangeTrack. OK, BAD_HANDLE, INVALID_PARAM (no callback), EXIST (already
+ * tracked), NO_RESOURCES, TRY_AGAIN, LIBRARY. */
+SaAisErrorT hsCkptRoleTrack(SaCkptCheckpointHandleT checkpointHandle, hsCkptRoleCallbackT callback, void* context);
+/* Stops it; a pending delivery is dropped. OK, BAD_HANDLE, NOT_EXIST (not tracked), LIBRARY. */
+SaAisErrorT hsCkptRoleTrackStop(SaCkptCheckpointHandleT checkpointHandle);
 
 /* The calling thread's last failure of this library, in words ("" after a success); never NULL. */
 const char* hsCkptLastErrorText(void);

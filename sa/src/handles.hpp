@@ -158,7 +158,14 @@ struct Ckpt {
     hsCkptSectionChangedCallbackT track_cb = nullptr;
     void* track_ctx = nullptr;
     std::uint64_t track_seen = 0;
-    int track_fd = -1;
+    int track_fd = -1; ///< the checkpoint's notify fd, shared by change and role tracking
+    // role tracking (hsCkptRoleTrack): same fd, same watcher registration
+    bool role_tracked = false;
+    hsCkptRoleCallbackT role_cb = nullptr;
+    void* role_ctx = nullptr;
+    bool watched = false; ///< track_fd is registered with the library's watcher
+    int role_last = -1;   ///< the role (HS_CKPT_ROLE_*) and epoch last delivered: a reopen repeats neither
+    std::uint64_t epoch_last = 0;
 
     ckpt::client::Checkpoint checkpoint() {
         std::lock_guard lk(mu);
@@ -191,10 +198,15 @@ Table<Tx>& transactions();
 /// The checkpoint handle's object, if open and its library not finalized.
 std::shared_ptr<Ckpt> live_checkpoint(SaCkptCheckpointHandleT h);
 
-/// Starts delivering `c`'s changes through its library's dispatch (hsCkpt.cpp).
+/// Registers `c`'s notify fd (track_fd) with its library's watcher, once for change and role
+/// tracking together (hs_ckpt.cpp).
 SaAisErrorT watch(Ckpt& c);
+/// Stops both change and role tracking (the checkpoint is closed).
 void unwatch(Ckpt& c);
-/// Delivers the changes an Event::kChanges announced (on the dispatching thread).
+/// `c.ck` was replaced (saCkptActiveReplicaSet reopened it for write): moves the watcher
+/// registration to the new handle's notify fd. c.mu held.
+void rewatch_locked(Ckpt& c);
+/// Delivers the changes and the role an Event::kChanges announced (on the dispatching thread).
 void deliver_changes(Library& lib, SaCkptCheckpointHandleT h);
 
 /// The section id as bytes; INVALID_PARAM text when malformed.

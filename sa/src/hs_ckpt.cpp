@@ -1,5 +1,5 @@
-// libSaCkpt: Hotspare's extensions (hsCkpt.h): hot-standby change delivery through saCkptDispatch,
-// and zero-copy in-place writes and reads.
+// libSaCkpt: Hotspare's extensions (hsCkpt.h): hot-standby change and role delivery through
+// saCkptDispatch, and zero-copy in-place writes and reads.
 #include "handles.hpp"
 
 #include <sys/epoll.h>
@@ -45,6 +45,10 @@ namespace hotspare::sa {
 SaAisErrorT watch(Ckpt& c) {
     Library& lib = *c.lib;
     {
+        std::lock_guard lk(c.mu);
+        if (c.watched) return SA_AIS_OK; // the other kind of tracking registered the fd already
+    }
+    {
         std::lock_guard lk(lib.watch_mu);
         if (lib.watch_epoll < 0) {
             lib.watch_epoll = ::epoll_create1(EPOLL_CLOEXEC);
@@ -60,17 +64,55 @@ SaAisErrorT watch(Ckpt& c) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = c.handle;
+    std::lock_guard lk(c.mu);
+    if (c.watched) return SA_AIS_OK;
     if (::epoll_ctl(lib.watch_epoll, EPOLL_CTL_ADD, c.track_fd, &ev) != 0)
         return error(SA_AIS_ERR_NO_RESOURCES, std::string("epoll_ctl: ") + std::strerror(errno));
+    c.watched = true;
     return SA_AIS_OK;
+}
+
+namespace {
+/// Drops the watcher registration once neither kind of tracking wants it (c.mu held).
+void unwatch_if_idle(Ckpt& c) {
+    if (c.tracked || c.role_tracked || !c.watched) return;
+    if (c.lib->watch_epoll >= 0 && c.track_fd >= 0) ::epoll_ctl(c.lib->watch_epoll, EPOLL_CTL_DEL, c.track_fd, nullptr);
+    c.watched = false;
+    c.track_fd = -1;
+}
+} // namespace
+
+void rewatch_locked(Ckpt& c) {
+    if (!c.watched) return;
+    // The old handle's fd left the epoll set when it was closed (or goes now).
+    if (c.lib->watch_epoll >= 0 && c.track_fd >= 0) ::epoll_ctl(c.lib->watch_epoll, EPOLL_CTL_DEL, c.track_fd, nullptr);
+    c.watched = false;
+    c.track_fd = -1;
+    auto fd = c.ck.notify_fd();
+    if (!fd) {
+        // Tracking cannot go on with the new handle: stop it rather than go silent unnoticed.
+        c.tracked = false;
+        c.role_tracked = false;
+        (void)error(SA_AIS_ERR_NO_RESOURCES, "change and role tracking stopped: " + fd.message());
+        return;
+    }
+    c.track_fd = *fd;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = c.handle;
+    if (::epoll_ctl(c.lib->watch_epoll, EPOLL_CTL_ADD, c.track_fd, &ev) == 0) c.watched = true;
+    // A change or role event may have come between the old handle's close and now.
+    Event e;
+    e.kind = Event::kChanges;
+    e.checkpoint = c.handle;
+    c.lib->post(e);
 }
 
 void unwatch(Ckpt& c) {
     std::lock_guard lk(c.mu);
-    if (!c.tracked) return;
     c.tracked = false;
-    if (c.lib->watch_epoll >= 0 && c.track_fd >= 0) ::epoll_ctl(c.lib->watch_epoll, EPOLL_CTL_DEL, c.track_fd, nullptr);
-    c.track_fd = -1;
+    c.role_tracked = false;
+    unwatch_if_idle(c);
 }
 
 void deliver_changes(Library& lib, SaCkptCheckpointHandleT h) {
@@ -81,27 +123,66 @@ void deliver_changes(Library& lib, SaCkptCheckpointHandleT h) {
     void* ctx;
     SaUint32T flags;
     std::uint64_t since;
+    bool changes;
+    hsCkptRoleCallbackT role_cb = nullptr;
+    void* role_ctx = nullptr;
     {
         std::lock_guard lk(c->mu);
-        if (!c->tracked) return;
+        if (!c->tracked && !c->role_tracked) return;
         ck = c->ck;
+        changes = c->tracked;
         cb = c->track_cb;
         ctx = c->track_ctx;
         flags = c->track_flags;
         since = c->track_seen;
+        if (c->role_tracked) {
+            role_cb = c->role_cb;
+            role_ctx = c->role_ctx;
+        }
+    }
+    // The role first (it also re-arms the notify fd). An application told "active" takes the write
+    // side with saCkptActiveReplicaSet, which is idempotent once the cluster promoted the replica.
+    if (role_cb) {
+        auto r = ck.role_event();
+        if (r) { // a reopened handle reports the current role again: deliver changes only
+            std::lock_guard lk(c->mu);
+            const int role = r->role == client::Role::kActive    ? HS_CKPT_ROLE_ACTIVE
+                             : r->role == client::Role::kStandby ? HS_CKPT_ROLE_STANDBY
+                                                                 : HS_CKPT_ROLE_LOCAL;
+            if (role == c->role_last && r->epoch == c->epoch_last && r->lost_commits == 0) {
+                r.reset();
+            } else {
+                c->role_last = role;
+                c->epoch_last = r->epoch;
+            }
+        }
+        if (r) {
+            hsCkptRoleEventT e{};
+            e.role = r->role == client::Role::kActive    ? HS_CKPT_ROLE_ACTIVE
+                     : r->role == client::Role::kStandby ? HS_CKPT_ROLE_STANDBY
+                                                         : HS_CKPT_ROLE_LOCAL;
+            e.epoch = r->epoch;
+            e.activeNode = r->active_node;
+            e.lostCommits = r->lost_commits;
+            e.lostFirstChange = r->lost_first_change;
+            e.lostLastChange = r->lost_last_change;
+            role_cb(h, &e, role_ctx);
+            if (c->closed.load()) return; // the callback closed it
+        }
     }
     std::vector<std::string> ids;
-    const std::uint64_t upto = ck.changes_since(since, ids); // also re-arms the notify fd
+    const std::uint64_t upto = changes ? ck.changes_since(since, ids) : since; // also re-arms the notify fd
     {
         std::lock_guard lk(c->mu);
-        c->track_seen = upto;
-        if (c->tracked) { // re-arm the one-shot registration: the next change posts again
+        if (changes) c->track_seen = upto;
+        if (c->watched) { // re-arm the one-shot registration: the next change posts again
             epoll_event ev{};
             ev.events = EPOLLIN | EPOLLONESHOT;
             ev.data.u64 = h;
             ::epoll_ctl(lib.watch_epoll, EPOLL_CTL_MOD, c->track_fd, &ev);
         }
     }
+    if (!changes) return;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<std::byte> buf;
@@ -138,9 +219,11 @@ extern "C" SaAisErrorT hsCkptSectionChangeTrack(SaCkptCheckpointHandleT checkpoi
     {
         std::lock_guard lk(c->mu);
         if (c->tracked) return error(SA_AIS_ERR_EXIST, "checkpoint is already tracked");
-        auto fd = c->ck.notify_fd();
-        if (!fd) return map_failure(fd.failure(), kTrack);
-        c->track_fd = *fd;
+        if (c->track_fd < 0) {
+            auto fd = c->ck.notify_fd();
+            if (!fd) return map_failure(fd.failure(), kTrack);
+            c->track_fd = *fd;
+        }
         c->track_seen = c->ck.commit_seq();
         c->track_cb = callback;
         c->track_ctx = context;
@@ -158,12 +241,60 @@ extern "C" SaAisErrorT hsCkptSectionChangeTrack(SaCkptCheckpointHandleT checkpoi
 extern "C" SaAisErrorT hsCkptSectionChangeTrackStop(SaCkptCheckpointHandleT checkpointHandle) {
     auto c = live_checkpoint(checkpointHandle);
     if (!c) return error(SA_AIS_ERR_BAD_HANDLE, "checkpointHandle is not valid");
+    bool roles;
     {
         std::lock_guard lk(c->mu);
         if (!c->tracked) return error(SA_AIS_ERR_NOT_EXIST, "checkpoint is not tracked");
+        c->tracked = false;
+        roles = c->role_tracked;
+        unwatch_if_idle(*c);
     }
-    unwatch(*c);
-    c->lib->cancel(checkpointHandle);
+    // Pending deliveries are dropped, unless role tracking still needs them (the one-shot watch
+    // is re-armed by a delivery).
+    if (!roles) c->lib->cancel(checkpointHandle);
+    return success();
+}
+
+extern "C" SaAisErrorT hsCkptRoleTrack(SaCkptCheckpointHandleT checkpointHandle, hsCkptRoleCallbackT callback,
+                                       void* context) {
+    auto c = live_checkpoint(checkpointHandle);
+    if (!c) return error(SA_AIS_ERR_BAD_HANDLE, "checkpointHandle is not valid");
+    if (!callback) return error(SA_AIS_ERR_INVALID_PARAM, "callback is NULL");
+    {
+        std::lock_guard lk(c->mu);
+        if (c->role_tracked) return error(SA_AIS_ERR_EXIST, "the checkpoint's role is already tracked");
+        if (c->track_fd < 0) {
+            auto fd = c->ck.notify_fd();
+            if (!fd) return map_failure(fd.failure(), kTrack);
+            c->track_fd = *fd;
+        }
+        c->role_cb = callback;
+        c->role_ctx = context;
+        c->role_tracked = true;
+        c->role_last = -1; // the first delivery reports the current role
+    }
+    if (SaAisErrorT e = watch(*c); e != SA_AIS_OK) {
+        std::lock_guard lk(c->mu);
+        c->role_tracked = false;
+        return e;
+    }
+    // The first delivery reports the current role, at the next dispatch.
+    Event e;
+    e.kind = Event::kChanges;
+    e.checkpoint = checkpointHandle;
+    c->lib->post(e);
+    return success();
+}
+
+extern "C" SaAisErrorT hsCkptRoleTrackStop(SaCkptCheckpointHandleT checkpointHandle) {
+    auto c = live_checkpoint(checkpointHandle);
+    if (!c) return error(SA_AIS_ERR_BAD_HANDLE, "checkpointHandle is not valid");
+    std::lock_guard lk(c->mu);
+    if (!c->role_tracked) return error(SA_AIS_ERR_NOT_EXIST, "the checkpoint's role is not tracked");
+    c->role_tracked = false;
+    unwatch_if_idle(*c);
+    // A pending delivery finds role_tracked false and delivers no role; one still owed to change
+    // tracking is kept.
     return success();
 }
 

@@ -468,6 +468,7 @@ extern "C" SaAisErrorT saCkptActiveReplicaSet(SaCkptCheckpointHandleT checkpoint
         c->ck = std::move(*w);
         c->engine_write = true;
         c->cache.clear();
+        rewatch_locked(*c); // change and role tracking follow the new handle (hs_ckpt.cpp)
     }
     return success();
 }

@@ -26,6 +26,14 @@
 #   hc_promoted / hc_settled / hc_kill_node N / hc_restart_node N / hc_exec N CMD...
 #   hc_cleanup                       # kills every process of every node, removes the namespaces' files
 
+# Sanitizer builds (HC_SANITIZE = meson's b_sanitize, set by tests/cluster/meson.build): Pacemaker's
+# executor starts ckptd, ckptctl and ckptstat with an environment of its own, without our
+# ASAN_OPTIONS / UBSAN_OPTIONS. So every binary of the build that runs inside the cluster (the
+# agent's ckptd, ckptctl and ckptstat, the application) runs through a wrapper in $HC_WORK/bin
+# that sets them, with each report written to $HC_WORK/shared/sanitizer.*.PID (the process goes
+# on after a leak report or an ASan error it survives; UBSan halts). hc_sanitizer_reports fails
+# the test on any report.
+HC_SANITIZE=${HC_SANITIZE:-none}
 HC_TOKEN_MS=${HC_TOKEN_MS:-1000}
 HC_TRANSPORT=${HC_TRANSPORT:-udp}
 HC_SUBNET=${HC_SUBNET:-10.213.0}
@@ -55,6 +63,7 @@ hc_init() { # BUILD_DIR NODES
     cp "$HC_SRC/tests/cluster/fence_hotspare_netns" "$HC_WORK/sbin/"
     chmod 755 "$HC_WORK/sbin/fence_hotspare_netns"
     corosync-keygen -l -k "$HC_WORK/authkey" >/dev/null 2>&1 || corosync-keygen -k "$HC_WORK/authkey" >/dev/null
+    hc_wrappers
     # The cluster key of the engines' replication frames (each node gets a 0600 copy).
     "$HC_BUILD/tools/ckptctl/ckptctl" keygen "$HC_WORK/ckpt-cluster.key" >/dev/null
     # Mounts made inside a node must never reach the host: the node's mount namespace is made
@@ -68,6 +77,43 @@ hc_init() { # BUILD_DIR NODES
     for cmd in corosync pacemakerd crm_mon crm_attribute cibadmin; do
         command -v $cmd >/dev/null || hc_die "$cmd is missing (scripts/install-deps.sh installs the cluster stack)"
     done
+}
+
+# The path to run for a binary of the build (BUILD-relative), as the cluster runs it: the binary
+# itself, or in a sanitizer build its wrapper.
+hc_bin() { # RELATIVE_PATH
+    if [ "$HC_SANITIZE" = none ]; then echo "$HC_BUILD/$1"; else echo "$HC_WORK/bin/$(basename "$1")"; fi
+}
+
+hc_wrappers() {
+    [ "$HC_SANITIZE" = none ] && return 0
+    local rel w
+    mkdir -p "$HC_WORK/bin"
+    for rel in engine/ckptd tools/ckptctl/ckptctl tools/ckptstat/ckptstat demo/ckpt_demo \
+               examples/kvstore/hotspare-kvstore; do
+        w="$HC_WORK/bin/$(basename "$rel")"
+        {
+            echo '#!/bin/sh'
+            echo "# $HC_SANITIZE build: the sanitizers' options, which pacemaker-execd does not pass on"
+            echo "ASAN_OPTIONS='log_path=$HC_WORK/shared/sanitizer.asan:detect_leaks=1:abort_on_error=0' \\"
+            echo "UBSAN_OPTIONS='log_path=$HC_WORK/shared/sanitizer.ubsan:halt_on_error=1:print_stacktrace=1' \\"
+            echo "exec '$HC_BUILD/$rel' \"\$@\""
+        } > "$w"
+        chmod 755 "$w"
+    done
+    hc_log "$HC_SANITIZE build: the cluster runs the binaries through wrappers in $HC_WORK/bin"
+}
+
+# Prints every sanitizer report the cluster's processes wrote; non-zero when there is one.
+hc_sanitizer_reports() {
+    local f found=1
+    for f in "$HC_WORK"/shared/sanitizer.*; do
+        [ -f "$f" ] || continue
+        echo "--- sanitizer report $f"
+        head -n 60 "$f"
+        found=0
+    done
+    [ $found = 1 ]
 }
 
 hc_name() { echo "node$1"; }
@@ -202,9 +248,9 @@ hc_cib() {
         <primitive id="ckptd" class="ocf" provider="hotspare" type="ckptd">
           <instance_attributes id="ckptd-ia">
             <nvpair id="ckptd-config" name="config" value="/etc/hotspare/ckptd.conf"/>
-            <nvpair id="ckptd-bin" name="ckptd" value="$HC_BUILD/engine/ckptd"/>
-            <nvpair id="ckptd-ctl" name="ckptctl" value="$HC_BUILD/tools/ckptctl/ckptctl"/>
-            <nvpair id="ckptd-stat" name="ckptstat" value="$HC_BUILD/tools/ckptstat/ckptstat"/>
+            <nvpair id="ckptd-bin" name="ckptd" value="$(hc_bin engine/ckptd)"/>
+            <nvpair id="ckptd-ctl" name="ckptctl" value="$(hc_bin tools/ckptctl/ckptctl)"/>
+            <nvpair id="ckptd-stat" name="ckptstat" value="$(hc_bin tools/ckptstat/ckptstat)"/>
             <nvpair id="ckptd-events" name="events_file" value="$HC_WORK/shared/events"/>
           </instance_attributes>
           <operations>

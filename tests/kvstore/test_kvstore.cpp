@@ -3,6 +3,7 @@
 // and engine) is SIGKILLed while clients write, several times back and forth: every SET that was
 // answered +OK is on the promoted standby with its value. States are asserted, never times.
 #include "child_process.hpp"
+#include "ckpt/client/session.hpp"
 #include "resp_client.hpp"
 #include "two_nodes.hpp"
 
@@ -295,7 +296,15 @@ TEST(KvStoreFailover, NoAcknowledgedSetIsLostWhenTheActiveNodeIsSigkilled) {
         eng[active]->kill_hard();
         srv[active]->proc->wait();
         const int next = 1 - active;
-        srv[next]->proc->kill(SIGUSR1); // take over: promote the replica, serve writes
+        // The cluster manager's part: promote the survivor's replica. Its server is told "active"
+        // by a role event on the checkpoint's notify fd and serves writes.
+        {
+            ckpt::client::SessionOptions so;
+            so.socket_path = eng[next]->socket();
+            auto session = ckpt::client::Session::connect(so);
+            ASSERT_TRUE(session) << session.message();
+            ASSERT_TRUE(eventually([&] { return bool(session->promote("kv-test")); })) << eng[next]->log();
+        }
         w.target_port = srv[next]->port;
         ASSERT_TRUE(eventually([&] {
             resp::Client c;

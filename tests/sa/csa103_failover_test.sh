@@ -3,9 +3,11 @@
 # the SA Forum API is built: `cc -std=c99 -Wall -Werror` against the *installed* <saCkpt.h> and
 # <hsCkpt.h> with nothing but -lSaCkpt (meson install into a temporary root first). Then two ckptd
 # nodes joined by DPDK memif run it as active (node 1) and standby (node 2); node 1's application
-# and ckptd are SIGKILLed, node 2 sees node 1 down, the standby is told to take over (SIGUSR1, as
-# an availability manager would) and must find every number the active saw acknowledged, then
-# continue counting, its own numbers acknowledged too.
+# and ckptd are SIGKILLed, node 2 sees node 1 down, its replica is promoted (`ckptctl promote`, what
+# the cluster's ocf:hotspare:ckptd does), and the standby learns it from the role delivery
+# (hsCkptRoleTrack, through saCkptDispatch; no signal): it must say "role: active, epoch N" with the
+# new epoch, find every number the active saw acknowledged, then continue counting, its own
+# numbers acknowledged too.
 # Usage: csa103_failover_test.sh BUILD_DIR SOURCE_DIR [SANITIZE]
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -99,7 +101,16 @@ kill -9 "$active" "$engine1"; wait "$active" "$engine1" 2>/dev/null || true
 acked=$(grep -o 'acked [0-9]*' "$work/active.log" | awk '{print $2}' | sort -n | tail -1)
 [ -n "$acked" ] || fail "the active had no number acknowledged"
 for _ in $(seq 500); do [ "$(peer_state 2 1)" = down ] && break; sleep 0.01; done
-kill -USR1 "$standby"
+grep -q 'role: standby' "$work/standby.log" || fail "the standby was not told its role (standby) at first"
+grep -q 'TAKEOVER' "$work/standby.log" && fail "the standby took over before its replica was promoted"
+epoch=""
+for ck in $("$build/tools/ckptctl/ckptctl" --socket "$work/node2.sock" list | awk 'NR > 1 {print $1}'); do
+    epoch=$("$build/tools/ckptctl/ckptctl" --socket "$work/node2.sock" promote "$ck") || fail "ckptctl promote $ck"
+done
+[ -n "$epoch" ] || fail "node 2 holds no checkpoint to promote"
+epoch=$(echo "$epoch" | sed -n 's/.*, epoch \([0-9]*\).*/\1/p') # "... is active on this node, epoch N (promotion ...)"
+for _ in $(seq 1000); do grep -q 'TAKEOVER' "$work/standby.log" && break; sleep 0.01; done
+grep -q "role: active, epoch $epoch\$" "$work/standby.log" || fail "the standby was not told \"active, epoch $epoch\""
 for _ in $(seq 1000); do grep -q 'acked' "$work/standby.log" && break; sleep 0.01; done
 sleep 0.5
 kill -TERM "$standby"; wait "$standby" || fail "the standby exited with an error"

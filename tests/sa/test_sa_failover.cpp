@@ -1,6 +1,7 @@
 // The SA Forum C API on two ckptd nodes over DPDK memif: a standby replica opened for write,
 // saCkptActiveReplicaSet taking over, saCkptCheckpointSynchronize waiting for the standby (and its
-// TIMEOUT and TRY_AGAIN), hot-standby deliveries across nodes, the codes a standby node returns.
+// TIMEOUT and TRY_AGAIN), hot-standby deliveries across nodes, role deliveries (hsCkptRoleTrack)
+// on promotion, the codes a standby node returns.
 #include "hsCkpt.h"
 #include "saCkpt.h"
 #include "two_nodes.hpp"
@@ -170,6 +171,101 @@ TEST_F(SaFailover, ActiveReplicaSetSwitchesOverWhileBothLive) {
     // Node 1 learns of the higher epoch and becomes the standby: its writes say no active replica.
     EXPECT_TRUE(eventually([&] { return write(c1, "seq", "stale") == SA_AIS_ERR_NOT_EXIST; }));
     EXPECT_TRUE(eventually([&] { return read(c1, "seq") == "8"; }));
+}
+
+struct Roles {
+    std::vector<hsCkptRoleEventT> events;
+    static void on(SaCkptCheckpointHandleT, const hsCkptRoleEventT* e, void* ctx) {
+        static_cast<Roles*>(ctx)->events.push_back(*e);
+    }
+};
+
+/// Dispatches library handle `h` while its selection object is readable.
+void pump(SaCkptHandleT h) {
+    SaSelectionObjectT fd;
+    ASSERT_EQ(saCkptSelectionObjectGet(h, &fd), SA_AIS_OK);
+    pollfd p{static_cast<int>(fd), POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1) {
+        EXPECT_EQ(saCkptDispatch(h, SA_DISPATCH_ALL), SA_AIS_OK) << hsCkptLastErrorText();
+    }
+}
+
+TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
+    Roles r1, r2;
+    EXPECT_EQ(hsCkptRoleTrack(c2, nullptr, nullptr), SA_AIS_ERR_INVALID_PARAM);
+    EXPECT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_ERR_NOT_EXIST);
+    ASSERT_EQ(hsCkptRoleTrack(c1, Roles::on, &r1), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(hsCkptRoleTrack(c2, Roles::on, &r2), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(hsCkptRoleTrack(c2, Roles::on, &r2), SA_AIS_ERR_EXIST);
+    // Change tracking shares the selection object and the watcher registration.
+    std::vector<std::string> seen;
+    ASSERT_EQ(hsCkptSectionChangeTrack(
+                  c2, HS_CKPT_TRACK_DATA,
+                  [](SaCkptCheckpointHandleT, const SaCkptSectionIdT*, const void* d, SaSizeT n, SaUint64T, void* ctx) {
+                      static_cast<std::vector<std::string>*>(ctx)->emplace_back(static_cast<const char*>(d), n);
+                  },
+                  &seen),
+              SA_AIS_OK);
+    // The first delivery: the current role.
+    ASSERT_TRUE(eventually([&] {
+        pump(h1);
+        pump(h2);
+        return !r1.events.empty() && !r2.events.empty();
+    }));
+    EXPECT_EQ(r1.events.front().role, HS_CKPT_ROLE_ACTIVE);
+    const SaUint64T first_epoch = r1.events.front().epoch;
+    EXPECT_NE(first_epoch, 0u);
+    EXPECT_EQ(r2.events.front().role, HS_CKPT_ROLE_STANDBY);
+    EXPECT_EQ(r2.events.front().activeNode, 1u);
+    ASSERT_EQ(write(c1, "seq", "5"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    EXPECT_TRUE(eventually([&] {
+        pump(h2);
+        return !seen.empty() && seen.back() == "5";
+    }));
+    EXPECT_EQ(r2.events.size(), 1u); // a change is no role change
+    // Someone else (here another process's handle, under a cluster: the resource agent) promotes
+    // node 2's replica: the standby application is told "active" with a higher epoch, the old
+    // active "standby" with node 2 as the active.
+    SaCkptHandleT h3 = init(nodes->b->socket());
+    SaNameT n = name(kName);
+    SaCkptCheckpointHandleT c3 = 0;
+    ASSERT_EQ(saCkptCheckpointOpen(h3, &n, nullptr, kRW, kTimeout, &c3), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(saCkptActiveReplicaSet(c3), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_TRUE(eventually([&] {
+        pump(h1);
+        pump(h2);
+        return r1.events.size() >= 2 && r2.events.size() >= 2;
+    }));
+    EXPECT_EQ(r2.events.back().role, HS_CKPT_ROLE_ACTIVE);
+    EXPECT_GT(r2.events.back().epoch, first_epoch);
+    EXPECT_EQ(r2.events.back().epoch & 0xffff, 2u); // promoted by node 2
+    EXPECT_EQ(r1.events.back().role, HS_CKPT_ROLE_STANDBY);
+    EXPECT_EQ(r1.events.back().activeNode, 2u);
+    EXPECT_EQ(r1.events.back().lostCommits, 0u); // everything was acknowledged
+    // Told "active", the application takes the write side (idempotent: the epoch stays).
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(write(c2, "seq", "6"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(saCkptCheckpointSynchronize(c2, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+    for (int i = 0; i < 20; ++i) {
+        pump(h2);
+        ::usleep(5000);
+    }
+    EXPECT_EQ(r2.events.back().epoch & 0xffff, 2u);
+    EXPECT_EQ(r2.events.size(), 2u) << "saCkptActiveReplicaSet after the promotion raised the epoch again";
+    // Stopping change tracking keeps role tracking: node 1 takes over again (a switch-over), and
+    // node 2's application is told "standby".
+    ASSERT_EQ(hsCkptSectionChangeTrackStop(c2), SA_AIS_OK);
+    ASSERT_EQ(saCkptActiveReplicaSet(c1), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_TRUE(eventually([&] {
+        pump(h2);
+        return r2.events.size() >= 3;
+    }));
+    EXPECT_EQ(r2.events.back().role, HS_CKPT_ROLE_STANDBY);
+    EXPECT_EQ(r2.events.back().activeNode, 1u);
+    ASSERT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_OK);
+    EXPECT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_ERR_NOT_EXIST);
+    (void)saCkptFinalize(h3);
 }
 
 } // namespace
