@@ -102,7 +102,7 @@ ckpt::Result<SaCkptCheckpointHandleT> open_checkpoint(const std::shared_ptr<Libr
                                                       SaUint32T flags) {
     auto c = std::make_shared<Ckpt>();
     c->lib = lib;
-    c->engine_name = engine_name(sa_name);
+    c->engine_name = sa_name; // ckptd takes any SaNameT as it is
     c->sa_name = std::move(sa_name);
     c->flags = flags;
     const ckpt::CheckpointAttributes* ea = eattrs ? &*eattrs : nullptr;
@@ -428,7 +428,7 @@ extern "C" SaAisErrorT saCkptCheckpointUnlink(SaCkptHandleT ckptHandle, const Sa
     if (checkpointName->length == 0 || checkpointName->length > SA_MAX_NAME_LENGTH)
         return error(SA_AIS_ERR_INVALID_PARAM,
                      "checkpointName length is " + std::to_string(checkpointName->length) + " (1..256 allowed)");
-    auto st = lib->session->unlink(engine_name(name_of(checkpointName)));
+    auto st = lib->session->unlink(name_of(checkpointName));
     if (!st && st.error() == Error::kBadOperation) // a standby replica here: only its active node unlinks
         return error(SA_AIS_ERR_TRY_AGAIN, st.message());
     if (!st) return map_failure(st.failure(), kUnlink);
@@ -732,7 +732,13 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
         }
         tx.write(e.dataOffset, std::span(static_cast<const std::byte*>(e.dataBuffer), e.dataSize));
     }
-    // 4. Publish; in ALL_REPLICAS mode return once every replica applied every section.
+    // 4. Sections that grow need room in checkpointSize (the bytes sections hold): all granted
+    // before any is published, or none published (the open transactions roll back as they go).
+    for (std::size_t t : order) {
+        if (auto st = targets[t].tx->reserve(); !st)
+            return at(targets[t].first, map_failure(st.failure(), kWrite));
+    }
+    // 5. Publish; in ALL_REPLICAS mode return once every replica applied every section.
     const bool sync = all_replicas(*c);
     boost::container::small_vector<std::uint64_t, 4> seqs(targets.size());
     for (std::size_t i = 0; i < order.size(); ++i) {

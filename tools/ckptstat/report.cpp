@@ -1,6 +1,7 @@
 #include "report.hpp"
 
 #include "format.hpp"
+#include "ckpt/common/attributes.hpp"
 
 #include <cinttypes>
 #include <cstdio>
@@ -44,7 +45,7 @@ Table checkpoint_table(const Figures& f) {
     for (const auto& c : f.checkpoints) {
         const auto& s = *c.stats;
         const auto mode = static_cast<UpdateMode>(s.creation_flags & kUpdateModeMask);
-        t.add_row({c.name, std::string(role_name(s.role)), num(s.epoch), std::string(format_update_mode(mode)),
+        t.add_row({printable_name(c.name), std::string(role_name(s.role)), num(s.epoch), std::string(format_update_mode(mode)),
                    format_fraction(s.sections, s.max_sections), format_fraction(s.bytes_used, s.checkpoint_size),
                    num(s.commits), fixed(c.commits_per_s, 1), fixed(c.dirty_bytes_per_s, 0),
                    fixed(c.wire_bytes_per_s, 0), c.delta_ratio ? fixed(*c.delta_ratio, 3) : "-",
@@ -74,7 +75,7 @@ Table lag_table(const Sample& s) {
             const std::uint64_t age =
                 l.oldest_mono_ns == 0 ? 0
                                       : static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - l.oldest_mono_ns));
-            t.add_row({c.name(), num(l.node_id), std::string(member_state_name(l.state)), num(l.commits), num(l.bytes),
+            t.add_row({printable_name(c.name()), num(l.node_id), std::string(member_state_name(l.state)), num(l.commits), num(l.bytes),
                        format_duration_ns(age)});
         }
     }

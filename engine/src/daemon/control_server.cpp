@@ -294,6 +294,8 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
         return on_demote(s, id, d);
     case proto::Op::kRetention:
         return on_retention(s, id, d);
+    case proto::Op::kReserve:
+        return on_reserve(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
@@ -339,12 +341,12 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
         if (has_attrs && !(attrs == c->attributes())) {
             (void)reply(s, proto::reply_error(
                                Op::kOpen, id,
-                               fail(Error::kExist, "checkpoint '" + name + "' exists with other creation attributes")));
+                               fail(Error::kExist, "checkpoint '" + printable_name(name) + "' exists with other creation attributes")));
             return;
         }
     } else {
         if (!(flags & kOpenCreate)) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+            (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
             return;
         }
         auto r = reg_.create_checkpoint(name, attrs);
@@ -358,7 +360,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
         (void)reply(
             s, proto::reply_error(Op::kOpen, id,
                                   fail(Error::kBadOperation,
-                                       "checkpoint '" + name + "' is a standby replica on this node" +
+                                       "checkpoint '" + printable_name(name) + "' is a standby replica on this node" +
                                            (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
                                            "; open it read-only, or promote it first")));
         return;
@@ -383,7 +385,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
             h.writer = *w;
         }
     }
-    if (c->repair_data_header()) log_.log("checkpoint '%s': repaired a scribbled DATA header", name.c_str());
+    if (c->repair_data_header()) log_.log("checkpoint '%s': repaired a scribbled DATA header", printable_name(name).c_str());
     auto meta_fd = c->meta_fd_readonly();
     auto data_fd = c->data_fd((flags & kOpenWrite) != 0);
     if (!meta_fd || !data_fd) {
@@ -399,7 +401,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     int fds[2] = {meta_fd->get(), data_fd->get()};
     s.handles.emplace(handle, std::move(h));
     if (cfg_.verbose)
-        log_.log("pid %d opened '%s' flags %u handle %lu writer %d", s.cred.pid, name.c_str(), flags,
+        log_.log("pid %d opened '%s' flags %u handle %lu writer %d", s.cred.pid, printable_name(name).c_str(), flags,
                  static_cast<unsigned long>(handle), static_cast<int>(s.handles[handle].writer));
     (void)reply(s, e, fds);
 }
@@ -425,20 +427,20 @@ void ControlServer::on_unlink(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kUnlink, validate_name(name));
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kUnlink, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kUnlink, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto c = it->second;
     if (c->role() == shm::kRoleStandby) {
         (void)reply(s, proto::reply_error(Op::kUnlink, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + name +
+                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(name) +
                                                                          "' is a standby replica here; unlink it on "
                                                                          "its active node")));
         return;
     }
     if (repl_) repl_->forget(c); // the standbys drop their replicas too
     reg_.unlink(c);
-    log_.log("unlinked checkpoint '%s'", name.c_str());
+    log_.log("unlinked checkpoint '%s'", printable_name(name).c_str());
     (void)reply(s, proto::reply_ok(Op::kUnlink, id));
 }
 
@@ -475,7 +477,7 @@ void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decod
     if (!(h->flags & kOpenWrite)) {
         (void)reply(s,
                     proto::reply_error(Op::kSectionCreate, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
         return;
     }
     // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
@@ -512,7 +514,7 @@ void ControlServer::on_section_delete(Session& s, std::uint32_t id, proto::Decod
     if (!(h->flags & kOpenWrite)) {
         (void)reply(s,
                     proto::reply_error(Op::kSectionDelete, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionDelete, h->ckpt->delete_section(sid));
@@ -534,7 +536,7 @@ void ControlServer::on_section_expiration(Session& s, std::uint32_t id, proto::D
     if (!(h->flags & kOpenWrite)) {
         (void)reply(s,
                     proto::reply_error(Op::kSectionExpiration, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionExpiration, h->ckpt->set_expiration(sid, expiration));
@@ -597,7 +599,7 @@ void ControlServer::on_inspect(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_DECODED(Op::kInspect);
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kInspect, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kInspect, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto& c = it->second;
@@ -625,6 +627,20 @@ void ControlServer::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d)
     }
     CKPT_REPLY_IF_FAILED(Op::kRollback, h->ckpt->rollback(slot, h->writer));
     (void)reply(s, proto::reply_ok(Op::kRollback, id));
+}
+
+void ControlServer::on_reserve(Session& s, std::uint32_t id, proto::Decoder& d) {
+    const std::uint64_t handle = d.u64();
+    const std::uint32_t slot = d.u32();
+    const std::uint64_t size = d.u64();
+    CKPT_DECODED(Op::kReserve);
+    Handle* h = find_handle(s, handle);
+    if (!h || h->writer == proto::kNoWriterSlot) {
+        (void)reply(s, proto::reply_error(Op::kReserve, id, fail(Error::kBadHandle, "no handle open for write")));
+        return;
+    }
+    CKPT_REPLY_IF_FAILED(Op::kReserve, h->ckpt->reserve_size(slot, h->writer, size));
+    (void)reply(s, proto::reply_ok(Op::kReserve, id));
 }
 
 void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
@@ -674,7 +690,7 @@ void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kPromote, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
@@ -697,7 +713,7 @@ void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kDemote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kDemote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kDemote, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
@@ -728,7 +744,7 @@ void ControlServer::on_retention(Session& s, std::uint32_t id, proto::Decoder& d
     }
     if (h->ckpt->unlinked) {
         (void)reply(s, proto::reply_error(Op::kRetention, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + h->ckpt->name() +
+                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(h->ckpt->name()) +
                                                                          "' was unlinked: its retention is moot")));
         return;
     }
