@@ -296,6 +296,16 @@ Status Checkpoint::set_retention(std::int64_t retention_ns) {
     return {};
 }
 
+Result<bool> Checkpoint::directory_replicated(std::uint64_t change) const {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    CKPT_TRY_ASSIGN(rep,
+                    core_->session->call(proto::Op::kDirectory, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    proto::Decoder d(rep.body);
+    const std::uint64_t oldest = d.u64();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed DIRECTORY reply");
+    return oldest == 0 || oldest > change;
+}
+
 Status Checkpoint::close() {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is already closed");
     core_->closed = true;

@@ -187,10 +187,12 @@ SaAisErrorT not_active_here(const Ckpt& c) {
                                            "saCkptActiveReplicaSet makes it active)");
 }
 
-/// Waits until every section's commits so far are applied by every required replica.
+/// Waits until every section's commits so far, and every section create, delete and expiration
+/// change so far, are applied by every required replica.
 ckpt::Status synchronize(Ckpt& c, std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     auto ck = c.checkpoint();
+    const std::uint64_t changes = ck.commit_seq(); // the directory changes made so far are numbered up to this
     for (const auto& d : ck.sections(client::SectionsChosen::kAny)) {
         auto sec = c.section(d.id);
         if (!sec) continue; // deleted meanwhile: nothing to wait for
@@ -216,7 +218,25 @@ ckpt::Status synchronize(Ckpt& c, std::chrono::milliseconds limit) {
             }
         }
     }
-    return {};
+    // Section creations and deletions travel in the same ordered stream as commits, but may come
+    // after the last one: ask ckptd until no required standby lacks one (a slow path, as is this call).
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(20))) {
+        if (c.closed.load()) return ckpt::fail(Error::kBadHandle, "the checkpoint was closed");
+        auto done = ck.directory_replicated(changes);
+        if (!done) return done.failure();
+        if (*done) return {};
+        auto rep = ck.replication();
+        if (rep.role == "standby")
+            return ckpt::fail(Error::kNotExist, "this node is no longer the active replica of '" + c.sa_name + "'");
+        if (rep.sync_blocked_by != 0)
+            return ckpt::fail(Error::kTryAgain, "required standby node " + std::to_string(rep.sync_blocked_by) +
+                                                    " is down: replicas cannot be synchronized now");
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline)
+            return ckpt::fail(Error::kTimeout,
+                              "replicas did not apply every section creation and deletion within the timeout");
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
+    }
 }
 
 /// Copies out a consistent state of `sec` from `offset`: into `buf` (up to `cap` bytes), or, when

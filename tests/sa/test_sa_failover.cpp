@@ -122,6 +122,32 @@ TEST_F(SaFailover, SynchronizeWaitsForTheStandby) {
     EXPECT_EQ(read(c2, "seq"), "frozen");
 }
 
+// Synchronize covers section creation and deletion too, not only commits: an empty section (no
+// commit travels for it) exists on node 2 once it returns, a deleted one is gone, and with the
+// standby frozen a creation alone makes Synchronize time out.
+TEST_F(SaFailover, SynchronizeCoversSectionCreateAndDelete) {
+    for (int i = 0; i < 10; ++i) {
+        const std::string id = "s" + std::to_string(i);
+        SaCkptSectionIdT s = sid(id);
+        SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+        ASSERT_EQ(saCkptSectionCreate(c1, &sc, nullptr, 0), SA_AIS_OK) << hsCkptLastErrorText();
+        ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+        EXPECT_EQ(read(c2, id), ""); // there, empty
+        ASSERT_EQ(saCkptSectionDelete(c1, &s), SA_AIS_OK) << hsCkptLastErrorText();
+        ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+        EXPECT_EQ(read(c2, id), "error " + std::to_string(SA_AIS_ERR_NOT_EXIST)); // gone
+    }
+    ASSERT_EQ(::kill(nodes->b->pid(), SIGSTOP), 0);
+    SaCkptSectionIdT s = sid("while-frozen");
+    SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+    ASSERT_EQ(saCkptSectionCreate(c1, &sc, nullptr, 0), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(saCkptCheckpointSynchronize(c1, 1 * SA_TIME_ONE_MILLISECOND), SA_AIS_ERR_TIMEOUT)
+        << hsCkptLastErrorText();
+    ::kill(nodes->b->pid(), SIGCONT);
+    EXPECT_TRUE(eventually([&] { return saCkptCheckpointSynchronize(c1, kTimeout) == SA_AIS_OK; }));
+    EXPECT_EQ(read(c2, "while-frozen"), "");
+}
+
 TEST_F(SaFailover, HotStandbyDeliveriesCrossNodes) {
     struct Seen {
         std::vector<std::string> values;

@@ -296,6 +296,8 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
         return on_retention(s, id, d);
     case proto::Op::kReserve:
         return on_reserve(s, id, d);
+    case proto::Op::kDirectory:
+        return on_directory(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
@@ -641,6 +643,19 @@ void ControlServer::on_reserve(Session& s, std::uint32_t id, proto::Decoder& d) 
     }
     CKPT_REPLY_IF_FAILED(Op::kReserve, h->ckpt->reserve_size(slot, h->writer, size));
     (void)reply(s, proto::reply_ok(Op::kReserve, id));
+}
+
+void ControlServer::on_directory(Session& s, std::uint32_t id, proto::Decoder& d) {
+    const std::uint64_t handle = d.u64();
+    CKPT_DECODED(Op::kDirectory);
+    Handle* h = find_handle(s, handle);
+    if (!h) {
+        (void)reply(s, proto::reply_error(Op::kDirectory, id, fail(Error::kBadHandle, "no such handle")));
+        return;
+    }
+    auto e = proto::reply_ok(Op::kDirectory, id);
+    e.u64(repl_ ? repl_->oldest_unapplied_directory_change(*h->ckpt) : 0);
+    (void)reply(s, e);
 }
 
 void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {

@@ -63,7 +63,7 @@ void ActiveSide::give_up_pending(Replica& r) {
     std::uint64_t first = 0, last = 0;
     std::vector<std::uint32_t> slots;
     for (const auto& [id, p] : pending_) {
-        if (p.repl != &r) continue;
+        if (p.repl != &r || p.directory) continue;
         if (n++ == 0) first = p.change;
         first = std::min(first, p.change);
         last = std::max(last, p.change);
@@ -162,8 +162,19 @@ void ActiveSide::announce(Replica& r, std::uint16_t node) {
 void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     Checkpoint& c = *r.ckpt;
     if (ev.kind != ReplEvent::Kind::kCommit) {
-        for (auto& [node, m] : r.active.members)
-            if (m.state == Member::State::kInSync) send_section(r, node, ev);
+        // Tracked as commits are (without a section sequence or lag), so that saCkptCheckpointSynchronize
+        // can wait until every required standby applied the directory changes made before it.
+        const std::uint64_t id = next_commit_id_++;
+        Pending p{&r, ev.slot, ev.generation, 0, 0, c.meta().commit_seq(), {}};
+        p.directory = true;
+        for (auto& [node, m] : r.active.members) {
+            if (m.state == Member::State::kInSync)
+                send_section(r, node, ev, m.required ? Completion{kCommitDone, id} : Completion{});
+            if (!m.required) continue;
+            p.waiting.push_back(node);
+            if (m.state == Member::State::kAwaitHashes) m.barrier.push_back(id); // the resync covers it
+        }
+        if (!p.waiting.empty()) pending_.emplace(id, std::move(p));
         return;
     }
     crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
@@ -229,7 +240,7 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     }
 }
 
-void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev) {
+void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev, Completion done) {
     SectionBody s;
     s.checkpoint_id = r.wire_id;
     s.op = ev.kind == ReplEvent::Kind::kInstall  ? SectionOp::kInstall
@@ -244,7 +255,14 @@ void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& e
     s.size = ev.size;
     s.id = std::as_bytes(std::span(ev.id));
     const std::size_t n = encode_section_body(out_.body(), s);
-    out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n));
+    out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n), done);
+}
+
+std::uint64_t ActiveSide::oldest_unapplied_directory_change(const Replica& r) const {
+    std::uint64_t oldest = 0;
+    for (const auto& [id, p] : pending_)
+        if (p.repl == &r && p.directory && (oldest == 0 || p.change < oldest)) oldest = p.change;
+    return oldest;
 }
 
 void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f, const HashesBody& h) {
@@ -366,6 +384,11 @@ void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
     p.waiting.erase(std::remove(p.waiting.begin(), p.waiting.end(), node), p.waiting.end());
     if (!p.waiting.empty()) return;
     Replica& r = *p.repl;
+    if (p.directory) { // a directory change every required standby applied: nothing else to count
+        pending_.erase(it);
+        r.ckpt->publish_acks(); // a Synchronize waiting for it looks again
+        return;
+    }
     r.ckpt->set_acked(p.slot, p.generation, p.seq);
     r.active.lag_commits -= 1;
     r.active.lag_bytes -= p.bytes;
@@ -522,7 +545,8 @@ std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) con
         if (!m.required) continue;
         std::uint64_t n = 0;
         for (const auto& [id, p] : pending_)
-            if (p.repl == &r && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end()) ++n;
+            if (p.repl == &r && !p.directory && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end())
+                ++n;
         v.push_back({node,
                      m.state == Member::State::kInSync        ? (m.barrier.empty() ? "in-sync" : "resync")
                      : m.state == Member::State::kAwaitHashes ? "resync"
@@ -550,6 +574,7 @@ void ActiveSide::refresh_lag_figures() {
     }
     // pending_ is in commit order, so the first commit a standby waits for is its oldest.
     for (const auto& [id, p] : pending_) {
+        if (p.directory) continue;
         CheckpointFigures& f = p.repl->figures;
         for (std::uint16_t node : p.waiting) {
             for (std::uint32_t i = 0; i < f.peer_count; ++i) {

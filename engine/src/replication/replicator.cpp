@@ -137,6 +137,12 @@ std::vector<Replicator::MemberView> Replicator::members_of(const Checkpoint& c) 
     return {};
 }
 
+std::uint64_t Replicator::oldest_unapplied_directory_change(const Checkpoint& c) const {
+    for (const auto& r : replicas_)
+        if (r->ckpt.get() == &c) return active_.oldest_unapplied_directory_change(*r);
+    return 0;
+}
+
 void Replicator::on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) {
     active_.on_peer_down(node, abandoned);
     // A standby keeps a commit cut in half staged (never applied). Discarding it here would lose
