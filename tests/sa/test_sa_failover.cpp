@@ -1,6 +1,7 @@
 // The SA Forum C API on two ckptd nodes over DPDK memif: a standby replica opened for write,
 // saCkptActiveReplicaSet taking over, saCkptCheckpointSynchronize waiting for the standby (and its
 // TIMEOUT and TRY_AGAIN), hot-standby deliveries across nodes, the codes a standby node returns.
+#include "ckpt/client/session.hpp"
 #include "hsCkpt.h"
 #include "saCkpt.h"
 #include "two_nodes.hpp"
@@ -196,6 +197,30 @@ TEST_F(SaFailover, ActiveReplicaSetSwitchesOverWhileBothLive) {
     // Node 1 learns of the higher epoch and becomes the standby: its writes say no active replica.
     EXPECT_TRUE(eventually([&] { return write(c1, "seq", "stale") == SA_AIS_ERR_NOT_EXIST; }));
     EXPECT_TRUE(eventually([&] { return read(c1, "seq") == "8"; }));
+}
+
+// Under a cluster manager (issue 12, docs/CLUSTER.md) Pacemaker decides: its resource agent promotes
+// the node (`ckptctl promote`, the PROMOTE op), then tells the application it is active, and the
+// application calls saCkptActiveReplicaSet, as csa103's standby does. That call succeeds, and is
+// no second promotion: the epoch the cluster manager's promotion set stays.
+TEST_F(SaFailover, ActiveReplicaSetAfterTheClusterManagerPromotedSucceedsWithoutASecondPromotion) {
+    ASSERT_EQ(write(c1, "seq", "5"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    nodes->a->kill_hard();
+    ASSERT_TRUE(wait_peer_state(nodes->b->socket(), 1, "down"));
+    auto admin = ckpt::client::Session::connect({.socket_path = nodes->b->socket(), .reconnect = false});
+    ASSERT_TRUE(admin.ok()) << admin.message();
+    auto epoch = admin->promote(kName); // what the agent's promote action runs
+    ASSERT_TRUE(epoch.ok()) << epoch.message();
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(write(c2, "seq", "6"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(read(c2, "seq"), "6");
+    auto ck = admin->open(kName, ckpt::kOpenRead);
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    EXPECT_EQ(ck->replication().role, "active");
+    EXPECT_EQ(ck->replication().epoch, *epoch); // not raised again by the application's call
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText(); // and again: still OK
+    EXPECT_EQ(ck->replication().epoch, *epoch);
 }
 
 } // namespace
