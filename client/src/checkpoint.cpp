@@ -227,8 +227,8 @@ std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::
 
 Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_index) const {
     if (core_ && !core_->closed && !(core_->flags & kOpenRead)) // before any section: no request was served
-        return fail(Error::kAccess,
-                    "checkpoint '" + printable_name(core_->name) + "' is open write-only: reading needs the READ open flag");
+        return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) +
+                                        "' is open write-only: reading needs the READ open flag");
     for (std::size_t k = 0; k < requests.size(); ++k) {
         auto& r = requests[k];
         auto fail_at = [&](const Failure& f) -> Status {
@@ -298,8 +298,7 @@ Status Checkpoint::set_retention(std::int64_t retention_ns) {
 
 Result<bool> Checkpoint::directory_replicated(std::uint64_t change) const {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    CKPT_TRY_ASSIGN(rep,
-                    core_->session->call(proto::Op::kDirectory, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kDirectory, [&](proto::Encoder& e) { e.u64(core_->handle); }));
     proto::Decoder d(rep.body);
     const std::uint64_t oldest = d.u64();
     if (!d.at_end()) return fail(Error::kMessageError, "malformed DIRECTORY reply");

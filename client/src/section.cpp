@@ -35,8 +35,9 @@ Status replication_allows_write(detail::CheckpointCore& ck, std::chrono::millise
     const std::uint32_t window = load_acquire(h.async_window);
     if (window == 0 || load_acquire(h.repl_lag_commits) < window) return {};
     if (load_acquire(h.window_policy) == kWindowTryAgain)
-        return fail(Error::kTryAgain, "replication lag of checkpoint '" + printable_name(ck.name) + "' reached async_window (" +
-                                          std::to_string(window) + " commits not yet applied by its standbys)");
+        return fail(Error::kTryAgain, "replication lag of checkpoint '" + printable_name(ck.name) +
+                                          "' reached async_window (" + std::to_string(window) +
+                                          " commits not yet applied by its standbys)");
     return detail::wait_for(
         ck, [&] { return load_acquire(h.repl_lag_commits) < window || load_acquire(h.role) == kRoleStandby; }, timeout,
         "replication lag to drop below async_window");
@@ -82,7 +83,8 @@ Status wait_replication(detail::CheckpointCore& ck, std::uint32_t slot, std::uin
 
 Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
     if (!ck_ || ck_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!(ck_->flags & kOpenWrite)) return fail(Error::kAccess, "checkpoint '" + printable_name(ck_->name) + "' is open read-only");
+    if (!(ck_->flags & kOpenWrite))
+        return fail(Error::kAccess, "checkpoint '" + printable_name(ck_->name) + "' is open read-only");
     detail::CheckpointCore& ck = *ck_;
     if (ck.writer == proto::kNoWriterSlot) return fail(Error::kBadHandle, "no writer slot (reconnect failed?)");
     CKPT_TRY(replication_allows_write(ck, timeout));
@@ -185,8 +187,8 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
     // SA Forum: saCkptCheckpointRead through a handle not opened for read mode is ACCESS. The
     // mapping is readable anyway (DATA is mapped for write), so the library is where it is kept.
     if (!(ck.flags & kOpenRead))
-        return fail(Error::kAccess,
-                    "checkpoint '" + printable_name(ck.name) + "' is open write-only: reading needs the READ open flag");
+        return fail(Error::kAccess, "checkpoint '" + printable_name(ck.name) +
+                                        "' is open write-only: reading needs the READ open flag");
     const SectionDesc& desc = ck.meta.desc(slot_);
     const SectionControl& ctl = ck.data.control(slot_);
     std::uint64_t lock = load_acquire(ctl.lock);

@@ -40,10 +40,10 @@ Status validate_attributes(const CheckpointAttributes& a) {
                                              ? kMaxReservation + 1
                                              : (a.max_section_size + a.block_size - 1) / a.block_size * a.block_size;
             if (extent > kMaxReservation / a.max_sections)
-                return fail(Error::kNoResources,
-                            "a net-size checkpoint reserves max_sections * max_section_size (" +
-                                std::to_string(a.max_sections) + " * " + std::to_string(a.max_section_size) +
-                                ", block-rounded): more than the 1 TiB a checkpoint may reserve");
+                return fail(Error::kNoResources, "a net-size checkpoint reserves max_sections * max_section_size (" +
+                                                     std::to_string(a.max_sections) + " * " +
+                                                     std::to_string(a.max_section_size) +
+                                                     ", block-rounded): more than the 1 TiB a checkpoint may reserve");
         }
     } else if (a.max_section_size > a.checkpoint_size) {
         return fail(Error::kInvalidParam, "max_section_size (" + std::to_string(a.max_section_size) +
@@ -62,7 +62,8 @@ Status validate_attributes(const CheckpointAttributes& a) {
 }
 
 Status validate_name(std::string_view name) {
-    if (name.empty()) return fail(Error::kInvalidParam, "checkpoint name is empty (1.." + std::to_string(kMaxNameLength) + " bytes)");
+    if (name.empty())
+        return fail(Error::kInvalidParam, "checkpoint name is empty (1.." + std::to_string(kMaxNameLength) + " bytes)");
     if (name.size() > kMaxNameLength)
         return fail(Error::kNameTooLong, "checkpoint name is " + std::to_string(name.size()) + " bytes, at most " +
                                              std::to_string(kMaxNameLength) + " allowed");

@@ -8,7 +8,6 @@
 
 namespace hotspare::sa {
 
-
 /// Creation attributes for ckptd: the update mode and collocation as given, the section limits as
 /// given, a block size from maxSectionSize, and a checkpoint size of maxSections block-rounded
 /// maxSectionSize extents plus checkpointSize (from which to_sa() recovers checkpointSize).

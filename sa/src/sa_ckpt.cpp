@@ -755,8 +755,7 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
     // 4. Sections that grow need room in checkpointSize (the bytes sections hold): all granted
     // before any is published, or none published (the open transactions roll back as they go).
     for (std::size_t t : order) {
-        if (auto st = targets[t].tx->reserve(); !st)
-            return at(targets[t].first, map_failure(st.failure(), kWrite));
+        if (auto st = targets[t].tx->reserve(); !st) return at(targets[t].first, map_failure(st.failure(), kWrite));
     }
     // 5. Publish; in ALL_REPLICAS mode return once every replica applied every section.
     const bool sync = all_replicas(*c);

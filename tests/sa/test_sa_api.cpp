@@ -549,12 +549,11 @@ TEST_F(Manage, CheckpointSizeCountsTheBytesSectionsHold) {
     auto c = create("netsize", a);
     ASSERT_EQ(add_section(c, "a", "abc"), SA_AIS_OK);
     EXPECT_EQ(add_section(c, "b", "xy"), SA_AIS_ERR_NO_SPACE) << hsCkptLastErrorText(); // 3 + 2 > 4
-    ASSERT_EQ(add_section(c, "b", "x"), SA_AIS_OK);                                      // 3 + 1 = 4
-    ASSERT_EQ(add_section(c, "c"), SA_AIS_OK);                                           // empty: 4
+    ASSERT_EQ(add_section(c, "b", "x"), SA_AIS_OK);                                     // 3 + 1 = 4
+    ASSERT_EQ(add_section(c, "c"), SA_AIS_OK);                                          // empty: 4
     // Growing "c" by one byte would make 5.
     EXPECT_EQ(write(c, "c", "z"), SA_AIS_ERR_NO_RESOURCES) << hsCkptLastErrorText();
-    EXPECT_NE(std::string(hsCkptLastErrorText()).find("checkpoint_size 4"), std::string::npos)
-        << hsCkptLastErrorText();
+    EXPECT_NE(std::string(hsCkptLastErrorText()).find("checkpoint_size 4"), std::string::npos) << hsCkptLastErrorText();
     SaCkptSectionIdT cid = sid("c");
     EXPECT_EQ(saCkptSectionOverwrite(c, &cid, "z", 1), SA_AIS_ERR_NO_RESOURCES);
     EXPECT_EQ(read(c, "c"), "");

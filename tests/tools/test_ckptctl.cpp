@@ -279,8 +279,8 @@ TEST_F(Ckptctl, CreateRefusedByTheEngineSaysWhy) {
 TEST_F(Ckptctl, RealNamesInEveryCommand) {
     const std::string csa103 = "safCkpt=csa103Ckpt,safApp=safCkptService";
     // csa103's shape: 4 bytes held by at most 2 sections of at most 4 bytes.
-    ok({"create", csa103, "--max-sections", "2", "--max-section-size", "4", "--size", "4", "--net-size",
-        "--block-size", "64"});
+    ok({"create", csa103, "--max-sections", "2", "--max-section-size", "4", "--size", "4", "--net-size", "--block-size",
+        "64"});
     ok({"section-create", csa103, "s", "--data", "ab"});
     ok({"section-create", csa103, "t", "--data", "xy"});
     ok({"write", csa103, "s", "--data", "cd"});

@@ -476,8 +476,9 @@ TEST(Validation, Names) {
     EXPECT_TRUE(validate_name("a").ok());
     EXPECT_TRUE(validate_name("Calls.state_v2-A9").ok());
     EXPECT_TRUE(validate_name("safCkpt=csa103Ckpt,safApp=safCkptService").ok());
-    const std::string any[] = {".",   "..",   ".hidden",   "a/b",       "x/../etc", "a b", "tab\t",
-                               std::string("nul\0x", 5), "caf\xC3\xA9", "new\nline", "q\"uote", "\xff"};
+    const std::string any[] = {".",           "..",        ".hidden", "a/b",
+                               "x/../etc",    "a b",       "tab\t",   std::string("nul\0x", 5),
+                               "caf\xC3\xA9", "new\nline", "q\"uote", "\xff"};
     for (const std::string& n : any) EXPECT_TRUE(validate_name(n).ok()) << printable_name(n);
     EXPECT_TRUE(validate_name(std::string(kMaxNameLength, 'n')).ok());
     EXPECT_EQ(kMaxNameLength, 256u);

@@ -7,8 +7,8 @@
 #include "size_parse.hpp"
 
 #include "ckpt/client/session.hpp"
-#include "ckpt/net/frame_auth.hpp"
 #include "ckpt/common/attributes.hpp"
+#include "ckpt/net/frame_auth.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,7 +1,7 @@
 #include "views.hpp"
 
-#include "format.hpp"
 #include "ckpt/common/attributes.hpp"
+#include "format.hpp"
 
 #include <algorithm>
 #include <utility>

@@ -1,7 +1,7 @@
 #include "export.hpp"
 
-#include "format.hpp"
 #include "ckpt/common/attributes.hpp"
+#include "format.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -341,14 +341,15 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     if (auto it = reg_.by_name().find(name); it != reg_.by_name().end()) {
         c = it->second;
         if (has_attrs && !(attrs == c->attributes())) {
-            (void)reply(s, proto::reply_error(
-                               Op::kOpen, id,
-                               fail(Error::kExist, "checkpoint '" + printable_name(name) + "' exists with other creation attributes")));
+            (void)reply(s, proto::reply_error(Op::kOpen, id,
+                                              fail(Error::kExist, "checkpoint '" + printable_name(name) +
+                                                                      "' exists with other creation attributes")));
             return;
         }
     } else {
         if (!(flags & kOpenCreate)) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+            (void)reply(s, proto::reply_error(Op::kOpen, id,
+                                              fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
             return;
         }
         auto r = reg_.create_checkpoint(name, attrs);
@@ -387,7 +388,8 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
             h.writer = *w;
         }
     }
-    if (c->repair_data_header()) log_.log("checkpoint '%s': repaired a scribbled DATA header", printable_name(name).c_str());
+    if (c->repair_data_header())
+        log_.log("checkpoint '%s': repaired a scribbled DATA header", printable_name(name).c_str());
     auto meta_fd = c->meta_fd_readonly();
     auto data_fd = c->data_fd((flags & kOpenWrite) != 0);
     if (!meta_fd || !data_fd) {
@@ -429,7 +431,8 @@ void ControlServer::on_unlink(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kUnlink, validate_name(name));
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kUnlink, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+        (void)reply(s, proto::reply_error(Op::kUnlink, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto c = it->second;
@@ -477,9 +480,9 @@ void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decod
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionCreate, id,
-                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
@@ -514,9 +517,9 @@ void ControlServer::on_section_delete(Session& s, std::uint32_t id, proto::Decod
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionDelete, id,
-                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionDelete, h->ckpt->delete_section(sid));
@@ -536,9 +539,9 @@ void ControlServer::on_section_expiration(Session& s, std::uint32_t id, proto::D
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionExpiration, id,
-                                       fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionExpiration, h->ckpt->set_expiration(sid, expiration));
@@ -601,7 +604,8 @@ void ControlServer::on_inspect(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_DECODED(Op::kInspect);
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kInspect, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+        (void)reply(s, proto::reply_error(Op::kInspect, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto& c = it->second;
@@ -705,7 +709,8 @@ void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+        (void)reply(s, proto::reply_error(Op::kPromote, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
@@ -728,7 +733,8 @@ void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kDemote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kDemote, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+        (void)reply(s, proto::reply_error(Op::kDemote, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {

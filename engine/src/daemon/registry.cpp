@@ -9,8 +9,8 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
-#include <set>
 #include <cstring>
+#include <set>
 
 namespace ckpt::engine {
 
@@ -201,8 +201,8 @@ void Registry::take_orphan(const std::shared_ptr<Checkpoint>& c, std::uint32_t s
     for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
         if (it->second.ckpt == c && it->second.slot == slot) {
             if (::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr) != 0)
-                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s", printable_name(c->name()).c_str(), slot,
-                         std::strerror(errno));
+                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s",
+                         printable_name(c->name()).c_str(), slot, std::strerror(errno));
             orphans_.erase(it);
             --c->open_count; // the new handle takes over the orphan's hold
             return;

@@ -50,8 +50,8 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
         pending_.emplace(next_commit_id_++, std::move(p));
     }
     if (!waiting.empty())
-        host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': adopted as active after a restart; " +
-                              std::to_string(held.size()) +
+        host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) +
+                              "': adopted as active after a restart; " + std::to_string(held.size()) +
                               " section(s) with commits no standby is known to hold; sync commits wait for "
                               "every standby to rejoin and resync");
     publish(r);
@@ -449,8 +449,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         // It cannot hold the checkpoint at all: resyncing would only repeat the refusal. It counts
         // as down (sync commits fail at once, naming it) until it reconnects and is announced to
         // again, or until member_timeout_ms drops it from the required set.
-        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + "): treated as down until it reconnects");
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + "): treated as down until it reconnects");
         m.state = Member::State::kDown;
         m.down_since_ns = now_ns_;
         m.barrier.clear();
@@ -462,8 +462,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         // The node follows another active at this epoch or a newer one: this node was fenced.
         // Its unacknowledged commits fail (their writers see the role change), and the winner's
         // ANNOUNCE resyncs it.
-        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
                               ", ours " + std::to_string(c.epoch()) +
                               "): another node is active, stepping down to standby");
         ++counters_.fenced;
@@ -474,8 +474,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
     // resync after resync is broken: it counts as down (sync commits fail naming it) until it
     // reconnects, rather than resyncing in a loop.
     if (++m.refused_rejoins > kMaxRefusedRejoins) {
-        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
                               " resyncs: treated as down until it reconnects");
         m.state = Member::State::kDown;
         m.down_since_ns = now_ns_;
@@ -483,8 +483,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         publish(r);
         return false;
     }
-    host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what + " (" +
-                          refuse_reason_name(b.reason) + "): resyncing it");
+    host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                          " (" + refuse_reason_name(b.reason) + "): resyncing it");
     join(r, node);
     publish(r);
     return false;
@@ -529,8 +529,8 @@ void ActiveSide::tick(std::int64_t now_ns) {
         } else if (limit > 0) {
             for (auto& [node, m] : r.active.members) {
                 if (!m.required || m.state != Member::State::kDown || now_ns - m.down_since_ns < limit) continue;
-                host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) + " down for " +
-                                      std::to_string(out_.link().config().member_timeout_ms) +
+                host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
+                                      " down for " + std::to_string(out_.link().config().member_timeout_ms) +
                                       " ms: no longer required for acknowledgements until it rejoins");
                 drop_member(r, node);
             }

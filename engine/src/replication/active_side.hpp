@@ -112,7 +112,7 @@ private:
         std::uint64_t change = 0;           ///< its number in the checkpoint's change sequence
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
         std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
-        bool directory = false; ///< a section create/delete/expiration, not a commit: no seq, no lag
+        bool directory = false;             ///< a section create/delete/expiration, not a commit: no seq, no lag
     };
     enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;

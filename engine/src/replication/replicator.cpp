@@ -106,7 +106,8 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
     Replica& r = replica_of(c);
     if (c->role() == kRoleActive) return c->epoch();
     const std::uint64_t epoch = shm::next_epoch(c->epoch(), link_.node_id()); // never equal to another node's
-    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': promoted to active, epoch " + std::to_string(epoch) +
+    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': promoted to active, epoch " +
+                          std::to_string(epoch) +
                           (r.active_node ? " (was following " + node_str(r.active_node) + ")" : ""));
     ++counters_.promotions;
     become_active(r, epoch);
@@ -116,7 +117,8 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
 Status Replicator::demote(const std::shared_ptr<Checkpoint>& c) {
     Replica& r = replica_of(c);
     if (c->role() == kRoleStandby) return {};
-    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': demoted to standby at epoch " + std::to_string(c->epoch()));
+    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': demoted to standby at epoch " +
+                          std::to_string(c->epoch()));
     become_standby(r, c->epoch(), 0, 0);
     return {};
 }
@@ -300,9 +302,9 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
                 ++counters_.stale_epoch;
                 return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down
             }
-            host_.replication_log("checkpoint '" + printable_name(name) + "': " + node_str(node) + " is active at epoch " +
-                                  std::to_string(epoch) + " (this node had " + std::to_string(mine) +
-                                  "): stepping down to standby");
+            host_.replication_log("checkpoint '" + printable_name(name) + "': " + node_str(node) +
+                                  " is active at epoch " + std::to_string(epoch) + " (this node had " +
+                                  std::to_string(mine) + "): stepping down to standby");
         } else if (epoch < mine) {
             ++counters_.stale_epoch;
             return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // it was fenced: tell it
@@ -310,8 +312,9 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     } else {
         auto created = host_.create_replica(name, attrs);
         if (!created) {
-            host_.replication_log("cannot create replica of '" + printable_name(name) + "' announced by " + node_str(node) + ": " +
-                                  created.message() + " (refused: its sync commits fail until this is fixed)");
+            host_.replication_log("cannot create replica of '" + printable_name(name) + "' announced by " +
+                                  node_str(node) + ": " + created.message() +
+                                  " (refused: its sync commits fail until this is fixed)");
             // Said, not swallowed: without the refusal the active waits for HASHES that never come
             // and every sync commit times out instead of failing at once.
             return standby_.refuse(node, f, RefuseReason::kNoReplica, 0);

@@ -96,8 +96,8 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         // the active thinks it does. Refused, the active resyncs it.
         if (!a.remove(s.slot, s.generation)) {
             ++counters_.bad_commits;
-            host_.replication_log("checkpoint '" + printable_name(c.name()) + "': delete of slot " + std::to_string(s.slot) +
-                                  " (generation " + std::to_string(s.generation) +
+            host_.replication_log("checkpoint '" + printable_name(c.name()) + "': delete of slot " +
+                                  std::to_string(s.slot) + " (generation " + std::to_string(s.generation) +
                                   ") found no such section on this replica: refused");
             result = SectionResult::kBad;
         }
@@ -106,7 +106,8 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         a.set_expiration(s.slot, s.generation, s.expiration_ns);
         break;
     case SectionOp::kUnlinkCheckpoint:
-        host_.replication_log("checkpoint '" + printable_name(c.name()) + "' was deleted on its active " + node_str(r.active_node));
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "' was deleted on its active " +
+                              node_str(r.active_node));
         return SectionResult::kCheckpointDeleted;
     }
     c.publish_acks();

@@ -643,17 +643,17 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
         const std::uint64_t held = held_bytes(UINT32_MAX);
         if (initial.size() > attrs_.checkpoint_size - std::min(held, attrs_.checkpoint_size))
             return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' holds " + std::to_string(held) +
-                                             " bytes of its checkpoint_size " +
-                                             std::to_string(attrs_.checkpoint_size) + "; a section of " +
-                                             std::to_string(initial.size()) + " more does not fit");
+                                             " bytes of its checkpoint_size " + std::to_string(attrs_.checkpoint_size) +
+                                             "; a section of " + std::to_string(initial.size()) + " more does not fit");
     }
     const std::uint32_t bs = attrs_.block_size;
     const std::uint64_t blocks = (capacity + bs - 1) / bs;
     auto first = alloc_.allocate(blocks);
     if (!first)
-        return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' has no free run of " + std::to_string(blocks * bs) +
-                                         " bytes (free " + std::to_string(alloc_.free_blocks() * bs) +
-                                         ", largest run " + std::to_string(alloc_.largest_free() * bs) + ")");
+        return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' has no free run of " +
+                                         std::to_string(blocks * bs) + " bytes (free " +
+                                         std::to_string(alloc_.free_blocks() * bs) + ", largest run " +
+                                         std::to_string(alloc_.largest_free() * bs) + ")");
     const std::uint32_t slot = *free_slots_.begin();
     free_slots_.erase(free_slots_.begin());
     occupy(slot, id, *first * bs, blocks * bs, expiration_ns, initial);
@@ -850,8 +850,8 @@ Status Checkpoint::reserve_size(std::uint32_t slot, std::uint32_t writer, std::u
     if (!lock_held(lock) || lock_owner(lock) != writer + 1)
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
     if (size > sl.capacity)
-        return fail(Error::kInvalidParam, "section size " + std::to_string(size) + " exceeds its capacity " +
-                                              std::to_string(sl.capacity));
+        return fail(Error::kInvalidParam,
+                    "section size " + std::to_string(size) + " exceeds its capacity " + std::to_string(sl.capacity));
     if (!attrs_.net_size()) return {};
     if (poll_commits() > 0) publish_acks(); // count what published commits hold, not what they replaced
     const std::uint64_t others = held_bytes(slot);

@@ -41,7 +41,7 @@ enum class Op : std::uint16_t {
     kDemote = 15,           ///< name: this node becomes a standby for the checkpoint
     kRetention = 16,        ///< handle, i64 retention: saCkptCheckpointRetentionDurationSet
     kReserve = 17,          ///< handle, slot, u64 size: a net-size checkpoint's section grows in this transaction
-    kDirectory = 18,        ///< handle -> u64 oldest section create/delete/expiration no required standby lacks (0: none)
+    kDirectory = 18,        ///< handle -> u64 oldest directory change a required standby lacks (0: none)
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

@@ -265,7 +265,7 @@ struct alignas(64) CheckpointStats {
     std::uint32_t reserved0;
     std::uint64_t segment_resizes; ///< minor 1: DATA found resized by a client, size restored (0 before)
     PeerLag peers[kStatsMaxPeers];
-    char name[kStatsNameMax]; ///< name_len bytes, not NUL-terminated when name_len is 256
+    char name[kStatsNameMax];   ///< name_len bytes, not NUL-terminated when name_len is 256
     std::uint64_t commits_lost; ///< minor 2: captured as active, given up unacknowledged when it stepped down
     std::uint8_t reserved[184];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
