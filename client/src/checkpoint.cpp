@@ -51,7 +51,7 @@ Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* cr
         attrs = meta.attributes();
     } else if (mv.header().incarnation != meta.header().incarnation) {
         // Same name, different checkpoint: our mappings belong to one that no longer exists.
-        return fail(Error::kBadHandle, "checkpoint '" + name + "' was re-created while ckptd was away");
+        return fail(Error::kBadHandle, "checkpoint '" + printable_name(name) + "' was re-created while ckptd was away");
     } else if (w != writer && writer != proto::kNoWriterSlot) {
         // The engine gave a different slot: our old one was released (and any open write rolled back).
         writer = w;
@@ -140,7 +140,7 @@ Result<Section> Checkpoint::section(std::span<const std::byte> id) const {
     if (!info)
         return fail(Error::kNotExist, "no section " +
                                           detail::printable_id({reinterpret_cast<const char*>(id.data()), id.size()}) +
-                                          " in checkpoint '" + core_->name + "'");
+                                          " in checkpoint '" + printable_name(core_->name) + "'");
     Section s;
     s.ck_ = core_;
     s.id_ = info->id;
@@ -154,7 +154,7 @@ Result<Section> Checkpoint::section(std::span<const std::byte> id) const {
 
 Result<Section> Checkpoint::create_section(const SectionCreate& c) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) + "' is open read-only");
     if (c.initial.size() > c.capacity && c.capacity != 0)
         return fail(Error::kInvalidParam, "initial data exceeds the requested capacity");
     const bool inline_data = c.initial.size() <= proto::kMaxInlineData;
@@ -176,14 +176,14 @@ Result<Section> Checkpoint::create_section(const SectionCreate& c) {
 
 Status Checkpoint::delete_section(std::string_view id) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) + "' is open read-only");
     CKPT_TRY(core_->session->call(proto::Op::kSectionDelete, [&](proto::Encoder& e) { e.u64(core_->handle).str(id); }));
     return {};
 }
 
 Status Checkpoint::set_expiration(std::string_view id, std::int64_t expiration_ns) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!writable()) return fail(Error::kAccess, "checkpoint '" + core_->name + "' is open read-only");
+    if (!writable()) return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) + "' is open read-only");
     CKPT_TRY(core_->session->call(proto::Op::kSectionExpiration,
                                   [&](proto::Encoder& e) { e.u64(core_->handle).str(id).i64(expiration_ns); }));
     return {};
@@ -227,8 +227,8 @@ std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::
 
 Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_index) const {
     if (core_ && !core_->closed && !(core_->flags & kOpenRead)) // before any section: no request was served
-        return fail(Error::kAccess,
-                    "checkpoint '" + core_->name + "' is open write-only: reading needs the READ open flag");
+        return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) +
+                                        "' is open write-only: reading needs the READ open flag");
     for (std::size_t k = 0; k < requests.size(); ++k) {
         auto& r = requests[k];
         auto fail_at = [&](const Failure& f) -> Status {
@@ -294,6 +294,15 @@ Status Checkpoint::set_retention(std::int64_t retention_ns) {
     CKPT_TRY(core_->session->call(proto::Op::kRetention,
                                   [&](proto::Encoder& e) { e.u64(core_->handle).i64(retention_ns); }));
     return {};
+}
+
+Result<bool> Checkpoint::directory_replicated(std::uint64_t change) const {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kDirectory, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    proto::Decoder d(rep.body);
+    const std::uint64_t oldest = d.u64();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed DIRECTORY reply");
+    return oldest == 0 || oldest > change;
 }
 
 Status Checkpoint::close() {

@@ -28,15 +28,16 @@ Status replication_allows_write(detail::CheckpointCore& ck, std::chrono::millise
     if (load_acquire(h.role) == kRoleStandby) {
         const std::uint32_t active = load_acquire(h.active_node);
         return fail(Error::kBadOperation,
-                    "checkpoint '" + ck.name + "' is a standby replica on this node" +
+                    "checkpoint '" + printable_name(ck.name) + "' is a standby replica on this node" +
                         (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
                         "; writes are refused until it is promoted");
     }
     const std::uint32_t window = load_acquire(h.async_window);
     if (window == 0 || load_acquire(h.repl_lag_commits) < window) return {};
     if (load_acquire(h.window_policy) == kWindowTryAgain)
-        return fail(Error::kTryAgain, "replication lag of checkpoint '" + ck.name + "' reached async_window (" +
-                                          std::to_string(window) + " commits not yet applied by its standbys)");
+        return fail(Error::kTryAgain, "replication lag of checkpoint '" + printable_name(ck.name) +
+                                          "' reached async_window (" + std::to_string(window) +
+                                          " commits not yet applied by its standbys)");
     return detail::wait_for(
         ck, [&] { return load_acquire(h.repl_lag_commits) < window || load_acquire(h.role) == kRoleStandby; }, timeout,
         "replication lag to drop below async_window");
@@ -82,7 +83,8 @@ Status wait_replication(detail::CheckpointCore& ck, std::uint32_t slot, std::uin
 
 Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
     if (!ck_ || ck_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    if (!(ck_->flags & kOpenWrite)) return fail(Error::kAccess, "checkpoint '" + ck_->name + "' is open read-only");
+    if (!(ck_->flags & kOpenWrite))
+        return fail(Error::kAccess, "checkpoint '" + printable_name(ck_->name) + "' is open read-only");
     detail::CheckpointCore& ck = *ck_;
     if (ck.writer == proto::kNoWriterSlot) return fail(Error::kBadHandle, "no writer slot (reconnect failed?)");
     CKPT_TRY(replication_allows_write(ck, timeout));
@@ -185,8 +187,8 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
     // SA Forum: saCkptCheckpointRead through a handle not opened for read mode is ACCESS. The
     // mapping is readable anyway (DATA is mapped for write), so the library is where it is kept.
     if (!(ck.flags & kOpenRead))
-        return fail(Error::kAccess,
-                    "checkpoint '" + ck.name + "' is open write-only: reading needs the READ open flag");
+        return fail(Error::kAccess, "checkpoint '" + printable_name(ck.name) +
+                                        "' is open write-only: reading needs the READ open flag");
     const SectionDesc& desc = ck.meta.desc(slot_);
     const SectionControl& ctl = ck.data.control(slot_);
     std::uint64_t lock = load_acquire(ctl.lock);
@@ -346,6 +348,12 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
         if (!marked_) mark_dirty(0, 1); // nothing written: one unchanged block, which is not sent
     }
     if (!marked_ || overwrite) mark_dirty(0, capacity_); // nothing marked: the whole section changed
+    // checkpoint_size counts the bytes sections hold: the engine grants the growth or says NO_SPACE
+    // (the transaction is then rolled back, as an abort would).
+    if (auto granted = reserve(); !granted) {
+        (void)abort();
+        return granted.failure();
+    }
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
     store_relaxed(ctl.dirty_first, dirty_first_); // the engine scans only these blocks
@@ -358,6 +366,17 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
     if (ack == Ack::kSync) CKPT_TRY(wait_replication(ck, slot_, load_relaxed(desc.generation), committed, timeout));
     return committed;
+}
+
+Status WriteTx::reserve() {
+    if (!open_) return fail(Error::kBadOperation, "transaction already finished");
+    detail::CheckpointCore& ck = *ck_;
+    if (!ck.attrs.net_size() || size_ <= load_acquire(ck.meta.desc(slot_).committed_size)) return {};
+    auto granted = ck.session->call(proto::Op::kReserve, [&](proto::Encoder& e) {
+        e.u64(ck.handle).u32(slot_).u64(static_cast<std::uint64_t>(size_));
+    });
+    if (!granted) return granted.failure();
+    return {};
 }
 
 Status WriteTx::abort() {

@@ -162,7 +162,7 @@ Status enable_write_tracking(Checkpoint& c) {
     if (!c.core_ || c.core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     detail::CheckpointCore& ck = *c.core_;
     if (!(ck.flags & kOpenWrite) || !ck.data_map.writable())
-        return fail(Error::kAccess, "checkpoint '" + ck.name + "' is open read-only: nothing to track");
+        return fail(Error::kAccess, "checkpoint '" + printable_name(ck.name) + "' is open read-only: nothing to track");
     if (ck.tracker) return {};
     CKPT_TRY(write_tracking_supported());
     auto t = std::make_shared<detail::WriteTracker>();

@@ -205,9 +205,12 @@ int main(int argc, char **argv) {
     SaNameT name;
     SaCkptCheckpointHandleT ckpt;
     SaAisErrorT rc;
-    /* csa103's attributes: a 4-byte checkpoint of at most 2 sections of at most 4 bytes. */
+    /* csa103's attributes: at most 2 sections of at most 4 bytes. checkpointSize is the bytes the
+       sections hold together (the spec's net size): csa103 keeps one counter in 4 bytes; this one
+       also keeps the writer's pid, so 8. */
     SaCkptCheckpointCreationAttributesT attrs = {SA_CKPT_WR_ACTIVE_REPLICA | SA_CKPT_CHECKPOINT_COLLOCATED,
-                                                 sizeof(SaUint32T), SA_TIME_ONE_MINUTE, 2, sizeof(SaUint32T), 64};
+                                                 2 * sizeof(SaUint32T), SA_TIME_ONE_MINUTE, 2, sizeof(SaUint32T),
+                                                 64};
     struct sigaction sa;
 
     if (argc != 2 || (strcmp(argv[1], "active") != 0 && strcmp(argv[1], "standby") != 0)) {

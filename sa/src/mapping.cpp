@@ -1,38 +1,12 @@
 #include "mapping.hpp"
 
-#include <xxhash.h>
-
 #include <cstdio>
 
 namespace hotspare::sa {
 
 namespace {
-bool plain(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-}
 constexpr std::uint64_t kMaxEngineSize = std::uint64_t{1} << 40; // ckptd's checkpoint_size limit
 } // namespace
-
-std::string engine_name(std::string_view n) {
-    std::string out;
-    out.reserve(n.size());
-    for (unsigned char c : n) {
-        if (plain(c)) {
-            out += static_cast<char>(c);
-        } else {
-            char b[4];
-            std::snprintf(b, sizeof b, "_%02x", c);
-            out += b;
-        }
-    }
-    if (!out.empty() && out.front() != '.' && out.size() <= ckpt::kMaxNameLength) return out;
-    // Too long once escaped (or starting with '.'): a digest; "_h" never starts an escape.
-    XXH128_hash_t h = XXH3_128bits(n.data(), n.size());
-    char b[40];
-    std::snprintf(b, sizeof b, "_h%016llx%016llx", static_cast<unsigned long long>(h.high64),
-                  static_cast<unsigned long long>(h.low64));
-    return b;
-}
 
 std::uint32_t block_for(SaSizeT max_section_size) {
     if (max_section_size <= 16384) return 64;
@@ -71,12 +45,15 @@ SaAisErrorT to_engine(const SaCkptCheckpointCreationAttributesT& a, ckpt::Checkp
                SA_AIS_ERR_INVALID_PARAM;
     const std::uint32_t block = block_for(a.maxSectionSize);
     const std::uint64_t extent = (a.maxSectionSize + block - 1) / block * block;
-    if (extent > kMaxEngineSize / a.maxSections || extent * a.maxSections > kMaxEngineSize - a.checkpointSize)
+    if (extent > ckpt::kMaxReservation / a.maxSections)
         return why = "maxSections * maxSectionSize needs more than Hotspare's 1 TiB per checkpoint",
                SA_AIS_ERR_NO_RESOURCES;
+    if (a.checkpointSize == 0) return why = "checkpointSize is 0", SA_AIS_ERR_INVALID_PARAM;
     out = ckpt::CheckpointAttributes{};
-    out.creation_flags = a.creationFlags;
-    out.checkpoint_size = extent * a.maxSections + a.checkpointSize;
+    // checkpointSize is the net size: ckptd counts the bytes sections hold against it and reserves
+    // room for maxSections sections of maxSectionSize (kFlagNetSize).
+    out.creation_flags = a.creationFlags | ckpt::kFlagNetSize;
+    out.checkpoint_size = a.checkpointSize;
     out.retention_ns = a.retentionDuration > kRetentionForever ? kRetentionForever : a.retentionDuration;
     out.max_sections = a.maxSections;
     out.max_section_size = a.maxSectionSize;
@@ -92,14 +69,7 @@ SaCkptCheckpointCreationAttributesT to_sa(const ckpt::CheckpointAttributes& e) {
     a.maxSectionSize = e.max_section_size;
     a.maxSectionIdSize = e.max_section_id_size;
     a.retentionDuration = e.retention_ns >= kRetentionForever ? SA_TIME_END : e.retention_ns;
-    a.checkpointSize = e.checkpoint_size;
-    const std::uint32_t block = block_for(e.max_section_size);
-    if (e.block_size == block && e.max_sections > 0) {
-        const std::uint64_t reserve = (e.max_section_size + block - 1) / block * block * e.max_sections;
-        if (e.checkpoint_size >= reserve &&
-            e.checkpoint_size - reserve <= std::uint64_t{e.max_sections} * e.max_section_size)
-            a.checkpointSize = e.checkpoint_size - reserve;
-    }
+    a.checkpointSize = e.checkpoint_size; // kFlagNetSize: the SA Forum's net size itself
     return a;
 }
 

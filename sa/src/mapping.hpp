@@ -8,11 +8,6 @@
 
 namespace hotspare::sa {
 
-/// The SaNameT's bytes as a ckptd name: unchanged when they are a valid ckptd name without '_',
-/// else each byte outside [A-Za-z0-9.-] as _HH (hex), else (over 200 bytes) "_h" and 32 hex digits
-/// of the name's XXH3-128. Injective on names up to 256 bytes (up to hash collisions of the last form).
-std::string engine_name(std::string_view sa_name);
-
 /// Creation attributes for ckptd: the update mode and collocation as given, the section limits as
 /// given, a block size from maxSectionSize, and a checkpoint size of maxSections block-rounded
 /// maxSectionSize extents plus checkpointSize (from which to_sa() recovers checkpointSize).

@@ -102,7 +102,7 @@ ckpt::Result<SaCkptCheckpointHandleT> open_checkpoint(const std::shared_ptr<Libr
                                                       SaUint32T flags) {
     auto c = std::make_shared<Ckpt>();
     c->lib = lib;
-    c->engine_name = engine_name(sa_name);
+    c->engine_name = sa_name; // ckptd takes any SaNameT as it is
     c->sa_name = std::move(sa_name);
     c->flags = flags;
     const ckpt::CheckpointAttributes* ea = eattrs ? &*eattrs : nullptr;
@@ -187,10 +187,12 @@ SaAisErrorT not_active_here(const Ckpt& c) {
                                            "saCkptActiveReplicaSet makes it active)");
 }
 
-/// Waits until every section's commits so far are applied by every required replica.
+/// Waits until every section's commits so far, and every section create, delete and expiration
+/// change so far, are applied by every required replica.
 ckpt::Status synchronize(Ckpt& c, std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     auto ck = c.checkpoint();
+    const std::uint64_t changes = ck.commit_seq(); // the directory changes made so far are numbered up to this
     for (const auto& d : ck.sections(client::SectionsChosen::kAny)) {
         auto sec = c.section(d.id);
         if (!sec) continue; // deleted meanwhile: nothing to wait for
@@ -216,7 +218,25 @@ ckpt::Status synchronize(Ckpt& c, std::chrono::milliseconds limit) {
             }
         }
     }
-    return {};
+    // Section creations and deletions travel in the same ordered stream as commits, but may come
+    // after the last one: ask ckptd until no required standby lacks one (a slow path, as is this call).
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(20))) {
+        if (c.closed.load()) return ckpt::fail(Error::kBadHandle, "the checkpoint was closed");
+        auto done = ck.directory_replicated(changes);
+        if (!done) return done.failure();
+        if (*done) return {};
+        auto rep = ck.replication();
+        if (rep.role == "standby")
+            return ckpt::fail(Error::kNotExist, "this node is no longer the active replica of '" + c.sa_name + "'");
+        if (rep.sync_blocked_by != 0)
+            return ckpt::fail(Error::kTryAgain, "required standby node " + std::to_string(rep.sync_blocked_by) +
+                                                    " is down: replicas cannot be synchronized now");
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline)
+            return ckpt::fail(Error::kTimeout,
+                              "replicas did not apply every section creation and deletion within the timeout");
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
+    }
 }
 
 /// Copies out a consistent state of `sec` from `offset`: into `buf` (up to `cap` bytes), or, when
@@ -428,7 +448,7 @@ extern "C" SaAisErrorT saCkptCheckpointUnlink(SaCkptHandleT ckptHandle, const Sa
     if (checkpointName->length == 0 || checkpointName->length > SA_MAX_NAME_LENGTH)
         return error(SA_AIS_ERR_INVALID_PARAM,
                      "checkpointName length is " + std::to_string(checkpointName->length) + " (1..256 allowed)");
-    auto st = lib->session->unlink(engine_name(name_of(checkpointName)));
+    auto st = lib->session->unlink(name_of(checkpointName));
     if (!st && st.error() == Error::kBadOperation) // a standby replica here: only its active node unlinks
         return error(SA_AIS_ERR_TRY_AGAIN, st.message());
     if (!st) return map_failure(st.failure(), kUnlink);
@@ -733,7 +753,12 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
         }
         tx.write(e.dataOffset, std::span(static_cast<const std::byte*>(e.dataBuffer), e.dataSize));
     }
-    // 4. Publish; in ALL_REPLICAS mode return once every replica applied every section.
+    // 4. Sections that grow need room in checkpointSize (the bytes sections hold): all granted
+    // before any is published, or none published (the open transactions roll back as they go).
+    for (std::size_t t : order) {
+        if (auto st = targets[t].tx->reserve(); !st) return at(targets[t].first, map_failure(st.failure(), kWrite));
+    }
+    // 5. Publish; in ALL_REPLICAS mode return once every replica applied every section.
     const bool sync = all_replicas(*c);
     boost::container::small_vector<std::uint64_t, 4> seqs(targets.size());
     for (std::size_t i = 0; i < order.size(); ++i) {

@@ -34,6 +34,8 @@ Result<Layout> compute_layout(const CheckpointAttributes& a) {
     l.control_offset = off;
     off += sizeof(SectionControl) * std::uint64_t{a.max_sections};
     l.area_size = round_up(a.checkpoint_size, a.block_size);
+    if (a.net_size()) // room for every section at its largest; checkpoint_size limits the bytes held
+        l.area_size = std::max(l.area_size, std::uint64_t{a.max_sections} * round_up(a.max_section_size, a.block_size));
     std::uint64_t blocks = l.area_size / a.block_size;
     l.dirty_words = (blocks + 63) / 64;
     l.dirty_offset = off;

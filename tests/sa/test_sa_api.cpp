@@ -523,14 +523,14 @@ TEST_F(Manage, StatusGetReportsTheCreationAttributesAndTheBytesSectionsHold) {
     SaCkptCheckpointCreationAttributesT a{
         SA_CKPT_WR_ACTIVE_REPLICA_WEAK | SA_CKPT_CHECKPOINT_COLLOCATED, 4, SA_TIME_ONE_SECOND, 2, 4, 64};
     auto c = create("status", a);
-    ASSERT_EQ(add_section(c, "one", "abcd"), SA_AIS_OK);
-    ASSERT_EQ(add_section(c, "two", "ab"), SA_AIS_OK);
-    EXPECT_EQ(add_section(c, "three", "a"), SA_AIS_ERR_NO_SPACE);
+    ASSERT_EQ(add_section(c, "one", "ab"), SA_AIS_OK);
+    ASSERT_EQ(add_section(c, "two", "c"), SA_AIS_OK);
+    EXPECT_EQ(add_section(c, "three", "a"), SA_AIS_ERR_NO_SPACE); // maxSections
     SaCkptCheckpointDescriptorT d;
     ASSERT_EQ(saCkptCheckpointStatusGet(c, &d), SA_AIS_OK);
     EXPECT_TRUE(same(d.checkpointCreationAttributes, a));
     EXPECT_EQ(d.numberOfSections, 2u);
-    EXPECT_EQ(d.memoryUsed, 6u);
+    EXPECT_EQ(d.memoryUsed, 3u);
     // Another opener without attributes sees the same.
     SaCkptCheckpointHandleT r;
     ASSERT_EQ(open("status", SA_CKPT_CHECKPOINT_READ, r), SA_AIS_OK);
@@ -539,6 +539,46 @@ TEST_F(Manage, StatusGetReportsTheCreationAttributesAndTheBytesSectionsHold) {
     EXPECT_TRUE(same(d2.checkpointCreationAttributes, a));
     EXPECT_EQ(saCkptCheckpointStatusGet(c, nullptr), SA_AIS_ERR_INVALID_PARAM);
     EXPECT_EQ(saCkptCheckpointStatusGet(kBogus, &d), SA_AIS_ERR_BAD_HANDLE);
+}
+
+// checkpointSize is the net size: the bytes the sections hold. ckptd counts it (kFlagNetSize):
+// section creation past it is NO_SPACE, a write or overwrite that would grow past it is
+// NO_RESOURCES (the code saCkptCheckpointWrite and saCkptSectionOverwrite list) and changes nothing.
+TEST_F(Manage, CheckpointSizeCountsTheBytesSectionsHold) {
+    SaCkptCheckpointCreationAttributesT a{SA_CKPT_WR_ACTIVE_REPLICA, 4, 0, 3, 4, 8};
+    auto c = create("netsize", a);
+    ASSERT_EQ(add_section(c, "a", "abc"), SA_AIS_OK);
+    EXPECT_EQ(add_section(c, "b", "xy"), SA_AIS_ERR_NO_SPACE) << hsCkptLastErrorText(); // 3 + 2 > 4
+    ASSERT_EQ(add_section(c, "b", "x"), SA_AIS_OK);                                     // 3 + 1 = 4
+    ASSERT_EQ(add_section(c, "c"), SA_AIS_OK);                                          // empty: 4
+    // Growing "c" by one byte would make 5.
+    EXPECT_EQ(write(c, "c", "z"), SA_AIS_ERR_NO_RESOURCES) << hsCkptLastErrorText();
+    EXPECT_NE(std::string(hsCkptLastErrorText()).find("checkpoint_size 4"), std::string::npos) << hsCkptLastErrorText();
+    SaCkptSectionIdT cid = sid("c");
+    EXPECT_EQ(saCkptSectionOverwrite(c, &cid, "z", 1), SA_AIS_ERR_NO_RESOURCES);
+    EXPECT_EQ(read(c, "c"), "");
+    EXPECT_EQ(read(c, "a"), "abc");
+    // Rewriting within the size held is fine; shrinking "a" makes room for "c".
+    ASSERT_EQ(write(c, "a", "ABC"), SA_AIS_OK) << hsCkptLastErrorText();
+    SaCkptSectionIdT aid = sid("a");
+    ASSERT_EQ(saCkptSectionOverwrite(c, &aid, "A", 1), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(saCkptSectionOverwrite(c, &cid, "zz", 2), SA_AIS_OK) << hsCkptLastErrorText(); // 1 + 1 + 2
+    EXPECT_EQ(read(c, "c"), "zz");
+    // StatusGet reads the directory ckptd keeps, which has every commit once Synchronize returns.
+    ASSERT_EQ(saCkptCheckpointSynchronize(c, kTimeout), SA_AIS_OK);
+    SaCkptCheckpointDescriptorT d;
+    ASSERT_EQ(saCkptCheckpointStatusGet(c, &d), SA_AIS_OK);
+    EXPECT_EQ(d.memoryUsed, 4u);
+    EXPECT_EQ(d.checkpointCreationAttributes.checkpointSize, 4u);
+    // A deleted section's bytes are free again.
+    SaCkptSectionIdT bid = sid("b");
+    ASSERT_EQ(saCkptSectionDelete(c, &bid), SA_AIS_OK);
+    ASSERT_EQ(write(c, "a", "AB"), SA_AIS_OK) << hsCkptLastErrorText();
+    // maxSectionSize above checkpointSize is allowed (the spec bounds only checkpointSize).
+    SaCkptCheckpointCreationAttributesT big{SA_CKPT_WR_ACTIVE_REPLICA, 4, 0, 2, 100, 8};
+    auto c2 = create("netsize-big-sections", big);
+    ASSERT_EQ(add_section(c2, "s", "four"), SA_AIS_OK);
+    EXPECT_EQ(write(c2, "s", "five!"), SA_AIS_ERR_NO_RESOURCES);
 }
 
 // ==========================================================================================

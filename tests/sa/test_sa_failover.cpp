@@ -2,6 +2,7 @@
 // saCkptActiveReplicaSet taking over, saCkptCheckpointSynchronize waiting for the standby (and its
 // TIMEOUT and TRY_AGAIN), hot-standby deliveries across nodes, role deliveries (hsCkptRoleTrack)
 // on promotion, the codes a standby node returns.
+#include "ckpt/client/session.hpp"
 #include "hsCkpt.h"
 #include "saCkpt.h"
 #include "two_nodes.hpp"
@@ -121,6 +122,32 @@ TEST_F(SaFailover, SynchronizeWaitsForTheStandby) {
     ASSERT_TRUE(wait_peer_state(nodes->a->socket(), 2, "up"));
     EXPECT_TRUE(eventually([&] { return saCkptCheckpointSynchronize(c1, kTimeout) == SA_AIS_OK; }));
     EXPECT_EQ(read(c2, "seq"), "frozen");
+}
+
+// Synchronize covers section creation and deletion too, not only commits: an empty section (no
+// commit travels for it) exists on node 2 once it returns, a deleted one is gone, and with the
+// standby frozen a creation alone makes Synchronize time out.
+TEST_F(SaFailover, SynchronizeCoversSectionCreateAndDelete) {
+    for (int i = 0; i < 10; ++i) {
+        const std::string id = "s" + std::to_string(i);
+        SaCkptSectionIdT s = sid(id);
+        SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+        ASSERT_EQ(saCkptSectionCreate(c1, &sc, nullptr, 0), SA_AIS_OK) << hsCkptLastErrorText();
+        ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+        EXPECT_EQ(read(c2, id), ""); // there, empty
+        ASSERT_EQ(saCkptSectionDelete(c1, &s), SA_AIS_OK) << hsCkptLastErrorText();
+        ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK) << hsCkptLastErrorText();
+        EXPECT_EQ(read(c2, id), "error " + std::to_string(SA_AIS_ERR_NOT_EXIST)); // gone
+    }
+    ASSERT_EQ(::kill(nodes->b->pid(), SIGSTOP), 0);
+    SaCkptSectionIdT s = sid("while-frozen");
+    SaCkptSectionCreationAttributesT sc{&s, SA_TIME_END};
+    ASSERT_EQ(saCkptSectionCreate(c1, &sc, nullptr, 0), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(saCkptCheckpointSynchronize(c1, 1 * SA_TIME_ONE_MILLISECOND), SA_AIS_ERR_TIMEOUT)
+        << hsCkptLastErrorText();
+    ::kill(nodes->b->pid(), SIGCONT);
+    EXPECT_TRUE(eventually([&] { return saCkptCheckpointSynchronize(c1, kTimeout) == SA_AIS_OK; }));
+    EXPECT_EQ(read(c2, "while-frozen"), "");
 }
 
 TEST_F(SaFailover, HotStandbyDeliveriesCrossNodes) {
@@ -266,6 +293,29 @@ TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
     ASSERT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_OK);
     EXPECT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_ERR_NOT_EXIST);
     (void)saCkptFinalize(h3);
+
+// Under a cluster manager (issue 12, docs/CLUSTER.md) Pacemaker decides: its resource agent promotes
+// the node (`ckptctl promote`, the PROMOTE op), then tells the application it is active, and the
+// application calls saCkptActiveReplicaSet, as csa103's standby does. That call succeeds, and is
+// no second promotion: the epoch the cluster manager's promotion set stays.
+TEST_F(SaFailover, ActiveReplicaSetAfterTheClusterManagerPromotedSucceedsWithoutASecondPromotion) {
+    ASSERT_EQ(write(c1, "seq", "5"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    nodes->a->kill_hard();
+    ASSERT_TRUE(wait_peer_state(nodes->b->socket(), 1, "down"));
+    auto admin = ckpt::client::Session::connect({.socket_path = nodes->b->socket(), .reconnect = false});
+    ASSERT_TRUE(admin.ok()) << admin.message();
+    auto epoch = admin->promote(kName); // what the agent's promote action runs
+    ASSERT_TRUE(epoch.ok()) << epoch.message();
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(write(c2, "seq", "6"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(read(c2, "seq"), "6");
+    auto ck = admin->open(kName, ckpt::kOpenRead);
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    EXPECT_EQ(ck->replication().role, "active");
+    EXPECT_EQ(ck->replication().epoch, *epoch); // not raised again by the application's call
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText(); // and again: still OK
+    EXPECT_EQ(ck->replication().epoch, *epoch);
 }
 
 } // namespace

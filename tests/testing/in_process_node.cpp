@@ -15,8 +15,9 @@ using namespace ckpt::engine;
 using namespace ckpt::shm;
 
 SegmentNames in_process_names(const std::string& prefix, const std::string& name) {
-    return {ObjectName{prefix + name + ".meta"}, ObjectName{prefix + name + ".data"},
-            ObjectName{prefix + name + ".shadow"}};
+    const std::string stem = segment_stem(name);
+    return {ObjectName{prefix + stem + ".meta"}, ObjectName{prefix + stem + ".data"},
+            ObjectName{prefix + stem + ".shadow"}};
 }
 
 std::unique_ptr<Checkpoint> local_checkpoint(const std::string& tag, const CheckpointAttributes& attrs,

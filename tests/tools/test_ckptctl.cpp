@@ -268,8 +268,49 @@ TEST_F(Ckptctl, CreateRefusedByTheEngineSaysWhy) {
     // Syntactically fine, refused by the attribute rules: an engine error (1), not a usage error.
     const ToolRun r = ctl({"create", "odd", "--block-size", "100"});
     expect_engine_error(r, "SA_AIS_ERR_INVALID_PARAM", "block_size must be a power of two");
-    const ToolRun n = ctl({"create", "bad/name"});
-    expect_engine_error(n, "SA_AIS_ERR_INVALID_PARAM", "bad/name");
+    const ToolRun e = ctl({"create", ""});
+    expect_engine_error(e, "SA_AIS_ERR_INVALID_PARAM", "checkpoint name is empty");
+    const ToolRun n = ctl({"create", std::string(257, 'n')});
+    expect_engine_error(n, "SA_AIS_ERR_NAME_TOO_LONG", "checkpoint name is 257 bytes, at most 256");
+}
+
+// Names are SaNameTs: ckptctl takes and shows the real name (a byte that is not printable ASCII,
+// a space or a backslash as \xHH, both ways), and every command reaches the checkpoint by it.
+TEST_F(Ckptctl, RealNamesInEveryCommand) {
+    const std::string csa103 = "safCkpt=csa103Ckpt,safApp=safCkptService";
+    // csa103's shape: 4 bytes held by at most 2 sections of at most 4 bytes.
+    ok({"create", csa103, "--max-sections", "2", "--max-section-size", "4", "--size", "4", "--net-size", "--block-size",
+        "64"});
+    ok({"section-create", csa103, "s", "--data", "ab"});
+    ok({"section-create", csa103, "t", "--data", "xy"});
+    ok({"write", csa103, "s", "--data", "cd"});
+    expect_engine_error(ctl({"write", csa103, "t", "--data", "xyz"}), "SA_AIS_ERR_NO_SPACE", "checkpoint_size 4");
+    auto ck = session->open(csa103, kOpenRead); // the API sees the checkpoint ckptctl made, by its name
+    ASSERT_TRUE(ck.ok()) << ck.message();
+    EXPECT_EQ(ck->attributes().max_sections, 2u);
+    EXPECT_TRUE(ck->attributes().net_size());
+    EXPECT_EQ(parse_status(ok({"status", csa103}))["net_size"], "yes");
+
+    // A name with a space, a newline, a slash and a byte above 0x7f, made through the API.
+    const std::string odd = "call state/\n\xff";
+    auto held = session->create(odd, attrs(UpdateMode::kAsync, 4)); // held open: retention 0
+    ASSERT_TRUE(held.ok()) << held.message();
+    const std::string shown = "call\\x20state/\\x0a\\xff";
+
+    const Table t = parse_table(ok({"list"}));
+    ASSERT_EQ(t.rows.size(), 2u);
+    EXPECT_TRUE(t.row(csa103)) << ok({"list"});
+    EXPECT_TRUE(t.row(shown)) << ok({"list"});
+    EXPECT_EQ(parse_status(ok({"status", csa103}))["name"], csa103);
+    EXPECT_EQ(parse_status(ok({"status", shown}))["name"], shown);
+    EXPECT_EQ(parse_hexdump(ok({"dump", csa103, "s"})), "cd");
+    ok({"section-create", shown, "x", "--data", "zz"});
+    auto oc = session->open(odd, kOpenRead);
+    ASSERT_TRUE(oc.ok()) << oc.message();
+    EXPECT_TRUE(oc->section("x").ok());
+    EXPECT_EQ(ok({"unlink", shown}), "");
+    EXPECT_EQ(session->open(odd, kOpenRead).error(), Error::kNotExist);
+    expect_engine_error(ctl({"status", shown}), "SA_AIS_ERR_NOT_EXIST", "no checkpoint '" + shown + "'");
 }
 
 TEST_F(Ckptctl, UnlinkRemovesTheName) {
@@ -447,7 +488,8 @@ TEST_F(Ckptctl, StatusShowsAttributesAndCounters) {
     EXPECT_EQ(kv["replicas_in_sync"], "0");
     EXPECT_EQ(kv["lag"], "0 commits, 0 bytes");
     EXPECT_EQ(kv["sync_blocked_by"], "none");
-    EXPECT_EQ(kv.size(), 24u);
+    EXPECT_EQ(kv["net_size"], "no");
+    EXPECT_EQ(kv.size(), 25u);
 }
 
 TEST_F(Ckptctl, StatusOfAnUnknownCheckpoint) {

@@ -280,9 +280,41 @@ TEST_F(Ckptstat, UnknownCheckpointIsAnError) {
     EXPECT_NE(r.err.find("nosuchckpt"), std::string::npos) << r.err;
 
     // A name the engine could never hold is refused with the same exit code, naming the problem.
-    const ToolRun bad = run_ckptstat(at_engine({"-c", "bad/name"}));
+    const ToolRun bad = run_ckptstat(at_engine({"-c", std::string(257, 'n')}));
     EXPECT_EQ(bad.exit_code, 1);
     EXPECT_NE(bad.err.find("ckptstat: "), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("checkpoint name is 257 bytes, at most 256"), std::string::npos) << bad.err;
+}
+
+// Names are SaNameTs: ckptstat shows the real name (a space, a backslash or a byte that is not
+// printable ASCII as \xHH) in the text table and the JSON, and -c takes it the same way.
+TEST_F(Ckptstat, ShowsRealNames) {
+    const std::string csa103 = "safCkpt=csa103Ckpt,safApp=safCkptService";
+    auto c1 = session->create(csa103, attrs(UpdateMode::kAsync, 2, 4096, 256));
+    ASSERT_TRUE(c1.ok()) << c1.message();
+    ASSERT_TRUE(c1->create_section({.id = "seq", .initial = B("1")}).ok());
+    std::string odd(256, 'o'); // a whole SaNameT, with a space and a newline in it
+    odd[3] = ' ';
+    odd[200] = '\n';
+    auto c2 = session->create(odd, attrs(UpdateMode::kAsync, 2, 4096, 256));
+    ASSERT_TRUE(c2.ok()) << c2.message();
+    const std::string shown = printable_name(odd);
+    ASSERT_NE(shown, odd);
+
+    const auto j = wait_json(at_engine({}), [](const nlohmann::json& j) { return j["checkpoints"].size() == 2; });
+    EXPECT_TRUE(checkpoint_of(j, csa103).is_object()) << j;
+    EXPECT_TRUE(checkpoint_of(j, shown).is_object()) << j;
+    const ToolRun r = run_ckptstat(at_engine({}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(ckpt_table(r.out).row(csa103)) << r.out;
+    EXPECT_TRUE(ckpt_table(r.out).row(shown)) << r.out;
+    const ToolRun one = run_ckptstat(at_engine({"-c", shown}));
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    EXPECT_TRUE(ckpt_table(one.out).row(shown)) << one.out;
+    EXPECT_FALSE(ckpt_table(one.out).row(csa103)) << one.out;
+    const ToolRun mine = run_ckptstat(at_engine({"-c", csa103}));
+    ASSERT_EQ(mine.exit_code, 0) << mine.err;
+    EXPECT_NE(mine.out.find("seq"), std::string::npos) << mine.out; // its sections
 }
 
 // A known load: N synchronous commits of K dirty bytes (whole blocks, new content each time) must

@@ -121,6 +121,12 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
     case Op::kRetention:
         e.u64(handle).i64(0);
         break;
+    case Op::kReserve:
+        e.u64(handle).u32(0).u64(1);
+        break;
+    case Op::kDirectory:
+        e.u64(handle);
+        break;
     }
     return e.buffer();
 }
@@ -128,7 +134,8 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
 constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,         Op::kUnlink,
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
-                          Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention};
+                          Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention,
+                          Op::kReserve,   Op::kDirectory};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).

@@ -20,7 +20,7 @@ namespace {
 TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(kStatsMagic, 0x5441'5453'5450'4B43ULL); // "CKPTSTAT" little-endian
     EXPECT_EQ(kStatsLayoutMajor, 1);
-    EXPECT_EQ(kStatsLayoutMinor, 2); // 1: segment_resizes, 2: commits_lost
+    EXPECT_EQ(kStatsLayoutMinor, 3); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names
     EXPECT_EQ(kStatsOffset, 4096u);
     EXPECT_EQ(sizeof(StatsHeader), 256u);
     CKPT_EXPECT_OFFSET(StatsHeader, layout_major, 8);

@@ -7,6 +7,7 @@
 #include "size_parse.hpp"
 
 #include "ckpt/client/session.hpp"
+#include "ckpt/common/attributes.hpp"
 #include "ckpt/net/frame_auth.hpp"
 
 #include <CLI/CLI.hpp>
@@ -73,6 +74,7 @@ struct Arguments {
     std::string mode = "async"; ///< CheckpointAttributes' default
     std::uint64_t block_size = CheckpointAttributes{}.block_size;
     bool persistent = false;
+    bool net_size = false;
 
     // section-create, write, dump
     std::uint64_t capacity = 0;
@@ -87,7 +89,8 @@ struct Arguments {
         static const std::map<std::string, UpdateMode> kModes{
             {"sync", UpdateMode::kSync}, {"async", UpdateMode::kAsync}, {"weak", UpdateMode::kAsyncWeak}};
         CheckpointAttributes a;
-        a.creation_flags = static_cast<std::uint32_t>(kModes.at(mode)) | (persistent ? kFlagPersistent : 0u);
+        a.creation_flags = static_cast<std::uint32_t>(kModes.at(mode)) | (persistent ? kFlagPersistent : 0u) |
+                           (net_size ? kFlagNetSize : 0u);
         a.checkpoint_size = checkpoint_size;
         a.max_sections = max_sections;
         a.max_section_size = max_section_size;
@@ -168,6 +171,9 @@ int run(int argc, char** argv) {
                     "dirty-tracking and replication granularity: a power of two, 64..1M; K, M suffixes")
         ->default_str(std::to_string(args.block_size));
     create->add_flag("--persistent", args.persistent, "keep the segments as files under ckptd's state_dir");
+    create->add_flag("--net-size", args.net_size,
+                     "--size counts the bytes the sections hold (the SA Forum's checkpointSize); room is reserved "
+                     "for --max-sections sections of --max-section-size");
 
     auto* unlink = add("unlink", "remove a checkpoint's name now; its data goes at the last close",
                        [&](client::Session& s) { return unlink_checkpoint(s, args.checkpoint); });
@@ -294,6 +300,8 @@ int run(int argc, char** argv) {
     auto session = client::Session::connect({.socket_path = args.socket, .reconnect = false});
     if (!session) return report_failure(session.failure());
 
+    // Names are given as ckptctl shows them: \xHH stands for a byte that is not printable ASCII.
+    args.checkpoint = unescape_name(args.checkpoint);
     const int rc = chosen->action(*session);
     std::cout.flush();
     if (rc == kExitOk && !std::cout) return report_error("cannot write the output");

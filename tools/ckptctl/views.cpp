@@ -1,5 +1,6 @@
 #include "views.hpp"
 
+#include "ckpt/common/attributes.hpp"
 #include "format.hpp"
 
 #include <algorithm>
@@ -27,7 +28,7 @@ Table checkpoint_list_table(const std::vector<client::CheckpointSummary>& checkp
              {"FLAGS"}});
     for (const auto& c : checkpoints) {
         const auto& a = c.attributes;
-        t.add_row({c.name, std::string(format_update_mode(a.update_mode())),
+        t.add_row({printable_name(c.name), std::string(format_update_mode(a.update_mode())),
                    format_fraction(c.sections, a.max_sections), format_fraction(c.bytes_used, a.checkpoint_size),
                    std::to_string(c.commit_seq), std::to_string(c.open_handles), format_checkpoint_flags(c)});
         if (!c.damage.empty()) t.add_note("  damaged: " + c.damage);
@@ -55,7 +56,7 @@ void write_status(std::ostream& out, const std::string& name, const client::Chec
                   const client::ReplicationState& r) {
     const auto& a = st.attributes;
     const std::vector<std::pair<std::string, std::string>> lines{
-        {"name", name},
+        {"name", printable_name(name)},
         {"role", r.role},
         {"epoch", std::to_string(r.epoch)},
         {"active_node", r.active_node ? std::to_string(r.active_node) : "-"},
@@ -64,6 +65,7 @@ void write_status(std::ostream& out, const std::string& name, const client::Chec
         {"sync_blocked_by", r.sync_blocked_by ? "node " + std::to_string(r.sync_blocked_by) : "none"},
         {"mode", std::string(format_update_mode(a.update_mode()))},
         {"persistent", a.persistent() ? "yes" : "no"},
+        {"net_size", a.net_size() ? "yes" : "no"},
         {"checkpoint_size", std::to_string(a.checkpoint_size)},
         {"max_sections", std::to_string(a.max_sections)},
         {"max_section_size", std::to_string(a.max_section_size)},

@@ -9,6 +9,7 @@
 
 #include "ckpt/client/inspect.hpp"
 #include "ckpt/client/session.hpp"
+#include "ckpt/common/attributes.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -97,6 +98,7 @@ int run(int argc, char** argv) {
     auto stats = attach_stats(*session);
     if (!stats) return report_failure(stats.failure());
 
+    checkpoint = unescape_name(checkpoint); // as ckptstat shows names: \xHH for a byte not printable
     std::optional<Sample> prev;
     for (std::uint64_t n = 1;; ++n) {
         auto sample = take_sample(*session, stats->view, checkpoint);

@@ -1,5 +1,6 @@
 #include "export.hpp"
 
+#include "ckpt/common/attributes.hpp"
 #include "format.hpp"
 
 #include <nlohmann/json.hpp>
@@ -52,7 +53,7 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
     for (const auto& c : f.checkpoints) {
         const auto& x = *c.stats;
         ordered_json o;
-        o["name"] = c.name;
+        o["name"] = printable_name(c.name);
         o["role"] = role_name(x.role);
         o["epoch"] = x.epoch;
         o["mode"] = format_update_mode(static_cast<UpdateMode>(x.creation_flags & kUpdateModeMask));
@@ -269,32 +270,32 @@ void write_prometheus(std::ostream& out, const Sample& s, const Figures& f) {
     };
     for (const auto& k : kCounters) {
         e.family(k.name, k.type, k.help);
-        for (const auto& c : s.checkpoints) e.sample({{"checkpoint", c.name()}}, c.stats.*k.field);
+        for (const auto& c : s.checkpoints) e.sample({{"checkpoint", printable_name(c.name())}}, c.stats.*k.field);
     }
     e.family("ckpt_sections", "gauge", "Sections in the checkpoint.");
-    for (const auto& c : s.checkpoints) e.sample({{"checkpoint", c.name()}}, c.stats.sections);
+    for (const auto& c : s.checkpoints) e.sample({{"checkpoint", printable_name(c.name())}}, c.stats.sections);
     e.family("ckpt_role", "gauge", "1 for the checkpoint's role on this node (local, active or standby).");
     for (const auto& c : s.checkpoints)
-        e.sample({{"checkpoint", c.name()}, {"role", std::string(role_name(c.stats.role))}}, 1);
+        e.sample({{"checkpoint", printable_name(c.name())}, {"role", std::string(role_name(c.stats.role))}}, 1);
     e.family("ckpt_ack_latency_seconds", "summary",
              "Capture to acknowledged by every required standby, per commit, since ckptd started.");
     for (const auto& c : f.checkpoints) {
         const auto& a = c.ack_cumulative;
-        e.sample({{"checkpoint", c.name}, {"quantile", "0.5"}}, seconds(a.p50_ns));
-        e.sample({{"checkpoint", c.name}, {"quantile", "0.99"}}, seconds(a.p99_ns));
-        e.sample({{"checkpoint", c.name}, {"quantile", "0.999"}}, seconds(a.p999_ns));
-        e.sample({{"checkpoint", c.name}}, seconds(a.sum_ns), "_sum");
-        e.sample({{"checkpoint", c.name}}, a.count, "_count");
+        e.sample({{"checkpoint", printable_name(c.name)}, {"quantile", "0.5"}}, seconds(a.p50_ns));
+        e.sample({{"checkpoint", printable_name(c.name)}, {"quantile", "0.99"}}, seconds(a.p99_ns));
+        e.sample({{"checkpoint", printable_name(c.name)}, {"quantile", "0.999"}}, seconds(a.p999_ns));
+        e.sample({{"checkpoint", printable_name(c.name)}}, seconds(a.sum_ns), "_sum");
+        e.sample({{"checkpoint", printable_name(c.name)}}, a.count, "_count");
     }
     e.family("ckpt_peer_lag_commits", "gauge", "Commits a standby has not applied yet.");
     for (const auto& c : s.checkpoints)
         for (std::uint32_t i = 0; i < c.stats.peer_count; ++i)
-            e.sample({{"checkpoint", c.name()}, {"peer", std::to_string(c.stats.peers[i].node_id)}},
+            e.sample({{"checkpoint", printable_name(c.name())}, {"peer", std::to_string(c.stats.peers[i].node_id)}},
                      c.stats.peers[i].commits);
     e.family("ckpt_peer_lag_bytes", "gauge", "Changed bytes of those commits.");
     for (const auto& c : s.checkpoints)
         for (std::uint32_t i = 0; i < c.stats.peer_count; ++i)
-            e.sample({{"checkpoint", c.name()}, {"peer", std::to_string(c.stats.peers[i].node_id)}},
+            e.sample({{"checkpoint", printable_name(c.name())}, {"peer", std::to_string(c.stats.peers[i].node_id)}},
                      c.stats.peers[i].bytes);
 
     if (l.transport == shm::kStatsTransportNone) return;

@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include "ckpt/common/attributes.hpp"
 #include "format.hpp"
 
 #include <cinttypes>
@@ -44,12 +45,13 @@ Table checkpoint_table(const Figures& f) {
     for (const auto& c : f.checkpoints) {
         const auto& s = *c.stats;
         const auto mode = static_cast<UpdateMode>(s.creation_flags & kUpdateModeMask);
-        t.add_row({c.name, std::string(role_name(s.role)), num(s.epoch), std::string(format_update_mode(mode)),
-                   format_fraction(s.sections, s.max_sections), format_fraction(s.bytes_used, s.checkpoint_size),
-                   num(s.commits), fixed(c.commits_per_s, 1), fixed(c.dirty_bytes_per_s, 0),
-                   fixed(c.wire_bytes_per_s, 0), c.delta_ratio ? fixed(*c.delta_ratio, 3) : "-",
-                   latency_cell(c.ack, &Latency::p50_ns), latency_cell(c.ack, &Latency::p99_ns),
-                   latency_cell(c.ack, &Latency::p999_ns), c.summary ? num(c.summary->open_handles) : "-",
+        t.add_row({printable_name(c.name), std::string(role_name(s.role)), num(s.epoch),
+                   std::string(format_update_mode(mode)), format_fraction(s.sections, s.max_sections),
+                   format_fraction(s.bytes_used, s.checkpoint_size), num(s.commits), fixed(c.commits_per_s, 1),
+                   fixed(c.dirty_bytes_per_s, 0), fixed(c.wire_bytes_per_s, 0),
+                   c.delta_ratio ? fixed(*c.delta_ratio, 3) : "-", latency_cell(c.ack, &Latency::p50_ns),
+                   latency_cell(c.ack, &Latency::p99_ns), latency_cell(c.ack, &Latency::p999_ns),
+                   c.summary ? num(c.summary->open_handles) : "-",
                    c.summary ? format_checkpoint_flags(*c.summary) : "-"});
         if (c.summary && !c.summary->damage.empty()) t.add_note("  damaged: " + c.summary->damage);
         if (s.segment_resizes)
@@ -77,8 +79,8 @@ Table lag_table(const Sample& s) {
             const std::uint64_t age =
                 l.oldest_mono_ns == 0 ? 0
                                       : static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - l.oldest_mono_ns));
-            t.add_row({c.name(), num(l.node_id), std::string(member_state_name(l.state)), num(l.commits), num(l.bytes),
-                       format_duration_ns(age)});
+            t.add_row({printable_name(c.name()), num(l.node_id), std::string(member_state_name(l.state)),
+                       num(l.commits), num(l.bytes), format_duration_ns(age)});
         }
     }
     return t;

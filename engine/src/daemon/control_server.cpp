@@ -294,6 +294,10 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
         return on_demote(s, id, d);
     case proto::Op::kRetention:
         return on_retention(s, id, d);
+    case proto::Op::kReserve:
+        return on_reserve(s, id, d);
+    case proto::Op::kDirectory:
+        return on_directory(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
@@ -337,14 +341,15 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     if (auto it = reg_.by_name().find(name); it != reg_.by_name().end()) {
         c = it->second;
         if (has_attrs && !(attrs == c->attributes())) {
-            (void)reply(s, proto::reply_error(
-                               Op::kOpen, id,
-                               fail(Error::kExist, "checkpoint '" + name + "' exists with other creation attributes")));
+            (void)reply(s, proto::reply_error(Op::kOpen, id,
+                                              fail(Error::kExist, "checkpoint '" + printable_name(name) +
+                                                                      "' exists with other creation attributes")));
             return;
         }
     } else {
         if (!(flags & kOpenCreate)) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+            (void)reply(s, proto::reply_error(Op::kOpen, id,
+                                              fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
             return;
         }
         auto r = reg_.create_checkpoint(name, attrs);
@@ -358,7 +363,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
         (void)reply(
             s, proto::reply_error(Op::kOpen, id,
                                   fail(Error::kBadOperation,
-                                       "checkpoint '" + name + "' is a standby replica on this node" +
+                                       "checkpoint '" + printable_name(name) + "' is a standby replica on this node" +
                                            (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
                                            "; open it read-only, or promote it first")));
         return;
@@ -383,7 +388,8 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
             h.writer = *w;
         }
     }
-    if (c->repair_data_header()) log_.log("checkpoint '%s': repaired a scribbled DATA header", name.c_str());
+    if (c->repair_data_header())
+        log_.log("checkpoint '%s': repaired a scribbled DATA header", printable_name(name).c_str());
     auto meta_fd = c->meta_fd_readonly();
     auto data_fd = c->data_fd((flags & kOpenWrite) != 0);
     if (!meta_fd || !data_fd) {
@@ -399,7 +405,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     int fds[2] = {meta_fd->get(), data_fd->get()};
     s.handles.emplace(handle, std::move(h));
     if (cfg_.verbose)
-        log_.log("pid %d opened '%s' flags %u handle %lu writer %d", s.cred.pid, name.c_str(), flags,
+        log_.log("pid %d opened '%s' flags %u handle %lu writer %d", s.cred.pid, printable_name(name).c_str(), flags,
                  static_cast<unsigned long>(handle), static_cast<int>(s.handles[handle].writer));
     (void)reply(s, e, fds);
 }
@@ -425,20 +431,21 @@ void ControlServer::on_unlink(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kUnlink, validate_name(name));
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kUnlink, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kUnlink, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto c = it->second;
     if (c->role() == shm::kRoleStandby) {
         (void)reply(s, proto::reply_error(Op::kUnlink, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + name +
+                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(name) +
                                                                          "' is a standby replica here; unlink it on "
                                                                          "its active node")));
         return;
     }
     if (repl_) repl_->forget(c); // the standbys drop their replicas too
     reg_.unlink(c);
-    log_.log("unlinked checkpoint '%s'", name.c_str());
+    log_.log("unlinked checkpoint '%s'", printable_name(name).c_str());
     (void)reply(s, proto::reply_ok(Op::kUnlink, id));
 }
 
@@ -473,9 +480,9 @@ void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decod
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionCreate, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
@@ -510,9 +517,9 @@ void ControlServer::on_section_delete(Session& s, std::uint32_t id, proto::Decod
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionDelete, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionDelete, h->ckpt->delete_section(sid));
@@ -532,9 +539,9 @@ void ControlServer::on_section_expiration(Session& s, std::uint32_t id, proto::D
         return;
     }
     if (!(h->flags & kOpenWrite)) {
-        (void)reply(s,
-                    proto::reply_error(Op::kSectionExpiration, id,
-                                       fail(Error::kAccess, "checkpoint '" + h->ckpt->name() + "' is open read-only")));
+        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
+                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
+                                                                   "' is open read-only")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kSectionExpiration, h->ckpt->set_expiration(sid, expiration));
@@ -597,7 +604,8 @@ void ControlServer::on_inspect(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_DECODED(Op::kInspect);
     auto it = reg_.by_name().find(name);
     if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kInspect, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kInspect, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     auto& c = it->second;
@@ -625,6 +633,33 @@ void ControlServer::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d)
     }
     CKPT_REPLY_IF_FAILED(Op::kRollback, h->ckpt->rollback(slot, h->writer));
     (void)reply(s, proto::reply_ok(Op::kRollback, id));
+}
+
+void ControlServer::on_reserve(Session& s, std::uint32_t id, proto::Decoder& d) {
+    const std::uint64_t handle = d.u64();
+    const std::uint32_t slot = d.u32();
+    const std::uint64_t size = d.u64();
+    CKPT_DECODED(Op::kReserve);
+    Handle* h = find_handle(s, handle);
+    if (!h || h->writer == proto::kNoWriterSlot) {
+        (void)reply(s, proto::reply_error(Op::kReserve, id, fail(Error::kBadHandle, "no handle open for write")));
+        return;
+    }
+    CKPT_REPLY_IF_FAILED(Op::kReserve, h->ckpt->reserve_size(slot, h->writer, size));
+    (void)reply(s, proto::reply_ok(Op::kReserve, id));
+}
+
+void ControlServer::on_directory(Session& s, std::uint32_t id, proto::Decoder& d) {
+    const std::uint64_t handle = d.u64();
+    CKPT_DECODED(Op::kDirectory);
+    Handle* h = find_handle(s, handle);
+    if (!h) {
+        (void)reply(s, proto::reply_error(Op::kDirectory, id, fail(Error::kBadHandle, "no such handle")));
+        return;
+    }
+    auto e = proto::reply_ok(Op::kDirectory, id);
+    e.u64(repl_ ? repl_->oldest_unapplied_directory_change(*h->ckpt) : 0);
+    (void)reply(s, e);
 }
 
 void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
@@ -674,14 +709,16 @@ void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) 
     CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kPromote, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
         (void)reply(s, proto::reply_error(Op::kPromote, id,
                                           fail(Error::kBadOperation, "ckptd is node-local (transport none): "
                                                                      "checkpoint '" +
-                                                                         name + "' is already its only, active copy")));
+                                                                         printable_name(name) +
+                                                                         "' is already its only, active copy")));
         return;
     }
     auto epoch = repl_->promote(c);
@@ -697,7 +734,8 @@ void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_REPLY_IF_FAILED(Op::kDemote, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kDemote, id, fail(Error::kNotExist, "no checkpoint '" + name + "'")));
+        (void)reply(s, proto::reply_error(Op::kDemote, id,
+                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
@@ -705,7 +743,7 @@ void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
                            Op::kDemote, id,
                            fail(Error::kBadOperation, "ckptd is node-local (transport none): there is no other replica "
                                                       "to take over checkpoint '" +
-                                                          name + "'")));
+                                                          printable_name(name) + "'")));
         return;
     }
     CKPT_REPLY_IF_FAILED(Op::kDemote, repl_->demote(c));
@@ -728,7 +766,7 @@ void ControlServer::on_retention(Session& s, std::uint32_t id, proto::Decoder& d
     }
     if (h->ckpt->unlinked) {
         (void)reply(s, proto::reply_error(Op::kRetention, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + h->ckpt->name() +
+                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(h->ckpt->name()) +
                                                                          "' was unlinked: its retention is moot")));
         return;
     }

@@ -58,6 +58,8 @@ private:
     void on_promote(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_demote(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_retention(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_reserve(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_directory(Session& s, std::uint32_t id, proto::Decoder& d);
     Handle* find_handle(Session& s, std::uint64_t h);
     void drop_handle(Handle& h);
     bool authorised(const PeerCredentials& c) const;

@@ -240,7 +240,7 @@ void Engine::run_timers() {
         for (const auto& c : reg_.all()) {
             if (c->role() == kRoleStandby) continue; // the active expires sections and says so
             if (std::size_t n = c->expire_sections(wall)) {
-                log_.log("checkpoint '%s': %zu sections expired", c->name().c_str(), n);
+                log_.log("checkpoint '%s': %zu sections expired", printable_name(c->name()).c_str(), n);
                 c->publish_acks();
             }
         }
@@ -252,7 +252,7 @@ void Engine::run_timers() {
 void Engine::check_segments() {
     for (const auto& c : reg_.all()) {
         if (auto what = c->check_resized()) {
-            log_.log("checkpoint '%s': %s", c->name().c_str(), what->c_str());
+            log_.log("checkpoint '%s': %s", printable_name(c->name()).c_str(), what->c_str());
             c->publish_acks();
         }
     }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace ckpt::engine {
 
@@ -28,36 +29,44 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 } // namespace
 
-SegmentNames Registry::segment_names(const std::string& name, bool persistent) const {
+SegmentNames Registry::stem_names(const std::string& stem, bool persistent) const {
     auto one = [&](const char* suffix) {
         ObjectName o;
         o.is_file = persistent;
-        o.name = persistent ? cfg_.state_dir + "/" + cfg_.shm_prefix + name + suffix : cfg_.shm_prefix + name + suffix;
+        o.name = persistent ? cfg_.state_dir + "/" + cfg_.shm_prefix + stem + suffix : cfg_.shm_prefix + stem + suffix;
         return o;
     };
     return SegmentNames{one(".meta"), one(".data"), one(".shadow")};
 }
 
+SegmentNames Registry::segment_names(const std::string& name, bool persistent) const {
+    return stem_names(segment_stem(name), persistent);
+}
+
 void Registry::adopt_existing(int epoll_fd) {
+    std::set<std::string> adopted_stems;
     auto scan = [&](const std::string& dir, bool persistent) {
         DIR* d = ::opendir(dir.c_str());
         if (!d) return;
         while (dirent* e = ::readdir(d)) {
             std::string f = e->d_name;
             if (f.rfind(cfg_.shm_prefix, 0) != 0 || !ends_with(f, ".meta")) continue;
-            std::string name = f.substr(cfg_.shm_prefix.size(), f.size() - cfg_.shm_prefix.size() - 5);
-            if (by_name_.count(name)) continue;
-            auto c = Checkpoint::adopt(segment_names(name, persistent), cfg_.segment_mode);
+            // The file names a stem (segment_stem); the checkpoint's own name is in its META.
+            const std::string stem = f.substr(cfg_.shm_prefix.size(), f.size() - cfg_.shm_prefix.size() - 5);
+            if (adopted_stems.count(stem)) continue;
+            auto c = Checkpoint::adopt(stem_names(stem, persistent), cfg_.segment_mode);
             if (!c) {
-                log_.log("cannot adopt checkpoint '%s' (%s): %s", name.c_str(),
-                         std::string(error_name(c.error())).c_str(), c.message().c_str());
+                log_.log("cannot adopt segment %s (%s): %s", f.c_str(), std::string(error_name(c.error())).c_str(),
+                         c.message().c_str());
                 continue;
             }
             std::shared_ptr<Checkpoint> cp(std::move(*c));
-            if (cp->name() != name || cp->attributes().persistent() != persistent) {
-                log_.log("segment %s names checkpoint '%s': not adopted", f.c_str(), cp->name().c_str());
+            const std::string name = cp->name();
+            if (segment_stem(name) != stem || cp->attributes().persistent() != persistent || by_name_.count(name)) {
+                log_.log("segment %s names checkpoint '%s': not adopted", f.c_str(), printable_name(name).c_str());
                 continue;
             }
+            adopted_stems.insert(stem);
             for (auto [slot, pid] : cp->orphan_writers()) {
                 Fd pfd(pidfd_open(pid));
                 if (!pfd.valid()) {
@@ -72,7 +81,7 @@ void Registry::adopt_existing(int epoll_fd) {
                     // (the writer gets a new slot when it reconnects).
                     log_.log("checkpoint '%s': cannot watch writer pid %d from before the restart (epoll_ctl: %s); "
                              "releasing its slot %u",
-                             name.c_str(), static_cast<int>(pid), std::strerror(errno), slot);
+                             printable_name(name).c_str(), static_cast<int>(pid), std::strerror(errno), slot);
                     cp->release_writer(slot);
                     continue;
                 }
@@ -82,7 +91,7 @@ void Registry::adopt_existing(int epoll_fd) {
             }
             if (cp->open_count == 0)
                 cp->retention_deadline_ns = retention_deadline(mono_ns(), cp->retention_ns(), grace_until_ns_);
-            log_.log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", name.c_str(),
+            log_.log("adopted checkpoint '%s' (%u sections, commit seq %lu%s)", printable_name(name).c_str(),
                      cp->meta().section_count(), static_cast<unsigned long>(cp->meta().commit_seq()),
                      cp->damage().empty() ? "" : ", damaged");
             by_name_[name] = cp;
@@ -116,7 +125,7 @@ Result<std::shared_ptr<Checkpoint>> Registry::create_checkpoint(const std::strin
     std::shared_ptr<Checkpoint> cp(std::move(c));
     by_name_[name] = cp;
     all_.push_back(cp);
-    log_.log("created checkpoint '%s' (%lu bytes, %u sections max, block %u, %s%s)", name.c_str(),
+    log_.log("created checkpoint '%s' (%lu bytes, %u sections max, block %u, %s%s)", printable_name(name).c_str(),
              static_cast<unsigned long>(a.checkpoint_size), a.max_sections, a.block_size,
              a.update_mode() == UpdateMode::kSync    ? "sync"
              : a.update_mode() == UpdateMode::kAsync ? "async"
@@ -131,7 +140,7 @@ void Registry::destroy(const std::shared_ptr<Checkpoint>& c) {
         c->remove_objects();
         by_name_.erase(c->name());
     }
-    log_.log("deleted checkpoint '%s'", c->name().c_str());
+    log_.log("deleted checkpoint '%s'", printable_name(c->name()).c_str());
     all_.erase(std::remove(all_.begin(), all_.end(), c), all_.end());
 }
 
@@ -183,7 +192,7 @@ void Registry::expire_retention(std::int64_t now_ns) {
             !c->held_by_replication())
             due.push_back(c);
     for (auto& c : due) {
-        log_.log("checkpoint '%s': retention expired", c->name().c_str());
+        log_.log("checkpoint '%s': retention expired", printable_name(c->name()).c_str());
         destroy(c);
     }
 }
@@ -192,8 +201,8 @@ void Registry::take_orphan(const std::shared_ptr<Checkpoint>& c, std::uint32_t s
     for (auto it = orphans_.begin(); it != orphans_.end(); ++it) {
         if (it->second.ckpt == c && it->second.slot == slot) {
             if (::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->first, nullptr) != 0)
-                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s", c->name().c_str(), slot,
-                         std::strerror(errno));
+                log_.log("checkpoint '%s': epoll_ctl(DEL) of writer slot %u's pidfd: %s",
+                         printable_name(c->name()).c_str(), slot, std::strerror(errno));
             orphans_.erase(it);
             --c->open_count; // the new handle takes over the orphan's hold
             return;
@@ -205,7 +214,7 @@ bool Registry::orphan_exited(int fd) {
     auto o = orphans_.find(fd);
     if (o == orphans_.end()) return false;
     log_.log("checkpoint '%s': writer pid from before the restart exited; releasing its slot %u",
-             o->second.ckpt->name().c_str(), o->second.slot);
+             printable_name(o->second.ckpt->name()).c_str(), o->second.slot);
     auto cp = o->second.ckpt;
     cp->release_writer(o->second.slot);
     orphans_.erase(o);

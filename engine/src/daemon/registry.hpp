@@ -38,6 +38,7 @@ public:
 
     /// Shared-memory name of a checkpoint's objects on this node.
     SegmentNames segment_names(const std::string& name, bool persistent) const;
+    SegmentNames stem_names(const std::string& stem, bool persistent) const; ///< from a file's stem
     Result<std::shared_ptr<Checkpoint>> create_checkpoint(const std::string& name, const CheckpointAttributes& a);
     /// Adopts the checkpoints a previous engine left (in /dev/shm and the state dir); the pidfds of
     /// their surviving writers join `epoll_fd`.

@@ -50,8 +50,8 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
         pending_.emplace(next_commit_id_++, std::move(p));
     }
     if (!waiting.empty())
-        host_.replication_log("checkpoint '" + r.ckpt->name() + "': adopted as active after a restart; " +
-                              std::to_string(held.size()) +
+        host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) +
+                              "': adopted as active after a restart; " + std::to_string(held.size()) +
                               " section(s) with commits no standby is known to hold; sync commits wait for "
                               "every standby to rejoin and resync");
     publish(r);
@@ -63,7 +63,7 @@ void ActiveSide::give_up_pending(Replica& r) {
     std::uint64_t first = 0, last = 0;
     std::vector<std::uint32_t> slots;
     for (const auto& [id, p] : pending_) {
-        if (p.repl != &r) continue;
+        if (p.repl != &r || p.directory) continue;
         if (n++ == 0) first = p.change;
         first = std::min(first, p.change);
         last = std::max(last, p.change);
@@ -86,7 +86,7 @@ void ActiveSide::give_up_pending(Replica& r) {
             }
         ids += (ids.empty() ? "" : ", ") + id;
     }
-    host_.replication_log("checkpoint '" + c.name() + "': stepping down with " + std::to_string(n) +
+    host_.replication_log("checkpoint '" + printable_name(c.name()) + "': stepping down with " + std::to_string(n) +
                           " commit(s) no standby acknowledged: LOST on this node (changes " + std::to_string(first) +
                           ".." + std::to_string(last) + " of its change sequence; sections " + ids +
                           "); the new active's state replaces them");
@@ -167,8 +167,19 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
         return m.state == Member::State::kInSync || (m.state == Member::State::kResyncing && ev.slot < m.resync_slot);
     };
     if (ev.kind != ReplEvent::Kind::kCommit) {
-        for (auto& [node, m] : r.active.members)
-            if (passed(m)) send_section(r, node, ev);
+        // Tracked as commits are (without a section sequence or lag), so that saCkptCheckpointSynchronize
+        // can wait until every required standby applied the directory changes made before it.
+        const std::uint64_t id = next_commit_id_++;
+        Pending p{&r, ev.slot, ev.generation, 0, 0, c.meta().commit_seq(), {}};
+        p.directory = true;
+        for (auto& [node, m] : r.active.members) {
+            if (passed(m)) send_section(r, node, ev, m.required ? Completion{kCommitDone, id} : Completion{});
+            if (!m.required) continue;
+            p.waiting.push_back(node);
+            if (m.state == Member::State::kAwaitHashes || (m.state == Member::State::kResyncing && !passed(m)))
+                m.barrier.push_back(id); // the resync covers it
+        }
+        if (!p.waiting.empty()) pending_.emplace(id, std::move(p));
         return;
     }
     crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
@@ -280,7 +291,7 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     }
 }
 
-void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev) {
+void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev, Completion done) {
     SectionBody s;
     s.checkpoint_id = r.wire_id;
     s.op = ev.kind == ReplEvent::Kind::kInstall  ? SectionOp::kInstall
@@ -295,7 +306,14 @@ void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& e
     s.size = ev.size;
     s.id = std::as_bytes(std::span(ev.id));
     const std::size_t n = encode_section_body(out_.body(), s);
-    out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n));
+    out_.queue(node, FrameType::kSection, 0, r.ckpt->epoch(), out_.body().first(n), done);
+}
+
+std::uint64_t ActiveSide::oldest_unapplied_directory_change(const Replica& r) const {
+    std::uint64_t oldest = 0;
+    for (const auto& [id, p] : pending_)
+        if (p.repl == &r && p.directory && (oldest == 0 || p.change < oldest)) oldest = p.change;
+    return oldest;
 }
 
 void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f, const HashesBody& h) {
@@ -450,7 +468,7 @@ std::size_t ActiveSide::resync_step(Replica& r, std::uint16_t node, Member& m) {
     m.state = Member::State::kInSync; // later commits flow as DATA behind the resync
     m.reported.clear();
     m.reported_blocks = 0;
-    host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " resynced, " +
+    host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " resynced, " +
                           std::to_string(m.resync_blocks) + " blocks differed (" + std::to_string(m.resync_sections) +
                           " sections)");
     return sent + 1;
@@ -474,6 +492,11 @@ void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
     p.waiting.erase(std::remove(p.waiting.begin(), p.waiting.end(), node), p.waiting.end());
     if (!p.waiting.empty()) return;
     Replica& r = *p.repl;
+    if (p.directory) { // a directory change every required standby applied: nothing else to count
+        pending_.erase(it);
+        r.ckpt->publish_acks(); // a Synchronize waiting for it looks again
+        return;
+    }
     r.ckpt->set_acked(p.slot, p.generation, p.seq);
     r.active.lag_commits -= 1;
     r.active.lag_bytes -= p.bytes;
@@ -534,8 +557,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         // It cannot hold the checkpoint at all: resyncing would only repeat the refusal. It counts
         // as down (sync commits fail at once, naming it) until it reconnects and is announced to
         // again, or until member_timeout_ms drops it from the required set.
-        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + "): treated as down until it reconnects");
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + "): treated as down until it reconnects");
         m.state = Member::State::kDown;
         m.down_since_ns = now_ns_;
         m.barrier.clear();
@@ -547,8 +570,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         // The node follows another active at this epoch or a newer one: this node was fenced.
         // Its unacknowledged commits fail (their writers see the role change), and the winner's
         // ANNOUNCE resyncs it.
-        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
                               ", ours " + std::to_string(c.epoch()) +
                               "): another node is active, stepping down to standby");
         ++counters_.fenced;
@@ -559,8 +582,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
     // resync after resync is broken: it counts as down (sync commits fail naming it) until it
     // reconnects, rather than resyncing in a loop.
     if (++m.refused_rejoins > kMaxRefusedRejoins) {
-        host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
-                              refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                              " (" + refuse_reason_name(b.reason) + ") after " + std::to_string(kMaxRefusedRejoins) +
                               " resyncs: treated as down until it reconnects");
         m.state = Member::State::kDown;
         m.down_since_ns = now_ns_;
@@ -568,8 +591,8 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
         publish(r);
         return false;
     }
-    host_.replication_log("checkpoint '" + c.name() + "': " + node_str(node) + " refused " + what + " (" +
-                          refuse_reason_name(b.reason) + "): resyncing it");
+    host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
+                          " (" + refuse_reason_name(b.reason) + "): resyncing it");
     join(r, node);
     publish(r);
     return false;
@@ -598,7 +621,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
                 std::string why;
                 switch (fencer_->state(node, &why)) {
                 case PeerFencer::State::kFenced:
-                    host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) +
+                    host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
                                           " is fenced (it cannot be promoted): acknowledging without it until it "
                                           "rejoins");
                     drop_member(r, node);
@@ -614,8 +637,8 @@ void ActiveSide::tick(std::int64_t now_ns) {
         } else if (limit > 0) {
             for (auto& [node, m] : r.active.members) {
                 if (!m.required || m.state != Member::State::kDown || now_ns - m.down_since_ns < limit) continue;
-                host_.replication_log("checkpoint '" + r.ckpt->name() + "': " + node_str(node) + " down for " +
-                                      std::to_string(out_.link().config().member_timeout_ms) +
+                host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
+                                      " down for " + std::to_string(out_.link().config().member_timeout_ms) +
                                       " ms: no longer required for acknowledgements until it rejoins");
                 drop_member(r, node);
             }
@@ -630,7 +653,8 @@ std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) con
         if (!m.required) continue;
         std::uint64_t n = 0;
         for (const auto& [id, p] : pending_)
-            if (p.repl == &r && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end()) ++n;
+            if (p.repl == &r && !p.directory && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end())
+                ++n;
         v.push_back({node,
                      m.state == Member::State::kInSync ? (m.barrier.empty() ? "in-sync" : "resync")
                      : m.state == Member::State::kDown ? "down"
@@ -658,6 +682,7 @@ void ActiveSide::refresh_lag_figures() {
     }
     // pending_ is in commit order, so the first commit a standby waits for is its oldest.
     for (const auto& [id, p] : pending_) {
+        if (p.directory) continue;
         CheckpointFigures& f = p.repl->figures;
         for (std::uint16_t node : p.waiting) {
             for (std::uint32_t i = 0; i < f.peer_count; ++i) {

@@ -74,6 +74,9 @@ public:
     /// given up. Says so in the log (count, range of the change sequence, sections), in META (the
     /// library's role event) and in the counters (ckptstat). Call before stop().
     void give_up_pending(Replica& r);
+    /// The oldest section create/delete/expiration change (its number in the change sequence) that
+    /// a required standby has not applied yet; 0 when there is none.
+    std::uint64_t oldest_unapplied_directory_change(const Replica& r) const;
     /// It is deleted here: standbys are told (then stop()).
     void unlink(Replica& r);
     /// A commit or section change captured on this node.
@@ -119,6 +122,7 @@ private:
         std::uint64_t change = 0;           ///< its number in the checkpoint's change sequence
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
         std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
+        bool directory = false;             ///< a section create/delete/expiration, not a commit: no seq, no lag
     };
     enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;
@@ -127,7 +131,7 @@ private:
     void announce(Replica& r, std::uint16_t node);
     void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
                      Completion last);
-    void send_section(Replica& r, std::uint16_t node, const ReplEvent& ev);
+    void send_section(Replica& r, std::uint16_t node, const ReplEvent& ev, Completion done = {});
     void finish_resync(Replica& r, std::uint16_t node, Member& m);
     /// One budget's worth of a running resync (kResyncing); returns sections sent.
     std::size_t resync_step(Replica& r, std::uint16_t node, Member& m);

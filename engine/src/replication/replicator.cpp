@@ -106,7 +106,8 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
     Replica& r = replica_of(c);
     if (c->role() == kRoleActive) return c->epoch();
     const std::uint64_t epoch = shm::next_epoch(c->epoch(), link_.node_id()); // never equal to another node's
-    host_.replication_log("checkpoint '" + c->name() + "': promoted to active, epoch " + std::to_string(epoch) +
+    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': promoted to active, epoch " +
+                          std::to_string(epoch) +
                           (r.active_node ? " (was following " + node_str(r.active_node) + ")" : ""));
     ++counters_.promotions;
     become_active(r, epoch);
@@ -116,7 +117,8 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
 Status Replicator::demote(const std::shared_ptr<Checkpoint>& c) {
     Replica& r = replica_of(c);
     if (c->role() == kRoleStandby) return {};
-    host_.replication_log("checkpoint '" + c->name() + "': demoted to standby at epoch " + std::to_string(c->epoch()));
+    host_.replication_log("checkpoint '" + printable_name(c->name()) + "': demoted to standby at epoch " +
+                          std::to_string(c->epoch()));
     become_standby(r, c->epoch(), 0, 0);
     return {};
 }
@@ -135,6 +137,12 @@ std::vector<Replicator::MemberView> Replicator::members_of(const Checkpoint& c) 
     for (const auto& r : replicas_)
         if (r->ckpt.get() == &c) return active_.members_of(*r);
     return {};
+}
+
+std::uint64_t Replicator::oldest_unapplied_directory_change(const Checkpoint& c) const {
+    for (const auto& r : replicas_)
+        if (r->ckpt.get() == &c) return active_.oldest_unapplied_directory_change(*r);
+    return 0;
 }
 
 void Replicator::on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) {
@@ -281,7 +289,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     auto c = host_.find_checkpoint(name);
     if (c && !(c->attributes() == attrs)) {
         ++counters_.bad_commits;
-        host_.replication_log(node_str(node) + " announced checkpoint '" + name +
+        host_.replication_log(node_str(node) + " announced checkpoint '" + printable_name(name) +
                               "' with other creation attributes than this node's: not replicated "
                               "(delete one of them)");
         return;
@@ -294,16 +302,16 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
             // before that encoding (both count 1 from one shared epoch): the lower node id wins
             // there, deterministically on both sides, and the log says whose commits go.
             if (epoch == mine && node != link_.node_id())
-                host_.replication_log("checkpoint '" + name + "': " + node_str(node) +
+                host_.replication_log("checkpoint '" + printable_name(name) + "': " + node_str(node) +
                                       " is active at this node's epoch " + std::to_string(epoch) +
                                       " (an epoch from before epochs carried their node)");
             if (epoch < mine || (epoch == mine && node > link_.node_id())) {
                 ++counters_.stale_epoch;
                 return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down
             }
-            host_.replication_log("checkpoint '" + name + "': " + node_str(node) + " is active at epoch " +
-                                  std::to_string(epoch) + " (this node had " + std::to_string(mine) +
-                                  "): stepping down to standby");
+            host_.replication_log("checkpoint '" + printable_name(name) + "': " + node_str(node) +
+                                  " is active at epoch " + std::to_string(epoch) + " (this node had " +
+                                  std::to_string(mine) + "): stepping down to standby");
         } else if (epoch < mine) {
             ++counters_.stale_epoch;
             return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // it was fenced: tell it
@@ -314,7 +322,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
         const LinkConfig& lc = link_.config();
         if (attrs.checkpoint_size > lc.replica_max_bytes || attrs.max_sections > lc.replica_max_sections) {
             ++counters_.announces_over_limit;
-            host_.replication_log(node_str(node) + " announced checkpoint '" + name + "' of " +
+            host_.replication_log(node_str(node) + " announced checkpoint '" + printable_name(name) + "' of " +
                                   std::to_string(attrs.checkpoint_size) + " bytes and " +
                                   std::to_string(attrs.max_sections) + " section slots, over this node's limits (" +
                                   "replica_max_bytes = " + std::to_string(lc.replica_max_bytes) +
@@ -324,8 +332,9 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
         }
         auto created = host_.create_replica(name, attrs);
         if (!created) {
-            host_.replication_log("cannot create replica of '" + name + "' announced by " + node_str(node) + ": " +
-                                  created.message() + " (refused: its sync commits fail until this is fixed)");
+            host_.replication_log("cannot create replica of '" + printable_name(name) + "' announced by " +
+                                  node_str(node) + ": " + created.message() +
+                                  " (refused: its sync commits fail until this is fixed)");
             // Said, not swallowed: without the refusal the active waits for HASHES that never come
             // and every sync commit times out instead of failing at once.
             return standby_.refuse(node, f, RefuseReason::kNoReplica, 0);

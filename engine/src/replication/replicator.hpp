@@ -54,6 +54,9 @@ public:
     const ReplicationCounters& counters() const { return counters_; }
     using MemberView = ActiveSide::MemberView;
     std::vector<MemberView> members_of(const Checkpoint& c) const;
+    /// The oldest section create/delete/expiration change (change sequence) not yet applied by a
+    /// required standby of this active; 0 when none (or not replicated, or not active here).
+    std::uint64_t oldest_unapplied_directory_change(const Checkpoint& c) const;
 
     /// Timer path: refreshes every checkpoint's lag entries (one pass over the pending commits),
     /// then calls out(checkpoint, figures) for each; no allocation.

@@ -115,7 +115,7 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         if (auto st = a.install(s.slot, s.id, s.generation, s.data_offset, s.capacity, s.expiration_ns, s.seq, s.size);
             !st) {
             ++counters_.bad_commits;
-            host_.replication_log("checkpoint '" + c.name() + "': " + st.message());
+            host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + st.message());
             result = SectionResult::kBad;
         }
         break;
@@ -124,8 +124,8 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         // the active thinks it does. Refused, the active resyncs it.
         if (!a.remove(s.slot, s.generation)) {
             ++counters_.bad_commits;
-            host_.replication_log("checkpoint '" + c.name() + "': delete of slot " + std::to_string(s.slot) +
-                                  " (generation " + std::to_string(s.generation) +
+            host_.replication_log("checkpoint '" + printable_name(c.name()) + "': delete of slot " +
+                                  std::to_string(s.slot) + " (generation " + std::to_string(s.generation) +
                                   ") found no such section on this replica: refused");
             result = SectionResult::kBad;
         }
@@ -134,7 +134,8 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         a.set_expiration(s.slot, s.generation, s.expiration_ns);
         break;
     case SectionOp::kUnlinkCheckpoint:
-        host_.replication_log("checkpoint '" + c.name() + "' was deleted on its active " + node_str(r.active_node));
+        host_.replication_log("checkpoint '" + printable_name(c.name()) + "' was deleted on its active " +
+                              node_str(r.active_node));
         return SectionResult::kCheckpointDeleted;
     }
     c.publish_acks();

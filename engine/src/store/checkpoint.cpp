@@ -183,6 +183,20 @@ Status Checkpoint::map_views() {
     return {};
 }
 
+std::string segment_stem(std::string_view name) {
+    auto plain = [](unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == '-';
+    };
+    if (!name.empty() && name.size() <= 200 && name.front() != '.' && std::all_of(name.begin(), name.end(), plain))
+        return std::string(name);
+    const XXH128_hash_t h = XXH3_128bits(name.data(), name.size());
+    char b[40];
+    std::snprintf(b, sizeof b, "~%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                  static_cast<unsigned long long>(h.low64));
+    return b;
+}
+
 Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, const CheckpointAttributes& attrs,
                                                        const SegmentNames& names, const ObjectOptions& opts,
                                                        std::uint32_t node_id) {
@@ -622,15 +636,24 @@ Result<Checkpoint::Created> Checkpoint::create_section(std::span<const std::byte
                                               " bytes exceeds the section size " + std::to_string(capacity));
     if (by_id_.count(id)) return fail(Error::kExist, "section " + printable(std::as_bytes(std::span(id))) + " exists");
     if (free_slots_.empty())
-        return fail(Error::kNoSpace, "checkpoint '" + name_ + "' holds max_sections (" +
+        return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' holds max_sections (" +
                                          std::to_string(attrs_.max_sections) + ") sections");
+    if (attrs_.net_size()) {
+        if (poll_commits() > 0) publish_acks(); // count what published commits hold, not what they replaced
+        const std::uint64_t held = held_bytes(UINT32_MAX);
+        if (initial.size() > attrs_.checkpoint_size - std::min(held, attrs_.checkpoint_size))
+            return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' holds " + std::to_string(held) +
+                                             " bytes of its checkpoint_size " + std::to_string(attrs_.checkpoint_size) +
+                                             "; a section of " + std::to_string(initial.size()) + " more does not fit");
+    }
     const std::uint32_t bs = attrs_.block_size;
     const std::uint64_t blocks = (capacity + bs - 1) / bs;
     auto first = alloc_.allocate(blocks);
     if (!first)
-        return fail(Error::kNoSpace, "checkpoint '" + name_ + "' has no free run of " + std::to_string(blocks * bs) +
-                                         " bytes (free " + std::to_string(alloc_.free_blocks() * bs) +
-                                         ", largest run " + std::to_string(alloc_.largest_free() * bs) + ")");
+        return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' has no free run of " +
+                                         std::to_string(blocks * bs) + " bytes (free " +
+                                         std::to_string(alloc_.free_blocks() * bs) + ", largest run " +
+                                         std::to_string(alloc_.largest_free() * bs) + ")");
     const std::uint32_t slot = *free_slots_.begin();
     free_slots_.erase(free_slots_.begin());
     occupy(slot, id, *first * bs, blocks * bs, expiration_ns, initial);
@@ -806,6 +829,39 @@ Status Checkpoint::rollback(std::uint32_t slot, std::uint32_t writer) {
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
     commit_.recover(slot, lock, false);
     publish_acks();
+    return {};
+}
+
+std::uint64_t Checkpoint::held_bytes(std::uint32_t except) const {
+    std::uint64_t held = 0;
+    for (std::uint32_t s : used_list_) {
+        if (s == except) continue;
+        const Slot& sl = slots_[s];
+        held += sl.reserved_at == sl.captured_seq ? std::max(sl.committed_size, sl.reserved) : sl.committed_size;
+    }
+    return held;
+}
+
+Status Checkpoint::reserve_size(std::uint32_t slot, std::uint32_t writer, std::uint64_t size) {
+    if (slot >= slots_.size() || !slots_[slot].used)
+        return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
+    Slot& sl = slots_[slot];
+    const std::uint64_t lock = load_acquire(data_.control(slot).lock);
+    if (!lock_held(lock) || lock_owner(lock) != writer + 1)
+        return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
+    if (size > sl.capacity)
+        return fail(Error::kInvalidParam,
+                    "section size " + std::to_string(size) + " exceeds its capacity " + std::to_string(sl.capacity));
+    if (!attrs_.net_size()) return {};
+    if (poll_commits() > 0) publish_acks(); // count what published commits hold, not what they replaced
+    const std::uint64_t others = held_bytes(slot);
+    if (others > attrs_.checkpoint_size || size > attrs_.checkpoint_size - others)
+        return fail(Error::kNoSpace, "checkpoint '" + printable_name(name_) + "' would hold " +
+                                         std::to_string(others + size) + " bytes, more than its checkpoint_size " +
+                                         std::to_string(attrs_.checkpoint_size) + " (this section " +
+                                         std::to_string(size) + ", the others " + std::to_string(others) + ")");
+    sl.reserved = size;
+    sl.reserved_at = sl.captured_seq; // the capture (or rollback) of this transaction moves it
     return {};
 }
 

@@ -30,6 +30,13 @@ namespace ckpt::engine {
 /// Lock owner the engine uses to fence a section it deletes: no writer can take it any more.
 inline constexpr std::uint32_t kOwnerEngine = 0xFFFF;
 
+/// The file-name part of a checkpoint's objects (after the prefix, before .meta/.data/.shadow).
+/// A name of 1..200 bytes of [A-Za-z0-9._-] not starting with '.' is its own stem (readable in
+/// /dev/shm, and what every earlier engine used, so their segments are still adopted); any other
+/// name is "~" and the 32 hex digits of its XXH3-128. '~' is outside that set, so the two forms
+/// never meet, and the stem is at most 200 bytes (NAME_MAX is 255 with a 40-byte prefix).
+std::string segment_stem(std::string_view name);
+
 /// Names of a checkpoint's three objects.
 struct SegmentNames {
     shm::ObjectName meta, data, shadow;
@@ -134,6 +141,11 @@ public:
     /// Aborts a write transaction: restores the section if `writer` holds it. NOT_EXIST / BAD_OPERATION
     /// when there is no such section or the writer does not hold it.
     Status rollback(std::uint32_t slot, std::uint32_t writer);
+    /// kFlagNetSize: the transaction `writer` holds on `slot` grows the section to `size` bytes; counts
+    /// them against checkpoint_size until the commit is captured or rolled back. NO_SPACE when the
+    /// sections would hold more than checkpoint_size; BAD_OPERATION when `writer` does not hold the
+    /// section; INVALID_PARAM beyond its capacity. A checkpoint without the flag: nothing to count, OK.
+    Status reserve_size(std::uint32_t slot, std::uint32_t writer, std::uint64_t size);
     /// Slots recorded in META at adoption whose process is still alive, awaiting reattach.
     std::vector<std::pair<std::uint32_t, pid_t>> orphan_writers() const;
 
@@ -238,7 +250,12 @@ private:
         std::string id;                      ///< the engine's own copy: META is never read back after adoption
         std::uint64_t remote_generation = 0; ///< standby: the active's generation of this section
         std::uint32_t list_pos = 0;          ///< index in used_list_ while used
+        std::uint64_t reserved = 0;          ///< kFlagNetSize: size RESERVE granted the open transaction
+        std::uint64_t reserved_at = ~std::uint64_t{0}; ///< captured_seq then; stale once it moved
     };
+    /// kFlagNetSize: the bytes the sections hold (committed sizes, or a live reservation if larger),
+    /// leaving out `except`.
+    std::uint64_t held_bytes(std::uint32_t except) const;
     /// Sections in use, in no order: what the periodic scan walks (O(sections), not O(max_sections)).
     std::vector<std::uint32_t> used_list_;
     void list_add(std::uint32_t slot);

@@ -143,6 +143,11 @@ public:
     /// saCkptCheckpointRetentionDurationSet: the retention from the next last close on
     /// (BAD_OPERATION once the checkpoint is unlinked).
     Status set_retention(std::int64_t retention_ns);
+    /// True when every section create, delete and expiration change numbered up to `change` (a
+    /// commit_seq() value) is applied by every required standby; false while one still waits for
+    /// a standby. Always true on a node-local checkpoint. One control call to ckptd (op DIRECTORY);
+    /// commits are what Section::acked_sequence() answers for.
+    Result<bool> directory_replicated(std::uint64_t change) const;
     /// Role, epoch and replication lag, as the engine last published them.
     ReplicationState replication() const;
     /// The role, when it changed since this handle last reported it: "active, epoch N", "standby"

@@ -62,6 +62,12 @@ public:
                                            std::chrono::milliseconds timeout = kDefaultTimeout);
     /// Gives the section back unchanged (the engine restores it from its committed copy).
     Status abort();
+    /// A checkpoint created with kFlagNetSize counts the bytes its sections hold against
+    /// checkpoint_size: a commit that grows the section asks ckptd for the room first (NO_SPACE,
+    /// and the transaction rolled back, when it is not there). reserve() asks now, for size(), and
+    /// leaves the transaction open either way, so that several transactions can all be granted
+    /// before any commits. OK at once when the section does not grow or the flag is not set.
+    Status reserve();
 
 private:
     friend class Section;

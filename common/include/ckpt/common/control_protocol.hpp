@@ -40,6 +40,8 @@ enum class Op : std::uint16_t {
     kPromote = 14,          ///< name -> epoch: this node becomes the checkpoint's active replica
     kDemote = 15,           ///< name: this node becomes a standby for the checkpoint
     kRetention = 16,        ///< handle, i64 retention: saCkptCheckpointRetentionDurationSet
+    kReserve = 17,          ///< handle, slot, u64 size: a net-size checkpoint's section grows in this transaction
+    kDirectory = 18,        ///< handle -> u64 oldest directory change a required standby lacks (0: none)
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

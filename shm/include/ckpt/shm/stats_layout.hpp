@@ -36,11 +36,11 @@ namespace ckpt::shm {
 
 inline constexpr std::uint64_t kStatsMagic = 0x5441'5453'5450'4B43ULL; // "CKPTSTAT"
 inline constexpr std::uint16_t kStatsLayoutMajor = 1;                  ///< bump on any incompatible change
-inline constexpr std::uint16_t kStatsLayoutMinor = 2;                  ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kStatsLayoutMinor = 3;                  ///< bump when a field is carved from reserved
 
 inline constexpr std::uint64_t kStatsOffset = 4096;      ///< where the region starts in NODE
 inline constexpr std::uint32_t kStatsMaxPeers = 16;      ///< peers with a PeerStats (and a lag entry) each
-inline constexpr std::uint32_t kStatsNameMax = 255;      ///< checkpoint names are shorter (validate_name)
+inline constexpr std::uint32_t kStatsNameMax = 256;      ///< a whole SaNameT (minor 3; before, 255 and NUL-terminated)
 inline constexpr std::uint32_t kStatsDefaultSlots = 128; ///< CheckpointStats slots unless configured
 
 // ---------------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ struct alignas(64) CheckpointStats {
     std::uint32_t reserved0;
     std::uint64_t segment_resizes; ///< minor 1: DATA found resized by a client, size restored (0 before)
     PeerLag peers[kStatsMaxPeers];
-    char name[kStatsNameMax + 1];
+    char name[kStatsNameMax];   ///< name_len bytes, not NUL-terminated when name_len is 256
     std::uint64_t commits_lost; ///< minor 2: captured as active, given up unacknowledged when it stepped down
     std::uint8_t reserved[184];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
