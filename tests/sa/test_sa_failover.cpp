@@ -293,6 +293,7 @@ TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
     ASSERT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_OK);
     EXPECT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_ERR_NOT_EXIST);
     (void)saCkptFinalize(h3);
+}
 
 // Under a cluster manager (issue 12, docs/CLUSTER.md) Pacemaker decides: its resource agent promotes
 // the node (`ckptctl promote`, the PROMOTE op), then tells the application it is active, and the
