@@ -448,9 +448,8 @@ TEST_F(Ckptstat, AResizedDataSegmentIsCounted) {
     ASSERT_EQ(p.exit_code, 0) << p.err;
     const std::string labels = "{node=\"" + std::to_string(session->node_id()) + "\",checkpoint=\"cut\"}";
     EXPECT_NE(p.out.find("\nckpt_segment_resizes_total" + labels + " "), std::string::npos) << p.out;
-    EXPECT_NE(checkpoint_of(j, "cut")["damage"].get<std::string>().find("resized"), std::string::npos) << j;
     EXPECT_EQ(checkpoint_of(j, "cut")["corruptions"], 0) << "the committed bytes were not touched";
-    (void)n;
+    EXPECT_GE(n, 1u);
 }
 
 // INTERVAL COUNT: COUNT samples, the first with rates since the engine started, the others over
