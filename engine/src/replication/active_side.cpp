@@ -214,7 +214,7 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
     // Frames: a long run fills frames of one run each; short runs (scattered blocks, a resync's
     // differences) share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an
-    // isolated block costs 12 bytes of table, not a frame's 138 bytes of headers.
+    // isolated block costs 12 bytes of table, not a frame's 154 bytes of headers and fixed part.
     std::vector<std::vector<DataRun>> frames;
     std::vector<DataRun> cur;
     std::size_t cur_bytes = 0;
@@ -265,7 +265,6 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
             const auto payload = section.subspan(one.offset, one.length);
             d.offset = one.offset;
             d.length = one.length;
-            d.payload_hash = XXH3_64bits(payload.data(), payload.size());
             n = encode_data_body(out_.body(), d, payload);
             payload_bytes = payload.size();
         }
