@@ -23,6 +23,7 @@ using be::put64;
 
 constexpr std::size_t kIpOff = kEthHeader, kUdpOff = kIpOff + kIpv4Header, kHsOff = kUdpOff + kUdpHeader,
                       kBodyOff = kHsOff + kHotspareHeader;
+static_assert(kBodyOff == kFrameBodyOffset);
 constexpr std::size_t kHashField = 32;  // versions 1 and 2: frame_hash offset in their 40-byte header
 constexpr std::size_t kV2Header = 40;   // versions 1 and 2
 constexpr std::size_t kKeyIdField = 14; // version 3
@@ -134,7 +135,8 @@ std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src,
     put64(hs + 24, h.link_seq);
     put64(hs + kSessionField, h.session);
     put64(hs + kCounterField, h.counter);
-    if (!body.empty()) std::memcpy(f + kBodyOff, body.data(), body.size());
+    // A body built in place is not copied again; any other overlap is allowed too (memmove).
+    if (!body.empty() && body.data() != f + kBodyOff) std::memmove(f + kBodyOff, body.data(), body.size());
     std::memset(f + kBodyOff + body.size(), 0, kFrameTrailer);
     return total;
 }

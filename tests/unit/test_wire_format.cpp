@@ -336,6 +336,39 @@ TEST(WireFormat, DataBodyHasNoPayloadHashAndTheTagCoversThePayload) {
     }
 }
 
+// A DATA body built in place, at kFrameBodyOffset of the frame buffer (as ActiveSide::send_commit
+// builds it, copying the payload once), makes the very frame that a body built elsewhere and
+// copied in makes, and it decodes back to the same payload.
+TEST(WireFormat, ABodyBuiltInPlaceMakesTheSameFrame) {
+    const auto payload = payload_of(700, 3);
+    DataBody d;
+    d.slot = 9;
+    d.commit_seq = 18;
+    d.length = 700;
+    d.section_size = 4096;
+    const FrameHeader h{FrameType::kData, kFlagLastFragment, 1, 2, 9, 77};
+    std::vector<std::byte> body(kDataBodyFixed + payload.size());
+    ASSERT_EQ(encode_data_body(body, d, payload), body.size());
+    std::vector<std::byte> copied(kFrameOverhead + body.size());
+    ASSERT_EQ(encode_frame_unsealed(copied, ep(1, 1), ep(2, 2), h, body), copied.size());
+
+    std::vector<std::byte> in_place(kFrameOverhead + body.size(), std::byte{0xEE}); // no zeroes to rely on
+    const std::span<std::byte> at = std::span(in_place).subspan(kFrameBodyOffset, body.size());
+    ASSERT_EQ(encode_data_body(at, d, payload), body.size());
+    ASSERT_EQ(encode_frame_unsealed(in_place, ep(1, 1), ep(2, 2), h, at), in_place.size());
+    EXPECT_EQ(in_place, copied);
+
+    FrameAuth none;
+    ASSERT_TRUE(seal_frame(in_place, none, 0, 5, 6));
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(in_place, f), Reject::kNone);
+    DataBody out;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(f.body, out, pl), Reject::kNone);
+    EXPECT_TRUE(std::equal(pl.begin(), pl.end(), payload.begin(), payload.end()));
+    EXPECT_EQ(out.commit_seq, 18u);
+}
+
 // Version 4: a DATA frame of several runs (kFlagRuns): the run table round-trips, the payload is
 // the runs' bytes back to back, and every inconsistency is refused (count, order, overlap, an
 // empty run, the total, every truncation).

@@ -300,6 +300,7 @@ bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t ud
 /// Writes Ethernet+IPv4+UDP+Hotspare headers, `body` and room for the tag into `out`; returns the
 /// frame length, or 0 when `out` is too small or the frame would exceed kMaxFrame. Computes the
 /// IPv4 checksum; the frame is not sealed (its tag is zero): seal_frame does that when it is sent.
+/// `body` may already sit at out[kFrameBodyOffset] (a body built in place: not copied again).
 std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
                                   const FrameHeader& h, std::span<const std::byte> body);
 /// Writes key id, session and counter into an encoded frame's header and its tag (one pass over
@@ -313,6 +314,8 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
 
 /// Where the UDP payload (the Hotspare header) starts in a frame: Ethernet + IPv4 + UDP = 42.
 inline constexpr std::size_t kUdpPayloadOffset = kEthHeader + kIpv4Header + kUdpHeader;
+/// Where a frame's body starts: after the Ethernet, IPv4, UDP and Hotspare headers (90).
+inline constexpr std::size_t kFrameBodyOffset = kUdpPayloadOffset + kHotspareHeader;
 
 /// The addresses and payload of an Ethernet+IPv4+UDP frame, Hotspare or not.
 struct UdpDatagram {
