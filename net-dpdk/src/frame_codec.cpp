@@ -23,6 +23,7 @@ using be::put64;
 
 constexpr std::size_t kIpOff = kEthHeader, kUdpOff = kIpOff + kIpv4Header, kHsOff = kUdpOff + kUdpHeader,
                       kBodyOff = kHsOff + kHotspareHeader;
+static_assert(kBodyOff == kFrameBodyOffset);
 constexpr std::size_t kHashField = 32;  // versions 1 and 2: frame_hash offset in their 40-byte header
 constexpr std::size_t kV2Header = 40;   // versions 1 and 2
 constexpr std::size_t kKeyIdField = 14; // version 3
@@ -134,7 +135,8 @@ std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src,
     put64(hs + 24, h.link_seq);
     put64(hs + kSessionField, h.session);
     put64(hs + kCounterField, h.counter);
-    if (!body.empty()) std::memcpy(f + kBodyOff, body.data(), body.size());
+    // A body built in place is not copied again; any other overlap is allowed too (memmove).
+    if (!body.empty() && body.data() != f + kBodyOff) std::memmove(f + kBodyOff, body.data(), body.size());
     std::memset(f + kBodyOff + body.size(), 0, kFrameTrailer);
     return total;
 }
@@ -314,7 +316,6 @@ std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::s
     put32(p + 32, d.length);
     put32(p + 36, d.fragment);
     put64(p + 40, d.section_size);
-    put64(p + 48, d.payload_hash);
     if (!payload.empty()) std::memcpy(p + kDataBodyFixed, payload.data(), payload.size());
     return n;
 }
@@ -331,10 +332,8 @@ Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<
     t.length = get32(p + 32);
     t.fragment = get32(p + 36);
     t.section_size = get64(p + 40);
-    t.payload_hash = get64(p + 48);
     if (t.length != body.size() - kDataBodyFixed) return Reject::kBadBody;
     std::span<const std::byte> pl = body.subspan(kDataBodyFixed);
-    if (XXH3_64bits(pl.data(), pl.size()) != t.payload_hash) return Reject::kBadBody;
     d = t;
     payload = pl;
     return Reject::kNone;
@@ -364,7 +363,6 @@ std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::sp
     }
     d.offset = runs[0].offset;
     d.length = static_cast<std::uint32_t>(total);
-    d.payload_hash = XXH3_64bits(pl, total);
     put32(p, d.checkpoint_id);
     put32(p + 4, d.slot);
     put64(p + 8, d.generation);
@@ -373,7 +371,6 @@ std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::sp
     put32(p + 32, d.length);
     put32(p + 36, d.fragment);
     put64(p + 40, d.section_size);
-    put64(p + 48, d.payload_hash);
     return n;
 }
 
@@ -390,7 +387,6 @@ Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::
     t.length = get32(p + 32);
     t.fragment = get32(p + 36);
     t.section_size = get64(p + 40);
-    t.payload_hash = get64(p + 48);
     const std::byte* tp = p + kDataBodyFixed;
     const std::uint32_t count = get32(tp);
     if (count == 0 || count > kMaxDataRuns || count > runs.size()) return Reject::kBadBody;
@@ -409,7 +405,6 @@ Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::
     }
     if (total != t.length || runs[0].offset != t.offset) return Reject::kBadBody;
     std::span<const std::byte> pl = body.subspan(kDataBodyFixed + table);
-    if (XXH3_64bits(pl.data(), pl.size()) != t.payload_hash) return Reject::kBadBody;
     d = t;
     n = count;
     payload = pl;

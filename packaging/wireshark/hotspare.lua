@@ -55,7 +55,6 @@ local f = {
     d_length = ProtoField.uint32("hotspare.data.length", "Length", base.DEC),
     d_fragment = ProtoField.uint32("hotspare.data.fragment", "Fragment", base.DEC),
     d_size = ProtoField.uint64("hotspare.data.section_size", "Section size", base.DEC),
-    d_hash = ProtoField.uint64("hotspare.data.payload_hash", "Payload XXH3-64", base.HEX),
     d_payload = ProtoField.bytes("hotspare.data.payload", "Payload"),
     d_runs = ProtoField.uint32("hotspare.data.runs", "Runs", base.DEC),
     d_run_offset = ProtoField.uint64("hotspare.data.run.offset", "Run offset", base.DEC),
@@ -135,18 +134,19 @@ local function u64(tvb, off) return tvb(off, 8):uint64() end
 -- returns the Info text.
 local bodies = {}
 
-bodies[1] = { min = 56, fn = function(b, t, flags)
+-- DATA: 48-byte fixed part (no payload hash: the tag covers the body), then the payload.
+bodies[1] = { min = 48, fn = function(b, t, flags)
     t:add(f.ckpt, b(0, 4)); t:add(f.slot, b(4, 4)); t:add(f.generation, b(8, 8))
     t:add(f.d_commit, b(16, 8)); t:add(f.d_offset, b(24, 8)); t:add(f.d_length, b(32, 4))
-    t:add(f.d_fragment, b(36, 4)); t:add(f.d_size, b(40, 8)); t:add(f.d_hash, b(48, 8))
+    t:add(f.d_fragment, b(36, 4)); t:add(f.d_size, b(40, 8))
     local len = b(32, 4):uint()
-    local at = 56
+    local at = 48
     local runs = ""
-    if bit32.band(flags, 4) ~= 0 and b:len() >= 60 then
+    if bit32.band(flags, 4) ~= 0 and b:len() >= 52 then
         -- Version 4 run table: u32 count, then u64 offset + u32 length per run; the payload follows.
-        local n = b(56, 4):uint()
-        local rt = t:add(f.d_runs, b(56, 4))
-        at = 60
+        local n = b(48, 4):uint()
+        local rt = t:add(f.d_runs, b(48, 4))
+        at = 52
         for i = 0, n - 1 do
             if b:len() < at + 12 then rt:add_proto_expert_info(e_body); break end
             local r = rt:add(b(at, 12), string.format("Run %u: %u B at %s", i, b(at + 8, 4):uint(), tostring(u64(b, at))))

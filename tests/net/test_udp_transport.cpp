@@ -7,8 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <xxhash.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -139,7 +137,6 @@ Frame data_frame(std::uint16_t src_port, std::uint16_t port, std::uint32_t i, st
     d.offset = std::uint64_t{i} * len;
     d.length = static_cast<std::uint32_t>(len);
     d.fragment = i;
-    d.payload_hash = XXH3_64bits(payload.data(), payload.size());
     std::vector<std::byte> body(net::kDataBodyFixed + len);
     body.resize(net::encode_data_body(body, d, payload));
     net::Endpoint a, b;

@@ -147,7 +147,7 @@ grep -q 'ANNOUNCE 1 -> 2 seq [0-9]*: ckpt [0-9]* "dissected"' "$tmp/summary.txt"
 # 256 and 1024; the dissector shows the count, each run and the Info column's "in 2 runs".
 python3 - "$tmp/runs.pcap" <<'PY'
 import struct, sys
-body = struct.pack(">IIQQQIIQQ", 7, 3, 5, 42, 256, 8, 0, 2048, 0) + struct.pack(">I", 2)
+body = struct.pack(">IIQQQIIQ", 7, 3, 5, 42, 256, 8, 0, 2048) + struct.pack(">I", 2)  # 48-byte fixed part
 body += struct.pack(">QI", 256, 4) + struct.pack(">QI", 1024, 4) + b"ABCDWXYZ"
 hdr = struct.pack(">IBBHHHHBB", 0x48535052, 4, 1, 0x0005, 1, 2, len(body), 1, 0)
 hdr += struct.pack(">QQQQ", 65537, (1 << 48) | 9, 0x1234, 77)
@@ -160,9 +160,11 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<IIII", 0, 0, len(eth), len(eth)) + eth)
 PY
 runs=$(tshark -r "$tmp/runs.pcap" -X "lua_script:$lua" -T fields -e hotspare.version -e hotspare.data.runs \
-    -e hotspare.data.run.offset -e hotspare.data.run.length -e hotspare.flags.runs 2>>"$tmp/tshark-decode.log")
+    -e hotspare.data.run.offset -e hotspare.data.run.length -e hotspare.data.payload -e hotspare.flags.runs \
+    2>>"$tmp/tshark-decode.log")
+# The payload field must be exactly the runs' bytes ("ABCDWXYZ"): the table ends where it begins.
 case "$runs" in # (a boolean field prints as 1 or True, by tshark version)
-"$(printf '4\t2\t256,1024\t4,4\t')"1 | "$(printf '4\t2\t256,1024\t4,4\t')"True) ;;
+"$(printf '4\t2\t256,1024\t4,4\t414243445758595a\t')"1 | "$(printf '4\t2\t256,1024\t4,4\t414243445758595a\t')"True) ;;
 *) fail "the DATA run table decodes as: $runs" ;;
 esac
 tshark -r "$tmp/runs.pcap" -X "lua_script:$lua" 2>>"$tmp/tshark-decode.log" | grep -q "in 2 runs \[last\]" ||

@@ -39,7 +39,6 @@ std::vector<std::byte> data_frame(const std::vector<std::byte>& payload, DataBod
     d.length = static_cast<std::uint32_t>(payload.size());
     d.fragment = 1;
     d.section_size = 3000;
-    d.payload_hash = XXH3_64bits(payload.data(), payload.size());
     std::vector<std::byte> body(kDataBodyFixed + payload.size());
     EXPECT_EQ(encode_data_body(body, d, payload), body.size());
     FrameHeader h{FrameType::kData, kFlagLastFragment, 1, 2, 9, 555};
@@ -294,22 +293,85 @@ TEST(WireFormat, DataBodyConsistencyIsChecked) {
     auto payload = payload_of(32, 5);
     DataBody d;
     d.length = 32;
-    d.payload_hash = XXH3_64bits(payload.data(), payload.size());
+    d.section_size = 0x0102030405060708ull;
     std::vector<std::byte> body(kDataBodyFixed + 32);
     ASSERT_EQ(encode_data_body(body, d, payload), body.size());
     DataBody out;
     std::span<const std::byte> pl;
     ASSERT_EQ(decode_data_body(body, out, pl), Reject::kNone);
     EXPECT_EQ(decode_data_body(std::span(body).first(kDataBodyFixed + 31), out, pl), Reject::kBadBody);
-    auto wrong = body;
-    wrong[kDataBodyFixed + 3] ^= std::byte{1}; // payload no longer matches payload_hash
-    EXPECT_EQ(decode_data_body(wrong, out, pl), Reject::kBadBody);
+    EXPECT_EQ(decode_data_body(std::span(body).first(kDataBodyFixed - 1), out, pl), Reject::kBadBody);
     EXPECT_EQ(encode_data_body(std::span(body).first(10), d, payload), 0u);
+}
+
+// Version 4 (as released) has no payload hash: the 48-byte fixed part ends with the section size
+// and the payload follows at once. A flipped payload byte is the frame tag's to refuse, not the
+// body's: the body codec hands it through, decode_frame refuses the frame.
+TEST(WireFormat, DataBodyHasNoPayloadHashAndTheTagCoversThePayload) {
+    static_assert(kDataBodyFixed == 48);
+    auto payload = payload_of(64, 11);
+    DataBody d;
+    d.length = 64;
+    d.section_size = 0x0102030405060708ull;
+    std::vector<std::byte> body(kDataBodyFixed + 64);
+    ASSERT_EQ(encode_data_body(body, d, payload), body.size());
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(body[40 + i], static_cast<std::byte>(i + 1)) << i; // section size, last field
+    EXPECT_TRUE(std::equal(payload.begin(), payload.end(), body.begin() + kDataBodyFixed));
+    auto flipped = body;
+    flipped[kDataBodyFixed + 3] ^= std::byte{1};
+    DataBody out;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(flipped, out, pl), Reject::kNone); // no second pass over the payload
+    EXPECT_EQ(pl[3], payload[3] ^ std::byte{1});
+
+    DataBody fd;
+    auto frame = data_frame(payload, fd);
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(frame, f), Reject::kNone);
+    const std::size_t first_payload_byte = kEthHeader + kIpv4Header + kUdpHeader + kHotspareHeader + kDataBodyFixed;
+    for (std::size_t at : {first_payload_byte, frame.size() - kFrameTrailer - 1}) {
+        auto bad = frame;
+        bad[at] ^= std::byte{0x10};
+        EXPECT_EQ(decode_exact(bad, f), Reject::kBadHash) << at;
+    }
+}
+
+// A DATA body built in place, at kFrameBodyOffset of the frame buffer (as ActiveSide::send_commit
+// builds it, copying the payload once), makes the very frame that a body built elsewhere and
+// copied in makes, and it decodes back to the same payload.
+TEST(WireFormat, ABodyBuiltInPlaceMakesTheSameFrame) {
+    const auto payload = payload_of(700, 3);
+    DataBody d;
+    d.slot = 9;
+    d.commit_seq = 18;
+    d.length = 700;
+    d.section_size = 4096;
+    const FrameHeader h{FrameType::kData, kFlagLastFragment, 1, 2, 9, 77};
+    std::vector<std::byte> body(kDataBodyFixed + payload.size());
+    ASSERT_EQ(encode_data_body(body, d, payload), body.size());
+    std::vector<std::byte> copied(kFrameOverhead + body.size());
+    ASSERT_EQ(encode_frame_unsealed(copied, ep(1, 1), ep(2, 2), h, body), copied.size());
+
+    std::vector<std::byte> in_place(kFrameOverhead + body.size(), std::byte{0xEE}); // no zeroes to rely on
+    const std::span<std::byte> at = std::span(in_place).subspan(kFrameBodyOffset, body.size());
+    ASSERT_EQ(encode_data_body(at, d, payload), body.size());
+    ASSERT_EQ(encode_frame_unsealed(in_place, ep(1, 1), ep(2, 2), h, at), in_place.size());
+    EXPECT_EQ(in_place, copied);
+
+    FrameAuth none;
+    ASSERT_TRUE(seal_frame(in_place, none, 0, 5, 6));
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(in_place, f), Reject::kNone);
+    DataBody out;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(f.body, out, pl), Reject::kNone);
+    EXPECT_TRUE(std::equal(pl.begin(), pl.end(), payload.begin(), payload.end()));
+    EXPECT_EQ(out.commit_seq, 18u);
 }
 
 // Version 4: a DATA frame of several runs (kFlagRuns): the run table round-trips, the payload is
 // the runs' bytes back to back, and every inconsistency is refused (count, order, overlap, an
-// empty run, the total, the hash, every truncation).
+// empty run, the total, every truncation).
 TEST(WireFormat, DataRunsRoundTripAndEveryInconsistencyIsRefused) {
     const auto section = payload_of(8192, 9);
     const std::vector<DataRun> runs = {{256, 256}, {1024, 512}, {4096, 256}, {8000, 192}};
@@ -362,7 +424,8 @@ TEST(WireFormat, DataRunsRoundTripAndEveryInconsistencyIsRefused) {
         for (int i = 0; i < 4; ++i) b[table + kDataRunCount + kDataRunEntry + 8 + i] = std::byte{0};
         EXPECT_EQ(decode_data_runs_body(b, out, back, count, pl), Reject::kBadBody);
     }
-    EXPECT_EQ(patched(n - 1, body[n - 1] ^ std::byte{1}), Reject::kBadBody); // the payload hash
+    // A flipped payload byte is no body inconsistency (the frame tag covers it).
+    EXPECT_EQ(patched(n - 1, body[n - 1] ^ std::byte{1}), Reject::kNone);
     // A table that does not fit the caller's array is refused, never written past.
     EXPECT_EQ(decode_data_runs_body(body, out, std::span(back).first(2), count, pl), Reject::kBadBody);
     // The encoder refuses what it cannot describe.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include <cstdio>
 
@@ -204,8 +205,19 @@ bool PeerLink::flush_liveness(PeerStatus& p) {
 
 bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
                               std::span<const std::byte> body, Completion c) {
+    const PeerStatus* p = find(node);
+    if (!p || p->state != PeerState::kUp) return false; // before allocating anything
+    std::vector<std::byte> frame(kFrameOverhead + body.size());
+    if (!body.empty()) std::memcpy(frame.data() + kFrameBodyOffset, body.data(), body.size());
+    return send_sequenced_frame(node, type, flags, epoch, std::move(frame), c);
+}
+
+bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                                    std::vector<std::byte> frame, Completion c) {
     PeerStatus* p = find(node);
     if (!p || p->state != PeerState::kUp) return false;
+    CKPT_ENFORCE(frame.size() >= kFrameOverhead, "sequenced frame buffer shorter than the headers and tag");
+    const std::span<const std::byte> body(frame.data() + kFrameBodyOffset, frame.size() - kFrameOverhead);
     FrameHeader h;
     h.type = type;
     h.flags = flags;
@@ -224,7 +236,7 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
         return false;
     }
     h.link_seq = p->stream.next_link_seq();
-    std::vector<std::byte> frame(kFrameOverhead + body.size());
+    // The body is in place: only the headers are written.
     const std::size_t n = encode_frame_unsealed(frame, self_, endpoint_of(*p), h, body);
     CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
     p->stream.enqueue(std::move(frame), c);

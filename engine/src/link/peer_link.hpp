@@ -51,6 +51,11 @@ public:
     /// Queues a sequenced frame for `node` (false when it is not up: nothing is queued).
     bool send_sequenced(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
                         std::span<const std::byte> body, Completion c = {});
+    /// The same for a body built in place: `frame` holds kFrameOverhead + n bytes with the n-byte
+    /// body already at kFrameBodyOffset (the headers and tag are written here, the body is not
+    /// copied again). False, and nothing queued, when the node is not up or the body is too long.
+    bool send_sequenced_frame(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                              std::vector<std::byte> frame, Completion c = {});
     /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;

@@ -225,7 +225,7 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
     // Frames: a long run fills frames of one run each; short runs (scattered blocks, a resync's
     // differences) share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an
-    // isolated block costs 12 bytes of table, not a frame's 138 bytes of headers.
+    // isolated block costs 12 bytes of table, not a frame's 154 bytes of headers and fixed part.
     std::vector<std::vector<DataRun>> frames;
     std::vector<DataRun> cur;
     std::size_t cur_bytes = 0;
@@ -265,24 +265,28 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
         const auto& runs = frames[i];
         d.fragment = static_cast<std::uint32_t>(i);
         std::uint16_t flags = static_cast<std::uint16_t>(base_flags | (i + 1 == frames.size() ? kFlagLastFragment : 0));
+        // The body is built straight into the frame the link keeps: the payload's one copy on
+        // the way out of the committed copy before the carrier's (into the mbuf or the socket).
+        std::uint64_t payload_bytes = 0;
+        for (const DataRun& run : runs) payload_bytes += run.length;
+        const std::size_t want =
+            kDataBodyFixed + (runs.size() > 1 ? kDataRunCount + kDataRunEntry * runs.size() : 0) + payload_bytes;
+        CKPT_ENFORCE(want <= body_cap, "DATA frame does not fit the frame body");
+        std::vector<std::byte> frame = Outbox::frame_buffer(want);
         std::size_t n;
-        std::uint64_t payload_bytes;
         if (runs.size() > 1) {
-            n = encode_data_runs_body(out_.body(), d, runs, section);
+            n = encode_data_runs_body(Outbox::frame_body(frame), d, runs, section);
             flags |= kFlagRuns;
-            payload_bytes = d.length;
         } else {
             const DataRun one = runs.empty() ? DataRun{} : runs[0];
             const auto payload = section.subspan(one.offset, one.length);
             d.offset = one.offset;
             d.length = one.length;
-            d.payload_hash = XXH3_64bits(payload.data(), payload.size());
-            n = encode_data_body(out_.body(), d, payload);
-            payload_bytes = payload.size();
+            n = encode_data_body(Outbox::frame_body(frame), d, payload);
         }
-        CKPT_ENFORCE(n != 0 && n <= body_cap, "DATA frame does not fit the frame body");
+        CKPT_ENFORCE(n == want, "DATA body encoded to another length than planned");
         const bool is_last = i + 1 == frames.size();
-        out_.queue(node, FrameType::kData, flags, epoch, out_.body().first(n), is_last ? last : Completion{});
+        out_.queue_frame(node, FrameType::kData, flags, epoch, std::move(frame), is_last ? last : Completion{});
         ++counters_.data_frames;
         counters_.data_bytes += payload_bytes;
         ++r.figures.data_frames;

@@ -9,4 +9,12 @@ bool Outbox::queue(std::uint16_t node, net::FrameType type, std::uint16_t flags,
     return true;
 }
 
+bool Outbox::queue_frame(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
+                         std::vector<std::byte> frame, Completion c) {
+    const std::size_t size = frame.size();
+    if (!link_.send_sequenced_frame(node, type, flags, epoch, std::move(frame), c)) return false;
+    counters_.wire_bytes += size;
+    return true;
+}
+
 } // namespace ckpt::engine

@@ -92,7 +92,8 @@ struct FrameHeader {
     std::uint64_t counter = 0; ///< the sender's frame counter in that session: the MAC's nonce
 };
 
-/// DATA body (fixed part, 56 bytes), followed by `length` payload bytes. A commit is one or more
+/// DATA body (fixed part, 48 bytes), followed by `length` payload bytes. No payload hash: the frame
+/// tag (GMAC, or the XXH3-128 checksum without auth) already covers header and body. A commit is one or more
 /// DATA frames in consecutive link sequence numbers, fragment 0, 1, ...; the last carries
 /// kFlagLastFragment. A commit that changed no byte (a rollback's new sequence) is one empty frame.
 struct DataBody {
@@ -104,9 +105,8 @@ struct DataBody {
     std::uint32_t length = 0;       ///< payload bytes
     std::uint32_t fragment = 0;     ///< index within the commit
     std::uint64_t section_size = 0; ///< the section's committed size after this commit
-    std::uint64_t payload_hash = 0; ///< XXH3-64 of the payload
 };
-inline constexpr std::size_t kDataBodyFixed = 56;
+inline constexpr std::size_t kDataBodyFixed = 48;
 
 /// NACK body (16 bytes): link sequence numbers [first, last] are missing; send them again.
 struct NackBody {
@@ -300,6 +300,7 @@ bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t ud
 /// Writes Ethernet+IPv4+UDP+Hotspare headers, `body` and room for the tag into `out`; returns the
 /// frame length, or 0 when `out` is too small or the frame would exceed kMaxFrame. Computes the
 /// IPv4 checksum; the frame is not sealed (its tag is zero): seal_frame does that when it is sent.
+/// `body` may already sit at out[kFrameBodyOffset] (a body built in place: not copied again).
 std::size_t encode_frame_unsealed(std::span<std::byte> out, const Endpoint& src, const Endpoint& dst,
                                   const FrameHeader& h, std::span<const std::byte> body);
 /// Writes key id, session and counter into an encoded frame's header and its tag (one pass over
@@ -313,6 +314,8 @@ std::size_t encode_frame(std::span<std::byte> out, const Endpoint& src, const En
 
 /// Where the UDP payload (the Hotspare header) starts in a frame: Ethernet + IPv4 + UDP = 42.
 inline constexpr std::size_t kUdpPayloadOffset = kEthHeader + kIpv4Header + kUdpHeader;
+/// Where a frame's body starts: after the Ethernet, IPv4, UDP and Hotspare headers (90).
+inline constexpr std::size_t kFrameBodyOffset = kUdpPayloadOffset + kHotspareHeader;
 
 /// The addresses and payload of an Ethernet+IPv4+UDP frame, Hotspare or not.
 struct UdpDatagram {
@@ -342,20 +345,21 @@ inline constexpr std::size_t kDataRunCount = 4;  ///< u32 run count after the fi
 inline constexpr std::size_t kDataRunEntry = 12; ///< u64 offset, u32 length
 inline constexpr std::size_t kMaxDataRuns = 1024;
 
-/// DATA with kFlagRuns: fixed part (offset = the first run's, length = the payload's total,
-/// payload_hash over all of it), u32 run count, the runs (ascending, not overlapping, none empty),
+/// DATA with kFlagRuns: fixed part (offset = the first run's, length = the payload's total),
+/// u32 run count, the runs (ascending, not overlapping, none empty),
 /// then their bytes back to back, gathered from `section` (which must hold every run). Fills
-/// d.offset, d.length and d.payload_hash. Returns bytes written (0 if it does not fit `out`).
+/// d.offset and d.length. Returns bytes written (0 if it does not fit `out`).
 std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::span<const DataRun> runs,
                                   std::span<const std::byte> section);
 /// Parses a kFlagRuns DATA body into d, runs[0, n) (runs holds kMaxDataRuns) and the payload;
-/// kBadBody when anything disagrees (count, order, overlap, empty run, lengths, payload_hash).
+/// kBadBody when anything disagrees (count, order, overlap, empty run, lengths).
 Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::span<DataRun> runs, std::size_t& n,
                              std::span<const std::byte>& payload);
 
 /// DATA: fixed part + payload. Returns bytes written (0 if `out` is too small).
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload);
-/// Parses a DATA body; kBadBody when too short, when length disagrees, or payload_hash mismatches.
+/// Parses a DATA body; kBadBody when too short or when length disagrees. The payload is not hashed
+/// again: decode_frame checked the frame's tag over it.
 Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<const std::byte>& payload);
 
 std::size_t encode_nack_body(std::span<std::byte> out, const NackBody& n);
