@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 
 namespace ckpt::engine {
 
@@ -30,7 +31,11 @@ void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason
     if (f.header.type == FrameType::kData) {
         DataBody d;
         std::span<const std::byte> payload;
-        if (decode_data_body(f.body, d, payload) == Reject::kNone) b.commit_seq = d.commit_seq;
+        std::array<DataRun, kMaxDataRuns> runs;
+        std::size_t n = 0;
+        const Reject r = (f.header.flags & kFlagRuns) ? decode_data_runs_body(f.body, d, runs, n, payload)
+                                                      : decode_data_body(f.body, d, payload);
+        if (r == Reject::kNone) b.commit_seq = d.commit_seq; // named in the active's log line
     }
     b.replica_epoch = epoch;
     std::byte body[kRefusedBody];
