@@ -34,7 +34,7 @@ public:
     void stop() { stop_.store(true, std::memory_order_relaxed); }
 
 private:
-    std::size_t poll_commits();
+    std::size_t poll_commits(std::int64_t now_ns);
     void run_timers();
     /// SIGHUP: reads auth_key_file again (key rotation); the outcome goes to the log.
     void reload_key();
