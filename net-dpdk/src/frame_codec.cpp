@@ -304,10 +304,10 @@ bool identify_foreign_version(std::span<const std::byte> frame, std::uint16_t ud
     return true;
 }
 
-std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload) {
-    const std::size_t n = kDataBodyFixed + payload.size();
-    if (n > out.size() || payload.size() != d.length) return 0;
-    std::byte* p = out.data();
+namespace {
+
+/// The DATA body's fixed part (kDataBodyFixed bytes), shared by the one-run and the run-table forms.
+void put_data_fixed(std::byte* p, const DataBody& d) {
     put32(p, d.checkpoint_id);
     put32(p + 4, d.slot);
     put64(p + 8, d.generation);
@@ -316,13 +316,9 @@ std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::s
     put32(p + 32, d.length);
     put32(p + 36, d.fragment);
     put64(p + 40, d.section_size);
-    if (!payload.empty()) std::memcpy(p + kDataBodyFixed, payload.data(), payload.size());
-    return n;
 }
 
-Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<const std::byte>& payload) {
-    if (body.size() < kDataBodyFixed) return Reject::kBadBody;
-    const std::byte* p = body.data();
+DataBody get_data_fixed(const std::byte* p) {
     DataBody t;
     t.checkpoint_id = get32(p);
     t.slot = get32(p + 4);
@@ -332,6 +328,24 @@ Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<
     t.length = get32(p + 32);
     t.fragment = get32(p + 36);
     t.section_size = get64(p + 40);
+    return t;
+}
+
+} // namespace
+
+std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload) {
+    const std::size_t n = kDataBodyFixed + payload.size();
+    if (n > out.size() || payload.size() != d.length) return 0;
+    std::byte* p = out.data();
+    put_data_fixed(p, d);
+    if (!payload.empty()) std::memcpy(p + kDataBodyFixed, payload.data(), payload.size());
+    return n;
+}
+
+Reject decode_data_body(std::span<const std::byte> body, DataBody& d, std::span<const std::byte>& payload) {
+    if (body.size() < kDataBodyFixed) return Reject::kBadBody;
+    const std::byte* p = body.data();
+    DataBody t = get_data_fixed(p);
     if (t.length != body.size() - kDataBodyFixed) return Reject::kBadBody;
     std::span<const std::byte> pl = body.subspan(kDataBodyFixed);
     d = t;
@@ -363,14 +377,7 @@ std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::sp
     }
     d.offset = runs[0].offset;
     d.length = static_cast<std::uint32_t>(total);
-    put32(p, d.checkpoint_id);
-    put32(p + 4, d.slot);
-    put64(p + 8, d.generation);
-    put64(p + 16, d.commit_seq);
-    put64(p + 24, d.offset);
-    put32(p + 32, d.length);
-    put32(p + 36, d.fragment);
-    put64(p + 40, d.section_size);
+    put_data_fixed(p, d);
     return n;
 }
 
@@ -378,15 +385,7 @@ Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::
                              std::span<const std::byte>& payload) {
     if (body.size() < kDataBodyFixed + kDataRunCount) return Reject::kBadBody;
     const std::byte* p = body.data();
-    DataBody t;
-    t.checkpoint_id = get32(p);
-    t.slot = get32(p + 4);
-    t.generation = get64(p + 8);
-    t.commit_seq = get64(p + 16);
-    t.offset = get64(p + 24);
-    t.length = get32(p + 32);
-    t.fragment = get32(p + 36);
-    t.section_size = get64(p + 40);
+    DataBody t = get_data_fixed(p);
     const std::byte* tp = p + kDataBodyFixed;
     const std::uint32_t count = get32(tp);
     if (count == 0 || count > kMaxDataRuns || count > runs.size()) return Reject::kBadBody;

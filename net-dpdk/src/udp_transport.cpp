@@ -26,13 +26,13 @@ namespace ckpt::net {
 
 namespace {
 
-constexpr unsigned kBatch = 32; ///< datagrams per recvmmsg
+constexpr unsigned kBatch = 32;    ///< datagrams per recvmmsg
 constexpr unsigned kTxBatch = 128; ///< datagrams send() batches before flush_tx() must run
 #ifndef UDP_SEGMENT
 constexpr int UDP_SEGMENT = 103; // linux/udp.h; older libc headers lack it
 #endif
-constexpr unsigned kMaxGsoSegments = 64;       ///< the kernel's UDP_MAX_SEGMENTS
-constexpr std::size_t kMaxGsoBytes = 65507;    ///< one UDP/IPv4 datagram's payload at most
+constexpr unsigned kMaxGsoSegments = 64;    ///< the kernel's UDP_MAX_SEGMENTS
+constexpr std::size_t kMaxGsoBytes = 65507; ///< one UDP/IPv4 datagram's payload at most
 /// The largest UDP payload a frame can carry; one more byte of buffer tells a longer datagram.
 constexpr std::size_t kMaxPayload = kMaxFrame - kUdpPayloadOffset;
 constexpr std::size_t kSlot = kMaxFrame + 64; ///< room for that byte, rounded to a cache line

@@ -61,7 +61,8 @@ struct Pair {
             now += dt;
         }
     }
-    template <class F> bool run_until(F done, int turns) {
+    template <class F>
+    bool run_until(F done, int turns) {
         for (int i = 0; i < turns; ++i) {
             if (done()) return true;
             step();
@@ -180,7 +181,8 @@ void run(FuzzedDataProvider& in) {
             std::vector<std::byte> body;
             if (!split(rec[in.ConsumeIntegralInRange<std::size_t>(0, rec.size() - 1)], h, body)) break;
             for (int n = in.ConsumeIntegralInRange<int>(0, 4); n > 0 && !body.empty(); --n)
-                body[in.ConsumeIntegralInRange<std::size_t>(0, body.size() - 1)] = std::byte{in.ConsumeIntegral<std::uint8_t>()};
+                body[in.ConsumeIntegralInRange<std::size_t>(0, body.size() - 1)] =
+                    std::byte{in.ConsumeIntegral<std::uint8_t>()};
             if (in.ConsumeBool()) body.resize(in.ConsumeIntegralInRange<std::size_t>(0, body.size() + 64));
             if (in.ConsumeBool()) h.flags ^= in.ConsumeIntegral<std::uint16_t>();
             if (in.ConsumeBool()) h.epoch = pick_epoch(in, h.epoch);

@@ -1,5 +1,6 @@
 #include "format.hpp"
 
+#include "ckpt/common/attributes.hpp"
 #include "ckpt/shm/segment_layout.hpp"
 
 #include <cstdio>
@@ -9,19 +10,9 @@ namespace ckpt::tools {
 
 std::string format_section_id(std::string_view id) {
     if (id.empty()) return "(default)";
-    std::string s;
-    for (unsigned char c : id) {
-        // Space is escaped too: one token per cell keeps the columns splittable by whitespace.
-        // Backslash is escaped so that "\x41" in the output can only mean the byte 0x41.
-        if (c > 0x20 && c < 0x7f && c != '\\') {
-            s += static_cast<char>(c);
-        } else {
-            char b[5];
-            std::snprintf(b, sizeof b, "\\x%02x", c);
-            s += b;
-        }
-    }
-    return s;
+    // Escaped as checkpoint names are (space and backslash too: one token per cell, and "\x41"
+    // can only mean the byte 0x41).
+    return printable_name(id);
 }
 
 std::string format_time_ns(std::int64_t ns) {

@@ -268,17 +268,20 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             ++counters_.nacks_sent;
         }
         if (p.stream.idle()) continue;
-        sent += p.stream.transmit(now_ns, [&](std::span<std::byte> f) {
-            // Sealed at each transmission: a retransmission is a new frame counter, so the
-            // receiver's replay window never mistakes it for a replay.
-            if (!seal(p, f) || !port_->send(f)) return false;
-            ++p.tx_frames;
-            p.tx_bytes += f.size();
-            ++counters_.tx_frames;
-            return true;
-        }, kTxTurnBudget);
+        sent += p.stream.transmit(
+            now_ns,
+            [&](std::span<std::byte> f) {
+                // Sealed at each transmission: a retransmission is a new frame counter, so the
+                // receiver's replay window never mistakes it for a replay.
+                if (!seal(p, f) || !port_->send(f)) return false;
+                ++p.tx_frames;
+                p.tx_bytes += f.size();
+                ++counters_.tx_frames;
+                return true;
+            },
+            kTxTurnBudget);
     }
-    port_->flush_tx(); // a batching carrier (kernel UDP) sends this flush's frames in one system call
+    port_->flush_tx();          // a batching carrier (kernel UDP) sends this flush's frames in one system call
     if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)
     return sent;
 }

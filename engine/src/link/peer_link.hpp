@@ -125,7 +125,7 @@ private:
     LinkConfig cfg_;
     std::unique_ptr<net::Transport> port_;
     net::Endpoint self_{};
-    std::uint64_t boot_id_ = 0; ///< our session
+    std::uint64_t boot_id_ = 0;    ///< our session
     std::uint64_t tx_counter_ = 0; ///< frames sealed in this session: the MAC's nonce
     std::unique_ptr<net::FrameAuth> auth_;
     std::uint32_t checkpoints_ = 0; ///< for HEARTBEATs sent outside tick()

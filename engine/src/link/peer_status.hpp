@@ -1,7 +1,7 @@
 #pragma once
 /// What the peer link knows about one configured peer: its state, its traffic, its stream.
-#include "link/peer_stream.hpp"
 #include "ckpt/net/wire_format.hpp"
+#include "link/peer_stream.hpp"
 #include "link/replay_window.hpp"
 
 #include <array>

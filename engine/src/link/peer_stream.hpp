@@ -33,7 +33,7 @@ struct Completion {
 
 struct StreamCounters {
     std::uint64_t sent = 0, retransmits = 0, acked = 0, nacks_received = 0;
-    std::uint64_t timeouts = 0; ///< retransmissions the timer caused (the rest answered NACKs)
+    std::uint64_t timeouts = 0;    ///< retransmissions the timer caused (the rest answered NACKs)
     std::uint64_t rtt_samples = 0; ///< round trips measured (frames acknowledged after one transmission)
     std::uint64_t delivered = 0, duplicates = 0, reordered = 0, stale = 0, beyond_window = 0, nacks_sent = 0;
 };
@@ -104,10 +104,10 @@ private:
     };
     StreamConfig cfg_;
     std::uint64_t tx_gen_ = 1, tx_next_ = 1;
-    bool nacked_ = false;              ///< some frame in unacked_ has resend set
-    std::uint64_t highest_sacked_ = 0; ///< newest frame a selective ACK reported (this generation)
+    bool nacked_ = false;                ///< some frame in unacked_ has resend set
+    std::uint64_t highest_sacked_ = 0;   ///< newest frame a selective ACK reported (this generation)
     std::int64_t srtt_ = 0, rttvar_ = 0; ///< RFC 6298 estimators (ns); srtt_ 0: no sample yet
-    std::int64_t rto_ = cfg_.rto_ns;      ///< current base RTO (before back-off)
+    std::int64_t rto_ = cfg_.rto_ns;     ///< current base RTO (before back-off)
     void sample_rtt(std::int64_t rtt_ns);
     std::int64_t backed_off(std::uint32_t tries) const;
     std::deque<TxFrame> unacked_, backlog_;

@@ -20,9 +20,9 @@ struct Replica;
 struct StandbyState {
     explicit StandbyState(Checkpoint& c) : applier(c) {}
     ReplicaApplier applier;
-    bool rx_open = false;   ///< a commit is being received
-    bool resyncing = false; ///< HASHES sent, RESYNC_DONE not received yet
-    bool reporting = false; ///< the HASHES report is being sent, a budget per loop turn
+    bool rx_open = false;                           ///< a commit is being received
+    bool resyncing = false;                         ///< HASHES sent, RESYNC_DONE not received yet
+    bool reporting = false;                         ///< the HASHES report is being sent, a budget per loop turn
     std::uint32_t report_slot = 0, report_last = 0; ///< next slot to report; the last one in use
     std::uint32_t rx_slot = 0, rx_next = 0;
     std::uint64_t rx_generation = 0, rx_seq = 0;
