@@ -14,13 +14,28 @@ namespace ckpt::engine {
 using namespace ckpt::net;
 
 void ActiveSide::start(Replica& r) {
-    // The replica set: standbys reachable now. One that is down joins when it comes back (and
-    // resyncs); until then nothing waits for it.
-    for (auto& [node, m] : r.active.members) {
-        m = Member{};
-        if (out_.link().is_up(node)) join(r, node);
-    }
+    // The replica set: standbys reachable now (as many as `replicas` wants). One that is down
+    // joins when it comes back (and resyncs); until then nothing waits for it.
+    for (auto& [node, m] : r.active.members) m = Member{};
+    fill_replica_set(r);
     publish(r);
+}
+
+void ActiveSide::fill_replica_set(Replica& r) {
+    const std::uint32_t replicas = out_.link().config().replicas;
+    const std::size_t wanted = replicas == 0 ? r.active.members.size() : replicas - 1;
+    std::size_t chosen = 0;
+    for (const auto& [node, m] : r.active.members) chosen += m.chosen;
+    for (auto& [node, m] : r.active.members) { // std::map: lowest node id first
+        if (chosen >= wanted) break;
+        if (m.chosen || !out_.link().is_up(node)) continue;
+        if (replicas != 0)
+            host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
+                                  " joins the replica set (" + std::to_string(chosen + 1) + " of " +
+                                  std::to_string(wanted) + " standbys)");
+        join(r, node);
+        ++chosen;
+    }
 }
 
 void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held) {
@@ -28,6 +43,7 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
     std::vector<std::uint16_t> waiting;
     for (auto& [node, m] : r.active.members) {
         if (m.state != Member::State::kDown) continue; // up already: joined by start()
+        m.chosen = true;
         m.required = true;
         m.synced = true; // it may hold acknowledged commits of this active: it must come back first
         m.down_since_ns = now_ns_;
@@ -123,6 +139,7 @@ void ActiveSide::unlink(Replica& r) {
 void ActiveSide::join(Replica& r, std::uint16_t node) {
     Member& m = r.active.members[node];
     m.state = Member::State::kAwaitHashes;
+    m.chosen = true;
     m.required = true;
     m.reported.clear();
     m.reported_blocks = 0;
@@ -539,6 +556,10 @@ void ActiveSide::on_completed(std::uint16_t node, Completion c) {
 
 void ActiveSide::drop_member(Replica& r, std::uint16_t node) {
     Member& m = r.active.members[node];
+    // Out of the replica set: what is acknowledged from now on is not in it, so it is not a
+    // holder of this active's state any more (a later join resyncs it from scratch).
+    m.chosen = false;
+    m.synced = false;
     m.required = false;
     m.barrier.clear();
     std::vector<std::uint64_t> ids;
@@ -629,6 +650,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
                                           " is fenced (it cannot be promoted): acknowledging without it until it "
                                           "rejoins");
                     drop_member(r, node);
+                    fill_replica_set(r);
                     break;
                 case PeerFencer::State::kRunning:
                     break;
@@ -645,6 +667,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
                                       " down for " + std::to_string(out_.link().config().member_timeout_ms) +
                                       " ms: no longer required for acknowledgements until it rejoins");
                 drop_member(r, node);
+                fill_replica_set(r);
             }
         }
         publish(r);
@@ -706,7 +729,12 @@ void ActiveSide::on_peer_up(std::uint16_t node) {
     if (fencer_) fencer_->reset(node);
     for (const auto& r : replicas_) {
         if (r->ckpt->role() != shm::kRoleActive) continue;
-        join(*r, node); // a new or returning standby: announce, then resync by block hashes
+        // A returning member of the replica set, or a new standby while the set is short of what
+        // `replicas` wants: announce, then resync by block hashes. Otherwise it holds no replica.
+        if (r->active.members[node].chosen)
+            join(*r, node);
+        else
+            fill_replica_set(*r);
         publish(*r);
     }
 }
@@ -729,7 +757,10 @@ void ActiveSide::on_peer_down(std::uint16_t node, const std::vector<Completion>&
         // One that never held this active's state (it vanished during its first resync, as a
         // dead former active does right after a promotion) cannot lose acknowledged commits:
         // nothing waits for it. One that did stays required until it returns or times out.
-        if (!m.synced) drop_member(r, node);
+        if (!m.synced) {
+            drop_member(r, node);
+            fill_replica_set(r);
+        }
         publish(r);
     }
 }

@@ -33,6 +33,7 @@ struct Member {
         std::vector<std::uint64_t> hashes;
     };
     State state = State::kDown;
+    bool chosen = false;   ///< in the replica set (config `replicas`): joined, or down and not yet dropped
     bool required = false; ///< part of the replica set: commits wait for it
     bool synced = false;   ///< completed a resync with this active: a down one stays required
     std::int64_t down_since_ns = 0;
@@ -49,7 +50,7 @@ struct Member {
 
 /// What the active keeps about a checkpoint active here.
 struct ActiveState {
-    std::map<std::uint16_t, Member> members; ///< one per configured peer
+    std::map<std::uint16_t, Member> members; ///< one per configured peer (chosen or not)
     std::uint64_t lag_commits = 0, lag_bytes = 0;
 };
 
@@ -128,6 +129,9 @@ private:
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;
 
     void join(Replica& r, std::uint16_t node);
+    /// Chooses peers that are up (lowest node id first) and joins them until the replica set has
+    /// the standbys `replicas` asks for (every configured peer when it is 0).
+    void fill_replica_set(Replica& r);
     void announce(Replica& r, std::uint16_t node);
     void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
                      Completion last);
