@@ -50,6 +50,7 @@ protected:
         for (int i = 0; i < limit_ms * 10; ++i) {
             if (done()) return true;
             for (std::uint16_t id = 1; id <= 3; ++id) node(id).step();
+            if (each_step_) each_step_();
             now_ += kMs / 10;
         }
         return done();
@@ -82,6 +83,7 @@ protected:
     std::map<std::uint16_t, std::unique_ptr<InProcessNode>> nodes_;
     std::shared_ptr<Checkpoint> active_;
     std::uint32_t slot_ = 0, writer_ = 0;
+    std::function<void()> each_step_;
 };
 
 TEST_F(ReplicaCount, EveryPeerHoldsAReplicaByDefault) {
@@ -132,6 +134,46 @@ TEST_F(ReplicaCount, LosingTheStandbyBringsTheReplicaUpOnTheThirdNode) {
     auto old = node(2).find("cps");
     ASSERT_NE(old, nullptr);
     EXPECT_LT(seq_of(*old, slot_), later);
+}
+
+// A standby that joins later (here: node 3 replacing the lost node 2) is not waited for while it
+// catches up: it cannot be promoted before it is in sync, and the active was acknowledging
+// without a standby already. Once in sync it is: every later commit is acknowledged only after it
+// applied it.
+TEST_F(ReplicaCount, ANewStandbyIsWaitedForOnlyOnceItIsInSync) {
+    start(2);
+    ASSERT_TRUE(acked(commit(0, "before")));
+    wire_[2]->isolate(true);
+    // Turn by turn, node 1 first, until node 1 takes node 3 in (node 3 has not seen the ANNOUNCE).
+    bool joined = false;
+    for (int i = 0; i < 50'000 && !joined; ++i) {
+        node(1).step();
+        joined = node(1).logged("node 3 joins the replica set");
+        if (!joined) {
+            node(2).step();
+            node(3).step();
+        }
+        now_ += kMs / 10;
+    }
+    ASSERT_TRUE(joined);
+    const std::uint64_t joining = commit(0, "while node 3 joins");
+    for (int i = 0; i < 3; ++i) node(1).step(); // node 1 captures it; node 3 does not run meanwhile
+    EXPECT_GE(acked_of(*active_, slot_), joining) << "nothing waits for a standby that is not in sync";
+    auto third = node(3).find("cps");
+    EXPECT_TRUE(!third || !third->section_state(slot_) || seq_of(*third, slot_) < joining);
+    ASSERT_TRUE(run_until([&] {
+        const auto m = node(1).replicator().members_of(*active_);
+        return m.size() == 1 && m[0].node == 3 && std::string(m[0].state) == "in-sync";
+    }));
+    EXPECT_TRUE(holds_everything(3));
+    std::uint64_t violations = 0;
+    each_step_ = [&] {
+        auto c = node(3).find("cps");
+        if (acked_of(*active_, slot_) > (c && c->section_state(slot_) ? seq_of(*c, slot_) : 0)) ++violations;
+    };
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(acked(commit(8 * i, "in sync " + std::to_string(i))));
+    each_step_ = nullptr;
+    EXPECT_EQ(violations, 0u) << "a commit was acknowledged before the in-sync standby applied it";
 }
 
 } // namespace
