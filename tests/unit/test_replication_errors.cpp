@@ -55,7 +55,7 @@ protected:
     std::uint32_t sync_blocked() const { return shm::load_acquire(active_->meta().header().sync_blocked); }
     std::uint64_t acked(std::uint32_t slot) const { return shm::load_acquire(active_->meta().desc(slot).acked_seq); }
     std::uint64_t seq(const Checkpoint& c, std::uint32_t slot) const {
-        return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
+        return shm::lock_seq(shm::section_lock::load(c.data().control(slot)));
     }
 
     std::int64_t now_ = 1'000 * kMs;
@@ -151,7 +151,7 @@ TEST_F(ReplicationErrors, AStaleWriterRacingTheStandbysApplierIsRolledBackNotOve
     ASSERT_EQ(g_races, 2) << "the race window was not reached";
     // The writer's hold was seen and voided (a rollback), not overwritten in silence...
     EXPECT_EQ(standby->counters().rollbacks, rollbacks + 1);
-    const std::uint64_t lock = shm::load_acquire(standby->data().control(sec->slot).lock);
+    const std::uint64_t lock = shm::section_lock::load(standby->data().control(sec->slot));
     EXPECT_FALSE(shm::lock_held(lock));
     EXPECT_GT(shm::lock_seq(lock), shm::lock_seq(g_stale_lock)) << "the sequence went past the writer's";
     // ...and the standby holds exactly the active's commit.
