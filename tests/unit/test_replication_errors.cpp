@@ -117,7 +117,7 @@ TEST_F(ReplicationErrors, AStaleWriterRacingTheStandbysApplierIsRolledBackNotOve
     ASSERT_EQ(g_races, 2) << "the race window was not reached";
     // The writer's hold was seen and voided (a rollback), not overwritten in silence...
     EXPECT_EQ(standby->counters().rollbacks, rollbacks + 1);
-    const std::uint64_t lock = shm::load_acquire(standby->data().control(sec->slot).lock);
+    const std::uint64_t lock = shm::section_lock::load(standby->data().control(sec->slot));
     EXPECT_FALSE(shm::lock_held(lock));
     EXPECT_GT(shm::lock_seq(lock), shm::lock_seq(g_stale_lock)) << "the sequence went past the writer's";
     // ...and the standby holds exactly the active's commit.
