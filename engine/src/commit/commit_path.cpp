@@ -5,13 +5,12 @@
 // capture batch ends with one wake-up of the sync committers and subscribers.
 #include "commit/commit_path.hpp"
 
+#include "ckpt/shm/ack_wait.hpp"
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "commit/block_hasher.hpp"
 #include "store/checkpoint.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,14 +20,6 @@
 namespace ckpt::engine {
 
 using namespace ckpt::shm;
-
-namespace {
-void futex_wake_all(std::uint32_t* addr) {
-    // Shared futex (no PRIVATE flag): the waiters are other processes mapping the same object.
-    ::syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-
-} // namespace
 
 namespace {
 /// Calls fn(word, mask) for each dirty-bitmap word covering blocks [first, first + count).
@@ -279,10 +270,9 @@ std::size_t CommitPath::scan_all() {
 void CommitPath::publish_acks() {
     if (!c_.batch_dirty_) return;
     c_.batch_dirty_ = false;
-    MetaHeader& h = c_.meta_.mutable_header();
-    fetch_add_acq_rel(h.ack_futex, 1u);
-    // sync_waiters is application-writable: only a hint. Waiters also sleep with a timeout.
-    if (load_seq_cst(c_.data_.header().sync_waiters) != 0) futex_wake_all(&h.ack_futex);
+    // Wakes sync committers only if one registered (an application-writable hint; they also
+    // sleep with a timeout).
+    (void)ack_wait::publish(c_.meta_.mutable_header(), c_.data_.header());
     for (int fd : c_.subscribers) {
         std::uint64_t one = 1;
         [[maybe_unused]] auto r = ::write(fd, &one, sizeof one); // EAGAIN: already signalled
