@@ -48,6 +48,22 @@ TEST(DirtyBitmap, MarkTakeAndClearCoverExactlyTheirRange) {
     EXPECT_EQ(set_bits(words).size(), 0u);
 }
 
+TEST(DirtyBitmap, ThePublishedRangeIsValidatedBeforeTheEngineScansIt) {
+    SectionControl ctl{};
+    dirty_bitmap::publish_range(ctl, 2, 5);
+    auto r = dirty_bitmap::scan_range(ctl, 16);
+    EXPECT_EQ(r.first, 2u);
+    EXPECT_EQ(r.count, 4u);
+    r = dirty_bitmap::scan_range(ctl, 5); // the range ends past a 5-block section: scan all of it
+    EXPECT_EQ(r.first, 0u);
+    EXPECT_EQ(r.count, 5u);
+    dirty_bitmap::publish_range(ctl, 7, 3); // backwards
+    EXPECT_EQ(dirty_bitmap::scan_range(ctl, 16).count, 16u);
+    dirty_bitmap::reset_range(ctl);
+    EXPECT_GT(ctl.dirty_first, ctl.dirty_last) << "no range: nothing marked";
+    EXPECT_EQ(dirty_bitmap::scan_range(ctl, 16).count, 16u) << "an engine that finds none scans the whole section";
+}
+
 namespace {
 
 /// One section's commits between a writer and the engine: the writer marks blocks of `ranges`

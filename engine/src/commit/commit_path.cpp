@@ -49,14 +49,8 @@ bool CommitPath::capture(std::uint32_t slot) {
     const std::uint32_t flags = load_relaxed(ctl.commit_flags);
     const std::uint32_t bs = c_.attrs_.block_size;
     const std::uint64_t first = sl.offset / bs, count = sl.capacity / bs;
-    // Scan only the blocks the writer says it marked: copied once, validated, and a range that
-    // makes no sense means "scan the whole section" (correct, just slower).
-    std::uint64_t scan_first = first, scan_count = count;
-    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
-    if (df <= dl && dl < count) {
-        scan_first = first + df;
-        scan_count = dl - df + 1;
-    }
+    // Scan only the blocks the writer says it marked (validated; else the whole section).
+    const dirty_bitmap::Range scan = dirty_bitmap::scan_range(ctl, count);
     std::byte* live = c_.data_.area();
     std::byte* shadow = c_.shadow_area();
     std::uint64_t* dirty = c_.data_.dirty_words();
@@ -74,7 +68,7 @@ bool CommitPath::capture(std::uint32_t slot) {
     // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
     // section until captured_seq catches up, so the blocks are stable. take copies first and
     // clears after: an engine killed in between copies these blocks again after the restart.
-    copied = bs * dirty_bitmap::take(dirty, scan_first, scan_count, take_block);
+    copied = bs * dirty_bitmap::take(dirty, first + scan.first, scan.count, take_block);
     if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
         if (c_.replicating_)
             for (std::uint64_t b = first; b < first + count; ++b) take_block(b);
@@ -89,8 +83,7 @@ bool CommitPath::capture(std::uint32_t slot) {
         c_.note_damage("a writer of section slot " + std::to_string(slot) +
                        " wrote before its previous commit was captured");
         dirty_bitmap::mark(dirty, first, count);
-        store_relaxed(ctl.dirty_first, std::uint64_t{0}); // and the range must cover all of it
-        store_relaxed(ctl.dirty_last, count - 1);
+        dirty_bitmap::publish_range(ctl, 0, count - 1); // and the range must cover all of it
         return false;
     }
     std::uint64_t committed = size;
@@ -163,8 +156,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     clear_dirty(sl.offset / bs, sl.capacity / bs);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
-    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    dirty_bitmap::reset_range(ctl);
     ShadowEntry& se = c_.shadow_entry(slot);
     se.seq = seq;
     sl.captured_seq = seq;

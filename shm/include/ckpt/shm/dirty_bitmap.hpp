@@ -11,6 +11,11 @@
 ///   the engine, rolling back or    clear: clears a section's range        release fetch_and
 ///   (re)creating a section
 ///
+/// With the bits goes the range a transaction marked, SectionControl::dirty_first/dirty_last
+/// (blocks from the section's start, inclusive; first > last: none): the lock holder publishes it
+/// before the lock's release store (publish_range), the engine reads it once and validates it
+/// (scan_range), and resets it when it rolls back or (re)creates a section (reset_range).
+///
 /// A 64-block word can hold blocks of several sections, whose writers mark while the engine takes
 /// another section's bits: every clear is an RMW of only the bits meant, never a store of the
 /// word, so a mark made concurrently in the same word is never lost. The same section's bits do
@@ -19,6 +24,7 @@
 /// The words are application-writable: the engine only ever walks a range it validated itself.
 /// Header only: mark and take are on the commit path.
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/segment_layout.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -50,7 +56,32 @@ inline void mark(std::uint64_t* words, std::uint64_t first, std::uint64_t count)
     });
 }
 
+/// Publishes the blocks [first, last] (from the section's start) the transaction marked, so that
+/// the engine scans only those (relaxed: the section lock's publish orders it).
+inline void publish_range(SectionControl& ctl, std::uint64_t first, std::uint64_t last) noexcept {
+    store_relaxed(ctl.dirty_first, first);
+    store_relaxed(ctl.dirty_last, last);
+}
+
 // --- the engine's end ------------------------------------------------------------------------
+
+/// Blocks [first, first + count) from the section's start.
+struct Range {
+    std::uint64_t first = 0, count = 0;
+};
+
+/// The range to scan for a section of `blocks` blocks: the published one, copied once and
+/// validated; one that makes no sense means the whole section (correct, just slower).
+inline Range scan_range(const SectionControl& ctl, std::uint64_t blocks) noexcept {
+    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
+    if (df <= dl && dl < blocks) return {df, dl - df + 1};
+    return {0, blocks};
+}
+
+/// No range published: nothing marked (a rollback, a new section).
+inline void reset_range(SectionControl& ctl) noexcept {
+    publish_range(ctl, ~std::uint64_t{0}, 0);
+}
 
 /// Walks blocks [first, first + count): on_block(block) for each dirty one, in ascending order,
 /// then clears the bits it walked (word by word, after that word's blocks). Returns the blocks walked.
