@@ -1,11 +1,11 @@
 #pragma once
 /// The doorbell: the one place the words that announce commits to the engine are read or written.
 ///
-///   word (object)                    set by                          cleared by
-///   pending[s / 64] bit s % 64 (DATA)      a committer: ring(s)            the engine: drain
-///   summary[s / 4096] bit (s/64)%64 (DATA) a committer: ring(s)            the engine: drain
-///   DataHeader::pending_any (DATA)   a committer: ring(s)            the engine: drain
-///   NodeHeader::engine_sleeping (NODE) the engine: announce_sleep    the engine: end_sleep
+///   word (object)                              set by                  cleared by
+///   pending[s / 64], bit s % 64 (DATA)         a committer: ring(s)    the engine: drain
+///   summary[s / 4096], bit (s / 64) % 64 (DATA) a committer: ring(s)   the engine: drain
+///   DataHeader::pending_any (DATA)             a committer: ring(s)    the engine: drain
+///   NodeHeader::engine_sleeping (NODE)         the engine: announce_sleep, end_sleep
 ///
 /// Ringing sets the three levels bottom-up (pending bit, summary bit, pending_any) and draining
 /// clears them top-down, each with an exchange: a ring that races with a drain leaves at least
