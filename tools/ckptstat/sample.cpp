@@ -146,21 +146,6 @@ std::string_view role_name(std::uint32_t role) {
     }
 }
 
-std::string_view peer_state_name(std::uint32_t state) {
-    switch (state) {
-    case shm::kPeerUnknown:
-        return "unknown";
-    case shm::kPeerUp:
-        return "up";
-    case shm::kPeerDown:
-        return "down";
-    case shm::kPeerIncompatible:
-        return "incompatible";
-    default:
-        return "?";
-    }
-}
-
 std::string_view member_state_name(std::uint32_t state) {
     switch (state) {
     case shm::kMemberDown:
@@ -171,21 +156,6 @@ std::string_view member_state_name(std::uint32_t state) {
         return "in-sync";
     default:
         return "?";
-    }
-}
-
-std::string_view transport_name(std::uint32_t transport) {
-    switch (transport) {
-    case shm::kStatsTransportMemif:
-        return "memif";
-    case shm::kStatsTransportAfPacket:
-        return "af_packet";
-    case shm::kStatsTransportPci:
-        return "pci";
-    case shm::kStatsTransportUdp:
-        return "udp";
-    default:
-        return "none";
     }
 }
 
