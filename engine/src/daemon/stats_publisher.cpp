@@ -1,8 +1,9 @@
 // Publishing the engine's counters into the stats region of NODE (shm/stats_layout.hpp), so
-// ckptstat reads them from shared memory at no cost to the engine. Timer path: every
-// stats_interval_ms the engine copies what its components count privately (checkpoints, the
-// peer link, its streams, the carrier, the fault shim, the replicator) into the region, each part
-// under its seqlock. Nothing here runs per commit; the commit path only bumps private counters.
+// ckptstat reads them from shared memory at no cost to the engine. Timer path (and STATS): the
+// components count into private instances of the region's structs (a checkpoint's
+// CheckpointStats, the link's LinkStats, each stream's PeerStats, the replicator's
+// ReplicationTotals); each is copied into the region whole, each part under its seqlock. Nothing
+// here runs per commit; the commit path only bumps private counters.
 #include "daemon/stats_publisher.hpp"
 #include "ckpt/shm/atomics.hpp"
 #include "link/peer_link.hpp"
