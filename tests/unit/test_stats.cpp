@@ -34,6 +34,8 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(StatsHeader, replication.hashes_refused, 232);
     CKPT_EXPECT_OFFSET(StatsHeader, reserved, 240);
     EXPECT_EQ(sizeof(LinkStats), 512u);
+    CKPT_EXPECT_OFFSET(LinkStats, carrier, 0);
+    CKPT_EXPECT_OFFSET(LinkStats, carrier.tx_errors, 48);
     CKPT_EXPECT_OFFSET(LinkStats, rx_frames, 56);
     CKPT_EXPECT_OFFSET(LinkStats, rejected, 120);
     CKPT_EXPECT_OFFSET(LinkStats, stale_epoch, 248);

@@ -168,7 +168,7 @@ std::string_view reject_reason_name(std::uint32_t reason) {
 }
 
 std::uint64_t link_drops(const shm::LinkStats& l) {
-    return l.tx_dropped + l.rx_missed + l.fault_tx.dropped + l.fault_rx.dropped;
+    return l.tx_dropped + l.carrier.rx_missed + l.fault_tx.dropped + l.fault_rx.dropped;
 }
 
 } // namespace ckpt::tools

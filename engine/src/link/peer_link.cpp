@@ -323,14 +323,7 @@ std::uint32_t carrier_kind(Carrier t) {
 
 shm::LinkStats PeerLink::stats() const {
     shm::LinkStats l = counters_;
-    const TransportStats t = port_->stats();
-    l.rx_packets = t.rx_packets;
-    l.tx_packets = t.tx_packets;
-    l.rx_bytes = t.rx_bytes;
-    l.tx_bytes = t.tx_bytes;
-    l.rx_missed = t.rx_missed;
-    l.rx_errors = t.rx_errors;
-    l.tx_errors = t.tx_errors;
+    l.carrier = port_->stats();
     l.transport = carrier_kind(cfg_.transport);
     if (const auto* shim = dynamic_cast<const FaultShim*>(port_.get())) {
         l.fault_enabled = 1;

@@ -192,13 +192,19 @@ struct FaultStats {
 };
 static_assert(sizeof(FaultStats) == 64);
 
+/// What the carrier (net::Transport) saw: frames on the wire, whatever they carry. The carriers'
+/// own counter type (net::TransportStats adds what only tests read).
+struct CarrierStats {
+    std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
+    std::uint64_t rx_missed, rx_errors, tx_errors;
+};
+static_assert(sizeof(CarrierStats) == 56);
+
 /// LinkStats::rejected indexes: net::Reject values (1..14 used).
 inline constexpr std::uint32_t kStatsRejectReasons = 16;
 
 struct alignas(64) LinkStats {
-    // the carrier (TransportStats): frames on the wire, whatever they carry
-    std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
-    std::uint64_t rx_missed, rx_errors, tx_errors;
+    CarrierStats carrier; ///< taken from the carrier when the link's figures are published
     // the peer link (PeerLink counts into its LinkStats)
     std::uint64_t rx_frames, tx_frames, tx_dropped;
     std::uint64_t not_for_us, unknown_peer, not_up, acks_sent, nacks_sent;
