@@ -241,38 +241,68 @@ Result<std::vector<CheckpointSummary>> Session::list() {
     return out;
 }
 
-Result<LinkInfo> Session::peers() {
-    CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kPeers, [](proto::Encoder&) {}));
-    proto::Decoder d(rep.body);
+namespace {
+
+/// The link and replication figures of one publication of the stats region, as LinkInfo.
+LinkInfo link_info(const shm::NodeStatsSample& n) {
+    const shm::LinkStats& k = n.link;
+    const shm::ReplicationTotals& r = n.header.replication;
     LinkInfo l;
-    l.transport = d.str();
-    std::uint32_t n = d.u32();
-    static const char* const kStates[] = {"unknown", "up", "down", "incompatible"};
-    for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+    l.transport = std::string(shm::transport_name(k.transport));
+    for (const shm::PeerStats& s : n.peers) {
         PeerInfo p;
-        p.node_id = d.u16();
-        std::uint8_t st = d.u8();
-        p.state = st < 4 ? kStates[st] : "invalid";
-        p.last_heard_ago_ns = d.i64();
-        p.rx_frames = d.u64();
-        p.tx_frames = d.u64();
-        p.restarts = d.u64();
+        p.node_id = static_cast<std::uint16_t>(s.node_id);
+        p.state = std::string(shm::peer_state_name(s.state));
+        p.last_heard_ago_ns = s.last_heard_mono_ns ? n.header.published_mono_ns - s.last_heard_mono_ns : -1;
+        p.rx_frames = s.rx_frames;
+        p.tx_frames = s.tx_frames;
+        p.restarts = s.restarts;
         l.peers.push_back(std::move(p));
+        l.retransmits += s.retransmits;
+        l.duplicates += s.duplicates;
+        l.reordered += s.reordered;
     }
-    l.rx_frames = d.u64();
-    l.tx_frames = d.u64();
-    l.tx_dropped = d.u64();
-    l.rx_rejected = d.u64();
-    l.rx_misdirected = d.u64();
-    for (auto& r : l.rejected_by_reason) r = d.u64();
-    for (auto* f : {&l.retransmits,   &l.duplicates,      &l.reordered,          &l.acks_sent,    &l.nacks_sent,
-                    &l.commits_sent,  &l.data_frames,     &l.data_bytes,         &l.wire_bytes,   &l.commits_applied,
-                    &l.commits_acked, &l.resyncs,         &l.resync_blocks,      &l.resync_bytes, &l.resync_blocks_same,
-                    &l.stale_epoch,   &l.not_from_active, &l.unknown_checkpoint, &l.bad_commits,  &l.promotions,
-                    &l.demotions,     &l.refusals_sent,   &l.refusals_received,  &l.fenced,       &l.acks_deferred})
-        *f = d.u64();
-    if (!d.at_end()) return fail(Error::kMessageError, "malformed PEERS reply from ckptd");
+    l.rx_frames = k.rx_frames;
+    l.tx_frames = k.tx_frames;
+    l.tx_dropped = k.tx_dropped;
+    for (std::uint64_t v : k.rejected) l.rx_rejected += v;
+    l.rx_misdirected = k.unknown_peer + k.not_for_us;
+    for (std::size_t i = 0; i < std::size(l.rejected_by_reason); ++i) l.rejected_by_reason[i] = k.rejected[i + 1];
+    l.acks_sent = k.acks_sent;
+    l.nacks_sent = k.nacks_sent;
+    l.commits_sent = r.commits_sent;
+    l.data_frames = r.data_frames;
+    l.data_bytes = r.data_bytes;
+    l.wire_bytes = r.wire_bytes;
+    l.commits_applied = r.commits_applied;
+    l.commits_acked = r.commits_acked;
+    l.resyncs = k.resyncs;
+    l.resync_blocks = k.resync_blocks;
+    l.resync_bytes = k.resync_bytes;
+    l.resync_blocks_same = k.resync_blocks_same;
+    l.stale_epoch = k.stale_epoch;
+    l.not_from_active = k.not_from_active;
+    l.unknown_checkpoint = k.unknown_checkpoint;
+    l.bad_commits = k.bad_commits;
+    l.promotions = k.promotions;
+    l.demotions = k.demotions;
+    l.refusals_sent = k.refusals_sent;
+    l.refusals_received = k.refusals_received;
+    l.fenced = r.fenced;
+    l.acks_deferred = k.acks_deferred;
     return l;
+}
+
+} // namespace
+
+Result<LinkInfo> Session::peers() {
+    // STATS: ckptd publishes its stats region before it replies, so what is read below is at
+    // least as new as this call. The figures come through the reader ckptstat uses.
+    CKPT_TRY(core_->call(proto::Op::kStats, [](proto::Encoder&) {}));
+    CKPT_TRY_ASSIGN(view, shm::StatsView::attach(core_->node_map.data(), core_->node_map.size()));
+    auto node = view.read_node();
+    if (!node) return fail(Error::kTryAgain, "ckptd kept its stats region busy; try again");
+    return link_info(*node);
 }
 
 Result<std::uint64_t> Session::promote(std::string_view name) {

@@ -346,10 +346,10 @@ Status Port::restart() {
     return {};
 }
 
-Port::Stats Port::stats() const {
+shm::CarrierStats Port::stats() const {
     rte_eth_stats s{};
     rte_eth_stats_get(port_id_, &s);
-    return Stats{s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors};
+    return shm::CarrierStats{s.ipackets, s.opackets, s.ibytes, s.obytes, s.imissed, s.ierrors, s.oerrors};
 }
 
 } // namespace ckpt::net

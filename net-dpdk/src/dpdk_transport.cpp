@@ -45,9 +45,9 @@ public:
     void arm_wakeup(bool on) override { port_->rx_interrupt(on); }
     std::string describe() const override { return what_; }
     TransportStats stats() const override {
-        auto s = port_->stats();
-        return TransportStats{s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes,
-                              s.rx_missed,  s.rx_errors,  s.tx_errors};
+        TransportStats t{};
+        static_cast<shm::CarrierStats&>(t) = port_->stats();
+        return t;
     }
 
 private:

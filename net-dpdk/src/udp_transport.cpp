@@ -263,7 +263,7 @@ private:
     std::size_t tx_used_ = 0;
     bool gso_ = false;
     std::uint16_t ip_id_ = 0;
-    TransportStats stats_;
+    TransportStats stats_{};
 };
 
 } // namespace

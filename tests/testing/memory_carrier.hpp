@@ -63,7 +63,7 @@ private:
     std::shared_ptr<Wire> wire_;
     int end_ = 0;
     std::uint16_t node_ = 0;
-    net::TransportStats stats_;
+    net::TransportStats stats_{};
 };
 
 } // namespace ckpt::testing

@@ -2,6 +2,7 @@
 // values, and a known load (N commits of K dirty bytes), must show up in the tool's columns, JSON
 // and Prometheus output exactly; a missing engine, an unknown checkpoint, a stats layout of another
 // version, another node and --help must give the documented exit codes and messages.
+#include "ckpt/client/inspect.hpp"
 #include "ckpt/client/session.hpp"
 #include "ckpt/shm/stats_layout.hpp"
 #include "ckptstat_helpers.hpp"
@@ -597,6 +598,34 @@ TEST_F(CkptstatTwoSlots, CheckpointsBeyondTheSlotsAreCountedAndGetAFreedSlot) {
     ASSERT_EQ(j2["checkpoints"].size(), 2u) << j2;
     EXPECT_FALSE(checkpoint_of(j2, "a").is_object()) << j2;
     for (const auto& ck : j2["checkpoints"]) EXPECT_EQ(ck["commits"], 0) << ck;
+}
+
+/// An engine that publishes on its own only once a minute.
+class CkptstatSlowPublisher : public ckpt::testing::EngineTest {
+protected:
+    CkptstatSlowPublisher() : EngineTest({"stats_interval_ms = 60000"}) {}
+};
+
+// Session::peers() (and so ckptctl peers) reads the stats region ckptstat reads, after asking the
+// engine to publish it (STATS): what changed before the call is there at once, not a minute later.
+TEST_F(CkptstatSlowPublisher, PeersAsksForAPublicationAndReadsTheStatsRegion) {
+    auto st = node_stats(*session);
+    ASSERT_TRUE(st.ok()) << st.message();
+    const auto before = st->view.read_node();
+    ASSERT_TRUE(before.has_value());
+    auto c = session->create("fresh", attrs(UpdateMode::kSync, 2, 4096, 256));
+    ASSERT_TRUE(c.ok()) << c.message();
+
+    auto l = session->peers();
+    ASSERT_TRUE(l.ok()) << l.message();
+    EXPECT_EQ(l->transport, "none");
+    EXPECT_TRUE(l->peers.empty());
+    EXPECT_EQ(l->rx_frames, 0u);
+    const auto after = st->view.read_node();
+    ASSERT_TRUE(after.has_value());
+    EXPECT_GT(after->header.publications, before->header.publications);
+    EXPECT_EQ(after->header.checkpoints, 1u);
+    EXPECT_TRUE(st->view.read_checkpoint("fresh").has_value()) << "STATS published every checkpoint";
 }
 
 // An engine that goes away while ckptstat refreshes ends it with exit 2 (no engine), whatever

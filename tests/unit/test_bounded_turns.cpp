@@ -260,21 +260,23 @@ TEST_F(BoundedTurns, AResyncOfScatteredBlocksCostsAtMostATenthMoreThanTheChanged
     ASSERT_EQ(committed[17], std::byte{0xEE}) << "captured into the committed copy";
     ASSERT_NE(held[17], std::byte{0xEE}) << "the standby is away";
     const auto before = a_->replicator().counters();
+    const auto link_before = a_->link().counters();
     wire_a_->cut(false);
     ASSERT_TRUE(run_until([&] {
         const auto m = a_->replicator().members_of(*active_);
-        return a_->replicator().counters().resyncs > before.resyncs && !m.empty() &&
+        return a_->link().counters().resyncs > link_before.resyncs && !m.empty() &&
                std::string(m[0].state) == "in-sync" && standby_holds_everything();
     })) << "resyncs "
-        << a_->replicator().counters().resyncs << " (before " << before.resyncs << "), state "
+        << a_->link().counters().resyncs << " (before " << link_before.resyncs << "), state "
         << (a_->replicator().members_of(*active_).empty() ? "none" : a_->replicator().members_of(*active_)[0].state)
         << ", up " << a_->link().is_up(2) << b_->link().is_up(1) << ", bad commits on 2 "
-        << b_->replicator().counters().bad_commits << ", slot 0 seq " << seq_of(*active_, slots_[0]) << "/"
+        << b_->link().counters().bad_commits << ", slot 0 seq " << seq_of(*active_, slots_[0]) << "/"
         << seq_of(*standby_, slots_[0]);
     const auto after = a_->replicator().counters();
+    const auto link_after = a_->link().counters();
     const double changed_bytes = static_cast<double>(changed * kBlock);
     const double wire = static_cast<double>(after.wire_bytes - before.wire_bytes);
-    EXPECT_EQ(after.resync_blocks - before.resync_blocks, changed) << "only the changed blocks are sent";
+    EXPECT_EQ(link_after.resync_blocks - link_before.resync_blocks, changed) << "only the changed blocks are sent";
     std::printf("resync: %llu changed blocks, %.0f wire bytes / %.0f changed bytes = %.3f, %llu DATA frames\n",
                 static_cast<unsigned long long>(changed), wire, changed_bytes, wire / changed_bytes,
                 static_cast<unsigned long long>(after.data_frames - before.data_frames));
@@ -298,11 +300,11 @@ TEST_F(BoundedTurns, AStandbysHashReportIsPacedByItsQueue) {
     wire_a_->cut(false);
     std::size_t worst = 0;
     each_step_ = [&] { worst = std::max(worst, b_->link().backlog(1)); };
-    const auto resyncs = a_->replicator().counters().resyncs;
+    const auto resyncs = a_->link().counters().resyncs;
     ASSERT_TRUE(run_until([&] {
         b_->step(); // (twice a turn for the standby: its report is what this test watches)
         worst = std::max(worst, b_->link().backlog(1));
-        return a_->replicator().counters().resyncs > resyncs && standby_holds_everything();
+        return a_->link().counters().resyncs > resyncs && standby_holds_everything();
     }));
     // A whole report is 64 frames; paced, at most a window plus one section's frames wait.
     EXPECT_LE(worst, cfg.stream.window + 2 + 2) << "the report was queued all at once";
@@ -328,7 +330,7 @@ TEST_F(BoundedTurns, AnAnnounceOverTheLimitsIsRefusedWithReasonSix) {
         ASSERT_TRUE(b_->link().send_sequenced(1, FrameType::kAnnounce, 0, 65538, body));
         b_->link().flush(now_);
     };
-    const auto refused0 = b_->replicator().counters().refusals_received;
+    const auto refused0 = b_->link().counters().refusals_received;
     announce("huge", std::uint64_t{1} << 40, 4);        // 1 TiB: valid attributes, over 64 GiB
     announce("many", std::uint64_t{1} << 30, 1u << 24); // 2^24 slots: valid, over 2^20
     run_until([] { return false; }, 50);
@@ -336,7 +338,7 @@ TEST_F(BoundedTurns, AnAnnounceOverTheLimitsIsRefusedWithReasonSix) {
     EXPECT_EQ(a_->find("many"), nullptr);
     EXPECT_EQ(a_->replicator().counters().announces_over_limit, 2u);
     EXPECT_TRUE(a_->logged("over this node's limits"));
-    EXPECT_EQ(b_->replicator().counters().refusals_received, refused0 + 2) << "each refusal is said to the sender";
+    EXPECT_EQ(b_->link().counters().refusals_received, refused0 + 2) << "each refusal is said to the sender";
     bool saw_reason6 = false;
     for (const auto& rec : wire_b_->recorded()) {
         FrameAuth genuine;

@@ -53,7 +53,7 @@ TEST_F(CaptureRecovery, ADoorbellCommitIsCapturedIntoTheShadow) {
     write_section(*ckpt_, writer_, slot_, 0, bytes_of("first commit"));
     EXPECT_EQ(ckpt_->poll_commits(), 1u);
     EXPECT_EQ(committed(12), "first commit");
-    EXPECT_EQ(ckpt_->counters().captures, 1u);
+    EXPECT_EQ(ckpt_->counters().commits, 1u);
     EXPECT_EQ(shm::load_acquire(ckpt_->meta().desc(slot_).captured_seq),
               shm::lock_seq(shm::section_lock::load(ckpt_->data().control(slot_))));
     EXPECT_EQ(ckpt_->poll_commits(), 0u) << "nothing new";

@@ -112,7 +112,8 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
     case Op::kRollback:
         e.u64(handle).u32(0);
         break;
-    case Op::kPeers: // no body
+    case Op::kPeers: // no body (retired: NOT_SUPPORTED when well formed)
+    case Op::kStats:
         break;
     case Op::kPromote:
     case Op::kDemote:
@@ -135,7 +136,7 @@ constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,       
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
                           Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention,
-                          Op::kReserve,   Op::kDirectory};
+                          Op::kReserve,   Op::kDirectory,     Op::kStats};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).
@@ -442,6 +443,13 @@ TEST_F(ControlRobustness, EveryTruncatedBodyIsMessageError) {
 
 TEST_F(ControlRobustness, TrailingGarbageIsMessageError) {
     trailing_garbage();
+    expect_engine_serves_clients();
+}
+
+TEST_F(ControlRobustness, RetiredPeersOpIsNotSupported) {
+    // An old client asking for the figures by position gets a clear error, and the engine serves on.
+    expect_error(header(static_cast<std::uint16_t>(Op::kPeers), proto::kProtocolVersion, 4711), Error::kNotSupported,
+                 "PEERS", 4711);
     expect_engine_serves_clients();
 }
 

@@ -169,7 +169,7 @@ TEST_F(FaultMix, TenPartitionsInARowNoCommitAcknowledgedWithoutTheReplica) {
     EXPECT_GT(during, 10u);
     EXPECT_EQ(violations_, 0u);
     EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
-    EXPECT_GE(a_->replicator().counters().resyncs, 10u);
+    EXPECT_GE(a_->link().counters().resyncs, 10u);
 }
 
 } // namespace

@@ -130,7 +130,7 @@ TEST_F(ForgedFrames, ForgedHelloAnnounceRefusedAndSectionFramesChangeNothing) {
     start();
     create_replicated();
     ASSERT_TRUE(acked(commit(0, bytes_of("steady"))));
-    const auto restarts = b_->link().peers()[0].restarts;
+    const auto restarts = b_->link().peers()[0].stream.counters().restarts;
     // HELLO: a "new session" of node 1 whose version range leaves ours out (would flap the link).
     auto hello = inject_both(2, [&](Forgery how) {
         std::byte body[kHelloBody];
@@ -184,7 +184,8 @@ TEST_F(ForgedFrames, ForgedHelloAnnounceRefusedAndSectionFramesChangeNothing) {
     run_for(100);
     EXPECT_TRUE(a_->link().is_up(2));
     EXPECT_TRUE(b_->link().is_up(1));
-    EXPECT_EQ(b_->link().peers()[0].restarts, restarts) << "no forged session was taken for a restart";
+    EXPECT_EQ(b_->link().peers()[0].stream.counters().restarts, restarts)
+        << "no forged session was taken for a restart";
     EXPECT_EQ(active_->role(), shm::kRoleActive) << "a forged ANNOUNCE or REFUSED demoted the active";
     EXPECT_TRUE(standby_->section_state(slot_).has_value()) << "a forged SECTION deleted the replica";
     ASSERT_TRUE(acked(commit(0, bytes_of("still replicating"))));
@@ -223,7 +224,7 @@ TEST_F(ForgedFrames, ARestartedPeerIsAcceptedAndItsOldSessionIsNot) {
     a_.reset();
     a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(carrier), now_);
     ASSERT_TRUE(run_until([&] {
-        return a_->link().is_up(2) && b_->link().is_up(1) && b_->link().peers()[0].restarts == 1;
+        return a_->link().is_up(2) && b_->link().is_up(1) && b_->link().peers()[0].stream.counters().restarts == 1;
     })) << "the restarted peer was not accepted";
     const auto before = rejected(*b_, Reject::kStaleSession);
     const auto handshakes = b_->link().counters().handshakes;
@@ -234,7 +235,7 @@ TEST_F(ForgedFrames, ARestartedPeerIsAcceptedAndItsOldSessionIsNot) {
     EXPECT_GE(rejected(*b_, Reject::kStaleSession) - before, 1u);
     EXPECT_EQ(rejected(*b_, Reject::kStaleSession) - before + b_->link().counters().handshakes - handshakes,
               old_session.size());
-    EXPECT_EQ(b_->link().peers()[0].restarts, 1u) << "the old session was taken back";
+    EXPECT_EQ(b_->link().peers()[0].stream.counters().restarts, 1u) << "the old session was taken back";
     EXPECT_TRUE(b_->link().is_up(1));
     EXPECT_EQ(b_->link().peers()[0].boot_id, a_->link().session());
 }

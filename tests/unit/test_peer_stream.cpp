@@ -214,7 +214,7 @@ struct SimConfig {
 };
 
 struct SimResult {
-    StreamCounters counters[2];
+    ckpt::shm::PeerStats counters[2];
 };
 
 /// Two nodes, each sending `frames` frames to the other over one PeerStream per node (its sender
@@ -406,7 +406,7 @@ TEST(PeerStream, LossyDuplicatingReorderingChannelDeliversEverythingOnceInOrder)
         SCOPED_TRACE(seed);
         const SimResult r = run_sim(cfg, seed);
         if (::testing::Test::HasFailure()) return;
-        for (const StreamCounters& c : r.counters) { // the faults really happened
+        for (const ckpt::shm::PeerStats& c : r.counters) { // the faults really happened
             EXPECT_GT(c.retransmits, 0u);
             EXPECT_GT(c.duplicates, 0u);
             EXPECT_GT(c.reordered, 0u);
@@ -429,7 +429,7 @@ TEST(PeerStream, LossyChannelWithASmallReorderBufferStillDeliversEverything) {
         SCOPED_TRACE(seed);
         const SimResult r = run_sim(cfg, seed);
         if (::testing::Test::HasFailure()) return;
-        for (const StreamCounters& c : r.counters) EXPECT_GT(c.beyond_window, 0u);
+        for (const ckpt::shm::PeerStats& c : r.counters) EXPECT_GT(c.beyond_window, 0u);
     }
 }
 
@@ -457,7 +457,7 @@ TEST(PeerStream, LossyChannelAcrossGenerationsNeverDeliversAStaleFrame) {
         SCOPED_TRACE(seed);
         const SimResult r = run_sim(cfg, seed);
         if (::testing::Test::HasFailure()) return;
-        for (const StreamCounters& c : r.counters) EXPECT_GT(c.stale, 0u);
+        for (const ckpt::shm::PeerStats& c : r.counters) EXPECT_GT(c.stale, 0u);
     }
 }
 
@@ -804,7 +804,8 @@ namespace {
 void round_trip(PeerStream& tx, std::uint64_t i, std::int64_t sent, std::int64_t acked) {
     enqueue_indexed(tx, i);
     ASSERT_EQ(transmit_all(tx, sent).size(), 1u);
-    tx.on_ack(seq(1, i + 1), 0, [](Completion) {}, acked);
+    tx.on_ack(
+        seq(1, i + 1), 0, [](Completion) {}, acked);
 }
 
 TEST(PeerStream, TheRtoFollowsMeasuredRoundTripsWithinTheFloorAndTheCap) {
@@ -825,7 +826,8 @@ TEST(PeerStream, TheRtoFollowsMeasuredRoundTripsWithinTheFloorAndTheCap) {
     enqueue_indexed(tx, 16);
     ASSERT_EQ(transmit_all(tx, t).size(), 1u);
     EXPECT_TRUE(transmit_all(tx, t + 20 * kMs).empty()) << "not due at the measured round trip";
-    tx.on_ack(seq(1, 17), 0, [](Completion) {}, t + 21 * kMs);
+    tx.on_ack(
+        seq(1, 17), 0, [](Completion) {}, t + 21 * kMs);
     t += 30 * kMs;
     // Fast round trips (50 us): the RTO comes down to the floor, never below.
     for (std::uint64_t i = 17; i < 80; ++i, t += kMs) round_trip(tx, i, t, t + 50 * kUs);
@@ -845,7 +847,8 @@ TEST(PeerStream, ARetransmittedFrameIsNoRoundTripSample) {
     ASSERT_EQ(transmit_all(tx, 0).size(), 1u);
     ASSERT_EQ(transmit_all(tx, 5 * kMs).size(), 1u) << "timed out: sent again";
     // Its ACK may answer either transmission (Karn): no sample, the RTO stays.
-    tx.on_ack(seq(1, 1), 0, [](Completion) {}, 5 * kMs + 100 * kUs);
+    tx.on_ack(
+        seq(1, 1), 0, [](Completion) {}, 5 * kMs + 100 * kUs);
     EXPECT_EQ(tx.counters().rtt_samples, 0u);
     EXPECT_EQ(tx.rto(), 4 * kMs);
     // And an ACK without a time (one held back behind a refusal) is no sample either.

@@ -54,7 +54,7 @@ TEST_F(ReplicationPair, SyncCommitIsAcknowledgedOnceTheStandbyAppliedIt) {
     EXPECT_GE(seq_of(*standby_, slot_), seq);
     EXPECT_EQ(standby_->role(), shm::kRoleStandby);
     EXPECT_GE(b_->replicator().counters().commits_applied, 1u);
-    EXPECT_GE(a_->replicator().counters().resyncs, 1u) << "the standby joined by a resync";
+    EXPECT_GE(a_->link().counters().resyncs, 1u) << "the standby joined by a resync";
     const auto members = a_->replicator().members_of(*active_);
     ASSERT_EQ(members.size(), 1u);
     EXPECT_STREQ(members[0].state, "in-sync");
@@ -72,7 +72,7 @@ TEST_F(ReplicationPair, APartitionHoldsTheAcknowledgementBackUntilTheStandbyResy
     wire_->cut(false);
     ASSERT_TRUE(acked(seq));
     EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
-    EXPECT_GE(a_->replicator().counters().resyncs, 2u);
+    EXPECT_GE(a_->link().counters().resyncs, 2u);
 }
 
 TEST_F(ReplicationPair, AFencedFormerActiveStepsDownAndFollowsTheNewOne) {
@@ -96,7 +96,7 @@ TEST_F(ReplicationPair, AFencedFormerActiveStepsDownAndFollowsTheNewOne) {
     }));
     EXPECT_EQ(active_->epoch(), *promoted);
     EXPECT_EQ(standby_->role(), shm::kRoleActive);
-    EXPECT_GE(b_->replicator().counters().stale_epoch + a_->replicator().counters().fenced, 1u);
+    EXPECT_GE(b_->link().counters().stale_epoch + a_->replicator().counters().fenced, 1u);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(section_bytes(*active_, slot_).data()), 10), "new active");
     EXPECT_GT(seq_of(*active_, slot_), stale) << "the stale write was replaced, never acknowledged";
 }
@@ -248,13 +248,13 @@ TEST_F(ReplicationPair, ACommitTheStandbyCannotApplyIsRefusedAndResynced) {
     start();
     create_replicated();
     ASSERT_TRUE(acked(commit(0, bytes_of("in sync"))));
-    const auto resyncs = a_->replicator().counters().resyncs;
+    const auto resyncs = a_->link().counters().resyncs;
     ReplicaApplier(*standby_).remove(slot_, 0); // the standby lost the section
     const std::uint64_t seq = commit(512, bytes_of("cannot apply"));
     ASSERT_TRUE(acked(seq));
-    EXPECT_GE(b_->replicator().counters().refusals_sent, 1u);
-    EXPECT_GE(a_->replicator().counters().refusals_received, 1u);
-    EXPECT_GT(a_->replicator().counters().resyncs, resyncs);
+    EXPECT_GE(b_->link().counters().refusals_sent, 1u);
+    EXPECT_GE(a_->link().counters().refusals_received, 1u);
+    EXPECT_GT(a_->link().counters().resyncs, resyncs);
     EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
 }
 

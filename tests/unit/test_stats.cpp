@@ -20,7 +20,7 @@ namespace {
 TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(kStatsMagic, 0x5441'5453'5450'4B43ULL); // "CKPTSTAT" little-endian
     EXPECT_EQ(kStatsLayoutMajor, 1);
-    EXPECT_EQ(kStatsLayoutMinor, 3); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names
+    EXPECT_EQ(kStatsLayoutMinor, 4); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names, 4: every engine counter
     EXPECT_EQ(kStatsOffset, 4096u);
     EXPECT_EQ(sizeof(StatsHeader), 256u);
     CKPT_EXPECT_OFFSET(StatsHeader, layout_major, 8);
@@ -30,20 +30,27 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(StatsHeader, node_seq, 96);
     CKPT_EXPECT_OFFSET(StatsHeader, published_mono_ns, 112);
     CKPT_EXPECT_OFFSET(StatsHeader, captures, 128);
-    CKPT_EXPECT_OFFSET(StatsHeader, reserved, 152);
+    CKPT_EXPECT_OFFSET(StatsHeader, replication, 152);
+    CKPT_EXPECT_OFFSET(StatsHeader, replication.hashes_refused, 232);
+    CKPT_EXPECT_OFFSET(StatsHeader, reserved, 240);
     EXPECT_EQ(sizeof(LinkStats), 512u);
+    CKPT_EXPECT_OFFSET(LinkStats, carrier, 0);
+    CKPT_EXPECT_OFFSET(LinkStats, carrier.tx_errors, 48);
     CKPT_EXPECT_OFFSET(LinkStats, rx_frames, 56);
     CKPT_EXPECT_OFFSET(LinkStats, rejected, 120);
     CKPT_EXPECT_OFFSET(LinkStats, stale_epoch, 248);
     CKPT_EXPECT_OFFSET(LinkStats, fault_tx, 328);
     CKPT_EXPECT_OFFSET(LinkStats, transport, 456);
     CKPT_EXPECT_OFFSET(LinkStats, refusals_sent, 464);
-    CKPT_EXPECT_OFFSET(LinkStats, reserved, 480);
+    CKPT_EXPECT_OFFSET(LinkStats, acks_deferred, 480);
+    CKPT_EXPECT_OFFSET(LinkStats, silence_deferred, 504);
+    CKPT_EXPECT_OFFSET(FaultStats, bursts, 56);
     EXPECT_EQ(sizeof(PeerStats), 256u);
     CKPT_EXPECT_OFFSET(PeerStats, last_heard_mono_ns, 8);
     CKPT_EXPECT_OFFSET(PeerStats, retransmits, 64);
     CKPT_EXPECT_OFFSET(PeerStats, timeouts, 152);
-    CKPT_EXPECT_OFFSET(PeerStats, reserved, 160);
+    CKPT_EXPECT_OFFSET(PeerStats, rtt_samples, 160);
+    CKPT_EXPECT_OFFSET(PeerStats, reserved, 168);
     EXPECT_EQ(sizeof(PeerLag), 32u);
     EXPECT_EQ(sizeof(CheckpointStats), 8896u);
     CKPT_EXPECT_OFFSET(CheckpointStats, incarnation, 16);
@@ -51,6 +58,10 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(CheckpointStats, wire_bytes, 128);
     CKPT_EXPECT_OFFSET(CheckpointStats, peers, 192);
     CKPT_EXPECT_OFFSET(CheckpointStats, name, 704);
+    CKPT_EXPECT_OFFSET(CheckpointStats, commits_lost, 960);
+    CKPT_EXPECT_OFFSET(CheckpointStats, spurious_doorbells, 968);
+    CKPT_EXPECT_OFFSET(CheckpointStats, capture_budget_cuts, 992);
+    CKPT_EXPECT_OFFSET(CheckpointStats, reserved, 1000);
     CKPT_EXPECT_OFFSET(CheckpointStats, ack_latency, 1152);
     EXPECT_EQ(sizeof(LatencyHistogram), 7744u);
     EXPECT_EQ(kStatsCheckpointsOffset, 4864u);

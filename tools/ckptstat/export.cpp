@@ -139,13 +139,13 @@ void write_json(std::ostream& out, const Sample& s, const Figures& f, std::uint6
     j["peers"] = std::move(peers);
     ordered_json rejected = ordered_json::object();
     for (std::uint32_t r = 1; r <= kRejectReasons; ++r) rejected[std::string(reject_reason_name(r))] = l.rejected[r];
-    j["link"] = {{"rx_packets", l.rx_packets},
-                 {"rx_bytes", l.rx_bytes},
-                 {"tx_packets", l.tx_packets},
-                 {"tx_bytes", l.tx_bytes},
-                 {"rx_missed", l.rx_missed},
-                 {"rx_errors", l.rx_errors},
-                 {"tx_errors", l.tx_errors},
+    j["link"] = {{"rx_packets", l.carrier.rx_packets},
+                 {"rx_bytes", l.carrier.rx_bytes},
+                 {"tx_packets", l.carrier.tx_packets},
+                 {"tx_bytes", l.carrier.tx_bytes},
+                 {"rx_missed", l.carrier.rx_missed},
+                 {"rx_errors", l.carrier.rx_errors},
+                 {"tx_errors", l.carrier.tx_errors},
                  {"rx_frames", l.rx_frames},
                  {"tx_frames", l.tx_frames},
                  {"tx_dropped", l.tx_dropped},
@@ -328,13 +328,13 @@ void write_prometheus(std::ostream& out, const Sample& s, const Figures& f) {
         for (const auto& p : s.node.peers) e.sample({{"peer", std::to_string(p.node_id)}}, p.*k.field);
     }
     e.family("ckpt_link_rx_packets_total", "counter", "Frames the carrier received.");
-    e.sample({}, l.rx_packets);
+    e.sample({}, l.carrier.rx_packets);
     e.family("ckpt_link_rx_bytes_total", "counter", "Bytes the carrier received.");
-    e.sample({}, l.rx_bytes);
+    e.sample({}, l.carrier.rx_bytes);
     e.family("ckpt_link_tx_packets_total", "counter", "Frames the carrier sent.");
-    e.sample({}, l.tx_packets);
+    e.sample({}, l.carrier.tx_packets);
     e.family("ckpt_link_tx_bytes_total", "counter", "Bytes the carrier sent.");
-    e.sample({}, l.tx_bytes);
+    e.sample({}, l.carrier.tx_bytes);
     e.family("ckpt_link_drops_total", "counter", "Frames lost on this node: TX refused, RX missed, fault shim drops.");
     e.sample({}, link_drops(l));
     e.family("ckpt_link_rejected_frames_total", "counter", "Received frames refused by validation, by reason.");

@@ -129,10 +129,11 @@ Table link_table(const Sample& s) {
     for (std::uint32_t i = 0; i < shm::kStatsRejectReasons; ++i)
         if (i != kRejectBadHash && i != kRejectReplayed && i != kRejectStaleSession && i != kRejectWrongSource)
             other += l.rejected[i];
-    t.add_row({std::string(transport_name(l.transport)), num(l.rx_packets), num(l.rx_bytes), num(l.tx_packets),
-               num(l.tx_bytes), num(link_drops(l)), num(l.fault_tx.dropped + l.fault_rx.dropped),
-               num(l.rejected[kRejectBadHash]), num(l.rejected[kRejectReplayed] + l.rejected[kRejectStaleSession]),
-               num(l.rejected[kRejectWrongSource]), num(l.stale_epoch), num(other)});
+    t.add_row({std::string(transport_name(l.transport)), num(l.carrier.rx_packets), num(l.carrier.rx_bytes),
+               num(l.carrier.tx_packets), num(l.carrier.tx_bytes), num(link_drops(l)),
+               num(l.fault_tx.dropped + l.fault_rx.dropped), num(l.rejected[kRejectBadHash]),
+               num(l.rejected[kRejectReplayed] + l.rejected[kRejectStaleSession]), num(l.rejected[kRejectWrongSource]),
+               num(l.stale_epoch), num(other)});
     return t;
 }
 

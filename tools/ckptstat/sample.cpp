@@ -146,21 +146,6 @@ std::string_view role_name(std::uint32_t role) {
     }
 }
 
-std::string_view peer_state_name(std::uint32_t state) {
-    switch (state) {
-    case shm::kPeerUnknown:
-        return "unknown";
-    case shm::kPeerUp:
-        return "up";
-    case shm::kPeerDown:
-        return "down";
-    case shm::kPeerIncompatible:
-        return "incompatible";
-    default:
-        return "?";
-    }
-}
-
 std::string_view member_state_name(std::uint32_t state) {
     switch (state) {
     case shm::kMemberDown:
@@ -174,21 +159,6 @@ std::string_view member_state_name(std::uint32_t state) {
     }
 }
 
-std::string_view transport_name(std::uint32_t transport) {
-    switch (transport) {
-    case shm::kStatsTransportMemif:
-        return "memif";
-    case shm::kStatsTransportAfPacket:
-        return "af_packet";
-    case shm::kStatsTransportPci:
-        return "pci";
-    case shm::kStatsTransportUdp:
-        return "udp";
-    default:
-        return "none";
-    }
-}
-
 std::string_view reject_reason_name(std::uint32_t reason) {
     static constexpr std::string_view kNames[] = {"none",       "too_short",     "not_ipv4",    "not_udp",
                                                   "wrong_port", "bad_length",    "bad_magic",   "bad_version",
@@ -198,7 +168,7 @@ std::string_view reject_reason_name(std::uint32_t reason) {
 }
 
 std::uint64_t link_drops(const shm::LinkStats& l) {
-    return l.tx_dropped + l.rx_missed + l.fault_tx.dropped + l.fault_rx.dropped;
+    return l.tx_dropped + l.carrier.rx_missed + l.fault_tx.dropped + l.fault_rx.dropped;
 }
 
 } // namespace ckpt::tools

@@ -53,9 +53,9 @@ struct Figures {
 Figures derive(const Sample& cur, const Sample* prev);
 
 std::string_view role_name(std::uint32_t role);
-std::string_view peer_state_name(std::uint32_t state);
+using shm::peer_state_name;
 std::string_view member_state_name(std::uint32_t state);
-std::string_view transport_name(std::uint32_t transport);
+using shm::transport_name;
 /// net::Reject names for LinkStats::rejected (index 1..10), snake_case.
 std::string_view reject_reason_name(std::uint32_t reason);
 inline constexpr std::uint32_t kRejectReasons = 14;

@@ -29,13 +29,13 @@ void CommitPath::clear_dirty(std::uint64_t first_block, std::uint64_t count) {
 bool CommitPath::capture(std::uint32_t slot) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     if (!sl.used) {
-        ++c_.counters_.spurious_doorbells;
+        ++c_.counters().spurious_doorbells;
         return false;
     }
     SectionControl& ctl = c_.data_.control(slot);
     const std::uint64_t lock = section_lock::load(ctl);
     if (lock_held(lock) || lock_seq(lock) == sl.captured_seq) {
-        ++c_.counters_.spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
+        ++c_.counters().spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
         return false;
     }
     if (lock_seq(lock) < sl.captured_seq || lock_owner(lock) != 0) {
@@ -133,8 +133,8 @@ bool CommitPath::capture(std::uint32_t slot) {
     // async_window.)
     store_release(d.captured_seq, sl.captured_seq);
     c_.record_change(slot);
-    ++c_.counters_.captures;
-    c_.counters_.captured_bytes += copied;
+    ++c_.counters().commits;
+    c_.counters().dirty_bytes += copied;
     return true;
 }
 
@@ -151,7 +151,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
         // Put back the last committed state: the shadow holds it, because a writer only starts a
         // transaction after its previous commit was captured.
         std::memcpy(c_.data_.area() + sl.offset, c_.shadow_area() + sl.offset, sl.capacity);
-        ++c_.counters_.rollbacks;
+        ++c_.counters().rollbacks;
     }
     clear_dirty(sl.offset / bs, sl.capacity / bs);
     store_relaxed(ctl.size, sl.committed_size);
@@ -193,7 +193,7 @@ std::size_t CommitPath::drain_doorbells(std::uint64_t budget_bytes) {
                 n += capture(slot) ? 1 : 0;
         },
         [&](const char* what) { c_.note_damage(what); });
-    if (cut) ++c_.counters_.capture_budget_cuts;
+    if (cut) ++c_.counters().capture_budget_cuts;
     return n;
 }
 
@@ -202,7 +202,7 @@ std::size_t CommitPath::scan_all() {
     // Sections in use only: a checkpoint with a million slots and a few sections costs a few loads.
     for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
         const std::uint32_t s = c_.used_list_[i];
-        ++c_.counters_.timer_slots_visited;
+        ++c_.counters().timer_slots_visited;
         std::uint64_t lock = section_lock::peek(c_.data_.control(s));
         if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
     }

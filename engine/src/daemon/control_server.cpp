@@ -28,8 +28,8 @@ Failure malformed(Op op) {
 
 void encode_counters(proto::Encoder& e, const Checkpoint& c) {
     const auto& k = c.counters();
-    e.u64(k.captures)
-        .u64(k.captured_bytes)
+    e.u64(k.commits)
+        .u64(k.dirty_bytes)
         .u64(k.spurious_doorbells)
         .u64(k.rollbacks)
         .u64(k.corruptions)
@@ -298,6 +298,8 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
         return on_reserve(s, id, d);
     case proto::Op::kDirectory:
         return on_directory(s, id, d);
+    case proto::Op::kStats:
+        return on_stats(s, id, d);
     }
     (void)reply(
         s, proto::reply_error(
@@ -664,43 +666,17 @@ void ControlServer::on_directory(Session& s, std::uint32_t id, proto::Decoder& d
 
 void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
     CKPT_DECODED(Op::kPeers);
-    auto e = proto::reply_ok(Op::kPeers, id);
-    e.str(net::carrier_name(cfg_.link.transport));
-    const std::int64_t now = mono_ns();
-    if (!link_) {
-        e.u32(0);
-    } else {
-        e.u32(static_cast<std::uint32_t>(link_->peers().size()));
-        for (const auto& p : link_->peers()) {
-            e.u16(p.node_id).u8(static_cast<std::uint8_t>(p.state));
-            e.i64(p.last_heard_ns ? now - p.last_heard_ns : -1).u64(p.rx_frames).u64(p.tx_frames).u64(p.restarts);
-        }
-    }
-    if (link_) {
-        const auto& c = link_->counters();
-        std::uint64_t rejected = 0;
-        for (auto r : c.rejected) rejected += r;
-        e.u64(c.rx_frames).u64(c.tx_frames).u64(c.tx_dropped).u64(rejected).u64(c.unknown_peer + c.not_for_us);
-        // Rejections by reason (net::Reject values 1..10), then the streams and the replication.
-        for (std::size_t i = 1; i <= 10; ++i) e.u64(c.rejected[i]);
-        std::uint64_t retransmits = 0, duplicates = 0, reordered = 0;
-        for (const auto& p : link_->peers()) {
-            retransmits += p.stream.counters().retransmits;
-            duplicates += p.stream.counters().duplicates;
-            reordered += p.stream.counters().reordered;
-        }
-        e.u64(retransmits).u64(duplicates).u64(reordered).u64(c.acks_sent).u64(c.nacks_sent);
-        const auto& r = repl_->counters();
-        e.u64(r.commits_sent).u64(r.data_frames).u64(r.data_bytes).u64(r.wire_bytes).u64(r.commits_applied);
-        e.u64(r.commits_acked).u64(r.resyncs).u64(r.resync_blocks).u64(r.resync_bytes).u64(r.resync_blocks_same);
-        e.u64(r.stale_epoch).u64(r.not_from_active).u64(r.unknown_checkpoint).u64(r.bad_commits);
-        e.u64(r.promotions).u64(r.demotions);
-        e.u64(r.refusals_sent).u64(r.refusals_received).u64(r.fenced).u64(c.acks_deferred);
-    } else {
-        e.u64(0).u64(0).u64(0).u64(0).u64(0);
-        for (int i = 0; i < 10 + 5 + 16 + 4; ++i) e.u64(0);
-    }
-    (void)reply(s, e);
+    (void)reply(s, proto::reply_error(Op::kPeers, id,
+                                      fail(Error::kNotSupported,
+                                           "PEERS is retired: this ckptd publishes its link and replication figures "
+                                           "in the stats region only (read them with a client library of this "
+                                           "release: Session::peers(), ckptctl peers, ckptstat)")));
+}
+
+void ControlServer::on_stats(Session& s, std::uint32_t id, proto::Decoder& d) {
+    CKPT_DECODED(Op::kStats);
+    if (publish_stats_) publish_stats_();
+    (void)reply(s, proto::reply_ok(Op::kStats, id));
 }
 
 void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) {

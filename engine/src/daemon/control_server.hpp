@@ -10,6 +10,7 @@
 #include "daemon/session.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -27,6 +28,8 @@ public:
     /// and replication (null when node-local).
     void attach(int epoll_fd, int node_fd, std::uint64_t node_size, int kick_fd, Replicator* repl,
                 const PeerLink* link);
+    /// What STATS runs before it replies: the engine publishes its stats region now.
+    void set_stats_publisher(std::function<void()> publish) { publish_stats_ = std::move(publish); }
     /// Binds and listens on cfg.socket_path (mode, group), in the loop's epoll.
     Status listen();
     /// `fd` is readable (or hung up): new clients, a client's request or exit. False when the fd
@@ -55,6 +58,7 @@ private:
     void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
+    void on_stats(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_promote(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_demote(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_retention(Session& s, std::uint32_t id, proto::Decoder& d);
@@ -71,6 +75,7 @@ private:
     std::uint64_t node_size_ = 0;
     Replicator* repl_ = nullptr;
     const PeerLink* link_ = nullptr;
+    std::function<void()> publish_stats_;
     Fd listen_fd_;
     std::map<int, std::unique_ptr<Session>> sessions_; ///< by socket fd
     std::map<int, int> pidfd_to_sock_;                 ///< pidfd -> session socket

@@ -172,6 +172,7 @@ Status Engine::start() {
     }
     reg_.set_grace(mono_ns() + std::int64_t{cfg_.reattach_grace_ms} * 1'000'000);
     control_.attach(epoll_fd_.get(), node_fd_.get(), node_map_.size(), kick_fd_.get(), repl_.get(), link_.get());
+    control_.set_stats_publisher([this] { publish_stats(mono_ns(), true); });
     reg_.adopt_existing(epoll_fd_.get());
     // The control socket listens only now: a client (or a supervisor probing readiness) that can
     // connect finds every surviving checkpoint adopted, not an engine still scanning /dev/shm.
@@ -262,9 +263,9 @@ void Engine::check_segments() {
     }
 }
 
-void Engine::publish_stats(std::int64_t now_ns) {
+void Engine::publish_stats(std::int64_t now_ns, bool now) {
     stats_.publish(now_ns, reg_.all(), repl_.get(), link_.get(),
-                   load_relaxed(reinterpret_cast<const NodeHeader*>(node_map_.data())->captures));
+                   load_relaxed(reinterpret_cast<const NodeHeader*>(node_map_.data())->captures), now);
 }
 
 int Engine::run() {

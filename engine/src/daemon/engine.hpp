@@ -39,7 +39,8 @@ private:
     /// SIGHUP: reads auth_key_file again (key rotation); the outcome goes to the log.
     void reload_key();
     /// Copies the counters into the stats region of NODE, every stats_interval_ms (timer path).
-    void publish_stats(std::int64_t now_ns);
+    /// Publishes the stats region when its interval passed, or at once when `now`.
+    void publish_stats(std::int64_t now_ns, bool now = false);
     /// DATA objects a client resized: restore them and say so (Checkpoint::check_resized).
     void check_segments();
     std::uint64_t guard_faults_seen_ = 0;

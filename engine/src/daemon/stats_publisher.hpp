@@ -1,11 +1,11 @@
 #pragma once
 /// The engine's figures in the stats region of NODE (shm/stats_layout.hpp), for ckptstat. Timer
-/// path: every stats_interval_ms, what the components count privately (checkpoints, the peer
-/// link, its streams, the carrier, the fault shim, the replicator) is copied into the region,
+/// path: every stats_interval_ms, what the components count privately, each in an instance of
+/// the region's own struct (a checkpoint's CheckpointStats, the link's LinkStats, each peer
+/// stream's PeerStats, the replicator's ReplicationTotals), is copied into the region whole,
 /// each part under its seqlock. Every checkpoint keeps the slot it got until it goes; one that
 /// finds none is counted as untracked.
 #include "ckpt/shm/stats_view.hpp"
-#include "replication/replication_counters.hpp"
 #include "store/checkpoint.hpp"
 
 #include <cstdint>
@@ -23,10 +23,11 @@ public:
     /// Lays the region out at `region` (checkpoints slots) and starts publishing at once.
     void init(std::byte* region, std::uint32_t checkpoints, std::uint32_t node_id, std::int64_t started_ns,
               std::uint32_t interval_ms);
-    /// Publishes when the interval passed since the last publication (`now_ns` CLOCK_MONOTONIC).
-    /// `repl` and `peer_link` are null on a node-local engine; `captures` is NODE's capture counter.
+    /// Publishes when the interval passed since the last publication (`now_ns` CLOCK_MONOTONIC),
+    /// or at once when `force` (a reader asked: STATS). `repl` and `peer_link` are null on a
+    /// node-local engine; `captures` is NODE's capture counter.
     void publish(std::int64_t now_ns, const std::vector<std::shared_ptr<Checkpoint>>& all, Replicator* repl,
-                 const PeerLink* peer_link, std::uint64_t captures);
+                 const PeerLink* peer_link, std::uint64_t captures, bool force = false);
 
 private:
     shm::StatsWriter stats_;
@@ -36,12 +37,10 @@ private:
         std::uint32_t slot = 0;
         std::uint64_t round = 0;                      ///< last publication that saw the checkpoint
         std::uint64_t hist_count = ~std::uint64_t{0}; ///< histogram count last published
-        const CheckpointFigures* figures = nullptr;   ///< this round's, when replicated
     };
     std::unordered_map<std::uint64_t, StatsSlot> stats_slots_; ///< by MetaHeader::incarnation
     std::vector<std::uint32_t> stats_free_;                    ///< free checkpoint slots
     std::uint64_t stats_round_ = 0;
-    std::unique_ptr<shm::CheckpointStats> stats_scratch_; ///< one slot's worth, built then published
 };
 
 } // namespace ckpt::engine

@@ -1,5 +1,6 @@
 #include "link/peer_link.hpp"
 
+#include "ckpt/net/fault_shim.hpp"
 #include "crash/crash_points.hpp"
 
 #include <algorithm>
@@ -175,8 +176,8 @@ bool PeerLink::send(PeerStatus& p, FrameType type, std::span<const std::byte> bo
     const std::size_t n = encode_frame_unsealed(frame_buf_, self_, endpoint_of(p), h, body);
     if (n == 0 || !seal(p, {frame_buf_.data(), n})) return false;
     if (port_->send({frame_buf_.data(), n})) {
-        ++p.tx_frames;
-        p.tx_bytes += n;
+        ++p.stream.counters().tx_frames;
+        p.stream.counters().tx_bytes += n;
         ++counters_.tx_frames;
         return true;
     }
@@ -274,8 +275,8 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
                 // Sealed at each transmission: a retransmission is a new frame counter, so the
                 // receiver's replay window never mistakes it for a replay.
                 if (!seal(p, f) || !port_->send(f)) return false;
-                ++p.tx_frames;
-                p.tx_bytes += f.size();
+                ++p.stream.counters().tx_frames;
+                p.stream.counters().tx_bytes += f.size();
                 ++counters_.tx_frames;
                 return true;
             },
@@ -298,6 +299,38 @@ void PeerLink::apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t 
 std::uint64_t PeerLink::next_link_seq(std::uint16_t node) const {
     const PeerStatus* p = find(node);
     return p ? p->stream.next_link_seq() : 0;
+}
+
+namespace {
+
+std::uint32_t carrier_kind(Carrier t) {
+    switch (t) {
+    case Carrier::kMemif:
+        return shm::kStatsTransportMemif;
+    case Carrier::kAfPacket:
+        return shm::kStatsTransportAfPacket;
+    case Carrier::kPci:
+        return shm::kStatsTransportPci;
+    case Carrier::kUdp:
+        return shm::kStatsTransportUdp;
+    case Carrier::kNone:
+        break;
+    }
+    return shm::kStatsTransportNone;
+}
+
+} // namespace
+
+shm::LinkStats PeerLink::stats() const {
+    shm::LinkStats l = counters_;
+    l.carrier = port_->stats();
+    l.transport = carrier_kind(cfg_.transport);
+    if (const auto* shim = dynamic_cast<const FaultShim*>(port_.get())) {
+        l.fault_enabled = 1;
+        l.fault_tx = shim->tx_counters();
+        l.fault_rx = shim->rx_counters();
+    }
+    return l;
 }
 
 std::size_t PeerLink::backlog(std::uint16_t node) const {
@@ -359,7 +392,7 @@ Reject PeerLink::check_session(PeerStatus& p, const DecodedFrame& f, std::int64_
         return Reject::kStaleSession;
     }
     if (p.boot_id != 0) {
-        ++p.restarts;
+        ++p.stream.counters().restarts;
         events_.push_back("peer " + std::to_string(p.node_id) + " restarted (new session)");
         // Its numbering starts again, and what we queued for its previous life is void.
         p.stream.reset_rx();
@@ -428,8 +461,8 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         return;
     }
     if (f.header.session != p->boot_id) return; // a handshake HELLO, answered: nothing more
-    ++p->rx_frames;
-    p->rx_bytes += frame.size();
+    ++p->stream.counters().rx_frames;
+    p->stream.counters().rx_bytes += frame.size();
     const FrameType type = f.header.type;
     if (is_sequenced(type)) {
         if (p->state != PeerState::kUp || f.header.link_seq == 0) {

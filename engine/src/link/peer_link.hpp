@@ -7,6 +7,7 @@
 #include "ckpt/net/frame_auth.hpp"
 #include "ckpt/net/transport.hpp"
 #include "ckpt/net/wire_format.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 #include "link/link_listener.hpp"
 #include "link/peer_status.hpp"
 
@@ -17,23 +18,6 @@
 #include <vector>
 
 namespace ckpt::engine {
-
-struct LinkCounters {
-    std::uint64_t rx_frames = 0, tx_frames = 0, tx_dropped = 0;
-    std::uint64_t rejected[16] = {}; ///< by net::Reject value (replays, stale sessions, wrong sources too)
-    std::uint64_t not_for_us = 0;    ///< valid frames addressed to another node
-    std::uint64_t unknown_peer = 0;  ///< valid frames from a node id not configured as a peer
-    std::uint64_t not_up = 0;        ///< sequenced frames from a peer not (yet) up: it resends them
-    std::uint64_t acks_sent = 0, nacks_sent = 0;
-    std::uint64_t acks_deferred = 0; ///< ACKs held back behind the peer's own sequenced frames
-    /// HELLOs of a session not accepted yet that echo no challenge (a peer that has not heard us
-    /// yet: first contact, or just restarted): answered with a HELLO, not counted as refused.
-    std::uint64_t handshakes = 0;
-    /// HELLOs/HEARTBEATs that found the TX ring full: kept and sent ahead of data on the next flush.
-    std::uint64_t liveness_held = 0;
-    /// Ticks whose RX drain did not empty the ring: no peer was judged silent then (it talks).
-    std::uint64_t silence_deferred = 0;
-};
 
 class PeerLink {
 public:
@@ -75,7 +59,13 @@ public:
     /// Heartbeats and HELLOs that are due, and peers that went silent (timer path).
     void tick(std::int64_t now_ns, std::uint32_t checkpoints);
     const std::vector<PeerStatus>& peers() const { return peers_; }
-    const LinkCounters& counters() const { return counters_; }
+    /// The node's link figures as counted (the link's own, and replication's, which the Replicator
+    /// counts here too); the carrier's and the fault shim's parts are filled by stats() only.
+    const shm::LinkStats& counters() const { return counters_; }
+    shm::LinkStats& counters() { return counters_; }
+    /// counters() with the carrier's and the fault shim's figures taken now: what the stats
+    /// region publishes (timer path).
+    shm::LinkStats stats() const;
     unsigned heartbeat_ms() const { return cfg_.heartbeat_ms; }
     /// Lines for the engine log (state changes), taken by the caller.
     std::vector<std::string> take_events();
@@ -132,7 +122,7 @@ private:
     std::int64_t next_heartbeat_ns_ = 0;
     std::int64_t last_tick_ns_ = 0; ///< tick(): a long gap means this engine was stopped
     std::vector<PeerStatus> peers_;
-    LinkCounters counters_;
+    shm::LinkStats counters_{};
     std::vector<std::string> events_;
     std::vector<std::byte> frame_buf_ = std::vector<std::byte>(net::kMaxFrame);
     LinkListener* listener_ = nullptr;

@@ -31,10 +31,8 @@ struct PeerStatus {
     std::int64_t hello_sent_ns = 0;                ///< last HELLO answer (rate limit)
     std::uint8_t tx_key = 0;                       ///< the key our frames to it were last MACed with
     bool warned_source = false;                    ///< the wrong-source-address log line was written
-    std::uint64_t rx_frames = 0, tx_frames = 0;
-    std::uint64_t rx_bytes = 0, tx_bytes = 0; ///< whole Ethernet frames, valid ones from / sent to it
-    std::uint64_t restarts = 0;               ///< times its boot id changed while we watched
     std::array<std::uint8_t, 6> mac{};
+    /// Its stream; its counters() are this peer's figures (stream, traffic, restarts) for the stats region.
     PeerStream stream;
     /// A HELLO or HEARTBEAT the full TX ring did not take (when liveness_held): sent ahead of data.
     bool liveness_held = false;

@@ -11,6 +11,7 @@
 /// generation drops what it buffered and starts over at n = 1. Frames of an older generation are
 /// stale and ignored.
 #include "ckpt/engine/link_config.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -29,13 +30,6 @@ inline constexpr std::uint64_t kLinkSeqMask = (std::uint64_t{1} << kLinkGenerati
 struct Completion {
     std::uint8_t kind = 0; ///< 0: none
     std::uint64_t id = 0;
-};
-
-struct StreamCounters {
-    std::uint64_t sent = 0, retransmits = 0, acked = 0, nacks_received = 0;
-    std::uint64_t timeouts = 0;    ///< retransmissions the timer caused (the rest answered NACKs)
-    std::uint64_t rtt_samples = 0; ///< round trips measured (frames acknowledged after one transmission)
-    std::uint64_t delivered = 0, duplicates = 0, reordered = 0, stale = 0, beyond_window = 0, nacks_sent = 0;
 };
 
 class PeerStream {
@@ -91,7 +85,12 @@ public:
     void reset_rx();
     bool ack_pending = false; ///< something arrived since the last ACK was sent
 
-    const StreamCounters& counters() const { return counters_; }
+    /// The peer's figures in the stats region's type: the stream counts its own (sent .. nacks_sent,
+    /// timeouts, rtt_samples); the peer link counts the peer's traffic and restarts here too
+    /// (mutable overload), so that publishing a peer is one copy. Identity and gauges (node_id,
+    /// state, last_heard_mono_ns, in_flight, backlog) are filled by whoever publishes.
+    const shm::PeerStats& counters() const { return counters_; }
+    shm::PeerStats& counters() { return counters_; }
 
 private:
     struct TxFrame {
@@ -115,7 +114,7 @@ private:
     std::map<std::uint64_t, std::vector<std::byte>> reorder_; ///< by n
     std::int64_t last_nack_ns_ = 0;
     std::uint64_t last_nack_first_ = 0;
-    StreamCounters counters_;
+    shm::PeerStats counters_{};
 };
 
 } // namespace ckpt::engine

@@ -110,8 +110,8 @@ void ActiveSide::give_up_pending(Replica& r) {
                           ".." + std::to_string(last) + " of its change sequence; sections " + ids +
                           "); the new active's state replaces them");
     c.record_lost(n, first, last);
-    counters_.commits_lost += n;
-    r.figures.commits_lost += n;
+    totals_.commits_lost += n;
+    r.ckpt->counters().commits_lost += n;
 }
 
 void ActiveSide::forget_pending(const Replica& r) {
@@ -221,8 +221,8 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
         p.waiting.push_back(node);
         if (passed(m)) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
-            ++counters_.commits_sent;
-            ++r.figures.commits_sent;
+            ++totals_.commits_sent;
+            ++r.ckpt->counters().commits_sent;
             crash::hit_after_flush(crash::Point::kSendBeforeAck); // dies once the link sent them
         } else if (m.state == Member::State::kAwaitHashes || m.state == Member::State::kResyncing) {
             m.barrier.push_back(id); // the resync diff will include it
@@ -315,11 +315,11 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
         CKPT_ENFORCE(n == want, "DATA body encoded to another length than planned");
         const bool is_last = i + 1 == frames.size();
         out_.queue_frame(node, FrameType::kData, flags, epoch, std::move(frame), is_last ? last : Completion{});
-        ++counters_.data_frames;
-        counters_.data_bytes += payload_bytes;
-        ++r.figures.data_frames;
-        r.figures.data_bytes += payload_bytes;
-        r.figures.wire_bytes += kFrameOverhead + n;
+        ++totals_.data_frames;
+        totals_.data_bytes += payload_bytes;
+        ++r.ckpt->counters().data_frames;
+        r.ckpt->counters().data_bytes += payload_bytes;
+        r.ckpt->counters().wire_bytes += kFrameOverhead + n;
     }
 }
 
@@ -374,7 +374,7 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
         const std::uint64_t need = std::uint64_t{h.first_block} + h.count;
         const std::uint64_t grow = need > rep.hashes.size() ? need - rep.hashes.size() : 0;
         if (need > limit || m.reported_blocks + grow > limit) {
-            ++counters_.hashes_refused;
+            ++totals_.hashes_refused;
         } else {
             if (grow) rep.hashes.resize(need, 0);
             m.reported_blocks += grow;
@@ -412,7 +412,7 @@ void ActiveSide::finish_resync(Replica& r, std::uint16_t node, Member& m) {
     m.resync_slot = 0;
     m.resync_sections = 0;
     m.resync_blocks = 0;
-    ++counters_.resyncs_started;
+    ++totals_.resyncs_started;
     resync_step(r, node, m);
 }
 
@@ -475,7 +475,7 @@ std::size_t ActiveSide::resync_step(Replica& r, std::uint16_t node, Member& m) {
             const std::uint64_t theirs =
                 same ? (b < rit->second.hashes.size() ? rit->second.hashes[b] : ~ours[b]) : zero_hash;
             if (theirs == ours[b]) {
-                ++counters_.resync_blocks_same;
+                ++link_counts_.resync_blocks_same;
                 continue;
             }
             ++blocks_sent;
@@ -486,8 +486,8 @@ std::size_t ActiveSide::resync_step(Replica& r, std::uint16_t node, Member& m) {
         }
         send_commit(r, node, data, c.committed_bytes(slot), {});
         m.resync_blocks += blocks_sent;
-        counters_.resync_blocks += blocks_sent;
-        counters_.resync_bytes += blocks_sent * bs;
+        link_counts_.resync_blocks += blocks_sent;
+        link_counts_.resync_bytes += blocks_sent * bs;
         if (rit != m.reported.end()) { // sent: its report is no longer needed
             m.reported_blocks -= std::min<std::uint64_t>(m.reported_blocks, rit->second.hashes.size());
             m.reported.erase(rit);
@@ -537,9 +537,10 @@ void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
     r.ckpt->set_acked(p.slot, p.generation, p.seq);
     r.active.lag_commits -= 1;
     r.active.lag_bytes -= p.bytes;
-    ++counters_.commits_acked;
-    ++r.figures.commits_acked;
-    r.figures.ack_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock_() - p.captured_ns)));
+    ++totals_.commits_acked;
+    ++r.ckpt->counters().commits_acked;
+    r.ckpt->counters().ack_latency.record(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock_() - p.captured_ns)));
     pending_.erase(it);
 }
 
@@ -566,7 +567,7 @@ void ActiveSide::on_completed(std::uint16_t node, Completion c) {
         m.done_pending = false;
         m.refused_rejoins = 0;
         for (std::uint64_t id : std::exchange(m.barrier, {})) complete(id, node);
-        ++counters_.resyncs;
+        ++link_counts_.resyncs;
         publish(r);
     }
 }
@@ -616,7 +617,7 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
                               " (" + refuse_reason_name(b.reason) + ", its epoch " + std::to_string(b.replica_epoch) +
                               ", ours " + std::to_string(c.epoch()) +
                               "): another node is active, stepping down to standby");
-        ++counters_.fenced;
+        ++totals_.fenced;
         return true;
     }
     // The replica lost or could not take our state: resync it. Pending commits it has not
@@ -711,7 +712,8 @@ std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) con
 void ActiveSide::refresh_lag_figures() {
     for (const auto& rp : replicas_) {
         Replica& r = *rp;
-        CheckpointFigures& f = r.figures;
+        shm::CheckpointStats& f = r.ckpt->counters();
+        std::fill(std::begin(f.peers), std::end(f.peers), shm::PeerLag{});
         f.peer_count = 0;
         if (r.ckpt->role() != shm::kRoleActive) continue;
         for (const auto& [node, m] : r.active.members) {
@@ -727,7 +729,7 @@ void ActiveSide::refresh_lag_figures() {
     // pending_ is in commit order, so the first commit a standby waits for is its oldest.
     for (const auto& [id, p] : pending_) {
         if (p.directory) continue;
-        CheckpointFigures& f = p.repl->figures;
+        shm::CheckpointStats& f = p.repl->ckpt->counters();
         for (std::uint16_t node : p.waiting) {
             for (std::uint32_t i = 0; i < f.peer_count; ++i) {
                 shm::PeerLag& l = f.peers[i];

@@ -6,11 +6,11 @@
 /// the replicated one) into DATA frames for every standby in sync and publishes the per-section
 /// acknowledged sequence that synchronous commits wait for.
 #include "ckpt/net/wire_format.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 #include "link/peer_stream.hpp"
 #include "replication/outbox.hpp"
 #include "replication/peer_fencer.hpp"
 #include "replication/replica_host.hpp"
-#include "replication/replication_counters.hpp"
 #include "store/checkpoint.hpp"
 
 #include <cstdint>
@@ -64,8 +64,11 @@ class ActiveSide {
 public:
     using Clock = std::function<std::int64_t()>;
     using Replicas = std::vector<std::unique_ptr<Replica>>;
-    ActiveSide(Outbox& out, ReplicaHost& host, ReplicationCounters& counters, const Replicas& replicas, Clock clock)
-        : out_(out), host_(host), counters_(counters), replicas_(replicas), clock_(std::move(clock)) {}
+    /// Counts into `link_counts` (resyncs) and `totals` (commits sent, acknowledged, lost).
+    ActiveSide(Outbox& out, ReplicaHost& host, shm::LinkStats& link_counts, shm::ReplicationTotals& totals,
+               const Replicas& replicas, Clock clock)
+        : out_(out), host_(host), link_counts_(link_counts), totals_(totals), replicas_(replicas),
+          clock_(std::move(clock)) {}
 
     /// The checkpoint became active here: standbys up now join at once (announce, then resync).
     void start(Replica& r);
@@ -155,7 +158,8 @@ private:
 
     Outbox& out_;
     ReplicaHost& host_;
-    ReplicationCounters& counters_;
+    shm::LinkStats& link_counts_;
+    shm::ReplicationTotals& totals_;
     const Replicas& replicas_;
     Clock clock_;
     std::uint64_t next_commit_id_ = 1;

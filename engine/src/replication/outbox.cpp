@@ -5,7 +5,7 @@ namespace ckpt::engine {
 bool Outbox::queue(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
                    std::span<const std::byte> body, Completion c) {
     if (!link_.send_sequenced(node, type, flags, epoch, body, c)) return false;
-    counters_.wire_bytes += net::kFrameOverhead + body.size();
+    totals_.wire_bytes += net::kFrameOverhead + body.size();
     return true;
 }
 
@@ -13,7 +13,7 @@ bool Outbox::queue_frame(std::uint16_t node, net::FrameType type, std::uint16_t 
                          std::vector<std::byte> frame, Completion c) {
     const std::size_t size = frame.size();
     if (!link_.send_sequenced_frame(node, type, flags, epoch, std::move(frame), c)) return false;
-    counters_.wire_bytes += size;
+    totals_.wire_bytes += size;
     return true;
 }
 

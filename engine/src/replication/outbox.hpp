@@ -1,8 +1,8 @@
 #pragma once
 /// How both sides of replication put frames on the peer link: one encoding buffer, and every
 /// sequenced frame counted in wire_bytes.
+#include "ckpt/shm/stats_layout.hpp"
 #include "link/peer_link.hpp"
-#include "replication/replication_counters.hpp"
 
 #include <cstdint>
 #include <span>
@@ -12,7 +12,8 @@ namespace ckpt::engine {
 
 class Outbox {
 public:
-    Outbox(PeerLink& link, ReplicationCounters& counters) : link_(link), counters_(counters), body_(net::kMaxFrame) {}
+    /// `totals`: where the bytes queued are counted (wire_bytes).
+    Outbox(PeerLink& link, shm::ReplicationTotals& totals) : link_(link), totals_(totals), body_(net::kMaxFrame) {}
     /// Scratch for one frame body (kMaxFrame bytes), valid until the next encoding.
     std::span<std::byte> body() { return body_; }
     /// Queues a sequenced frame for `node`; false when the node is not up (nothing queued).
@@ -34,7 +35,7 @@ public:
 
 private:
     PeerLink& link_;
-    ReplicationCounters& counters_;
+    shm::ReplicationTotals& totals_;
     std::vector<std::byte> body_;
 };
 

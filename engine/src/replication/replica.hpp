@@ -3,7 +3,6 @@
 /// about it. Which role it has is the checkpoint's (META's role word); the Replicator moves it
 /// between the two.
 #include "replication/active_side.hpp"
-#include "replication/replication_counters.hpp"
 #include "replication/standby_side.hpp"
 #include "store/checkpoint.hpp"
 
@@ -21,9 +20,8 @@ struct Replica {
     /// active's late frames are then recognised (and counted) as stale rather than unknown.
     std::uint16_t active_node = 0;
     std::uint32_t remote_wire_id = 0;
-    ActiveState active;        ///< while active here
-    StandbyState standby;      ///< while a standby here
-    CheckpointFigures figures; ///< this checkpoint's share of the counters, for the stats region
+    ActiveState active;   ///< while active here
+    StandbyState standby; ///< while a standby here
 };
 
 } // namespace ckpt::engine

@@ -151,7 +151,7 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     store_release(d.captured_seq, next);
     store_release(d.acked_seq, next);
     c_.record_change(slot);
-    ++c_.counters_.captures;
+    ++c_.counters().commits;
     return true;
 }
 

@@ -12,9 +12,9 @@ using shm::kRoleActive;
 using shm::kRoleStandby;
 
 Replicator::Replicator(PeerLink& link, ReplicaHost& host, Clock clock)
-    : link_(link), host_(host), out_(link, counters_),
-      active_(out_, host, counters_, replicas_, clock ? std::move(clock) : Clock(&mono_ns)),
-      standby_(host, out_, counters_) {
+    : link_(link), host_(host), link_counts_(link.counters()), out_(link, totals_),
+      active_(out_, host, link_counts_, totals_, replicas_, clock ? std::move(clock) : Clock(&mono_ns)),
+      standby_(host, out_, link_counts_, totals_) {
     link_.set_listener(this);
 }
 
@@ -99,7 +99,7 @@ void Replicator::become_standby(Replica& r, std::uint64_t epoch, std::uint16_t a
     c.set_role(kRoleStandby, epoch, active_node);
     c.publish_lag(0, 0, 0, 0);
     c.publish_acks(); // wakes sync committers (they fail) and subscribers (the role event)
-    if (was_active) ++counters_.demotions;
+    if (was_active) ++link_counts_.demotions;
 }
 
 Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) {
@@ -109,7 +109,7 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
     host_.replication_log("checkpoint '" + printable_name(c->name()) + "': promoted to active, epoch " +
                           std::to_string(epoch) +
                           (r.active_node ? " (was following " + node_str(r.active_node) + ")" : ""));
-    ++counters_.promotions;
+    ++link_counts_.promotions;
     become_active(r, epoch);
     return epoch;
 }
@@ -187,16 +187,16 @@ std::size_t Replicator::pump() {
 void Replicator::on_hashes(std::uint16_t node, const DecodedFrame& f) {
     HashesBody h;
     if (decode_hashes_body(f.body, h) != Reject::kNone) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return;
     }
     Replica* r = by_wire(h.checkpoint_id);
     if (!r || r->ckpt->role() != kRoleActive) {
-        ++counters_.unknown_checkpoint;
+        ++link_counts_.unknown_checkpoint;
         return;
     }
     if (f.header.epoch != r->ckpt->epoch()) { // a report for an earlier announce of ours
-        ++counters_.stale_epoch;
+        ++link_counts_.stale_epoch;
         return;
     }
     active_.on_hashes(*r, node, f, h);
@@ -205,10 +205,10 @@ void Replicator::on_hashes(std::uint16_t node, const DecodedFrame& f) {
 void Replicator::on_refused(std::uint16_t node, const DecodedFrame& f) {
     RefusedBody b;
     if (decode_refused_body(f.body, b) != Reject::kNone) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return;
     }
-    ++counters_.refusals_received;
+    ++link_counts_.refusals_received;
     Replica* r = by_wire(b.checkpoint_id);
     if (!r || r->ckpt->role() != kRoleActive) return; // about a role this node no longer has
     if (active_.on_refused(*r, node, b)) become_standby(*r, r->ckpt->epoch(), 0, 0); // fenced
@@ -216,7 +216,7 @@ void Replicator::on_refused(std::uint16_t node, const DecodedFrame& f) {
 
 void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
     if (f.body.size() < 4) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return standby_.refuse(node, f, RefuseReason::kBadCommit, 0);
     }
     const std::uint32_t wire = body_checkpoint_id(f.body);
@@ -228,22 +228,22 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
         for (auto& x : replicas_)
             if (x->active_node == node && x->remote_wire_id == wire) former = x.get();
         if (!former) {
-            ++counters_.unknown_checkpoint;
+            ++link_counts_.unknown_checkpoint;
             return standby_.refuse(node, f, RefuseReason::kUnknownCheckpoint, 0);
         }
         if (f.header.epoch < former->ckpt->epoch()) {
-            ++counters_.stale_epoch;
+            ++link_counts_.stale_epoch;
             return standby_.refuse(node, f, RefuseReason::kStaleEpoch, former->ckpt->epoch());
         }
-        ++counters_.not_from_active;
+        ++link_counts_.not_from_active;
         return standby_.refuse(node, f, RefuseReason::kNotFromActive, former->ckpt->epoch());
     }
     if (f.header.epoch < r->ckpt->epoch()) {
-        ++counters_.stale_epoch;
+        ++link_counts_.stale_epoch;
         return standby_.refuse(node, f, RefuseReason::kStaleEpoch, r->ckpt->epoch());
     }
     if (node != r->active_node) {
-        ++counters_.not_from_active;
+        ++link_counts_.not_from_active;
         return standby_.refuse(node, f, RefuseReason::kNotFromActive, r->ckpt->epoch());
     }
     bool ok = true;
@@ -267,7 +267,7 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
 void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     AnnounceBody a;
     if (decode_announce_body(f.body, a) != Reject::kNone || validate_name(a.name).ok() == false) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return;
     }
     const std::uint64_t epoch = f.header.epoch;
@@ -280,7 +280,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     attrs.max_section_id_size = a.max_section_id_size;
     attrs.block_size = a.block_size;
     if (!validate_attributes(attrs)) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         host_.replication_log(node_str(node) + " announced checkpoint '" + std::string(a.name) +
                               "' with invalid attributes: ignored");
         return;
@@ -288,7 +288,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     const std::string name(a.name);
     auto c = host_.find_checkpoint(name);
     if (c && !(c->attributes() == attrs)) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         host_.replication_log(node_str(node) + " announced checkpoint '" + printable_name(name) +
                               "' with other creation attributes than this node's: not replicated "
                               "(delete one of them)");
@@ -306,14 +306,14 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
                                       " is active at this node's epoch " + std::to_string(epoch) +
                                       " (an epoch from before epochs carried their node)");
             if (epoch < mine || (epoch == mine && node > link_.node_id())) {
-                ++counters_.stale_epoch;
+                ++link_counts_.stale_epoch;
                 return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // the sender steps down
             }
             host_.replication_log("checkpoint '" + printable_name(name) + "': " + node_str(node) +
                                   " is active at epoch " + std::to_string(epoch) + " (this node had " +
                                   std::to_string(mine) + "): stepping down to standby");
         } else if (epoch < mine) {
-            ++counters_.stale_epoch;
+            ++link_counts_.stale_epoch;
             return standby_.refuse(node, f, RefuseReason::kStaleEpoch, mine); // it was fenced: tell it
         }
     } else {
@@ -321,7 +321,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
         // slot count are checked against this node's configured limits first.
         const LinkConfig& lc = link_.config();
         if (attrs.checkpoint_size > lc.replica_max_bytes || attrs.max_sections > lc.replica_max_sections) {
-            ++counters_.announces_over_limit;
+            ++totals_.announces_over_limit;
             host_.replication_log(node_str(node) + " announced checkpoint '" + printable_name(name) + "' of " +
                                   std::to_string(attrs.checkpoint_size) + " bytes and " +
                                   std::to_string(attrs.max_sections) + " section slots, over this node's limits (" +

@@ -7,13 +7,13 @@
 /// it is for, fencing by epoch on the way: a frame from an older epoch changes nothing and is
 /// counted.
 #include "ckpt/common/result.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 #include "link/link_listener.hpp"
 #include "link/peer_link.hpp"
 #include "replication/active_side.hpp"
 #include "replication/outbox.hpp"
 #include "replication/replica.hpp"
 #include "replication/replica_host.hpp"
-#include "replication/replication_counters.hpp"
 #include "replication/standby_side.hpp"
 #include "store/checkpoint.hpp"
 
@@ -51,20 +51,18 @@ public:
     /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
     void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 
-    const ReplicationCounters& counters() const { return counters_; }
+    /// The node-wide replication figures no checkpoint's slot holds; the rest of what replication
+    /// counts goes into the link's LinkStats (stale epochs, resyncs, refusals: PeerLink::counters()).
+    const shm::ReplicationTotals& counters() const { return totals_; }
     using MemberView = ActiveSide::MemberView;
     std::vector<MemberView> members_of(const Checkpoint& c) const;
     /// The oldest section create/delete/expiration change (change sequence) not yet applied by a
     /// required standby of this active; 0 when none (or not replicated, or not active here).
     std::uint64_t oldest_unapplied_directory_change(const Checkpoint& c) const;
 
-    /// Timer path: refreshes every checkpoint's lag entries (one pass over the pending commits),
-    /// then calls out(checkpoint, figures) for each; no allocation.
-    template <typename F>
-    void collect_stats(F&& out) {
-        active_.refresh_lag_figures();
-        for (const auto& r : replicas_) out(*r->ckpt, r->figures);
-    }
+    /// Timer path: refreshes every active checkpoint's lag entries in its counters (one pass over
+    /// the pending commits); no allocation.
+    void refresh_lag_figures() { active_.refresh_lag_figures(); }
 
     // LinkListener
     void on_peer_up(std::uint16_t node) override { active_.on_peer_up(node); }
@@ -89,7 +87,8 @@ private:
 
     PeerLink& link_;
     ReplicaHost& host_;
-    ReplicationCounters counters_;
+    shm::ReplicationTotals totals_{};
+    shm::LinkStats& link_counts_; ///< link_.counters(): replication's fields of the node's LinkStats
     Outbox out_;
     std::vector<std::unique_ptr<Replica>> replicas_;
     ActiveSide active_;

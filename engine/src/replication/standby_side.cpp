@@ -41,7 +41,7 @@ void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason
     std::byte body[kRefusedBody];
     const std::size_t n = encode_refused_body(body, b);
     // Queued before the ACK that covers the refused frame (which names it in sent_through).
-    if (out_.queue(node, FrameType::kRefused, 0, epoch, {body, n})) ++counters_.refusals_sent;
+    if (out_.queue(node, FrameType::kRefused, 0, epoch, {body, n})) ++link_counts_.refusals_sent;
 }
 
 void StandbySide::send_hashes(Replica& r) {
@@ -109,7 +109,7 @@ std::size_t StandbySide::report_step(Replica& r) {
 StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFrame& f) {
     SectionBody s;
     if (decode_section_body(f.body, s) != Reject::kNone) {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return SectionResult::kBad;
     }
     SectionResult result = SectionResult::kApplied;
@@ -119,7 +119,7 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
     case SectionOp::kInstall:
         if (auto st = a.install(s.slot, s.id, s.generation, s.data_offset, s.capacity, s.expiration_ns, s.seq, s.size);
             !st) {
-            ++counters_.bad_commits;
+            ++link_counts_.bad_commits;
             host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + st.message());
             result = SectionResult::kBad;
         }
@@ -128,7 +128,7 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
         // A delete that found nothing to delete is not applied: this replica does not hold what
         // the active thinks it does. Refused, the active resyncs it.
         if (!a.remove(s.slot, s.generation)) {
-            ++counters_.bad_commits;
+            ++link_counts_.bad_commits;
             host_.replication_log("checkpoint '" + printable_name(c.name()) + "': delete of slot " +
                                   std::to_string(s.slot) + " (generation " + std::to_string(s.generation) +
                                   ") found no such section on this replica: refused");
@@ -158,7 +158,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     const bool multi = (f.header.flags & kFlagRuns) != 0;
     if ((multi ? decode_data_runs_body(f.body, d, runs, nruns, payload) : decode_data_body(f.body, d, payload)) !=
         Reject::kNone) {
-        ++counters_.bad_commits; // the frame's tag held, so this is a sender bug: never applied
+        ++link_counts_.bad_commits; // the frame's tag held, so this is a sender bug: never applied
         return false;
     }
     if (!multi) runs[0] = DataRun{d.offset, d.length};
@@ -174,7 +174,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     if (d.fragment == 0) {
         if (rx.rx_open) { // the previous commit never completed: it is void
             rx.applier.discard();
-            ++counters_.bad_commits;
+            ++link_counts_.bad_commits;
         }
         rx.rx_open = true;
         rx.rx_slot = d.slot;
@@ -186,7 +186,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         d.fragment != rx.rx_next || !stage_all()) {
         if (rx.rx_open) rx.applier.discard();
         rx.rx_open = false;
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
         return false;
     }
     ++rx.rx_next;
@@ -198,10 +198,10 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     if (applied) {
         crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush
         if (rx.resyncing) crash::hit(crash::Point::kMidResync);
-        ++counters_.commits_applied;
-        ++r.figures.commits_applied;
+        ++totals_.commits_applied;
+        ++r.ckpt->counters().commits_applied;
     } else {
-        ++counters_.bad_commits;
+        ++link_counts_.bad_commits;
     }
     c.publish_acks(); // hot-standby subscribers wake with the change
     return applied;

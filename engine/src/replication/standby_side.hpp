@@ -4,10 +4,10 @@
 /// directory changes to the replica applier, says what it could not apply with a REFUSED frame,
 /// and reports its block hashes when an active announces itself (the start of a resync).
 #include "ckpt/net/wire_format.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 #include "replication/outbox.hpp"
 #include "replication/replica_applier.hpp"
 #include "replication/replica_host.hpp"
-#include "replication/replication_counters.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -30,8 +30,9 @@ struct StandbyState {
 
 class StandbySide {
 public:
-    StandbySide(ReplicaHost& host, Outbox& out, ReplicationCounters& counters)
-        : host_(host), out_(out), counters_(counters) {}
+    /// Counts into `link_counts` (refusals, bad commits) and `totals` (commits applied).
+    StandbySide(ReplicaHost& host, Outbox& out, shm::LinkStats& link_counts, shm::ReplicationTotals& totals)
+        : host_(host), out_(out), link_counts_(link_counts), totals_(totals) {}
 
     /// The checkpoint enters or leaves the standby role: a commit half received is void.
     void reset(Replica& r);
@@ -53,7 +54,8 @@ public:
 private:
     ReplicaHost& host_;
     Outbox& out_;
-    ReplicationCounters& counters_;
+    shm::LinkStats& link_counts_;
+    shm::ReplicationTotals& totals_;
     std::vector<net::DataRun> runs_ = std::vector<net::DataRun>(net::kMaxDataRuns); ///< on_data's run table
 };
 

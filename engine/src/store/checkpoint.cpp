@@ -153,7 +153,7 @@ std::optional<std::string> Checkpoint::check_resized() {
     CKPT_ENFORCE(p != MAP_FAILED, "cannot map DATA again over its stand-in pages");
     guard_seen_ = faults;
     guard_.clear_low_water();
-    ++counters_.segment_resizes;
+    ++counters().segment_resizes;
     std::size_t restored = 0;
     if (lost_from < expected) {
         if (!DataView::attach(data_map_.data(), data_map_.size(), meta_).ok()) // the cut took the header
@@ -436,7 +436,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             c->commit_.recover(s, make_lock(seq, 0), false);
             ++restored;
         }
-        ++c->counters_.segment_resizes;
+        ++c->counters().segment_resizes;
         c->note_damage("DATA was resized to " + std::to_string(lost_from) + " bytes (its layout needs " +
                        std::to_string(layout.data_size) + ") by a client holding a write handle; size restored, " +
                        std::to_string(restored) + " section(s) rolled back to their last committed state");
@@ -781,7 +781,7 @@ std::size_t Checkpoint::expire_sections(std::int64_t now_ns) {
     std::vector<std::uint32_t> busy; // being written: they expire right after their commit (next pass)
     while (!expiry_.empty() && expiry_.begin()->first <= now_ns) {
         const std::uint32_t s = expiry_.begin()->second;
-        ++counters_.timer_slots_visited;
+        ++counters().timer_slots_visited;
         const std::string id = slots_[s].id;
         if (delete_section(std::as_bytes(std::span(id)))) {
             ++n; // remove_section took it out of expiry_
@@ -894,14 +894,14 @@ void Checkpoint::release_writer(std::uint32_t w) {
 // ------------------------------------------------------------------------------------------
 
 void Checkpoint::note_damage(const std::string& what, bool headline) {
-    ++counters_.invalid_words;
+    ++counters().invalid_words;
     if (damage_.empty() || headline) damage_ = what;
     MetaHeader& h = meta_.mutable_header();
     store_release(h.state, h.state | kMetaDamaged);
 }
 
 void Checkpoint::mark_corrupted(std::uint32_t slot, const std::string& why) {
-    ++counters_.corruptions;
+    ++counters().corruptions;
     begin_dir_edit();
     store_relaxed(meta_.mutable_desc(slot).state, kSectionCorrupted);
     end_dir_edit();

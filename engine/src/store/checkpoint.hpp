@@ -8,6 +8,7 @@
 #include "ckpt/common/result.hpp"
 #include "ckpt/shm/checkpoint_view.hpp"
 #include "ckpt/shm/shared_object.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 #include "commit/commit_path.hpp"
 #include "store/extent_allocator.hpp"
 #include "store/lazy_zero_array.hpp"
@@ -37,22 +38,6 @@ std::string segment_stem(std::string_view name);
 /// Names of a checkpoint's three objects.
 struct SegmentNames {
     shm::ObjectName meta, data, shadow;
-};
-
-/// Counters for ckptstat and tests.
-struct CheckpointCounters {
-    std::uint64_t captures = 0;           ///< commits captured into the shadow
-    std::uint64_t captured_bytes = 0;     ///< bytes copied live -> shadow (dirty blocks)
-    std::uint64_t spurious_doorbells = 0; ///< doorbells for free slots or unchanged sections
-    std::uint64_t rollbacks = 0;          ///< sections restored after their writer died mid-write
-    std::uint64_t corruptions = 0;        ///< sections marked corrupted (weak mode or invalid words)
-    std::uint64_t invalid_words = 0;      ///< application-writable words found invalid
-    std::uint64_t segment_resizes = 0;    ///< DATA found resized by a client and restored (check_resized)
-    /// Slots the periodic timers (scan_all, expire_sections, next_expiration) looked at: they
-    /// visit sections in use and due deadlines only, never every slot of max_sections.
-    std::uint64_t timer_slots_visited = 0;
-    /// Turns whose capture budget ran out with doorbells left (rung again for the next turn).
-    std::uint64_t capture_budget_cuts = 0;
 };
 
 /// Bytes one turn of the engine's loop copies into one checkpoint's shadow at most (at least one
@@ -165,7 +150,12 @@ public:
     std::int64_t retention_ns() const { return retention_set_ns >= 0 ? retention_set_ns : attrs_.retention_ns; }
     /// Set when application-writable words were found invalid; the message says which.
     const std::string& damage() const { return damage_; }
-    const CheckpointCounters& counters() const { return counters_; }
+    /// This checkpoint's counters in the stats region's type: the commit path counts its own
+    /// (commits, dirty_bytes, rollbacks ...), replication its figures (commits_sent .. commits_lost,
+    /// the lag entries, the ack-latency histogram: mutable overload). The publisher adds the
+    /// identity and the META-derived fields and copies it into the checkpoint's slot.
+    const shm::CheckpointStats& counters() const { return counters_; }
+    shm::CheckpointStats& counters() { return counters_; }
 
     /// Rewrites the DATA header if an application scribbled it (it is derivable from the layout),
     /// so new openers can attach; true when it had to.
@@ -296,7 +286,7 @@ private:
     std::uint64_t commit_seq_ = 0;
     bool batch_dirty_ = false;
     std::string damage_;
-    CheckpointCounters counters_;
+    shm::CheckpointStats counters_{};
     std::vector<pid_t> orphan_pids_; ///< per writer slot, pid alive at adoption (0 = none)
 
     /// Puts a section into a free slot at a reserved extent: zeroed bytes plus `initial`, control

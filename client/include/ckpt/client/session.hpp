@@ -104,7 +104,9 @@ public:
     Status unlink(std::string_view name);
     /// Every checkpoint of the node.
     Result<std::vector<CheckpointSummary>> list();
-    /// The engine's transport and peers.
+    /// The engine's transport, peers and replication figures, read from its stats region (what
+    /// ckptstat reads) right after the engine published it for this call. VERSION when the
+    /// engine's stats layout is not one this library reads.
     Result<LinkInfo> peers();
 
     std::uint32_t node_id() const;

@@ -36,12 +36,15 @@ enum class Op : std::uint16_t {
     kList = 10,             ///< cursor -> checkpoints
     kInspect = 11,          ///< name -> fds: META (ro), DATA (ro); for tools, no open handle
     kRollback = 12,         ///< handle, slot: abort this session's write transaction on the section
-    kPeers = 13,            ///< -> transport, peers with state, last heard, counters, replication counters
-    kPromote = 14,          ///< name -> epoch: this node becomes the checkpoint's active replica
-    kDemote = 15,           ///< name: this node becomes a standby for the checkpoint
-    kRetention = 16,        ///< handle, i64 retention: saCkptCheckpointRetentionDurationSet
-    kReserve = 17,          ///< handle, slot, u64 size: a net-size checkpoint's section grows in this transaction
-    kDirectory = 18,        ///< handle -> u64 oldest directory change a required standby lacks (0: none)
+    /// Retired: its reply carried the link and replication figures by position. Kept reserved;
+    /// ckptd answers NOT_SUPPORTED (the figures are in the stats region: kStats, then StatsView).
+    kPeers = 13,
+    kPromote = 14,   ///< name -> epoch: this node becomes the checkpoint's active replica
+    kDemote = 15,    ///< name: this node becomes a standby for the checkpoint
+    kRetention = 16, ///< handle, i64 retention: saCkptCheckpointRetentionDurationSet
+    kReserve = 17,   ///< handle, slot, u64 size: a net-size checkpoint's section grows in this transaction
+    kDirectory = 18, ///< handle -> u64 oldest directory change a required standby lacks (0: none)
+    kStats = 19,     ///< -> (empty): ckptd publishes its stats region now, before it replies
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;

@@ -6,6 +6,7 @@
 /// af_packet vdev, or a PCI NIC bound to vfio-pci). Hot paths return counts (DPDK style); set-up
 /// returns Result with rte_errno turned into words.
 #include "ckpt/common/result.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 
 #include <array>
 #include <cstddef>
@@ -99,10 +100,8 @@ public:
     Status restart();
     std::uint16_t port_id() const { return port_id_; }
 
-    struct Stats {
-        std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_missed, rx_errors, tx_errors;
-    };
-    Stats stats() const;
+    /// The ethdev's counters (rte_eth_stats_get), in the stats region's type.
+    shm::CarrierStats stats() const;
 
 private:
     Port() = default;

@@ -19,6 +19,7 @@
 /// heartbeat interval).
 #include "ckpt/net/fault_config.hpp"
 #include "ckpt/net/transport.hpp"
+#include "ckpt/shm/stats_layout.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -30,17 +31,10 @@
 
 namespace ckpt::net {
 
-/// What the shim did, per direction. Every frame counts in `frames` once; a duplicated frame
-/// that is also delayed counts one in each.
-struct FaultCounters {
-    std::uint64_t frames = 0;     ///< frames that entered the shim
-    std::uint64_t dropped = 0;    ///< never passed on
-    std::uint64_t duplicated = 0; ///< passed on twice
-    std::uint64_t reordered = 0;  ///< held back behind the next frame
-    std::uint64_t corrupted = 0;  ///< one bit flipped
-    std::uint64_t delayed = 0;    ///< copies that waited delay_us
-    std::uint64_t unsent = 0;     ///< TX: copies the carrier refused when the shim released them
-    std::uint64_t bursts = 0;     ///< Gilbert-Elliott: entries into the bad (losing) state
+/// What the shim did, per direction: the stats region's FaultStats (what ckptd publishes) and
+/// what only tests read. Every frame counts in `frames` once; a duplicated frame that is also
+/// delayed counts one in each.
+struct FaultCounters : shm::FaultStats {
     /// Copies passed on with a bit flipped (a duplicated corrupted frame counts twice): what the
     /// receiver's frame check must reject, one for one.
     std::uint64_t corrupted_copies = 0;
@@ -102,7 +96,7 @@ private:
     struct Lane {
         std::uint64_t decide = 0; ///< splitmix64 state: one draw per decision per frame
         std::uint64_t bits = 0;   ///< splitmix64 state: which bit a corruption flips
-        FaultCounters counters;
+        FaultCounters counters{};
         std::deque<Held> delayed;    ///< FIFO; every entry waits the same delay, so due times rise
         std::optional<Held> reorder; ///< at most one frame held back
         bool bad = false;            ///< Gilbert-Elliott state (burst_frames > 1)

@@ -8,6 +8,8 @@
 #include "ckpt/common/result.hpp"
 #include "ckpt/net/carrier.hpp"
 
+#include "ckpt/shm/stats_layout.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -17,9 +19,9 @@
 
 namespace ckpt::net {
 
-struct TransportStats {
-    std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
-    std::uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0;
+/// What a carrier counts: the stats region's CarrierStats (what ckptd publishes), and what only
+/// tests read. Value-initialise it (`TransportStats s{}`): the region's structs have no defaults.
+struct TransportStats : shm::CarrierStats {
     /// System calls made to send (kernel carriers; 0 on DPDK): a batch of frames flushed with
     /// sendmmsg and UDP GSO is one, however many datagrams it carried.
     std::uint64_t tx_calls = 0;

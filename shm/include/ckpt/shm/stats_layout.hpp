@@ -24,19 +24,24 @@
 /// makes it even (release); a reader copies the part out and keeps the copy only if the word was
 /// even and unchanged around it. So a reader always sees one whole publication, never half of one.
 ///
+/// Counting: these structs are also the engine's counter types. Each component counts into a
+/// private instance of the struct its figures belong to (plain fields, on the engine thread) and
+/// publishing copies that instance into the region whole; no figure is declared twice.
+///
 /// Versioning: like the segments. The magic is written last; kStatsLayoutMajor changes on any
 /// incompatible change and readers refuse another major; fields are carved from reserved bytes
 /// (zero) with kStatsLayoutMinor bumped, and readers accept any minor.
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
 namespace ckpt::shm {
 
 inline constexpr std::uint64_t kStatsMagic = 0x5441'5453'5450'4B43ULL; // "CKPTSTAT"
 inline constexpr std::uint16_t kStatsLayoutMajor = 1;                  ///< bump on any incompatible change
-inline constexpr std::uint16_t kStatsLayoutMinor = 3;                  ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kStatsLayoutMinor = 4;                  ///< bump when a field is carved from reserved
 
 inline constexpr std::uint64_t kStatsOffset = 4096;      ///< where the region starts in NODE
 inline constexpr std::uint32_t kStatsMaxPeers = 16;      ///< peers with a PeerStats (and a lag entry) each
@@ -115,6 +120,24 @@ static_assert(offsetof(LatencyHistogram, buckets) == 64);
 // The region.
 // ---------------------------------------------------------------------------------------------
 
+/// Replication, node-wide, what no single checkpoint's slot holds (minor 4: carved from
+/// StatsHeader::reserved; the Replicator's counters next to those in LinkStats).
+struct ReplicationTotals {
+    std::uint64_t commits_sent;         ///< commits shipped (one per standby), every checkpoint ever
+    std::uint64_t data_frames;          ///< DATA frames queued
+    std::uint64_t data_bytes;           ///< DATA payload bytes queued (changed blocks)
+    std::uint64_t wire_bytes;           ///< whole replication frames queued (headers included), all types
+    std::uint64_t commits_applied;      ///< standby: whole commits applied
+    std::uint64_t commits_acked;        ///< active: commits every required standby applied
+    std::uint64_t commits_lost;         ///< given up unacknowledged by actives that stepped down
+    std::uint64_t fenced;               ///< active: stepped down because a standby follows a newer active
+    std::uint64_t announces_over_limit; ///< ANNOUNCEs refused: replica over replica_max_bytes/_sections
+    std::uint64_t resyncs_started;      ///< resyncs whose sending began (HASHES received in full)
+    /// active: HASHES frames refused because their block hashes exceed what the checkpoint can hold
+    std::uint64_t hashes_refused;
+};
+static_assert(sizeof(ReplicationTotals) == 88);
+
 struct alignas(64) StatsHeader {
     std::uint64_t magic; ///< 0 until the engine finished the layout; then kStatsMagic (release)
     std::uint16_t layout_major;
@@ -145,7 +168,8 @@ struct alignas(64) StatsHeader {
     std::uint32_t untracked;        ///< of them, without a slot (all checkpoint_slots taken)
     std::uint32_t peer_count;       ///< PeerStats in use
     std::uint32_t reserved1;
-    std::uint8_t reserved[104]; ///< zero; new fields come from here
+    ReplicationTotals replication; ///< minor 4
+    std::uint8_t reserved[16];     ///< zero; new fields come from here
 };
 static_assert(sizeof(StatsHeader) == 256, "StatsHeader is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(StatsHeader, magic) == 0);
@@ -153,26 +177,39 @@ static_assert(offsetof(StatsHeader, layout_major) == 8 && offsetof(StatsHeader, 
 static_assert(offsetof(StatsHeader, checkpoint_slots) == 48);
 static_assert(offsetof(StatsHeader, node_seq) == 96);
 static_assert(offsetof(StatsHeader, captures) == 128);
-static_assert(offsetof(StatsHeader, reserved) == 152);
+static_assert(offsetof(StatsHeader, replication) == 152 && offsetof(StatsHeader, reserved) == 240);
 
-/// What the seeded fault shim did in one direction (engine FaultCounters).
+/// What the seeded fault shim did in one direction: the shim's own counter type.
 struct FaultStats {
-    std::uint64_t frames, dropped, duplicated, reordered, corrupted, delayed, unsent, reserved;
+    std::uint64_t frames;     ///< frames that entered the shim
+    std::uint64_t dropped;    ///< never passed on
+    std::uint64_t duplicated; ///< passed on twice
+    std::uint64_t reordered;  ///< held back behind the next frame
+    std::uint64_t corrupted;  ///< one bit flipped
+    std::uint64_t delayed;    ///< copies that waited delay_us
+    std::uint64_t unsent;     ///< TX: copies the carrier refused when the shim released them
+    std::uint64_t bursts;     ///< minor 4: Gilbert-Elliott entries into the bad (losing) state
 };
 static_assert(sizeof(FaultStats) == 64);
+
+/// What the carrier (net::Transport) saw: frames on the wire, whatever they carry. The carriers'
+/// own counter type (net::TransportStats adds what only tests read).
+struct CarrierStats {
+    std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
+    std::uint64_t rx_missed, rx_errors, tx_errors;
+};
+static_assert(sizeof(CarrierStats) == 56);
 
 /// LinkStats::rejected indexes: net::Reject values (1..14 used).
 inline constexpr std::uint32_t kStatsRejectReasons = 16;
 
 struct alignas(64) LinkStats {
-    // the carrier (TransportStats): frames on the wire, whatever they carry
-    std::uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
-    std::uint64_t rx_missed, rx_errors, tx_errors;
-    // the peer link (LinkCounters)
+    CarrierStats carrier; ///< taken from the carrier when the link's figures are published
+    // the peer link (PeerLink counts into its LinkStats)
     std::uint64_t rx_frames, tx_frames, tx_dropped;
     std::uint64_t not_for_us, unknown_peer, not_up, acks_sent, nacks_sent;
     std::uint64_t rejected[kStatsRejectReasons]; ///< refused frames by net::Reject value
-    // replication, node-wide (ReplicationCounters)
+    // replication, node-wide (the Replicator counts into its link's LinkStats)
     std::uint64_t stale_epoch, not_from_active, unknown_checkpoint, bad_commits;
     std::uint64_t resyncs, resync_blocks, resync_bytes, resync_blocks_same, promotions, demotions;
     FaultStats fault_tx, fault_rx;   ///< zero unless fault_* keys are set
@@ -180,12 +217,19 @@ struct alignas(64) LinkStats {
     std::uint32_t fault_enabled;     ///< 1 when the fault shim wraps the carrier
     std::uint64_t refusals_sent;     ///< standby: REFUSED frames sent (frames it did not apply)
     std::uint64_t refusals_received; ///< active: REFUSED frames received
-    std::uint8_t reserved[32];
+    // the peer link, minor 4
+    std::uint64_t acks_deferred; ///< ACKs held back behind the peer's own sequenced frames
+    /// HELLOs of a session not accepted yet that echo no challenge (first contact, a restart):
+    /// answered with a HELLO, not counted as refused
+    std::uint64_t handshakes;
+    std::uint64_t liveness_held;    ///< HELLOs/HEARTBEATs that found the TX ring full (sent ahead of data later)
+    std::uint64_t silence_deferred; ///< ticks whose RX drain did not empty the ring: no peer judged silent
 };
 static_assert(sizeof(LinkStats) == 512, "LinkStats is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(LinkStats, rejected) == 120);
 static_assert(offsetof(LinkStats, fault_tx) == 328 && offsetof(LinkStats, fault_rx) == 392);
 static_assert(offsetof(LinkStats, transport) == 456 && offsetof(LinkStats, refusals_sent) == 464);
+static_assert(offsetof(LinkStats, acks_deferred) == 480);
 
 /// LinkStats::transport
 inline constexpr std::uint32_t kStatsTransportNone = 0;
@@ -200,6 +244,39 @@ inline constexpr std::uint32_t kPeerUp = 1;
 inline constexpr std::uint32_t kPeerDown = 2;
 inline constexpr std::uint32_t kPeerIncompatible = 3;
 
+/// The carrier's name as the configuration spells it (`transport`); "none" for kStatsTransportNone
+/// and any value this reader does not know.
+constexpr std::string_view transport_name(std::uint32_t transport) {
+    switch (transport) {
+    case kStatsTransportMemif:
+        return "memif";
+    case kStatsTransportAfPacket:
+        return "af_packet";
+    case kStatsTransportPci:
+        return "pci";
+    case kStatsTransportUdp:
+        return "udp";
+    default:
+        return "none";
+    }
+}
+
+/// "unknown", "up", "down", "incompatible"; "?" for a value this reader does not know.
+constexpr std::string_view peer_state_name(std::uint32_t state) {
+    switch (state) {
+    case kPeerUnknown:
+        return "unknown";
+    case kPeerUp:
+        return "up";
+    case kPeerDown:
+        return "down";
+    case kPeerIncompatible:
+        return "incompatible";
+    default:
+        return "?";
+    }
+}
+
 struct alignas(64) PeerStats {
     std::uint32_t node_id;
     std::uint32_t state;                                    ///< kPeer*
@@ -211,11 +288,12 @@ struct alignas(64) PeerStats {
     std::uint64_t delivered, duplicates, reordered, stale, beyond_window, nacks_sent;
     std::uint64_t in_flight, backlog; ///< frames sent and not acknowledged; queued behind the window
     std::uint64_t timeouts;           ///< retransmissions the timer caused (the rest answered NACKs)
-    std::uint8_t reserved[96];
+    std::uint64_t rtt_samples;        ///< minor 4: round trips measured (frames acknowledged after one transmission)
+    std::uint8_t reserved[88];
 };
 static_assert(sizeof(PeerStats) == 256, "PeerStats is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(PeerStats, rx_frames) == 24 && offsetof(PeerStats, retransmits) == 64);
-static_assert(offsetof(PeerStats, timeouts) == 152);
+static_assert(offsetof(PeerStats, timeouts) == 152 && offsetof(PeerStats, rtt_samples) == 160);
 
 /// One standby as the active sees it, inside a CheckpointStats.
 struct PeerLag {
@@ -247,7 +325,7 @@ struct alignas(64) CheckpointStats {
     std::uint32_t sections, max_sections;
     std::uint64_t bytes_used, checkpoint_size;
     std::uint64_t commit_seq; ///< change-log head
-    // local commit path (CheckpointCounters)
+    // local commit path (the Checkpoint counts into its CheckpointStats)
     std::uint64_t commits;     ///< commits captured (active) or applied (standby) here
     std::uint64_t dirty_bytes; ///< bytes of the dirty blocks those commits copied into the shadow
     std::uint64_t rollbacks, corruptions;
@@ -267,12 +345,19 @@ struct alignas(64) CheckpointStats {
     PeerLag peers[kStatsMaxPeers];
     char name[kStatsNameMax];   ///< name_len bytes, not NUL-terminated when name_len is 256
     std::uint64_t commits_lost; ///< minor 2: captured as active, given up unacknowledged when it stepped down
-    std::uint8_t reserved[184];
+    // the local commit path, minor 4
+    std::uint64_t spurious_doorbells; ///< doorbells for free slots or unchanged sections
+    std::uint64_t invalid_words;      ///< application-writable words found invalid
+    /// slots the periodic timers looked at: sections in use and due deadlines only, never every slot
+    std::uint64_t timer_slots_visited;
+    std::uint64_t capture_budget_cuts; ///< turns whose capture budget ran out with doorbells left
+    std::uint8_t reserved[152];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
 };
 static_assert(offsetof(CheckpointStats, commits) == 72 && offsetof(CheckpointStats, wire_bytes) == 128);
 static_assert(offsetof(CheckpointStats, segment_resizes) == 184 && offsetof(CheckpointStats, peers) == 192);
 static_assert(offsetof(CheckpointStats, name) == 704 && offsetof(CheckpointStats, commits_lost) == 960);
+static_assert(offsetof(CheckpointStats, spurious_doorbells) == 968 && offsetof(CheckpointStats, reserved) == 1000);
 static_assert(offsetof(CheckpointStats, ack_latency) == 1152);
 static_assert(sizeof(CheckpointStats) == 8896, "CheckpointStats is ABI: bump kStatsLayoutMajor");
 
