@@ -165,39 +165,7 @@ Result<OpenReply> OpenReply::decode(Decoder& d, std::vector<Fd>& fds) {
     return r;
 }
 
-// --- CLOSE, UNLINK ----------------------------------------------------------------------------
-
-void CloseRequest::encode(Encoder& e) const {
-    e.u64(handle);
-}
-
-Result<CloseRequest> CloseRequest::decode(Decoder& d) {
-    CloseRequest r;
-    r.handle = d.u64();
-    return whole_request(d, r);
-}
-
-void UnlinkRequest::encode(Encoder& e) const {
-    e.str(name);
-}
-
-Result<UnlinkRequest> UnlinkRequest::decode(Decoder& d) {
-    UnlinkRequest r;
-    r.name = d.str();
-    return whole_request(d, std::move(r));
-}
-
 // --- STATUS -----------------------------------------------------------------------------------
-
-void StatusRequest::encode(Encoder& e) const {
-    e.u64(handle);
-}
-
-Result<StatusRequest> StatusRequest::decode(Decoder& d) {
-    StatusRequest r;
-    r.handle = d.u64();
-    return whole_request(d, r);
-}
 
 void StatusReply::encode(Encoder& e) const {
     e.attrs(attrs).u32(sections).u64(bytes_used).u64(commit_seq);
@@ -273,16 +241,6 @@ Result<SectionExpirationRequest> SectionExpirationRequest::decode(Decoder& d) {
 
 // --- SUBSCRIBE --------------------------------------------------------------------------------
 
-void SubscribeRequest::encode(Encoder& e) const {
-    e.u64(handle);
-}
-
-Result<SubscribeRequest> SubscribeRequest::decode(Decoder& d) {
-    SubscribeRequest r;
-    r.handle = d.u64();
-    return whole_request(d, r);
-}
-
 Result<SubscribeReply> SubscribeReply::decode(Decoder& d, std::vector<Fd>& fds) {
     SubscribeReply r;
     if (!d.at_end() || !take_fds<1>(fds, {&r.event})) return malformed_reply(kOp);
@@ -335,16 +293,6 @@ Result<ListReply> ListReply::decode(Decoder& d) {
 
 // --- INSPECT ----------------------------------------------------------------------------------
 
-void InspectRequest::encode(Encoder& e) const {
-    e.str(name);
-}
-
-Result<InspectRequest> InspectRequest::decode(Decoder& d) {
-    InspectRequest r;
-    r.name = d.str();
-    return whole_request(d, std::move(r));
-}
-
 void InspectReply::encode(Encoder& e) const {
     e.u64(meta_size).u64(data_size).u32(open_count);
     counters.encode(e);
@@ -375,16 +323,6 @@ Result<RollbackRequest> RollbackRequest::decode(Decoder& d) {
 
 // --- PROMOTE, DEMOTE --------------------------------------------------------------------------
 
-void PromoteRequest::encode(Encoder& e) const {
-    e.str(name);
-}
-
-Result<PromoteRequest> PromoteRequest::decode(Decoder& d) {
-    PromoteRequest r;
-    r.name = d.str();
-    return whole_request(d, std::move(r));
-}
-
 void PromoteReply::encode(Encoder& e) const {
     e.u64(epoch);
 }
@@ -393,16 +331,6 @@ Result<PromoteReply> PromoteReply::decode(Decoder& d) {
     PromoteReply r;
     r.epoch = d.u64();
     return whole_reply(d, r);
-}
-
-void DemoteRequest::encode(Encoder& e) const {
-    e.str(name);
-}
-
-Result<DemoteRequest> DemoteRequest::decode(Decoder& d) {
-    DemoteRequest r;
-    r.name = d.str();
-    return whole_request(d, std::move(r));
 }
 
 // --- RETENTION, RESERVE, DIRECTORY ------------------------------------------------------------
@@ -427,16 +355,6 @@ Result<ReserveRequest> ReserveRequest::decode(Decoder& d) {
     r.handle = d.u64();
     r.slot = d.u32();
     r.size = d.u64();
-    return whole_request(d, r);
-}
-
-void DirectoryRequest::encode(Encoder& e) const {
-    e.u64(handle);
-}
-
-Result<DirectoryRequest> DirectoryRequest::decode(Decoder& d) {
-    DirectoryRequest r;
-    r.handle = d.u64();
     return whole_request(d, r);
 }
 

@@ -62,6 +62,38 @@ struct EmptyReply {
     friend bool operator==(const EmptyReply&, const EmptyReply&) = default;
 };
 
+/// A request whose body is one checkpoint name (str).
+template <Op O, typename R>
+struct NameRequest {
+    static constexpr Op kOp = O;
+    using Reply = R;
+    std::string name;
+    void encode(Encoder& e) const { e.str(name); }
+    static Result<NameRequest> decode(Decoder& d) {
+        NameRequest r;
+        r.name = d.str();
+        if (!d.at_end()) return malformed_request(O);
+        return r;
+    }
+    friend bool operator==(const NameRequest&, const NameRequest&) = default;
+};
+
+/// A request whose body is one open handle (u64).
+template <Op O, typename R>
+struct HandleRequest {
+    static constexpr Op kOp = O;
+    using Reply = R;
+    std::uint64_t handle = 0;
+    void encode(Encoder& e) const { e.u64(handle); }
+    static Result<HandleRequest> decode(Decoder& d) {
+        HandleRequest r;
+        r.handle = d.u64();
+        if (!d.at_end()) return malformed_request(O);
+        return r;
+    }
+    friend bool operator==(const HandleRequest&, const HandleRequest&) = default;
+};
+
 // --- HELLO (1) -------------------------------------------------------------------------------
 
 /// fds: NODE (O_RDONLY), the engine's kick eventfd.
@@ -122,24 +154,10 @@ struct OpenRequest {
 // --- CLOSE (3), UNLINK (4) -------------------------------------------------------------------
 
 using CloseReply = EmptyReply<Op::kClose>;
-struct CloseRequest {
-    static constexpr Op kOp = Op::kClose;
-    using Reply = CloseReply;
-    std::uint64_t handle = 0;
-    void encode(Encoder& e) const;
-    static Result<CloseRequest> decode(Decoder& d);
-    friend bool operator==(const CloseRequest&, const CloseRequest&) = default;
-};
+using CloseRequest = HandleRequest<Op::kClose, CloseReply>;
 
 using UnlinkReply = EmptyReply<Op::kUnlink>;
-struct UnlinkRequest {
-    static constexpr Op kOp = Op::kUnlink;
-    using Reply = UnlinkReply;
-    std::string name;
-    void encode(Encoder& e) const;
-    static Result<UnlinkRequest> decode(Decoder& d);
-    friend bool operator==(const UnlinkRequest&, const UnlinkRequest&) = default;
-};
+using UnlinkRequest = NameRequest<Op::kUnlink, UnlinkReply>;
 
 // --- STATUS (5) ------------------------------------------------------------------------------
 
@@ -155,14 +173,7 @@ struct StatusReply {
     friend bool operator==(const StatusReply&, const StatusReply&) = default;
 };
 
-struct StatusRequest {
-    static constexpr Op kOp = Op::kStatus;
-    using Reply = StatusReply;
-    std::uint64_t handle = 0;
-    void encode(Encoder& e) const;
-    static Result<StatusRequest> decode(Decoder& d);
-    friend bool operator==(const StatusRequest&, const StatusRequest&) = default;
-};
+using StatusRequest = HandleRequest<Op::kStatus, StatusReply>;
 
 // --- SECTION_CREATE (6), SECTION_DELETE (7), SECTION_EXPIRATION (8) --------------------------
 
@@ -227,14 +238,7 @@ struct SubscribeReply {
     friend bool operator==(const SubscribeReply&, const SubscribeReply&) = default;
 };
 
-struct SubscribeRequest {
-    static constexpr Op kOp = Op::kSubscribe;
-    using Reply = SubscribeReply;
-    std::uint64_t handle = 0;
-    void encode(Encoder& e) const;
-    static Result<SubscribeRequest> decode(Decoder& d);
-    friend bool operator==(const SubscribeRequest&, const SubscribeRequest&) = default;
-};
+using SubscribeRequest = HandleRequest<Op::kSubscribe, SubscribeReply>;
 
 // --- LIST (10) -------------------------------------------------------------------------------
 
@@ -292,14 +296,7 @@ struct InspectReply {
     friend bool operator==(const InspectReply&, const InspectReply&) = default;
 };
 
-struct InspectRequest {
-    static constexpr Op kOp = Op::kInspect;
-    using Reply = InspectReply;
-    std::string name;
-    void encode(Encoder& e) const;
-    static Result<InspectRequest> decode(Decoder& d);
-    friend bool operator==(const InspectRequest&, const InspectRequest&) = default;
-};
+using InspectRequest = NameRequest<Op::kInspect, InspectReply>;
 
 // --- ROLLBACK (12) ---------------------------------------------------------------------------
 
@@ -324,24 +321,10 @@ struct PromoteReply {
     friend bool operator==(const PromoteReply&, const PromoteReply&) = default;
 };
 
-struct PromoteRequest {
-    static constexpr Op kOp = Op::kPromote;
-    using Reply = PromoteReply;
-    std::string name;
-    void encode(Encoder& e) const;
-    static Result<PromoteRequest> decode(Decoder& d);
-    friend bool operator==(const PromoteRequest&, const PromoteRequest&) = default;
-};
+using PromoteRequest = NameRequest<Op::kPromote, PromoteReply>;
 
 using DemoteReply = EmptyReply<Op::kDemote>;
-struct DemoteRequest {
-    static constexpr Op kOp = Op::kDemote;
-    using Reply = DemoteReply;
-    std::string name;
-    void encode(Encoder& e) const;
-    static Result<DemoteRequest> decode(Decoder& d);
-    friend bool operator==(const DemoteRequest&, const DemoteRequest&) = default;
-};
+using DemoteRequest = NameRequest<Op::kDemote, DemoteReply>;
 
 // --- RETENTION (16), RESERVE (17), DIRECTORY (18) --------------------------------------------
 
@@ -376,14 +359,7 @@ struct DirectoryReply {
     friend bool operator==(const DirectoryReply&, const DirectoryReply&) = default;
 };
 
-struct DirectoryRequest {
-    static constexpr Op kOp = Op::kDirectory;
-    using Reply = DirectoryReply;
-    std::uint64_t handle = 0;
-    void encode(Encoder& e) const;
-    static Result<DirectoryRequest> decode(Decoder& d);
-    friend bool operator==(const DirectoryRequest&, const DirectoryRequest&) = default;
-};
+using DirectoryRequest = HandleRequest<Op::kDirectory, DirectoryReply>;
 
 /// A reply type that carries descriptors (it has fds()).
 template <typename R>
