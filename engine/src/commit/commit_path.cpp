@@ -6,6 +6,7 @@
 #include "commit/commit_path.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/section_lock.hpp"
 #include "commit/block_hasher.hpp"
 #include "store/checkpoint.hpp"
 
@@ -56,7 +57,7 @@ bool CommitPath::capture(std::uint32_t slot) {
         return false;
     }
     SectionControl& ctl = c_.data_.control(slot);
-    const std::uint64_t lock = load_acquire(ctl.lock);
+    const std::uint64_t lock = section_lock::load(ctl);
     if (lock_held(lock) || lock_seq(lock) == sl.captured_seq) {
         ++c_.counters_.spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
         return false;
@@ -116,8 +117,7 @@ bool CommitPath::capture(std::uint32_t slot) {
         copied = sl.capacity;
     }
     copied_total_ += copied;
-    fence_acquire();
-    if (load_relaxed(ctl.lock) != lock) {
+    if (!section_lock::unchanged(ctl, lock)) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
         // own commit rings the doorbell again; recapture the whole section then.
         c_.note_damage("a writer of section slot " + std::to_string(slot) +
@@ -184,7 +184,7 @@ bool CommitPath::capture(std::uint32_t slot) {
 void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_died) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
-    const std::uint64_t seq = (lock_seq(lock) | 1) + 1; // even, past anything a reader saw
+    const std::uint64_t seq = section_lock::rollback_seq(lock);
     const std::uint32_t bs = c_.attrs_.block_size;
     if (writer_died && c_.attrs_.update_mode() == UpdateMode::kAsyncWeak) {
         // Weak mode (SA_CKPT_WR_ACTIVE_REPLICA_WEAK): no rollback; the section reads as corrupted
@@ -217,7 +217,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     } else if (!c_.hold_acks_) {
         store_release(d.acked_seq, seq);
     }
-    store_release(ctl.lock, make_lock(seq, 0));
+    section_lock::publish(ctl, seq);
     c_.record_change(slot);
 }
 
@@ -270,7 +270,7 @@ std::size_t CommitPath::scan_all() {
     for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
         const std::uint32_t s = c_.used_list_[i];
         ++c_.counters_.timer_slots_visited;
-        std::uint64_t lock = load_relaxed(c_.data_.control(s).lock);
+        std::uint64_t lock = section_lock::peek(c_.data_.control(s));
         if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
     }
     return n;
