@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -206,6 +207,22 @@ TEST(ControlMessages, EveryMessageRoundTrips) {
             }
         }
     });
+}
+
+TEST(ControlMessages, TheSamplesHoldEveryOpsRequestAndReply) {
+    // PEERS aside (its body is still encoded by hand), every op from HELLO to DIRECTORY.
+    std::set<std::pair<int, bool>> seen;
+    auto all = samples();
+    for_each_sample(all, [&](auto& m) {
+        using M = std::remove_cvref_t<decltype(m)>;
+        seen.emplace(static_cast<int>(M::kOp), kIsRequest<M>);
+    });
+    for (int op = static_cast<int>(Op::kHello); op <= static_cast<int>(Op::kDirectory); ++op) {
+        if (op == static_cast<int>(Op::kPeers)) continue;
+        EXPECT_TRUE(seen.count({op, true})) << op_name(static_cast<Op>(op)) << " request";
+        EXPECT_TRUE(seen.count({op, false})) << op_name(static_cast<Op>(op)) << " reply";
+    }
+    EXPECT_EQ(seen.size(), 2u * 17u);
 }
 
 TEST(ControlMessages, EveryTruncationIsMessageError) {
