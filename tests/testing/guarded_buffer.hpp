@@ -30,7 +30,7 @@ public:
     /// Copies `in` (at most the size given at construction) to end at the guard page.
     std::span<const std::byte> place(std::span<const std::byte> in) {
         std::byte* end = base_ + data_pages_ * page_;
-        std::memcpy(end - in.size(), in.data(), in.size());
+        if (!in.empty()) std::memcpy(end - in.size(), in.data(), in.size()); // an empty span may hold a null pointer
         return {end - in.size(), in.size()};
     }
 
