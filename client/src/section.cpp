@@ -1,6 +1,7 @@
 #include "ckpt/client/section.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "internal.hpp"
 
@@ -353,8 +354,7 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     }
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
-    store_relaxed(ctl.dirty_first, dirty_first_); // the engine scans only these blocks
-    store_relaxed(ctl.dirty_last, dirty_last_);
+    dirty_bitmap::publish_range(ctl, dirty_first_, dirty_last_); // the engine scans only these blocks
     const std::uint64_t committed = seq_ + 1;
     section_lock::publish(ctl, committed); // readers now see this state
     open_ = false;

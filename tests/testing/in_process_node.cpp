@@ -1,6 +1,7 @@
 #include "in_process_node.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
 #include "ckpt/shm/section_lock.hpp"
 
 #include <gtest/gtest.h>
@@ -145,8 +146,7 @@ void write_section(Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std:
     const std::uint64_t size = std::max<std::uint64_t>(load_relaxed(ctl.size), offset + bytes.size());
     store_relaxed(ctl.size, size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, offset / bs);
-    store_relaxed(ctl.dirty_last, (offset + bytes.size() - 1) / bs);
+    dirty_bitmap::publish_range(ctl, offset / bs, (offset + bytes.size() - 1) / bs);
     section_lock::publish(ctl, seq + 2);
     c.data().ring_doorbell(slot);
 }

@@ -303,3 +303,30 @@ TEST_F(ReplicationPair, AnAckIsDeferredBehindARefusalItQualifies) {
 }
 
 } // namespace
+
+// The former active is not waited for by the node promoted in its place: after a failover its
+// link may still look up for peer_timeout_ms (a dead node is not heard from, only missed), and it
+// holds no commit of the new active. The new active's commits are acknowledged at once; the former
+// active, once it answers again, resyncs as a new standby and is waited for after that.
+TEST_F(ReplicationPair, ANewActiveDoesNotWaitForTheActiveItReplaced) {
+    start();
+    create_replicated();
+    ASSERT_TRUE(acked(commit(0, bytes_of("before the failover"))));
+    wire_->cut(true); // node 1 dies; node 2's link has not missed it yet
+    ASSERT_TRUE(b_->link().is_up(1));
+    ASSERT_TRUE(b_->replicator().promote(standby_).ok());
+    auto w = standby_->attach_writer(::getpid(), process_start_time(::getpid()));
+    ASSERT_TRUE(w.ok());
+    write_section(*standby_, *w, slot_, 0, bytes_of("first commit of node 2"));
+    const std::uint64_t seq = seq_of(*standby_, slot_);
+    ASSERT_TRUE(run_until([&] { return acked_of(*standby_, slot_) >= seq; }, 50));
+    EXPECT_TRUE(b_->link().is_up(1)) << "acknowledged before node 2 even missed node 1";
+    EXPECT_TRUE(b_->replicator().members_of(*standby_).empty());
+    // Node 1 comes back: it steps down, resyncs, and is required again once in sync.
+    wire_->cut(false);
+    ASSERT_TRUE(run_until([&] {
+        const auto m = b_->replicator().members_of(*standby_);
+        return active_->role() == shm::kRoleStandby && m.size() == 1 && std::string(m[0].state) == "in-sync";
+    }));
+    EXPECT_EQ(section_bytes(*active_, slot_), section_bytes(*standby_, slot_));
+}

@@ -33,7 +33,10 @@ void ActiveSide::fill_replica_set(Replica& r, bool at_start) {
             host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
                                   " joins the replica set (" + std::to_string(chosen + 1) + " of " +
                                   std::to_string(wanted) + " standbys)");
-        join(r, node, at_start);
+        // A new or promoted active requires the standbys it starts with, except the active this
+        // node followed until now: it is being failed over from (dead, or stepping down) and
+        // holds no commit of this active; it is waited for once it resynced, as any new standby.
+        join(r, node, at_start && node != r.active_node);
         ++chosen;
     }
 }

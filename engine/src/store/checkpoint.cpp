@@ -1,6 +1,7 @@
 #include "store/checkpoint.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
 #include "ckpt/shm/section_lock.hpp"
 
 #include <xxhash.h>
@@ -579,8 +580,7 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     SectionControl& ctl = data_.control(slot);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
-    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    dirty_bitmap::reset_range(ctl);
     // Clear stale dirty bits of the extent.
     commit_.clear_dirty(offset / bs, capacity / bs);
 
