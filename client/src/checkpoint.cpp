@@ -19,29 +19,24 @@ CheckpointCore::~CheckpointCore() {
     if (closed || !session) return;
     // Best effort and never blocking on a reconnect: the engine closes the handle anyway when the
     // session ends, and a restarted engine never saw it.
-    (void)session->call(
-        proto::Op::kClose, [&](proto::Encoder& e) { e.u64(handle); }, false);
+    (void)session->request(proto::CloseRequest{.handle = handle}, false);
 }
 
 Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* create_attrs) {
     // The first open goes through call() (it may reconnect); re-opens run inside reconnect().
-    auto body = [&](proto::Encoder& e) {
-        e.str(name).u32(first ? flags : flags & ~kOpenCreate).u8(first && create_attrs ? 1 : 0);
-        e.attrs(first && create_attrs ? *create_attrs : CheckpointAttributes{});
-        e.u32(first ? proto::kNoWriterSlot : writer);
-    };
-    CKPT_TRY_ASSIGN(rep, session->call(proto::Op::kOpen, body));
-    proto::Decoder d(rep.body);
-    std::uint64_t h = d.u64();
-    std::uint32_t w = d.u32();
-    std::uint64_t meta_size = d.u64(), data_size = d.u64();
-    d.u8(); // created
-    if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed OPEN reply from ckptd");
-    CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.fds[0].get(), meta_size, false));
+    proto::OpenRequest req;
+    req.name = name;
+    req.flags = first ? flags : flags & ~kOpenCreate;
+    if (first && create_attrs) req.attrs = *create_attrs;
+    req.reattach_slot = first ? proto::kNoWriterSlot : writer;
+    CKPT_TRY_ASSIGN(rep, session->request(req));
+    const std::uint64_t h = rep.handle;
+    const std::uint32_t w = rep.writer_slot;
+    CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.meta.get(), rep.meta_size, false));
     CKPT_TRY_ASSIGN(mv, shm::MetaView::attach(mm.data(), mm.size()));
     if (first) {
         const bool writable = (flags & kOpenWrite) != 0;
-        CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.fds[1].get(), data_size, writable));
+        CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.data.get(), rep.data_size, writable));
         CKPT_TRY_ASSIGN(dv, shm::DataView::attach(dm.data(), dm.size(), mv));
         meta_map = std::move(mm);
         data_map = std::move(dm);
@@ -62,12 +57,10 @@ Status CheckpointCore::open_on_engine(bool first, const CheckpointAttributes* cr
 
 Status CheckpointCore::subscribe() {
     // No reconnect here: subscribe() also runs inside a reconnect.
-    CKPT_TRY_ASSIGN(rep, session->call(
-                             proto::Op::kSubscribe, [&](proto::Encoder& e) { e.u64(handle); }, false));
-    if (rep.fds.size() != 1) return fail(Error::kMessageError, "SUBSCRIBE reply without an fd");
+    CKPT_TRY_ASSIGN(rep, session->request(proto::SubscribeRequest{.handle = handle}, false));
     const int ep = notify_epoll.get();
     if (notify_event.valid()) ::epoll_ctl(ep, EPOLL_CTL_DEL, notify_event.get(), nullptr);
-    notify_event = std::move(rep.fds[0]);
+    notify_event = rep.event.take();
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = notify_event.get();
@@ -152,15 +145,15 @@ Result<Section> Checkpoint::create_section(const SectionCreate& c) {
     if (c.initial.size() > c.capacity && c.capacity != 0)
         return fail(Error::kInvalidParam, "initial data exceeds the requested capacity");
     const bool inline_data = c.initial.size() <= proto::kMaxInlineData;
-    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kSectionCreate, [&](proto::Encoder& e) {
-        e.u64(core_->handle).str(c.generate_id ? std::string_view{} : std::string_view(c.id)).u8(c.generate_id ? 1 : 0);
-        e.i64(c.expiration_ns).u64(c.capacity); // 0: the engine reserves max_section_size
-        e.bytes(inline_data ? c.initial : std::span<const std::byte>{});
-    }));
-    proto::Decoder d(rep.body);
-    std::string id = d.str();
-    if (!d.ok()) return fail(Error::kMessageError, "malformed SECTION_CREATE reply");
-    CKPT_TRY_ASSIGN(sec, section(id));
+    proto::SectionCreateRequest req;
+    req.handle = core_->handle;
+    if (!c.generate_id) req.id = c.id;
+    req.generate = c.generate_id;
+    req.expiration_ns = c.expiration_ns;
+    req.capacity = c.capacity; // 0: the engine reserves max_section_size
+    if (inline_data) req.data = c.initial;
+    CKPT_TRY_ASSIGN(rep, core_->session->request(req));
+    CKPT_TRY_ASSIGN(sec, section(rep.id));
     if (!inline_data) {
         // Too large for one control message: fill it with an ordinary commit right away.
         CKPT_TRY(sec.write(0, c.initial, Ack::kSync));
@@ -171,15 +164,15 @@ Result<Section> Checkpoint::create_section(const SectionCreate& c) {
 Status Checkpoint::delete_section(std::string_view id) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (!writable()) return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) + "' is open read-only");
-    CKPT_TRY(core_->session->call(proto::Op::kSectionDelete, [&](proto::Encoder& e) { e.u64(core_->handle).str(id); }));
+    CKPT_TRY(core_->session->request(proto::SectionDeleteRequest{.handle = core_->handle, .id = std::string(id)}));
     return {};
 }
 
 Status Checkpoint::set_expiration(std::string_view id, std::int64_t expiration_ns) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
     if (!writable()) return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) + "' is open read-only");
-    CKPT_TRY(core_->session->call(proto::Op::kSectionExpiration,
-                                  [&](proto::Encoder& e) { e.u64(core_->handle).str(id).i64(expiration_ns); }));
+    CKPT_TRY(core_->session->request(proto::SectionExpirationRequest{
+        .handle = core_->handle, .id = std::string(id), .expiration_ns = expiration_ns}));
     return {};
 }
 
@@ -271,38 +264,32 @@ Result<int> Checkpoint::notify_fd() {
 
 Result<CheckpointStatus> Checkpoint::status() const {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kStatus, [&](proto::Encoder& e) { e.u64(core_->handle); }));
-    proto::Decoder d(rep.body);
+    CKPT_TRY_ASSIGN(rep, core_->session->request(proto::StatusRequest{.handle = core_->handle}));
     CheckpointStatus st;
-    st.attributes = d.attrs();
-    st.sections = d.u32();
-    st.bytes_used = d.u64();
-    st.commit_seq = d.u64();
-    detail::decode_counters(d, st);
-    if (!d.at_end()) return fail(Error::kMessageError, "malformed STATUS reply");
+    st.attributes = rep.attrs;
+    st.sections = rep.sections;
+    st.bytes_used = rep.bytes_used;
+    st.commit_seq = rep.commit_seq;
+    detail::copy_counters(rep.counters, st);
     return st;
 }
 
 Status Checkpoint::set_retention(std::int64_t retention_ns) {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    CKPT_TRY(core_->session->call(proto::Op::kRetention,
-                                  [&](proto::Encoder& e) { e.u64(core_->handle).i64(retention_ns); }));
+    CKPT_TRY(core_->session->request(proto::RetentionRequest{.handle = core_->handle, .retention_ns = retention_ns}));
     return {};
 }
 
 Result<bool> Checkpoint::directory_replicated(std::uint64_t change) const {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
-    CKPT_TRY_ASSIGN(rep, core_->session->call(proto::Op::kDirectory, [&](proto::Encoder& e) { e.u64(core_->handle); }));
-    proto::Decoder d(rep.body);
-    const std::uint64_t oldest = d.u64();
-    if (!d.at_end()) return fail(Error::kMessageError, "malformed DIRECTORY reply");
-    return oldest == 0 || oldest > change;
+    CKPT_TRY_ASSIGN(rep, core_->session->request(proto::DirectoryRequest{.handle = core_->handle}));
+    return rep.oldest_unapplied == 0 || rep.oldest_unapplied > change;
 }
 
 Status Checkpoint::close() {
     if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is already closed");
     core_->closed = true;
-    CKPT_TRY(core_->session->call(proto::Op::kClose, [&](proto::Encoder& e) { e.u64(core_->handle); }));
+    CKPT_TRY(core_->session->request(proto::CloseRequest{.handle = core_->handle}));
     return {};
 }
 

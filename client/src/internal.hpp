@@ -1,6 +1,7 @@
 #pragma once
 // libckpt internals shared by its .cpp files; never installed.
 #include "ckpt/client/session.hpp"
+#include "ckpt/common/control_messages.hpp"
 #include "ckpt/common/control_protocol.hpp"
 #include "ckpt/common/fd.hpp"
 #include "ckpt/common/unix_socket.hpp"
@@ -40,6 +41,15 @@ struct SessionCore {
     Status establish();
     /// One request/reply; on a lost engine reconnects (if allowed and `may_reconnect`) and retries once.
     Result<Reply> call(proto::Op op, const std::function<void(proto::Encoder&)>& body, bool may_reconnect = true);
+    /// call() with a typed request (control_messages.hpp); its reply decoded, descriptors included.
+    /// Hidden, as the message types are: never exported from libckpt.so.
+    template <typename Req>
+    [[gnu::visibility("hidden")]] Result<typename Req::Reply> request(const Req& req, bool may_reconnect = true) {
+        CKPT_TRY_ASSIGN(rep, call(
+                                 Req::kOp, [&](proto::Encoder& e) { req.encode(e); }, may_reconnect));
+        proto::Decoder d(rep.body);
+        return proto::decode_reply<typename Req::Reply>(d, rep.fds);
+    }
     /// Re-establishes the session and re-opens every live checkpoint.
     Status reconnect();
     /// True when the engine hung up (checked without blocking).
@@ -89,7 +99,7 @@ std::string printable_id(std::string_view id);
 /// Transparent tracking: marks in `tx` the pages of its section written since the last commit.
 Status mark_written(CheckpointCore& ck, WriteTx& tx);
 
-/// The engine's per-checkpoint counters, as STATUS, LIST and INSPECT encode them.
-void decode_counters(proto::Decoder& d, EngineCounters& c);
+/// The engine's per-checkpoint counters, as STATUS, LIST and INSPECT carry them.
+void copy_counters(const proto::CheckpointCounters& from, EngineCounters& to);
 
 } // namespace ckpt::client::detail

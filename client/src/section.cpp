@@ -369,9 +369,8 @@ Status WriteTx::reserve() {
     if (!open_) return fail(Error::kBadOperation, "transaction already finished");
     detail::CheckpointCore& ck = *ck_;
     if (!ck.attrs.net_size() || size_ <= load_acquire(ck.meta.desc(slot_).committed_size)) return {};
-    auto granted = ck.session->call(proto::Op::kReserve, [&](proto::Encoder& e) {
-        e.u64(ck.handle).u32(slot_).u64(static_cast<std::uint64_t>(size_));
-    });
+    auto granted = ck.session->request(
+        proto::ReserveRequest{.handle = ck.handle, .slot = slot_, .size = static_cast<std::uint64_t>(size_)});
     if (!granted) return granted.failure();
     return {};
 }
@@ -380,7 +379,7 @@ Status WriteTx::abort() {
     if (!open_) return fail(Error::kBadOperation, "transaction already finished");
     open_ = false;
     // Only the engine holds the committed copy: ask it to put the section back.
-    CKPT_TRY(ck_->session->call(proto::Op::kRollback, [&](proto::Encoder& e) { e.u64(ck_->handle).u32(slot_); }));
+    CKPT_TRY(ck_->session->request(proto::RollbackRequest{.handle = ck_->handle, .slot = slot_}));
     return {};
 }
 

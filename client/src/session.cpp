@@ -36,18 +36,16 @@ Status SessionCore::establish() {
     CKPT_TRY_ASSIGN(fd, connect_seqpacket(socket_path));
     sock = std::move(fd);
     auto req = proto::request(proto::Op::kHello, next_request++);
-    req.u32(static_cast<std::uint32_t>(::getpid()));
+    proto::HelloRequest{.pid = static_cast<std::uint32_t>(::getpid())}.encode(req);
     CKPT_TRY_ASSIGN(rep, call_once(proto::Op::kHello, req.buffer()));
     proto::Decoder d(rep.body);
-    node_id = d.u32();
-    d.u32(); // engine pid
-    std::uint64_t node_size = d.u64();
-    if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed HELLO reply from ckptd");
-    CKPT_TRY_ASSIGN(map, shm::Mapping::map(rep.fds[0].get(), node_size, false));
+    CKPT_TRY_ASSIGN(hello, proto::HelloReply::decode(d, rep.fds));
+    node_id = hello.node_id;
+    CKPT_TRY_ASSIGN(map, shm::Mapping::map(hello.node.get(), hello.node_size, false));
     CKPT_TRY_ASSIGN(hdr, shm::attach_node(map.data(), map.size()));
     node_map = std::move(map);
     node = hdr;
-    kick = std::move(rep.fds[1]);
+    kick = hello.kick.take();
     return {};
 }
 
@@ -200,19 +198,18 @@ Result<Checkpoint> Session::create(std::string_view name, const CheckpointAttrib
 
 Status Session::unlink(std::string_view name) {
     CKPT_TRY(validate_name(name));
-    CKPT_TRY(core_->call(proto::Op::kUnlink, [&](proto::Encoder& e) { e.str(name); }));
+    CKPT_TRY(core_->request(proto::UnlinkRequest{.name = std::string(name)}));
     return {};
 }
 
 namespace detail {
-void decode_counters(proto::Decoder& d, EngineCounters& s) {
-    s.captures = d.u64();
-    s.captured_bytes = d.u64();
-    d.u64(); // spurious doorbells
-    s.rollbacks = d.u64();
-    s.corruptions = d.u64();
-    s.invalid_words = d.u64();
-    s.damage = d.str();
+void copy_counters(const proto::CheckpointCounters& from, EngineCounters& to) {
+    to.captures = from.captures;
+    to.captured_bytes = from.captured_bytes;
+    to.rollbacks = from.rollbacks;
+    to.corruptions = from.corruptions;
+    to.invalid_words = from.invalid_words;
+    to.damage = from.damage;
 }
 } // namespace detail
 
@@ -220,23 +217,20 @@ Result<std::vector<CheckpointSummary>> Session::list() {
     std::vector<CheckpointSummary> out;
     std::uint32_t cursor = 0;
     do {
-        CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kList, [&](proto::Encoder& e) { e.u32(cursor); }));
-        proto::Decoder d(rep.body);
-        std::uint32_t count = d.u32();
-        cursor = d.u32();
-        for (std::uint32_t i = 0; i < count && d.ok(); ++i) {
+        CKPT_TRY_ASSIGN(rep, core_->request(proto::ListRequest{.cursor = cursor}));
+        cursor = rep.next_cursor;
+        for (auto& l : rep.entries) {
             CheckpointSummary s;
-            s.name = d.str();
-            s.attributes = d.attrs();
-            s.sections = d.u32();
-            s.bytes_used = d.u64();
-            s.commit_seq = d.u64();
-            s.open_handles = d.u32();
-            s.epoch = d.u64();
-            detail::decode_counters(d, s);
+            s.name = std::move(l.name);
+            s.attributes = l.attrs;
+            s.sections = l.sections;
+            s.bytes_used = l.bytes_used;
+            s.commit_seq = l.commit_seq;
+            s.open_handles = l.open_count;
+            s.epoch = l.epoch;
+            detail::copy_counters(l.counters, s);
             out.push_back(std::move(s));
         }
-        if (!d.at_end()) return fail(Error::kMessageError, "malformed LIST reply from ckptd");
     } while (cursor != 0);
     return out;
 }
@@ -298,7 +292,7 @@ LinkInfo link_info(const shm::NodeStatsSample& n) {
 Result<LinkInfo> Session::peers() {
     // STATS: ckptd publishes its stats region before it replies, so what is read below is at
     // least as new as this call. The figures come through the reader ckptstat uses.
-    CKPT_TRY(core_->call(proto::Op::kStats, [](proto::Encoder&) {}));
+    CKPT_TRY(core_->request(proto::StatsRequest{}));
     CKPT_TRY_ASSIGN(view, shm::StatsView::attach(core_->node_map.data(), core_->node_map.size()));
     auto node = view.read_node();
     if (!node) return fail(Error::kTryAgain, "ckptd kept its stats region busy; try again");
@@ -307,31 +301,25 @@ Result<LinkInfo> Session::peers() {
 
 Result<std::uint64_t> Session::promote(std::string_view name) {
     CKPT_TRY(validate_name(name));
-    CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kPromote, [&](proto::Encoder& e) { e.str(name); }));
-    proto::Decoder d(rep.body);
-    const std::uint64_t epoch = d.u64();
-    if (!d.at_end()) return fail(Error::kMessageError, "malformed PROMOTE reply from ckptd");
-    return epoch;
+    CKPT_TRY_ASSIGN(rep, core_->request(proto::PromoteRequest{.name = std::string(name)}));
+    return rep.epoch;
 }
 
 Status Session::demote(std::string_view name) {
     CKPT_TRY(validate_name(name));
-    CKPT_TRY(core_->call(proto::Op::kDemote, [&](proto::Encoder& e) { e.str(name); }));
+    CKPT_TRY(core_->request(proto::DemoteRequest{.name = std::string(name)}));
     return {};
 }
 
 Result<Inspection> inspect(Session& session, std::string_view name) {
     CKPT_TRY(validate_name(name));
     auto& core = session.core_;
-    CKPT_TRY_ASSIGN(rep, core->call(proto::Op::kInspect, [&](proto::Encoder& e) { e.str(name); }));
-    proto::Decoder d(rep.body);
-    std::uint64_t meta_size = d.u64(), data_size = d.u64();
+    CKPT_TRY_ASSIGN(rep, core->request(proto::InspectRequest{.name = std::string(name)}));
     Inspection in;
-    in.open_handles = d.u32();
-    detail::decode_counters(d, in.counters);
-    if (!d.at_end() || rep.fds.size() != 2) return fail(Error::kMessageError, "malformed INSPECT reply from ckptd");
-    CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.fds[0].get(), meta_size, false));
-    CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.fds[1].get(), data_size, false));
+    in.open_handles = rep.open_count;
+    detail::copy_counters(rep.counters, in.counters);
+    CKPT_TRY_ASSIGN(mm, shm::Mapping::map(rep.meta.get(), rep.meta_size, false));
+    CKPT_TRY_ASSIGN(dm, shm::Mapping::map(rep.data.get(), rep.data_size, false));
     CKPT_TRY_ASSIGN(mv, shm::MetaView::attach(mm.data(), mm.size()));
     CKPT_TRY_ASSIGN(dv, shm::DataView::attach(dm.data(), dm.size(), mv));
     in.meta_map = std::move(mm);

@@ -5,11 +5,9 @@
 // validation rules (ckpt/common/attributes.hpp) with their error codes and messages.
 #include "ckpt/common/attributes.hpp"
 #include "ckpt/common/control_protocol.hpp"
+#include "guarded_buffer.hpp"
 
 #include <gtest/gtest.h>
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <limits>
@@ -18,6 +16,7 @@
 
 using namespace ckpt;
 using namespace ckpt::proto;
+using ckpt::testing::GuardedBuffer;
 
 namespace {
 
@@ -30,35 +29,6 @@ std::vector<std::uint8_t> bytes_of(const Encoder& e) {
 std::span<const std::byte> B(std::string_view s) {
     return std::as_bytes(std::span(s.data(), s.size()));
 }
-
-/// Places `n` bytes so that they end exactly where an inaccessible page begins.
-class GuardedBuffer {
-public:
-    explicit GuardedBuffer(std::size_t max) {
-        page_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-        data_pages_ = (max + page_ - 1) / page_ + 1;
-        len_ = (data_pages_ + 1) * page_;
-        void* p = ::mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return;
-        base_ = static_cast<std::byte*>(p);
-        ::mprotect(base_ + data_pages_ * page_, page_, PROT_NONE);
-    }
-    ~GuardedBuffer() {
-        if (base_) ::munmap(base_, len_);
-    }
-    GuardedBuffer(const GuardedBuffer&) = delete;
-    GuardedBuffer& operator=(const GuardedBuffer&) = delete;
-    bool valid() const { return base_ != nullptr; }
-    std::span<const std::byte> place(std::span<const std::byte> in) {
-        std::byte* end = base_ + data_pages_ * page_;
-        std::memcpy(end - in.size(), in.data(), in.size());
-        return {end - in.size(), in.size()};
-    }
-
-private:
-    std::byte* base_ = nullptr;
-    std::size_t page_ = 0, data_pages_ = 0, len_ = 0;
-};
 
 CheckpointAttributes odd_attrs() {
     CheckpointAttributes a;

@@ -1,5 +1,7 @@
 #include "daemon/control_server.hpp"
 
+#include "ckpt/common/control_messages.hpp"
+
 #include "ckpt/common/clock.hpp"
 #include "daemon/fs_util.hpp"
 #include "link/peer_link.hpp"
@@ -22,39 +24,28 @@ namespace ckpt::engine {
 using proto::Op;
 
 namespace {
-Failure malformed(Op op) {
-    return fail(Error::kMessageError, "malformed request (type " + std::to_string(static_cast<int>(op)) + ")");
+/// The per-checkpoint counters STATUS, LIST and INSPECT carry: the one place they are gathered.
+proto::CheckpointCounters counters_of(const Checkpoint& c) {
+    const auto& k = c.counters();
+    proto::CheckpointCounters out;
+    out.captures = k.commits;
+    out.captured_bytes = k.dirty_bytes;
+    out.spurious_doorbells = k.spurious_doorbells;
+    out.rollbacks = k.rollbacks;
+    out.corruptions = k.corruptions;
+    out.invalid_words = k.invalid_words;
+    out.damage = c.damage();
+    return out;
 }
 
-void encode_counters(proto::Encoder& e, const Checkpoint& c) {
-    const auto& k = c.counters();
-    e.u64(k.commits)
-        .u64(k.dirty_bytes)
-        .u64(k.spurious_doorbells)
-        .u64(k.rollbacks)
-        .u64(k.corruptions)
-        .u64(k.invalid_words);
-    e.str(c.damage());
+Failure no_handle(std::uint64_t handle) {
+    return fail(Error::kBadHandle, "no open handle " + std::to_string(handle));
+}
+
+Failure no_checkpoint(const std::string& name) {
+    return fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'");
 }
 } // namespace
-
-#define CKPT_DECODED(op)                                                                                               \
-    do {                                                                                                               \
-        if (!d.at_end()) {                                                                                             \
-            (void)reply(s, proto::reply_error(op, id, malformed(op)));                                                 \
-            return;                                                                                                    \
-        }                                                                                                              \
-    } while (0)
-
-#define CKPT_REPLY_IF_FAILED(op, expr)                                                                                 \
-    do {                                                                                                               \
-        auto r_ = (expr);                                                                                              \
-        if (!r_.ok()) {                                                                                                \
-            if (cfg_.verbose) log_.log("request %d failed: %s", static_cast<int>(op), r_.message().c_str());           \
-            (void)reply(s, proto::reply_error(op, id, r_.failure()));                                                  \
-            return;                                                                                                    \
-        }                                                                                                              \
-    } while (0)
 
 void ControlServer::attach(int epoll_fd, int node_fd, std::uint64_t node_size, int kick_fd, Replicator* repl,
                            const PeerLink* link) {
@@ -188,17 +179,16 @@ void ControlServer::serve(Session& s) {
             proto::Decoder d(r->payload);
             auto op = static_cast<proto::Op>(d.u16());
             d.u16();
-            (void)reply(s, proto::reply_error(op, d.u32(),
-                                              fail(Error::kMessageError, "request larger than " +
-                                                                             std::to_string(proto::kMaxMessage) +
-                                                                             " bytes or carrying more than 4 fds")));
+            reply_failure(s, op, d.u32(),
+                          fail(Error::kMessageError, "request larger than " + std::to_string(proto::kMaxMessage) +
+                                                         " bytes or carrying more than 4 fds"));
             if (s.reply_failed) {
                 close_session(sock);
                 return;
             }
             continue;
         }
-        handle(s, r->payload);
+        dispatch(s, r->payload);
         if (!sessions_.count(sock)) return; // closed while handling
         if (s.reply_failed) {
             close_session(sock);
@@ -236,144 +226,153 @@ Handle* ControlServer::find_handle(Session& s, std::uint64_t h) {
     return it == s.handles.end() ? nullptr : &it->second;
 }
 
-void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
+Result<Handle*> ControlServer::open_handle(Session& s, std::uint64_t handle) {
+    Handle* h = find_handle(s, handle);
+    if (!h) return no_handle(handle);
+    return h;
+}
+
+Result<Handle*> ControlServer::writable_handle(Session& s, std::uint64_t handle) {
+    CKPT_TRY_ASSIGN(h, open_handle(s, handle));
+    if (!(h->flags & kOpenWrite))
+        return fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) + "' is open read-only");
+    return h;
+}
+
+Result<Handle*> ControlServer::writer_handle(Session& s, std::uint64_t handle) {
+    Handle* h = find_handle(s, handle);
+    if (!h || h->writer == proto::kNoWriterSlot) return fail(Error::kBadHandle, "no handle open for write");
+    return h;
+}
+
+void ControlServer::reply_failure(Session& s, Op op, std::uint32_t id, const Failure& f) {
+    if (cfg_.verbose) log_.log("request %d failed: %s", static_cast<int>(op), f.message.c_str());
+    (void)reply(s, proto::reply_error(op, id, f));
+}
+
+template <typename Req>
+void ControlServer::serve_request(Session& s, std::uint32_t id, proto::Decoder& d) {
+    auto req = Req::decode(d);
+    if (!req) return reply_failure(s, Req::kOp, id, req.failure());
+    auto rep = handle(s, *req);
+    if (!rep) return reply_failure(s, Req::kOp, id, rep.failure());
+    auto e = proto::reply_ok(Req::kOp, id);
+    rep->encode(e);
+    if constexpr (proto::CarriesFds<typename Req::Reply>) {
+        const auto fds = rep->fds();
+        (void)reply(s, e, fds);
+    } else {
+        (void)reply(s, e);
+    }
+}
+
+void ControlServer::dispatch(Session& s, std::span<const std::byte> msg) {
     proto::Decoder d(msg);
-    auto op = static_cast<proto::Op>(d.u16());
+    auto op = static_cast<Op>(d.u16());
     std::uint16_t version = d.u16();
     std::uint32_t id = d.u32();
-    if (!d.ok()) {
-        (void)reply(s, proto::reply_error(op, 0, fail(Error::kMessageError, "request shorter than its header")));
-        return;
-    }
-    if (version != proto::kProtocolVersion) {
-        (void)reply(s, proto::reply_error(op, id,
-                                          fail(Error::kVersion, "client speaks control protocol " +
-                                                                    std::to_string(version) + ", ckptd speaks " +
-                                                                    std::to_string(proto::kProtocolVersion))));
-        return;
-    }
+    if (!d.ok()) return reply_failure(s, op, 0, fail(Error::kMessageError, "request shorter than its header"));
+    if (version != proto::kProtocolVersion)
+        return reply_failure(s, op, id,
+                             fail(Error::kVersion, "client speaks control protocol " + std::to_string(version) +
+                                                       ", ckptd speaks " + std::to_string(proto::kProtocolVersion)));
     if (!s.authorised) {
-        (void)reply(s,
-                    proto::reply_error(op, id,
-                                       fail(Error::kAccess,
-                                            "uid " + std::to_string(s.cred.uid) + " gid " + std::to_string(s.cred.gid) +
-                                                " is not authorised by ckptd (allow_uids / allow_gids)")));
+        reply_failure(s, op, id,
+                      fail(Error::kAccess, "uid " + std::to_string(s.cred.uid) + " gid " + std::to_string(s.cred.gid) +
+                                               " is not authorised by ckptd (allow_uids / allow_gids)"));
         close_session(s.sock.get());
         return;
     }
     switch (op) {
-    case proto::Op::kHello:
-        return on_hello(s, id, d);
-    case proto::Op::kOpen:
-        return on_open(s, id, d);
-    case proto::Op::kClose:
-        return on_close(s, id, d);
-    case proto::Op::kUnlink:
-        return on_unlink(s, id, d);
-    case proto::Op::kStatus:
-        return on_status(s, id, d);
-    case proto::Op::kSectionCreate:
-        return on_section_create(s, id, d);
-    case proto::Op::kSectionDelete:
-        return on_section_delete(s, id, d);
-    case proto::Op::kSectionExpiration:
-        return on_section_expiration(s, id, d);
-    case proto::Op::kSubscribe:
-        return on_subscribe(s, id, d);
-    case proto::Op::kList:
-        return on_list(s, id, d);
-    case proto::Op::kInspect:
-        return on_inspect(s, id, d);
-    case proto::Op::kRollback:
-        return on_rollback(s, id, d);
-    case proto::Op::kPeers:
+    case Op::kHello:
+        return serve_request<proto::HelloRequest>(s, id, d);
+    case Op::kOpen:
+        return serve_request<proto::OpenRequest>(s, id, d);
+    case Op::kClose:
+        return serve_request<proto::CloseRequest>(s, id, d);
+    case Op::kUnlink:
+        return serve_request<proto::UnlinkRequest>(s, id, d);
+    case Op::kStatus:
+        return serve_request<proto::StatusRequest>(s, id, d);
+    case Op::kSectionCreate:
+        return serve_request<proto::SectionCreateRequest>(s, id, d);
+    case Op::kSectionDelete:
+        return serve_request<proto::SectionDeleteRequest>(s, id, d);
+    case Op::kSectionExpiration:
+        return serve_request<proto::SectionExpirationRequest>(s, id, d);
+    case Op::kSubscribe:
+        return serve_request<proto::SubscribeRequest>(s, id, d);
+    case Op::kList:
+        return serve_request<proto::ListRequest>(s, id, d);
+    case Op::kInspect:
+        return serve_request<proto::InspectRequest>(s, id, d);
+    case Op::kRollback:
+        return serve_request<proto::RollbackRequest>(s, id, d);
+    case Op::kPeers:
         return on_peers(s, id, d);
-    case proto::Op::kPromote:
-        return on_promote(s, id, d);
-    case proto::Op::kDemote:
-        return on_demote(s, id, d);
-    case proto::Op::kRetention:
-        return on_retention(s, id, d);
-    case proto::Op::kReserve:
-        return on_reserve(s, id, d);
-    case proto::Op::kDirectory:
-        return on_directory(s, id, d);
-    case proto::Op::kStats:
-        return on_stats(s, id, d);
+    case Op::kPromote:
+        return serve_request<proto::PromoteRequest>(s, id, d);
+    case Op::kDemote:
+        return serve_request<proto::DemoteRequest>(s, id, d);
+    case Op::kRetention:
+        return serve_request<proto::RetentionRequest>(s, id, d);
+    case Op::kReserve:
+        return serve_request<proto::ReserveRequest>(s, id, d);
+    case Op::kDirectory:
+        return serve_request<proto::DirectoryRequest>(s, id, d);
+    case Op::kStats:
+        return serve_request<proto::StatsRequest>(s, id, d);
     }
-    (void)reply(
-        s, proto::reply_error(
-               op, id, fail(Error::kMessageError, "unknown request type " + std::to_string(static_cast<int>(op)))));
+    reply_failure(s, op, id,
+                  fail(Error::kMessageError, "unknown request type " + std::to_string(static_cast<int>(op))));
 }
 
-void ControlServer::on_hello(Session& s, std::uint32_t id, proto::Decoder& d) {
-    d.u32(); // client pid, informational (SO_PEERCRED is what counts)
-    CKPT_DECODED(Op::kHello);
-    auto e = proto::reply_ok(Op::kHello, id);
-    e.u32(cfg_.node_id).u32(static_cast<std::uint32_t>(::getpid())).u64(node_size_);
-    int fds[2];
+Result<proto::HelloReply> ControlServer::handle(Session&, const proto::HelloRequest&) {
     Fd node_ro(::open(("/proc/self/fd/" + std::to_string(node_fd_)).c_str(), O_RDONLY | O_CLOEXEC));
-    fds[0] = node_ro.get();
-    fds[1] = kick_fd_;
-    if (!node_ro.valid()) {
-        (void)reply(s, proto::reply_error(Op::kHello, id, fail(Error::kNoResources, "cannot reopen NODE segment")));
-        return;
-    }
-    (void)reply(s, e, fds);
+    if (!node_ro.valid()) return fail(Error::kNoResources, "cannot reopen NODE segment");
+    proto::HelloReply r;
+    r.node_id = cfg_.node_id;
+    r.engine_pid = static_cast<std::uint32_t>(::getpid());
+    r.node_size = node_size_;
+    r.node = proto::MessageFd(std::move(node_ro));
+    r.kick = proto::MessageFd::lent(kick_fd_);
+    return r;
 }
 
-void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::string name = d.str();
-    std::uint32_t flags = d.u32();
-    bool has_attrs = d.u8() != 0;
-    CheckpointAttributes attrs = d.attrs();
-    std::uint32_t reattach = d.u32();
-    CKPT_DECODED(Op::kOpen);
-    CKPT_REPLY_IF_FAILED(Op::kOpen, validate_name(name));
-    CKPT_REPLY_IF_FAILED(Op::kOpen, validate_open_flags(flags));
-    if (has_attrs != ((flags & kOpenCreate) != 0)) {
-        (void)reply(s, proto::reply_error(Op::kOpen, id,
-                                          fail(Error::kInvalidParam,
-                                               "creation attributes go with the CREATE flag, and only with it")));
-        return;
-    }
-    if (has_attrs) CKPT_REPLY_IF_FAILED(Op::kOpen, validate_attributes(attrs));
+Result<proto::OpenReply> ControlServer::handle(Session& s, const proto::OpenRequest& req) {
+    const std::string& name = req.name;
+    const std::uint32_t flags = req.flags;
+    CKPT_TRY(validate_name(name));
+    CKPT_TRY(validate_open_flags(flags));
+    if (req.attrs.has_value() != ((flags & kOpenCreate) != 0))
+        return fail(Error::kInvalidParam, "creation attributes go with the CREATE flag, and only with it");
+    if (req.attrs) CKPT_TRY(validate_attributes(*req.attrs));
     std::shared_ptr<Checkpoint> c;
     bool created = false;
     if (auto it = reg_.by_name().find(name); it != reg_.by_name().end()) {
         c = it->second;
-        if (has_attrs && !(attrs == c->attributes())) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id,
-                                              fail(Error::kExist, "checkpoint '" + printable_name(name) +
-                                                                      "' exists with other creation attributes")));
-            return;
-        }
+        if (req.attrs && !(*req.attrs == c->attributes()))
+            return fail(Error::kExist,
+                        "checkpoint '" + printable_name(name) + "' exists with other creation attributes");
     } else {
-        if (!(flags & kOpenCreate)) {
-            (void)reply(s, proto::reply_error(Op::kOpen, id,
-                                              fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
-            return;
-        }
-        auto r = reg_.create_checkpoint(name, attrs);
-        CKPT_REPLY_IF_FAILED(Op::kOpen, r);
-        c = *r;
+        if (!(flags & kOpenCreate)) return no_checkpoint(name);
+        CKPT_TRY_ASSIGN(made, reg_.create_checkpoint(name, *req.attrs));
+        c = made;
         created = true;
         if (repl_) repl_->activate(c); // created here: this node is its active replica
     }
     if ((flags & kOpenWrite) && c->role() == shm::kRoleStandby) {
         const auto active = c->meta().header().active_node;
-        (void)reply(
-            s, proto::reply_error(Op::kOpen, id,
-                                  fail(Error::kBadOperation,
-                                       "checkpoint '" + printable_name(name) + "' is a standby replica on this node" +
-                                           (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
-                                           "; open it read-only, or promote it first")));
-        return;
+        return fail(Error::kBadOperation,
+                    "checkpoint '" + printable_name(name) + "' is a standby replica on this node" +
+                        (active ? " (active: node " + std::to_string(active) + ")" : std::string()) +
+                        "; open it read-only, or promote it first");
     }
     Handle h;
     h.ckpt = c;
     h.flags = flags;
     if (flags & kOpenWrite) {
+        const std::uint32_t reattach = req.reattach_slot;
         bool reattached = false;
         if (reattach != proto::kNoWriterSlot && c->reattach_writer(reattach, s.cred.pid, s.start_time)) {
             reattached = true;
@@ -384,8 +383,7 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
             auto w = c->attach_writer(s.cred.pid, s.start_time);
             if (!w) {
                 if (created && c->open_count == 0) reg_.last_close(c);
-                (void)reply(s, proto::reply_error(Op::kOpen, id, w.failure()));
-                return;
+                return w.failure();
             }
             h.writer = *w;
         }
@@ -396,358 +394,219 @@ void ControlServer::on_open(Session& s, std::uint32_t id, proto::Decoder& d) {
     auto data_fd = c->data_fd((flags & kOpenWrite) != 0);
     if (!meta_fd || !data_fd) {
         if (h.writer != proto::kNoWriterSlot) c->release_writer(h.writer);
-        (void)reply(s, proto::reply_error(Op::kOpen, id, meta_fd ? data_fd.failure() : meta_fd.failure()));
-        return;
+        return meta_fd ? data_fd.failure() : meta_fd.failure();
     }
     c->open_count++;
     c->retention_deadline_ns = 0;
-    std::uint64_t handle = s.next_handle++;
-    auto e = proto::reply_ok(Op::kOpen, id);
-    e.u64(handle).u32(h.writer).u64(c->meta_size()).u64(c->data_size()).u8(created ? 1 : 0);
-    int fds[2] = {meta_fd->get(), data_fd->get()};
-    s.handles.emplace(handle, std::move(h));
+    proto::OpenReply r;
+    r.handle = s.next_handle++;
+    r.writer_slot = h.writer;
+    r.meta_size = c->meta_size();
+    r.data_size = c->data_size();
+    r.created = created;
+    r.meta = proto::MessageFd(std::move(*meta_fd));
+    r.data = proto::MessageFd(std::move(*data_fd));
+    s.handles.emplace(r.handle, std::move(h));
     if (cfg_.verbose)
         log_.log("pid %d opened '%s' flags %u handle %lu writer %d", s.cred.pid, printable_name(name).c_str(), flags,
-                 static_cast<unsigned long>(handle), static_cast<int>(s.handles[handle].writer));
-    (void)reply(s, e, fds);
+                 static_cast<unsigned long>(r.handle), static_cast<int>(r.writer_slot));
+    return r;
 }
 
-void ControlServer::on_close(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    CKPT_DECODED(Op::kClose);
-    auto it = s.handles.find(handle);
-    if (it == s.handles.end()) {
-        (void)reply(
-            s, proto::reply_error(Op::kClose, id, fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
+Result<proto::CloseReply> ControlServer::handle(Session& s, const proto::CloseRequest& req) {
+    auto it = s.handles.find(req.handle);
+    if (it == s.handles.end()) return no_handle(req.handle);
     Handle h = std::move(it->second);
     s.handles.erase(it);
     drop_handle(h);
-    (void)reply(s, proto::reply_ok(Op::kClose, id));
+    return proto::CloseReply{};
 }
 
-void ControlServer::on_unlink(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::string name = d.str();
-    CKPT_DECODED(Op::kUnlink);
-    CKPT_REPLY_IF_FAILED(Op::kUnlink, validate_name(name));
+Result<proto::UnlinkReply> ControlServer::handle(Session&, const proto::UnlinkRequest& req) {
+    const std::string& name = req.name;
+    CKPT_TRY(validate_name(name));
     auto it = reg_.by_name().find(name);
-    if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kUnlink, id,
-                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
-        return;
-    }
+    if (it == reg_.by_name().end()) return no_checkpoint(name);
     auto c = it->second;
-    if (c->role() == shm::kRoleStandby) {
-        (void)reply(s, proto::reply_error(Op::kUnlink, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(name) +
-                                                                         "' is a standby replica here; unlink it on "
-                                                                         "its active node")));
-        return;
-    }
+    if (c->role() == shm::kRoleStandby)
+        return fail(Error::kBadOperation, "checkpoint '" + printable_name(name) +
+                                              "' is a standby replica here; unlink it on its active node");
     if (repl_) repl_->forget(c); // the standbys drop their replicas too
     reg_.unlink(c);
     log_.log("unlinked checkpoint '%s'", printable_name(name).c_str());
-    (void)reply(s, proto::reply_ok(Op::kUnlink, id));
+    return proto::UnlinkReply{};
 }
 
-void ControlServer::on_status(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    CKPT_DECODED(Op::kStatus);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kStatus, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
+Result<proto::StatusReply> ControlServer::handle(Session& s, const proto::StatusRequest& req) {
+    CKPT_TRY_ASSIGN(h, open_handle(s, req.handle));
     const Checkpoint& c = *h->ckpt;
-    auto e = proto::reply_ok(Op::kStatus, id);
-    e.attrs(c.attributes()).u32(c.meta().section_count()).u64(c.meta().bytes_used()).u64(c.meta().commit_seq());
-    encode_counters(e, c);
-    (void)reply(s, e);
+    proto::StatusReply r;
+    r.attrs = c.attributes();
+    r.sections = c.meta().section_count();
+    r.bytes_used = c.meta().bytes_used();
+    r.commit_seq = c.meta().commit_seq();
+    r.counters = counters_of(c);
+    return r;
 }
 
-void ControlServer::on_section_create(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    auto sid = d.bytes();
-    bool generate = d.u8() != 0;
-    std::int64_t expiration = d.i64();
-    std::uint64_t capacity = d.u64();
-    auto data = d.bytes();
-    CKPT_DECODED(Op::kSectionCreate);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
-    if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
-                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
-                                                                   "' is open read-only")));
-        return;
-    }
+Result<proto::SectionCreateReply> ControlServer::handle(Session& s, const proto::SectionCreateRequest& req) {
+    CKPT_TRY_ASSIGN(h, writable_handle(s, req.handle));
+    const auto sid = std::as_bytes(std::span(req.id.data(), req.id.size()));
     // A replicated section's id travels in one SECTION frame: an id that cannot fit the link's mtu
     // is refused here, with the numbers, rather than found unsendable later (DPDK aborted on it).
-    if (link_ && h->ckpt->replicating() && !generate && sid.size() + net::kSectionBodyFixed > link_->max_frame_body()) {
+    if (link_ && h->ckpt->replicating() && !req.generate &&
+        sid.size() + net::kSectionBodyFixed > link_->max_frame_body()) {
         const std::size_t most = link_->max_frame_body() - net::kSectionBodyFixed;
-        (void)reply(s, proto::reply_error(Op::kSectionCreate, id,
-                                          fail(Error::kInvalidParam,
-                                               "section id of " + std::to_string(sid.size()) +
-                                                   " bytes does not fit one replication frame: with mtu " +
-                                                   std::to_string(link_->config().mtu) +
-                                                   " a replicated section id holds at most " + std::to_string(most) +
-                                                   " bytes (shorten the id or raise mtu)")));
-        return;
+        return fail(Error::kInvalidParam, "section id of " + std::to_string(sid.size()) +
+                                              " bytes does not fit one replication frame: with mtu " +
+                                              std::to_string(link_->config().mtu) +
+                                              " a replicated section id holds at most " + std::to_string(most) +
+                                              " bytes (shorten the id or raise mtu)");
     }
-    auto r = h->ckpt->create_section(sid, generate, expiration, capacity, data);
-    CKPT_REPLY_IF_FAILED(Op::kSectionCreate, r);
+    CKPT_TRY_ASSIGN(made, h->ckpt->create_section(sid, req.generate, req.expiration_ns, req.capacity, req.data));
     h->ckpt->publish_acks();
-    auto e = proto::reply_ok(Op::kSectionCreate, id);
-    e.str(r->id).u32(r->slot).u64(r->generation);
-    (void)reply(s, e);
+    proto::SectionCreateReply r;
+    r.id = made.id;
+    r.slot = made.slot;
+    r.generation = made.generation;
+    return r;
 }
 
-void ControlServer::on_section_delete(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    auto sid = d.bytes();
-    CKPT_DECODED(Op::kSectionDelete);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
-    if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionDelete, id,
-                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
-                                                                   "' is open read-only")));
-        return;
-    }
-    CKPT_REPLY_IF_FAILED(Op::kSectionDelete, h->ckpt->delete_section(sid));
+Result<proto::SectionDeleteReply> ControlServer::handle(Session& s, const proto::SectionDeleteRequest& req) {
+    CKPT_TRY_ASSIGN(h, writable_handle(s, req.handle));
+    CKPT_TRY(h->ckpt->delete_section(std::as_bytes(std::span(req.id.data(), req.id.size()))));
     h->ckpt->publish_acks();
-    (void)reply(s, proto::reply_ok(Op::kSectionDelete, id));
+    return proto::SectionDeleteReply{};
 }
 
-void ControlServer::on_section_expiration(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    auto sid = d.bytes();
-    std::int64_t expiration = d.i64();
-    CKPT_DECODED(Op::kSectionExpiration);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
-    if (!(h->flags & kOpenWrite)) {
-        (void)reply(s, proto::reply_error(Op::kSectionExpiration, id,
-                                          fail(Error::kAccess, "checkpoint '" + printable_name(h->ckpt->name()) +
-                                                                   "' is open read-only")));
-        return;
-    }
-    CKPT_REPLY_IF_FAILED(Op::kSectionExpiration, h->ckpt->set_expiration(sid, expiration));
-    (void)reply(s, proto::reply_ok(Op::kSectionExpiration, id));
+Result<proto::SectionExpirationReply> ControlServer::handle(Session& s, const proto::SectionExpirationRequest& req) {
+    CKPT_TRY_ASSIGN(h, writable_handle(s, req.handle));
+    CKPT_TRY(h->ckpt->set_expiration(std::as_bytes(std::span(req.id.data(), req.id.size())), req.expiration_ns));
+    return proto::SectionExpirationReply{};
 }
 
-void ControlServer::on_subscribe(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    CKPT_DECODED(Op::kSubscribe);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kSubscribe, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
+Result<proto::SubscribeReply> ControlServer::handle(Session& s, const proto::SubscribeRequest& req) {
+    CKPT_TRY_ASSIGN(h, open_handle(s, req.handle));
     if (!h->subscription.valid()) {
         h->subscription.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-        if (!h->subscription.valid()) {
-            (void)reply(
-                s, proto::reply_error(Op::kSubscribe, id, fail(Error::kNoResources, "eventfd: out of descriptors")));
-            return;
-        }
+        if (!h->subscription.valid()) return fail(Error::kNoResources, "eventfd: out of descriptors");
         h->ckpt->subscribers.push_back(h->subscription.get());
     }
-    int fds[1] = {h->subscription.get()};
-    (void)reply(s, proto::reply_ok(Op::kSubscribe, id), fds);
+    proto::SubscribeReply r;
+    r.event = proto::MessageFd::lent(h->subscription.get());
+    return r;
 }
 
-void ControlServer::on_list(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint32_t cursor = d.u32();
-    CKPT_DECODED(Op::kList);
-    auto e = proto::reply_ok(Op::kList, id);
-    proto::Encoder body;
-    std::uint32_t count = 0, index = 0, next = 0;
+Result<proto::ListReply> ControlServer::handle(Session&, const proto::ListRequest& req) {
+    proto::ListReply r;
+    proto::Encoder body; // what the entries so far take on the wire
+    std::uint32_t index = 0;
     for (auto& [name, c] : reg_.by_name()) {
-        if (index++ < cursor) continue;
-        if (body.size() > proto::kMaxMessage - 2048) {
-            next = index - 1;
+        if (index++ < req.cursor) continue;
+        if (body.size() > proto::ListReply::kBodyBudget) {
+            r.next_cursor = index - 1;
             break;
         }
-        const auto& a = c->attributes();
-        body.str(name)
-            .attrs(a)
-            .u32(c->meta().section_count())
-            .u64(c->meta().bytes_used())
-            .u64(c->meta().commit_seq())
-            .u32(static_cast<std::uint32_t>(c->open_count))
-            .u64(c->meta().epoch());
-        encode_counters(body, *c);
-        ++count;
+        proto::ListEntry l;
+        l.name = name;
+        l.attrs = c->attributes();
+        l.sections = c->meta().section_count();
+        l.bytes_used = c->meta().bytes_used();
+        l.commit_seq = c->meta().commit_seq();
+        l.open_count = static_cast<std::uint32_t>(c->open_count);
+        l.epoch = c->meta().epoch();
+        l.counters = counters_of(*c);
+        l.encode(body);
+        r.entries.push_back(std::move(l));
     }
-    e.u32(count).u32(next);
-    proto::Encoder full = e;
-    for (std::byte b : body.buffer()) full.u8(static_cast<std::uint8_t>(b));
-    (void)reply(s, full);
+    return r;
 }
 
-void ControlServer::on_inspect(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::string name = d.str();
-    CKPT_DECODED(Op::kInspect);
-    auto it = reg_.by_name().find(name);
-    if (it == reg_.by_name().end()) {
-        (void)reply(s, proto::reply_error(Op::kInspect, id,
-                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
-        return;
-    }
+Result<proto::InspectReply> ControlServer::handle(Session&, const proto::InspectRequest& req) {
+    auto it = reg_.by_name().find(req.name);
+    if (it == reg_.by_name().end()) return no_checkpoint(req.name);
     auto& c = it->second;
-    auto meta_fd = c->meta_fd_readonly();
-    auto data_fd = c->data_fd(false);
-    if (!meta_fd || !data_fd) {
-        (void)reply(s, proto::reply_error(Op::kInspect, id, meta_fd ? data_fd.failure() : meta_fd.failure()));
-        return;
-    }
-    auto e = proto::reply_ok(Op::kInspect, id);
-    e.u64(c->meta_size()).u64(c->data_size()).u32(static_cast<std::uint32_t>(c->open_count));
-    encode_counters(e, *c);
-    int fds[2] = {meta_fd->get(), data_fd->get()};
-    (void)reply(s, e, fds);
+    CKPT_TRY_ASSIGN(meta_fd, c->meta_fd_readonly());
+    CKPT_TRY_ASSIGN(data_fd, c->data_fd(false));
+    proto::InspectReply r;
+    r.meta_size = c->meta_size();
+    r.data_size = c->data_size();
+    r.open_count = static_cast<std::uint32_t>(c->open_count);
+    r.counters = counters_of(*c);
+    r.meta = proto::MessageFd(std::move(meta_fd));
+    r.data = proto::MessageFd(std::move(data_fd));
+    return r;
 }
 
-void ControlServer::on_rollback(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    std::uint32_t slot = d.u32();
-    CKPT_DECODED(Op::kRollback);
-    Handle* h = find_handle(s, handle);
-    if (!h || h->writer == proto::kNoWriterSlot) {
-        (void)reply(s, proto::reply_error(Op::kRollback, id, fail(Error::kBadHandle, "no handle open for write")));
-        return;
-    }
-    CKPT_REPLY_IF_FAILED(Op::kRollback, h->ckpt->rollback(slot, h->writer));
-    (void)reply(s, proto::reply_ok(Op::kRollback, id));
+Result<proto::RollbackReply> ControlServer::handle(Session& s, const proto::RollbackRequest& req) {
+    CKPT_TRY_ASSIGN(h, writer_handle(s, req.handle));
+    CKPT_TRY(h->ckpt->rollback(req.slot, h->writer));
+    return proto::RollbackReply{};
 }
 
-void ControlServer::on_reserve(Session& s, std::uint32_t id, proto::Decoder& d) {
-    const std::uint64_t handle = d.u64();
-    const std::uint32_t slot = d.u32();
-    const std::uint64_t size = d.u64();
-    CKPT_DECODED(Op::kReserve);
-    Handle* h = find_handle(s, handle);
-    if (!h || h->writer == proto::kNoWriterSlot) {
-        (void)reply(s, proto::reply_error(Op::kReserve, id, fail(Error::kBadHandle, "no handle open for write")));
-        return;
-    }
-    CKPT_REPLY_IF_FAILED(Op::kReserve, h->ckpt->reserve_size(slot, h->writer, size));
-    (void)reply(s, proto::reply_ok(Op::kReserve, id));
+Result<proto::ReserveReply> ControlServer::handle(Session& s, const proto::ReserveRequest& req) {
+    CKPT_TRY_ASSIGN(h, writer_handle(s, req.handle));
+    CKPT_TRY(h->ckpt->reserve_size(req.slot, h->writer, req.size));
+    return proto::ReserveReply{};
 }
 
-void ControlServer::on_directory(Session& s, std::uint32_t id, proto::Decoder& d) {
-    const std::uint64_t handle = d.u64();
-    CKPT_DECODED(Op::kDirectory);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kDirectory, id, fail(Error::kBadHandle, "no such handle")));
-        return;
-    }
-    auto e = proto::reply_ok(Op::kDirectory, id);
-    e.u64(repl_ ? repl_->oldest_unapplied_directory_change(*h->ckpt) : 0);
-    (void)reply(s, e);
+Result<proto::DirectoryReply> ControlServer::handle(Session& s, const proto::DirectoryRequest& req) {
+    Handle* h = find_handle(s, req.handle);
+    if (!h) return fail(Error::kBadHandle, "no such handle");
+    proto::DirectoryReply r;
+    r.oldest_unapplied = repl_ ? repl_->oldest_unapplied_directory_change(*h->ckpt) : 0;
+    return r;
 }
 
 void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
-    CKPT_DECODED(Op::kPeers);
-    (void)reply(s, proto::reply_error(Op::kPeers, id,
-                                      fail(Error::kNotSupported,
-                                           "PEERS is retired: this ckptd publishes its link and replication figures "
-                                           "in the stats region only (read them with a client library of this "
-                                           "release: Session::peers(), ckptctl peers, ckptstat)")));
+    if (!d.at_end()) return reply_failure(s, Op::kPeers, id, proto::malformed_request(Op::kPeers));
+    reply_failure(s, Op::kPeers, id,
+                  fail(Error::kNotSupported,
+                       "PEERS is retired: this ckptd publishes its link and replication figures in the stats "
+                       "region only (read them with a client library of this release: Session::peers(), "
+                       "ckptctl peers, ckptstat)"));
 }
 
-void ControlServer::on_stats(Session& s, std::uint32_t id, proto::Decoder& d) {
-    CKPT_DECODED(Op::kStats);
+Result<proto::StatsReply> ControlServer::handle(Session&, const proto::StatsRequest&) {
     if (publish_stats_) publish_stats_();
-    (void)reply(s, proto::reply_ok(Op::kStats, id));
+    return proto::StatsReply{};
 }
 
-void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::string name = d.str();
-    CKPT_DECODED(Op::kPromote);
-    CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
+Result<proto::PromoteReply> ControlServer::handle(Session&, const proto::PromoteRequest& req) {
+    const std::string& name = req.name;
+    CKPT_TRY(validate_name(name));
     auto c = reg_.find_checkpoint(name);
-    if (!c) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id,
-                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
-        return;
-    }
-    if (!repl_) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id,
-                                          fail(Error::kBadOperation, "ckptd is node-local (transport none): "
-                                                                     "checkpoint '" +
-                                                                         printable_name(name) +
-                                                                         "' is already its only, active copy")));
-        return;
-    }
-    auto epoch = repl_->promote(c);
-    CKPT_REPLY_IF_FAILED(Op::kPromote, epoch);
-    auto e = proto::reply_ok(Op::kPromote, id);
-    e.u64(*epoch);
-    (void)reply(s, e);
+    if (!c) return no_checkpoint(name);
+    if (!repl_)
+        return fail(Error::kBadOperation, "ckptd is node-local (transport none): checkpoint '" + printable_name(name) +
+                                              "' is already its only, active copy");
+    CKPT_TRY_ASSIGN(epoch, repl_->promote(c));
+    proto::PromoteReply r;
+    r.epoch = epoch;
+    return r;
 }
 
-void ControlServer::on_demote(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::string name = d.str();
-    CKPT_DECODED(Op::kDemote);
-    CKPT_REPLY_IF_FAILED(Op::kDemote, validate_name(name));
+Result<proto::DemoteReply> ControlServer::handle(Session&, const proto::DemoteRequest& req) {
+    const std::string& name = req.name;
+    CKPT_TRY(validate_name(name));
     auto c = reg_.find_checkpoint(name);
-    if (!c) {
-        (void)reply(s, proto::reply_error(Op::kDemote, id,
-                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
-        return;
-    }
-    if (!repl_) {
-        (void)reply(s, proto::reply_error(
-                           Op::kDemote, id,
-                           fail(Error::kBadOperation, "ckptd is node-local (transport none): there is no other replica "
-                                                      "to take over checkpoint '" +
-                                                          printable_name(name) + "'")));
-        return;
-    }
-    CKPT_REPLY_IF_FAILED(Op::kDemote, repl_->demote(c));
-    (void)reply(s, proto::reply_ok(Op::kDemote, id));
+    if (!c) return no_checkpoint(name);
+    if (!repl_)
+        return fail(Error::kBadOperation,
+                    "ckptd is node-local (transport none): there is no other replica to take over checkpoint '" +
+                        printable_name(name) + "'");
+    CKPT_TRY(repl_->demote(c));
+    return proto::DemoteReply{};
 }
 
-void ControlServer::on_retention(Session& s, std::uint32_t id, proto::Decoder& d) {
-    std::uint64_t handle = d.u64();
-    std::int64_t retention = d.i64();
-    CKPT_DECODED(Op::kRetention);
-    Handle* h = find_handle(s, handle);
-    if (!h) {
-        (void)reply(s, proto::reply_error(Op::kRetention, id,
-                                          fail(Error::kBadHandle, "no open handle " + std::to_string(handle))));
-        return;
-    }
-    if (retention < 0) {
-        (void)reply(s, proto::reply_error(Op::kRetention, id, fail(Error::kInvalidParam, "retention is negative")));
-        return;
-    }
-    if (h->ckpt->unlinked) {
-        (void)reply(s, proto::reply_error(Op::kRetention, id,
-                                          fail(Error::kBadOperation, "checkpoint '" + printable_name(h->ckpt->name()) +
-                                                                         "' was unlinked: its retention is moot")));
-        return;
-    }
-    h->ckpt->retention_set_ns = retention; // applies from the next last close
-    (void)reply(s, proto::reply_ok(Op::kRetention, id));
+Result<proto::RetentionReply> ControlServer::handle(Session& s, const proto::RetentionRequest& req) {
+    CKPT_TRY_ASSIGN(h, open_handle(s, req.handle));
+    if (req.retention_ns < 0) return fail(Error::kInvalidParam, "retention is negative");
+    if (h->ckpt->unlinked)
+        return fail(Error::kBadOperation,
+                    "checkpoint '" + printable_name(h->ckpt->name()) + "' was unlinked: its retention is moot");
+    h->ckpt->retention_set_ns = req.retention_ns; // applies from the next last close
+    return proto::RetentionReply{};
 }
 
 } // namespace ckpt::engine

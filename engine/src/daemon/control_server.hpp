@@ -1,7 +1,8 @@
 #pragma once
 /// ckptd's control server: the UNIX SOCK_SEQPACKET socket clients and tools talk to, one Session
 /// per client process (authorised by SO_PEERCRED, watched by its pidfd), and the handlers of the
-/// control protocol (common/control_protocol.hpp). Engine poll loop only.
+/// control protocol (common/control_messages.hpp). Engine poll loop only.
+#include "ckpt/common/control_messages.hpp"
 #include "ckpt/common/control_protocol.hpp"
 #include "ckpt/common/fd.hpp"
 #include "ckpt/engine/config.hpp"
@@ -40,30 +41,47 @@ private:
     void accept_clients();
     void serve(Session& s);
     void close_session(int sock);
-    void handle(Session& s, std::span<const std::byte> msg);
+    /// Reads a request's header and hands its body to the op's handler (serve_request).
+    void dispatch(Session& s, std::span<const std::byte> msg);
+    /// Decodes the body as a Req, runs handle() on it and replies with what it returns: the reply
+    /// with its descriptors, or the failure (reply_failure).
+    template <typename Req>
+    void serve_request(Session& s, std::uint32_t id, proto::Decoder& d);
+    /// The one place a failed request becomes its error reply (and, when verbose, a log line).
+    void reply_failure(Session& s, proto::Op op, std::uint32_t id, const Failure& f);
     /// Sends a reply; a failed send is logged and marks the session for closing (serve()).
     Status reply(Session& s, const proto::Encoder& e, std::span<const int> fds = {});
     /// epoll_ctl(ADD) on the loop's epoll set; false, logged with `what`, when the kernel refuses.
     bool watch(int fd, std::uint32_t events, const char* what);
-    void on_hello(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_open(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_close(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_unlink(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_status(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_section_create(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_section_delete(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_section_expiration(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_subscribe(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_list(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
+
+    // The handlers: one per op, each returning its reply or why the request failed.
+    Result<proto::HelloReply> handle(Session& s, const proto::HelloRequest& req);
+    Result<proto::OpenReply> handle(Session& s, const proto::OpenRequest& req);
+    Result<proto::CloseReply> handle(Session& s, const proto::CloseRequest& req);
+    Result<proto::UnlinkReply> handle(Session& s, const proto::UnlinkRequest& req);
+    Result<proto::StatusReply> handle(Session& s, const proto::StatusRequest& req);
+    Result<proto::SectionCreateReply> handle(Session& s, const proto::SectionCreateRequest& req);
+    Result<proto::SectionDeleteReply> handle(Session& s, const proto::SectionDeleteRequest& req);
+    Result<proto::SectionExpirationReply> handle(Session& s, const proto::SectionExpirationRequest& req);
+    Result<proto::SubscribeReply> handle(Session& s, const proto::SubscribeRequest& req);
+    Result<proto::ListReply> handle(Session& s, const proto::ListRequest& req);
+    Result<proto::InspectReply> handle(Session& s, const proto::InspectRequest& req);
+    Result<proto::RollbackReply> handle(Session& s, const proto::RollbackRequest& req);
+    Result<proto::PromoteReply> handle(Session& s, const proto::PromoteRequest& req);
+    Result<proto::DemoteReply> handle(Session& s, const proto::DemoteRequest& req);
+    Result<proto::RetentionReply> handle(Session& s, const proto::RetentionRequest& req);
+    Result<proto::ReserveReply> handle(Session& s, const proto::ReserveRequest& req);
+    Result<proto::DirectoryReply> handle(Session& s, const proto::DirectoryRequest& req);
+    Result<proto::StatsReply> handle(Session& s, const proto::StatsRequest& req);
+    /// PEERS, untyped: its body is encoded by hand here.
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_stats(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_promote(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_demote(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_retention(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_reserve(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_directory(Session& s, std::uint32_t id, proto::Decoder& d);
+
+    /// The session's handle, or BAD_HANDLE.
+    Result<Handle*> open_handle(Session& s, std::uint64_t handle);
+    /// The session's handle opened for WRITE: BAD_HANDLE, or ACCESS when read-only.
+    Result<Handle*> writable_handle(Session& s, std::uint64_t handle);
+    /// The session's handle holding a writer slot, or BAD_HANDLE.
+    Result<Handle*> writer_handle(Session& s, std::uint64_t handle);
     Handle* find_handle(Session& s, std::uint64_t h);
     void drop_handle(Handle& h);
     bool authorised(const PeerCredentials& c) const;
