@@ -12,8 +12,7 @@
 // Behaviour only: counts, states and bounds, never a time.
 #include "ckpt/net/frame_auth.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,8 +28,6 @@ using namespace ckpt::net;
 using namespace ckpt::testing;
 
 namespace {
-
-constexpr std::int64_t kMs = 1'000'000;
 
 /// A carrier whose sends cost time on the shared clock (`ps_per_byte` picoseconds per byte, the
 /// link's serialisation) and whose TX ring holds `ring` frames not yet taken by the other end.
@@ -60,39 +57,25 @@ private:
     std::size_t ring_;
 };
 
-class BoundedTurns : public ::testing::Test {
+class BoundedTurns : public ::testing::Test, protected InProcessPair {
 protected:
     void start(LinkConfig base_a = {}, LinkConfig base_b = {}, std::int64_t ps_per_byte = 0,
                std::size_t ring = ~std::size_t{0}) {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_a_ = ca.get();
-        wire_b_ = cb.get();
-        wire_b_->record(true); // what node 1 sends node 2 (the ANNOUNCE's wire id)
-        std::unique_ptr<Transport> ta, tb;
-        if (ps_per_byte > 0) {
-            auto xa = std::make_unique<CostlyCarrier>(std::move(ca), now_, ps_per_byte, ring);
-            auto xb = std::make_unique<CostlyCarrier>(std::move(cb), now_, ps_per_byte, ring);
-            costly_a_ = xa.get();
-            ta = std::move(xa);
-            tb = std::move(xb);
-        } else {
-            ta = std::move(ca);
-            tb = std::move(cb);
-        }
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ta), now_, base_a);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(tb), now_, base_b);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }));
+        Options o;
+        o.link_a = base_a;
+        o.link_b = base_b;
+        o.record_b = true; // what node 1 sends node 2 (the ANNOUNCE's wire id)
+        if (ps_per_byte > 0)
+            o.wrap = [&](std::unique_ptr<MemoryCarrier> c, std::uint16_t node) -> std::unique_ptr<Transport> {
+                auto x = std::make_unique<CostlyCarrier>(std::move(c), now_, ps_per_byte, ring);
+                if (node == 1) costly_a_ = x.get();
+                return x;
+            };
+        ASSERT_TRUE(start_pair(std::move(o))) << failure_;
     }
     /// Steps both nodes (100 us of the clock a turn, plus what the carriers charge) until `done`.
-    bool run_until(const std::function<bool()>& done, int limit_turns = 50'000) {
-        for (int i = 0; i < limit_turns; ++i) {
-            if (done()) return true;
-            a_->step();
-            if (each_step_) each_step_();
-            b_->step();
-            now_ += kMs / 10;
-        }
-        return done();
+    bool run_until(const std::function<bool()>& done, long limit_turns = 50'000) {
+        return run_turns(done, limit_turns);
     }
     static bool went_down(const InProcessNode& n) {
         for (const auto& e : n.events())
@@ -160,14 +143,8 @@ protected:
         return true;
     }
 
-    std::int64_t now_ = 1'000 * kMs;
-    MemoryCarrier *wire_a_ = nullptr, *wire_b_ = nullptr;
     CostlyCarrier* costly_a_ = nullptr;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_, standby_;
     std::vector<std::uint32_t> slots_;
-    std::uint32_t writer_ = 0;
-    std::function<void()> each_step_;
 };
 
 // 256 MiB of asynchronous 1 MiB commits, 16 in flight, over a link where a full window of jumbo
@@ -382,13 +359,7 @@ TEST_F(BoundedTurns, AConfiguredReplicaBoundRefusesAGenuineAnnounceAndTheActiveS
     LinkConfig small;
     small.replica_max_bytes = 32 * 1024;
     start({}, small);
-    CheckpointAttributes attrs;
-    attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-    attrs.checkpoint_size = 64 * 1024;
-    attrs.max_sections = 4;
-    attrs.max_section_size = 16 * 1024;
-    attrs.block_size = 256;
-    active_ = a_->create("bounded", attrs);
+    active_ = a_->create("bounded", pair_attrs());
     ASSERT_TRUE(active_);
     ASSERT_TRUE(run_until([&] { return a_->logged("replica over this node's limits"); }));
     EXPECT_EQ(b_->find("bounded"), nullptr);
