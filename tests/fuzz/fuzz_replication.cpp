@@ -155,13 +155,8 @@ void run(FuzzedDataProvider& in) {
             const auto off = in.ConsumeIntegralInRange<std::uint64_t>(0, 8000);
             auto bytes = in.ConsumeBytes<std::byte>(in.ConsumeIntegralInRange<std::size_t>(1, 192));
             if (bytes.empty() || off + bytes.size() > 8192) break;
-<<<<<<< HEAD
-            if (shm::lock_held(shm::load_acquire(p.active_->data().control(p.slot_).lock))) break; // a write left open
+            if (shm::lock_held(shm::section_lock::load(p.active_->data().control(p.slot_)))) break; // a write left open
             write_section(*p.active_, p.writer_, p.slot_, off, bytes, in.ConsumeIntegralInRange<int>(0, 15) != 0);
-=======
-            if (shm::lock_held(shm::section_lock::load(p.active->data().control(p.slot)))) break; // a write left open
-            write_section(*p.active, p.writer, p.slot, off, bytes, in.ConsumeIntegralInRange<int>(0, 15) != 0);
->>>>>>> shm
             break;
         }
         case 5: { // a section created or deleted on the active

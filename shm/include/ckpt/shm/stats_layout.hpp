@@ -283,7 +283,7 @@ struct alignas(64) PeerStats {
     std::int64_t last_heard_mono_ns;                        ///< CLOCK_MONOTONIC of the last frame from it; 0 never
     std::uint64_t restarts;                                 ///< times its engine restarted while we watched
     std::uint64_t rx_frames, tx_frames, rx_bytes, tx_bytes; ///< valid frames from / to it
-    // its reliable stream (StreamCounters), both directions
+    // its reliable stream (PeerStream counts into the peer's PeerStats), both directions
     std::uint64_t sent, retransmits, acked, nacks_received;
     std::uint64_t delivered, duplicates, reordered, stale, beyond_window, nacks_sent;
     std::uint64_t in_flight, backlog; ///< frames sent and not acknowledged; queued behind the window
