@@ -285,6 +285,15 @@ Result<std::uint64_t> Session::promote(std::string_view name) {
     return epoch;
 }
 
+Result<std::uint64_t> Session::activate(std::string_view name) {
+    CKPT_TRY(validate_name(name));
+    CKPT_TRY_ASSIGN(rep, core_->call(proto::Op::kActivate, [&](proto::Encoder& e) { e.str(name); }));
+    proto::Decoder d(rep.body);
+    const std::uint64_t epoch = d.u64();
+    if (!d.at_end()) return fail(Error::kMessageError, "malformed ACTIVATE reply from ckptd");
+    return epoch;
+}
+
 Status Session::demote(std::string_view name) {
     CKPT_TRY(validate_name(name));
     CKPT_TRY(core_->call(proto::Op::kDemote, [&](proto::Encoder& e) { e.str(name); }));

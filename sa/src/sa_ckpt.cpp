@@ -475,10 +475,12 @@ extern "C" SaAisErrorT saCkptActiveReplicaSet(SaCkptCheckpointHandleT checkpoint
         return error(SA_AIS_ERR_BAD_OPERATION, "checkpoint '" + c->sa_name +
                                                    "' is not a collocated checkpoint with the asynchronous update "
                                                    "option (SA_CKPT_CHECKPOINT_COLLOCATED with ACTIVE_REPLICA[_WEAK])");
-    // This node's replica becomes the active one: a higher epoch fences the previous active.
-    auto epoch = c->lib->session->promote(c->engine_name);
-    if (!epoch && epoch.error() != Error::kBadOperation) // BAD_OPERATION: node-local, already the only copy
-        return map_failure(epoch.failure(), kActiveReplica);
+    // This node's replica is the active one already (the cluster manager promoted it, or it is the
+    // only one), or becomes it with a higher epoch that fences the previous active. ckptd refuses
+    // (BAD_OPERATION, logged) where that would make a second active: the active node is alive, or
+    // a cluster manager owns promotion and has not promoted this node.
+    auto epoch = c->lib->session->activate(c->engine_name);
+    if (!epoch) return map_failure(epoch.failure(), kActiveReplica);
     std::lock_guard lk(c->mu);
     if (!c->engine_write) {
         // Held read-only while a standby: take the write open the application asked for.

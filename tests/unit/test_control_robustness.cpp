@@ -115,6 +115,7 @@ std::vector<std::byte> valid_body(Op op, std::uint64_t handle = kNoHandle, std::
     case Op::kPeers: // no body
         break;
     case Op::kPromote:
+    case Op::kActivate:
     case Op::kDemote:
         e.str(name);
         break;
@@ -135,7 +136,7 @@ constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,       
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
                           Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention,
-                          Op::kReserve,   Op::kDirectory};
+                          Op::kReserve,   Op::kDirectory,     Op::kActivate};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).

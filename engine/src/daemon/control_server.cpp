@@ -289,7 +289,9 @@ void ControlServer::handle(Session& s, std::span<const std::byte> msg) {
     case proto::Op::kPeers:
         return on_peers(s, id, d);
     case proto::Op::kPromote:
-        return on_promote(s, id, d);
+        return on_promote(s, id, d, false);
+    case proto::Op::kActivate:
+        return on_promote(s, id, d, true);
     case proto::Op::kDemote:
         return on_demote(s, id, d);
     case proto::Op::kRetention:
@@ -703,27 +705,35 @@ void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
     (void)reply(s, e);
 }
 
-void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d) {
+void ControlServer::on_promote(Session& s, std::uint32_t id, proto::Decoder& d, bool claim) {
+    const Op op = claim ? Op::kActivate : Op::kPromote;
     std::string name = d.str();
-    CKPT_DECODED(Op::kPromote);
-    CKPT_REPLY_IF_FAILED(Op::kPromote, validate_name(name));
+    CKPT_DECODED(op);
+    CKPT_REPLY_IF_FAILED(op, validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id,
-                                          fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
+        (void)reply(s,
+                    proto::reply_error(op, id, fail(Error::kNotExist, "no checkpoint '" + printable_name(name) + "'")));
         return;
     }
     if (!repl_) {
-        (void)reply(s, proto::reply_error(Op::kPromote, id,
+        if (claim) { // node-local: the only replica is the active one
+            auto e = proto::reply_ok(op, id);
+            e.u64(c->epoch());
+            (void)reply(s, e);
+            return;
+        }
+        (void)reply(s, proto::reply_error(op, id,
                                           fail(Error::kBadOperation, "ckptd is node-local (transport none): "
                                                                      "checkpoint '" +
                                                                          printable_name(name) +
                                                                          "' is already its only, active copy")));
         return;
     }
-    auto epoch = repl_->promote(c);
-    CKPT_REPLY_IF_FAILED(Op::kPromote, epoch);
-    auto e = proto::reply_ok(Op::kPromote, id);
+    // Under a cluster manager (fence_peer_command, docs/CLUSTER.md) only its agent promotes.
+    auto epoch = claim ? repl_->claim(c, !cfg_.fence_peer_command.empty()) : repl_->promote(c);
+    CKPT_REPLY_IF_FAILED(op, epoch);
+    auto e = proto::reply_ok(op, id);
     e.u64(*epoch);
     (void)reply(s, e);
 }

@@ -55,7 +55,9 @@ private:
     void on_inspect(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_rollback(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
-    void on_promote(Session& s, std::uint32_t id, proto::Decoder& d);
+    /// PROMOTE (`claim` false: an administrator or the cluster manager's agent) and ACTIVATE
+    /// (`claim` true: an application, Replicator::claim).
+    void on_promote(Session& s, std::uint32_t id, proto::Decoder& d, bool claim);
     void on_demote(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_retention(Session& s, std::uint32_t id, proto::Decoder& d);
     void on_reserve(Session& s, std::uint32_t id, proto::Decoder& d);
