@@ -145,19 +145,18 @@ void Library::wake() {
 
 ckpt::Result<std::shared_ptr<ckpt::client::Section>> Ckpt::section(std::string_view id) {
     std::lock_guard lk(mu);
-    for (auto& [k, s] : cache)
-        if (k == id) return s;
+    if (auto it = cache.find(id); it != cache.end()) return it->second;
     auto r = ck.section(std::as_bytes(std::span(id.data(), id.size())));
     if (!r) return r.failure();
     auto s = std::make_shared<ckpt::client::Section>(std::move(*r));
-    if (cache.size() >= 16) cache.erase(cache.begin());
-    cache.emplace_back(std::string(id), s);
+    if (cache.size() >= kCacheLimit) cache.erase(cache.begin());
+    cache.emplace(std::string(id), s);
     return s;
 }
 
 void Ckpt::forget(std::string_view id) {
     std::lock_guard lk(mu);
-    std::erase_if(cache, [&](const auto& e) { return e.first == id; });
+    if (auto it = cache.find(id); it != cache.end()) cache.erase(it);
 }
 
 std::optional<std::string_view> id_of(const SaCkptSectionIdT* sid, const Ckpt& c, std::string& why) {

@@ -103,6 +103,12 @@ private:
 
 struct Ckpt;
 
+/// Hashes section ids (std::string keys looked up by string_view, with no allocation).
+struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+};
+
 /// A callback saCkptDispatch owes the application.
 struct Event {
     enum Kind { kOpen, kSync, kChanges } kind = kOpen;
@@ -150,7 +156,11 @@ struct Ckpt {
 
     std::mutex mu; ///< guards everything below
     ckpt::client::Checkpoint ck;
-    std::vector<std::pair<std::string, std::shared_ptr<ckpt::client::Section>>> cache; ///< recent lookups
+    /// Sections looked up by id (at most kCacheLimit): a write or read of a cached one touches no
+    /// directory and allocates nothing. A stale entry (deleted, maybe re-created) is found out by
+    /// the Section's generation check (NOT_EXIST), dropped and looked up again.
+    std::unordered_map<std::string, std::shared_ptr<ckpt::client::Section>, IdHash, std::equal_to<>> cache;
+    static constexpr std::size_t kCacheLimit = 4096;
     std::unordered_set<void*> allocated_ids, allocated_buffers;
     // hot-standby change tracking (hsCkptSectionChangeTrack)
     bool tracked = false;
