@@ -90,6 +90,36 @@ std::shared_ptr<Ckpt> live_checkpoint(SaCkptCheckpointHandleT h) {
     return c;
 }
 
+namespace {
+struct CachedCheckpoint {
+    SaCkptCheckpointHandleT handle = 0;
+    std::uint64_t removals = 0;
+    std::shared_ptr<Ckpt> ckpt;
+};
+thread_local CachedCheckpoint t_cached;
+} // namespace
+
+Ckpt* live_checkpoint_fast(SaCkptCheckpointHandleT h) {
+    auto& table = checkpoints();
+    CachedCheckpoint& cc = t_cached;
+    const std::uint64_t removals = table.removals();
+    if (cc.handle != h || cc.removals != removals || !cc.ckpt) {
+        // The removal count is read before the lookup: a handle removed after it makes the next
+        // call look again.
+        cc.ckpt = table.get(h);
+        cc.handle = h;
+        cc.removals = removals;
+    }
+    Ckpt* c = cc.ckpt.get();
+    if (!c || c->closed.load(std::memory_order_acquire) || c->lib->finalized.load(std::memory_order_acquire))
+        return nullptr;
+    return c;
+}
+
+void forget_cached_checkpoint() {
+    t_cached = CachedCheckpoint{};
+}
+
 // ------------------------------------------------------------------------------------------
 // Library: the dispatch queue behind the selection object
 // ------------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ ckpt::Result<T> within(SaTimeT timeout, F&& fn, A&& abandon) {
 
 void close_checkpoint(const std::shared_ptr<Ckpt>& c) {
     c->closed.store(true, std::memory_order_release);
+    forget_cached_checkpoint(); // this thread's; another thread's goes at its next data call
     c->lib->cancel(c->handle);
     iterations().take_if([&](const Iteration& it) { return it.ckpt == c; });
     transactions().take_if([&](const Tx& t) { return t.ckpt == c; });
@@ -657,7 +658,7 @@ extern "C" SaAisErrorT saCkptSectionIterationFinalize(SaCkptSectionIterationHand
 extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointHandle,
                                              const SaCkptIOVectorElementT* ioVector, SaUint32T numberOfElements,
                                              SaUint32T* erroneousVectorIndex) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!ioVector && numberOfElements > 0) return error(SA_AIS_ERR_INVALID_PARAM, "ioVector is NULL");
     if (!(c->flags & SA_CKPT_CHECKPOINT_WRITE))
@@ -785,7 +786,7 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
 extern "C" SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpointHandle,
                                               const SaCkptSectionIdT* sectionId, const void* dataBuffer,
                                               SaSizeT dataSize) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     std::string why;
     auto id = id_of(sectionId, *c, why);
@@ -813,7 +814,7 @@ extern "C" SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpoint
 
 extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHandle, SaCkptIOVectorElementT* ioVector,
                                             SaUint32T numberOfElements, SaUint32T* erroneousVectorIndex) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!ioVector && numberOfElements > 0) return error(SA_AIS_ERR_INVALID_PARAM, "ioVector is NULL");
     if (!(c->flags & SA_CKPT_CHECKPOINT_READ))
@@ -857,7 +858,7 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
 }
 
 extern "C" SaAisErrorT saCkptIOVectorElementDataFree(SaCkptCheckpointHandleT checkpointHandle, void* data) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!data) return error(SA_AIS_ERR_INVALID_PARAM, "data is NULL");
     {

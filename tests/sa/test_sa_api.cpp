@@ -250,11 +250,13 @@ TEST_F(Lifecycle, HandlesAreThreadSafeAndBadEverywhereAfterClose) {
     std::atomic<int> bad{0}, ok{0}, other{0};
     std::vector<std::thread> ts;
     for (int t = 0; t < 3; ++t)
-        ts.emplace_back([&] {
-            char buf[8];
-            while (!stop) {
-                SaCkptIOVectorElementT e{sid("a"), buf, sizeof buf, 0, 0};
-                SaAisErrorT rc = saCkptCheckpointRead(c, &e, 1, nullptr);
+        ts.emplace_back([&, t] {
+            char buf[8] = "1";
+            for (unsigned n = 0; !stop; ++n) {
+                // Reads, and in one thread writes too: both find the handle in their thread's cache.
+                SaCkptIOVectorElementT e{sid("a"), buf, t == 0 && n % 2 ? 1u : sizeof buf, 0, 0};
+                SaAisErrorT rc = t == 0 && n % 2 ? saCkptCheckpointWrite(c, &e, 1, nullptr)
+                                                 : saCkptCheckpointRead(c, &e, 1, nullptr);
                 (rc == SA_AIS_OK ? ok : rc == SA_AIS_ERR_BAD_HANDLE ? bad : other)++;
                 if (rc == SA_AIS_ERR_BAD_HANDLE) return;
             }
