@@ -1,11 +1,10 @@
 #include "ckpt/client/checkpoint.hpp"
 
+#include "ckpt/shm/ack_wait.hpp"
 #include "ckpt/shm/atomics.hpp"
 #include "internal.hpp"
 
-#include <linux/futex.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,24 +93,19 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
     }
     // Phase 2: sleep on the checkpoint's ack futex, in slices, so a vanished engine is noticed.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto& hdr = ck.meta.header();
-    auto& waiters = ck.data.header().sync_waiters;
+    const shm::MetaHeader& hdr = ck.meta.header();
     // A read-only DATA mapping cannot register as a waiter: such waits poll in 1 ms slices.
-    const bool can_register = ck.data_map.writable();
+    shm::DataHeader* registry = ck.data_map.writable() ? &ck.data.header() : nullptr;
     for (;;) {
-        std::uint32_t seen = shm::load_acquire(hdr.ack_futex);
+        const std::uint32_t ticket = shm::ack_wait::ticket(hdr); // before the check: see ack_wait.hpp
         if (pred()) return {};
         auto now = std::chrono::steady_clock::now();
         if (now >= deadline)
             return fail(Error::kTimeout,
                         std::string(what) + " did not happen within " + std::to_string(timeout.count()) + " ms");
-        auto slice = std::min<std::chrono::nanoseconds>(deadline - now, can_register ? std::chrono::milliseconds(20)
-                                                                                     : std::chrono::milliseconds(1));
-        timespec ts{static_cast<time_t>(slice.count() / 1'000'000'000),
-                    static_cast<long>(slice.count() % 1'000'000'000)};
-        if (can_register) shm::fetch_add_acq_rel(waiters, 1u);
-        if (!pred()) ::syscall(SYS_futex, &hdr.ack_futex, FUTEX_WAIT, seen, &ts, nullptr, 0);
-        if (can_register) shm::fetch_add_acq_rel(waiters, static_cast<std::uint32_t>(-1));
+        auto slice = std::min<std::chrono::nanoseconds>(deadline - now, registry ? std::chrono::milliseconds(20)
+                                                                                 : std::chrono::milliseconds(1));
+        (void)shm::ack_wait::sleep(hdr, registry, ticket, slice, pred);
         if (pred()) return {};
         ck.session->heal();
         ck.session->kick_engine();

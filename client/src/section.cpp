@@ -1,6 +1,8 @@
 #include "ckpt/client/section.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/section_lock.hpp"
 #include "internal.hpp"
 
 #include <sched.h>
@@ -12,8 +14,6 @@ namespace ckpt::client {
 using namespace ckpt::shm;
 
 namespace {
-constexpr std::uint32_t kOwnerEngine = 0xFFFF; // engine fences a section it deletes (see engine)
-
 Failure deleted(const std::string& id) {
     return fail(Error::kNotExist, "section " + detail::printable_id(id) + " was deleted");
 }
@@ -92,12 +92,11 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
     SectionControl& ctl = ck.data.control(slot_);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        std::uint64_t lock = load_acquire(ctl.lock);
+        std::uint64_t lock = section_lock::load(ctl);
         if (load_acquire(desc.generation) != generation_) return deleted(id_);
         if (lock_held(lock)) {
-            std::uint32_t owner = lock_owner(lock);
-            if (owner == kOwnerEngine) return deleted(id_);
-            if (owner == ck.writer + 1)
+            if (section_lock::fenced(lock)) return deleted(id_);
+            if (lock_owner(lock) == ck.writer + 1)
                 return fail(Error::kBusy, "section " + detail::printable_id(id_) +
                                               " is already in a write transaction of this process");
             // Another process writes it: wait for its commit (or the engine's rollback if it died).
@@ -107,7 +106,7 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
                 return fail(Error::kTimeout,
                             "section " + detail::printable_id(id_) + " stayed locked by another writer");
             CKPT_TRY(detail::wait_for(
-                ck, [&] { return load_acquire(ctl.lock) != lock; }, left, "the other writer's commit"));
+                ck, [&] { return section_lock::load(ctl) != lock; }, left, "the other writer's commit"));
             continue;
         }
         // The engine must hold this section's last commit before we change it again: that copy
@@ -120,7 +119,7 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
                 return fail(Error::kTimeout, "ckptd has not captured the previous commit of section " +
                                                  detail::printable_id(id_) + " (is the engine running?)");
             CKPT_TRY(detail::wait_for(
-                ck, [&] { return load_acquire(desc.captured_seq) == seq || load_acquire(ctl.lock) != lock; }, left,
+                ck, [&] { return load_acquire(desc.captured_seq) == seq || section_lock::load(ctl) != lock; }, left,
                 "capture of the previous commit"));
             continue;
         }
@@ -135,10 +134,10 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
             CKPT_TRY(replication_allows_write(ck, std::max(left, std::chrono::milliseconds(0))));
             continue; // the window opened while we waited: look at the section again
         }
-        if (compare_exchange_acquire(ctl.lock, lock, make_lock(seq + 1, ck.writer + 1))) {
-            fence_release();                                    // the odd sequence is visible before any byte changes
+        const std::uint64_t seen = lock;
+        if (section_lock::try_begin(ctl, lock, ck.writer)) {
             if (load_acquire(desc.generation) != generation_) { // deleted and reused meanwhile
-                store_release(ctl.lock, lock);
+                section_lock::give_back(ctl, seen);
                 return deleted(id_);
             }
             WriteTx tx;
@@ -191,13 +190,13 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
                                         "' is open write-only: reading needs the READ open flag");
     const SectionDesc& desc = ck.meta.desc(slot_);
     const SectionControl& ctl = ck.data.control(slot_);
-    std::uint64_t lock = load_acquire(ctl.lock);
+    std::uint64_t lock = section_lock::load(ctl);
     if (lock_held(lock)) {
-        if (lock_owner(lock) == kOwnerEngine) return deleted(id_);
+        if (section_lock::fenced(lock)) return deleted(id_);
         // A writer is inside a transaction; wait for its commit (or the engine's rollback).
         CKPT_TRY(detail::wait_for(
-            ck, [&] { return !lock_held(load_acquire(ctl.lock)); }, timeout, "a consistent state"));
-        lock = load_acquire(ctl.lock);
+            ck, [&] { return !lock_held(section_lock::load(ctl)); }, timeout, "a consistent state"));
+        lock = section_lock::load(ctl);
         if (lock_held(lock))
             return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
     }
@@ -214,8 +213,7 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
 }
 
 bool Section::end_read(const ReadSnapshot& s) const {
-    fence_acquire(); // the copy happened before we look at the sequence again
-    return load_relaxed(ck_->data.control(slot_).lock) == s.lock;
+    return section_lock::unchanged(ck_->data.control(slot_), s.lock);
 }
 
 Result<std::size_t> Section::read(std::size_t offset, std::span<std::byte> out) const {
@@ -235,7 +233,7 @@ std::size_t Section::size() const {
 }
 
 std::uint64_t Section::sequence() const {
-    return ck_ ? lock_seq(load_acquire(ck_->data.control(slot_).lock)) & ~1ull : 0;
+    return ck_ ? lock_seq(section_lock::load(ck_->data.control(slot_))) & ~1ull : 0;
 }
 
 std::uint64_t Section::acked_sequence() const {
@@ -356,10 +354,9 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     }
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
-    store_relaxed(ctl.dirty_first, dirty_first_); // the engine scans only these blocks
-    store_relaxed(ctl.dirty_last, dirty_last_);
+    dirty_bitmap::publish_range(ctl, dirty_first_, dirty_last_); // the engine scans only these blocks
     const std::uint64_t committed = seq_ + 1;
-    store_release(ctl.lock, make_lock(committed, 0)); // publish: readers now see this state
+    section_lock::publish(ctl, committed); // readers now see this state
     open_ = false;
     ck.data.ring_doorbell(slot_);
     ck.session->kick_engine();

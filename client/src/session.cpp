@@ -2,6 +2,7 @@
 #include "internal.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/doorbell.hpp"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -138,9 +139,7 @@ bool SessionCore::engine_gone() const {
 }
 
 void SessionCore::kick_engine() const {
-    // Pairs with the engine's seq_cst store of engine_sleeping before its last look at doorbells.
-    shm::fence_seq_cst();
-    if (node && shm::load_relaxed(node->engine_sleeping) != 0 && kick.valid()) {
+    if (node && kick.valid() && shm::doorbell::engine_asleep(*node)) {
         std::uint64_t one = 1;
         [[maybe_unused]] auto r = ::write(kick.get(), &one, sizeof one);
     }

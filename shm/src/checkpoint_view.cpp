@@ -1,5 +1,8 @@
 #include "ckpt/shm/checkpoint_view.hpp"
 
+#include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/doorbell.hpp"
+
 #include <xxhash.h>
 
 #include <sched.h>
@@ -255,28 +258,14 @@ std::span<std::byte> DataView::section_bytes(const SectionInfo& info) const {
 void DataView::mark_dirty(const SectionInfo& info, std::uint64_t offset, std::uint64_t len) const {
     if (len == 0) return;
     CKPT_ENFORCE(offset <= info.capacity && len <= info.capacity - offset, "dirty range outside the section");
-    std::uint64_t first = (info.data_offset + offset) / block_size_;
-    std::uint64_t last = (info.data_offset + offset + len - 1) / block_size_;
-    std::uint64_t* words = dirty_words();
-    for (std::uint64_t b = first; b <= last;) {
-        std::uint64_t w = b / 64, bit = b % 64;
-        std::uint64_t n = std::min<std::uint64_t>(64 - bit, last - b + 1);
-        std::uint64_t mask = (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit;
-        // Plain read first: re-dirtying a hot block must not bounce the line with an atomic RMW.
-        if ((load_relaxed(words[w]) & mask) != mask)
-            std::atomic_ref<std::uint64_t>(words[w]).fetch_or(mask, std::memory_order_relaxed);
-        b += n;
-    }
+    const std::uint64_t first = (info.data_offset + offset) / block_size_;
+    const std::uint64_t last = (info.data_offset + offset + len - 1) / block_size_;
+    dirty_bitmap::mark(dirty_words(), first, last - first + 1);
 }
 
 void DataView::ring_doorbell(std::uint32_t slot) const {
     CKPT_ENFORCE(slot < max_sections_, "section slot out of range");
-    // Unconditional RMWs: skipping a bit that looks already set could race with the engine's
-    // exchange of that word and leave this commit announced by nobody. Each RMW is a full barrier
-    // on x86, so the engine that consumes a bit sees the commit's lock store before it.
-    fetch_or_release(pending_words()[slot / 64], 1ull << (slot % 64));
-    fetch_or_release(summary_words()[slot / 4096], 1ull << ((slot / 64) % 64));
-    exchange_acq_rel(hdr_->pending_any, 1u);
+    doorbell::ring({hdr_, summary_words(), pending_words(), layout_.summary_words, layout_.pending_words}, slot);
 }
 
 Result<const NodeHeader*> attach_node(const std::byte* base, std::uint64_t size) {

@@ -37,13 +37,18 @@
 # decision (to our promote action starting), our promotion (the promote action), the application
 # (promote's end to its first acknowledged commit), total (kill to that commit).
 #
-# Usage: failover.sh BUILD_DIR [--nodes 2|3] [--transport memif|udp] [--token MS]
+# --replicas N (ckptd's `replicas`, issue 12's replica count): each checkpoint keeps its active copy
+# and N-1 standbys. A round is then ready when exactly N-1 unpromoted nodes are in sync and the
+# others hold no promotion score; losing a node of the set brings a replica up on another node.
+# The final checksums cover the promoted node and its in-sync standbys.
+#
+# Usage: failover.sh BUILD_DIR [--nodes 2|3] [--transport memif|udp] [--token MS] [--replicas N]
 #                    [--kill app|ckptd|app+ckptd|node|partition|stop] [--rounds N] [--timeline FILE] [--demo]
 # --timeline appends "scenario nodes token round detect_ms decide_ms promote_ms app_ms total_ms".
 # --demo prints the narrative of README's first command instead of one line per round.
 set -euo pipefail
 build=$1; shift
-nodes=2 transport="" token=1000 kill=ckptd rounds=1 timeline="" demo=0
+nodes=2 transport="" token=1000 kill=ckptd rounds=1 timeline="" demo=0 replicas=0
 while [ $# -gt 0 ]; do
     case $1 in
     --nodes) nodes=$2; shift ;;
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     --token) token=$2; shift ;;
     --kill) kill=$2; shift ;;
     --rounds) rounds=$2; shift ;;
+    --replicas) replicas=$2; shift ;;
     --timeline) timeline=$2; shift ;;
     --demo) demo=1 ;;
     *) echo "failover.sh: unknown option $1" >&2; exit 64 ;;
@@ -60,6 +66,7 @@ done
 [ -n "$transport" ] || transport=$([ "$nodes" = 2 ] && echo memif || echo udp)
 HC_TOKEN_MS=$token
 HC_TRANSPORT=$transport
+[ "$replicas" = 0 ] || HC_CKPTD_EXTRA="replicas = $replicas"
 . "$(dirname "$0")/lib.sh"
 trap 'hc_cleanup' EXIT
 trap 'echo "failover: interrupted"; exit 130' INT TERM
@@ -81,18 +88,30 @@ score_of() { hc_exec "$(hc_any_node)" crm_attribute -q -N "$1" -n master-ckptd -
 acked_count() { app_log | grep -c ': acked ' || true; }
 
 # Settled, the application committing, and every unpromoted node in sync (the active gave it
-# its score): a failure now must not lose anything.
+# its score), or with --replicas exactly N-1 of them and none other promotable: a failure now
+# must not lose anything.
 wait_ready() { # SECONDS
-    local end=$(($(date +%s) + $1)) p n ok c0
+    local end=$(($(date +%s) + $1)) p n ok c0 live in_sync other
     while [ "$(date +%s)" -lt "$end" ]; do
         if hc_settled; then
             p=$(hc_promoted)
-            ok=1
+            live=0 in_sync=0 other=0
             for n in $(seq 1 "$nodes"); do
                 [ "$(hc_name "$n")" = "$p" ] && continue
                 kill -0 "${HC_HOLDER[$n]:-0}" 2>/dev/null || continue
-                [ "$(score_of "$(hc_name "$n")")" = 100 ] || ok=0
+                live=$((live + 1))
+                case $(score_of "$(hc_name "$n")") in
+                100) in_sync=$((in_sync + 1)) ;;
+                "") ;;
+                *) other=$((other + 1)) ;;
+                esac
             done
+            ok=0
+            if [ "$replicas" = 0 ]; then
+                [ "$in_sync" = "$live" ] && ok=1
+            else
+                [ "$in_sync" = "$((replicas - 1 < live ? replicas - 1 : live))" ] && [ "$other" = 0 ] && ok=1
+            fi
             if [ $ok = 1 ]; then
                 c0=$(acked_count)
                 sleep 0.3
@@ -153,7 +172,11 @@ for round in $(seq 1 "$rounds"); do
         say "$victim: promoted; the application (pid $(hc_pid_of "$v" ckpt_demo)) has acknowledged up to $acked_before (each one applied on every standby)"
         for n in $(seq 1 "$nodes"); do
             [ "$n" = "$v" ] && continue
-            say "$(hc_name "$n"): unpromoted, in sync, promotion score $(score_of "$(hc_name "$n")")"
+            if [ -n "$(score_of "$(hc_name "$n")")" ]; then
+                say "$(hc_name "$n"): unpromoted, in sync, promotion score $(score_of "$(hc_name "$n")")"
+            else
+                say "$(hc_name "$n"): unpromoted, outside the replica set (replicas = $replicas), not promotable"
+            fi
         done
     }
     t0=$(date +%s%N)
@@ -257,14 +280,22 @@ print(lost, gaps, top)
 ') || hc_die "cannot read the application log"
 read -r lost gaps top <<< "$check"
 
-# Quiesce: stop the application, let every standby catch up, compare every node's state.
+# Quiesce: stop the application, let every standby catch up, compare every node's state (with
+# --replicas, the replica set's: the promoted node and the nodes it declared in sync).
 p=$(hc_promoted)
+holders=""
+for n in $(seq 1 "$nodes"); do
+    if [ "$(hc_name "$n")" = "$p" ] || [ "$replicas" = 0 ] || [ "$(score_of "$(hc_name "$n")")" = 100 ]; then
+        holders="$holders $n"
+    fi
+done
+[ "$replicas" = 0 ] || echo "replica set (replicas = $replicas):$(for n in $holders; do printf ' %s' "$(hc_name "$n")"; done)"
 hc_exec "$(node_num "$p")" crm_resource -r app --meta -p target-role -v Stopped > /dev/null 2>&1
 for _ in $(seq 300); do [ -z "$(hc_roles | awk '$1 == "app"')" ] && break; sleep 0.1; done
 sums=""
 for attempt in $(seq 100); do
     sums=""
-    for n in $(seq 1 "$nodes"); do
+    for n in $holders; do
         s=$(hc_exec "$n" "$HC_BUILD/tools/ckptctl/ckptctl" --socket /run/hotspare/ckptd.sock dump demo-counter '' --raw 2>/dev/null |
             sha256sum | cut -c1-16)
         sums="$sums $(hc_name "$n")=$s"

@@ -37,6 +37,7 @@ HC_SANITIZE=${HC_SANITIZE:-none}
 HC_TOKEN_MS=${HC_TOKEN_MS:-1000}
 HC_TRANSPORT=${HC_TRANSPORT:-udp}
 HC_SUBNET=${HC_SUBNET:-10.213.0}
+HC_CKPTD_EXTRA=${HC_CKPTD_EXTRA:-} # more lines for every node's ckptd.conf
 HC_APP=""
 HC_APP_LOG=""
 
@@ -191,6 +192,7 @@ peer_timeout_ms = 1000
 auth_key_file = /etc/hotspare/cluster.key
 fence_peer_command = $HC_SRC/packaging/ocf/hotspare-fence-peer
 EOF
+    [ -z "${HC_CKPTD_EXTRA:-}" ] || echo "$HC_CKPTD_EXTRA"
     if [ "$HC_TRANSPORT" = udp ]; then
         echo "transport = udp"
         echo "ip = $HC_SUBNET.$n"

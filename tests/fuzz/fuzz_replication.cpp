@@ -15,8 +15,7 @@
 // engines survive whatever an authenticated peer sends.
 #include "ckpt/net/frame_auth.hpp"
 #include "ckpt/net/wire_format.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
@@ -33,8 +32,6 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
 FrameAuth& cluster_auth() {
     static FrameAuth* a = [] {
         auto* x = new FrameAuth;
@@ -44,58 +41,17 @@ FrameAuth& cluster_auth() {
     return *a;
 }
 
-struct Pair {
-    std::int64_t now = 1'000 * kMs;
-    MemoryCarrier *wire_a = nullptr, *wire_b = nullptr;
-    std::unique_ptr<InProcessNode> a, b;
-    std::shared_ptr<Checkpoint> active;
-    std::uint32_t slot = 0, writer = 0;
-
-    InProcessNode& node(std::uint16_t id) { return id == 1 ? *a : *b; }
-    MemoryCarrier& wire_to(std::uint16_t id) { return id == 1 ? *wire_a : *wire_b; }
-
-    void step(int turns = 1, std::int64_t dt = kMs / 10) {
-        for (int i = 0; i < turns; ++i) {
-            a->step();
-            b->step();
-            now += dt;
-        }
+/// Node 1 active for a synchronous checkpoint, node 2 holding its replica, both wires recorded.
+struct Pair : InProcessPair {
+    void turns(int n, std::int64_t dt = kMs / 10) {
+        for (int i = 0; i < n; ++i) step(dt);
     }
-    template <class F>
-    bool run_until(F done, int turns) {
-        for (int i = 0; i < turns; ++i) {
-            if (done()) return true;
-            step();
-        }
-        return done();
-    }
-
     bool start() {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_a = ca.get();
-        wire_b = cb.get();
-        wire_a->record(true);
-        wire_b->record(true);
-        a = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ca), now);
-        b = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(cb), now);
-        if (!run_until([&] { return a->link().is_up(2) && b->link().is_up(1); }, 2000)) return false;
-        CheckpointAttributes attrs;
-        attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-        attrs.checkpoint_size = 64 * 1024;
-        attrs.max_sections = 4;
-        attrs.max_section_size = 16 * 1024;
-        attrs.block_size = 256;
-        active = a->create("fz", attrs);
-        if (!active) return false;
-        auto created = active->create_section(bytes_of("s"), false, kTimeEnd, 8192, {});
-        if (!created.ok()) return false;
-        slot = created->slot;
-        auto w = active->attach_writer(::getpid(), process_start_time(::getpid()));
-        if (!w.ok()) return false;
-        writer = *w;
-        write_section(*active, writer, slot, 0, bytes_of("genuine"));
-        const std::uint64_t seq = seq_of(*active, slot);
-        return run_until([&] { return acked_of(*active, slot) >= seq; }, 2000);
+        Options o;
+        o.record_a = o.record_b = true;
+        o.link_up_ms = 200;
+        if (!start_pair(std::move(o)) || !create_replicated("fz", pair_attrs(), 8192, 200)) return false;
+        return acked(commit(0, bytes_of("genuine")), 200);
     }
 };
 
@@ -151,7 +107,7 @@ void run(FuzzedDataProvider& in) {
     while (in.remaining_bytes() > 0 && ops++ < 64) {
         const std::uint8_t op = in.ConsumeIntegral<std::uint8_t>();
         const std::uint16_t dst = (op & 1) ? 2 : 1, src = dst == 1 ? 2 : 1;
-        const std::uint64_t epoch = p.active->epoch();
+        const std::uint64_t epoch = p.active_->epoch();
         switch ((op >> 1) % 8) {
         case 0: { // a sequenced body through the genuine sender's stream
             const FrameType t = kSequenced[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSequenced) - 1)];
@@ -195,20 +151,25 @@ void run(FuzzedDataProvider& in) {
             break;
         }
         case 4: { // the writer commits
-            if (!p.active->meta().info(p.slot)) break;
+            if (!p.active_->meta().info(p.slot_)) break;
             const auto off = in.ConsumeIntegralInRange<std::uint64_t>(0, 8000);
             auto bytes = in.ConsumeBytes<std::byte>(in.ConsumeIntegralInRange<std::size_t>(1, 192));
             if (bytes.empty() || off + bytes.size() > 8192) break;
-            if (shm::lock_held(shm::load_acquire(p.active->data().control(p.slot).lock))) break; // a write left open
+<<<<<<< HEAD
+            if (shm::lock_held(shm::load_acquire(p.active_->data().control(p.slot_).lock))) break; // a write left open
+            write_section(*p.active_, p.writer_, p.slot_, off, bytes, in.ConsumeIntegralInRange<int>(0, 15) != 0);
+=======
+            if (shm::lock_held(shm::section_lock::load(p.active->data().control(p.slot)))) break; // a write left open
             write_section(*p.active, p.writer, p.slot, off, bytes, in.ConsumeIntegralInRange<int>(0, 15) != 0);
+>>>>>>> shm
             break;
         }
         case 5: { // a section created or deleted on the active
             const std::string id = "x" + std::to_string(in.ConsumeIntegralInRange<int>(0, 3));
             if (in.ConsumeBool())
-                (void)p.active->create_section(bytes_of(id), false, kTimeEnd, 1024, {});
+                (void)p.active_->create_section(bytes_of(id), false, kTimeEnd, 1024, {});
             else
-                (void)p.active->delete_section(bytes_of(id));
+                (void)p.active_->delete_section(bytes_of(id));
             break;
         }
         case 6: { // the operator promotes or demotes, on either node
@@ -221,12 +182,12 @@ void run(FuzzedDataProvider& in) {
             break;
         }
         default: // time passes: a few turns, or a jump past timeouts and retransmissions
-            p.step(in.ConsumeIntegralInRange<int>(1, 40), in.ConsumeBool() ? kMs / 10 : 50 * kMs);
+            p.turns(in.ConsumeIntegralInRange<int>(1, 40), in.ConsumeBool() ? kMs / 10 : 50 * kMs);
             break;
         }
-        p.step(3);
+        p.turns(3);
     }
-    p.step(400); // settle: whatever was queued is sent, acknowledged, retransmitted or refused
+    p.turns(400); // settle: whatever was queued is sent, acknowledged, retransmitted or refused
 }
 
 } // namespace

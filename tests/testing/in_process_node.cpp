@@ -1,6 +1,8 @@
 #include "in_process_node.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/section_lock.hpp"
 
 #include <gtest/gtest.h>
 
@@ -134,8 +136,9 @@ void write_section(Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std:
     const auto info = c.meta().info(slot);
     if (!info) return;
     SectionControl& ctl = c.data().control(slot);
-    const std::uint64_t seq = lock_seq(load_acquire(ctl.lock));
-    store_release(ctl.lock, make_lock(seq + 1, writer + 1));
+    std::uint64_t lock = section_lock::load(ctl);
+    const std::uint64_t seq = lock_seq(lock);
+    (void)section_lock::try_begin(ctl, lock, writer); // single-threaded: succeeds on the word just loaded
     std::memcpy(c.data().section_bytes(*info).data() + offset, bytes.data(), bytes.size());
     c.data().mark_dirty(*info, offset, bytes.size());
     if (!commit) return;
@@ -143,9 +146,8 @@ void write_section(Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std:
     const std::uint64_t size = std::max<std::uint64_t>(load_relaxed(ctl.size), offset + bytes.size());
     store_relaxed(ctl.size, size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, offset / bs);
-    store_relaxed(ctl.dirty_last, (offset + bytes.size() - 1) / bs);
-    store_release(ctl.lock, make_lock(seq + 2, 0));
+    dirty_bitmap::publish_range(ctl, offset / bs, (offset + bytes.size() - 1) / bs);
+    section_lock::publish(ctl, seq + 2);
     c.data().ring_doorbell(slot);
 }
 

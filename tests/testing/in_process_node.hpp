@@ -7,6 +7,7 @@
 #include "bytes.hpp"
 #include "ckpt/common/attributes.hpp"
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/section_lock.hpp"
 #include "link/peer_link.hpp"
 #include "replication/replicator.hpp"
 #include "store/checkpoint.hpp"
@@ -96,7 +97,7 @@ void write_section(engine::Checkpoint& c, std::uint32_t writer, std::uint32_t sl
 std::vector<std::byte> section_bytes(const engine::Checkpoint& c, std::uint32_t slot);
 /// The section's commit sequence (its lock word's, even when no write is open).
 inline std::uint64_t seq_of(const engine::Checkpoint& c, std::uint32_t slot) {
-    return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
+    return shm::lock_seq(shm::section_lock::load(c.data().control(slot)));
 }
 /// The sequence every required standby acknowledged.
 inline std::uint64_t acked_of(const engine::Checkpoint& c, std::uint32_t slot) {

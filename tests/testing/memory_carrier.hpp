@@ -1,12 +1,15 @@
 #pragma once
-// Two carriers joined in memory: what one sends, the other receives, in order, with no loss (wrap
-// either end in net::FaultShim for loss, duplication, reordering, corruption and delay). No thread,
-// no clock, no root: the in-process replication tests run two engines' links over a pair of these.
+// Carriers joined in memory: what one sends, the other receives, in order, with no loss (wrap
+// either end in net::FaultShim for loss, duplication, reordering, corruption and delay). A pair
+// delivers everything to the other end; a mesh of three or more routes each frame by its
+// destination MAC (net::node_mac), as a switch would. No thread, no clock, no root: the
+// in-process replication tests run engines' links over these.
 #include "ckpt/net/transport.hpp"
 
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace ckpt::testing {
@@ -16,6 +19,9 @@ public:
     /// A connected pair: frames sent on .first arrive on .second and the other way round.
     static std::pair<std::unique_ptr<MemoryCarrier>, std::unique_ptr<MemoryCarrier>> pair(std::uint16_t node_a,
                                                                                           std::uint16_t node_b);
+    /// One end per node, joined by a switch: a frame goes to the end whose node_mac() it is
+    /// addressed to (every other end for a MAC that is none of theirs).
+    static std::vector<std::unique_ptr<MemoryCarrier>> mesh(const std::vector<std::uint16_t>& nodes);
 
     bool send(std::span<const std::byte> frame) override;
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override;
@@ -24,10 +30,12 @@ public:
     std::string describe() const override { return "memory"; }
     net::TransportStats stats() const override { return stats_; }
 
-    /// Frames sent from this end that the other end has not received yet.
-    std::size_t queued_at_peer() const { return wire_->lane[1 - end_].size(); }
+    /// Frames sent to the other ends that they have not received yet.
+    std::size_t queued_at_peer() const;
     /// While cut, frames sent either way are lost (a partition).
     void cut(bool on) { wire_->cut = on; }
+    /// While isolated, frames to and from this end are lost (its node cut off from all others).
+    void isolate(bool on) { wire_->isolated[end_] = on; }
     /// Frames an attacker on the wire puts in front of this end (delivered before what is queued).
     void inject(std::vector<std::byte> frame) { wire_->lane[end_].push_front(std::move(frame)); }
     /// A copy of every frame delivered to this end from now on (an attacker recording the wire).
@@ -41,10 +49,15 @@ public:
 
 private:
     struct Wire {
-        std::deque<std::vector<std::byte>> lane[2]; ///< lane[i]: frames for end i
+        explicit Wire(std::vector<std::uint16_t> n)
+            : nodes(std::move(n)), lane(nodes.size()), isolated(nodes.size()), recording(nodes.size()),
+              recorded(nodes.size()) {}
+        std::vector<std::uint16_t> nodes;                     ///< nodes[i]: end i's node
+        std::vector<std::deque<std::vector<std::byte>>> lane; ///< lane[i]: frames for end i
         bool cut = false;
-        bool recording[2] = {false, false};
-        std::vector<std::vector<std::byte>> recorded[2];
+        std::vector<bool> isolated;
+        std::vector<bool> recording;
+        std::vector<std::vector<std::vector<std::byte>>> recorded;
     };
     MemoryCarrier(std::shared_ptr<Wire> w, int end, std::uint16_t node) : wire_(std::move(w)), end_(end), node_(node) {}
     std::shared_ptr<Wire> wire_;

@@ -12,8 +12,7 @@
 // Behaviour only: counts, states and bounds, never a time.
 #include "ckpt/net/frame_auth.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
 
@@ -30,14 +29,11 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
 /// A carrier whose sends cost time on the shared clock (`ps_per_byte` picoseconds per byte, the
 /// link's serialisation) and whose TX ring holds `ring` frames not yet taken by the other end.
 class CostlyCarrier final : public Transport {
 public:
-    CostlyCarrier(std::unique_ptr<MemoryCarrier> inner, std::int64_t& now, std::int64_t ps_per_byte,
-                  std::size_t ring)
+    CostlyCarrier(std::unique_ptr<MemoryCarrier> inner, std::int64_t& now, std::int64_t ps_per_byte, std::size_t ring)
         : inner_(std::move(inner)), now_(now), ps_per_byte_(ps_per_byte), ring_(ring) {}
     bool send(std::span<const std::byte> frame) override {
         if (inner_->queued_at_peer() >= ring_) {
@@ -61,39 +57,25 @@ private:
     std::size_t ring_;
 };
 
-class BoundedTurns : public ::testing::Test {
+class BoundedTurns : public ::testing::Test, protected InProcessPair {
 protected:
     void start(LinkConfig base_a = {}, LinkConfig base_b = {}, std::int64_t ps_per_byte = 0,
                std::size_t ring = ~std::size_t{0}) {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_a_ = ca.get();
-        wire_b_ = cb.get();
-        wire_b_->record(true); // what node 1 sends node 2 (the ANNOUNCE's wire id)
-        std::unique_ptr<Transport> ta, tb;
-        if (ps_per_byte > 0) {
-            auto xa = std::make_unique<CostlyCarrier>(std::move(ca), now_, ps_per_byte, ring);
-            auto xb = std::make_unique<CostlyCarrier>(std::move(cb), now_, ps_per_byte, ring);
-            costly_a_ = xa.get();
-            ta = std::move(xa);
-            tb = std::move(xb);
-        } else {
-            ta = std::move(ca);
-            tb = std::move(cb);
-        }
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ta), now_, base_a);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(tb), now_, base_b);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }));
+        Options o;
+        o.link_a = base_a;
+        o.link_b = base_b;
+        o.record_b = true; // what node 1 sends node 2 (the ANNOUNCE's wire id)
+        if (ps_per_byte > 0)
+            o.wrap = [&](std::unique_ptr<MemoryCarrier> c, std::uint16_t node) -> std::unique_ptr<Transport> {
+                auto x = std::make_unique<CostlyCarrier>(std::move(c), now_, ps_per_byte, ring);
+                if (node == 1) costly_a_ = x.get();
+                return x;
+            };
+        ASSERT_TRUE(start_pair(std::move(o))) << failure_;
     }
     /// Steps both nodes (100 us of the clock a turn, plus what the carriers charge) until `done`.
-    bool run_until(const std::function<bool()>& done, int limit_turns = 50'000) {
-        for (int i = 0; i < limit_turns; ++i) {
-            if (done()) return true;
-            a_->step();
-            if (each_step_) each_step_();
-            b_->step();
-            now_ += kMs / 10;
-        }
-        return done();
+    bool run_until(const std::function<bool()>& done, long limit_turns = 50'000) {
+        return run_turns(done, limit_turns);
     }
     static bool went_down(const InProcessNode& n) {
         for (const auto& e : n.events())
@@ -131,7 +113,8 @@ protected:
         writer_ = *w;
         slots_.clear();
         for (std::uint32_t i = 0; i < sections; ++i) {
-            auto created = active_->create_section(bytes_of("s" + std::to_string(i)), false, kTimeEnd, section_size, {});
+            auto created =
+                active_->create_section(bytes_of("s" + std::to_string(i)), false, kTimeEnd, section_size, {});
             ASSERT_TRUE(created.ok()) << created.message();
             slots_.push_back(created->slot);
         }
@@ -160,14 +143,8 @@ protected:
         return true;
     }
 
-    std::int64_t now_ = 1'000 * kMs;
-    MemoryCarrier *wire_a_ = nullptr, *wire_b_ = nullptr;
     CostlyCarrier* costly_a_ = nullptr;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_, standby_;
     std::vector<std::uint32_t> slots_;
-    std::uint32_t writer_ = 0;
-    std::function<void()> each_step_;
 };
 
 // 256 MiB of asynchronous 1 MiB commits, 16 in flight, over a link where a full window of jumbo
@@ -275,8 +252,10 @@ TEST_F(BoundedTurns, AResyncOfScatteredBlocksCostsAtMostATenthMoreThanTheChanged
     const auto held = section_bytes(*standby_, slots_[0]);
     ASSERT_GT(committed.size(), 17u);
     ASSERT_GT(held.size(), 17u) << "same object " << (b_->find("scattered") == standby_) << " state "
-                                << standby_->section_state(slots_[0]).has_value() << " role " << int(standby_->role()) << " A size " << section_bytes(*active_, slots_[0]).size() << " B size " << standby_->section_state(slots_[0])->size
-                                << " events " << (b_->events().empty() ? "" : b_->events().back()) << " log "
+                                << standby_->section_state(slots_[0]).has_value() << " role " << int(standby_->role())
+                                << " A size " << section_bytes(*active_, slots_[0]).size() << " B size "
+                                << standby_->section_state(slots_[0])->size << " events "
+                                << (b_->events().empty() ? "" : b_->events().back()) << " log "
                                 << (b_->log().empty() ? "" : b_->log().back());
     ASSERT_EQ(committed[17], std::byte{0xEE}) << "captured into the committed copy";
     ASSERT_NE(held[17], std::byte{0xEE}) << "the standby is away";
@@ -286,7 +265,8 @@ TEST_F(BoundedTurns, AResyncOfScatteredBlocksCostsAtMostATenthMoreThanTheChanged
         const auto m = a_->replicator().members_of(*active_);
         return a_->replicator().counters().resyncs > before.resyncs && !m.empty() &&
                std::string(m[0].state) == "in-sync" && standby_holds_everything();
-    })) << "resyncs " << a_->replicator().counters().resyncs << " (before " << before.resyncs << "), state "
+    })) << "resyncs "
+        << a_->replicator().counters().resyncs << " (before " << before.resyncs << "), state "
         << (a_->replicator().members_of(*active_).empty() ? "none" : a_->replicator().members_of(*active_)[0].state)
         << ", up " << a_->link().is_up(2) << b_->link().is_up(1) << ", bad commits on 2 "
         << b_->replicator().counters().bad_commits << ", slot 0 seq " << seq_of(*active_, slots_[0]) << "/"
@@ -349,8 +329,8 @@ TEST_F(BoundedTurns, AnAnnounceOverTheLimitsIsRefusedWithReasonSix) {
         b_->link().flush(now_);
     };
     const auto refused0 = b_->replicator().counters().refusals_received;
-    announce("huge", std::uint64_t{1} << 40, 4);           // 1 TiB: valid attributes, over 64 GiB
-    announce("many", std::uint64_t{1} << 30, 1u << 24);    // 2^24 slots: valid, over 2^20
+    announce("huge", std::uint64_t{1} << 40, 4);        // 1 TiB: valid attributes, over 64 GiB
+    announce("many", std::uint64_t{1} << 30, 1u << 24); // 2^24 slots: valid, over 2^20
     run_until([] { return false; }, 50);
     EXPECT_EQ(a_->find("huge"), nullptr);
     EXPECT_EQ(a_->find("many"), nullptr);
@@ -377,13 +357,7 @@ TEST_F(BoundedTurns, AConfiguredReplicaBoundRefusesAGenuineAnnounceAndTheActiveS
     LinkConfig small;
     small.replica_max_bytes = 32 * 1024;
     start({}, small);
-    CheckpointAttributes attrs;
-    attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-    attrs.checkpoint_size = 64 * 1024;
-    attrs.max_sections = 4;
-    attrs.max_section_size = 16 * 1024;
-    attrs.block_size = 256;
-    active_ = a_->create("bounded", attrs);
+    active_ = a_->create("bounded", pair_attrs());
     ASSERT_TRUE(active_);
     ASSERT_TRUE(run_until([&] { return a_->logged("replica over this node's limits"); }));
     EXPECT_EQ(b_->find("bounded"), nullptr);

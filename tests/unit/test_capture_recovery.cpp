@@ -55,7 +55,7 @@ TEST_F(CaptureRecovery, ADoorbellCommitIsCapturedIntoTheShadow) {
     EXPECT_EQ(committed(12), "first commit");
     EXPECT_EQ(ckpt_->counters().captures, 1u);
     EXPECT_EQ(shm::load_acquire(ckpt_->meta().desc(slot_).captured_seq),
-              shm::lock_seq(shm::load_acquire(ckpt_->data().control(slot_).lock)));
+              shm::lock_seq(shm::section_lock::load(ckpt_->data().control(slot_))));
     EXPECT_EQ(ckpt_->poll_commits(), 0u) << "nothing new";
 }
 
@@ -75,7 +75,7 @@ TEST_F(CaptureRecovery, AWriterThatDiesMidWriteIsRolledBack) {
     write_section(*ckpt_, writer_, slot_, 0, bytes_of("TORN WRITE....."), false); // killed here
     ckpt_->release_writer(writer_);
     EXPECT_EQ(text(15), "committed state");
-    EXPECT_FALSE(shm::lock_held(shm::load_acquire(ckpt_->data().control(slot_).lock)));
+    EXPECT_FALSE(shm::lock_held(shm::section_lock::load(ckpt_->data().control(slot_))));
     EXPECT_EQ(ckpt_->counters().rollbacks, 1u);
 }
 

@@ -151,6 +151,22 @@ TEST(Config, RetransmitFloorAndReplicaLimits) {
     }
 }
 
+// replicas: this node's copy and replicas - 1 standbys per checkpoint (issue 12's replica count).
+TEST(Config, ReplicaCount) {
+    Config d;
+    EXPECT_EQ(d.link.replicas, 0u) << "default: one replica on every configured peer";
+    Config c;
+    ASSERT_EQ(parse({"transport=udp", "peers=2,3", "replicas=2"}, c), "");
+    EXPECT_EQ(c.link.replicas, 2u);
+    ASSERT_EQ(parse({"transport=udp", "peers=2,3", "replicas=3"}), "");
+    for (const char* bad : {"replicas=1", "replicas=-1", "replicas=two", "replicas=65536"}) {
+        const std::string e = parse({"transport=udp", "peers=2,3", bad});
+        EXPECT_NE(e.find("replicas"), std::string::npos) << bad << ": " << e;
+    }
+    const std::string e = parse({"transport=udp", "peers=2,3", "replicas=4"});
+    EXPECT_NE(e.find("replicas = 4 needs 3 peers, and peers lists 2"), std::string::npos) << e;
+}
+
 // Crash points (engine/src/crash/crash_points.hpp) are armed from the environment only; a
 // malformed value stops ckptd with the value and what was expected.
 TEST(CrashPointEnvironment, ParsedWithClearErrors) {

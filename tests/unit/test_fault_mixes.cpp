@@ -9,8 +9,7 @@
 // CKPT_FAULT_MIX_SECONDS (default 5) sets the simulated length of the mix; tests/soak runs 60.
 #include "ckpt/net/fault_shim.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,8 +25,6 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
 /// Frames refused for their integrity: the tag failed, or the key id was not one this node holds.
 std::uint64_t bad_tag(const PeerLink& l) {
     return l.counters().rejected[static_cast<std::size_t>(net::Reject::kBadHash)] +
@@ -42,52 +39,34 @@ std::uint64_t rejected(const PeerLink& l) {
     return n;
 }
 
-class FaultMix : public ::testing::Test {
+class FaultMix : public ::testing::Test, protected InProcessPair {
 protected:
     void start(net::FaultConfig fa, net::FaultConfig fb) {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_ = ca.get();
-        auto clock = [this] { return now_; };
         // Clean until the standby is in sync (impair() below), then the faults of fa and fb.
-        net::FaultConfig clean_a, clean_b;
-        clean_a.seed = fa.seed;
-        clean_a.tx = fa.tx;
-        clean_a.rx = fa.rx;
-        clean_b.seed = fb.seed;
-        clean_b.tx = fb.tx;
-        clean_b.rx = fb.rx;
-        auto sa = std::make_unique<net::FaultShim>(std::move(ca), clean_a, clock);
-        auto sb = std::make_unique<net::FaultShim>(std::move(cb), clean_b, clock);
-        shim_a_ = sa.get();
-        shim_b_ = sb.get();
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(sa), now_);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(sb), now_);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }, 30000));
-        CheckpointAttributes attrs;
-        attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-        attrs.checkpoint_size = 64 * 1024;
-        attrs.max_sections = 4;
-        attrs.max_section_size = 16 * 1024;
-        attrs.block_size = 256;
-        active_ = a_->create("mix", attrs);
-        ASSERT_TRUE(active_);
-        auto created = active_->create_section(bytes_of("s"), false, kTimeEnd, 8192, {});
-        ASSERT_TRUE(created.ok());
-        slot_ = created->slot;
-        auto w = active_->attach_writer(::getpid(), process_start_time(::getpid()));
-        ASSERT_TRUE(w.ok());
-        writer_ = *w;
-        ASSERT_TRUE(run_until(
-            [&] {
-                standby_ = b_->find("mix");
-                return standby_ && standby_->section_state(slot_).has_value();
-            },
-            60000));
+        Options o;
+        o.link_up_ms = 30000;
+        o.wrap = [&](std::unique_ptr<MemoryCarrier> c, std::uint16_t node) -> std::unique_ptr<net::Transport> {
+            const net::FaultConfig& f = node == 1 ? fa : fb;
+            net::FaultConfig clean;
+            clean.seed = f.seed;
+            clean.tx = f.tx;
+            clean.rx = f.rx;
+            auto shim = std::make_unique<net::FaultShim>(std::move(c), clean, [this] { return now_; });
+            (node == 1 ? shim_a_ : shim_b_) = shim.get();
+            return shim;
+        };
+        ASSERT_TRUE(start_pair(std::move(o))) << failure_;
+        // After every turn: nothing is acknowledged that the standby does not hold (acknowledged
+        // means replicated).
+        each_step_ = [this] {
+            if (standby_ && standby_->section_state(slot_) && acked_of(*active_, slot_) > seq_of(*standby_, slot_))
+                ++violations_;
+        };
+        ASSERT_TRUE(create_replicated("mix", pair_attrs(), 8192, 60000)) << failure_;
         // The standby holds the active's state before the faults start: over a clean network its
         // first resync ends and a commit comes back acknowledged, applied there. (A standby that
         // vanishes before its first resync ends is dropped, not waited for: it never held an
-        // acknowledged commit and is not promotable. Faults from the first frame made that happen
-        // here, and the test then counted commits acknowledged without it.)
+        // acknowledged commit and is not promotable.)
         std::mt19937_64 rng(1);
         const std::uint64_t first = commit(rng);
         ASSERT_TRUE(
@@ -95,24 +74,10 @@ protected:
         shim_a_->impair(fa);
         shim_b_->impair(fb);
     }
-    /// Steps both nodes, 100 us of the test's clock a turn; after each turn checks that nothing is
-    /// acknowledged that the standby does not hold (acknowledged means replicated).
-    bool run_until(const std::function<bool()>& done, int limit_ms) {
-        for (int i = 0; i < limit_ms * 10; ++i) {
-            if (done()) return true;
-            a_->step();
-            b_->step();
-            if (standby_ && standby_->section_state(slot_) && acked_of(*active_, slot_) > seq_of(*standby_, slot_))
-                ++violations_;
-            now_ += kMs / 10;
-        }
-        return done();
-    }
     std::uint64_t commit(std::mt19937_64& rng) {
         std::vector<std::byte> b(1 + rng() % 700);
         for (auto& x : b) x = static_cast<std::byte>(rng());
-        write_section(*active_, writer_, slot_, rng() % (8192 - b.size()), b);
-        return seq_of(*active_, slot_);
+        return InProcessPair::commit(rng() % (8192 - b.size()), b);
     }
     bool converged() {
         return acked_of(*active_, slot_) >= seq_of(*active_, slot_) &&
@@ -120,12 +85,7 @@ protected:
                shim_b_->held() == 0;
     }
 
-    std::int64_t now_ = 1'000 * kMs;
-    MemoryCarrier* wire_ = nullptr;
     net::FaultShim *shim_a_ = nullptr, *shim_b_ = nullptr;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_, standby_;
-    std::uint32_t slot_ = 0, writer_ = 0;
     std::uint64_t violations_ = 0;
 };
 
@@ -191,7 +151,7 @@ TEST_F(FaultMix, TenPartitionsInARowNoCommitAcknowledgedWithoutTheReplica) {
     std::mt19937_64 rng(9);
     std::uint64_t during = 0, acked_during = 0;
     for (int partition = 0; partition < 10; ++partition) {
-        wire_->cut(true);
+        wire_a_->cut(true);
         const std::int64_t end = now_ + 5000 * kMs;
         while (now_ < end) { // commits attempted throughout the partition
             const std::uint64_t seq = commit(rng);
@@ -199,7 +159,7 @@ TEST_F(FaultMix, TenPartitionsInARowNoCommitAcknowledgedWithoutTheReplica) {
             if (run_until([&] { return acked_of(*active_, slot_) >= seq; }, 500)) ++acked_during;
         }
         EXPECT_FALSE(a_->link().is_up(2)) << "partition " << partition;
-        wire_->cut(false);
+        wire_a_->cut(false);
         // Healed: the standby is resynced and the commits made meanwhile are acknowledged.
         ASSERT_TRUE(run_until([&] { return converged(); }, 30000)) << "partition " << partition;
         const std::uint64_t seq = commit(rng);

@@ -8,8 +8,7 @@
 // or fences, no SECTION deletes a replica.
 #include "ckpt/net/frame_auth.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,65 +23,20 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
 /// How an attacker without the key makes a frame.
 enum class Forgery {
     kUnkeyed,  ///< key id 0 and the unkeyed checksum (what version 2's XXH3 frame hash allowed)
     kWrongKey, ///< key id 1 and a tag under a key of the attacker's own
 };
 
-class ForgedFrames : public ::testing::Test {
+class ForgedFrames : public ::testing::Test, protected InProcessPair {
 protected:
     void start() {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_a_ = ca.get();
-        wire_b_ = cb.get();
-        wire_b_->record(true); // the attacker records what node 1 sends node 2
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ca), now_);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(cb), now_);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }));
+        Options o;
+        o.record_b = true; // the attacker records what node 1 sends node 2
+        ASSERT_TRUE(start_pair(std::move(o))) << failure_;
     }
-    bool run_until(const std::function<bool()>& done, int limit_ms = 5000) {
-        for (int i = 0; i < limit_ms * 10; ++i) {
-            if (done()) return true;
-            a_->step();
-            b_->step();
-            now_ += kMs / 10;
-        }
-        return done();
-    }
-    void run_for(int ms) {
-        const std::int64_t until = now_ + ms * kMs;
-        run_until([&] { return now_ >= until; }, ms + 1);
-    }
-    void create_replicated() {
-        CheckpointAttributes attrs;
-        attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-        attrs.checkpoint_size = 64 * 1024;
-        attrs.max_sections = 4;
-        attrs.max_section_size = 16 * 1024;
-        attrs.block_size = 256;
-        active_ = a_->create("forged", attrs);
-        ASSERT_TRUE(active_);
-        auto created = active_->create_section(bytes_of("s"), false, kTimeEnd, 8192, {});
-        ASSERT_TRUE(created.ok()) << created.message();
-        slot_ = created->slot;
-        auto w = active_->attach_writer(::getpid(), process_start_time(::getpid()));
-        ASSERT_TRUE(w.ok());
-        writer_ = *w;
-        ASSERT_TRUE(run_until([&] {
-            standby_ = b_->find("forged");
-            return standby_ && standby_->section_state(slot_).has_value();
-        }));
-    }
-    std::uint64_t commit(std::uint64_t offset, const std::vector<std::byte>& b) {
-        write_section(*active_, writer_, slot_, offset, b);
-        return seq_of(*active_, slot_);
-    }
-    bool acked(std::uint64_t seq, int limit_ms = 5000) {
-        return run_until([&] { return acked_of(*active_, slot_) >= seq; }, limit_ms);
-    }
+    void create_replicated() { ASSERT_TRUE(InProcessPair::create_replicated("forged", pair_attrs())) << failure_; }
 
     /// A frame from `src` to `dst` as the attacker makes it; the session is the genuine sender's
     /// (read off the wire), so only the key is missing.
@@ -120,8 +74,8 @@ protected:
     /// returns how many more frames `node` refused for an unknown key and for a bad tag.
     std::pair<std::uint64_t, std::uint64_t> inject_both(std::uint16_t node,
                                                         const std::function<std::vector<std::byte>(Forgery)>& make) {
-        InProcessNode& n = node == 1 ? *a_ : *b_;
-        MemoryCarrier* w = node == 1 ? wire_a_ : wire_b_;
+        InProcessNode& n = this->node(node);
+        MemoryCarrier* w = &wire_to(node);
         const auto before_key = rejected(n, Reject::kUnknownKey), before_tag = rejected(n, Reject::kBadHash);
         for (Forgery how : {Forgery::kUnkeyed, Forgery::kWrongKey}) w->inject(make(how));
         run_for(5);
@@ -130,12 +84,6 @@ protected:
     static std::uint64_t rejected(InProcessNode& n, Reject r) {
         return n.link().counters().rejected[static_cast<std::size_t>(r)];
     }
-
-    std::int64_t now_ = 1'000 * kMs;
-    MemoryCarrier *wire_a_ = nullptr, *wire_b_ = nullptr;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_, standby_;
-    std::uint32_t slot_ = 0, writer_ = 0;
 };
 
 TEST_F(ForgedFrames, AForgedAckCompletesNoCommit) {

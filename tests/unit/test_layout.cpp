@@ -50,6 +50,7 @@ TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kSectionCorrupted, 2u); // SA_CKPT_SECTION_CORRUPTED
     EXPECT_EQ(kLockSeqShift, 16u);
     EXPECT_EQ(kLockOwnerMask, 0xFFFFu);
+    EXPECT_EQ(kLockOwnerEngine, 0xFFFFu); // the engine's fence of a deleted section; clients test for it
     EXPECT_EQ(kCommitOverwrite, 0x1u);
 }
 
@@ -292,6 +293,8 @@ TEST(Layout, LockWordRoundTrip) {
         EXPECT_EQ(lock_owner(make_lock(seq, 0xFFFF)), 0xFFFFu);
         EXPECT_EQ(lock_seq(make_lock(seq, 0xFFFF)), seq);
     }
+    EXPECT_EQ(make_lock(3, kLockOwnerEngine), 0x3'FFFFu);
+    EXPECT_GT(kLockOwnerEngine, kMaxWriters) << "no writer slot + 1 reads as the engine";
     static_assert(lock_held(make_lock(7, 1)) && !lock_held(make_lock(8, 1)), "usable in constant expressions");
 }
 

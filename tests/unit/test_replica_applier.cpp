@@ -66,8 +66,8 @@ TEST_F(Applier, StagedBytesAreInvisibleUntilTheWholeCommitApplies) {
     ASSERT_TRUE(applier_->apply(0, 5, 8, 12, false));
     EXPECT_EQ(live(0, 12), "first second");
     EXPECT_EQ(shm::load_acquire(ckpt_->meta().desc(0).committed_size), 12u);
-    EXPECT_GE(shm::lock_seq(shm::load_acquire(ckpt_->data().control(0).lock)), 8u);
-    EXPECT_FALSE(shm::lock_held(shm::load_acquire(ckpt_->data().control(0).lock)));
+    EXPECT_GE(shm::lock_seq(shm::section_lock::load(ckpt_->data().control(0))), 8u);
+    EXPECT_FALSE(shm::lock_held(shm::section_lock::load(ckpt_->data().control(0))));
 }
 
 TEST_F(Applier, ACommitThatDoesNotFitChangesNothing) {

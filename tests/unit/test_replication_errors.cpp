@@ -6,8 +6,7 @@
 // - On the standby the applier takes lock words by CAS: a stale writer racing it (a node just
 //   demoted) is rolled back, never silently overwritten.
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 #include "replication/replica_applier.hpp"
 
 #include <gtest/gtest.h>
@@ -24,49 +23,16 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
-class ReplicationErrors : public ::testing::Test {
+class ReplicationErrors : public ::testing::Test, protected InProcessPair {
 protected:
-    void start() {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ca), now_);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(cb), now_);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }));
-    }
-    bool run_until(const std::function<bool()>& done, int limit_ms = 5000) {
-        for (int i = 0; i < limit_ms * 10; ++i) {
-            if (done()) return true;
-            a_->step();
-            b_->step();
-            now_ += kMs / 10;
-        }
-        return done();
-    }
-    CheckpointAttributes sync_attrs() const {
-        CheckpointAttributes attrs;
-        attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync);
-        attrs.checkpoint_size = 64 * 1024;
-        attrs.max_sections = 4;
-        attrs.max_section_size = 16 * 1024;
-        attrs.block_size = 256;
-        return attrs;
-    }
+    void start() { ASSERT_TRUE(start_pair()) << failure_; }
     std::uint32_t sync_blocked() const { return shm::load_acquire(active_->meta().header().sync_blocked); }
-    std::uint64_t acked(std::uint32_t slot) const { return shm::load_acquire(active_->meta().desc(slot).acked_seq); }
-    std::uint64_t seq(const Checkpoint& c, std::uint32_t slot) const {
-        return shm::lock_seq(shm::load_acquire(c.data().control(slot).lock));
-    }
-
-    std::int64_t now_ = 1'000 * kMs;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_;
 };
 
 TEST_F(ReplicationErrors, AStandbyThatCannotCreateTheReplicaRefusesAndSyncCommitsFailAtOnce) {
     start();
     b_->fail_replica_creation("/dev/shm is full (test)");
-    active_ = a_->create("refused", sync_attrs());
+    active_ = a_->create("refused", pair_attrs());
     ASSERT_TRUE(active_);
     auto sec = active_->create_section(bytes_of("s"), false, kTimeEnd, 4096, {});
     ASSERT_TRUE(sec.ok());
@@ -83,15 +49,15 @@ TEST_F(ReplicationErrors, AStandbyThatCannotCreateTheReplicaRefusesAndSyncCommit
     EXPECT_EQ(b_->find("refused"), nullptr);
     // A commit made now is never acknowledged as replicated.
     write_section(*active_, *w, sec->slot, 0, bytes_of("held here only"));
-    const std::uint64_t committed = seq(*active_, sec->slot);
+    const std::uint64_t committed = seq_of(*active_, sec->slot);
     run_until([] { return false; }, 200);
-    EXPECT_LT(acked(sec->slot), committed);
+    EXPECT_LT(acked_of(*active_, sec->slot), committed);
     EXPECT_EQ(sync_blocked(), 2u);
 }
 
 TEST_F(ReplicationErrors, ADeleteThatFindsNothingOnTheReplicaIsRefusedAndResynced) {
     start();
-    active_ = a_->create("del", sync_attrs());
+    active_ = a_->create("del", pair_attrs());
     ASSERT_TRUE(active_);
     auto keep = active_->create_section(bytes_of("keep"), false, kTimeEnd, 4096, bytes_of("kept"));
     auto gone = active_->create_section(bytes_of("gone"), false, kTimeEnd, 4096, bytes_of("gone"));
@@ -129,7 +95,7 @@ void stale_writer_takes_the_lock(std::uint64_t& word) {
 
 TEST_F(ReplicationErrors, AStaleWriterRacingTheStandbysApplierIsRolledBackNotOverwritten) {
     start();
-    active_ = a_->create("race", sync_attrs());
+    active_ = a_->create("race", pair_attrs());
     ASSERT_TRUE(active_);
     auto sec = active_->create_section(bytes_of("s"), false, kTimeEnd, 4096, {});
     ASSERT_TRUE(sec.ok());
@@ -144,14 +110,14 @@ TEST_F(ReplicationErrors, AStaleWriterRacingTheStandbysApplierIsRolledBackNotOve
     g_races = 0;
     ReplicaApplier::race_window_for_test = stale_writer_takes_the_lock;
     write_section(*active_, *w, sec->slot, 0, bytes_of("from the active"));
-    const std::uint64_t committed = seq(*active_, sec->slot);
-    const bool acked_ok = run_until([&] { return acked(sec->slot) >= committed; });
+    const std::uint64_t committed = seq_of(*active_, sec->slot);
+    const bool acked_ok = run_until([&] { return acked_of(*active_, sec->slot) >= committed; });
     ReplicaApplier::race_window_for_test = nullptr;
     ASSERT_TRUE(acked_ok);
     ASSERT_EQ(g_races, 2) << "the race window was not reached";
     // The writer's hold was seen and voided (a rollback), not overwritten in silence...
     EXPECT_EQ(standby->counters().rollbacks, rollbacks + 1);
-    const std::uint64_t lock = shm::load_acquire(standby->data().control(sec->slot).lock);
+    const std::uint64_t lock = shm::section_lock::load(standby->data().control(sec->slot));
     EXPECT_FALSE(shm::lock_held(lock));
     EXPECT_GT(shm::lock_seq(lock), shm::lock_seq(g_stale_lock)) << "the sequence went past the writer's";
     // ...and the standby holds exactly the active's commit.

@@ -5,8 +5,7 @@
 // is missing on the standby. No ckptd, no root; each scenario runs in milliseconds.
 #include "ckpt/net/fault_shim.hpp"
 #include "ckpt/shm/atomics.hpp"
-#include "in_process_node.hpp"
-#include "memory_carrier.hpp"
+#include "in_process_pair.hpp"
 #include "replication/replica_applier.hpp"
 
 #include <gtest/gtest.h>
@@ -22,64 +21,15 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::int64_t kMs = 1'000'000;
-
-class ReplicationPair : public ::testing::Test {
+class ReplicationPair : public ::testing::Test, protected InProcessPair {
 protected:
     void start(net::FaultConfig fault_a = {}, net::FaultConfig fault_b = {}) {
-        auto [ca, cb] = MemoryCarrier::pair(1, 2);
-        wire_ = ca.get();
-        std::unique_ptr<net::Transport> ta = std::move(ca), tb = std::move(cb);
-        auto clock = [this] { return now_; };
-        if (fault_a.enabled()) ta = std::make_unique<net::FaultShim>(std::move(ta), fault_a, clock);
-        if (fault_b.enabled()) tb = std::make_unique<net::FaultShim>(std::move(tb), fault_b, clock);
-        a_ = std::make_unique<InProcessNode>(1, std::vector<std::uint16_t>{2}, std::move(ta), now_);
-        b_ = std::make_unique<InProcessNode>(2, std::vector<std::uint16_t>{1}, std::move(tb), now_);
-        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2) && b_->link().is_up(1); }));
+        ASSERT_TRUE(start_pair(fault_a, fault_b)) << failure_;
+        wire_ = wire_a_;
     }
-
-    /// Steps both nodes, 100 us of the test's clock a turn, until `done` (false after `limit_ms`).
-    bool run_until(const std::function<bool()>& done, int limit_ms = 5000) {
-        for (int i = 0; i < limit_ms * 10; ++i) {
-            if (done()) return true;
-            a_->step();
-            b_->step();
-            if (each_step_) each_step_();
-            now_ += kMs / 10;
-        }
-        return done();
-    }
-    void run_for(int ms) {
-        const std::int64_t until = now_ + ms * kMs;
-        run_until([&] { return now_ >= until; }, ms + 1);
-    }
-
-    /// A synchronous checkpoint active on node 1 with one section, mirrored on node 2.
-    void create_replicated(std::uint32_t update_mode = static_cast<std::uint32_t>(UpdateMode::kSync)) {
-        CheckpointAttributes attrs;
-        attrs.creation_flags = update_mode;
-        attrs.checkpoint_size = 64 * 1024;
-        attrs.max_sections = 4;
-        attrs.max_section_size = 16 * 1024;
-        attrs.block_size = 256;
-        active_ = a_->create("pair", attrs);
-        ASSERT_TRUE(active_);
-        auto created = active_->create_section(bytes_of("s"), false, kTimeEnd, 8192, {});
-        ASSERT_TRUE(created.ok()) << created.message();
-        slot_ = created->slot;
-        auto w = active_->attach_writer(::getpid(), process_start_time(::getpid()));
-        ASSERT_TRUE(w.ok());
-        writer_ = *w;
-        ASSERT_TRUE(run_until([&] {
-            standby_ = b_->find("pair");
-            return standby_ && standby_->section_state(slot_).has_value();
-        }));
-    }
-
-    /// Writes and commits; returns the commit's sequence.
-    std::uint64_t commit(std::uint64_t offset, const std::vector<std::byte>& b) {
-        write_section(*active_, writer_, slot_, offset, b);
-        return seq_of(*active_, slot_) + 0; // the lock's (even) sequence is the commit's
+    /// A checkpoint active on node 1 with one section, mirrored on node 2 (synchronous unless said).
+    void create_replicated(UpdateMode mode = UpdateMode::kSync) {
+        ASSERT_TRUE(InProcessPair::create_replicated("pair", pair_attrs(mode))) << failure_;
     }
     /// From now on, after every turn: the standby holds every commit the active acknowledged
     /// (acknowledged means replicated); each turn where it does not counts in violations_.
@@ -90,16 +40,8 @@ protected:
                 ++violations_;
         };
     }
-    bool acked(std::uint64_t seq, int limit_ms = 5000) {
-        return run_until([&] { return acked_of(*active_, slot_) >= seq; }, limit_ms);
-    }
 
-    std::int64_t now_ = 1'000 * kMs;
     MemoryCarrier* wire_ = nullptr;
-    std::unique_ptr<InProcessNode> a_, b_;
-    std::shared_ptr<Checkpoint> active_, standby_;
-    std::uint32_t slot_ = 0, writer_ = 0;
-    std::function<void()> each_step_;
     std::uint64_t violations_ = 0;
 };
 
@@ -361,3 +303,30 @@ TEST_F(ReplicationPair, AnAckIsDeferredBehindARefusalItQualifies) {
 }
 
 } // namespace
+
+// The former active is not waited for by the node promoted in its place: after a failover its
+// link may still look up for peer_timeout_ms (a dead node is not heard from, only missed), and it
+// holds no commit of the new active. The new active's commits are acknowledged at once; the former
+// active, once it answers again, resyncs as a new standby and is waited for after that.
+TEST_F(ReplicationPair, ANewActiveDoesNotWaitForTheActiveItReplaced) {
+    start();
+    create_replicated();
+    ASSERT_TRUE(acked(commit(0, bytes_of("before the failover"))));
+    wire_->cut(true); // node 1 dies; node 2's link has not missed it yet
+    ASSERT_TRUE(b_->link().is_up(1));
+    ASSERT_TRUE(b_->replicator().promote(standby_).ok());
+    auto w = standby_->attach_writer(::getpid(), process_start_time(::getpid()));
+    ASSERT_TRUE(w.ok());
+    write_section(*standby_, *w, slot_, 0, bytes_of("first commit of node 2"));
+    const std::uint64_t seq = seq_of(*standby_, slot_);
+    ASSERT_TRUE(run_until([&] { return acked_of(*standby_, slot_) >= seq; }, 50));
+    EXPECT_TRUE(b_->link().is_up(1)) << "acknowledged before node 2 even missed node 1";
+    EXPECT_TRUE(b_->replicator().members_of(*standby_).empty());
+    // Node 1 comes back: it steps down, resyncs, and is required again once in sync.
+    wire_->cut(false);
+    ASSERT_TRUE(run_until([&] {
+        const auto m = b_->replicator().members_of(*standby_);
+        return active_->role() == shm::kRoleStandby && m.size() == 1 && std::string(m[0].state) == "in-sync";
+    }));
+    EXPECT_EQ(section_bytes(*active_, slot_), section_bytes(*standby_, slot_));
+}

@@ -5,48 +5,25 @@
 // capture batch ends with one wake-up of the sync committers and subscribers.
 #include "commit/commit_path.hpp"
 
+#include "ckpt/shm/ack_wait.hpp"
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/doorbell.hpp"
+#include "ckpt/shm/section_lock.hpp"
 #include "commit/block_hasher.hpp"
 #include "store/checkpoint.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 namespace ckpt::engine {
 
 using namespace ckpt::shm;
 
-namespace {
-void futex_wake_all(std::uint32_t* addr) {
-    // Shared futex (no PRIVATE flag): the waiters are other processes mapping the same object.
-    ::syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-
-} // namespace
-
-namespace {
-/// Calls fn(word, mask) for each dirty-bitmap word covering blocks [first, first + count).
-template <typename F>
-void for_dirty_words(std::uint64_t first, std::uint64_t count, F&& fn) {
-    for (std::uint64_t b = first; b < first + count;) {
-        const std::uint64_t w = b / 64, bit = b % 64;
-        const std::uint64_t n = std::min<std::uint64_t>(64 - bit, first + count - b);
-        fn(w, (n == 64 ? ~0ull : ((1ull << n) - 1)) << bit);
-        b += n;
-    }
-}
-} // namespace
-
 void CommitPath::clear_dirty(std::uint64_t first_block, std::uint64_t count) {
-    std::uint64_t* dirty = c_.data_.dirty_words();
-    for_dirty_words(first_block, count, [&](std::uint64_t w, std::uint64_t mask) {
-        if (load_relaxed(dirty[w]) & mask) fetch_and_release(dirty[w], ~mask);
-    });
+    dirty_bitmap::clear(c_.data_.dirty_words(), first_block, count);
 }
 
 bool CommitPath::capture(std::uint32_t slot) {
@@ -56,7 +33,7 @@ bool CommitPath::capture(std::uint32_t slot) {
         return false;
     }
     SectionControl& ctl = c_.data_.control(slot);
-    const std::uint64_t lock = load_acquire(ctl.lock);
+    const std::uint64_t lock = section_lock::load(ctl);
     if (lock_held(lock) || lock_seq(lock) == sl.captured_seq) {
         ++c_.counters_.spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
         return false;
@@ -72,14 +49,8 @@ bool CommitPath::capture(std::uint32_t slot) {
     const std::uint32_t flags = load_relaxed(ctl.commit_flags);
     const std::uint32_t bs = c_.attrs_.block_size;
     const std::uint64_t first = sl.offset / bs, count = sl.capacity / bs;
-    // Scan only the blocks the writer says it marked: copied once, validated, and a range that
-    // makes no sense means "scan the whole section" (correct, just slower).
-    std::uint64_t scan_first = first, scan_count = count;
-    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
-    if (df <= dl && dl < count) {
-        scan_first = first + df;
-        scan_count = dl - df + 1;
-    }
+    // Scan only the blocks the writer says it marked (validated; else the whole section).
+    const dirty_bitmap::Range scan = dirty_bitmap::scan_range(ctl, count);
     std::byte* live = c_.data_.area();
     std::byte* shadow = c_.shadow_area();
     std::uint64_t* dirty = c_.data_.dirty_words();
@@ -95,19 +66,9 @@ bool CommitPath::capture(std::uint32_t slot) {
             changed_.push_back({block, *h});
     };
     // Copy the dirty blocks into the shadow. The writer cannot start a new transaction on this
-    // section until captured_seq catches up, so the blocks are stable.
-    for_dirty_words(scan_first, scan_count, [&](std::uint64_t w, std::uint64_t mask) {
-        const std::uint64_t bits = load_relaxed(dirty[w]) & mask;
-        if (!bits) return;
-        // Copy first, clear after: an engine killed in between finds the bits still set and
-        // copies these blocks again when it re-captures after the restart.
-        for (std::uint64_t rest = bits; rest; rest &= rest - 1) {
-            const std::uint64_t block = w * 64 + static_cast<std::uint64_t>(std::countr_zero(rest));
-            take_block(block);
-            copied += bs;
-        }
-        fetch_and_release(dirty[w], ~bits);
-    });
+    // section until captured_seq catches up, so the blocks are stable. take copies first and
+    // clears after: an engine killed in between copies these blocks again after the restart.
+    copied = bs * dirty_bitmap::take(dirty, first + scan.first, scan.count, take_block);
     if (copied == 0) { // a writer that marked nothing: take the whole section, never lose its commit
         if (c_.replicating_)
             for (std::uint64_t b = first; b < first + count; ++b) take_block(b);
@@ -116,17 +77,13 @@ bool CommitPath::capture(std::uint32_t slot) {
         copied = sl.capacity;
     }
     copied_total_ += copied;
-    fence_acquire();
-    if (load_relaxed(ctl.lock) != lock) {
+    if (!section_lock::unchanged(ctl, lock)) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
         // own commit rings the doorbell again; recapture the whole section then.
         c_.note_damage("a writer of section slot " + std::to_string(slot) +
                        " wrote before its previous commit was captured");
-        for_dirty_words(first, count, [&](std::uint64_t w, std::uint64_t mask) {
-            std::atomic_ref<std::uint64_t>(dirty[w]).fetch_or(mask, std::memory_order_relaxed);
-        });
-        store_relaxed(ctl.dirty_first, std::uint64_t{0}); // and the range must cover all of it
-        store_relaxed(ctl.dirty_last, count - 1);
+        dirty_bitmap::mark(dirty, first, count);
+        dirty_bitmap::publish_range(ctl, 0, count - 1); // and the range must cover all of it
         return false;
     }
     std::uint64_t committed = size;
@@ -184,7 +141,7 @@ bool CommitPath::capture(std::uint32_t slot) {
 void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_died) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
-    const std::uint64_t seq = (lock_seq(lock) | 1) + 1; // even, past anything a reader saw
+    const std::uint64_t seq = section_lock::rollback_seq(lock);
     const std::uint32_t bs = c_.attrs_.block_size;
     if (writer_died && c_.attrs_.update_mode() == UpdateMode::kAsyncWeak) {
         // Weak mode (SA_CKPT_WR_ACTIVE_REPLICA_WEAK): no rollback; the section reads as corrupted
@@ -199,8 +156,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     clear_dirty(sl.offset / bs, sl.capacity / bs);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
-    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    dirty_bitmap::reset_range(ctl);
     ShadowEntry& se = c_.shadow_entry(slot);
     se.seq = seq;
     sl.captured_seq = seq;
@@ -217,50 +173,27 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     } else if (!c_.hold_acks_) {
         store_release(d.acked_seq, seq);
     }
-    store_release(ctl.lock, make_lock(seq, 0));
+    section_lock::publish(ctl, seq);
     c_.record_change(slot);
 }
 
 std::size_t CommitPath::drain_doorbells(std::uint64_t budget_bytes) {
-    DataHeader& dh = c_.data_.header();
-    if (load_relaxed(dh.pending_any) == 0) return 0;
-    exchange_acq_rel(dh.pending_any, 0u);
+    // The word counts come from the engine's own layout, never from the application-writable header.
+    const doorbell::Bells bells{&c_.data_.header(), c_.data_.summary_words(), c_.data_.pending_words(),
+                                c_.layout_.summary_words, c_.layout_.pending_words};
     std::size_t n = 0;
-    std::uint64_t* summary = c_.data_.summary_words();
-    std::uint64_t* pending = c_.data_.pending_words();
     const std::uint64_t start = copied_total_;
-    for (std::uint32_t sw = 0; sw < c_.layout_.summary_words; ++sw) {
-        if (load_relaxed(summary[sw]) == 0) continue;
-        std::uint64_t sbits = exchange_acq_rel(summary[sw], std::uint64_t{0});
-        while (sbits) {
-            const std::uint64_t sbit = sbits & (~sbits + 1);
-            std::uint32_t pw = sw * 64 + static_cast<std::uint32_t>(std::countr_zero(sbits));
-            sbits &= sbits - 1;
-            if (pw >= c_.layout_.pending_words) {
-                c_.note_damage("doorbell summary bit beyond the pending words");
-                continue;
-            }
-            std::uint64_t bits = exchange_acq_rel(pending[pw], std::uint64_t{0});
-            while (bits) {
-                if (copied_total_ - start >= budget_bytes) {
-                    // The turn's budget is spent: ring again what is left (pending bits, their
-                    // summary bits, the flag), exactly as a writer would; the next turn takes it.
-                    fetch_or_release(pending[pw], bits);
-                    fetch_or_release(summary[sw], sbits | sbit);
-                    fetch_or_release(dh.pending_any, 1u);
-                    ++c_.counters_.capture_budget_cuts;
-                    return n;
-                }
-                std::uint32_t slot = pw * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
-                bits &= bits - 1;
-                if (slot >= c_.attrs_.max_sections) {
-                    c_.note_damage("doorbell bit beyond max_sections");
-                    continue;
-                }
+    // When the turn's budget is spent, drain rings again what is left; the next turn takes it.
+    const bool cut = doorbell::drain(
+        bells, [&] { return copied_total_ - start < budget_bytes; },
+        [&](std::uint32_t slot) {
+            if (slot >= c_.attrs_.max_sections)
+                c_.note_damage("doorbell bit beyond max_sections");
+            else
                 n += capture(slot) ? 1 : 0;
-            }
-        }
-    }
+        },
+        [&](const char* what) { c_.note_damage(what); });
+    if (cut) ++c_.counters_.capture_budget_cuts;
     return n;
 }
 
@@ -270,7 +203,7 @@ std::size_t CommitPath::scan_all() {
     for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
         const std::uint32_t s = c_.used_list_[i];
         ++c_.counters_.timer_slots_visited;
-        std::uint64_t lock = load_relaxed(c_.data_.control(s).lock);
+        std::uint64_t lock = section_lock::peek(c_.data_.control(s));
         if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
     }
     return n;
@@ -279,10 +212,9 @@ std::size_t CommitPath::scan_all() {
 void CommitPath::publish_acks() {
     if (!c_.batch_dirty_) return;
     c_.batch_dirty_ = false;
-    MetaHeader& h = c_.meta_.mutable_header();
-    fetch_add_acq_rel(h.ack_futex, 1u);
-    // sync_waiters is application-writable: only a hint. Waiters also sleep with a timeout.
-    if (load_seq_cst(c_.data_.header().sync_waiters) != 0) futex_wake_all(&h.ack_futex);
+    // Wakes sync committers only if one registered (an application-writable hint; they also
+    // sleep with a timeout).
+    (void)ack_wait::publish(c_.meta_.mutable_header(), c_.data_.header());
     for (int fd : c_.subscribers) {
         std::uint64_t one = 1;
         [[maybe_unused]] auto r = ::write(fd, &one, sizeof one); // EAGAIN: already signalled

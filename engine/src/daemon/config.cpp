@@ -230,6 +230,10 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "member_timeout_ms") {
         if (!parse_u64(v, n) || n > 86'400'000) return bad("expected 0..86400000 (0: a down replica stays required)");
         c.link.member_timeout_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "replicas") {
+        if (!parse_u64(v, n) || n == 1 || n > 65535)
+            return bad("expected 0 (one on every peer) or 2..65535 (this node's copy and replicas - 1 standbys)");
+        c.link.replicas = static_cast<std::uint32_t>(n);
     } else if (key == "fault_seed") {
         if (!parse_u64(v, n)) return bad("expected an unsigned 64-bit number");
         c.link.fault.seed = n;
@@ -386,6 +390,10 @@ Status validate_config(const Config& c) {
                         std::string("transport ") + net::carrier_name(c.link.transport) + " needs peers = ...");
         for (const auto& p : c.link.peers)
             if (p.node_id == c.node_id) return fail(Error::kInvalidParam, "peers lists this node's own id");
+        if (c.link.replicas > c.link.peers.size() + 1)
+            return fail(Error::kInvalidParam, "replicas = " + std::to_string(c.link.replicas) + " needs " +
+                                                  std::to_string(c.link.replicas - 1) + " peers, and peers lists " +
+                                                  std::to_string(c.link.peers.size()));
         if (c.link.peer_timeout_ms <= c.link.heartbeat_ms)
             return fail(Error::kInvalidParam, "peer_timeout_ms must exceed heartbeat_ms");
         if (c.link.transport == net::Carrier::kAfPacket && c.link.af_packet_iface.empty())

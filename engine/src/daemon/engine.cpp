@@ -6,6 +6,7 @@
 #include "store/segment_guard.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/doorbell.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -141,7 +142,7 @@ Status Engine::start() {
     nh->node_id = cfg_.node_id;
     nh->engine_pid = static_cast<std::uint32_t>(::getpid());
     nh->started_ns = now_realtime_ns();
-    store_seq_cst(nh->engine_sleeping, 0u);
+    doorbell::end_sleep(*nh);
     nh->stats_offset = kStatsOffset;
     nh->stats_size = stats_region_size(cfg_.stats_checkpoints);
     stats_.init(node_map_.data() + kStatsOffset, cfg_.stats_checkpoints, cfg_.node_id, nh->started_ns,
@@ -290,10 +291,9 @@ int Engine::run() {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
             // or committed before it and its doorbell is found here (seq_cst on both sides).
             if (link_) link_->transport().arm_wakeup(true); // then look again, below: no lost frame
-            store_seq_cst(nh->engine_sleeping, 1u);
-            fence_seq_cst(); // the flag is visible before we look at doorbells (any architecture)
+            doorbell::announce_sleep(*nh);
             if (poll_commits(mono_ns())) {
-                store_seq_cst(nh->engine_sleeping, 0u);
+                doorbell::end_sleep(*nh);
                 if (link_) link_->transport().arm_wakeup(false);
                 last_work = mono_ns();
                 continue;
@@ -318,7 +318,7 @@ int Engine::run() {
             n = ::epoll_wait(epoll_fd_.get(), events, 64, timeout);
         }
         if (sleep && link_) link_->transport().arm_wakeup(false);
-        if (sleep) store_seq_cst(nh->engine_sleeping, 0u);
+        if (sleep) doorbell::end_sleep(*nh);
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
             if (fd == link_wait_fd_)

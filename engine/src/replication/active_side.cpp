@@ -14,13 +14,31 @@ namespace ckpt::engine {
 using namespace ckpt::net;
 
 void ActiveSide::start(Replica& r) {
-    // The replica set: standbys reachable now. One that is down joins when it comes back (and
-    // resyncs); until then nothing waits for it.
-    for (auto& [node, m] : r.active.members) {
-        m = Member{};
-        if (out_.link().is_up(node)) join(r, node);
-    }
+    // The replica set: standbys reachable now (as many as `replicas` wants). One that is down
+    // joins when it comes back (and resyncs); until then nothing waits for it.
+    for (auto& [node, m] : r.active.members) m = Member{};
+    fill_replica_set(r, true);
     publish(r);
+}
+
+void ActiveSide::fill_replica_set(Replica& r, bool at_start) {
+    const std::uint32_t replicas = out_.link().config().replicas;
+    const std::size_t wanted = replicas == 0 ? r.active.members.size() : replicas - 1;
+    std::size_t chosen = 0;
+    for (const auto& [node, m] : r.active.members) chosen += m.chosen;
+    for (auto& [node, m] : r.active.members) { // std::map: lowest node id first
+        if (chosen >= wanted) break;
+        if (m.chosen || !out_.link().is_up(node)) continue;
+        if (replicas != 0)
+            host_.replication_log("checkpoint '" + printable_name(r.ckpt->name()) + "': " + node_str(node) +
+                                  " joins the replica set (" + std::to_string(chosen + 1) + " of " +
+                                  std::to_string(wanted) + " standbys)");
+        // A new or promoted active requires the standbys it starts with, except the active this
+        // node followed until now: it is being failed over from (dead, or stepping down) and
+        // holds no commit of this active; it is waited for once it resynced, as any new standby.
+        join(r, node, at_start && node != r.active_node);
+        ++chosen;
+    }
 }
 
 void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std::uint32_t, SectionState>>& held) {
@@ -28,6 +46,7 @@ void ActiveSide::start_after_restart(Replica& r, const std::vector<std::pair<std
     std::vector<std::uint16_t> waiting;
     for (auto& [node, m] : r.active.members) {
         if (m.state != Member::State::kDown) continue; // up already: joined by start()
+        m.chosen = true;
         m.required = true;
         m.synced = true; // it may hold acknowledged commits of this active: it must come back first
         m.down_since_ns = now_ns_;
@@ -120,10 +139,14 @@ void ActiveSide::unlink(Replica& r) {
     forget_pending(r);
 }
 
-void ActiveSide::join(Replica& r, std::uint16_t node) {
+void ActiveSide::join(Replica& r, std::uint16_t node, bool required) {
     Member& m = r.active.members[node];
     m.state = Member::State::kAwaitHashes;
-    m.required = true;
+    m.chosen = true;
+    // One that may hold commits this active acknowledged stays required through its resync; a
+    // new one is waited for only once it is in sync (resync_step), and cannot be promoted before.
+    m.required = required || m.synced;
+    m.done_pending = false;
     m.reported.clear();
     m.reported_blocks = 0;
     // Frames queued before this point belong to the replica's previous state: a refusal of one
@@ -189,7 +212,12 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     Pending p{&r, ev.slot, ev.generation, ev.seq, bytes, c.meta().commit_seq() + 1, {}}; // recorded after us
     const std::span<const std::byte> section = c.committed_bytes(ev.slot);
     for (auto& [node, m] : r.active.members) {
-        if (!m.required) continue;
+        if (!m.required) {
+            // A new standby being resynced: it gets the commits of sections its resync already
+            // sent, and nothing waits for it until it is in sync.
+            if (m.chosen && passed(m)) send_commit(r, node, ev, section, Completion{});
+            continue;
+        }
         p.waiting.push_back(node);
         if (passed(m)) {
             send_commit(r, node, ev, section, Completion{kCommitDone, id});
@@ -324,10 +352,11 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
     auto mit = r.active.members.find(node);
     if (mit == r.active.members.end()) return;
     Member& m = mit->second;
+    if (!m.chosen) return; // not in the replica set: it gets nothing, and resyncs nothing
     if (m.state == Member::State::kInSync || m.state == Member::State::kResyncing) {
         // A replica that diverged asks again: resync it (from the start; what the previous one
         // queued is at most a window of frames, see resync_step).
-        join(r, node);
+        join(r, node, m.required);
         return;
     }
     if (m.state != Member::State::kAwaitHashes) return;
@@ -470,6 +499,10 @@ std::size_t ActiveSide::resync_step(Replica& r, std::uint16_t node, Member& m) {
     resync_tokens_[token] = {&r, node};
     out_.queue(node, FrameType::kResyncDone, 0, c.epoch(), out_.body().first(n), Completion{kResyncDone, token});
     m.state = Member::State::kInSync; // later commits flow as DATA behind the resync
+    // A new standby: commits captured from now on wait for it; it counts as in sync (and can be
+    // promoted) once it acknowledged the RESYNC_DONE, behind everything sent before.
+    m.required = true;
+    m.done_pending = true;
     m.reported.clear();
     m.reported_blocks = 0;
     host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " resynced, " +
@@ -530,6 +563,7 @@ void ActiveSide::on_completed(std::uint16_t node, Completion c) {
         resync_tokens_.erase(it);
         Member& m = r.active.members[node];
         m.synced = true;
+        m.done_pending = false;
         m.refused_rejoins = 0;
         for (std::uint64_t id : std::exchange(m.barrier, {})) complete(id, node);
         ++counters_.resyncs;
@@ -539,6 +573,10 @@ void ActiveSide::on_completed(std::uint16_t node, Completion c) {
 
 void ActiveSide::drop_member(Replica& r, std::uint16_t node) {
     Member& m = r.active.members[node];
+    // Out of the replica set: what is acknowledged from now on is not in it, so it is not a
+    // holder of this active's state any more (a later join resyncs it from scratch).
+    m.chosen = false;
+    m.synced = false;
     m.required = false;
     m.barrier.clear();
     std::vector<std::uint64_t> ids;
@@ -597,7 +635,7 @@ bool ActiveSide::on_refused(Replica& r, std::uint16_t node, const RefusedBody& b
     }
     host_.replication_log("checkpoint '" + printable_name(c.name()) + "': " + node_str(node) + " refused " + what +
                           " (" + refuse_reason_name(b.reason) + "): resyncing it");
-    join(r, node);
+    join(r, node, m.required);
     publish(r);
     return false;
 }
@@ -606,7 +644,7 @@ void ActiveSide::publish(Replica& r) {
     std::uint32_t in_sync = 0, blocked = 0;
     for (const auto& [node, m] : r.active.members) {
         if (!m.required) continue;
-        if (m.state == Member::State::kInSync && m.barrier.empty()) ++in_sync;
+        if (in_sync_member(m)) ++in_sync;
         if (m.state == Member::State::kDown && blocked == 0) blocked = node;
     }
     r.ckpt->publish_lag(r.active.lag_commits, r.active.lag_bytes, in_sync, blocked);
@@ -629,6 +667,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
                                           " is fenced (it cannot be promoted): acknowledging without it until it "
                                           "rejoins");
                     drop_member(r, node);
+                    fill_replica_set(r, false);
                     break;
                 case PeerFencer::State::kRunning:
                     break;
@@ -645,6 +684,7 @@ void ActiveSide::tick(std::int64_t now_ns) {
                                       " down for " + std::to_string(out_.link().config().member_timeout_ms) +
                                       " ms: no longer required for acknowledgements until it rejoins");
                 drop_member(r, node);
+                fill_replica_set(r, false);
             }
         }
         publish(r);
@@ -660,7 +700,7 @@ std::vector<ActiveSide::MemberView> ActiveSide::members_of(const Replica& r) con
             if (p.repl == &r && !p.directory && std::find(p.waiting.begin(), p.waiting.end(), node) != p.waiting.end())
                 ++n;
         v.push_back({node,
-                     m.state == Member::State::kInSync ? (m.barrier.empty() ? "in-sync" : "resync")
+                     in_sync_member(m)                 ? "in-sync"
                      : m.state == Member::State::kDown ? "down"
                                                        : "resync", // awaiting hashes, or being sent
                      n});
@@ -679,9 +719,9 @@ void ActiveSide::refresh_lag_figures() {
             shm::PeerLag& l = f.peers[f.peer_count++];
             l = {};
             l.node_id = node;
-            l.state = m.state == Member::State::kInSync && m.barrier.empty() ? shm::kMemberInSync
-                      : m.state == Member::State::kDown                      ? shm::kMemberDown
-                                                                             : shm::kMemberResync;
+            l.state = in_sync_member(m)                 ? shm::kMemberInSync
+                      : m.state == Member::State::kDown ? shm::kMemberDown
+                                                        : shm::kMemberResync;
         }
     }
     // pending_ is in commit order, so the first commit a standby waits for is its oldest.
@@ -706,7 +746,12 @@ void ActiveSide::on_peer_up(std::uint16_t node) {
     if (fencer_) fencer_->reset(node);
     for (const auto& r : replicas_) {
         if (r->ckpt->role() != shm::kRoleActive) continue;
-        join(*r, node); // a new or returning standby: announce, then resync by block hashes
+        // A returning member of the replica set, or a new standby while the set is short of what
+        // `replicas` wants: announce, then resync by block hashes. Otherwise it holds no replica.
+        if (r->active.members[node].chosen)
+            join(*r, node, false);
+        else
+            fill_replica_set(*r, false);
         publish(*r);
     }
 }
@@ -729,7 +774,10 @@ void ActiveSide::on_peer_down(std::uint16_t node, const std::vector<Completion>&
         // One that never held this active's state (it vanished during its first resync, as a
         // dead former active does right after a promotion) cannot lose acknowledged commits:
         // nothing waits for it. One that did stays required until it returns or times out.
-        if (!m.synced) drop_member(r, node);
+        if (!m.synced) {
+            drop_member(r, node);
+            fill_replica_set(r, false);
+        }
         publish(r);
     }
 }

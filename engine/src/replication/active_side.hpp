@@ -33,6 +33,7 @@ struct Member {
         std::vector<std::uint64_t> hashes;
     };
     State state = State::kDown;
+    bool chosen = false;   ///< in the replica set (config `replicas`): joined, or down and not yet dropped
     bool required = false; ///< part of the replica set: commits wait for it
     bool synced = false;   ///< completed a resync with this active: a down one stays required
     std::int64_t down_since_ns = 0;
@@ -45,11 +46,17 @@ struct Member {
     std::uint64_t resync_blocks = 0;            ///< kResyncing: differing blocks sent so far
     std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
     std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
+    bool done_pending = false;                  ///< its RESYNC_DONE is not acknowledged yet
 };
+
+/// In sync with the active: its resync ended and it applied everything that resync covered.
+inline bool in_sync_member(const Member& m) {
+    return m.state == Member::State::kInSync && m.barrier.empty() && !m.done_pending;
+}
 
 /// What the active keeps about a checkpoint active here.
 struct ActiveState {
-    std::map<std::uint16_t, Member> members; ///< one per configured peer
+    std::map<std::uint16_t, Member> members; ///< one per configured peer (chosen or not)
     std::uint64_t lag_commits = 0, lag_bytes = 0;
 };
 
@@ -127,7 +134,13 @@ private:
     enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;
 
-    void join(Replica& r, std::uint16_t node);
+    /// Announces the checkpoint to `node` and resyncs it. `required`: commits wait for it from
+    /// now on (the replica set of a new or promoted active); otherwise only once it is in sync,
+    /// unless it already held this active's state.
+    void join(Replica& r, std::uint16_t node, bool required);
+    /// Chooses peers that are up (lowest node id first) and joins them until the replica set has
+    /// the standbys `replicas` asks for (every configured peer when it is 0).
+    void fill_replica_set(Replica& r, bool at_start);
     void announce(Replica& r, std::uint16_t node);
     void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
                      Completion last);

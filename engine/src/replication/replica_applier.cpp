@@ -5,6 +5,7 @@
 #include "replication/replica_applier.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/section_lock.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -64,17 +65,17 @@ bool ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation)
     // Fence it as delete_section does: readers and writers see the engine's owner and go away. A
     // CAS, not a store: a stale writer on a node just demoted may take the lock at any moment, and
     // a store would erase its hold without a rollback.
-    std::uint64_t lock = load_acquire(ctl.lock);
+    std::uint64_t lock = section_lock::load(ctl);
     std::uint64_t fenced = 0;
     for (;;) {
         if (lock_held(lock)) { // a stale local writer (this node was demoted): its transaction is void
             c_.commit_.recover(slot, lock, false);
-            lock = load_acquire(ctl.lock);
+            lock = section_lock::load(ctl);
             continue;
         }
         fenced = lock_seq(lock) + 1;
         if (race_window_for_test) race_window_for_test(ctl.lock);
-        if (compare_exchange_acquire(ctl.lock, lock, make_lock(fenced, kOwnerEngine))) break;
+        if (section_lock::try_fence(ctl, lock)) break;
     }
     c_.slots_[slot].captured_seq = fenced;
     c_.remove_section(slot);
@@ -110,13 +111,13 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     }
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
-    std::uint64_t lock = load_acquire(ctl.lock);
+    std::uint64_t lock = section_lock::load(ctl);
     std::uint64_t next = 0;
     for (;;) {
         if (lock_held(lock)) { // a stale local writer (this node was demoted): void its transaction first
             // c_.commit_.recover() copies the whole shadow back, staged bytes included: that is the new state.
             c_.commit_.recover(slot, lock, false);
-            lock = load_acquire(ctl.lock);
+            lock = section_lock::load(ctl);
             continue;
         }
         // The sequence only grows, even when the active's is lower (a diverged former active being
@@ -125,16 +126,15 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
         if (race_window_for_test) race_window_for_test(ctl.lock);
         // Odd (readers wait or retry), by CAS: a stale writer that took the lock since our load
         // keeps it, and is voided (rolled back) on the next turn instead of silently overwritten.
-        if (compare_exchange_acquire(ctl.lock, lock, make_lock(next - 1, 0))) break;
+        if (section_lock::try_take(ctl, lock, next - 1, 0)) break;
     }
-    fence_release();
     std::byte* live = c_.data_.area();
     const std::byte* shadow = c_.shadow_area();
     for (const Staged& st : staged_) std::memcpy(live + st.area_offset, shadow + st.area_offset, st.length);
     staged_.clear();
     store_relaxed(ctl.size, size);
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
-    store_release(ctl.lock, make_lock(next, 0));
+    section_lock::publish(ctl, next);
     sl.captured_seq = next;
     sl.committed_size = size;
     ShadowEntry& se = c_.shadow_entry(slot);
@@ -163,7 +163,7 @@ void ReplicaApplier::discard_after_restart() {
         const Checkpoint::Slot& sl = c_.slots_[s];
         // A locked section belongs to a writer left from before a demotion: its rollback needs
         // the shadow as it is.
-        if (!sl.used || lock_held(load_acquire(c_.data_.control(s).lock))) continue;
+        if (!sl.used || lock_held(section_lock::load(c_.data_.control(s)))) continue;
         std::memcpy(shadow + sl.offset, live + sl.offset, sl.capacity);
     }
 }

@@ -1,6 +1,8 @@
 #include "store/checkpoint.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/section_lock.hpp"
 
 #include <xxhash.h>
 
@@ -163,7 +165,7 @@ std::optional<std::string> Checkpoint::check_resized() {
             const std::uint64_t end = layout_.area_offset + sl.offset + sl.capacity;
             if (end <= lost_from && ctl_off + sizeof(SectionControl) <= lost_from) continue;
             // Past anything a reader saw: the lock word may read zero now.
-            const std::uint64_t seq = std::max(lock_seq(load_acquire(data_.control(s).lock)), sl.captured_seq);
+            const std::uint64_t seq = std::max(lock_seq(section_lock::load(data_.control(s))), sl.captured_seq);
             commit_.recover(s, make_lock(seq, 0), false);
             ++restored;
         }
@@ -430,7 +432,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             if (layout.area_offset + sl.offset + sl.capacity <= lost_from &&
                 ctl_off + sizeof(SectionControl) <= lost_from)
                 continue;
-            const std::uint64_t seq = std::max(lock_seq(load_acquire(c->data_.control(s).lock)), sl.captured_seq);
+            const std::uint64_t seq = std::max(lock_seq(section_lock::load(c->data_.control(s))), sl.captured_seq);
             c->commit_.recover(s, make_lock(seq, 0), false);
             ++restored;
         }
@@ -442,7 +444,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     // Sections held by an owner that is not a live writer: recover; commits without a doorbell: capture.
     for (std::uint32_t s = 0; s < c->attrs_.max_sections; ++s) {
         if (!c->slots_[s].used) continue;
-        std::uint64_t lock = load_acquire(c->data_.control(s).lock);
+        std::uint64_t lock = section_lock::load(c->data_.control(s));
         std::uint32_t owner = lock_owner(lock);
         if (lock_held(lock)) {
             bool live_owner = owner >= 1 && owner <= kMaxWriters && c->orphan_pids_[owner - 1] != 0;
@@ -563,7 +565,8 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     sl.id = id;
     // Sequence numbers keep growing across reuse of a slot, so a seqlock reader of the previous
     // occupant never mistakes the new section for the state it started reading.
-    sl.captured_seq = (std::max<std::uint64_t>(sl.captured_seq, lock_seq(data_.control(slot).lock)) + 2) & ~1ull;
+    sl.captured_seq =
+        (std::max<std::uint64_t>(sl.captured_seq, lock_seq(section_lock::load(data_.control(slot)))) + 2) & ~1ull;
 
     // Data first (fresh bytes: no leak from a deleted section), then control words, then directory.
     std::byte* live = data_.area() + sl.offset;
@@ -577,8 +580,7 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     SectionControl& ctl = data_.control(slot);
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
-    store_relaxed(ctl.dirty_first, ~std::uint64_t{0}); // no range: nothing marked
-    store_relaxed(ctl.dirty_last, std::uint64_t{0});
+    dirty_bitmap::reset_range(ctl);
     // Clear stale dirty bits of the extent.
     commit_.clear_dirty(offset / bs, capacity / bs);
 
@@ -602,7 +604,7 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     store_relaxed(h.bytes_used, h.bytes_used + sl.capacity);
     end_dir_edit();
     // The lock goes even last (release): a writer that takes it sees the new generation.
-    store_release(ctl.lock, make_lock(sl.captured_seq, 0));
+    section_lock::publish(ctl, sl.captured_seq);
     record_change(slot);
 }
 
@@ -712,7 +714,7 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
         return fail(Error::kInvalidParam, "the default section of a single-section checkpoint cannot be deleted");
     // Fence the section: after this CAS no writer can take it, and one that holds it makes us wait.
     SectionControl& ctl = data_.control(*slot);
-    std::uint64_t lock = load_acquire(ctl.lock);
+    std::uint64_t lock = section_lock::load(ctl);
     for (;;) {
         if (lock_held(lock)) {
             std::uint32_t owner = lock_owner(lock);
@@ -720,7 +722,7 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
             return fail(Error::kTryAgain, "section " + printable(id) + " is being written (writer pid " +
                                               std::to_string(pid) + "); retry after its commit");
         }
-        if (compare_exchange_acquire(ctl.lock, lock, make_lock(lock_seq(lock) + 1, kOwnerEngine))) break;
+        if (section_lock::try_fence(ctl, lock)) break;
     }
     slots_[*slot].captured_seq = lock_seq(lock) + 1;
     if (replicating_) {
@@ -824,7 +826,7 @@ bool Checkpoint::reattach_writer(std::uint32_t slot, pid_t pid, std::uint64_t st
 Status Checkpoint::rollback(std::uint32_t slot, std::uint32_t writer) {
     if (slot >= slots_.size() || !slots_[slot].used)
         return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
-    std::uint64_t lock = load_acquire(data_.control(slot).lock);
+    std::uint64_t lock = section_lock::load(data_.control(slot));
     if (!lock_held(lock) || lock_owner(lock) != writer + 1)
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
     commit_.recover(slot, lock, false);
@@ -846,7 +848,7 @@ Status Checkpoint::reserve_size(std::uint32_t slot, std::uint32_t writer, std::u
     if (slot >= slots_.size() || !slots_[slot].used)
         return fail(Error::kNotExist, "no section in slot " + std::to_string(slot));
     Slot& sl = slots_[slot];
-    const std::uint64_t lock = load_acquire(data_.control(slot).lock);
+    const std::uint64_t lock = section_lock::load(data_.control(slot));
     if (!lock_held(lock) || lock_owner(lock) != writer + 1)
         return fail(Error::kBadOperation, "the section is not in a write transaction of this client");
     if (size > sl.capacity)
@@ -876,7 +878,7 @@ void Checkpoint::release_writer(std::uint32_t w) {
     CKPT_ENFORCE(w < kMaxWriters, "writer slot out of range");
     orphan_pids_[w] = 0;
     for (std::uint32_t s : std::vector<std::uint32_t>(used_list_)) { // recover() never frees a slot; copied anyway
-        std::uint64_t lock = load_acquire(data_.control(s).lock);
+        std::uint64_t lock = section_lock::load(data_.control(s));
         if (lock_held(lock) && lock_owner(lock) == w + 1) commit_.recover(s, lock);
     }
     scan_all(); // commits the writer made but never announced

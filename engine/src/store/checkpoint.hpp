@@ -27,9 +27,6 @@
 
 namespace ckpt::engine {
 
-/// Lock owner the engine uses to fence a section it deletes: no writer can take it any more.
-inline constexpr std::uint32_t kOwnerEngine = 0xFFFF;
-
 /// The file-name part of a checkpoint's objects (after the prefix, before .meta/.data/.shadow).
 /// A name of 1..200 bytes of [A-Za-z0-9._-] not starting with '.' is its own stem (readable in
 /// /dev/shm, and what every earlier engine used, so their segments are still adopted); any other

@@ -34,6 +34,11 @@ struct LinkConfig : net::CarrierConfig {
     std::uint32_t async_window = 4096;   ///< replication lag (commits) an async writer may run ahead
     std::uint32_t window_policy = 0;     ///< 0 block, 1 try_again (shm::kWindow*)
     std::uint32_t member_timeout_ms = 0; ///< a down replica stops being required after this; 0 never
+    /// Copies of each checkpoint active here: this node's and replicas - 1 standbys, chosen among the
+    /// peers that are up (lowest node id first); one that is lost (fenced, timed out, or gone
+    /// during its first resync) is replaced by another peer, which joins and resyncs. 0: one on
+    /// every configured peer.
+    std::uint32_t replicas = 0;
     /// Largest replica a peer's ANNOUNCE may make this node create (checkpoint_size, bytes; its
     /// DATA and shadow objects cost twice that): larger is refused (REFUSED reason 6).
     std::uint64_t replica_max_bytes = std::uint64_t{64} << 30;

@@ -250,9 +250,11 @@ static_assert(offsetof(DataHeader, pending_any) == 96);
 
 /// SectionControl::lock = (seq << kLockSeqShift) | owner. seq is odd while a writer holds the section;
 /// owner is the writer slot + 1 of the holder (0 when free). One CAS takes both, so the engine always
-/// knows whose death leaves a section half-written.
+/// knows whose death leaves a section half-written. The protocol over this word: section_lock.hpp.
 inline constexpr unsigned kLockSeqShift = 16;
 inline constexpr std::uint64_t kLockOwnerMask = (1u << kLockSeqShift) - 1;
+/// The owner of a held word when the engine fenced the section to delete it (no writer slot).
+inline constexpr std::uint32_t kLockOwnerEngine = 0xFFFF;
 inline constexpr std::uint64_t lock_seq(std::uint64_t lock) {
     return lock >> kLockSeqShift;
 }
