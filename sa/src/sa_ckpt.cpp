@@ -823,36 +823,119 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
         if (erroneousVectorIndex) *erroneousVectorIndex = k;
         return e;
     };
+    if (numberOfElements <= 1) {
+        for (SaUint32T k = 0; k < numberOfElements; ++k) {
+            SaCkptIOVectorElementT& e = ioVector[k];
+            std::string why;
+            auto id = id_of(&e.sectionId, *c, why);
+            if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
+            if (e.dataOffset > c->attrs.maxSectionSize)
+                return at(k, error(SA_AIS_ERR_INVALID_PARAM,
+                                   "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
+            for (int attempt = 0;; ++attempt) {
+                auto sec = c->section(*id);
+                if (!sec) return at(k, map_failure(sec.failure(), kRead));
+                void* buf = e.dataBuffer;
+                bool allocated = false;
+                auto n = read_section(**sec, e.dataOffset, buf, e.dataSize, allocated);
+                if (!n) {
+                    if (allocated) std::free(buf);
+                    if (n.error() == Error::kNotExist && attempt == 0) {
+                        c->forget(*id);
+                        continue;
+                    }
+                    return at(k, map_failure(n.failure(), kRead));
+                }
+                if (allocated) {
+                    std::lock_guard lk(c->mu);
+                    c->allocated_buffers.insert(buf);
+                    e.dataBuffer = buf;
+                }
+                e.readSize = *n;
+                break;
+            }
+        }
+        return success();
+    }
+    // Several elements are one state: every element is checked and its section found, all are
+    // copied, then every section's lock word is checked again (and all copied again if one
+    // changed). saCkptCheckpointWrite holds every section's lock before it publishes any, so a
+    // read sees all of one write's elements or none.
+    struct Element {
+        std::shared_ptr<client::Section> sec;
+        client::ReadSnapshot snap;
+        void* buf = nullptr; ///< allocated here when the application's dataBuffer is NULL
+        std::size_t size = 0;
+    };
+    boost::container::small_vector<Element, 4> els(numberOfElements);
+    auto free_all = [&] {
+        for (auto& el : els)
+            if (el.buf) std::free(el.buf);
+    };
     for (SaUint32T k = 0; k < numberOfElements; ++k) {
-        SaCkptIOVectorElementT& e = ioVector[k];
+        const SaCkptIOVectorElementT& e = ioVector[k];
         std::string why;
         auto id = id_of(&e.sectionId, *c, why);
         if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
         if (e.dataOffset > c->attrs.maxSectionSize)
             return at(k, error(SA_AIS_ERR_INVALID_PARAM,
                                "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
-        for (int attempt = 0;; ++attempt) {
-            auto sec = c->section(*id);
-            if (!sec) return at(k, map_failure(sec.failure(), kRead));
-            void* buf = e.dataBuffer;
-            bool allocated = false;
-            auto n = read_section(**sec, e.dataOffset, buf, e.dataSize, allocated);
-            if (!n) {
-                if (allocated) std::free(buf);
-                if (n.error() == Error::kNotExist && attempt == 0) {
-                    c->forget(*id);
-                    continue;
+        auto sec = c->section(*id);
+        if (!sec) return at(k, map_failure(sec.failure(), kRead));
+        els[k].sec = std::move(*sec);
+    }
+    for (bool looked_again = false;;) {
+        bool whole = true;
+        for (SaUint32T k = 0; k < numberOfElements && whole; ++k) {
+            const SaCkptIOVectorElementT& e = ioVector[k];
+            Element& el = els[k];
+            auto snap = el.sec->begin_read();
+            if (!snap) {
+                if (snap.error() == Error::kNotExist && !looked_again) { // a cached section that was deleted
+                    looked_again = true;
+                    const std::string id = el.sec->id();
+                    c->forget(id);
+                    auto sec = c->section(id);
+                    if (!sec) {
+                        free_all();
+                        return at(k, map_failure(sec.failure(), kRead));
+                    }
+                    el.sec = std::move(*sec);
+                    whole = false; // copy every element again
+                    break;
                 }
-                return at(k, map_failure(n.failure(), kRead));
+                free_all();
+                return at(k, map_failure(snap.failure(), kRead));
             }
-            if (allocated) {
-                std::lock_guard lk(c->mu);
-                c->allocated_buffers.insert(buf);
-                e.dataBuffer = buf;
+            const std::size_t n = e.dataOffset >= snap->size ? 0 : snap->size - e.dataOffset;
+            void* dst = e.dataBuffer;
+            el.size = std::min<std::size_t>(n, e.dataSize);
+            if (!dst) {
+                if (el.buf) std::free(el.buf);
+                el.buf = std::malloc(n ? n : 1);
+                if (!el.buf) {
+                    free_all();
+                    return at(k, map_failure(ckpt::fail(Error::kNoMemory,
+                                                        "out of memory for a " + std::to_string(n) + "-byte buffer"),
+                                             kRead));
+                }
+                dst = el.buf;
+                el.size = n;
             }
-            e.readSize = *n;
-            break;
+            if (el.size) std::memcpy(dst, snap->bytes + e.dataOffset, el.size);
+            el.snap = *snap;
         }
+        for (SaUint32T k = 0; k < numberOfElements && whole; ++k) whole = els[k].sec->end_read(els[k].snap);
+        if (whole) break;
+    }
+    for (SaUint32T k = 0; k < numberOfElements; ++k) {
+        SaCkptIOVectorElementT& e = ioVector[k];
+        if (els[k].buf) {
+            std::lock_guard lk(c->mu);
+            c->allocated_buffers.insert(els[k].buf);
+            e.dataBuffer = els[k].buf;
+        }
+        e.readSize = els[k].size;
     }
     return success();
 }

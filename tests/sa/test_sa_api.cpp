@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <set>
 
 using namespace sa_test;
@@ -791,6 +793,42 @@ TEST_F(Data, WriteChecksEveryElementBeforeChangingAnything) {
     SaCkptCheckpointHandleT ro;
     ASSERT_EQ(open("wall", SA_CKPT_CHECKPOINT_READ, ro), SA_AIS_OK);
     EXPECT_EQ(saCkptCheckpointWrite(ro, v, 1, &bad), SA_AIS_ERR_ACCESS);
+}
+
+// saCkptCheckpointWrite of several sections, read by saCkptCheckpointRead of those sections in
+// another thread: each read sees all of one write's elements or none, never a mix.
+TEST_F(Data, ReadersNeverSeePartOfAWriteOfSeveralSections) {
+    auto c = create("wgroup");
+    ASSERT_EQ(add_section(c, "a", "00000000"), SA_AIS_OK);
+    ASSERT_EQ(add_section(c, "b", "00000000"), SA_AIS_OK);
+    std::atomic<bool> done{false};
+    std::atomic<int> mixed{0}, reads{0};
+    std::thread reader([&] {
+        char ba[8], bb[8];
+        while (!done.load()) {
+            SaCkptIOVectorElementT r[2] = {{sid("a"), ba, sizeof ba, 0, 0}, {sid("b"), bb, sizeof bb, 0, 0}};
+            if (saCkptCheckpointRead(c, r, 2, nullptr) != SA_AIS_OK) continue;
+            ++reads;
+            if (r[0].readSize != r[1].readSize || std::memcmp(ba, bb, 8) != 0) ++mixed;
+        }
+    });
+    for (int i = 1; i <= 1500; ++i) {
+        char v[9];
+        std::snprintf(v, sizeof v, "%08d", i);
+        SaCkptIOVectorElementT w[2] = {{sid("a"), v, 8, 0, 0}, {sid("b"), v, 8, 0, 0}};
+        ASSERT_EQ(saCkptCheckpointWrite(c, w, 2, nullptr), SA_AIS_OK) << hsCkptLastErrorText();
+    }
+    done = true;
+    reader.join();
+    EXPECT_GT(reads.load(), 0);
+    EXPECT_EQ(mixed.load(), 0);
+    // The library allocates every element's buffer when dataBuffer is NULL, as for one element.
+    SaCkptIOVectorElementT r[2] = {{sid("a"), nullptr, 0, 0, 0}, {sid("b"), nullptr, 0, 4, 0}};
+    ASSERT_EQ(saCkptCheckpointRead(c, r, 2, nullptr), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(std::string(static_cast<char*>(r[0].dataBuffer), r[0].readSize), "00001500");
+    EXPECT_EQ(std::string(static_cast<char*>(r[1].dataBuffer), r[1].readSize), "1500");
+    EXPECT_EQ(saCkptIOVectorElementDataFree(c, r[0].dataBuffer), SA_AIS_OK);
+    EXPECT_EQ(saCkptIOVectorElementDataFree(c, r[1].dataBuffer), SA_AIS_OK);
 }
 
 TEST_F(Data, WriteInAllReplicasModeReturnsAcknowledged) {
