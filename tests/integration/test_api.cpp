@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -368,10 +369,16 @@ TEST_F(Api, MultiSectionReadNeverMixesAWriteOfSeveralSections) {
     for (int i = 1; i <= kWrites; ++i) {
         char v[9];
         std::snprintf(v, sizeof v, "%08d", i);
-        auto ta = a->write();
-        ASSERT_TRUE(ta.ok()) << ta.message();
+        // "b" is locked first and "a" a little later: a read that copies "a" in between and then
+        // waits for "b" would pair the old "a" with the new "b" if the lock words were not
+        // checked again after copying.
         auto tb = b->write();
         ASSERT_TRUE(tb.ok()) << tb.message();
+        for (auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+             std::chrono::steady_clock::now() < until;)
+            std::this_thread::yield();
+        auto ta = a->write();
+        ASSERT_TRUE(ta.ok()) << ta.message();
         ta->write(0, std::as_bytes(std::span(v, 8)));
         tb->write(0, std::as_bytes(std::span(v, 8)));
         ASSERT_TRUE(ta->commit().ok());

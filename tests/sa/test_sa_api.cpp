@@ -799,8 +799,12 @@ TEST_F(Data, WriteChecksEveryElementBeforeChangingAnything) {
 // another thread: each read sees all of one write's elements or none, never a mix.
 TEST_F(Data, ReadersNeverSeePartOfAWriteOfSeveralSections) {
     auto c = create("wgroup");
-    ASSERT_EQ(add_section(c, "a", "00000000"), SA_AIS_OK);
+    // "b" takes the lower slot, so the write locks it first and then waits for ckptd to have
+    // captured "a"'s previous commit before it locks "a": a read that copies "a" meanwhile and then
+    // waits for "b" would pair the old "a" with the new "b" if the lock words were not checked
+    // again after copying.
     ASSERT_EQ(add_section(c, "b", "00000000"), SA_AIS_OK);
+    ASSERT_EQ(add_section(c, "a", "00000000"), SA_AIS_OK);
     std::atomic<bool> done{false};
     std::atomic<int> mixed{0}, reads{0};
     std::thread reader([&] {
