@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace ckpt::client {
 
@@ -216,19 +217,47 @@ Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_inde
     if (core_ && !core_->closed && !(core_->flags & kOpenRead)) // before any section: no request was served
         return fail(Error::kAccess, "checkpoint '" + printable_name(core_->name) +
                                         "' is open write-only: reading needs the READ open flag");
-    for (std::size_t k = 0; k < requests.size(); ++k) {
-        auto& r = requests[k];
-        auto fail_at = [&](const Failure& f) -> Status {
-            if (error_index) *error_index = k;
-            return f;
-        };
-        auto sec = section(r.id);
-        if (!sec) return fail_at(sec.failure());
-        auto n = sec->read(r.offset, r.buffer);
-        if (!n) return fail_at(n.failure());
-        r.read_size = *n;
+    auto fail_at = [&](std::size_t k, const Failure& f) -> Status {
+        if (error_index) *error_index = k;
+        return f;
+    };
+    if (requests.size() == 1) {
+        auto sec = section(requests[0].id);
+        if (!sec) return fail_at(0, sec.failure());
+        auto n = sec->read(requests[0].offset, requests[0].buffer);
+        if (!n) return fail_at(0, n.failure());
+        requests[0].read_size = *n;
+        return {};
     }
-    return {};
+    // Several sections are read as one state: every element's lock word is checked again after
+    // all are copied. A writer of several sections takes every lock before it publishes any, so
+    // the copy holds all of its changes or none.
+    std::vector<Section> secs;
+    secs.reserve(requests.size());
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+        auto sec = section(requests[k].id);
+        if (!sec) return fail_at(k, sec.failure());
+        secs.push_back(std::move(*sec));
+    }
+    std::vector<ReadSnapshot> snaps(requests.size());
+    for (;;) {
+        for (std::size_t k = 0; k < requests.size(); ++k) {
+            auto& r = requests[k];
+            auto snap = secs[k].begin_read();
+            if (!snap) return fail_at(k, snap.failure());
+            if (r.offset > snap->size)
+                return fail_at(k, fail(Error::kInvalidParam, "read offset " + std::to_string(r.offset) +
+                                                                 " is beyond the section size " +
+                                                                 std::to_string(snap->size)));
+            const std::size_t n = std::min<std::size_t>(r.buffer.size(), snap->size - r.offset);
+            if (n) std::memcpy(r.buffer.data(), snap->bytes + r.offset, n);
+            r.read_size = n;
+            snaps[k] = *snap;
+        }
+        bool whole = true;
+        for (std::size_t k = 0; k < requests.size() && whole; ++k) whole = secs[k].end_read(snaps[k]);
+        if (whole) return {};
+    }
 }
 
 std::uint64_t Checkpoint::commit_seq() const {

@@ -305,6 +305,12 @@ Result<std::uint64_t> Session::promote(std::string_view name) {
     return rep.epoch;
 }
 
+Result<std::uint64_t> Session::activate(std::string_view name) {
+    CKPT_TRY(validate_name(name));
+    CKPT_TRY_ASSIGN(rep, core_->request(proto::ActivateRequest{.name = std::string(name)}));
+    return rep.epoch;
+}
+
 Status Session::demote(std::string_view name) {
     CKPT_TRY(validate_name(name));
     CKPT_TRY(core_->request(proto::DemoteRequest{.name = std::string(name)}));

@@ -78,6 +78,8 @@ std::string_view op_name(Op op) noexcept {
         return "DIRECTORY";
     case Op::kStats:
         return "STATS";
+    case Op::kActivate:
+        return "ACTIVATE";
     }
     return "UNKNOWN";
 }
@@ -324,16 +326,6 @@ Result<RollbackRequest> RollbackRequest::decode(Decoder& d) {
 }
 
 // --- PROMOTE, DEMOTE --------------------------------------------------------------------------
-
-void PromoteReply::encode(Encoder& e) const {
-    e.u64(epoch);
-}
-
-Result<PromoteReply> PromoteReply::decode(Decoder& d) {
-    PromoteReply r;
-    r.epoch = d.u64();
-    return whole_reply(d, r);
-}
 
 // --- RETENTION, RESERVE, DIRECTORY ------------------------------------------------------------
 

@@ -90,6 +90,36 @@ std::shared_ptr<Ckpt> live_checkpoint(SaCkptCheckpointHandleT h) {
     return c;
 }
 
+namespace {
+struct CachedCheckpoint {
+    SaCkptCheckpointHandleT handle = 0;
+    std::uint64_t removals = 0;
+    std::shared_ptr<Ckpt> ckpt;
+};
+thread_local CachedCheckpoint t_cached;
+} // namespace
+
+Ckpt* live_checkpoint_fast(SaCkptCheckpointHandleT h) {
+    auto& table = checkpoints();
+    CachedCheckpoint& cc = t_cached;
+    const std::uint64_t removals = table.removals();
+    if (cc.handle != h || cc.removals != removals || !cc.ckpt) {
+        // The removal count is read before the lookup: a handle removed after it makes the next
+        // call look again.
+        cc.ckpt = table.get(h);
+        cc.handle = h;
+        cc.removals = removals;
+    }
+    Ckpt* c = cc.ckpt.get();
+    if (!c || c->closed.load(std::memory_order_acquire) || c->lib->finalized.load(std::memory_order_acquire))
+        return nullptr;
+    return c;
+}
+
+void forget_cached_checkpoint() {
+    t_cached = CachedCheckpoint{};
+}
+
 // ------------------------------------------------------------------------------------------
 // Library: the dispatch queue behind the selection object
 // ------------------------------------------------------------------------------------------
@@ -145,19 +175,18 @@ void Library::wake() {
 
 ckpt::Result<std::shared_ptr<ckpt::client::Section>> Ckpt::section(std::string_view id) {
     std::lock_guard lk(mu);
-    for (auto& [k, s] : cache)
-        if (k == id) return s;
+    if (auto it = cache.find(id); it != cache.end()) return it->second;
     auto r = ck.section(std::as_bytes(std::span(id.data(), id.size())));
     if (!r) return r.failure();
     auto s = std::make_shared<ckpt::client::Section>(std::move(*r));
-    if (cache.size() >= 16) cache.erase(cache.begin());
-    cache.emplace_back(std::string(id), s);
+    if (cache.size() >= kCacheLimit) cache.erase(cache.begin());
+    cache.emplace(std::string(id), s);
     return s;
 }
 
 void Ckpt::forget(std::string_view id) {
     std::lock_guard lk(mu);
-    std::erase_if(cache, [&](const auto& e) { return e.first == id; });
+    if (auto it = cache.find(id); it != cache.end()) cache.erase(it);
 }
 
 std::optional<std::string_view> id_of(const SaCkptSectionIdT* sid, const Ckpt& c, std::string& why) {

@@ -66,6 +66,8 @@ public:
         auto it = map_.find(h);
         return it == map_.end() ? nullptr : it->second;
     }
+    /// Counts removals: a lookup cached while it is unchanged is still in the table.
+    std::uint64_t removals() const { return removals_.load(std::memory_order_acquire); }
     /// Removes and returns the object (nullptr when absent: someone else took it first).
     std::shared_ptr<T> take(std::uint64_t h) {
         std::unique_lock lk(mu_);
@@ -73,6 +75,7 @@ public:
         if (it == map_.end()) return nullptr;
         auto obj = std::move(it->second);
         map_.erase(it);
+        removals_.fetch_add(1, std::memory_order_release);
         return obj;
     }
     /// Removes and returns every object `pred` selects.
@@ -84,6 +87,7 @@ public:
             if (pred(*it->second)) {
                 out.emplace_back(it->first, std::move(it->second));
                 it = map_.erase(it);
+                removals_.fetch_add(1, std::memory_order_release);
             } else {
                 ++it;
             }
@@ -94,6 +98,7 @@ public:
 private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::uint64_t, std::shared_ptr<T>> map_;
+    std::atomic<std::uint64_t> removals_{0};
     std::uint64_t next_;
 };
 
@@ -102,6 +107,12 @@ private:
 // ------------------------------------------------------------------------------------------
 
 struct Ckpt;
+
+/// Hashes section ids (std::string keys looked up by string_view, with no allocation).
+struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+};
 
 /// A callback saCkptDispatch owes the application.
 struct Event {
@@ -150,7 +161,11 @@ struct Ckpt {
 
     std::mutex mu; ///< guards everything below
     ckpt::client::Checkpoint ck;
-    std::vector<std::pair<std::string, std::shared_ptr<ckpt::client::Section>>> cache; ///< recent lookups
+    /// Sections looked up by id (at most kCacheLimit): a write or read of a cached one touches no
+    /// directory and allocates nothing. A stale entry (deleted, maybe re-created) is found out by
+    /// the Section's generation check (NOT_EXIST), dropped and looked up again.
+    std::unordered_map<std::string, std::shared_ptr<ckpt::client::Section>, IdHash, std::equal_to<>> cache;
+    static constexpr std::size_t kCacheLimit = 4096;
     std::unordered_set<void*> allocated_ids, allocated_buffers;
     // hot-standby change tracking (hsCkptSectionChangeTrack)
     bool tracked = false;
@@ -197,6 +212,14 @@ Table<Tx>& transactions();
 
 /// The checkpoint handle's object, if open and its library not finalized.
 std::shared_ptr<Ckpt> live_checkpoint(SaCkptCheckpointHandleT h);
+/// As live_checkpoint, for the data calls (write, overwrite, read), which run no application code:
+/// from this thread's one-entry cache while no checkpoint handle was removed since it was filled
+/// (no lock, no reference count), else from the table. The pointer is valid until this thread's
+/// next lookup; the cache's reference keeps a handle closed by another thread alive until then
+/// (its `closed` flag makes it BAD_HANDLE meanwhile).
+Ckpt* live_checkpoint_fast(SaCkptCheckpointHandleT h);
+/// Empties this thread's cache (close and finalize: what it kept alive goes now).
+void forget_cached_checkpoint();
 
 /// Registers `c`'s notify fd (track_fd) with its library's watcher, once for change and role
 /// tracking together (hs_ckpt.cpp).

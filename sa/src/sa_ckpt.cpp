@@ -161,6 +161,7 @@ ckpt::Result<T> within(SaTimeT timeout, F&& fn, A&& abandon) {
 
 void close_checkpoint(const std::shared_ptr<Ckpt>& c) {
     c->closed.store(true, std::memory_order_release);
+    forget_cached_checkpoint(); // this thread's; another thread's goes at its next data call
     c->lib->cancel(c->handle);
     iterations().take_if([&](const Iteration& it) { return it.ckpt == c; });
     transactions().take_if([&](const Tx& t) { return t.ckpt == c; });
@@ -475,10 +476,12 @@ extern "C" SaAisErrorT saCkptActiveReplicaSet(SaCkptCheckpointHandleT checkpoint
         return error(SA_AIS_ERR_BAD_OPERATION, "checkpoint '" + c->sa_name +
                                                    "' is not a collocated checkpoint with the asynchronous update "
                                                    "option (SA_CKPT_CHECKPOINT_COLLOCATED with ACTIVE_REPLICA[_WEAK])");
-    // This node's replica becomes the active one: a higher epoch fences the previous active.
-    auto epoch = c->lib->session->promote(c->engine_name);
-    if (!epoch && epoch.error() != Error::kBadOperation) // BAD_OPERATION: node-local, already the only copy
-        return map_failure(epoch.failure(), kActiveReplica);
+    // This node's replica is the active one already (the cluster manager promoted it, or it is the
+    // only one), or becomes it with a higher epoch that fences the previous active. ckptd refuses
+    // (BAD_OPERATION, logged) where that would make a second active: the active node is alive, or
+    // a cluster manager owns promotion and has not promoted this node.
+    auto epoch = c->lib->session->activate(c->engine_name);
+    if (!epoch) return map_failure(epoch.failure(), kActiveReplica);
     std::lock_guard lk(c->mu);
     if (!c->engine_write) {
         // Held read-only while a standby: take the write open the application asked for.
@@ -655,7 +658,7 @@ extern "C" SaAisErrorT saCkptSectionIterationFinalize(SaCkptSectionIterationHand
 extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointHandle,
                                              const SaCkptIOVectorElementT* ioVector, SaUint32T numberOfElements,
                                              SaUint32T* erroneousVectorIndex) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!ioVector && numberOfElements > 0) return error(SA_AIS_ERR_INVALID_PARAM, "ioVector is NULL");
     if (!(c->flags & SA_CKPT_CHECKPOINT_WRITE))
@@ -783,7 +786,7 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
 extern "C" SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpointHandle,
                                               const SaCkptSectionIdT* sectionId, const void* dataBuffer,
                                               SaSizeT dataSize) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     std::string why;
     auto id = id_of(sectionId, *c, why);
@@ -811,7 +814,7 @@ extern "C" SaAisErrorT saCkptSectionOverwrite(SaCkptCheckpointHandleT checkpoint
 
 extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHandle, SaCkptIOVectorElementT* ioVector,
                                             SaUint32T numberOfElements, SaUint32T* erroneousVectorIndex) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!ioVector && numberOfElements > 0) return error(SA_AIS_ERR_INVALID_PARAM, "ioVector is NULL");
     if (!(c->flags & SA_CKPT_CHECKPOINT_READ))
@@ -820,42 +823,125 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
         if (erroneousVectorIndex) *erroneousVectorIndex = k;
         return e;
     };
+    if (numberOfElements <= 1) {
+        for (SaUint32T k = 0; k < numberOfElements; ++k) {
+            SaCkptIOVectorElementT& e = ioVector[k];
+            std::string why;
+            auto id = id_of(&e.sectionId, *c, why);
+            if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
+            if (e.dataOffset > c->attrs.maxSectionSize)
+                return at(k, error(SA_AIS_ERR_INVALID_PARAM,
+                                   "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
+            for (int attempt = 0;; ++attempt) {
+                auto sec = c->section(*id);
+                if (!sec) return at(k, map_failure(sec.failure(), kRead));
+                void* buf = e.dataBuffer;
+                bool allocated = false;
+                auto n = read_section(**sec, e.dataOffset, buf, e.dataSize, allocated);
+                if (!n) {
+                    if (allocated) std::free(buf);
+                    if (n.error() == Error::kNotExist && attempt == 0) {
+                        c->forget(*id);
+                        continue;
+                    }
+                    return at(k, map_failure(n.failure(), kRead));
+                }
+                if (allocated) {
+                    std::lock_guard lk(c->mu);
+                    c->allocated_buffers.insert(buf);
+                    e.dataBuffer = buf;
+                }
+                e.readSize = *n;
+                break;
+            }
+        }
+        return success();
+    }
+    // Several elements are one state: every element is checked and its section found, all are
+    // copied, then every section's lock word is checked again (and all copied again if one
+    // changed). saCkptCheckpointWrite holds every section's lock before it publishes any, so a
+    // read sees all of one write's elements or none.
+    struct Element {
+        std::shared_ptr<client::Section> sec;
+        client::ReadSnapshot snap;
+        void* buf = nullptr; ///< allocated here when the application's dataBuffer is NULL
+        std::size_t size = 0;
+    };
+    boost::container::small_vector<Element, 4> els(numberOfElements);
+    auto free_all = [&] {
+        for (auto& el : els)
+            if (el.buf) std::free(el.buf);
+    };
     for (SaUint32T k = 0; k < numberOfElements; ++k) {
-        SaCkptIOVectorElementT& e = ioVector[k];
+        const SaCkptIOVectorElementT& e = ioVector[k];
         std::string why;
         auto id = id_of(&e.sectionId, *c, why);
         if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
         if (e.dataOffset > c->attrs.maxSectionSize)
             return at(k, error(SA_AIS_ERR_INVALID_PARAM,
                                "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
-        for (int attempt = 0;; ++attempt) {
-            auto sec = c->section(*id);
-            if (!sec) return at(k, map_failure(sec.failure(), kRead));
-            void* buf = e.dataBuffer;
-            bool allocated = false;
-            auto n = read_section(**sec, e.dataOffset, buf, e.dataSize, allocated);
-            if (!n) {
-                if (allocated) std::free(buf);
-                if (n.error() == Error::kNotExist && attempt == 0) {
-                    c->forget(*id);
-                    continue;
+        auto sec = c->section(*id);
+        if (!sec) return at(k, map_failure(sec.failure(), kRead));
+        els[k].sec = std::move(*sec);
+    }
+    for (bool looked_again = false;;) {
+        bool whole = true;
+        for (SaUint32T k = 0; k < numberOfElements && whole; ++k) {
+            const SaCkptIOVectorElementT& e = ioVector[k];
+            Element& el = els[k];
+            auto snap = el.sec->begin_read();
+            if (!snap) {
+                if (snap.error() == Error::kNotExist && !looked_again) { // a cached section that was deleted
+                    looked_again = true;
+                    const std::string id = el.sec->id();
+                    c->forget(id);
+                    auto sec = c->section(id);
+                    if (!sec) {
+                        free_all();
+                        return at(k, map_failure(sec.failure(), kRead));
+                    }
+                    el.sec = std::move(*sec);
+                    whole = false; // copy every element again
+                    break;
                 }
-                return at(k, map_failure(n.failure(), kRead));
+                free_all();
+                return at(k, map_failure(snap.failure(), kRead));
             }
-            if (allocated) {
-                std::lock_guard lk(c->mu);
-                c->allocated_buffers.insert(buf);
-                e.dataBuffer = buf;
+            const std::size_t n = e.dataOffset >= snap->size ? 0 : snap->size - e.dataOffset;
+            void* dst = e.dataBuffer;
+            el.size = std::min<std::size_t>(n, e.dataSize);
+            if (!dst) {
+                if (el.buf) std::free(el.buf);
+                el.buf = std::malloc(n ? n : 1);
+                if (!el.buf) {
+                    free_all();
+                    return at(k, map_failure(ckpt::fail(Error::kNoMemory,
+                                                        "out of memory for a " + std::to_string(n) + "-byte buffer"),
+                                             kRead));
+                }
+                dst = el.buf;
+                el.size = n;
             }
-            e.readSize = *n;
-            break;
+            if (el.size) std::memcpy(dst, snap->bytes + e.dataOffset, el.size);
+            el.snap = *snap;
         }
+        for (SaUint32T k = 0; k < numberOfElements && whole; ++k) whole = els[k].sec->end_read(els[k].snap);
+        if (whole) break;
+    }
+    for (SaUint32T k = 0; k < numberOfElements; ++k) {
+        SaCkptIOVectorElementT& e = ioVector[k];
+        if (els[k].buf) {
+            std::lock_guard lk(c->mu);
+            c->allocated_buffers.insert(els[k].buf);
+            e.dataBuffer = els[k].buf;
+        }
+        e.readSize = els[k].size;
     }
     return success();
 }
 
 extern "C" SaAisErrorT saCkptIOVectorElementDataFree(SaCkptCheckpointHandleT checkpointHandle, void* data) {
-    auto c = live_checkpoint(checkpointHandle);
+    Ckpt* c = live_checkpoint_fast(checkpointHandle);
     if (!c) return bad_handle("checkpointHandle", checkpointHandle);
     if (!data) return error(SA_AIS_ERR_INVALID_PARAM, "data is NULL");
     {

@@ -66,6 +66,8 @@ std::uint64_t decode_typed(proto::Op op, std::span<const std::byte> body) {
         return decode_as<DirectoryRequest>(body);
     case Op::kStats:
         return decode_as<StatsRequest>(body);
+    case Op::kActivate:
+        return decode_as<ActivateRequest>(body);
     case Op::kPeers:
         break;
     }

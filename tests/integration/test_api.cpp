@@ -8,7 +8,11 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 using namespace ckpt;
 using namespace ckpt::client;
@@ -336,6 +340,54 @@ TEST_F(Api, MultiSectionRead) {
     ASSERT_FALSE(st2.ok());
     EXPECT_EQ(st2.error(), Error::kNotExist);
     EXPECT_EQ(bad, 2u);
+}
+
+// A write of several sections that takes every lock before it publishes any (as
+// saCkptCheckpointWrite does): a Checkpoint::read of those sections in another thread sees all of
+// each write or none of it, never one section before and another after.
+TEST_F(Api, MultiSectionReadNeverMixesAWriteOfSeveralSections) {
+    auto ck = session->create("group", attrs());
+    ASSERT_TRUE(ck.ok());
+    auto a = ck->create_section({.id = "a", .initial = B("00000000")});
+    auto b = ck->create_section({.id = "b", .initial = B("00000000")});
+    ASSERT_TRUE(a.ok() && b.ok());
+    constexpr int kWrites = 1500;
+    std::atomic<bool> done{false};
+    std::atomic<int> mixed{0}, reads{0};
+    std::string first_mix;
+    std::thread reader([&] {
+        char ba[8], bb[8];
+        while (!done.load()) {
+            ReadRequest reqs[2] = {{"a", 0, std::as_writable_bytes(std::span(ba))},
+                                   {"b", 0, std::as_writable_bytes(std::span(bb))}};
+            if (!ck->read(reqs).ok()) continue;
+            ++reads;
+            if (std::memcmp(ba, bb, 8) != 0 && mixed++ == 0)
+                first_mix = std::string(ba, 8) + " / " + std::string(bb, 8);
+        }
+    });
+    for (int i = 1; i <= kWrites; ++i) {
+        char v[9];
+        std::snprintf(v, sizeof v, "%08d", i);
+        // "b" is locked first and "a" a little later: a read that copies "a" in between and then
+        // waits for "b" would pair the old "a" with the new "b" if the lock words were not
+        // checked again after copying.
+        auto tb = b->write();
+        ASSERT_TRUE(tb.ok()) << tb.message();
+        for (auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+             std::chrono::steady_clock::now() < until;)
+            std::this_thread::yield();
+        auto ta = a->write();
+        ASSERT_TRUE(ta.ok()) << ta.message();
+        ta->write(0, std::as_bytes(std::span(v, 8)));
+        tb->write(0, std::as_bytes(std::span(v, 8)));
+        ASSERT_TRUE(ta->commit().ok());
+        ASSERT_TRUE(tb->commit().ok());
+    }
+    done = true;
+    reader.join();
+    EXPECT_GT(reads.load(), 0);
+    EXPECT_EQ(mixed.load(), 0) << "a read saw " << first_mix;
 }
 
 TEST_F(Api, ChangeNotificationIsPollable) {

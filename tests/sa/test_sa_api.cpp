@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <set>
 
 using namespace sa_test;
@@ -250,11 +252,13 @@ TEST_F(Lifecycle, HandlesAreThreadSafeAndBadEverywhereAfterClose) {
     std::atomic<int> bad{0}, ok{0}, other{0};
     std::vector<std::thread> ts;
     for (int t = 0; t < 3; ++t)
-        ts.emplace_back([&] {
-            char buf[8];
-            while (!stop) {
-                SaCkptIOVectorElementT e{sid("a"), buf, sizeof buf, 0, 0};
-                SaAisErrorT rc = saCkptCheckpointRead(c, &e, 1, nullptr);
+        ts.emplace_back([&, t] {
+            char buf[8] = "1";
+            for (unsigned n = 0; !stop; ++n) {
+                // Reads, and in one thread writes too: both find the handle in their thread's cache.
+                SaCkptIOVectorElementT e{sid("a"), buf, t == 0 && n % 2 ? 1u : sizeof buf, 0, 0};
+                SaAisErrorT rc = t == 0 && n % 2 ? saCkptCheckpointWrite(c, &e, 1, nullptr)
+                                                 : saCkptCheckpointRead(c, &e, 1, nullptr);
                 (rc == SA_AIS_OK ? ok : rc == SA_AIS_ERR_BAD_HANDLE ? bad : other)++;
                 if (rc == SA_AIS_ERR_BAD_HANDLE) return;
             }
@@ -789,6 +793,46 @@ TEST_F(Data, WriteChecksEveryElementBeforeChangingAnything) {
     SaCkptCheckpointHandleT ro;
     ASSERT_EQ(open("wall", SA_CKPT_CHECKPOINT_READ, ro), SA_AIS_OK);
     EXPECT_EQ(saCkptCheckpointWrite(ro, v, 1, &bad), SA_AIS_ERR_ACCESS);
+}
+
+// saCkptCheckpointWrite of several sections, read by saCkptCheckpointRead of those sections in
+// another thread: each read sees all of one write's elements or none, never a mix.
+TEST_F(Data, ReadersNeverSeePartOfAWriteOfSeveralSections) {
+    auto c = create("wgroup");
+    // "b" takes the lower slot, so the write locks it first and then waits for ckptd to have
+    // captured "a"'s previous commit before it locks "a": a read that copies "a" meanwhile and then
+    // waits for "b" would pair the old "a" with the new "b" if the lock words were not checked
+    // again after copying.
+    ASSERT_EQ(add_section(c, "b", "00000000"), SA_AIS_OK);
+    ASSERT_EQ(add_section(c, "a", "00000000"), SA_AIS_OK);
+    std::atomic<bool> done{false};
+    std::atomic<int> mixed{0}, reads{0};
+    std::thread reader([&] {
+        char ba[8], bb[8];
+        while (!done.load()) {
+            SaCkptIOVectorElementT r[2] = {{sid("a"), ba, sizeof ba, 0, 0}, {sid("b"), bb, sizeof bb, 0, 0}};
+            if (saCkptCheckpointRead(c, r, 2, nullptr) != SA_AIS_OK) continue;
+            ++reads;
+            if (r[0].readSize != r[1].readSize || std::memcmp(ba, bb, 8) != 0) ++mixed;
+        }
+    });
+    for (int i = 1; i <= 1500; ++i) {
+        char v[9];
+        std::snprintf(v, sizeof v, "%08d", i);
+        SaCkptIOVectorElementT w[2] = {{sid("a"), v, 8, 0, 0}, {sid("b"), v, 8, 0, 0}};
+        ASSERT_EQ(saCkptCheckpointWrite(c, w, 2, nullptr), SA_AIS_OK) << hsCkptLastErrorText();
+    }
+    done = true;
+    reader.join();
+    EXPECT_GT(reads.load(), 0);
+    EXPECT_EQ(mixed.load(), 0);
+    // The library allocates every element's buffer when dataBuffer is NULL, as for one element.
+    SaCkptIOVectorElementT r[2] = {{sid("a"), nullptr, 0, 0, 0}, {sid("b"), nullptr, 0, 4, 0}};
+    ASSERT_EQ(saCkptCheckpointRead(c, r, 2, nullptr), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(std::string(static_cast<char*>(r[0].dataBuffer), r[0].readSize), "00001500");
+    EXPECT_EQ(std::string(static_cast<char*>(r[1].dataBuffer), r[1].readSize), "1500");
+    EXPECT_EQ(saCkptIOVectorElementDataFree(c, r[0].dataBuffer), SA_AIS_OK);
+    EXPECT_EQ(saCkptIOVectorElementDataFree(c, r[1].dataBuffer), SA_AIS_OK);
 }
 
 TEST_F(Data, WriteInAllReplicasModeReturnsAcknowledged) {

@@ -62,7 +62,7 @@ SaAisErrorT write(SaCkptCheckpointHandleT c, const std::string& id, const std::s
 class SaFailover : public ::testing::Test {
 protected:
     void SetUp() override {
-        nodes = std::make_unique<TwoNodes>("safo");
+        nodes = std::make_unique<TwoNodes>(tag, extra_config);
         ASSERT_TRUE(nodes->start()) << nodes->a->log() << nodes->b->log();
         h1 = init(nodes->a->socket());
         h2 = init(nodes->b->socket());
@@ -85,6 +85,8 @@ protected:
             if (h) (void)saCkptFinalize(h);
         nodes.reset();
     }
+    std::string tag = "safo";
+    std::vector<std::string> extra_config;
     std::unique_ptr<TwoNodes> nodes;
     SaCkptHandleT h1 = 0, h2 = 0;
     SaCkptCheckpointHandleT c1 = 0, c2 = 0;
@@ -190,14 +192,40 @@ TEST_F(SaFailover, ActiveReplicaSetTakesOverAfterTheActiveNodeDies) {
     EXPECT_EQ(d.checkpointCreationAttributes.creationFlags, SA_CKPT_WR_ACTIVE_REPLICA | SA_CKPT_CHECKPOINT_COLLOCATED);
 }
 
-TEST_F(SaFailover, ActiveReplicaSetSwitchesOverWhileBothLive) {
+// saCkptActiveReplicaSet never makes a second active: while node 1 holds the active replica and is
+// alive, node 2's call fails with BAD_OPERATION, says why, and changes nothing (node 1 still
+// writes, node 2 still has no active replica). The C++ path (Session::activate) is the same ckptd
+// op. A switch-over is the administrator's (or the cluster manager's) PROMOTE; after it the
+// application's call succeeds without a second promotion.
+TEST_F(SaFailover, ActiveReplicaSetRefusesASecondActiveWhileTheActiveNodeLives) {
     ASSERT_EQ(write(c1, "seq", "7"), SA_AIS_OK);
     ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_ERR_BAD_OPERATION);
+    const std::string why = hsCkptLastErrorText();
+    EXPECT_NE(why.find("node 1 holds the active replica"), std::string::npos) << why;
+    EXPECT_NE(why.find("alive"), std::string::npos) << why;
+    EXPECT_NE(nodes->b->log().find("claim to the active role refused"), std::string::npos) << nodes->b->log();
+    auto app = ckpt::client::Session::connect({.socket_path = nodes->b->socket(), .reconnect = false});
+    ASSERT_TRUE(app.ok()) << app.message();
+    auto claimed = app->activate(kName);
+    ASSERT_FALSE(claimed.ok());
+    EXPECT_EQ(claimed.error(), ckpt::Error::kBadOperation) << claimed.message();
+    // Nothing changed: node 1 is still the active one.
+    EXPECT_EQ(write(c2, "seq", "8"), SA_AIS_ERR_NOT_EXIST);
+    ASSERT_EQ(write(c1, "seq", "9"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_TRUE(eventually([&] { return read(c2, "seq") == "9"; }));
+    // The administrator's switch-over, then the application's call on node 2 keeps that epoch.
+    auto epoch = app->promote(kName);
+    ASSERT_TRUE(epoch.ok()) << epoch.message();
     ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
-    ASSERT_EQ(write(c2, "seq", "8"), SA_AIS_OK) << hsCkptLastErrorText();
-    // Node 1 learns of the higher epoch and becomes the standby: its writes say no active replica.
+    auto again = app->activate(kName);
+    ASSERT_TRUE(again.ok()) << again.message();
+    EXPECT_EQ(*again, *epoch);
+    ASSERT_EQ(write(c2, "seq", "10"), SA_AIS_OK) << hsCkptLastErrorText();
+    // Node 1 learns of the higher epoch and becomes the standby; its own claim is now refused.
     EXPECT_TRUE(eventually([&] { return write(c1, "seq", "stale") == SA_AIS_ERR_NOT_EXIST; }));
-    EXPECT_TRUE(eventually([&] { return read(c1, "seq") == "8"; }));
+    EXPECT_TRUE(eventually([&] { return read(c1, "seq") == "10"; }));
+    EXPECT_EQ(saCkptActiveReplicaSet(c1), SA_AIS_ERR_BAD_OPERATION) << hsCkptLastErrorText();
 }
 
 struct Roles {
@@ -251,14 +279,12 @@ TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
         return !seen.empty() && seen.back() == "5";
     }));
     EXPECT_EQ(r2.events.size(), 1u); // a change is no role change
-    // Someone else (here another process's handle, under a cluster: the resource agent) promotes
-    // node 2's replica: the standby application is told "active" with a higher epoch, the old
+    // Someone else (under a cluster: the resource agent, `ckptctl promote`) promotes node 2's
+    // replica: the standby application is told "active" with a higher epoch, the old
     // active "standby" with node 2 as the active.
-    SaCkptHandleT h3 = init(nodes->b->socket());
-    SaNameT n = name(kName);
-    SaCkptCheckpointHandleT c3 = 0;
-    ASSERT_EQ(saCkptCheckpointOpen(h3, &n, nullptr, kRW, kTimeout, &c3), SA_AIS_OK) << hsCkptLastErrorText();
-    ASSERT_EQ(saCkptActiveReplicaSet(c3), SA_AIS_OK) << hsCkptLastErrorText();
+    auto agent2 = ckpt::client::Session::connect({.socket_path = nodes->b->socket(), .reconnect = false});
+    ASSERT_TRUE(agent2.ok()) << agent2.message();
+    ASSERT_TRUE(agent2->promote(kName).ok());
     ASSERT_TRUE(eventually([&] {
         pump(h1);
         pump(h2);
@@ -283,7 +309,9 @@ TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
     // Stopping change tracking keeps role tracking: node 1 takes over again (a switch-over), and
     // node 2's application is told "standby".
     ASSERT_EQ(hsCkptSectionChangeTrackStop(c2), SA_AIS_OK);
-    ASSERT_EQ(saCkptActiveReplicaSet(c1), SA_AIS_OK) << hsCkptLastErrorText();
+    auto agent1 = ckpt::client::Session::connect({.socket_path = nodes->a->socket(), .reconnect = false});
+    ASSERT_TRUE(agent1.ok()) << agent1.message();
+    ASSERT_TRUE(agent1->promote(kName).ok());
     ASSERT_TRUE(eventually([&] {
         pump(h2);
         return r2.events.size() >= 3;
@@ -292,7 +320,6 @@ TEST_F(SaFailover, RolesArriveThroughDispatchOnPromotion) {
     EXPECT_EQ(r2.events.back().activeNode, 1u);
     ASSERT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_OK);
     EXPECT_EQ(hsCkptRoleTrackStop(c2), SA_AIS_ERR_NOT_EXIST);
-    (void)saCkptFinalize(h3);
 }
 
 // Under a cluster manager (issue 12, docs/CLUSTER.md) Pacemaker decides: its resource agent promotes
@@ -317,6 +344,41 @@ TEST_F(SaFailover, ActiveReplicaSetAfterTheClusterManagerPromotedSucceedsWithout
     EXPECT_EQ(ck->replication().epoch, *epoch); // not raised again by the application's call
     ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText(); // and again: still OK
     EXPECT_EQ(ck->replication().epoch, *epoch);
+}
+
+// Under a cluster manager (fence_peer_command set: docs/CLUSTER.md) only its agent promotes. Even
+// with the active node dead, an application's saCkptActiveReplicaSet on a node the manager has not
+// promoted is refused (the manager may be promoting a third node, or fencing this one); once the
+// agent promoted it, the same call succeeds.
+class SaFailoverClusterManaged : public SaFailover {
+protected:
+    SaFailoverClusterManaged() {
+        tag = "safm";
+        extra_config = {"fence_peer_command=/bin/true"};
+    }
+};
+
+TEST_F(SaFailoverClusterManaged, ActiveReplicaSetWaitsForTheClusterManagersPromotion) {
+    ASSERT_EQ(write(c1, "seq", "5"), SA_AIS_OK);
+    ASSERT_EQ(saCkptCheckpointSynchronize(c1, kTimeout), SA_AIS_OK);
+    ASSERT_EQ(saCkptActiveReplicaSet(c1), SA_AIS_OK) << "the node where it was created holds the active replica";
+    nodes->a->kill_hard();
+    ASSERT_TRUE(wait_peer_state(nodes->b->socket(), 1, "down"));
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_ERR_BAD_OPERATION);
+    const std::string why = hsCkptLastErrorText();
+    EXPECT_NE(why.find("cluster manager"), std::string::npos) << why;
+    EXPECT_NE(nodes->b->log().find("claim to the active role refused"), std::string::npos) << nodes->b->log();
+    EXPECT_EQ(write(c2, "seq", "6"), SA_AIS_ERR_NOT_EXIST);
+    auto agent = ckpt::client::Session::connect({.socket_path = nodes->b->socket(), .reconnect = false});
+    ASSERT_TRUE(agent.ok()) << agent.message();
+    auto refused = agent->activate(kName);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error(), ckpt::Error::kBadOperation);
+    auto epoch = agent->promote(kName); // the agent's promote action
+    ASSERT_TRUE(epoch.ok()) << epoch.message();
+    ASSERT_EQ(saCkptActiveReplicaSet(c2), SA_AIS_OK) << hsCkptLastErrorText();
+    ASSERT_EQ(write(c2, "seq", "6"), SA_AIS_OK) << hsCkptLastErrorText();
+    EXPECT_EQ(read(c2, "seq"), "6");
 }
 
 } // namespace

@@ -118,7 +118,8 @@ auto samples() {
         PromoteReply{.epoch = 0x7FFF'FFFF'FFFFull}, DemoteRequest{.name = "step-down"}, DemoteReply{},
         RetentionRequest{.handle = 7, .retention_ns = kTimeEnd}, RetentionReply{},
         ReserveRequest{.handle = 8, .slot = 3, .size = 1ull << 33}, ReserveReply{}, DirectoryRequest{.handle = 9},
-        DirectoryReply{.oldest_unapplied = 77}, StatsRequest{}, StatsReply{});
+        DirectoryReply{.oldest_unapplied = 77}, StatsRequest{}, StatsReply{},
+        ActivateRequest{.name = "claimed"}, ActivateReply{.epoch = (4ull << 16) | 2});
 }
 
 template <typename M>
@@ -210,19 +211,19 @@ TEST(ControlMessages, EveryMessageRoundTrips) {
 }
 
 TEST(ControlMessages, TheSamplesHoldEveryOpsRequestAndReply) {
-    // PEERS aside (retired: ckptd answers NOT_SUPPORTED), every op from HELLO to STATS.
+    // PEERS aside (retired: ckptd answers NOT_SUPPORTED), every op from HELLO to ACTIVATE.
     std::set<std::pair<int, bool>> seen;
     auto all = samples();
     for_each_sample(all, [&](auto& m) {
         using M = std::remove_cvref_t<decltype(m)>;
         seen.emplace(static_cast<int>(M::kOp), kIsRequest<M>);
     });
-    for (int op = static_cast<int>(Op::kHello); op <= static_cast<int>(Op::kStats); ++op) {
+    for (int op = static_cast<int>(Op::kHello); op <= static_cast<int>(Op::kActivate); ++op) {
         if (op == static_cast<int>(Op::kPeers)) continue;
         EXPECT_TRUE(seen.count({op, true})) << op_name(static_cast<Op>(op)) << " request";
         EXPECT_TRUE(seen.count({op, false})) << op_name(static_cast<Op>(op)) << " reply";
     }
-    EXPECT_EQ(seen.size(), 2u * 18u);
+    EXPECT_EQ(seen.size(), 2u * 19u);
 }
 
 TEST(ControlMessages, EveryTruncationIsMessageError) {
@@ -374,6 +375,8 @@ TEST(ControlMessages, BodiesAreTheProtocolTablesBytes) {
     expect_body(DirectoryReply{.oldest_unapplied = 4}, Encoder().u64(4));
     expect_body(StatsRequest{}, Encoder());
     expect_body(StatsReply{}, Encoder());
+    expect_body(ActivateRequest{.name = "ck"}, Encoder().str("ck"));
+    expect_body(ActivateReply{.epoch = 9}, Encoder().u64(9));
 }
 
 TEST(ControlMessages, MalformedNamesTheOp) {

@@ -322,6 +322,8 @@ void ControlServer::dispatch(Session& s, std::span<const std::byte> msg) {
         return serve_request<proto::DirectoryRequest>(s, id, d);
     case Op::kStats:
         return serve_request<proto::StatsRequest>(s, id, d);
+    case Op::kActivate:
+        return serve_request<proto::ActivateRequest>(s, id, d);
     }
     reply_failure(s, op, id,
                   fail(Error::kMessageError, "unknown request type " + std::to_string(static_cast<int>(op))));
@@ -570,6 +572,22 @@ void ControlServer::on_peers(Session& s, std::uint32_t id, proto::Decoder& d) {
 Result<proto::StatsReply> ControlServer::handle(Session&, const proto::StatsRequest&) {
     if (publish_stats_) publish_stats_();
     return proto::StatsReply{};
+}
+
+Result<proto::ActivateReply> ControlServer::handle(Session&, const proto::ActivateRequest& req) {
+    const std::string& name = req.name;
+    CKPT_TRY(validate_name(name));
+    auto c = reg_.find_checkpoint(name);
+    if (!c) return no_checkpoint(name);
+    proto::ActivateReply r;
+    if (!repl_) { // node-local: the only replica is the active one
+        r.epoch = c->epoch();
+        return r;
+    }
+    // Under a cluster manager (fence_peer_command, docs/CLUSTER.md) only its agent promotes.
+    CKPT_TRY_ASSIGN(epoch, repl_->claim(c, !cfg_.fence_peer_command.empty()));
+    r.epoch = epoch;
+    return r;
 }
 
 Result<proto::PromoteReply> ControlServer::handle(Session&, const proto::PromoteRequest& req) {

@@ -73,6 +73,9 @@ private:
     Result<proto::ReserveReply> handle(Session& s, const proto::ReserveRequest& req);
     Result<proto::DirectoryReply> handle(Session& s, const proto::DirectoryRequest& req);
     Result<proto::StatsReply> handle(Session& s, const proto::StatsRequest& req);
+    /// ACTIVATE: an application's claim to the active role (Replicator::claim), where PROMOTE is
+    /// an administrator's or the cluster manager's agent's.
+    Result<proto::ActivateReply> handle(Session& s, const proto::ActivateRequest& req);
     /// PEERS, untyped: its body is encoded by hand here.
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
 

@@ -114,6 +114,27 @@ Result<std::uint64_t> Replicator::promote(const std::shared_ptr<Checkpoint>& c) 
     return epoch;
 }
 
+Result<std::uint64_t> Replicator::claim(const std::shared_ptr<Checkpoint>& c, bool cluster_managed) {
+    Replica& r = replica_of(c);
+    if (c->role() == kRoleActive) return c->epoch();
+    const std::string name = printable_name(c->name());
+    std::string why;
+    if (cluster_managed) {
+        why = "the cluster manager owns promotion (fence_peer_command is set) and has not promoted this node";
+        if (r.active_node) why += "; the active replica is on " + node_str(r.active_node);
+    } else if (r.active_node && link_.is_up(r.active_node)) {
+        why = node_str(r.active_node) + " holds the active replica at epoch " + std::to_string(c->epoch()) +
+              " and is alive";
+    }
+    if (!why.empty()) {
+        host_.replication_log("checkpoint '" + name + "': an application's claim to the active role refused: " + why);
+        return fail(Error::kBadOperation, "checkpoint '" + name + "' cannot be made active on this node: " + why +
+                                              " (a second active replica is never created; the active node's "
+                                              "demotion or death, or the cluster manager's promotion, comes first)");
+    }
+    return promote(c);
+}
+
 Status Replicator::demote(const std::shared_ptr<Checkpoint>& c) {
     Replica& r = replica_of(c);
     if (c->role() == kRoleStandby) return {};

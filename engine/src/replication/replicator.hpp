@@ -40,6 +40,11 @@ public:
     void forget(const std::shared_ptr<Checkpoint>& c);
     /// Makes this node the active replica with a higher epoch; returns the epoch.
     Result<std::uint64_t> promote(const std::shared_ptr<Checkpoint>& c);
+    /// An application's claim to the active role (saCkptActiveReplicaSet, Session::activate):
+    /// the epoch when this node's replica is active already; a promotion when no cluster manager
+    /// owns promotion (`cluster_managed`) and no live node holds the active replica; otherwise
+    /// BAD_OPERATION, logged, naming what refused it (it would make a second active).
+    Result<std::uint64_t> claim(const std::shared_ptr<Checkpoint>& c, bool cluster_managed);
     /// Makes this node a standby (same epoch) until an active announces itself.
     Status demote(const std::shared_ptr<Checkpoint>& c);
 

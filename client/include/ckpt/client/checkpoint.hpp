@@ -128,6 +128,9 @@ public:
     std::vector<SectionDescriptor> sections(SectionsChosen chosen = SectionsChosen::kAny,
                                             std::int64_t expiration_ns = 0) const;
     /// Reads several sections into caller buffers; on failure `error_index` names the element.
+    /// The elements are one state: each one's lock word is checked again after all are copied
+    /// (and all copied again if one changed), so a write of several sections that holds every
+    /// lock before it publishes any (saCkptCheckpointWrite's) is seen whole or not at all.
     Status read(std::span<ReadRequest> requests, std::size_t* error_index = nullptr) const;
 
     /// Checkpoint-wide count of captured changes (commits, creates, deletes).

@@ -93,6 +93,11 @@ public:
     /// Makes this node the active replica of `name` with a higher epoch (failover); returns the
     /// epoch. Standbys then follow it; a former active that comes back becomes a standby.
     Result<std::uint64_t> promote(std::string_view name);
+    /// An application's claim to the active role of `name` (saCkptActiveReplicaSet): the epoch
+    /// when this node's replica is active already (the cluster manager promoted it) or is the only
+    /// one (node-local); a promotion when no cluster manager owns promotion and no live node holds
+    /// the active replica. BAD_OPERATION, saying why, where it would make a second active.
+    Result<std::uint64_t> activate(std::string_view name);
     /// Makes this node a standby for `name` (planned switch-over: promote another node next).
     Status demote(std::string_view name);
 

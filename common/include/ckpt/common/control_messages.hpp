@@ -313,14 +313,22 @@ struct RollbackRequest {
 
 // --- PROMOTE (14), DEMOTE (15) ---------------------------------------------------------------
 
-struct PromoteReply {
-    static constexpr Op kOp = Op::kPromote;
+/// The reply of PROMOTE and ACTIVATE.
+template <Op O>
+struct EpochReply {
+    static constexpr Op kOp = O;
     std::uint64_t epoch = 0; ///< the checkpoint's epoch with this node active
-    void encode(Encoder& e) const;
-    static Result<PromoteReply> decode(Decoder& d);
-    friend bool operator==(const PromoteReply&, const PromoteReply&) = default;
+    void encode(Encoder& e) const { e.u64(epoch); }
+    static Result<EpochReply> decode(Decoder& d) {
+        EpochReply r;
+        r.epoch = d.u64();
+        if (!d.at_end()) return malformed_reply(O);
+        return r;
+    }
+    friend bool operator==(const EpochReply&, const EpochReply&) = default;
 };
 
+using PromoteReply = EpochReply<Op::kPromote>;
 using PromoteRequest = NameRequest<Op::kPromote, PromoteReply>;
 
 using DemoteReply = EmptyReply<Op::kDemote>;
@@ -375,6 +383,11 @@ struct StatsRequest {
     }
     friend bool operator==(const StatsRequest&, const StatsRequest&) = default;
 };
+
+// --- ACTIVATE (20) ---------------------------------------------------------------------------
+
+using ActivateReply = EpochReply<Op::kActivate>;
+using ActivateRequest = NameRequest<Op::kActivate, ActivateReply>;
 
 /// A reply type that carries descriptors (it has fds()).
 template <typename R>

@@ -45,6 +45,8 @@ enum class Op : std::uint16_t {
     kReserve = 17,   ///< handle, slot, u64 size: a net-size checkpoint's section grows in this transaction
     kDirectory = 18, ///< handle -> u64 oldest directory change a required standby lacks (0: none)
     kStats = 19,     ///< -> (empty): ckptd publishes its stats region now, before it replies
+    kActivate = 20,  ///< name -> epoch: an application's claim to the active role (PROMOTE, but
+                     ///< BAD_OPERATION where another node is active or a cluster manager decides)
 };
 
 inline constexpr std::uint32_t kNoWriterSlot = 0xFFFF'FFFFu;
