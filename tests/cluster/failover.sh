@@ -22,6 +22,11 @@
 #                which never happens before it is itself fenced, so its sync commits get no OK
 #                (a hook that settles for the lost membership acknowledges alone for seconds, and
 #                those numbers are lost: the check below fails); no acknowledged number may be lost
+#   restart      its ckptd SIGKILLed and started again by hand with the same command line (as a
+#                supervisor would), then, as soon as its socket answers and before anything else,
+#                every process of the node killed: the restarted engine adopted its checkpoints as
+#                active and must not have acknowledged a commit no standby holds (kernel UDP: a
+#                SIGKILLed memif server leaves a socket DPDK will not serve again)
 #   stop         SIGSTOP of its ckptd (a hung engine) until another node is promoted and its
 #                application committed, then SIGCONT: the old active steps down (or is stopped by
 #                the cluster); no frame of the old epoch is applied anywhere (each node's refused
@@ -43,7 +48,7 @@
 # The final checksums cover the promoted node and its in-sync standbys.
 #
 # Usage: failover.sh BUILD_DIR [--nodes 2|3] [--transport memif|udp] [--token MS] [--replicas N]
-#                    [--kill app|ckptd|app+ckptd|node|partition|stop] [--rounds N] [--timeline FILE] [--demo]
+#                    [--kill app|ckptd|app+ckptd|node|partition|restart|stop] [--rounds N] [--timeline FILE] [--demo]
 # --timeline appends "scenario nodes token round detect_ms decide_ms promote_ms app_ms total_ms".
 # --demo prints the narrative of README's first command instead of one line per round.
 set -euo pipefail
@@ -67,6 +72,7 @@ done
 HC_TOKEN_MS=$token
 HC_TRANSPORT=$transport
 [ "$replicas" = 0 ] || HC_CKPTD_EXTRA="replicas = $replicas"
+kind=$kill$([ "$replicas" = 0 ] || echo "/replicas$replicas") # the timeline's scenario column
 . "$(dirname "$0")/lib.sh"
 trap 'hc_cleanup' EXIT
 trap 'echo "failover: interrupted"; exit 130' INT TERM
@@ -137,7 +143,7 @@ event_after() { # T0 RE
 # membership change on a survivor.
 detected_at() { # T0 NODE
     local t0=$1 victim=$2 f line best=""
-    if [ "$kill" = node ] || [ "$kill" = partition ]; then
+    if [ "$kill" = node ] || [ "$kill" = partition ] || [ "$kill" = restart ]; then
         for f in "$HC_WORK"/node*/log-corosync/corosync.log; do
             [ "$f" = "$HC_WORK/$victim/log-corosync/corosync.log" ] && continue
             while read -r line; do
@@ -185,6 +191,19 @@ for round in $(seq 1 "$rounds"); do
     ckptd) kill -9 "$ckptd_pid" ;;
     app+ckptd) kill -9 "$app_pid" "$ckptd_pid" ;;
     node) hc_kill_node "$v" ;;
+    restart)
+        mapfile -d '' -t ckptd_cmd < "/proc/$ckptd_pid/cmdline"
+        kill -9 "$ckptd_pid"
+        while kill -0 "$ckptd_pid" 2>/dev/null; do sleep 0.01; done
+        ckptd_cmd[0]=$(hc_bin engine/ckptd)
+        hc_exec "$v" setsid "${ckptd_cmd[@]}" < /dev/null > /dev/null 2>&1 || hc_die "round $round: ckptd did not start again"
+        for _ in $(seq 500); do
+            hc_exec "$v" "$HC_BUILD/tools/ckptctl/ckptctl" --socket /run/hotspare/ckptd.sock list > /dev/null 2>&1 && break
+            sleep 0.01
+        done
+        say "$victim: ckptd restarted in place (pid $(hc_pid_of "$v" ckptd)); killing the whole node before its standbys resync"
+        hc_kill_node "$v"
+        ;;
     stop) kill -STOP "$ckptd_pid" ;;
     partition)
         [ "$transport" = udp ] || hc_die "--kill partition needs --transport udp (memif carries no packets)"
@@ -229,12 +248,12 @@ NFT
     if [ "$kill" = app ] || { [ "$kill" = stop ] && [ "$new_node" = "$victim" ]; }; then
         [ "$new_node" = "$victim" ] && [ "$kill" = stop ] && hc_die "round $round: the cluster kept the hung active $victim promoted"
         line="detection $(ms "$t0" "${t_detect:-$t0}") ms, restart in place, first acknowledged commit $(ms "$t0" "$t_ack") ms after the kill"
-        row="$kill $nodes $token $round $(ms "$t0" "${t_detect:-$t0}") - - $(ms "${t_detect:-$t0}" "$t_ack") $(ms "$t0" "$t_ack")"
+        row="$kind $nodes $token $round $(ms "$t0" "${t_detect:-$t0}") - - $(ms "${t_detect:-$t0}" "$t_ack") $(ms "$t0" "$t_ack")"
     else
         [ -n "$t_pbegin" ] && [ -n "$t_pend" ] || hc_die "round $round: no promotion recorded after the kill"
         [ -n "$t_detect" ] || t_detect=$t0
         line="detection $(ms "$t0" "$t_detect") ms, cluster decision $(ms "$t_detect" "$t_pbegin") ms, our promotion $(ms "$t_pbegin" "$t_pend") ms, application $(ms "$t_pend" "$t_ack") ms: total $(ms "$t0" "$t_ack") ms"
-        row="$kill $nodes $token $round $(ms "$t0" "$t_detect") $(ms "$t_detect" "$t_pbegin") $(ms "$t_pbegin" "$t_pend") $(ms "$t_pend" "$t_ack") $(ms "$t0" "$t_ack")"
+        row="$kind $nodes $token $round $(ms "$t0" "$t_detect") $(ms "$t_detect" "$t_pbegin") $(ms "$t_pbegin" "$t_pend") $(ms "$t_pend" "$t_ack") $(ms "$t0" "$t_ack")"
     fi
     [ -n "$timeline" ] && echo "$row" >> "$timeline"
     if [ $demo = 1 ]; then
@@ -247,7 +266,7 @@ NFT
         say "$victim (minority, partitioned): $refusals sync commit attempts returned no OK"
         [ $demo = 1 ] || echo "round $round: the partitioned active's sync commits refused (no OK): $refusals"
     fi
-    if [ "$kill" = node ] || [ "$kill" = partition ]; then
+    if [ "$kill" = node ] || [ "$kill" = partition ] || [ "$kill" = restart ]; then
         hc_restart_node "$v"
         say "$victim booted again: it rejoins as a standby and resyncs"
     fi

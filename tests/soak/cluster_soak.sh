@@ -13,22 +13,25 @@ out=${2:-/tmp/hotspare-soak-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-20}
-# nodes:kill:token
-scenarios=${SCENARIOS:-"2:app+ckptd:1000 2:node:1000 2:node:500 3:node:1000 3:node:500 2:ckptd:1000 3:ckptd:1000 2:app:1000 2:stop:1000 3:partition:1000"}
+# nodes:kill:token[:replicas]
+scenarios=${SCENARIOS:-"2:app+ckptd:1000 2:node:1000 2:node:500 3:node:1000 3:node:500 2:ckptd:1000 3:ckptd:1000 2:app:1000 2:stop:1000 3:partition:1000 2:restart:1000 3:node:1000:2"}
 timeline="$out/timeline.tsv"
 failed=0
 for s in $scenarios; do
-    IFS=: read -r nodes kill token <<< "$s"
-    log="$out/${nodes}nodes-${kill}-token${token}.log"
+    IFS=: read -r nodes kill token replicas <<< "$s"
+    replicas=${replicas:-0}
+    transport=()
+    case $kill in partition | restart) transport=(--transport udp) ;; esac
+    log="$out/${nodes}nodes-${kill}-token${token}-replicas${replicas}.log"
     start=$(date +%s)
     if "$here/../cluster/failover.sh" "$build" --nodes "$nodes" --kill "$kill" --token "$token" --rounds "$rounds" \
-        --timeline "$timeline" > "$log" 2>&1; then
+        --replicas "$replicas" "${transport[@]}" --timeline "$timeline" > "$log" 2>&1; then
         result=PASS
     else
         result=FAIL
         failed=$((failed + 1))
     fi
-    echo "$result $nodes nodes, kill $kill, token $token ms, $rounds rounds, $(($(date +%s) - start)) s: $(grep -E '^acknowledged up to|^FAIL' "$log" | tr '\n' ' ')"
+    echo "$result $nodes nodes, kill $kill, token $token ms, replicas $replicas, $rounds rounds, $(($(date +%s) - start)) s: $(grep -E '^acknowledged up to|^FAIL' "$log" | tr '\n' ' ')"
 done
 # hotspare-kvstore under the cluster (issue 16): ycsb workload A across KV_FAILOVERS whole-node kills.
 kv_failovers=${KV_FAILOVERS:-20}
