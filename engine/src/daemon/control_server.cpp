@@ -574,11 +574,16 @@ Result<proto::StatsReply> ControlServer::handle(Session&, const proto::StatsRequ
     return proto::StatsReply{};
 }
 
-Result<proto::ActivateReply> ControlServer::handle(Session&, const proto::ActivateRequest& req) {
-    const std::string& name = req.name;
+Result<std::shared_ptr<Checkpoint>> ControlServer::checkpoint_named(const std::string& name) {
     CKPT_TRY(validate_name(name));
     auto c = reg_.find_checkpoint(name);
     if (!c) return no_checkpoint(name);
+    return c;
+}
+
+Result<proto::ActivateReply> ControlServer::handle(Session&, const proto::ActivateRequest& req) {
+    const std::string& name = req.name;
+    CKPT_TRY_ASSIGN(c, checkpoint_named(name));
     proto::ActivateReply r;
     if (!repl_) { // node-local: the only replica is the active one
         r.epoch = c->epoch();
@@ -592,9 +597,7 @@ Result<proto::ActivateReply> ControlServer::handle(Session&, const proto::Activa
 
 Result<proto::PromoteReply> ControlServer::handle(Session&, const proto::PromoteRequest& req) {
     const std::string& name = req.name;
-    CKPT_TRY(validate_name(name));
-    auto c = reg_.find_checkpoint(name);
-    if (!c) return no_checkpoint(name);
+    CKPT_TRY_ASSIGN(c, checkpoint_named(name));
     if (!repl_)
         return fail(Error::kBadOperation, "ckptd is node-local (transport none): checkpoint '" + printable_name(name) +
                                               "' is already its only, active copy");
@@ -606,9 +609,7 @@ Result<proto::PromoteReply> ControlServer::handle(Session&, const proto::Promote
 
 Result<proto::DemoteReply> ControlServer::handle(Session&, const proto::DemoteRequest& req) {
     const std::string& name = req.name;
-    CKPT_TRY(validate_name(name));
-    auto c = reg_.find_checkpoint(name);
-    if (!c) return no_checkpoint(name);
+    CKPT_TRY_ASSIGN(c, checkpoint_named(name));
     if (!repl_)
         return fail(Error::kBadOperation,
                     "ckptd is node-local (transport none): there is no other replica to take over checkpoint '" +

@@ -79,6 +79,8 @@ private:
     /// PEERS, untyped: its body is encoded by hand here.
     void on_peers(Session& s, std::uint32_t id, proto::Decoder& d);
 
+    /// The checkpoint of that (valid) name on this node, or NOT_EXIST.
+    Result<std::shared_ptr<Checkpoint>> checkpoint_named(const std::string& name);
     /// The session's handle, or BAD_HANDLE.
     Result<Handle*> open_handle(Session& s, std::uint64_t handle);
     /// The session's handle opened for WRITE: BAD_HANDLE, or ACCESS when read-only.
