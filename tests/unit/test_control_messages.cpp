@@ -118,8 +118,8 @@ auto samples() {
         PromoteReply{.epoch = 0x7FFF'FFFF'FFFFull}, DemoteRequest{.name = "step-down"}, DemoteReply{},
         RetentionRequest{.handle = 7, .retention_ns = kTimeEnd}, RetentionReply{},
         ReserveRequest{.handle = 8, .slot = 3, .size = 1ull << 33}, ReserveReply{}, DirectoryRequest{.handle = 9},
-        DirectoryReply{.oldest_unapplied = 77}, StatsRequest{}, StatsReply{},
-        ActivateRequest{.name = "claimed"}, ActivateReply{.epoch = (4ull << 16) | 2});
+        DirectoryReply{.oldest_unapplied = 77}, StatsRequest{}, StatsReply{}, ActivateRequest{.name = "claimed"},
+        ActivateReply{.epoch = (4ull << 16) | 2});
 }
 
 template <typename M>

@@ -137,7 +137,7 @@ constexpr Op kAllOps[] = {Op::kHello,     Op::kOpen,          Op::kClose,       
                           Op::kStatus,    Op::kSectionCreate, Op::kSectionDelete, Op::kSectionExpiration,
                           Op::kSubscribe, Op::kList,          Op::kInspect,       Op::kRollback,
                           Op::kPeers,     Op::kPromote,       Op::kDemote,        Op::kRetention,
-                          Op::kReserve,   Op::kDirectory,     Op::kStats, Op::kActivate};
+                          Op::kReserve,   Op::kDirectory,     Op::kStats,         Op::kActivate};
 
 /// True while `pid` has not exited (a crashed child is a zombie, which kill(pid, 0) still reports
 /// as existing; WNOWAIT leaves it for EngineProcess to reap).
