@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace ckpt::client {
 
@@ -211,6 +212,39 @@ std::vector<SectionDescriptor> Checkpoint::sections(SectionsChosen chosen, std::
         out.push_back(std::move(s));
     }
     return out;
+}
+
+Result<std::vector<WriteTx>> Checkpoint::write_group(std::span<const Section> sections,
+                                                     std::chrono::milliseconds timeout) const {
+    if (!core_ || core_->closed) return fail(Error::kBadHandle, "checkpoint handle is closed");
+    std::vector<std::size_t> order(sections.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (sections[i].ck_ != core_)
+            return fail(Error::kInvalidParam, "section " + std::to_string(i) + " of the group is not of this handle");
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return sections[a].slot_ < sections[b].slot_; });
+    for (std::size_t i = 1; i < order.size(); ++i)
+        if (sections[order[i]].slot_ == sections[order[i - 1]].slot_)
+            return fail(Error::kInvalidParam, "a write group names section " +
+                                                  detail::printable_id(sections[order[i]].id()) + " twice");
+    // Taken in slot order; given back (aborted) if one cannot be.
+    std::vector<std::optional<WriteTx>> taken(sections.size());
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (std::size_t i : order) {
+        const auto left = std::max(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+            std::chrono::milliseconds(0));
+        Section sec = sections[i]; // a handle: the copy locks the same section
+        auto tx = sec.write(left);
+        if (!tx) return tx.failure(); // the transactions taken so far abort as `taken` goes
+        taken[i].emplace(std::move(*tx));
+    }
+    std::vector<WriteTx> txs;
+    txs.reserve(sections.size());
+    for (auto& t : taken) txs.push_back(std::move(*t));
+    return txs;
 }
 
 Status Checkpoint::read(std::span<ReadRequest> requests, std::size_t* error_index) const {

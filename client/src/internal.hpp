@@ -96,6 +96,10 @@ Status wait_for(CheckpointCore& ck, const std::function<bool()>& pred, std::chro
 
 std::string printable_id(std::string_view id);
 
+/// True when the commit whose free lock word `lock` the caller loaded from `slot` is a member of a
+/// write group another member of which is still held (section_group.hpp): not committed yet.
+[[gnu::visibility("hidden")]] bool group_open(const CheckpointCore& ck, std::uint32_t slot, std::uint64_t lock);
+
 /// Transparent tracking: marks in `tx` the pages of its section written since the last commit.
 Status mark_written(CheckpointCore& ck, WriteTx& tx);
 

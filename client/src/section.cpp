@@ -2,12 +2,16 @@
 
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "internal.hpp"
 
 #include <sched.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <vector>
 
 namespace ckpt::client {
 
@@ -76,6 +80,15 @@ Status wait_replication(detail::CheckpointCore& ck, std::uint32_t slot, std::uin
 }
 
 } // namespace
+
+bool detail::group_open(const CheckpointCore& ck, std::uint32_t slot, std::uint64_t lock) {
+    if (lock_held(lock)) return false;
+    const std::uint32_t max = ck.attrs.max_sections;
+    const auto state = section_group::walk(
+        slot, lock, max, [&](std::uint32_t s) { return s < max ? &ck.data.control(s) : nullptr; },
+        [](std::uint32_t, std::uint64_t) {});
+    return state == section_group::State::kOpen;
+}
 
 // ------------------------------------------------------------------------------------------
 // Section
@@ -198,6 +211,21 @@ Result<ReadSnapshot> Section::begin_read(std::chrono::milliseconds timeout) cons
             ck, [&] { return !lock_held(section_lock::load(ctl)); }, timeout, "a consistent state"));
         lock = section_lock::load(ctl);
         if (lock_held(lock))
+            return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
+    }
+    if (section_group::tag_of(ctl) != 0 && detail::group_open(ck, slot_, lock)) {
+        // Published as a member of a write group another member of which is still held: not
+        // committed until the whole group is (its writer may die before, and the engine then
+        // rolls this member back). Wait as for a held lock.
+        CKPT_TRY(detail::wait_for(
+            ck,
+            [&] {
+                const std::uint64_t now = section_lock::load(ctl);
+                return now != lock || !detail::group_open(ck, slot_, now);
+            },
+            timeout, "the rest of a write group"));
+        lock = section_lock::load(ctl);
+        if (lock_held(lock) || detail::group_open(ck, slot_, lock))
             return fail(Error::kTryAgain, "section " + detail::printable_id(id_) + " is being written");
     }
     if (load_acquire(desc.generation) != generation_) return deleted(id_);
@@ -329,7 +357,7 @@ Result<std::uint64_t> WriteTx::commit_overwrite(Ack ack, std::chrono::millisecon
     return finish(ack, timeout, true);
 }
 
-Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout, bool overwrite) {
+Status WriteTx::prepare(bool overwrite) {
     if (!open_) return fail(Error::kBadOperation, "transaction already finished");
     detail::CheckpointCore& ck = *ck_;
     const SectionDesc& desc = ck.meta.desc(slot_);
@@ -355,14 +383,104 @@ Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout
     store_relaxed(ctl.size, static_cast<std::uint64_t>(size_));
     store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
     dirty_bitmap::publish_range(ctl, dirty_first_, dirty_last_); // the engine scans only these blocks
+    return {};
+}
+
+std::uint64_t WriteTx::publish() {
     const std::uint64_t committed = seq_ + 1;
-    section_lock::publish(ctl, committed); // readers now see this state
+    section_lock::publish(ck_->data.control(slot_), committed); // readers now see this state
     open_ = false;
+    return committed;
+}
+
+Result<std::uint64_t> WriteTx::finish(Ack ack, std::chrono::milliseconds timeout, bool overwrite) {
+    CKPT_TRY(prepare(overwrite));
+    detail::CheckpointCore& ck = *ck_;
+    section_group::leave(ck.data.control(slot_)); // a commit of this section alone
+    const std::uint64_t committed = publish();
     ck.data.ring_doorbell(slot_);
     ck.session->kick_engine();
     if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
-    if (ack == Ack::kSync) CKPT_TRY(wait_replication(ck, slot_, load_relaxed(desc.generation), committed, timeout));
+    if (ack == Ack::kSync)
+        CKPT_TRY(wait_replication(ck, slot_, load_relaxed(ck.meta.desc(slot_).generation), committed, timeout));
     return committed;
+}
+
+// ------------------------------------------------------------------------------------------
+// Write groups (section_group.hpp)
+// ------------------------------------------------------------------------------------------
+
+// Test seam: a test program that defines it is called after each member's publication, where a
+// writer killed leaves an open group (tests/integration/test_write_group.cpp). Weak and
+// unresolved in every other program: a null check.
+extern "C" [[gnu::weak]] void hotspare_test_group_member_published(std::size_t published, std::size_t members);
+
+Status commit_group(std::span<WriteTx> txs, Ack ack, std::chrono::milliseconds timeout,
+                    std::span<std::uint64_t> sequences) {
+    if (txs.empty()) return fail(Error::kInvalidParam, "a write group needs at least one transaction");
+    if (!sequences.empty() && sequences.size() != txs.size())
+        return fail(Error::kInvalidParam, "sequences holds " + std::to_string(sequences.size()) + " entries for " +
+                                              std::to_string(txs.size()) + " transactions");
+    for (std::size_t i = 0; i < txs.size(); ++i) {
+        if (!txs[i].open_)
+            return fail(Error::kInvalidParam, "transaction " + std::to_string(i) + " of the group is not open");
+        if (txs[i].ck_ != txs[0].ck_)
+            return fail(Error::kInvalidParam, "the transactions of a write group must be of one checkpoint handle");
+    }
+    // Ring order = slot order (also the order the members are published in).
+    std::vector<std::size_t> order(txs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return txs[a].slot_ < txs[b].slot_; });
+    for (std::size_t i = 1; i < order.size(); ++i)
+        if (txs[order[i]].slot_ == txs[order[i - 1]].slot_)
+            return fail(Error::kInvalidParam, "a write group names one section twice");
+    if (txs.size() == 1) {
+        CKPT_TRY_ASSIGN(seq, txs[0].commit(ack, timeout));
+        if (!sequences.empty()) sequences[0] = seq;
+        return {};
+    }
+    detail::CheckpointCore& ck = *txs[0].ck_;
+    const auto abort_open = [&] {
+        for (WriteTx& tx : txs)
+            if (tx.open_) (void)tx.abort();
+    };
+    if (txs.size() > ck.attrs.max_sections) { // cannot happen with distinct slots; bounds the engine's walk
+        abort_open();
+        return fail(Error::kInvalidParam, "a write group of more sections than the checkpoint has");
+    }
+    // Everything that can fail happens before the first publication: then nothing is published.
+    for (std::size_t i : order)
+        if (auto st = txs[i].prepare(false); !st) {
+            abort_open();
+            return st;
+        }
+    static std::atomic<std::uint64_t> tickets{0};
+    const std::uint64_t tag = section_group::make_tag(ck.writer, tickets.fetch_add(1, std::memory_order_relaxed) + 1);
+    const auto members = static_cast<std::uint32_t>(txs.size());
+    for (std::size_t k = 0; k < order.size(); ++k)
+        section_group::join(ck.data.control(txs[order[k]].slot_), tag, txs[order[(k + 1) % order.size()]].slot_,
+                            members);
+    std::vector<std::uint64_t> committed(txs.size());
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        committed[order[k]] = txs[order[k]].publish();
+        if (&hotspare_test_group_member_published) hotspare_test_group_member_published(k + 1, order.size());
+    }
+    for (const WriteTx& tx : txs) ck.data.ring_doorbell(tx.slot_);
+    ck.session->kick_engine();
+    if (!sequences.empty()) std::copy(committed.begin(), committed.end(), sequences.begin());
+    if (ack == Ack::kDefault) ack = ck.attrs.update_mode() == UpdateMode::kSync ? Ack::kSync : Ack::kAsync;
+    if (ack != Ack::kSync) return {};
+    // The engine acknowledges the group as one unit; each member's acknowledged sequence moves
+    // when every required standby applied all of them.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (std::size_t i = 0; i < txs.size(); ++i) {
+        const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       deadline - std::chrono::steady_clock::now()),
+                                   std::chrono::milliseconds(0));
+        const std::uint32_t slot = txs[i].slot_;
+        CKPT_TRY(wait_replication(ck, slot, load_relaxed(ck.meta.desc(slot).generation), committed[i], left));
+    }
+    return {};
 }
 
 Status WriteTx::reserve() {

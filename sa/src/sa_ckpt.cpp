@@ -763,24 +763,20 @@ extern "C" SaAisErrorT saCkptCheckpointWrite(SaCkptCheckpointHandleT checkpointH
     for (std::size_t t : order) {
         if (auto st = targets[t].tx->reserve(); !st) return at(targets[t].first, map_failure(st.failure(), kWrite));
     }
-    // 5. Publish; in ALL_REPLICAS mode return once every replica applied every section.
+    // 5. Publish as one write group: readers, a writer's death, the engine and every replica see
+    //    all of the sections change or none. In ALL_REPLICAS mode it returns once every replica
+    //    applied the whole group.
+    boost::container::small_vector<client::WriteTx, 4> txs;
+    for (std::size_t t : order) txs.push_back(std::move(*targets[t].tx));
+    if (txs.empty()) return success(); // no element: nothing to write
     const bool sync = all_replicas(*c);
-    boost::container::small_vector<std::uint64_t, 4> seqs(targets.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        const std::size_t t = order[i];
-        const bool last = i + 1 == order.size();
-        auto r = targets[t].tx->commit(last && sync ? client::Ack::kSync : client::Ack::kAsync);
-        if (!r) {
-            auto code = r.error() == Error::kUnavailable ? SA_AIS_ERR_TIMEOUT : map_failure(r.failure(), kWrite);
-            return at(targets[t].first, error(code, r.message()));
-        }
-        seqs[t] = *r;
-    }
-    if (sync && order.size() > 1) {
-        for (std::size_t t = 0; t < targets.size(); ++t) {
-            auto st = targets[t].sec->wait_acked(seqs[t]);
-            if (!st && st.error() != Error::kNotExist) return at(targets[t].first, map_failure(st.failure(), kWrite));
-        }
+    auto st = client::commit_group(std::span<client::WriteTx>(txs.data(), txs.size()),
+                                   sync ? client::Ack::kSync : client::Ack::kAsync);
+    if (!st) {
+        // Which element: the first one naming a section the failure was about is not known; the
+        // group changed nothing unless the wait for the replicas failed (then all of it holds here).
+        auto code = st.error() == Error::kUnavailable ? SA_AIS_ERR_TIMEOUT : map_failure(st.failure(), kWrite);
+        return at(targets[order.front()].first, error(code, st.message()));
     }
     return success();
 }

@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 4);
+    EXPECT_EQ(kLayoutMinor, 5);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -190,8 +190,11 @@ TEST(Layout, SectionControl) {
     CKPT_EXPECT_OFFSET(SectionControl, reserved0, 20);
     CKPT_EXPECT_OFFSET(SectionControl, dirty_first, 24);
     CKPT_EXPECT_OFFSET(SectionControl, dirty_last, 32);
-    CKPT_EXPECT_OFFSET(SectionControl, reserved, 40);
-    EXPECT_EQ(sizeof(SectionControl::reserved), 24u);
+    CKPT_EXPECT_OFFSET(SectionControl, group_tag, 40); // layout minor 5
+    CKPT_EXPECT_OFFSET(SectionControl, group_next, 48);
+    CKPT_EXPECT_OFFSET(SectionControl, group_size, 52);
+    CKPT_EXPECT_OFFSET(SectionControl, reserved, 56);
+    EXPECT_EQ(sizeof(SectionControl::reserved), 8u);
 }
 
 TEST(Layout, ShadowHeader) {

@@ -9,6 +9,7 @@
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/dirty_bitmap.hpp"
 #include "ckpt/shm/doorbell.hpp"
+#include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "commit/block_hasher.hpp"
 #include "store/checkpoint.hpp"
@@ -45,6 +46,86 @@ bool CommitPath::capture(std::uint32_t slot) {
         recover(slot, make_lock(std::max(lock_seq(lock), sl.captured_seq), 0));
         return false;
     }
+    if (section_group::tag_of(ctl) != 0) return capture_group(slot, lock);
+    return capture_one(slot, lock, nullptr);
+}
+
+bool CommitPath::capture_group(std::uint32_t slot, std::uint64_t lock) {
+    members_.clear();
+    const std::uint32_t max = c_.attrs_.max_sections;
+    const auto state = section_group::walk(
+        slot, lock, max,
+        [&](std::uint32_t s) -> const SectionControl* {
+            return s < max && c_.slots_[s].used ? &c_.data_.control(s) : nullptr;
+        },
+        [&](std::uint32_t s, std::uint64_t l) { members_.push_back({s, l}); });
+    if (state == section_group::State::kOpen) {
+        ++c_.counters().spurious_doorbells; // the writer rings every member once the last is published
+        return false;
+    }
+    if (state != section_group::State::kComplete) {
+        // A ring that does not close: a member captured and written again since (an engine restart
+        // in the middle of this group's capture), or words a writer scribbled. The commit is whole
+        // on its own; capture it alone.
+        return capture_one(slot, lock, nullptr);
+    }
+    // Complete: every member now, as one replication event. A member captured already (an engine
+    // restart in the middle of the capture) or damaged is skipped; capture_one validates each.
+    std::sort(members_.begin(), members_.end(), [](const auto& a, const auto& b) { return a.slot < b.slot; });
+    group_events_.clear();
+    bool any = false;
+    for (const GroupMember& m : members_) {
+        const Checkpoint::Slot& ms = c_.slots_[m.slot];
+        if (lock_seq(m.lock) == ms.captured_seq || lock_seq(m.lock) < ms.captured_seq || lock_owner(m.lock) != 0)
+            continue;
+        any |= capture_one(m.slot, m.lock, &group_events_);
+    }
+    if (group_events_.size() == 1) {
+        c_.emit(std::move(group_events_.front()));
+    } else if (!group_events_.empty()) {
+        ReplEvent ev;
+        ev.kind = ReplEvent::Kind::kGroup;
+        ev.members = std::move(group_events_);
+        c_.emit(std::move(ev));
+    }
+    group_events_.clear();
+    return any;
+}
+
+std::size_t CommitPath::recover_open_groups(std::uint32_t writer) {
+    std::size_t n = 0;
+    const std::uint32_t max = c_.attrs_.max_sections;
+    for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
+        const std::uint32_t s = c_.used_list_[i];
+        SectionControl& ctl = c_.data_.control(s);
+        const std::uint64_t lock = section_lock::load(ctl);
+        const std::uint64_t tag = section_group::tag_of(ctl);
+        // From each section the dead writer still holds, as a member of one of its groups.
+        if (!lock_held(lock) || lock_owner(lock) != writer + 1 || tag == 0 || section_group::tag_writer(tag) != writer)
+            continue;
+        members_.clear();
+        // The walk starts at a held member: its lock is given as held, so the group reads open.
+        (void)section_group::walk(
+            s, lock, max,
+            [&](std::uint32_t m) -> const SectionControl* {
+                return m < max && c_.slots_[m].used ? &c_.data_.control(m) : nullptr;
+            },
+            [&](std::uint32_t m, std::uint64_t l) { members_.push_back({m, l}); });
+        // Even a ring that does not close: every member reached is the dead writer's, published
+        // and not captured (the engine never captures an open group's member).
+        for (const GroupMember& m : members_) {
+            const Checkpoint::Slot& ms = c_.slots_[m.slot];
+            if (lock_held(m.lock) || lock_owner(m.lock) != 0 || lock_seq(m.lock) <= ms.captured_seq) continue;
+            recover(m.slot, m.lock);
+            ++n;
+        }
+    }
+    return n;
+}
+
+bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group) {
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    SectionControl& ctl = c_.data_.control(slot);
     const std::uint64_t size = load_relaxed(ctl.size);
     const std::uint32_t flags = load_relaxed(ctl.commit_flags);
     const std::uint32_t bs = c_.attrs_.block_size;
@@ -122,11 +203,15 @@ bool CommitPath::capture(std::uint32_t slot) {
             else
                 ev.runs.push_back({off, bs});
         }
-        c_.emit(std::move(ev));
+        if (group)
+            group->push_back(std::move(ev));
+        else
+            c_.emit(std::move(ev));
     } else if (!c_.hold_acks_) {
         // No replica is required: the shadow copy is the acknowledgement.
         store_release(d.acked_seq, sl.captured_seq);
     }
+    section_group::leave(ctl); // captured: the tag has done its work (the next writer waits for captured_seq)
     // Published after the replicator counted the commit in the lag (emit above): a writer that
     // sees its previous commit captured then also sees it in repl_lag_commits, so its async
     // window check is exact. (Published before, a single writer could run one commit past
@@ -157,6 +242,7 @@ void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_die
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
     dirty_bitmap::reset_range(ctl);
+    section_group::leave(ctl);
     ShadowEntry& se = c_.shadow_entry(slot);
     se.seq = seq;
     sl.captured_seq = seq;

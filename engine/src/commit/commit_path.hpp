@@ -12,6 +12,7 @@
 namespace ckpt::engine {
 
 class Checkpoint;
+struct ReplEvent;
 
 class CommitPath {
 public:
@@ -25,8 +26,12 @@ public:
     /// can be missing after a crash); returns commits captured.
     std::size_t scan_all();
     /// Captures the commit of `slot` if there is a new one; false when there is none (or it was
-    /// not consistent: its writer rings again).
+    /// not consistent: its writer rings again). A member of a write group (section_group.hpp) is
+    /// captured with the whole group once it is complete, and not at all while it is open.
     bool capture(std::uint32_t slot);
+    /// The writer in slot `writer` died: every member of its groups still open that it published
+    /// already is rolled back as its held ones are (all of a group or none of it). Returns how many.
+    std::size_t recover_open_groups(std::uint32_t writer);
     /// Ends a transaction that will never commit. `writer_died`: weak mode marks the section
     /// corrupted (SA semantics); otherwise, and always for an abort, the shadow restores it.
     void recover(std::uint32_t slot, std::uint64_t lock, bool writer_died = true);
@@ -39,7 +44,18 @@ private:
     struct ChangedBlock {
         std::uint64_t block, hash;
     };
+    struct GroupMember {
+        std::uint32_t slot;
+        std::uint64_t lock;
+    };
+    /// Captures the commit whose free lock word `lock` was loaded from `slot`; a group's member
+    /// hands its replication event to `group` instead of emitting it.
+    bool capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
+    /// `slot`'s commit is a group member: captures the group if complete (one replication event).
+    bool capture_group(std::uint32_t slot, std::uint64_t lock);
     Checkpoint& c_;
+    std::vector<GroupMember> members_; ///< scratch of capture_group()
+    std::vector<ReplEvent> group_events_;
     std::uint64_t copied_total_ = 0;    ///< bytes capture() copied (the turn budget's measure)
     std::vector<ChangedBlock> changed_; ///< scratch of capture(), kept to avoid an allocation per commit
 };

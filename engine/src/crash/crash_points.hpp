@@ -16,6 +16,7 @@
 /// | `staged-before-apply`| standby: every fragment of a commit is staged in SHADOW, not applied|
 /// | `applied-before-ack` | standby: the commit is applied to DATA, its ACK not yet sent        |
 /// | `mid-resync`         | standby: a resync commit was applied, RESYNC_DONE not yet received |
+/// | `group-staged-before-apply` | standby: every member of a write group is staged, none applied |
 ///
 /// docs/RELIABILITY.md lists them with the test that kills ckptd at each
 /// (tests/multinode/test_crash_points.cpp).
@@ -33,8 +34,9 @@ enum class Point : std::uint8_t {
     kStagedBeforeApply,
     kAppliedBeforeAck,
     kMidResync,
+    kGroupStagedBeforeApply,
 };
-inline constexpr int kPointCount = 5;
+inline constexpr int kPointCount = 6;
 
 const char* name(Point p);
 std::optional<Point> parse(std::string_view name);

@@ -87,6 +87,9 @@ void ActiveSide::give_up_pending(Replica& r) {
         first = std::min(first, p.change);
         last = std::max(last, p.change);
         if (std::find(slots.begin(), slots.end(), p.slot) == slots.end()) slots.push_back(p.slot);
+        for (const Pending::Other& o : p.group)
+            if (std::find(slots.begin(), slots.end(), o.slot) == slots.end()) slots.push_back(o.slot);
+        n += static_cast<std::uint32_t>(p.group.size());
     }
     if (n == 0) return;
     std::string ids;
@@ -205,6 +208,7 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
         if (!p.waiting.empty()) pending_.emplace(id, std::move(p));
         return;
     }
+    if (ev.kind == ReplEvent::Kind::kGroup) return on_group(r, std::move(ev));
     crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
@@ -239,8 +243,69 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
     publish(r);
 }
 
+void ActiveSide::on_group(Replica& r, ReplEvent&& ev) {
+    Checkpoint& c = *r.ckpt;
+    const auto& members = ev.members;
+    crash::hit(crash::Point::kCaptureBeforeSend);
+    std::uint64_t bytes = 0;
+    for (const ReplEvent& m : members)
+        for (const auto& run : m.runs) bytes += run.length;
+    const std::uint64_t id = next_commit_id_++;
+    const ReplEvent& first = members.front();
+    Pending p{&r, first.slot, first.generation, first.seq, bytes, c.meta().commit_seq(), {}};
+    for (std::size_t i = 1; i < members.size(); ++i)
+        p.group.push_back({members[i].slot, members[i].generation, members[i].seq});
+    // A standby in sync gets the members back to back, every one's last frame but the last
+    // member's flagged "more of the group follows": it stages them all and applies them at once.
+    // One being resynced gets those of sections its resync passed one by one, and the rest with
+    // the resync (it is not in sync, so not promotable, until that ends: atomicity is the resync's).
+    auto send = [&](std::uint16_t node, const Member& m, Completion done) {
+        const bool whole = m.state == Member::State::kInSync ||
+                           std::all_of(members.begin(), members.end(),
+                                       [&](const ReplEvent& e) { return e.slot < m.resync_slot; });
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            const ReplEvent& e = members[i];
+            if (!whole && e.slot >= m.resync_slot) continue;
+            const bool last = i + 1 == members.size();
+            send_commit(r, node, e, c.committed_bytes(e.slot), whole && last ? done : Completion{}, whole && !last);
+        }
+        return whole;
+    };
+    auto passed_any = [&](const Member& m) {
+        return m.state == Member::State::kInSync ||
+               (m.state == Member::State::kResyncing &&
+                std::any_of(members.begin(), members.end(), [&](const ReplEvent& e) { return e.slot < m.resync_slot; }));
+    };
+    for (auto& [node, m] : r.active.members) {
+        if (!m.required) {
+            if (m.chosen && passed_any(m)) (void)send(node, m, Completion{});
+            continue;
+        }
+        p.waiting.push_back(node);
+        const bool syncing = m.state == Member::State::kAwaitHashes || m.state == Member::State::kResyncing;
+        if (passed_any(m)) {
+            const bool whole = send(node, m, Completion{kCommitDone, id});
+            totals_.commits_sent += members.size();
+            r.ckpt->counters().commits_sent += members.size();
+            if (!whole) m.barrier.push_back(id); // the rest comes with the resync
+            crash::hit_after_flush(crash::Point::kSendBeforeAck);
+        } else if (syncing) {
+            m.barrier.push_back(id);
+        }
+    }
+    if (p.waiting.empty()) {
+        for (const ReplEvent& e : members) c.set_acked(e.slot, e.generation, e.seq);
+        return;
+    }
+    r.active.lag_commits += 1;
+    r.active.lag_bytes += bytes;
+    p.captured_ns = clock_();
+    pending_.emplace(id, std::move(p));
+    publish(r);
+}
+
 void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
-                             Completion last) {
+                             Completion last, bool group_more) {
     const std::uint64_t epoch = r.ckpt->epoch();
     const std::size_t body_cap = out_.link().max_frame_body();
     const std::size_t max_payload = out_.link().max_data_payload(); // a frame of one run
@@ -292,7 +357,8 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     for (std::size_t i = 0; i < frames.size(); ++i) {
         const auto& runs = frames[i];
         d.fragment = static_cast<std::uint32_t>(i);
-        std::uint16_t flags = static_cast<std::uint16_t>(base_flags | (i + 1 == frames.size() ? kFlagLastFragment : 0));
+        std::uint16_t flags = static_cast<std::uint16_t>(
+            base_flags | (i + 1 == frames.size() ? kFlagLastFragment | (group_more ? kFlagGroupMore : 0) : 0));
         // The body is built straight into the frame the link keeps: the payload's one copy on
         // the way out of the committed copy before the carrier's (into the mbuf or the socket).
         std::uint64_t payload_bytes = 0;
@@ -535,6 +601,7 @@ void ActiveSide::complete(std::uint64_t commit_id, std::uint16_t node) {
         return;
     }
     r.ckpt->set_acked(p.slot, p.generation, p.seq);
+    for (const Pending::Other& o : p.group) r.ckpt->set_acked(o.slot, o.generation, o.seq);
     r.active.lag_commits -= 1;
     r.active.lag_bytes -= p.bytes;
     ++totals_.commits_acked;

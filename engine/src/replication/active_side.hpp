@@ -133,6 +133,11 @@ private:
         std::vector<std::uint16_t> waiting; ///< standbys that have not applied it
         std::int64_t captured_ns = 0;       ///< CLOCK_MONOTONIC at capture: ack latency and lag time
         bool directory = false;             ///< a section create/delete/expiration, not a commit: no seq, no lag
+        struct Other {
+            std::uint32_t slot;
+            std::uint64_t generation, seq;
+        };
+        std::vector<Other> group; ///< a write group: its other members, acknowledged with this one
     };
     enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;
@@ -145,8 +150,12 @@ private:
     /// the standbys `replicas` asks for (every configured peer when it is 0).
     void fill_replica_set(Replica& r, bool at_start);
     void announce(Replica& r, std::uint16_t node);
+    /// `group_more`: a member of a write group other than the last (its last frame says more follow).
     void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
-                     Completion last);
+                     Completion last, bool group_more = false);
+    /// A write group (ReplEvent::Kind::kGroup): one pending commit, its members back to back in
+    /// each standby's stream, applied there all or none.
+    void on_group(Replica& r, ReplEvent&& ev);
     void send_section(Replica& r, std::uint16_t node, const ReplEvent& ev, Completion done = {});
     void finish_resync(Replica& r, std::uint16_t node, Member& m);
     /// One budget's worth of a running resync (kResyncing); returns sections sent.

@@ -5,6 +5,7 @@
 #include "replication/replica_applier.hpp"
 
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 
 #include <algorithm>
@@ -102,17 +103,28 @@ bool ReplicaApplier::stage(std::uint32_t slot, std::uint64_t remote_generation, 
     return true;
 }
 
-bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
-                           bool overwrite) {
-    if (slot >= c_.slots_.size() || !c_.slots_[slot].used || c_.slots_[slot].remote_generation != remote_generation ||
-        size > c_.slots_[slot].capacity) {
+bool ReplicaApplier::fits(const Member& m) const {
+    return m.slot < c_.slots_.size() && c_.slots_[m.slot].used &&
+           c_.slots_[m.slot].remote_generation == m.remote_generation && m.size <= c_.slots_[m.slot].capacity;
+}
+
+bool ReplicaApplier::hold(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
+                          bool overwrite) {
+    const Member m{slot, remote_generation, seq, size, overwrite};
+    // Each member once (the active never names a section twice in a group; a second take of a
+    // lock this applier holds would void the first).
+    const bool twice = std::any_of(group_.begin(), group_.end(), [&](const Member& o) { return o.slot == slot; });
+    if (!fits(m) || twice || group_.size() >= c_.slots_.size()) {
         discard();
         return false;
     }
-    Checkpoint::Slot& sl = c_.slots_[slot];
+    group_.push_back(m);
+    return true;
+}
+
+std::uint64_t ReplicaApplier::take(std::uint32_t slot, std::uint64_t seq) {
     SectionControl& ctl = c_.data_.control(slot);
     std::uint64_t lock = section_lock::load(ctl);
-    std::uint64_t next = 0;
     for (;;) {
         if (lock_held(lock)) { // a stale local writer (this node was demoted): void its transaction first
             // c_.commit_.recover() copies the whole shadow back, staged bytes included: that is the new state.
@@ -122,41 +134,58 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
         }
         // The sequence only grows, even when the active's is lower (a diverged former active being
         // resynced): a reader that saw the old value must see a different one after the change.
-        next = std::max<std::uint64_t>(seq & ~1ull, (lock_seq(lock) | 1) + 1);
+        const std::uint64_t next = std::max<std::uint64_t>(seq & ~1ull, (lock_seq(lock) | 1) + 1);
         if (race_window_for_test) race_window_for_test(ctl.lock);
         // Odd (readers wait or retry), by CAS: a stale writer that took the lock since our load
         // keeps it, and is voided (rolled back) on the next turn instead of silently overwritten.
-        if (section_lock::try_take(ctl, lock, next - 1, 0)) break;
+        if (section_lock::try_take(ctl, lock, next - 1, 0)) return next;
     }
-    std::byte* live = c_.data_.area();
-    const std::byte* shadow = c_.shadow_area();
-    for (const Staged& st : staged_) std::memcpy(live + st.area_offset, shadow + st.area_offset, st.length);
-    staged_.clear();
-    store_relaxed(ctl.size, size);
-    store_relaxed(ctl.commit_flags, overwrite ? kCommitOverwrite : 0u);
-    section_lock::publish(ctl, next);
-    sl.captured_seq = next;
-    sl.committed_size = size;
-    ShadowEntry& se = c_.shadow_entry(slot);
-    se.seq = next;
-    se.size = size;
-    SectionDesc& d = c_.meta_.mutable_desc(slot);
-    if (overwrite && load_relaxed(d.state) == kSectionCorrupted) {
+}
+
+void ReplicaApplier::finish(const Member& m) {
+    Checkpoint::Slot& sl = c_.slots_[m.slot];
+    SectionControl& ctl = c_.data_.control(m.slot);
+    store_relaxed(ctl.size, m.size);
+    store_relaxed(ctl.commit_flags, m.overwrite ? kCommitOverwrite : 0u);
+    section_group::leave(ctl);
+    section_lock::publish(ctl, m.next);
+    sl.captured_seq = m.next;
+    sl.committed_size = m.size;
+    ShadowEntry& se = c_.shadow_entry(m.slot);
+    se.seq = m.next;
+    se.size = m.size;
+    SectionDesc& d = c_.meta_.mutable_desc(m.slot);
+    if (m.overwrite && load_relaxed(d.state) == kSectionCorrupted) {
         c_.begin_dir_edit();
         store_relaxed(d.state, kSectionValid);
         c_.end_dir_edit();
     }
     store_relaxed(d.last_update_ns, now_realtime_ns());
-    store_release(d.committed_size, size);
-    store_release(d.captured_seq, next);
-    store_release(d.acked_seq, next);
-    c_.record_change(slot);
+    store_release(d.committed_size, m.size);
+    store_release(d.captured_seq, m.next);
+    store_release(d.acked_seq, m.next);
+    c_.record_change(m.slot);
     ++c_.counters().commits;
+}
+
+bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
+                           bool overwrite) {
+    if (!hold(slot, remote_generation, seq, size, overwrite)) return false; // discarded
+    // Every member's lock first (readers of several of them wait), then every byte, then every
+    // publication: a multi-section reader on this node sees the group whole or not at all.
+    for (Member& m : group_) m.next = take(m.slot, m.seq);
+    std::byte* live = c_.data_.area();
+    const std::byte* shadow = c_.shadow_area();
+    for (const Staged& st : staged_) std::memcpy(live + st.area_offset, shadow + st.area_offset, st.length);
+    staged_.clear();
+    for (const Member& m : group_) finish(m);
+    group_.clear();
     return true;
 }
 
 void ReplicaApplier::discard_after_restart() {
     staged_.clear();
+    group_.clear();
     const std::byte* live = c_.data_.area();
     std::byte* shadow = c_.shadow_area();
     for (std::uint32_t s = 0; s < c_.slots_.size(); ++s) {
@@ -173,6 +202,7 @@ void ReplicaApplier::discard() {
     std::byte* shadow = c_.shadow_area();
     for (const Staged& st : staged_) std::memcpy(shadow + st.area_offset, live + st.area_offset, st.length);
     staged_.clear();
+    group_.clear();
 }
 
 } // namespace ckpt::engine

@@ -38,9 +38,18 @@ public:
     bool stage(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t offset,
                std::span<const std::byte> bytes);
     /// Applies the staged commit to the section under its seqlock: all of it or, on false, none.
+    /// With members of a write group held (hold()), this is the group's last member, and the whole
+    /// group is applied: every member's lock taken, every staged byte copied, every lock published,
+    /// or (on false) nothing.
     bool apply(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
                bool overwrite);
-    /// Forgets a partly received commit: the shadow gets the live bytes back.
+    /// A write group's member, staged whole, that is not the group's last: kept staged until the
+    /// last member's apply(). False (and everything staged forgotten) when it does not fit.
+    bool hold(std::uint32_t slot, std::uint64_t remote_generation, std::uint64_t seq, std::uint64_t size,
+              bool overwrite);
+    /// Members of a write group are held, waiting for its last.
+    bool holding_group() const { return !group_.empty(); }
+    /// Forgets a partly received commit or write group: the shadow gets the live bytes back.
     void discard();
     /// After an engine restart on a standby: the shadow may still hold bytes of a commit that was
     /// staged and never applied (which ranges was only in memory). The live bytes are the last
@@ -53,8 +62,21 @@ private:
     struct Staged {
         std::uint64_t area_offset, length;
     };
+    struct Member {
+        std::uint32_t slot;
+        std::uint64_t remote_generation, seq, size;
+        bool overwrite;
+        std::uint64_t next = 0; ///< the sequence its lock was taken at
+    };
+    bool fits(const Member& m) const;
+    /// Takes the section's lock for the engine (voiding a stale local writer's transaction) at a
+    /// sequence past both the active's and its own; returns the even sequence to publish.
+    std::uint64_t take(std::uint32_t slot, std::uint64_t seq);
+    /// Publishes a member whose bytes were copied, and its directory entry.
+    void finish(const Member& m);
     Checkpoint& c_;
     std::vector<Staged> staged_;
+    std::vector<Member> group_; ///< members of a write group held for its last
 };
 
 } // namespace ckpt::engine

@@ -268,6 +268,7 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
         return standby_.refuse(node, f, RefuseReason::kNotFromActive, r->ckpt->epoch());
     }
     bool ok = true;
+    if (f.header.type != FrameType::kData) standby_.interrupt_group(*r);
     if (f.header.type == FrameType::kData) {
         ok = standby_.on_data(*r, f);
     } else if (f.header.type == FrameType::kSection) {

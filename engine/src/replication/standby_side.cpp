@@ -12,6 +12,13 @@ namespace ckpt::engine {
 
 using namespace ckpt::net;
 
+void StandbySide::interrupt_group(Replica& r) {
+    if (!r.standby.applier.holding_group()) return;
+    // The active sends a group's members back to back; anything else in between voids it.
+    r.standby.applier.discard();
+    ++link_counts_.bad_commits;
+}
+
 void StandbySide::reset(Replica& r) {
     r.standby.applier.discard();
     r.standby.rx_open = false;
@@ -192,9 +199,16 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
     ++rx.rx_next;
     if (!(f.header.flags & kFlagLastFragment)) return true;
     rx.rx_open = false;
-    crash::hit(crash::Point::kStagedBeforeApply); // every fragment staged in SHADOW, DATA untouched
-    const bool applied =
-        rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, (f.header.flags & kFlagOverwrite) != 0);
+    const bool overwrite = (f.header.flags & kFlagOverwrite) != 0;
+    if (f.header.flags & kFlagGroupMore) {
+        // A write group's member with more to come: staged whole, applied with the group's last.
+        if (rx.applier.hold(d.slot, d.generation, d.commit_seq, d.section_size, overwrite)) return true;
+        ++link_counts_.bad_commits; // the group is void (discarded); refused, the active resyncs us
+        return false;
+    }
+    crash::hit(rx.applier.holding_group() ? crash::Point::kGroupStagedBeforeApply
+                                          : crash::Point::kStagedBeforeApply); // staged in SHADOW, DATA untouched
+    const bool applied = rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, overwrite);
     if (applied) {
         crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush
         if (rx.resyncing) crash::hit(crash::Point::kMidResync);

@@ -35,6 +35,9 @@ public:
         : host_(host), out_(out), link_counts_(link_counts), totals_(totals) {}
 
     /// The checkpoint enters or leaves the standby role: a commit half received is void.
+    /// A frame other than DATA arrived while members of a write group were held: the group is
+    /// void (the active never puts anything between them).
+    void interrupt_group(Replica& r);
     void reset(Replica& r);
     /// Reports every section's block hashes to the active (HASHES frames, the last one flagged):
     /// starts the report and sends its first part; report_step() sends the rest.

@@ -877,6 +877,9 @@ std::vector<std::pair<std::uint32_t, pid_t>> Checkpoint::orphan_writers() const 
 void Checkpoint::release_writer(std::uint32_t w) {
     CKPT_ENFORCE(w < kMaxWriters, "writer slot out of range");
     orphan_pids_[w] = 0;
+    // First the members of its unfinished write groups that it published already (found from the
+    // members it still holds, whose rollback below clears the group's tags): none of a group stays.
+    commit_.recover_open_groups(w);
     for (std::uint32_t s : std::vector<std::uint32_t>(used_list_)) { // recover() never frees a slot; copied anyway
         std::uint64_t lock = section_lock::load(data_.control(s));
         if (lock_held(lock) && lock_owner(lock) == w + 1) commit_.recover(s, lock);

@@ -48,7 +48,9 @@ inline constexpr std::uint64_t kCaptureTurnBudget = std::uint64_t{4} << 20;
 /// A change the active replica ships to its standbys, produced by the commit path and the
 /// section operations, in the order they happened.
 struct ReplEvent {
-    enum class Kind : std::uint8_t { kCommit, kInstall, kDelete, kExpiration };
+    /// kGroup: a write group's commits (section_group.hpp), `members`, one kCommit each, in slot
+    /// order: one unit, which every replica applies whole or not at all.
+    enum class Kind : std::uint8_t { kCommit, kInstall, kDelete, kExpiration, kGroup };
     Kind kind = Kind::kCommit;
     std::uint32_t slot = 0;
     std::uint64_t generation = 0;
@@ -60,6 +62,7 @@ struct ReplEvent {
         std::uint64_t length;
     };
     std::vector<Run> runs; ///< commit: changed blocks whose hash differs from the replicated one
+    std::vector<ReplEvent> members; ///< group: its commits
     // install / expiration
     std::string id;
     std::uint64_t data_offset = 0, capacity = 0;

@@ -124,6 +124,13 @@ public:
     Status delete_section(std::string_view id);
     Status set_expiration(std::string_view id, std::int64_t expiration_ns);
 
+    /// Opens a write transaction on each of `sections` (sections of this checkpoint, each once),
+    /// for commit_group(): the locks are taken in slot order, so two groups never wait for each
+    /// other in a circle. The transactions come back in the order given. On failure none is open
+    /// (INVALID_PARAM: a section twice or of another checkpoint; as Section::write() otherwise).
+    Result<std::vector<WriteTx>> write_group(std::span<const Section> sections,
+                                             std::chrono::milliseconds timeout = kDefaultTimeout) const;
+
     /// Sections matching the filter (saCkptSectionIterationInitialize/Next), in slot order.
     std::vector<SectionDescriptor> sections(SectionsChosen chosen = SectionsChosen::kAny,
                                             std::int64_t expiration_ns = 0) const;

@@ -71,8 +71,15 @@ public:
 
 private:
     friend class Section;
+    friend Status commit_group(std::span<WriteTx> txs, Ack ack, std::chrono::milliseconds timeout,
+                               std::span<std::uint64_t> sequences);
     WriteTx() = default;
     Result<std::uint64_t> finish(Ack ack, std::chrono::milliseconds timeout, bool overwrite);
+    /// Everything a commit does before its publication (tracking, the corrupted check, the room in
+    /// checkpoint_size, size, flags, dirty range); aborts the transaction on failure.
+    [[gnu::visibility("hidden")]] Status prepare(bool overwrite);
+    /// Makes the transaction's state the section's (release store of the lock); returns its sequence.
+    [[gnu::visibility("hidden")]] std::uint64_t publish();
     std::shared_ptr<detail::CheckpointCore> ck_;
     std::uint32_t slot_ = 0;
     std::uint64_t seq_ = 0; ///< odd sequence held
@@ -85,6 +92,19 @@ private:
     bool marked_ = false;
     bool open_ = false;
 };
+
+/// Publishes several open transactions of one checkpoint (each of a different section) as one
+/// commit, a write group: readers see all of it or none of it (a reader of a member waits while
+/// another member is unpublished), a writer killed in the middle leaves none of it (ckptd rolls
+/// back the members already published with the others), and the engine captures and replicates
+/// it as one unit that every standby applies whole or not at all. Ack::kSync returns once every
+/// required replica applied the whole group. `sequences`, if not empty (then one per transaction),
+/// receives each section's new commit sequence. A failure before the publication (a corrupted
+/// section, NO_SPACE) aborts every transaction: nothing was published. INVALID_PARAM for
+/// transactions that are not open, of several checkpoints or twice the same section (nothing is
+/// aborted then). One transaction is a plain commit().
+Status commit_group(std::span<WriteTx> txs, Ack ack = Ack::kDefault,
+                    std::chrono::milliseconds timeout = kDefaultTimeout, std::span<std::uint64_t> sequences = {});
 
 /// One consistent read attempt (low level; read_view wraps it).
 struct ReadSnapshot {

@@ -73,6 +73,10 @@ inline constexpr std::uint16_t kFlagOverwrite = 0x2;    ///< DATA: the commit re
 /// DATA (version 4): the payload is several runs of the section, listed after the fixed part
 /// (encode_data_runs_body). Without it, one run at `offset`.
 inline constexpr std::uint16_t kFlagRuns = 0x4;
+/// DATA, on a commit's last fragment: the commit is a member of a write group and more members
+/// follow, back to back; the receiver stages it and applies the whole group with the last member
+/// (the first last fragment without the flag), or none of it.
+inline constexpr std::uint16_t kFlagGroupMore = 0x8;
 
 struct Endpoint {
     std::array<std::uint8_t, 6> mac{};

@@ -65,8 +65,9 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 4; ///< bump when a field is carved from reserved (1: dirty range, 2:
-                                                 ///< replication, 3: NODE stats region, 4: lost commits)
+inline constexpr std::uint16_t kLayoutMinor = 5; ///< bump when a field is carved from reserved (1: dirty range, 2:
+                                                 ///< replication, 3: NODE stats region, 4: lost commits,
+                                                 ///< 5: write groups in SectionControl)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -281,11 +282,18 @@ struct alignas(64) SectionControl {
     /// range of the dirty bitmap (validated), so a commit's cost does not grow with the section.
     std::uint64_t dirty_first;
     std::uint64_t dirty_last;
-    std::uint8_t reserved[24];
+    // -- write groups (layout minor 5): section_group.hpp. Written by the holder of the lock before
+    // its release store, like size; cleared by the engine when it captured the commit. --
+    std::uint64_t group_tag;  ///< 0: the commit stands alone; else make_group_tag(writer, ticket)
+    std::uint32_t group_next; ///< the next member's slot (the members form a ring)
+    std::uint32_t group_size; ///< members in the group
+    std::uint8_t reserved[8];
 };
 static_assert(sizeof(SectionControl) == 64, "SectionControl is ABI: bump kLayoutMajor");
 static_assert(offsetof(SectionControl, size) == 8);
 static_assert(offsetof(SectionControl, dirty_first) == 24 && offsetof(SectionControl, dirty_last) == 32);
+static_assert(offsetof(SectionControl, group_tag) == 40 && offsetof(SectionControl, group_next) == 48 &&
+              offsetof(SectionControl, group_size) == 52);
 
 // ---------------------------------------------------------------------------------------------
 // SHADOW
