@@ -227,15 +227,15 @@ Result<std::vector<WriteTx>> Checkpoint::write_group(std::span<const Section> se
               [&](std::size_t a, std::size_t b) { return sections[a].slot_ < sections[b].slot_; });
     for (std::size_t i = 1; i < order.size(); ++i)
         if (sections[order[i]].slot_ == sections[order[i - 1]].slot_)
-            return fail(Error::kInvalidParam, "a write group names section " +
-                                                  detail::printable_id(sections[order[i]].id()) + " twice");
+            return fail(Error::kInvalidParam,
+                        "a write group names section " + detail::printable_id(sections[order[i]].id()) + " twice");
     // Taken in slot order; given back (aborted) if one cannot be.
     std::vector<std::optional<WriteTx>> taken(sections.size());
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (std::size_t i : order) {
-        const auto left = std::max(
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
-            std::chrono::milliseconds(0));
+        const auto left =
+            std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+                     std::chrono::milliseconds(0));
         Section sec = sections[i]; // a handle: the copy locks the same section
         auto tx = sec.write(left);
         if (!tx) return tx.failure(); // the transactions taken so far abort as `taken` goes

@@ -474,9 +474,9 @@ Status commit_group(std::span<WriteTx> txs, Ack ack, std::chrono::milliseconds t
     // when every required standby applied all of them.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (std::size_t i = 0; i < txs.size(); ++i) {
-        const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       deadline - std::chrono::steady_clock::now()),
-                                   std::chrono::milliseconds(0));
+        const auto left =
+            std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+                     std::chrono::milliseconds(0));
         const std::uint32_t slot = txs[i].slot_;
         CKPT_TRY(wait_replication(ck, slot, load_relaxed(ck.meta.desc(slot).generation), committed[i], left));
     }

@@ -12,6 +12,11 @@
 //   ckpt_test_app midtx   SOCKET CKPT SECTION                open a write transaction, scribble, print "inside", sleep
 //   ckpt_test_app load    SOCKET CKPT SECTIONS COUNT         COUNT sync commits round-robin over SECTIONS sections
 //                                                            ("s0".."sN"), print "section value" after each ack
+//   ckpt_test_app midgroup SOCKET CKPT SECTIONS STOP_AFTER   a write group over "s0".."sN" (each filled with
+//                                                            0xEE), committed sync; after STOP_AFTER members
+//                                                            are published, print "published N" and wait for
+//                                                            a line on stdin ("go": publish the rest, print
+//                                                            "committed" or the error; EOF: sleep forever)
 #include "ckpt/client/session.hpp"
 
 #include <signal.h>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace ckpt;
 using namespace ckpt::client;
@@ -156,6 +162,41 @@ int midtx(int argc, char** argv) {
     for (;;) ::pause();
 }
 
+std::size_t g_stop_after = 0; // midgroup: members published before the writer stops
+
+int midgroup(int argc, char** argv) {
+    if (argc < 6) return 2;
+    auto s = connect(argv[2]);
+    auto ck = must(s.open(argv[3], kOpenRead | kOpenWrite), "open");
+    const int sections = std::atoi(argv[4]);
+    g_stop_after = static_cast<std::size_t>(std::atoi(argv[5]));
+    std::vector<Section> secs;
+    for (int k = 0; k < sections; ++k) secs.push_back(must(ck.section("s" + std::to_string(k)), "section"));
+    auto txs = must(ck.write_group(secs), "write_group");
+    for (auto& tx : txs) {
+        auto d = tx.span(0, tx.capacity());
+        std::memset(d.data(), 0xEE, d.size());
+    }
+    auto r = commit_group(txs, Ack::kSync, std::chrono::milliseconds(20000));
+    std::printf("%s\n", r ? "committed" : r.message().c_str());
+    std::fflush(stdout);
+    return r ? 0 : 1;
+}
+
+} // namespace
+
+// The library's test seam (section.cpp): called after each member of a write group is published.
+extern "C" void hotspare_test_group_member_published(std::size_t published, std::size_t members) {
+    if (g_stop_after == 0 || published != g_stop_after || published == members) return;
+    std::printf("published %zu\n", published);
+    std::fflush(stdout);
+    char line[64];
+    if (std::fgets(line, sizeof line, stdin) && std::strncmp(line, "go", 2) == 0) return;
+    for (;;) ::pause();
+}
+
+namespace {
+
 int load(int argc, char** argv) {
     if (argc < 6) return 2;
     auto s = connect(argv[2]);
@@ -185,5 +226,6 @@ int main(int argc, char** argv) {
     if (mode == "holder") return holder(argc, argv);
     if (mode == "midtx") return midtx(argc, argv);
     if (mode == "load") return load(argc, argv);
+    if (mode == "midgroup") return midgroup(argc, argv);
     return 2;
 }

@@ -58,7 +58,9 @@ bool CommitPath::capture_group(std::uint32_t slot, std::uint64_t lock) {
         [&](std::uint32_t s) -> const SectionControl* {
             return s < max && c_.slots_[s].used ? &c_.data_.control(s) : nullptr;
         },
-        [&](std::uint32_t s, std::uint64_t l) { members_.push_back({s, l}); });
+        [&](std::uint32_t s, std::uint64_t l) {
+            members_.push_back({s, l});
+        });
     if (state == section_group::State::kOpen) {
         ++c_.counters().spurious_doorbells; // the writer rings every member once the last is published
         return false;
@@ -110,7 +112,9 @@ std::size_t CommitPath::recover_open_groups(std::uint32_t writer) {
             [&](std::uint32_t m) -> const SectionControl* {
                 return m < max && c_.slots_[m].used ? &c_.data_.control(m) : nullptr;
             },
-            [&](std::uint32_t m, std::uint64_t l) { members_.push_back({m, l}); });
+            [&](std::uint32_t m, std::uint64_t l) {
+                members_.push_back({m, l});
+            });
         // Even a ring that does not close: every member reached is the dead writer's, published
         // and not captured (the engine never captures an open group's member).
         for (const GroupMember& m : members_) {

@@ -260,9 +260,9 @@ void ActiveSide::on_group(Replica& r, ReplEvent&& ev) {
     // One being resynced gets those of sections its resync passed one by one, and the rest with
     // the resync (it is not in sync, so not promotable, until that ends: atomicity is the resync's).
     auto send = [&](std::uint16_t node, const Member& m, Completion done) {
-        const bool whole = m.state == Member::State::kInSync ||
-                           std::all_of(members.begin(), members.end(),
-                                       [&](const ReplEvent& e) { return e.slot < m.resync_slot; });
+        const bool whole =
+            m.state == Member::State::kInSync ||
+            std::all_of(members.begin(), members.end(), [&](const ReplEvent& e) { return e.slot < m.resync_slot; });
         for (std::size_t i = 0; i < members.size(); ++i) {
             const ReplEvent& e = members[i];
             if (!whole && e.slot >= m.resync_slot) continue;
@@ -274,7 +274,8 @@ void ActiveSide::on_group(Replica& r, ReplEvent&& ev) {
     auto passed_any = [&](const Member& m) {
         return m.state == Member::State::kInSync ||
                (m.state == Member::State::kResyncing &&
-                std::any_of(members.begin(), members.end(), [&](const ReplEvent& e) { return e.slot < m.resync_slot; }));
+                std::any_of(members.begin(), members.end(),
+                            [&](const ReplEvent& e) { return e.slot < m.resync_slot; }));
     };
     for (auto& [node, m] : r.active.members) {
         if (!m.required) {

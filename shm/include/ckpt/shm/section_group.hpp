@@ -78,8 +78,7 @@ enum class State : std::uint8_t {
 /// nullptr for a slot that holds no section; `visit(slot, lock)` is called for every member
 /// (start first, then in ring order) with the lock word loaded. At most `max_members` hops.
 template <typename CtlOf, typename Visit>
-State walk(std::uint32_t start, std::uint64_t start_lock, std::uint32_t max_members, CtlOf&& ctl_of,
-           Visit&& visit) {
+State walk(std::uint32_t start, std::uint64_t start_lock, std::uint32_t max_members, CtlOf&& ctl_of, Visit&& visit) {
     const SectionControl* first = ctl_of(start);
     if (!first) return State::kBroken;
     const std::uint64_t tag = tag_of(*first);
