@@ -2,6 +2,7 @@
 
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 
 #include <gtest/gtest.h>
@@ -147,8 +148,37 @@ void write_section(Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std:
     store_relaxed(ctl.size, size);
     store_relaxed(ctl.commit_flags, 0u);
     dirty_bitmap::publish_range(ctl, offset / bs, (offset + bytes.size() - 1) / bs);
+    section_group::leave(ctl);
     section_lock::publish(ctl, seq + 2);
     c.data().ring_doorbell(slot);
+}
+
+void write_group(Checkpoint& c, std::uint32_t writer, std::span<const std::uint32_t> slots, std::byte fill,
+                 std::size_t publish) {
+    static std::uint64_t ticket = 0;
+    const std::uint64_t tag = section_group::make_tag(writer, ++ticket);
+    const std::uint32_t bs = c.attributes().block_size;
+    std::vector<std::uint64_t> seqs;
+    for (std::uint32_t slot : slots) {
+        const auto info = c.meta().info(slot);
+        SectionControl& ctl = c.data().control(slot);
+        std::uint64_t lock = section_lock::load(ctl);
+        seqs.push_back(lock_seq(lock));
+        (void)section_lock::try_begin(ctl, lock, writer);
+        auto bytes = c.data().section_bytes(*info);
+        std::memset(bytes.data(), static_cast<int>(fill), bytes.size());
+        c.data().mark_dirty(*info, 0, bytes.size());
+        store_relaxed(ctl.size, static_cast<std::uint64_t>(bytes.size()));
+        store_relaxed(ctl.commit_flags, 0u);
+        dirty_bitmap::publish_range(ctl, 0, (bytes.size() - 1) / bs);
+    }
+    for (std::size_t k = 0; k < slots.size(); ++k)
+        section_group::join(c.data().control(slots[k]), tag, slots[(k + 1) % slots.size()],
+                            static_cast<std::uint32_t>(slots.size()));
+    for (std::size_t k = 0; k < publish && k < slots.size(); ++k)
+        section_lock::publish(c.data().control(slots[k]), seqs[k] + 2);
+    if (publish >= slots.size())
+        for (std::uint32_t slot : slots) c.data().ring_doorbell(slot);
 }
 
 std::vector<std::byte> section_bytes(const Checkpoint& c, std::uint32_t slot) {

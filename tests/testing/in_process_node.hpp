@@ -93,6 +93,13 @@ std::unique_ptr<engine::Checkpoint> local_checkpoint(const std::string& tag, con
 void write_section(engine::Checkpoint& c, std::uint32_t writer, std::uint32_t slot, std::uint64_t offset,
                    std::span<const std::byte> bytes, bool commit = true);
 
+/// What libckpt's commit_group does, on the engine's own mapping: takes the lock of every section
+/// in `slots` (ascending) as writer `writer`, fills each whole capacity with `fill`, joins them in a
+/// write group, publishes the first `publish` of them and, when that is all of them, rings their
+/// doorbells. Fewer: the rest stay held, as a writer killed between two publications leaves them.
+void write_group(engine::Checkpoint& c, std::uint32_t writer, std::span<const std::uint32_t> slots, std::byte fill,
+                 std::size_t publish);
+
 /// The section's bytes as readers see them (its committed size).
 std::vector<std::byte> section_bytes(const engine::Checkpoint& c, std::uint32_t slot);
 /// The section's commit sequence (its lock word's, even when no write is open).

@@ -186,6 +186,7 @@ void ActiveSide::announce(Replica& r, std::uint16_t node) {
 }
 
 void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
+    if (ev.kind == ReplEvent::Kind::kGroup) return on_group(r, std::move(ev));
     Checkpoint& c = *r.ckpt;
     // A member being resynced gets the changes of sections the resync already sent; the later
     // ones are read by the resync when it reaches them (it sends the committed state then).
@@ -208,7 +209,6 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
         if (!p.waiting.empty()) pending_.emplace(id, std::move(p));
         return;
     }
-    if (ev.kind == ReplEvent::Kind::kGroup) return on_group(r, std::move(ev));
     crash::hit(crash::Point::kCaptureBeforeSend); // captured into the shadow, nothing queued
     std::uint64_t bytes = 0;
     for (const auto& run : ev.runs) bytes += run.length;
