@@ -36,6 +36,8 @@ local f = {
     flag_last = ProtoField.bool("hotspare.flags.last", "Last fragment / last report", 16, nil, 0x0001),
     flag_overwrite = ProtoField.bool("hotspare.flags.overwrite", "Overwrite (whole section)", 16, nil, 0x0002),
     flag_runs = ProtoField.bool("hotspare.flags.runs", "Runs (DATA with a run table)", 16, nil, 0x0004),
+    flag_group = ProtoField.bool("hotspare.flags.group", "Group continues (DATA: more members of a write group follow)", 16,
+        nil, 0x0008),
     src_node = ProtoField.uint16("hotspare.src_node", "Source node", base.DEC),
     dst_node = ProtoField.uint16("hotspare.dst_node", "Destination node", base.DEC),
     body_len = ProtoField.uint16("hotspare.body_len", "Body length", base.DEC),
@@ -226,6 +228,7 @@ local function dissect(tvb, pinfo, tree)
     t:add(f.magic, tvb(0, 4)); t:add(f.version, tvb(4, 1)); t:add(f.type, tvb(5, 1))
     local fl = t:add(f.flags, tvb(6, 2))
     fl:add(f.flag_last, tvb(6, 2)); fl:add(f.flag_overwrite, tvb(6, 2)); fl:add(f.flag_runs, tvb(6, 2))
+    fl:add(f.flag_group, tvb(6, 2))
     t:add(f.src_node, tvb(8, 2)); t:add(f.dst_node, tvb(10, 2)); t:add(f.body_len, tvb(12, 2))
     t:add(f.key_id, tvb(14, 1)):append_text(key == 0 and " (auth = none: XXH3-128 checksum)" or " (AES-256-GMAC)")
     t:add(f.epoch, tvb(16, 8)); t:add(f.link_seq, tvb(24, 8)); t:add(f.session, tvb(32, 8)); t:add(f.counter, tvb(40, 8))
@@ -249,6 +252,7 @@ local function dissect(tvb, pinfo, tree)
         end
     end
     if typ == 1 and bit32.band(flags, 1) ~= 0 then info = info .. " [last]" end
+    if typ == 1 and bit32.band(flags, 8) ~= 0 then info = info .. " [group continues]" end
     if typ == 1 and bit32.band(flags, 2) ~= 0 then info = info .. " [overwrite]" end
     t:add(f.tag, tvb(HEADER + body_len, TAG)):append_text(" (not verified here)")
     pinfo.cols.info = info

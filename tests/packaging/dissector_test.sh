@@ -145,11 +145,12 @@ grep -q 'ANNOUNCE 1 -> 2 seq [0-9]*: ckpt [0-9]* "dissected"' "$tmp/summary.txt"
 # Wire version 4: a DATA frame with a run table (flag 0x4), as a resync of scattered blocks sends
 # them. Written by hand into a pcap (the session above has none): two runs of 4 bytes at offsets
 # 256 and 1024; the dissector shows the count, each run and the Info column's "in 2 runs".
-python3 - "$tmp/runs.pcap" <<'PY'
+for flags in 5 13; do # 13: a write group's member with more to come (flag 0x8)
+python3 - "$tmp/runs$flags.pcap" "$flags" <<'PY'
 import struct, sys
 body = struct.pack(">IIQQQIIQ", 7, 3, 5, 42, 256, 8, 0, 2048) + struct.pack(">I", 2)  # 48-byte fixed part
 body += struct.pack(">QI", 256, 4) + struct.pack(">QI", 1024, 4) + b"ABCDWXYZ"
-hdr = struct.pack(">IBBHHHHBB", 0x48535052, 4, 1, 0x0005, 1, 2, len(body), 1, 0)
+hdr = struct.pack(">IBBHHHHBB", 0x48535052, 4, 1, int(sys.argv[2]), 1, 2, len(body), 1, 0)
 hdr += struct.pack(">QQQQ", 65537, (1 << 48) | 9, 0x1234, 77)
 udp_payload = hdr + body + bytes(16)
 udp = struct.pack(">HHHH", 7490, 7490, 8 + len(udp_payload), 0) + udp_payload
@@ -159,6 +160,8 @@ with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     f.write(struct.pack("<IIII", 0, 0, len(eth), len(eth)) + eth)
 PY
+done
+cp "$tmp/runs5.pcap" "$tmp/runs.pcap"
 runs=$(tshark -r "$tmp/runs.pcap" -X "lua_script:$lua" -T fields -e hotspare.version -e hotspare.data.runs \
     -e hotspare.data.run.offset -e hotspare.data.run.length -e hotspare.data.payload -e hotspare.flags.runs \
     2>>"$tmp/tshark-decode.log")
@@ -169,4 +172,8 @@ case "$runs" in # (a boolean field prints as 1 or True, by tshark version)
 esac
 tshark -r "$tmp/runs.pcap" -X "lua_script:$lua" 2>>"$tmp/tshark-decode.log" | grep -q "in 2 runs \[last\]" ||
     fail "no 'in 2 runs' in the DATA Info column"
-echo "dissector: PASS (types $types; ANNOUNCE, SECTION, DATA payload, DATA run table and ACK fields checked)"
+group=$(tshark -r "$tmp/runs13.pcap" -X "lua_script:$lua" -T fields -e hotspare.flags.group 2>>"$tmp/tshark-decode.log")
+case "$group" in 1 | True) ;; *) fail "flag 0x8 decodes as: $group" ;; esac
+tshark -r "$tmp/runs13.pcap" -X "lua_script:$lua" 2>>"$tmp/tshark-decode.log" | grep -q "\[last\] \[group continues\]" ||
+    fail "no '[group continues]' in the DATA Info column"
+echo "dissector: PASS (types $types; ANNOUNCE, SECTION, DATA payload, DATA run table and ACK fields checked, write-group flag)"
