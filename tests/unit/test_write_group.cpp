@@ -4,6 +4,8 @@
 // (then a promoted standby holds none of it); a dead writer's open group is rolled back whole on
 // the active and never reaches the standby.
 #include "ckpt/shm/atomics.hpp"
+#include "ckpt/shm/section_group.hpp"
+#include "ckpt/shm/section_lock.hpp"
 #include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <vector>
 
 using namespace ckpt;
 using namespace ckpt::engine;
@@ -111,6 +114,42 @@ TEST_F(WriteGroupPair, AnOpenGroupIsNotCapturedAndADeadWritersOneIsRolledBackWho
     EXPECT_EQ(fills(*standby_), (std::array<int, 3>{0x11, 0x11, 0x11}));
     EXPECT_EQ(mixed_, 0u);
     EXPECT_GE(active_->counters().rollbacks, 3u);
+}
+
+TEST_F(WriteGroupPair, ScribbledGroupWordsNeverStopACaptureNorCrossIntoOtherSections) {
+    start();
+    // A writer that leaves nonsense in the group words of its commit: every such commit is whole
+    // on its own, and is captured and replicated alone; the other sections are untouched.
+    struct Scribble {
+        std::uint64_t tag;
+        std::uint32_t next, size;
+    };
+    const std::uint32_t s0 = slots_[0];
+    const std::vector<Scribble> cases = {
+        {shm::section_group::make_tag(writer_, 7), s0, 0},               // no members
+        {shm::section_group::make_tag(writer_, 7), s0, 1},               // one member
+        {shm::section_group::make_tag(writer_, 7), s0, 3},               // a ring of one that says three
+        {shm::section_group::make_tag(writer_, 7), 1u << 30, 2},         // the next slot is past the end
+        {shm::section_group::make_tag(writer_, 7), slots_[1], 1u << 31}, // a size past max_sections
+        {~std::uint64_t{0}, slots_[1], 2},                               // a tag of no writer; s1 has tag 0
+        {shm::section_group::make_tag(writer_, 7), 3, 2},                // a slot with no section
+    };
+    std::uint8_t v = 0x40;
+    for (const Scribble& k : cases) {
+        write_section(*active_, writer_, s0, 0, std::vector<std::byte>(64, std::byte{++v}), false);
+        shm::SectionControl& ctl = active_->data().control(s0);
+        ctl.group_tag = k.tag;
+        ctl.group_next = k.next;
+        ctl.group_size = k.size;
+        const std::uint64_t seq = seq_of(*active_, s0) + 1;
+        shm::section_lock::publish(ctl, seq);
+        active_->data().ring_doorbell(s0);
+        ASSERT_TRUE(acked(seq)) << "a commit with scribbled group words was never captured (case " << int(v) << ")";
+        EXPECT_EQ(static_cast<int>(section_bytes(*standby_, s0).front()), v);
+        EXPECT_EQ(ctl.group_tag, 0u) << "the engine clears the tag it has handled";
+    }
+    EXPECT_EQ(fills(*standby_)[1], 0x11);
+    EXPECT_EQ(fills(*standby_)[2], 0x11);
 }
 
 } // namespace
