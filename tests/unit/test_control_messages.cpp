@@ -7,6 +7,7 @@
 #include "ckpt/common/control_messages.hpp"
 #include "ckpt/common/unix_socket.hpp"
 #include "guarded_buffer.hpp"
+#include "odd_attrs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -34,15 +35,7 @@ std::span<const std::byte> B(std::string_view s) {
 }
 
 CheckpointAttributes odd_attrs() {
-    CheckpointAttributes a;
-    a.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync) | kFlagNetSize;
-    a.checkpoint_size = 0x0102'0304'0506'0708ULL;
-    a.retention_ns = -0x1122'3344'5566'7788LL;
-    a.max_sections = 0xA1B2'C3D4u;
-    a.max_section_size = 0xF0E0'D0C0'B0A0'9080ULL;
-    a.max_section_id_size = 0x1357'9BDFu;
-    a.block_size = 0x2468'ACE0u;
-    return a;
+    return ckpt::testing::odd_attrs(static_cast<std::uint32_t>(UpdateMode::kSync) | kFlagNetSize);
 }
 
 CheckpointCounters odd_counters(std::uint64_t base) {
