@@ -821,15 +821,27 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
         if (erroneousVectorIndex) *erroneousVectorIndex = k;
         return e;
     };
+    // What every element is checked for, one element or several: its id, and an offset within
+    // maxSectionSize. Sets `code` (and the erroneous index) when it fails.
+    auto checked_id = [&](SaUint32T k, SaAisErrorT& code) {
+        const SaCkptIOVectorElementT& e = ioVector[k];
+        std::string why;
+        auto id = id_of(&e.sectionId, *c, why);
+        if (!id) {
+            code = at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
+        } else if (e.dataOffset > c->attrs.maxSectionSize) {
+            code = at(k, error(SA_AIS_ERR_INVALID_PARAM,
+                               "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
+            id.reset();
+        }
+        return id;
+    };
     if (numberOfElements <= 1) {
         for (SaUint32T k = 0; k < numberOfElements; ++k) {
             SaCkptIOVectorElementT& e = ioVector[k];
-            std::string why;
-            auto id = id_of(&e.sectionId, *c, why);
-            if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
-            if (e.dataOffset > c->attrs.maxSectionSize)
-                return at(k, error(SA_AIS_ERR_INVALID_PARAM,
-                                   "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
+            SaAisErrorT code = SA_AIS_OK;
+            auto id = checked_id(k, code);
+            if (!id) return code;
             for (int attempt = 0;; ++attempt) {
                 auto sec = c->section(*id);
                 if (!sec) return at(k, map_failure(sec.failure(), kRead));
@@ -857,8 +869,8 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
     }
     // Several elements are one state: every element is checked and its section found, all are
     // copied, then every section's lock word is checked again (and all copied again if one
-    // changed). saCkptCheckpointWrite holds every section's lock before it publishes any, so a
-    // read sees all of one write's elements or none.
+    // changed). saCkptCheckpointWrite is one write group (a member is not readable until every
+    // member is published), so a read sees all of one write's elements or none.
     struct Element {
         std::shared_ptr<client::Section> sec;
         client::ReadSnapshot snap;
@@ -871,13 +883,9 @@ extern "C" SaAisErrorT saCkptCheckpointRead(SaCkptCheckpointHandleT checkpointHa
             if (el.buf) std::free(el.buf);
     };
     for (SaUint32T k = 0; k < numberOfElements; ++k) {
-        const SaCkptIOVectorElementT& e = ioVector[k];
-        std::string why;
-        auto id = id_of(&e.sectionId, *c, why);
-        if (!id) return at(k, error(SA_AIS_ERR_INVALID_PARAM, why));
-        if (e.dataOffset > c->attrs.maxSectionSize)
-            return at(k, error(SA_AIS_ERR_INVALID_PARAM,
-                               "element " + std::to_string(k) + " has dataOffset above maxSectionSize"));
+        SaAisErrorT code = SA_AIS_OK;
+        auto id = checked_id(k, code);
+        if (!id) return code;
         auto sec = c->section(*id);
         if (!sec) return at(k, map_failure(sec.failure(), kRead));
         els[k].sec = std::move(*sec);
