@@ -23,6 +23,9 @@ namespace ckpt::engine {
 
 using namespace ckpt::shm;
 
+CommitPath::CommitPath(Checkpoint& c) : c_(c) {}
+CommitPath::~CommitPath() = default;
+
 void CommitPath::clear_dirty(std::uint64_t first_block, std::uint64_t count) {
     dirty_bitmap::clear(c_.data_.dirty_words(), first_block, count);
 }

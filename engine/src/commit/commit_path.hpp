@@ -16,7 +16,8 @@ struct ReplEvent;
 
 class CommitPath {
 public:
-    explicit CommitPath(Checkpoint& c) : c_(c) {}
+    explicit CommitPath(Checkpoint& c); // out of line: ReplEvent is incomplete here
+    ~CommitPath();
 
     /// Consumes doorbells and captures announced commits; returns commits captured. A turn of the
     /// engine's loop captures at most about `budget_bytes` (at least one commit): the doorbells
