@@ -62,7 +62,7 @@ bool shorten_scheduler_slice(std::uint64_t slice_ns) {
     // virtual deadline one whole slice (the default: 0.7 ms x (1 + log2 CPUs), 1.4 ms on 2 CPUs)
     // into the future, and a task that keeps yielding is chosen only when no other runnable task
     // on its CPU has an earlier deadline. On a core shared with the application and its clients
-    // that kept the engine off the CPU for 1.5-2 ms after each preemption (perf sched, issue 16),
+    // that kept the engine off the CPU for 1.4-2.3 ms at a time (perf sched, issue 16: BENCHMARKS.md),
     // and every capture and every ACK waited that long. A short slice of its own (sched_setattr's
     // sched_runtime for a fair task, Linux 6.12+) makes a yield cost that much and no more, and
     // lets the engine's wake-ups preempt (a shorter slice is an earlier deadline). Older kernels
