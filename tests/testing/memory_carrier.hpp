@@ -47,7 +47,6 @@ public:
         return std::unique_ptr<MemoryCarrier>(new MemoryCarrier(wire_, end_, node_));
     }
 
-
 private:
     /// Frames waiting for one end, in order: a ring of pooled buffers that grows (doubling) and
     /// never shrinks, so that steady traffic allocates nothing.
@@ -94,7 +93,7 @@ private:
             if (!frame.empty()) std::memcpy(b.data(), frame.data(), frame.size());
             return b;
         }
-        net::FramePool pool;             ///< first: the lanes' buffers go back to it
+        net::FramePool pool;              ///< first: the lanes' buffers go back to it
         std::vector<std::uint16_t> nodes; ///< nodes[i]: end i's node
         std::vector<Lane> lane;           ///< lane[i]: frames for end i
         bool cut = false;

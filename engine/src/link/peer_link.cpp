@@ -208,10 +208,9 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
                               std::span<const std::byte> body, Completion c) {
     const PeerStatus* p = find(node);
     if (!p || p->state != PeerState::kUp) return false; // before taking a buffer
-    if (body.size() > max_frame_body()) // said and counted by send_sequenced_frame
-        return send_sequenced_frame(node, type, flags, epoch, FrameBuf::copy_of(std::vector<std::byte>(
-                                                                  kFrameOverhead + body.size())),
-                                    c);
+    if (body.size() > max_frame_body())                 // said and counted by send_sequenced_frame
+        return send_sequenced_frame(node, type, flags, epoch,
+                                    FrameBuf::copy_of(std::vector<std::byte>(kFrameOverhead + body.size())), c);
     FrameBuf frame = frame_buffer(body.size());
     if (!body.empty()) std::memcpy(frame.data() + kFrameBodyOffset, body.data(), body.size());
     return send_sequenced_frame(node, type, flags, epoch, std::move(frame), c);
@@ -304,8 +303,8 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
                 burst.push(&f);
             }
             const std::size_t ok = burst.n ? port_->submit(burst.view()) : 0;
-            p.stream.sent(now_ns, picks, ok);
             for (std::size_t i = 0; i < ok; ++i) p.stream.counters().tx_bytes += burst.frames[i]->size();
+            p.stream.sent(now_ns, picks, ok); // moves new frames to the unacknowledged: burst is void
             p.stream.counters().tx_frames += ok;
             counters_.tx_frames += ok;
             sent += ok;

@@ -50,8 +50,7 @@ std::size_t PeerStream::pick(std::int64_t now_ns, Picks& out, std::size_t budget
         }
         oldest = false;
     }
-    for (std::size_t i = 0; i < backlog_.size() && unacked_.size() + out.new_frames < cfg_.window && out.n < cap;
-         ++i) {
+    for (std::size_t i = 0; i < backlog_.size() && unacked_.size() + out.new_frames < cfg_.window && out.n < cap; ++i) {
         out.at[out.n++] = {&backlog_[i], Picks::kNew};
         ++out.new_frames;
     }

@@ -13,10 +13,10 @@
 #include "ckpt/engine/link_config.hpp"
 #include "ckpt/net/frame_pool.hpp"
 #include "ckpt/shm/stats_layout.hpp"
+#include "link/frame_ring.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <span>
 #include <utility>
@@ -36,8 +36,7 @@ struct Completion {
 class PeerStream {
 public:
     explicit PeerStream(StreamConfig cfg = {}) : cfg_(cfg) {}
-    // Move-only (it owns frame buffers). noexcept, so that a vector of peers moves them when it
-    // grows (std::deque's move constructor is not declared noexcept; it does not throw here).
+    // Move-only (it owns frame buffers); noexcept, so that a vector of peers moves them when it grows.
     PeerStream(PeerStream&&) noexcept = default;
     PeerStream& operator=(PeerStream&&) noexcept = default;
     PeerStream(const PeerStream&) = delete;
@@ -60,8 +59,8 @@ public:
         };
         Pick at[net::TxBurst::kMaxBurst];
         std::size_t n = 0;
-        std::size_t new_frames = 0;  ///< of them from the backlog (the last ones)
-        bool nacks_left = false;     ///< some NACKed frame did not fit
+        std::size_t new_frames = 0; ///< of them from the backlog (the last ones)
+        bool nacks_left = false;    ///< some NACKed frame did not fit
     };
     /// Picks the next burst, in the order they must go: what a NACK asked for, then what timed
     /// out (the oldest frame not known to have arrived, and the holes selective ACKs revealed),
@@ -190,7 +189,7 @@ private:
     /// it unblocks), else what became of the frame (buffered, duplicate, ...).
     Rx accept(std::uint64_t link_seq, std::span<const std::byte> frame);
     std::int64_t backed_off(std::uint32_t tries) const;
-    std::deque<TxFrame> unacked_, backlog_;
+    FrameRing<TxFrame> unacked_, backlog_;                    ///< no allocation per frame once grown
     std::uint64_t rx_gen_ = 0, rx_next_ = 1;                  ///< next n expected in generation rx_gen_
     std::map<std::uint64_t, std::vector<std::byte>> reorder_; ///< by n
     std::int64_t last_nack_ns_ = 0;

@@ -42,7 +42,7 @@ Status create_vdev(const std::string& name, const std::string& args);
 struct PortOptions {
     std::uint16_t rx_descriptors = 1024;
     std::uint16_t tx_descriptors = 1024;
-    std::uint32_t mbufs = 8191;           ///< RX pool size (per port)
+    std::uint32_t mbufs = 8191; ///< RX pool size (per port)
     /// TX pool: the mbufs frames are built in and kept until acknowledged; 0: as many as
     /// `tx_pool_bytes` of data room hold (between 511 and 8191). When it is empty, frames are
     /// built on the heap and copied into an mbuf of the RX pool when sent.

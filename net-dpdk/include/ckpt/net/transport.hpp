@@ -31,10 +31,10 @@ struct TransportStats : shm::CarrierStats {
 /// Bursts submitted through Transport::submit (the peer link's sequenced frames), counted by the
 /// transport the link talks to: frames / bursts is the mean burst size.
 struct BurstCounters {
-    std::uint64_t bursts = 0;    ///< submit() calls that sent at least one frame
-    std::uint64_t frames = 0;    ///< frames they sent
-    std::uint64_t largest = 0;   ///< the most frames one burst sent
-    std::uint64_t partial = 0;   ///< bursts the carrier took only part of (ring full, link down)
+    std::uint64_t bursts = 0;  ///< submit() calls that sent at least one frame
+    std::uint64_t frames = 0;  ///< frames they sent
+    std::uint64_t largest = 0; ///< the most frames one burst sent
+    std::uint64_t partial = 0; ///< bursts the carrier took only part of (ring full, link down)
 };
 
 class Transport {
