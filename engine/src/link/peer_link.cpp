@@ -284,7 +284,7 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
         std::size_t budget = kTxTurnBudget;
         while (budget > 0) {
             PeerStream::Picks picks;
-            const std::size_t m = p.stream.pick(now_ns, picks, budget);
+            const std::size_t m = p.stream.pick(now_ns, picks, std::min(budget, kSubmitBurst));
             if (m == 0) break;
             TxBurst burst;
             for (std::size_t i = 0; i < m; ++i) {

@@ -96,6 +96,17 @@ private:
     void send_liveness(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     /// Sends a held liveness frame; false when the ring is still full (data to `p` waits).
     bool flush_liveness(PeerStatus& p);
+
+public:
+    /// flush(): frames sealed and submitted to the carrier together (at most
+    /// net::TxBurst::kMaxBurst, the port's 32 per rte_eth_tx_burst). 8, not 32: a burst is also
+    /// the granularity of the pipeline between this node sealing frames and the peer taking them
+    /// in (the peer sees nothing of a burst until it is submitted); with 32, a 64 KiB sync commit
+    /// over memif on two cores took 15% longer than with one frame per call, with 8 it did not
+    /// (BENCHMARKS.md, "Issue 14, bursts and pools").
+    static constexpr std::size_t kSubmitBurst = 8;
+
+private:
     /// flush(): sequenced frames sent to one peer per call at most (a loop turn's share; the
     /// window bounds what is in flight, this bounds how long one turn spends sending).
     static constexpr std::size_t kTxTurnBudget = 256;
