@@ -1,6 +1,8 @@
 // The only translation unit of the tree that includes DPDK.
 #include "ckpt/net/dpdk_port.hpp"
 
+#include "mbuf_ops.hpp"
+
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -168,8 +170,35 @@ void eal_cleanup() {
     rte_eal_cleanup();
 }
 
+namespace detail {
+
+void* mbuf_alloc(void* mempool, std::size_t len, std::byte** data) {
+    rte_mbuf* m = rte_pktmbuf_alloc(static_cast<rte_mempool*>(mempool));
+    if (!m) return nullptr;
+    char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(len));
+    if (!d) { // the data room is smaller than the pool promised: a broken contract
+        rte_pktmbuf_free(m);
+        return nullptr;
+    }
+    *data = reinterpret_cast<std::byte*>(d);
+    return m;
+}
+
+void mbuf_free(void* mbuf) {
+    rte_pktmbuf_free(static_cast<rte_mbuf*>(mbuf));
+}
+
+std::uint16_t mbuf_refcnt(const void* mbuf) {
+    return rte_mbuf_refcnt_read(static_cast<const rte_mbuf*>(mbuf));
+}
+
+} // namespace detail
+
 struct Port::Impl {
-    rte_mempool* pool = nullptr;
+    rte_mempool* pool = nullptr;    ///< RX, and copies of frames not built in an mbuf
+    rte_mempool* tx_pool = nullptr; ///< frames built in place (frame_pool())
+    std::unique_ptr<FramePool> frames;
+    std::uint64_t tx_bursts = 0;
     std::uint16_t data_room = 0;
     std::uint16_t max_frame = 0;
     bool opened = false;  ///< configured: rte_eth_dev_close() is owed
@@ -196,6 +225,18 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
                                 static_cast<int>(rte_eth_dev_socket_id(port_id)) < 0 ? static_cast<int>(rte_socket_id())
                                                                                      : rte_eth_dev_socket_id(port_id));
     if (!p.impl_->pool) return dpdk_failure(Error::kNoMemory, "mbuf pool for " + device, rte_errno);
+    // The TX pool is separate: frames kept until acknowledged must never starve the RX queue.
+    std::uint32_t tx_mbufs = opts.tx_mbufs;
+    if (tx_mbufs == 0)
+        tx_mbufs = static_cast<std::uint32_t>(
+            std::clamp<std::size_t>(opts.tx_pool_bytes / (p.impl_->data_room + 192u), 511, 8191));
+    const std::string tx_pool_name = "hs_txpool_" + std::to_string(port_id);
+    p.impl_->tx_pool =
+        rte_pktmbuf_pool_create(tx_pool_name.c_str(), tx_mbufs, 256, 0, p.impl_->data_room,
+                                static_cast<int>(rte_eth_dev_socket_id(port_id)) < 0 ? static_cast<int>(rte_socket_id())
+                                                                                     : rte_eth_dev_socket_id(port_id));
+    if (!p.impl_->tx_pool) return dpdk_failure(Error::kNoMemory, "TX mbuf pool for " + device, rte_errno);
+    p.impl_->frames = std::make_unique<FramePool>(p.impl_->tx_pool, opts.max_frame);
     rte_eth_conf conf{};
     conf.intr_conf.rxq = opts.rx_interrupts ? 1 : 0;
     int rc_conf = rte_eth_dev_configure(port_id, 1, 1, &conf);
@@ -248,7 +289,49 @@ Port::~Port() {
         if (impl_->started) rte_eth_dev_stop(port_id_);
         if (impl_->opened) rte_eth_dev_close(port_id_);
     }
+    impl_->frames.reset();
+    if (impl_->tx_pool) rte_mempool_free(impl_->tx_pool);
     if (impl_->pool) rte_mempool_free(impl_->pool);
+}
+
+FramePool& Port::frame_pool() {
+    return *impl_->frames;
+}
+
+std::uint64_t Port::tx_bursts() const {
+    return impl_->tx_bursts;
+}
+
+std::size_t Port::send_burst(std::span<FrameBuf* const> frames) {
+    if (!impl_->started) return 0;
+    rte_mbuf* mbufs[32];
+    std::size_t queued = 0;
+    while (queued < frames.size()) {
+        std::size_t n = 0;
+        for (std::size_t i = queued; i < frames.size() && n < 32; ++i) {
+            const FrameBuf& f = *frames[i];
+            CKPT_ENFORCE(f.size() <= impl_->max_frame, "frame larger than the port's max_frame (the link MTU + 14)");
+            if (auto* m = static_cast<rte_mbuf*>(f.mbuf())) {
+                // The driver's reference; the sender keeps its own until the frame is acknowledged.
+                rte_mbuf_refcnt_update(m, 1);
+                mbufs[n++] = m;
+                continue;
+            }
+            rte_mbuf* m = rte_pktmbuf_alloc(impl_->pool); // a heap frame: the TX pool was empty
+            if (!m) break;
+            char* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(f.size()));
+            CKPT_ENFORCE(d != nullptr, "mbuf data room smaller than max_frame");
+            std::memcpy(d, f.data(), f.size());
+            mbufs[n++] = m;
+        }
+        if (n == 0) break;
+        const std::uint16_t sent = rte_eth_tx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(n));
+        for (std::size_t j = sent; j < n; ++j) rte_pktmbuf_free(mbufs[j]); // our reference, or the copy
+        if (sent) ++impl_->tx_bursts;
+        queued += sent;
+        if (sent < n) break; // TX ring full
+    }
+    return queued;
 }
 
 std::size_t Port::send(std::span<const std::span<const std::byte>> frames) {

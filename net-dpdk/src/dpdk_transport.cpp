@@ -23,6 +23,7 @@ public:
         eal_cleanup();
     }
     bool send(std::span<const std::byte> frame) override { return port_->send_one(frame, 16); }
+    FramePool& frame_pool() override { return port_->frame_pool(); }
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override {
         return port_->receive([&](std::span<const std::byte> f) { cb(ctx, f); }, max);
     }
@@ -49,6 +50,9 @@ public:
         static_cast<shm::CarrierStats&>(t) = port_->stats();
         return t;
     }
+
+protected:
+    std::size_t send_burst(std::span<FrameBuf* const> frames) override { return port_->send_burst(frames); }
 
 private:
     std::optional<Port> port_;

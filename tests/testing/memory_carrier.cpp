@@ -33,7 +33,7 @@ bool MemoryCarrier::send(std::span<const std::byte> frame) {
     if (w.cut || w.isolated[end_]) return true;
     const std::size_t ends = w.lane.size();
     if (ends == 2) {
-        if (!w.isolated[1 - end_]) w.lane[1 - end_].emplace_back(frame.begin(), frame.end());
+        if (!w.isolated[1 - end_]) w.lane[1 - end_].push_back(w.copy(frame));
         return true;
     }
     int to = -1; // the end the destination MAC names
@@ -43,7 +43,7 @@ bool MemoryCarrier::send(std::span<const std::byte> frame) {
     }
     for (std::size_t i = 0; i < ends; ++i)
         if (static_cast<int>(i) != end_ && !w.isolated[i] && (to < 0 || static_cast<int>(i) == to))
-            w.lane[i].emplace_back(frame.begin(), frame.end());
+            w.lane[i].push_back(w.copy(frame));
     return true;
 }
 
@@ -51,12 +51,11 @@ std::size_t MemoryCarrier::receive(std::size_t max, Receiver cb, void* ctx) {
     auto& in = wire_->lane[end_];
     std::size_t n = 0;
     for (; n < max && !in.empty(); ++n) {
-        const std::vector<std::byte> f = std::move(in.front());
-        in.pop_front();
+        const net::FrameBuf f = in.pop_front(); // back to the wire's pool after the callback
         ++stats_.rx_packets;
         stats_.rx_bytes += f.size();
-        if (wire_->recording[end_]) wire_->recorded[end_].push_back(f);
-        cb(ctx, f);
+        if (wire_->recording[end_]) wire_->recorded[end_].emplace_back(f.data(), f.data() + f.size());
+        cb(ctx, f.bytes());
     }
     return n;
 }

@@ -7,7 +7,7 @@
 #include "ckpt/net/transport.hpp"
 
 #include <cstdint>
-#include <deque>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -37,7 +37,7 @@ public:
     /// While isolated, frames to and from this end are lost (its node cut off from all others).
     void isolate(bool on) { wire_->isolated[end_] = on; }
     /// Frames an attacker on the wire puts in front of this end (delivered before what is queued).
-    void inject(std::vector<std::byte> frame) { wire_->lane[end_].push_front(std::move(frame)); }
+    void inject(const std::vector<std::byte>& frame) { wire_->lane[end_].push_front(wire_->copy(frame)); }
     /// A copy of every frame delivered to this end from now on (an attacker recording the wire).
     void record(bool on) { wire_->recording[end_] = on; }
     const std::vector<std::vector<std::byte>>& recorded() const { return wire_->recorded[end_]; }
@@ -48,12 +48,54 @@ public:
     }
 
 private:
+    /// Frames waiting for one end, in order: a ring of pooled buffers that grows (doubling) and
+    /// never shrinks, so that steady traffic allocates nothing.
+    class Lane {
+    public:
+        bool empty() const { return count_ == 0; }
+        std::size_t size() const { return count_; }
+        void push_back(net::FrameBuf f) {
+            grow();
+            ring_[(head_ + count_++) & (ring_.size() - 1)] = std::move(f);
+        }
+        void push_front(net::FrameBuf f) {
+            grow();
+            head_ = (head_ + ring_.size() - 1) & (ring_.size() - 1);
+            ring_[head_] = std::move(f);
+            ++count_;
+        }
+        net::FrameBuf pop_front() {
+            net::FrameBuf f = std::move(ring_[head_]);
+            head_ = (head_ + 1) & (ring_.size() - 1);
+            --count_;
+            return f;
+        }
+
+    private:
+        void grow() {
+            if (count_ < ring_.size()) return;
+            std::vector<net::FrameBuf> r(ring_.empty() ? 64 : ring_.size() * 2);
+            for (std::size_t i = 0; i < count_; ++i) r[i] = std::move(ring_[(head_ + i) & (ring_.size() - 1)]);
+            ring_ = std::move(r);
+            head_ = 0;
+        }
+        std::vector<net::FrameBuf> ring_;
+        std::size_t head_ = 0, count_ = 0;
+    };
     struct Wire {
         explicit Wire(std::vector<std::uint16_t> n)
             : nodes(std::move(n)), lane(nodes.size()), isolated(nodes.size()), recording(nodes.size()),
               recorded(nodes.size()) {}
-        std::vector<std::uint16_t> nodes;                     ///< nodes[i]: end i's node
-        std::vector<std::deque<std::vector<std::byte>>> lane; ///< lane[i]: frames for end i
+        /// A copy of `frame` in a buffer of the wire's pool (the memif ring's copy, in effect).
+        net::FrameBuf copy(std::span<const std::byte> frame) {
+            net::FrameBuf b = pool.alloc(frame.size());
+            if (!b) return net::FrameBuf::copy_of(frame); // longer than a jumbo frame: a test's forgery
+            if (!frame.empty()) std::memcpy(b.data(), frame.data(), frame.size());
+            return b;
+        }
+        net::FramePool pool;              ///< first: the lanes' buffers go back to it
+        std::vector<std::uint16_t> nodes; ///< nodes[i]: end i's node
+        std::vector<Lane> lane;           ///< lane[i]: frames for end i
         bool cut = false;
         std::vector<bool> isolated;
         std::vector<bool> recording;

@@ -48,7 +48,7 @@ std::uint64_t frame_seq(std::span<const std::byte> f) {
 /// Enqueues frame `index` with completion {1, index}.
 void enqueue_indexed(PeerStream& s, std::uint64_t index) {
     const std::uint64_t ls = s.next_link_seq();
-    s.enqueue(make_frame(index, ls), Completion{1, index});
+    s.enqueue(ckpt::net::FrameBuf::copy_of(make_frame(index, ls)), Completion{1, index});
 }
 
 /// Everything transmit() hands to an unbounded carrier at `now`.

@@ -76,7 +76,7 @@ std::unique_ptr<PeerLink> PeerLink::over(const LinkConfig& cfg, std::uint64_t bo
         s.node_id = p.node_id;
         s.mac = kBroadcastMac; // until its first frame tells us
         s.challenge = random_u64();
-        l->peers_.push_back(s);
+        l->peers_.push_back(std::move(s));
     }
     return l;
 }
@@ -207,14 +207,23 @@ bool PeerLink::flush_liveness(PeerStatus& p) {
 bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
                               std::span<const std::byte> body, Completion c) {
     const PeerStatus* p = find(node);
-    if (!p || p->state != PeerState::kUp) return false; // before allocating anything
-    std::vector<std::byte> frame(kFrameOverhead + body.size());
+    if (!p || p->state != PeerState::kUp) return false; // before taking a buffer
+    if (body.size() > max_frame_body())                 // said and counted by send_sequenced_frame
+        return send_sequenced_frame(node, type, flags, epoch,
+                                    FrameBuf::copy_of(std::vector<std::byte>(kFrameOverhead + body.size())), c);
+    FrameBuf frame = frame_buffer(body.size());
     if (!body.empty()) std::memcpy(frame.data() + kFrameBodyOffset, body.data(), body.size());
     return send_sequenced_frame(node, type, flags, epoch, std::move(frame), c);
 }
 
+FrameBuf PeerLink::frame_buffer(std::size_t body_len) {
+    FrameBuf f = port_->frame_pool().alloc(kFrameOverhead + body_len);
+    CKPT_ENFORCE(f, "no frame buffer for a sequenced frame (longer than a jumbo frame?)");
+    return f;
+}
+
 bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uint16_t flags, std::uint64_t epoch,
-                                    std::vector<std::byte> frame, Completion c) {
+                                    FrameBuf frame, Completion c) {
     PeerStatus* p = find(node);
     if (!p || p->state != PeerState::kUp) return false;
     CKPT_ENFORCE(frame.size() >= kFrameOverhead, "sequenced frame buffer shorter than the headers and tag");
@@ -238,7 +247,7 @@ bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uin
     }
     h.link_seq = p->stream.next_link_seq();
     // The body is in place: only the headers are written.
-    const std::size_t n = encode_frame_unsealed(frame, self_, endpoint_of(*p), h, body);
+    const std::size_t n = encode_frame_unsealed(frame.bytes(), self_, endpoint_of(*p), h, body);
     CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
     p->stream.enqueue(std::move(frame), c);
     return true;
@@ -269,18 +278,39 @@ std::size_t PeerLink::flush(std::int64_t now_ns) {
             ++counters_.nacks_sent;
         }
         if (p.stream.idle()) continue;
-        sent += p.stream.transmit(
-            now_ns,
-            [&](std::span<std::byte> f) {
-                // Sealed at each transmission: a retransmission is a new frame counter, so the
-                // receiver's replay window never mistakes it for a replay.
-                if (!seal(p, f) || !port_->send(f)) return false;
-                ++p.stream.counters().tx_frames;
-                p.stream.counters().tx_bytes += f.size();
-                ++counters_.tx_frames;
-                return true;
-            },
-            kTxTurnBudget);
+        // Bursts of sequenced frames, straight from the buffers the stream keeps until they are
+        // acknowledged: sealed in place (a retransmission is a new frame counter, so the
+        // receiver's replay window never mistakes it for a replay), then one submission each.
+        std::size_t budget = kTxTurnBudget;
+        while (budget > 0) {
+            PeerStream::Picks picks;
+            const std::size_t m = p.stream.pick(now_ns, picks, std::min(budget, kSubmitBurst));
+            if (m == 0) break;
+            TxBurst burst;
+            for (std::size_t i = 0; i < m; ++i) {
+                FrameBuf& f = p.stream.picked(picks, i);
+                if (!FramePool::exclusive(f)) {
+                    // The NIC still reads this mbuf from its last transmission (a PCI NIC frees it
+                    // on TX completion; memif and af_packet copy within the burst call): the new
+                    // counter and tag go into a copy, never under the DMA.
+                    FrameBuf copy = port_->frame_pool().alloc(f.size());
+                    if (!copy) break;
+                    std::memcpy(copy.data(), f.data(), f.size());
+                    f = std::move(copy);
+                    ++tx_copied_;
+                }
+                if (!seal(p, f.bytes())) break;
+                burst.push(&f);
+            }
+            const std::size_t ok = burst.n ? port_->submit(burst.view()) : 0;
+            for (std::size_t i = 0; i < ok; ++i) p.stream.counters().tx_bytes += burst.frames[i]->size();
+            p.stream.sent(now_ns, picks, ok); // moves new frames to the unacknowledged: burst is void
+            p.stream.counters().tx_frames += ok;
+            counters_.tx_frames += ok;
+            sent += ok;
+            budget -= ok;
+            if (ok < m) break; // the carrier is full (or a frame could not be sealed): next flush
+        }
     }
     port_->flush_tx();          // a batching carrier (kernel UDP) sends this flush's frames in one system call
     if (sent) crash::flushed(); // a crash point waiting for these frames to leave (crash_points.hpp)

@@ -35,12 +35,19 @@ public:
     /// Queues a sequenced frame for `node` (false when it is not up: nothing is queued).
     bool send_sequenced(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
                         std::span<const std::byte> body, Completion c = {});
-    /// The same for a body built in place: `frame` holds kFrameOverhead + n bytes with the n-byte
-    /// body already at kFrameBodyOffset (the headers and tag are written here, the body is not
-    /// copied again). False, and nothing queued, when the node is not up or the body is too long.
+    /// The same for a body built in place: `frame` (from frame_buffer()) holds kFrameOverhead + n
+    /// bytes with the n-byte body already at kFrameBodyOffset (the headers and tag are written
+    /// here, the body is not copied again). False, and nothing queued, when the node is not up or
+    /// the body is too long.
     bool send_sequenced_frame(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
-                              std::vector<std::byte> frame, Completion c = {});
-    /// Transmits queued and due frames, ACKs and NACKs; returns frames sent.
+                              net::FrameBuf frame, Completion c = {});
+    /// A carrier buffer for a sequenced frame with a `body_len`-byte body (an mbuf of the DPDK
+    /// port's TX pool, or a pooled heap slot): build the body at kFrameBodyOffset, then
+    /// send_sequenced_frame(). Hot path, no heap allocation in steady state.
+    net::FrameBuf frame_buffer(std::size_t body_len);
+    /// Transmits queued and due frames, ACKs and NACKs; returns frames sent. Sequenced frames go
+    /// to the carrier in bursts of up to net::TxBurst::kMaxBurst, each sealed in its buffer just
+    /// before (a new counter per transmission).
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
     /// Sequenced frames queued for `node` and not sent yet (0: not a peer).
@@ -74,6 +81,9 @@ public:
     /// `auth = none`; the keys in use do not change.
     Status reload_key();
     const net::FrameAuth& auth() const { return *auth_; }
+    /// Retransmissions that went out in a copy because the carrier still held the frame's buffer
+    /// from its previous transmission (a PCI NIC before TX completion; 0 on memif and af_packet).
+    std::uint64_t tx_copied() const { return tx_copied_; }
     /// This engine's session (random per start, never 0): every frame carries it.
     std::uint64_t session() const { return boot_id_; }
 
@@ -86,6 +96,17 @@ private:
     void send_liveness(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     /// Sends a held liveness frame; false when the ring is still full (data to `p` waits).
     bool flush_liveness(PeerStatus& p);
+
+public:
+    /// flush(): frames sealed and submitted to the carrier together (at most
+    /// net::TxBurst::kMaxBurst, the port's 32 per rte_eth_tx_burst). 8, not 32: a burst is also
+    /// the granularity of the pipeline between this node sealing frames and the peer taking them
+    /// in (the peer sees nothing of a burst until it is submitted); with 32, a 64 KiB sync commit
+    /// over memif on two cores took 15% longer than with one frame per call, with 8 it did not
+    /// (BENCHMARKS.md, "Issue 14, bursts and pools").
+    static constexpr std::size_t kSubmitBurst = 8;
+
+private:
     /// flush(): sequenced frames sent to one peer per call at most (a loop turn's share; the
     /// window bounds what is in flight, this bounds how long one turn spends sending).
     static constexpr std::size_t kTxTurnBudget = 256;
@@ -117,6 +138,7 @@ private:
     net::Endpoint self_{};
     std::uint64_t boot_id_ = 0;    ///< our session
     std::uint64_t tx_counter_ = 0; ///< frames sealed in this session: the MAC's nonce
+    std::uint64_t tx_copied_ = 0;
     std::unique_ptr<net::FrameAuth> auth_;
     std::uint32_t checkpoints_ = 0; ///< for HEARTBEATs sent outside tick()
     std::int64_t next_heartbeat_ns_ = 0;

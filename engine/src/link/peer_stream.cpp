@@ -5,27 +5,28 @@
 
 namespace ckpt::engine {
 
-void PeerStream::enqueue(std::vector<std::byte> frame, Completion c) {
+void PeerStream::enqueue(net::FrameBuf frame, Completion c) {
     backlog_.push_back(TxFrame{next_link_seq(), std::move(frame), c});
     ++tx_next_;
 }
 
-std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
-                                 std::size_t budget) {
-    std::size_t n = 0;
+std::size_t PeerStream::pick(std::int64_t now_ns, Picks& out, std::size_t budget) {
+    out.n = 0;
+    out.new_frames = 0;
+    out.nacks_left = false;
+    const std::size_t cap = std::min<std::size_t>(budget, net::TxBurst::kMaxBurst);
+    if (cap == 0) return 0;
     // Retransmissions first: the receiver delivers in order, so a hole holds everything behind it.
     // What a NACK asked for goes at once.
     if (nacked_) {
         for (TxFrame& f : unacked_) {
             if (!f.resend || f.sacked) continue;
-            if (n >= budget || !send(f.bytes)) return n; // nacked_ stays set: the rest goes next time
-            f.sent_ns = now_ns;
-            f.resend = false;
-            ++f.tries;
-            ++counters_.retransmits;
-            ++n;
+            if (out.n == cap) {
+                out.nacks_left = true; // nacked_ stays set: the rest goes in the next burst
+                return out.n;
+            }
+            out.at[out.n++] = {&f, Picks::kNacked};
         }
-        nacked_ = false;
     }
     // The timer resends the oldest frame not known to have arrived, and the holes selective ACKs
     // revealed (frames older than one the receiver has are lost, not late). Frames after the
@@ -37,29 +38,58 @@ std::size_t PeerStream::transmit(std::int64_t now_ns, const std::function<bool(s
         if (f.sacked) continue;
         if (!oldest && f.link_seq > highest_sacked_) break;
         const std::int64_t rto = backed_off(f.tries);
-        if (now_ns - f.sent_ns >= rto) {
-            if (n >= budget || !send(f.bytes)) return n;
-            f.sent_ns = now_ns;
-            ++f.tries;
-            ++counters_.retransmits;
-            ++counters_.timeouts;
-            ++n;
-        } else if (oldest) {
-            break; // the oldest is not due: nothing behind it is either
+        if (f.resend && nacked_) {
+            if (oldest) break; // resent now for its NACK: not due, and nothing behind it is
+        } else if (now_ns - f.sent_ns >= rto) {
+            if (out.n == cap) return out.n;
+            out.at[out.n++] = {&f, Picks::kTimedOut};
+        } else if (oldest && f.sent_ns != now_ns) {
+            // The oldest is not due: nothing behind it is either. (One resent by an earlier burst
+            // of this same transmission is not due, and the holes behind it still are.)
+            break;
         }
         oldest = false;
     }
-    while (!backlog_.empty() && unacked_.size() < cfg_.window && n < budget) {
-        TxFrame& f = backlog_.front();
-        if (!send(f.bytes)) return n;
-        f.sent_ns = now_ns;
-        f.tries = 1;
-        unacked_.push_back(std::move(f));
-        backlog_.pop_front();
-        ++counters_.sent;
-        ++n;
+    for (std::size_t i = 0; i < backlog_.size() && unacked_.size() + out.new_frames < cfg_.window && out.n < cap; ++i) {
+        out.at[out.n++] = {&backlog_[i], Picks::kNew};
+        ++out.new_frames;
     }
-    return n;
+    return out.n;
+}
+
+net::FrameBuf& PeerStream::picked(Picks& p, std::size_t i) {
+    return static_cast<TxFrame*>(p.at[i].frame)->bytes;
+}
+
+void PeerStream::sent(std::int64_t now_ns, Picks& p, std::size_t accepted) {
+    bool nack_unsent = p.nacks_left;
+    for (std::size_t i = 0; i < p.n; ++i) {
+        TxFrame& f = *static_cast<TxFrame*>(p.at[i].frame);
+        if (i >= accepted) {
+            if (p.at[i].why == Picks::kNacked) nack_unsent = true;
+            continue;
+        }
+        f.sent_ns = now_ns;
+        switch (p.at[i].why) {
+        case Picks::kNacked:
+            f.resend = false;
+            ++f.tries;
+            ++counters_.retransmits;
+            break;
+        case Picks::kTimedOut:
+            ++f.tries;
+            ++counters_.retransmits;
+            ++counters_.timeouts;
+            break;
+        case Picks::kNew: // the backlog's front, in order
+            f.tries = 1;
+            unacked_.push_back(std::move(backlog_.front()));
+            backlog_.pop_front();
+            ++counters_.sent;
+            break;
+        }
+    }
+    if (nacked_ && !nack_unsent) nacked_ = false;
 }
 
 void PeerStream::sample_rtt(std::int64_t r) {
@@ -83,22 +113,13 @@ std::int64_t PeerStream::backed_off(std::uint32_t tries) const {
     return std::min(rto_ << shift, std::max(rto_, cfg_.max_rto_ns));
 }
 
-std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective,
-                               const std::function<void(Completion)>& done, std::int64_t now_ns) {
-    if ((cumulative >> kLinkGenerationShift) != tx_gen_) return 0; // an old stream's ACK
+bool PeerStream::ack_applies(std::uint64_t cumulative) const {
+    if ((cumulative >> kLinkGenerationShift) != tx_gen_) return false; // an old stream's ACK
     // Nothing beyond what was sent can have arrived: such an ACK is from another incarnation.
-    if (!unacked_.empty() && cumulative > unacked_.back().link_seq) return 0;
-    std::size_t n = 0;
-    std::int64_t sample = -1;
-    while (!unacked_.empty() && unacked_.front().link_seq <= cumulative) {
-        // Karn: a frame sent more than once says nothing about the round trip.
-        if (now_ns > 0 && unacked_.front().tries == 1) sample = now_ns - unacked_.front().sent_ns;
-        done(unacked_.front().completion);
-        unacked_.pop_front();
-        ++counters_.acked;
-        ++n;
-    }
-    if (sample >= 0) sample_rtt(sample);
+    return unacked_.empty() || cumulative <= unacked_.back().link_seq;
+}
+
+void PeerStream::mark_sacked(std::uint64_t cumulative, std::uint64_t selective) {
     // Selective bits: frames past the hole arrived; do not send them again on timeout.
     for (TxFrame& f : unacked_) {
         if (f.link_seq <= cumulative) continue;
@@ -109,7 +130,6 @@ std::size_t PeerStream::on_ack(std::uint64_t cumulative, std::uint64_t selective
             highest_sacked_ = std::max(highest_sacked_, f.link_seq);
         }
     }
-    return n;
 }
 
 void PeerStream::on_nack(std::uint64_t first, std::uint64_t last) {
@@ -148,8 +168,7 @@ std::int64_t PeerStream::next_deadline() const {
     return d;
 }
 
-PeerStream::Rx PeerStream::receive(std::uint64_t link_seq, std::span<const std::byte> frame,
-                                   const std::function<void(std::span<const std::byte>)>& deliver) {
+PeerStream::Rx PeerStream::accept(std::uint64_t link_seq, std::span<const std::byte> frame) {
     const std::uint64_t gen = link_seq >> kLinkGenerationShift, n = link_seq & kLinkSeqMask;
     if (gen < rx_gen_ || n == 0) {
         ++counters_.stale;
@@ -173,14 +192,6 @@ PeerStream::Rx PeerStream::receive(std::uint64_t link_seq, std::span<const std::
         reorder_.emplace(n, std::vector<std::byte>(frame.begin(), frame.end()));
         ++counters_.reordered;
         return Rx::kBuffered;
-    }
-    deliver(frame);
-    ++rx_next_;
-    ++counters_.delivered;
-    for (auto it = reorder_.begin(); it != reorder_.end() && it->first == rx_next_; it = reorder_.erase(it)) {
-        deliver(it->second);
-        ++rx_next_;
-        ++counters_.delivered;
     }
     return Rx::kDeliver;
 }

@@ -11,14 +11,15 @@
 /// generation drops what it buffered and starts over at n = 1. Frames of an older generation are
 /// stale and ignored.
 #include "ckpt/engine/link_config.hpp"
+#include "ckpt/net/frame_pool.hpp"
 #include "ckpt/shm/stats_layout.hpp"
+#include "link/frame_ring.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <map>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace ckpt::engine {
@@ -35,23 +36,83 @@ struct Completion {
 class PeerStream {
 public:
     explicit PeerStream(StreamConfig cfg = {}) : cfg_(cfg) {}
+    // Move-only (it owns frame buffers); noexcept, so that a vector of peers moves them when it grows.
+    PeerStream(PeerStream&&) noexcept = default;
+    PeerStream& operator=(PeerStream&&) noexcept = default;
+    PeerStream(const PeerStream&) = delete;
+    PeerStream& operator=(const PeerStream&) = delete;
 
     // ---- sender ----
     /// The link_seq the next enqueued frame must carry (it is part of the frame's hash).
     std::uint64_t next_link_seq() const { return (tx_gen_ << kLinkGenerationShift) | tx_next_; }
-    /// Queues an encoded frame carrying next_link_seq().
-    void enqueue(std::vector<std::byte> frame, Completion c);
-    /// Sends what the window allows and what timed out; send(frame) may write into the frame (the
-    /// peer link seals it: key, counter, tag) and returns false when the carrier
-    /// is full (the rest waits for the next call). Returns frames handed to send.
-    /// At most `budget` frames a call (one loop turn's share): the rest waits for the next call.
-    std::size_t transmit(std::int64_t now_ns, const std::function<bool(std::span<std::byte>)>& send,
-                         std::size_t budget = ~std::size_t{0});
+    /// Queues an encoded frame carrying next_link_seq(), in a carrier buffer (net::FramePool) that
+    /// the stream keeps until the frame is acknowledged: a retransmission sends it again.
+    void enqueue(net::FrameBuf frame, Completion c);
+
+    /// The frames of one burst, picked by pick() and settled by sent(): at most
+    /// net::TxBurst::kMaxBurst, no allocation.
+    struct Picks {
+        enum Why : std::uint8_t { kNacked, kTimedOut, kNew };
+        struct Pick {
+            void* frame; ///< a TxFrame of this stream
+            Why why;
+        };
+        Pick at[net::TxBurst::kMaxBurst];
+        std::size_t n = 0;
+        std::size_t new_frames = 0; ///< of them from the backlog (the last ones)
+        bool nacks_left = false;    ///< some NACKed frame did not fit
+    };
+    /// Picks the next burst, in the order they must go: what a NACK asked for, then what timed
+    /// out (the oldest frame not known to have arrived, and the holes selective ACKs revealed),
+    /// then new frames while the window allows; at most `budget` and one burst. Changes nothing
+    /// until sent() says which of them the carrier took.
+    std::size_t pick(std::int64_t now_ns, Picks& out, std::size_t budget = ~std::size_t{0});
+    /// The buffer of pick `i` (the peer link seals it in place before each transmission, or
+    /// replaces it by a copy when the carrier still holds it from the previous one).
+    net::FrameBuf& picked(Picks& p, std::size_t i);
+    /// The carrier took the first `accepted` picks (the rest wait for the next call).
+    void sent(std::int64_t now_ns, Picks& p, std::size_t accepted);
+
+    /// Sends what the window allows and what timed out, burst by burst (pick(), then
+    /// send(std::span<std::byte>) for each pick until it returns false, then sent()); returns frames
+    /// sent. At most `budget` frames a call (one loop turn's share). The peer link does the same
+    /// with whole bursts handed to the carrier; tests use this one.
+    template <typename Send>
+    std::size_t transmit(std::int64_t now_ns, Send&& send, std::size_t budget = ~std::size_t{0}) {
+        std::size_t total = 0;
+        while (total < budget) {
+            Picks p;
+            const std::size_t m = pick(now_ns, p, budget - total);
+            if (m == 0) break;
+            std::size_t ok = 0;
+            while (ok < m && send(picked(p, ok).bytes())) ++ok;
+            sent(now_ns, p, ok);
+            total += ok;
+            if (ok < m) break;
+        }
+        return total;
+    }
     /// Cumulative + selective acknowledgement; done(c) runs for each frame newly acknowledged, in
-    /// link_seq order. Returns how many were retired. With `now_ns` (> 0), the newest frame it
-    /// retires that was sent only once (Karn's rule) is a round-trip sample for the RTO.
-    std::size_t on_ack(std::uint64_t cumulative, std::uint64_t selective, const std::function<void(Completion)>& done,
-                       std::int64_t now_ns = 0);
+    /// link_seq order (its buffer goes back to the carrier's pool). Returns how many were
+    /// retired. With `now_ns` (> 0), the newest frame it retires that was sent only once (Karn's
+    /// rule) is a round-trip sample for the RTO.
+    template <typename Done>
+    std::size_t on_ack(std::uint64_t cumulative, std::uint64_t selective, Done&& done, std::int64_t now_ns = 0) {
+        if (!ack_applies(cumulative)) return 0;
+        std::size_t n = 0;
+        std::int64_t sample = -1;
+        while (!unacked_.empty() && unacked_.front().link_seq <= cumulative) {
+            // Karn: a frame sent more than once says nothing about the round trip.
+            if (now_ns > 0 && unacked_.front().tries == 1) sample = now_ns - unacked_.front().sent_ns;
+            done(unacked_.front().completion);
+            unacked_.pop_front();
+            ++counters_.acked;
+            ++n;
+        }
+        if (sample >= 0) sample_rtt(sample);
+        mark_sacked(cumulative, selective);
+        return n;
+    }
     /// The retransmission timeout now (RFC 6298): SRTT + max(floor, 4 RTTVAR) from the measured
     /// round trips, within [min_rto_ns, max_rto_ns]; rto_ns until the first sample.
     std::int64_t rto() const { return rto_; }
@@ -72,8 +133,20 @@ public:
     enum class Rx : std::uint8_t { kDeliver, kDuplicate, kBuffered, kStale, kBeyondWindow };
     /// Accepts a sequenced frame; in-order frames (and buffered ones they unblock) go to
     /// deliver(frame) in link_seq order. The caller sends an ACK (ack_fields) afterwards.
-    Rx receive(std::uint64_t link_seq, std::span<const std::byte> frame,
-               const std::function<void(std::span<const std::byte>)>& deliver);
+    template <typename Deliver>
+    Rx receive(std::uint64_t link_seq, std::span<const std::byte> frame, Deliver&& deliver) {
+        const Rx r = accept(link_seq, frame);
+        if (r != Rx::kDeliver) return r;
+        deliver(frame);
+        ++rx_next_;
+        ++counters_.delivered;
+        for (auto it = reorder_.begin(); it != reorder_.end() && it->first == rx_next_; it = reorder_.erase(it)) {
+            deliver(std::span<const std::byte>(it->second));
+            ++rx_next_;
+            ++counters_.delivered;
+        }
+        return Rx::kDeliver;
+    }
     /// Cumulative and selective fields for an ACK now.
     std::pair<std::uint64_t, std::uint64_t> ack_fields() const;
     /// A gap to NACK ([first, last], link_seq values), at most once per `interval_ns`; false when
@@ -95,7 +168,7 @@ public:
 private:
     struct TxFrame {
         std::uint64_t link_seq;
-        std::vector<std::byte> bytes;
+        net::FrameBuf bytes;
         Completion completion;
         std::int64_t sent_ns = 0;
         std::uint32_t tries = 0;
@@ -108,8 +181,15 @@ private:
     std::int64_t srtt_ = 0, rttvar_ = 0; ///< RFC 6298 estimators (ns); srtt_ 0: no sample yet
     std::int64_t rto_ = cfg_.rto_ns;     ///< current base RTO (before back-off)
     void sample_rtt(std::int64_t rtt_ns);
+    /// on_ack(): false for an ACK of an older stream or beyond what was sent.
+    bool ack_applies(std::uint64_t cumulative) const;
+    /// on_ack(): frames past the hole that the selective bits say arrived.
+    void mark_sacked(std::uint64_t cumulative, std::uint64_t selective);
+    /// receive(): kDeliver when `link_seq` is the next in order (the caller delivers it and what
+    /// it unblocks), else what became of the frame (buffered, duplicate, ...).
+    Rx accept(std::uint64_t link_seq, std::span<const std::byte> frame);
     std::int64_t backed_off(std::uint32_t tries) const;
-    std::deque<TxFrame> unacked_, backlog_;
+    FrameRing<TxFrame> unacked_, backlog_;                    ///< no allocation per frame once grown
     std::uint64_t rx_gen_ = 0, rx_next_ = 1;                  ///< next n expected in generation rx_gen_
     std::map<std::uint64_t, std::vector<std::byte>> reorder_; ///< by n
     std::int64_t last_nack_ns_ = 0;

@@ -367,7 +367,7 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
         const std::size_t want =
             kDataBodyFixed + (runs.size() > 1 ? kDataRunCount + kDataRunEntry * runs.size() : 0) + payload_bytes;
         CKPT_ENFORCE(want <= body_cap, "DATA frame does not fit the frame body");
-        std::vector<std::byte> frame = Outbox::frame_buffer(want);
+        net::FrameBuf frame = out_.frame_buffer(want);
         std::size_t n;
         if (runs.size() > 1) {
             n = encode_data_runs_body(Outbox::frame_body(frame), d, runs, section);

@@ -10,7 +10,7 @@ bool Outbox::queue(std::uint16_t node, net::FrameType type, std::uint16_t flags,
 }
 
 bool Outbox::queue_frame(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
-                         std::vector<std::byte> frame, Completion c) {
+                         net::FrameBuf frame, Completion c) {
     const std::size_t size = frame.size();
     if (!link_.send_sequenced_frame(node, type, flags, epoch, std::move(frame), c)) return false;
     totals_.wire_bytes += size;

@@ -19,17 +19,16 @@ public:
     /// Queues a sequenced frame for `node`; false when the node is not up (nothing queued).
     bool queue(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
                std::span<const std::byte> body, Completion c = {});
-    /// A sequenced frame with a `body_len`-byte body built in place (DATA: the payload is copied
-    /// once, from the committed copy into the frame the link keeps until acknowledged).
-    static std::vector<std::byte> frame_buffer(std::size_t body_len) {
-        return std::vector<std::byte>(net::kFrameOverhead + body_len);
-    }
-    static std::span<std::byte> frame_body(std::vector<std::byte>& frame) {
-        return std::span(frame).subspan(net::kFrameBodyOffset, frame.size() - net::kFrameOverhead);
+    /// A sequenced frame with a `body_len`-byte body built in place, in a buffer of the carrier's
+    /// pool (an mbuf on DPDK): DATA's payload is copied once, from the committed copy into the
+    /// buffer the link keeps until acknowledged and hands to the carrier as is.
+    net::FrameBuf frame_buffer(std::size_t body_len) { return link_.frame_buffer(body_len); }
+    static std::span<std::byte> frame_body(net::FrameBuf& frame) {
+        return frame.bytes().subspan(net::kFrameBodyOffset, frame.size() - net::kFrameOverhead);
     }
     /// Queues a frame from frame_buffer() whose body is written; false when the node is not up.
     bool queue_frame(std::uint16_t node, net::FrameType type, std::uint16_t flags, std::uint64_t epoch,
-                     std::vector<std::byte> frame, Completion c = {});
+                     net::FrameBuf frame, Completion c = {});
     PeerLink& link() { return link_; }
     const PeerLink& link() const { return link_; }
 

@@ -6,6 +6,7 @@
 /// af_packet vdev, or a PCI NIC bound to vfio-pci). Hot paths return counts (DPDK style); set-up
 /// returns Result with rte_errno turned into words.
 #include "ckpt/common/result.hpp"
+#include "ckpt/net/frame_pool.hpp"
 #include "ckpt/shm/stats_layout.hpp"
 
 #include <array>
@@ -41,7 +42,12 @@ Status create_vdev(const std::string& name, const std::string& args);
 struct PortOptions {
     std::uint16_t rx_descriptors = 1024;
     std::uint16_t tx_descriptors = 1024;
-    std::uint32_t mbufs = 8191;           ///< pool size (per port)
+    std::uint32_t mbufs = 8191; ///< RX pool size (per port)
+    /// TX pool: the mbufs frames are built in and kept until acknowledged; 0: as many as
+    /// `tx_pool_bytes` of data room hold (between 511 and 8191). When it is empty, frames are
+    /// built on the heap and copied into an mbuf of the RX pool when sent.
+    std::uint32_t tx_mbufs = 0;
+    std::size_t tx_pool_bytes = std::size_t{16} << 20;
     std::uint16_t data_room = 2048 + 128; ///< mbuf data room incl. headroom: one standard frame
     /// The largest Ethernet frame this port sends or receives (the link's MTU + 14); the mbuf data
     /// room grows to hold it in one segment. send() refuses a larger frame as a broken contract.
@@ -73,6 +79,15 @@ public:
     /// Copies each frame into an mbuf and sends them in one burst; returns how many were queued
     /// (the rest were not sent: the TX ring is full). Frames longer than the data room are skipped.
     std::size_t send(std::span<const std::span<const std::byte>> frames);
+    /// The TX pool as frame buffers (mbufs with the frame's length appended).
+    FramePool& frame_pool();
+    /// Sends frames built in frame_pool() buffers, up to 32 per rte_eth_tx_burst: each mbuf's
+    /// refcnt is raised first, so the caller keeps its reference (a retransmission sends the same
+    /// mbuf again); a frame in a heap buffer (the pool was empty) is copied into an mbuf. Returns
+    /// how many, from the first, were queued (the rest: the TX ring is full).
+    std::size_t send_burst(std::span<FrameBuf* const> frames);
+    /// rte_eth_tx_burst calls of send_burst() that queued at least one frame.
+    std::uint64_t tx_bursts() const;
     /// Sends one frame, retrying a full ring up to `spins` times; true when queued.
     bool send_one(std::span<const std::byte> frame, unsigned spins = 1'000'000);
     /// Receives up to `max` frames and hands each to fn(std::span<const std::byte>) before freeing

@@ -58,6 +58,9 @@ public:
     int wait_fd() const override { return inner_->wait_fd(); }
     void maintain(std::int64_t now_ns) override { inner_->maintain(now_ns); }
     std::size_t flush_tx() override { return inner_->flush_tx(); }
+    /// The carrier's pool: frames are built where they would be without the shim (each one sent
+    /// through the shim is copied by send(), as its faults need).
+    FramePool& frame_pool() override { return inner_->frame_pool(); }
     void arm_wakeup(bool on) override { inner_->arm_wakeup(on); }
     std::string describe() const override;
     TransportStats stats() const override { return inner_->stats(); }

@@ -7,6 +7,7 @@
 /// Hot paths return counts; set-up returns Result.
 #include "ckpt/common/result.hpp"
 #include "ckpt/net/carrier.hpp"
+#include "ckpt/net/frame_pool.hpp"
 
 #include "ckpt/shm/stats_layout.hpp"
 
@@ -27,6 +28,15 @@ struct TransportStats : shm::CarrierStats {
     std::uint64_t tx_calls = 0;
 };
 
+/// Bursts submitted through Transport::submit (the peer link's sequenced frames), counted by the
+/// transport the link talks to: frames / bursts is the mean burst size.
+struct BurstCounters {
+    std::uint64_t bursts = 0;  ///< submit() calls that sent at least one frame
+    std::uint64_t frames = 0;  ///< frames they sent
+    std::uint64_t largest = 0; ///< the most frames one burst sent
+    std::uint64_t partial = 0; ///< bursts the carrier took only part of (ring full, link down)
+};
+
 class Transport {
 public:
     using Receiver = void (*)(void* ctx, std::span<const std::byte> frame);
@@ -35,6 +45,24 @@ public:
     /// Sends one whole Ethernet frame; false when it could not be queued (ring full, link down).
     /// A carrier may hold it in a batch until flush_tx() (the kernel UDP carrier does).
     virtual bool send(std::span<const std::byte> frame) = 0;
+    /// The pool the peer link builds sequenced frames in (a DPDK port: its TX mbuf pool; other
+    /// carriers: a heap pool of fixed slots). Frames built there go out through submit().
+    virtual FramePool& frame_pool() { return heap_pool_; }
+    /// Sends a burst of frames from frame_pool() (at most TxBurst::kMaxBurst); the caller keeps
+    /// its reference to each (the carrier takes its own for as long as it needs the bytes: an
+    /// mbuf's refcnt), so a frame can be sent again later. Returns how many, from the first,
+    /// were taken; the rest were not sent (ring full, link down). Hot path; counted in bursts().
+    std::size_t submit(std::span<FrameBuf* const> frames) {
+        const std::size_t n = send_burst(frames);
+        if (n) {
+            ++bursts_.bursts;
+            bursts_.frames += n;
+            if (n > bursts_.largest) bursts_.largest = n;
+        }
+        if (n < frames.size()) ++bursts_.partial;
+        return n;
+    }
+    const BurstCounters& bursts() const { return bursts_; }
     /// Puts on the wire what send() batched (one system call for many frames where the carrier
     /// can); returns frames sent. The peer link calls it at the end of every flush.
     virtual std::size_t flush_tx() { return 0; }
@@ -58,6 +86,19 @@ public:
     /// "memif server /run/hotspare/memif.sock", for logs and errors.
     virtual std::string describe() const = 0;
     virtual TransportStats stats() const = 0;
+
+protected:
+    /// submit()'s carrier part. The default sends each frame's bytes with send() (a copy: the
+    /// kernel UDP carrier batches them for sendmmsg, the in-memory carrier queues them).
+    virtual std::size_t send_burst(std::span<FrameBuf* const> frames) {
+        std::size_t n = 0;
+        while (n < frames.size() && send(frames[n]->bytes())) ++n;
+        return n;
+    }
+
+private:
+    FramePool heap_pool_;
+    BurstCounters bursts_{};
 };
 
 /// Opens the carrier named by cfg.transport, behind the seeded fault shim when cfg.fault is on.

@@ -1,0 +1,16 @@
+#pragma once
+// The few mbuf operations FramePool needs, defined in dpdk_port.cpp (the only translation unit
+// that includes DPDK): plain calls, no DPDK type in this header.
+#include <cstddef>
+#include <cstdint>
+
+namespace ckpt::net::detail {
+
+/// An mbuf of `mempool` with `len` bytes appended (*data: the first); nullptr when the pool is empty.
+void* mbuf_alloc(void* mempool, std::size_t len, std::byte** data);
+/// rte_pktmbuf_free: drops one reference.
+void mbuf_free(void* mbuf);
+/// rte_mbuf_refcnt_read.
+std::uint16_t mbuf_refcnt(const void* mbuf);
+
+} // namespace ckpt::net::detail
