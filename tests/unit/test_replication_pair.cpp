@@ -330,3 +330,45 @@ TEST_F(ReplicationPair, ANewActiveDoesNotWaitForTheActiveItReplaced) {
     }));
     EXPECT_EQ(section_bytes(*active_, slot_), section_bytes(*standby_, slot_));
 }
+
+TEST_F(ReplicationPair, AJoinWhileTheStandbysReportIsInFlightEndsInSyncNotInAResyncLoop) {
+    // A large replica's HASHES report takes many frames and turns. Links that flap while one is
+    // in flight make the active announce again: the standby answers each ANNOUNCE with a report,
+    // and a report answering an ANNOUNCE that a later one superseded must not restart the resync
+    // (each restart announces again, whose report restarts it again: a loop seen under load).
+    InProcessPair::Options o;
+    o.link_a.stream.window = o.link_b.stream.window = 16; // the report takes many round trips
+    ASSERT_TRUE(start_pair(o)) << failure_;
+    wire_ = wire_a_;
+    CheckpointAttributes a = pair_attrs(UpdateMode::kSync);
+    a.checkpoint_size = 32 << 20;
+    a.max_section_size = 16 << 20;
+    a.max_sections = 2;
+    ASSERT_TRUE(InProcessPair::create_replicated("bigreport", a, 16 << 20)) << failure_;
+    ASSERT_TRUE(acked(commit(0, bytes_of("in sync"))));
+    // The standby's engine stalls (a long turn: creating a large replica, a busy machine) for
+    // longer than peer_timeout_ms: only the active declares the other down, then up again, and
+    // announces; the standby, which saw nothing, has the rest of its report still to send.
+    auto stall_standby = [&](int ms) {
+        for (int i = 0; i < ms * 10; ++i) {
+            a_->step();
+            now_ += kMs / 10;
+        }
+    };
+    for (int round = 0; round < 3; ++round) {
+        stall_standby(1000);
+        ASSERT_FALSE(a_->link().is_up(2));
+        ASSERT_TRUE(run_until([&] { return a_->link().is_up(2); }));
+        // The active announced; the standby starts its report, and stalls in the middle of it.
+        run_turns([] { return false; }, 2);
+    }
+    run_for(3000);
+    const auto started = a_->replicator().counters().resyncs_started;
+    run_for(3000); // settled: nothing starts again
+    EXPECT_EQ(a_->replicator().counters().resyncs_started, started) << "the active resyncs in a loop";
+    const auto members = a_->replicator().members_of(*active_);
+    ASSERT_EQ(members.size(), 1u);
+    EXPECT_STREQ(members[0].state, "in-sync");
+    ASSERT_TRUE(acked(commit(0, bytes_of("after the flaps"))));
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+}

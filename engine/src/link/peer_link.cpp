@@ -246,6 +246,7 @@ bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uin
         return false;
     }
     h.link_seq = p->stream.next_link_seq();
+    if (type == FrameType::kRefused) p->refused_through = h.link_seq;
     // The body is in place: only the headers are written.
     const std::size_t n = encode_frame_unsealed(frame.bytes(), self_, endpoint_of(*p), h, body);
     CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
@@ -256,8 +257,8 @@ bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uin
 void PeerLink::send_ack(PeerStatus& p) {
     auto [cum, sel] = p.stream.ack_fields();
     std::byte body[kAckBody];
-    // Everything we queued for the peer so far, REFUSED frames about what this ACK covers included.
-    const std::size_t n = encode_ack_body(body, AckBody{cum, sel, p.stream.next_link_seq() - 1, 0});
+    // The last REFUSED we queued (about a frame this ACK may cover): the peer takes it in first.
+    const std::size_t n = encode_ack_body(body, AckBody{cum, sel, p.refused_through, 0});
     if (!send(p, FrameType::kAck, {body, n})) return; // ring full: still pending, sent next flush
     p.stream.ack_pending = false;
     ++counters_.acks_sent;
@@ -382,6 +383,7 @@ void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
     p.state = PeerState::kDown;
     events_.push_back("peer " + std::to_string(p.node_id) + " is down (" + why + ")");
     p.ack_deferred = false;
+    p.refused_through = 0; // its stream starts over: a new generation
     auto abandoned = p.stream.reset_tx();
     if (listener_) listener_->on_peer_down(p.node_id, abandoned);
 }

@@ -42,6 +42,11 @@ struct PeerStatus {
     /// waits for them, so a refusal is always seen before the acknowledgement it qualifies.
     bool ack_deferred = false;
     std::uint64_t deferred_cumulative = 0, deferred_selective = 0, deferred_until = 0;
+    /// The link_seq of the last REFUSED we queued for this peer in its current stream (0: none).
+    /// Our ACKs name it (AckBody::sent_through): the peer takes the refusal in before it applies
+    /// them. Not every frame we queued: with both streams' backlogs past their windows, each side
+    /// would hold the other's ACKs until frames arrived that wait for those very ACKs.
+    std::uint64_t refused_through = 0;
 };
 
 } // namespace ckpt::engine

@@ -420,12 +420,10 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
     if (mit == r.active.members.end()) return;
     Member& m = mit->second;
     if (!m.chosen) return; // not in the replica set: it gets nothing, and resyncs nothing
-    if (m.state == Member::State::kInSync || m.state == Member::State::kResyncing) {
-        // A replica that diverged asks again: resync it (from the start; what the previous one
-        // queued is at most a window of frames, see resync_step).
-        join(r, node, m.required);
-        return;
-    }
+    // A standby reports only in answer to an ANNOUNCE, one report each. Outside kAwaitHashes a
+    // report answers an ANNOUNCE that a later join superseded (links that flapped while a large
+    // report was in flight): the resync under way already started from a report. Joining again
+    // here announced again, whose report restarted the resync again, and so on forever.
     if (m.state != Member::State::kAwaitHashes) return;
     if (h.slot != kNoSlot && h.slot < r.ckpt->max_sections()) {
         Member::Reported& rep = m.reported[h.slot];
