@@ -61,7 +61,7 @@ struct ReplEvent {
         std::uint64_t offset; ///< in the section
         std::uint64_t length;
     };
-    std::vector<Run> runs; ///< commit: changed blocks whose hash differs from the replicated one
+    std::vector<Run> runs;          ///< commit: changed blocks whose hash differs from the replicated one
     std::vector<ReplEvent> members; ///< group: its commits
     // install / expiration
     std::string id;
