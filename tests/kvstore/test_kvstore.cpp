@@ -79,53 +79,6 @@ bool have_redis_cli() {
     return std::system("command -v redis-cli >/dev/null 2>&1") == 0;
 }
 
-/// `struct sched_attr` (sched_getattr(2), sched_setattr(2)): `runtime` is a fair task's slice.
-struct SchedAttr {
-    std::uint32_t size, policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-};
-
-std::optional<SchedAttr> sched_attr_of(pid_t tid) {
-    SchedAttr a{};
-    if (::syscall(SYS_sched_getattr, tid, &a, sizeof a, 0) != 0) return std::nullopt;
-    return a;
-}
-
-/// Whether this kernel keeps a fair task's own slice (Linux 6.12+), tried on a thread of ours.
-bool kernel_has_custom_slices() {
-    bool ok = false;
-    std::thread([&] {
-        auto a = sched_attr_of(0);
-        if (!a || a->policy != SCHED_OTHER) return;
-        a->size = sizeof *a;
-        a->runtime = 250'000;
-        ok = ::syscall(SYS_sched_setattr, 0, &*a, 0) == 0 && sched_attr_of(0).value_or(SchedAttr{}).runtime == 250'000;
-    }).join();
-    return ok;
-}
-
-/// The engine that shares the cores with the server and its clients spins with sched_yield()
-/// between polls; under EEVDF each yield defers it by its slice, so its loop runs with the
-/// shortest slice the kernel allows (0.1 ms), not the default (1.4 ms on 2 CPUs), which kept
-/// captures and ACKs waiting 1.5-2 ms behind the server and the clients (BENCHMARKS.md, issue 16).
-/// Its priority (nice) is left as it was started.
-TEST(KvStore, TheEngineLoopRunsWithAShortSchedulerSlice) {
-    if (!kernel_has_custom_slices()) GTEST_SKIP() << "this kernel has no per-task slices (Linux 6.12+)";
-    TwoNodes n("kv-slice");
-    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
-    for (EngineProcess* e : {n.a.get(), n.b.get()}) {
-        // The engine loop runs on ckptd's main thread (the DPDK main lcore).
-        auto a = sched_attr_of(e->pid());
-        ASSERT_TRUE(a) << std::strerror(errno);
-        EXPECT_EQ(a->policy, static_cast<std::uint32_t>(SCHED_OTHER));
-        EXPECT_EQ(a->nice, 0);
-        EXPECT_EQ(a->runtime, 100'000u) << e->log();
-    }
-}
-
 TEST(KvStore, RedisCliTalksToIt) {
     if (!have_redis_cli()) GTEST_SKIP() << "redis-cli is not installed (apt-get install redis-tools)";
     EngineProcess e("kv-cli");

@@ -41,45 +41,6 @@ inline void cpu_relax() {
 #endif
 }
 
-/// `struct sched_attr` of sched_setattr(2) (glibc 2.36 has no wrapper and no declaration).
-struct SchedAttr {
-    std::uint32_t size;
-    std::uint32_t policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime; ///< SCHED_OTHER/SCHED_BATCH (Linux 6.12+): the EEVDF slice, ns
-    std::uint64_t deadline;
-    std::uint64_t period;
-};
-
-/// The engine thread's scheduler slice (see shorten_scheduler_slice): the kernel's minimum, 0.1 ms.
-constexpr std::uint64_t kSchedulerSliceNs = 100'000;
-
-bool shorten_scheduler_slice(std::uint64_t slice_ns) {
-    // The engine loop spins with sched_yield() between polls (frames in flight, or the first
-    // idle_spin_us of idleness). Under EEVDF (Linux 6.6+) every sched_yield() pushes the caller's
-    // virtual deadline one whole slice (the default: 0.7 ms x (1 + log2 CPUs), 1.4 ms on 2 CPUs)
-    // into the future, and a task that keeps yielding is chosen only when no other runnable task
-    // on its CPU has an earlier deadline. On a core shared with the application and its clients
-    // that kept the engine off the CPU for 1.4-2.3 ms at a time (perf sched, issue 16: BENCHMARKS.md),
-    // and every capture and every ACK waited that long. A short slice of its own (sched_setattr's
-    // sched_runtime for a fair task, Linux 6.12+) makes a yield cost that much and no more, and
-    // lets the engine's wake-ups preempt (a shorter slice is an earlier deadline). Older kernels
-    // ignore the field; a real-time policy (chrt) is left alone.
-    SchedAttr a{};
-    if (::syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0) return false;
-    if (a.policy != SCHED_OTHER && a.policy != SCHED_BATCH) return false;
-    a.size = sizeof a;
-    a.flags = 0;
-    a.runtime = slice_ns;
-    a.deadline = 0;
-    a.period = 0;
-    if (::syscall(SYS_sched_setattr, 0, &a, 0) != 0) return false;
-    SchedAttr now{};
-    return ::syscall(SYS_sched_getattr, 0, &now, sizeof now, 0) == 0 && now.runtime == slice_ns;
-}
-
 } // namespace
 
 Engine::Engine(Config cfg) : cfg_(std::move(cfg)), log_(cfg_.node_id), reg_(cfg_, log_), control_(cfg_, reg_, log_) {}
@@ -310,10 +271,6 @@ void Engine::publish_stats(std::int64_t now_ns, bool now) {
 
 int Engine::run() {
     auto* nh = reinterpret_cast<NodeHeader*>(node_map_.data());
-    if (!shorten_scheduler_slice(kSchedulerSliceNs))
-        log_.log("scheduler slice of %llu us not set (kernel before 6.12, or a real-time policy): a yield "
-                 "between polls may cost a whole default slice on a shared core",
-                 static_cast<unsigned long long>(kSchedulerSliceNs / 1000));
     std::int64_t last_work = mono_ns();
     std::uint32_t iter = 0;
     epoll_event events[64];
