@@ -173,7 +173,9 @@ std::optional<SectionInfo> MetaView::find(std::span<const std::byte> id) const {
 
 std::vector<SectionInfo> MetaView::list() const {
     std::vector<SectionInfo> out;
-    out.reserve(section_count());
+    // section_count is a word of the mapping: never reserve more than the slots can hold (a
+    // damaged header asked for 193 GB in fuzz_segment).
+    out.reserve(std::min<std::uint64_t>(section_count(), attrs_.max_sections));
     for (std::uint32_t s = 0; s < attrs_.max_sections; ++s) {
         // Skip free slots without taking the seqlock: most of a sparse directory is free.
         if (load_relaxed(desc(s).state) == kSectionFree) continue;
