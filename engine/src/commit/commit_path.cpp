@@ -53,14 +53,15 @@ bool CommitPath::capture(std::uint32_t slot) {
     return capture_one(slot, lock, nullptr);
 }
 
+const SectionControl* CommitPath::member_control(std::uint32_t slot) const {
+    return slot < c_.attrs_.max_sections && c_.slots_[slot].used ? &c_.data_.control(slot) : nullptr;
+}
+
 bool CommitPath::capture_group(std::uint32_t slot, std::uint64_t lock) {
     members_.clear();
     const std::uint32_t max = c_.attrs_.max_sections;
     const auto state = section_group::walk(
-        slot, lock, max,
-        [&](std::uint32_t s) -> const SectionControl* {
-            return s < max && c_.slots_[s].used ? &c_.data_.control(s) : nullptr;
-        },
+        slot, lock, max, [this](std::uint32_t s) { return member_control(s); },
         [&](std::uint32_t s, std::uint64_t l) {
             members_.push_back({s, l});
         });
@@ -111,10 +112,7 @@ std::size_t CommitPath::recover_open_groups(std::uint32_t writer) {
         members_.clear();
         // The walk starts at a held member: its lock is given as held, so the group reads open.
         (void)section_group::walk(
-            s, lock, max,
-            [&](std::uint32_t m) -> const SectionControl* {
-                return m < max && c_.slots_[m].used ? &c_.data_.control(m) : nullptr;
-            },
+            s, lock, max, [this](std::uint32_t m) { return member_control(m); },
             [&](std::uint32_t m, std::uint64_t l) {
                 members_.push_back({m, l});
             });

@@ -13,6 +13,11 @@ namespace ckpt::engine {
 
 class Checkpoint;
 struct ReplEvent;
+} // namespace ckpt::engine
+namespace ckpt::shm {
+struct SectionControl;
+}
+namespace ckpt::engine {
 
 class CommitPath {
 public:
@@ -52,6 +57,8 @@ private:
     /// Captures the commit whose free lock word `lock` was loaded from `slot`; a group's member
     /// hands its replication event to `group` instead of emitting it.
     bool capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
+    /// A group member's control word, or nullptr for a slot without a section (section_group::walk).
+    const shm::SectionControl* member_control(std::uint32_t slot) const;
     /// `slot`'s commit is a group member: captures the group if complete (one replication event).
     bool capture_group(std::uint32_t slot, std::uint64_t lock);
     Checkpoint& c_;
