@@ -39,7 +39,7 @@ std::size_t encode_announce_body(std::span<std::byte> out, const AnnounceBody& a
     put32(p + 48, a.block_size);
     put32(p + 52, static_cast<std::uint32_t>(a.name.size()));
     put64(p + 56, a.commit_seq);
-    put64(p + 64, 0);
+    put64(p + 64, a.join);
     std::memcpy(p + kAnnounceBodyFixed, a.name.data(), a.name.size());
     return n;
 }
@@ -59,6 +59,7 @@ Reject decode_announce_body(std::span<const std::byte> body, AnnounceBody& a) {
     t.block_size = get32(p + 48);
     const std::uint32_t name_len = get32(p + 52);
     t.commit_seq = get64(p + 56);
+    t.join = get64(p + 64);
     if (name_len == 0 || name_len != body.size() - kAnnounceBodyFixed) return Reject::kBadBody;
     t.name = std::string_view(reinterpret_cast<const char*>(p + kAnnounceBodyFixed), name_len);
     a = t;
@@ -118,6 +119,7 @@ std::size_t encode_hashes_body(std::span<std::byte> out, const HashesBody& h, st
     put64(p + 32, h.id_hash);
     put32(p + 40, h.first_block);
     put32(p + 44, static_cast<std::uint32_t>(hashes.size()));
+    put64(p + 48, h.join);
     for (std::size_t i = 0; i < hashes.size(); ++i) put64(p + kHashesBodyFixed + 8 * i, hashes[i]);
     return n;
 }
@@ -134,6 +136,7 @@ Reject decode_hashes_body(std::span<const std::byte> body, HashesBody& h) {
     t.id_hash = get64(p + 32);
     t.first_block = get32(p + 40);
     t.count = get32(p + 44);
+    t.join = get64(p + 48);
     if (std::uint64_t{t.count} * 8 != body.size() - kHashesBodyFixed) return Reject::kBadBody;
     t.hashes = body.subspan(kHashesBodyFixed);
     h = t;

@@ -91,6 +91,7 @@ local f = {
     an_block = ProtoField.uint32("hotspare.announce.block_size", "Block size", base.DEC),
     an_nlen = ProtoField.uint32("hotspare.announce.name_len", "Name length", base.DEC),
     an_seq = ProtoField.uint64("hotspare.announce.commit_seq", "Change sequence", base.DEC),
+    an_join = ProtoField.uint64("hotspare.announce.join", "Join id", base.HEX),
     an_name = ProtoField.string("hotspare.announce.name", "Name"),
 
     s_op = ProtoField.uint32("hotspare.section.op", "Operation", base.DEC, section_ops),
@@ -107,6 +108,7 @@ local f = {
     x_idhash = ProtoField.uint64("hotspare.hashes.id_hash", "Section id XXH3-64", base.HEX),
     x_first = ProtoField.uint32("hotspare.hashes.first_block", "First block", base.DEC),
     x_count = ProtoField.uint32("hotspare.hashes.count", "Blocks", base.DEC),
+    x_join = ProtoField.uint64("hotspare.hashes.join", "Join id (of the ANNOUNCE answered)", base.HEX),
     x_hash = ProtoField.uint64("hotspare.hashes.hash", "Block hash", base.HEX),
 
     r_sections = ProtoField.uint32("hotspare.resync_done.sections", "Sections installed", base.DEC),
@@ -184,6 +186,7 @@ bodies[6] = { min = 72, fn = function(b, t)
     t:add(f.ckpt, b(0, 4)); t:add(f.an_flags, b(4, 4)); t:add(f.an_mode, b(4, 4)); t:add(f.an_inc, b(8, 8))
     t:add(f.an_size, b(16, 8)); t:add(f.an_mss, b(24, 8)); t:add(f.an_ret, b(32, 8)); t:add(f.an_maxs, b(40, 4))
     t:add(f.an_idsz, b(44, 4)); t:add(f.an_block, b(48, 4)); t:add(f.an_nlen, b(52, 4)); t:add(f.an_seq, b(56, 8))
+    t:add(f.an_join, b(64, 8))
     local name = ""
     if b:len() > 72 then
         t:add(f.an_name, b(72))
@@ -198,13 +201,14 @@ bodies[7] = { min = 72, fn = function(b, t)
     if b:len() > 72 then t:add(f.s_id, b(72)) end
     return string.format("ckpt %u %s slot %u", b(0, 4):uint(), section_ops[b(4, 4):uint()] or "?", b(8, 4):uint())
 end }
-bodies[8] = { min = 48, fn = function(b, t)
+bodies[8] = { min = 56, fn = function(b, t)
     t:add(f.ckpt, b(0, 4)); t:add(f.slot, b(4, 4)); t:add(f.generation, b(8, 8)); t:add(f.x_doff, b(16, 8))
     t:add(f.x_cap, b(24, 8)); t:add(f.x_idhash, b(32, 8)); t:add(f.x_first, b(40, 4)); t:add(f.x_count, b(44, 4))
+    t:add(f.x_join, b(48, 8))
     local n = b(44, 4):uint()
     for i = 0, n - 1 do
-        if 48 + 8 * i + 8 > b:len() then break end
-        t:add(f.x_hash, b(48 + 8 * i, 8))
+        if 56 + 8 * i + 8 > b:len() then break end
+        t:add(f.x_hash, b(56 + 8 * i, 8))
     end
     return string.format("ckpt %u slot %u blocks %u+%u", b(0, 4):uint(), b(4, 4):uint(), b(40, 4):uint(), n)
 end }

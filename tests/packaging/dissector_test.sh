@@ -95,7 +95,8 @@ dec() { tshark -r "$tmp/session.pcapng" -X "lua_script:$lua" "$@" 2>>"$tmp/tshar
 cols=(frame.number hotspare.version hotspare.type hotspare.src_node hotspare.dst_node hotspare.key_id
     hotspare.link_seq hotspare.ack.cumulative hotspare.announce.name hotspare.announce.max_sections
     hotspare.announce.checkpoint_size hotspare.section.op hotspare.section.id hotspare.section.capacity
-    hotspare.data.offset hotspare.data.length hotspare.data.payload _ws.expert.severity)
+    hotspare.data.offset hotspare.data.length hotspare.data.payload _ws.expert.severity
+    hotspare.announce.join hotspare.hashes.join)
 args=()
 for c in "${cols[@]}"; do args+=(-e "$c"); done
 dec -T fields -E occurrence=f "${args[@]}" > "$tmp/fields.tsv"
@@ -121,6 +122,12 @@ bad_nodes=$(F '!(($4 == 1 && $5 == 2) || ($4 == 2 && $5 == 1))' | wc -l)
 # ANNOUNCE names the checkpoint, from node 1, with the attributes it was created with.
 [ "$(F '$3 == 6 && $4 == 1 && $9 == "dissected" && $10 == 4 && $11 == 65536' | wc -l)" -ge 1 ] ||
     { F '$3 == 6'; fail "no ANNOUNCE of 'dissected' (4 sections, 64 KiB) from node 1"; }
+# The standby's HASHES report answers the ANNOUNCE: it echoes its join id (never 0).
+joins=$(F '$3 == 6 && $4 == 1 {print $19}' | sort -u)
+[ -n "$joins" ] && ! echo "$joins" | grep -qx '0x0*' || fail "ANNOUNCE without a join id: $joins"
+[ "$(F '$3 == 8 && $4 == 2' | wc -l)" -ge 1 ] || fail "no HASHES report from node 2"
+stray=$(F '$3 == 8 && $4 == 2 {print $20}' | sort -u | grep -vxF "$joins" || true)
+[ -z "$stray" ] || fail "HASHES naming a join no ANNOUNCE started: $stray (ANNOUNCE joins: $joins)"
 # SECTION installs "s1" (hex 7331) with its capacity.
 [ "$(F '$3 == 7 && $12 == 1 && $13 == "7331" && $14 == 8192' | wc -l)" -ge 1 ] ||
     { F '$3 == 7'; fail "no SECTION install of s1 with 8 KiB"; }

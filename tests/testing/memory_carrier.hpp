@@ -41,6 +41,14 @@ public:
     /// A copy of every frame delivered to this end from now on (an attacker recording the wire).
     void record(bool on) { wire_->recording[end_] = on; }
     const std::vector<std::vector<std::byte>>& recorded() const { return wire_->recorded[end_]; }
+    /// Copies of the frames sent to this end that it has not received yet, oldest first (what an
+    /// attacker on the wire sees before the node does).
+    std::vector<std::vector<std::byte>> in_flight() const {
+        std::vector<std::vector<std::byte>> r;
+        const Lane& in = wire_->lane[end_];
+        for (std::size_t i = 0; i < in.size(); ++i) r.emplace_back(in.at(i).data(), in.at(i).data() + in.at(i).size());
+        return r;
+    }
     /// A new carrier on the same end of the same wire: this end's node restarted (the old carrier
     /// goes with the old node; frames still queued for this end go to it).
     std::unique_ptr<MemoryCarrier> reopen() const {
@@ -64,6 +72,7 @@ private:
             ring_[head_] = std::move(f);
             ++count_;
         }
+        const net::FrameBuf& at(std::size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
         net::FrameBuf pop_front() {
             net::FrameBuf f = std::move(ring_[head_]);
             head_ = (head_ + 1) & (ring_.size() - 1);

@@ -282,21 +282,30 @@ TEST_F(ForgedFrames, AHashesReportBeyondTheCheckpointIsRefusedNotAllocated) {
         now_ += kMs / 10;
     }
     ASSERT_TRUE(awaiting);
-    // The checkpoint's wire id, as node 1's ANNOUNCE named it.
+    // The checkpoint's wire id and the join id, as node 1's latest ANNOUNCE named them (a report
+    // answers that ANNOUNCE: it echoes the join id).
     std::uint32_t wire_id = 0;
+    std::uint64_t join = 0;
     {
         FrameAuth genuine;
         ASSERT_EQ(genuine.add_key(in_process_key()), "");
-        for (const auto& rec : wire_b_->recorded()) {
+        auto frames = wire_b_->recorded();
+        for (auto& f : wire_b_->in_flight()) frames.push_back(std::move(f)); // the ANNOUNCE node 2 has not read
+        for (const auto& rec : frames) {
             DecodedFrame g;
             if (decode_frame(rec, kDefaultUdpPort, g, &genuine) == Reject::kNone &&
-                g.header.type == FrameType::kAnnounce)
-                wire_id = body_checkpoint_id(g.body);
+                g.header.type == FrameType::kAnnounce) {
+                AnnounceBody a;
+                ASSERT_EQ(decode_announce_body(g.body, a), Reject::kNone);
+                wire_id = a.checkpoint_id;
+                join = a.join;
+            }
         }
     }
     ASSERT_NE(wire_id, 0u);
     HashesBody h;
     h.checkpoint_id = wire_id;
+    h.join = join;
     h.slot = slot_;
     h.first_block = 1'000'000;
     h.count = 4;

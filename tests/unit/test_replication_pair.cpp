@@ -4,11 +4,13 @@
 // resynced, and under loss, duplication, reordering and corruption nothing the active acknowledged
 // is missing on the standby. No ckptd, no root; each scenario runs in milliseconds.
 #include "ckpt/net/fault_shim.hpp"
+#include "ckpt/net/frame_auth.hpp"
 #include "ckpt/shm/atomics.hpp"
 #include "in_process_pair.hpp"
 #include "replication/replica_applier.hpp"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <unistd.h>
 
@@ -371,4 +373,78 @@ TEST_F(ReplicationPair, AJoinWhileTheStandbysReportIsInFlightEndsInSyncNotInARes
     EXPECT_STREQ(members[0].state, "in-sync");
     ASSERT_TRUE(acked(commit(0, bytes_of("after the flaps"))));
     EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+}
+
+TEST_F(ReplicationPair, AStaleReportNeverStandsForTheLatestJoin) {
+    // A report answers one ANNOUNCE. Here the tail of a report that answered the first join (the
+    // standby holding A) is still in flight when the active joins the standby again, after the
+    // standby applied B and the active went back to A: taken for the new join's report, it made
+    // the resync skip the block (the active holds A, "the standby holds A") while the standby held
+    // B, and the commit back to A was acknowledged without any replica holding it.
+    InProcessPair::Options o;
+    o.record_b = true; // what node 1 sends node 2: its ANNOUNCEs (wire id, join id)
+    ASSERT_TRUE(start_pair(o)) << failure_;
+    wire_ = wire_a_;
+    create_replicated();
+    const std::vector<std::byte> a_bytes(256, std::byte{0xAA}), b_bytes(256, std::byte{0xBB});
+    ASSERT_TRUE(acked(commit(0, a_bytes)));
+    // The report the standby would have sent then: its section and block hashes as they are now.
+    const auto sec = standby_->section_state(slot_);
+    ASSERT_TRUE(sec);
+    const auto stale_hashes = standby_->block_hashes(slot_, true);
+    net::FrameAuth genuine;
+    ASSERT_EQ(genuine.add_key(in_process_key()), "");
+    net::AnnounceBody first{};
+    bool announced = false;
+    for (const auto& rec : wire_b_->recorded()) {
+        net::DecodedFrame g;
+        if (!announced && net::decode_frame(rec, net::kDefaultUdpPort, g, &genuine) == net::Reject::kNone &&
+            g.header.type == net::FrameType::kAnnounce &&
+            net::decode_announce_body(g.body, first) == net::Reject::kNone)
+            announced = true;
+    }
+    ASSERT_TRUE(announced);
+    EXPECT_NE(first.join, 0u) << "every ANNOUNCE names its join";
+    ASSERT_TRUE(acked(commit(0, b_bytes))); // the standby holds B
+    // The standby's engine stalls past peer_timeout_ms: the active declares it down, and commits A.
+    for (int i = 0; i < 10'000 && a_->link().is_up(2); ++i) {
+        a_->step();
+        now_ += kMs / 10;
+    }
+    ASSERT_FALSE(a_->link().is_up(2));
+    const std::uint64_t back_to_a = commit(0, a_bytes);
+    a_->step();
+    // The standby runs again; the active hears it, joins it again and announces: stop right
+    // there, before the standby reads the ANNOUNCE.
+    for (int i = 0; i < 10'000 && !a_->link().is_up(2); ++i) {
+        b_->step();
+        a_->step(); // the turn that hears the standby again joins it
+        now_ += kMs / 10;
+    }
+    ASSERT_TRUE(a_->link().is_up(2));
+    ASSERT_STREQ(a_->replicator().members_of(*active_)[0].state, "resync") << "awaiting the standby's report";
+    ASSERT_TRUE(b_->link().is_up(1));
+    // The first report's last frame arrives now, ahead of the one answering this ANNOUNCE.
+    net::HashesBody h;
+    h.checkpoint_id = first.checkpoint_id;
+    h.slot = slot_;
+    h.generation = sec->generation;
+    h.data_offset = sec->data_offset;
+    h.capacity = sec->capacity;
+    h.id_hash = XXH3_64bits(sec->id.data(), sec->id.size());
+    h.join = first.join;
+    std::vector<std::byte> body(net::kHashesBodyFixed + 8 * stale_hashes.size());
+    body.resize(net::encode_hashes_body(body, h, stale_hashes));
+    ASSERT_FALSE(body.empty());
+    const auto stale0 = a_->replicator().counters().hashes_stale;
+    ASSERT_TRUE(b_->link().send_sequenced(1, net::FrameType::kHashes, net::kFlagLastFragment, standby_->epoch(), body));
+    b_->link().flush(now_);
+    ASSERT_TRUE(acked(back_to_a));
+    ASSERT_TRUE(run_until([&] {
+        const auto m = a_->replicator().members_of(*active_);
+        return m.size() == 1 && std::string(m[0].state) == "in-sync";
+    }));
+    EXPECT_GT(a_->replicator().counters().hashes_stale, stale0) << "the stale report was not told apart";
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_))
+        << "the standby holds what the stale report hid: acknowledged, not replicated";
 }

@@ -20,7 +20,8 @@ namespace {
 TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(kStatsMagic, 0x5441'5453'5450'4B43ULL); // "CKPTSTAT" little-endian
     EXPECT_EQ(kStatsLayoutMajor, 1);
-    EXPECT_EQ(kStatsLayoutMinor, 4); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names, 4: every engine counter
+    EXPECT_EQ(kStatsLayoutMinor,
+              5); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names, 4: every engine counter, 5: hashes_stale
     EXPECT_EQ(kStatsOffset, 4096u);
     EXPECT_EQ(sizeof(StatsHeader), 256u);
     CKPT_EXPECT_OFFSET(StatsHeader, layout_major, 8);
@@ -32,7 +33,8 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(StatsHeader, captures, 128);
     CKPT_EXPECT_OFFSET(StatsHeader, replication, 152);
     CKPT_EXPECT_OFFSET(StatsHeader, replication.hashes_refused, 232);
-    CKPT_EXPECT_OFFSET(StatsHeader, reserved, 240);
+    CKPT_EXPECT_OFFSET(StatsHeader, replication.hashes_stale, 240);
+    CKPT_EXPECT_OFFSET(StatsHeader, reserved, 248);
     EXPECT_EQ(sizeof(LinkStats), 512u);
     CKPT_EXPECT_OFFSET(LinkStats, carrier, 0);
     CKPT_EXPECT_OFFSET(LinkStats, carrier.tx_errors, 48);

@@ -616,6 +616,7 @@ TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
     a.max_section_id_size = 32;
     a.block_size = 256;
     a.commit_seq = 99;
+    a.join = 0xA1B2C3D4E5F60718;
     a.name = "calls";
     const std::size_t an = encode_announce_body(buf, a);
     ASSERT_EQ(an, kAnnounceBodyFixed + 5);
@@ -625,6 +626,7 @@ TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
     EXPECT_EQ(ab.incarnation, a.incarnation);
     EXPECT_EQ(ab.retention_ns, -1);
     EXPECT_EQ(ab.block_size, 256u);
+    EXPECT_EQ(ab.join, a.join) << "the join id the HASHES report echoes";
     for (std::size_t k = 0; k < an; ++k) {
         std::vector<std::byte> t(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k)); // exact size for ASan
         EXPECT_NE(decode_announce_body(t, ab), Reject::kNone) << k;
@@ -663,7 +665,9 @@ TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
     h.checkpoint_id = 7;
     h.slot = 2;
     h.first_block = 16;
+    h.join = 0x0102030405060708;
     const std::size_t hn = encode_hashes_body(buf, h, hs);
+    ASSERT_EQ(kHashesBodyFixed, 56u);
     ASSERT_EQ(hn, kHashesBodyFixed + 24);
     HashesBody hb;
     ASSERT_EQ(decode_hashes_body(std::span(buf).first(hn), hb), Reject::kNone);
@@ -671,6 +675,8 @@ TEST(WireFormat, ReplicationBodiesRoundTripAndRefuseEveryTruncation) {
     EXPECT_EQ(hashes_at(hb, 1), 0xFFFFFFFFFFFFFFFFull);
     EXPECT_EQ(hashes_at(hb, 2), 42u);
     EXPECT_EQ(hb.first_block, 16u);
+    EXPECT_EQ(hb.join, h.join);
+    EXPECT_EQ(buf[48], std::byte{1}) << "the join id is big-endian at 48, before the hashes";
     for (std::size_t k = 0; k < hn; ++k) {
         std::vector<std::byte> t(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k));
         EXPECT_NE(decode_hashes_body(t, hb), Reject::kNone) << k;

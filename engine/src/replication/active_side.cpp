@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 
 namespace ckpt::engine {
 
@@ -142,6 +143,11 @@ void ActiveSide::unlink(Replica& r) {
     forget_pending(r);
 }
 
+std::uint64_t ActiveSide::first_join_id() {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) | rd();
+}
+
 void ActiveSide::join(Replica& r, std::uint16_t node, bool required) {
     Member& m = r.active.members[node];
     m.state = Member::State::kAwaitHashes;
@@ -152,6 +158,8 @@ void ActiveSide::join(Replica& r, std::uint16_t node, bool required) {
     m.done_pending = false;
     m.reported.clear();
     m.reported_blocks = 0;
+    if (++next_join_ == 0) ++next_join_;
+    m.join = next_join_;
     // Frames queued before this point belong to the replica's previous state: a refusal of one
     // of them is expected now, and an acknowledgement of a resync it ends means nothing.
     m.rejoin_from = out_.link().next_link_seq(node);
@@ -180,6 +188,7 @@ void ActiveSide::announce(Replica& r, std::uint16_t node) {
     b.max_section_id_size = a.max_section_id_size;
     b.block_size = a.block_size;
     b.commit_seq = c.meta().commit_seq();
+    b.join = r.active.members[node].join;
     b.name = c.name();
     const std::size_t n = encode_announce_body(out_.body(), b);
     out_.queue(node, FrameType::kAnnounce, 0, c.epoch(), out_.body().first(n));
@@ -424,7 +433,14 @@ void ActiveSide::on_hashes(Replica& r, std::uint16_t node, const DecodedFrame& f
     // report answers an ANNOUNCE that a later join superseded (links that flapped while a large
     // report was in flight): the resync under way already started from a report. Joining again
     // here announced again, whose report restarted the resync again, and so on forever.
-    if (m.state != Member::State::kAwaitHashes) return;
+    // And within it only the report that answers this join's ANNOUNCE (its id echoed): frames of a
+    // report answering an earlier ANNOUNCE, still in flight when this join began, describe the
+    // replica before what was applied since; taken for this join's report, a block changed and
+    // changed back meanwhile (A, B, A) was skipped while the standby held B.
+    if (m.state != Member::State::kAwaitHashes || h.join != m.join) {
+        ++totals_.hashes_stale;
+        return;
+    }
     if (h.slot != kNoSlot && h.slot < r.ckpt->max_sections()) {
         Member::Reported& rep = m.reported[h.slot];
         rep.generation = h.generation;

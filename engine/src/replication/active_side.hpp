@@ -46,6 +46,7 @@ struct Member {
     std::uint64_t resync_blocks = 0;            ///< kResyncing: differing blocks sent so far
     std::uint64_t rejoin_from = 0;              ///< first link_seq queued after the last join
     std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
+    std::uint64_t join = 0;                     ///< the latest join's id: its report echoes it (HASHES)
     bool done_pending = false;                  ///< its RESYNC_DONE is not acknowledged yet
 };
 
@@ -173,6 +174,10 @@ private:
     Clock clock_;
     std::uint64_t next_commit_id_ = 1;
     std::uint64_t next_resync_token_ = 1;
+    /// Join ids (ANNOUNCE, echoed by the HASHES report that answers it): from a random start, so
+    /// that an id is not reused by the next run of this engine either; never 0 (an older peer's).
+    std::uint64_t next_join_ = first_join_id();
+    static std::uint64_t first_join_id();
     std::map<std::uint64_t, Pending> pending_;                                  ///< by commit id
     std::map<std::uint64_t, std::pair<Replica*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
     std::int64_t now_ns_ = 0;

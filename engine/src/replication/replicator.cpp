@@ -365,7 +365,7 @@ void Replicator::on_announce(std::uint16_t node, const DecodedFrame& f) {
     }
     Replica& r = replica_of(c);
     become_standby(r, epoch, node, a.checkpoint_id);
-    standby_.send_hashes(r);
+    standby_.send_hashes(r, a.join);
 }
 
 } // namespace ckpt::engine

@@ -51,11 +51,12 @@ void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason
     if (out_.queue(node, FrameType::kRefused, 0, epoch, {body, n})) ++link_counts_.refusals_sent;
 }
 
-void StandbySide::send_hashes(Replica& r) {
+void StandbySide::send_hashes(Replica& r, std::uint64_t join) {
     Checkpoint& c = *r.ckpt;
     StandbyState& st = r.standby;
     st.resyncing = true; // until RESYNC_DONE
     st.reporting = true;
+    st.report_join = join;
     st.report_slot = 0;
     bool any = false;
     for (std::uint32_t s = 0; s < c.max_sections(); ++s)
@@ -76,6 +77,7 @@ std::size_t StandbySide::report_step(Replica& r) {
     constexpr std::uint64_t kBudget = std::uint64_t{4} << 20; // bytes hashed per turn (at least one section)
     HashesBody h;
     h.checkpoint_id = r.remote_wire_id;
+    h.join = st.report_join;
     std::uint64_t hashed = 0;
     std::size_t n_sections = 0;
     for (; st.report_slot < c.max_sections(); ++st.report_slot) {

@@ -24,6 +24,7 @@ struct StandbyState {
     bool resyncing = false;                         ///< HASHES sent, RESYNC_DONE not received yet
     bool reporting = false;                         ///< the HASHES report is being sent, a budget per loop turn
     std::uint32_t report_slot = 0, report_last = 0; ///< next slot to report; the last one in use
+    std::uint64_t report_join = 0;                  ///< the ANNOUNCE's join the report answers (echoed)
     std::uint32_t rx_slot = 0, rx_next = 0;
     std::uint64_t rx_generation = 0, rx_seq = 0;
 };
@@ -41,7 +42,8 @@ public:
     void reset(Replica& r);
     /// Reports every section's block hashes to the active (HASHES frames, the last one flagged):
     /// starts the report and sends its first part; report_step() sends the rest.
-    void send_hashes(Replica& r);
+    /// `join`: the ANNOUNCE's join id, echoed in every frame of the report.
+    void send_hashes(Replica& r, std::uint64_t join);
     /// The next part of a report under way (every loop turn): whole sections, until 4 MiB were
     /// hashed or a window of frames waits for the active. Returns sections reported.
     std::size_t report_step(Replica& r);

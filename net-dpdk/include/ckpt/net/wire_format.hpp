@@ -131,7 +131,10 @@ struct AnnounceBody {
     std::uint32_t block_size = 0;
     std::uint32_t reserved = 0;
     std::uint64_t commit_seq = 0; ///< informational: the sender's change sequence
-    std::string_view name;        ///< into the frame
+    /// The join this ANNOUNCE starts (never 0; 0 from a sender before it): the standby's HASHES
+    /// report echoes it, so the active takes only the report that answers its latest ANNOUNCE.
+    std::uint64_t join = 0;
+    std::string_view name; ///< into the frame
 };
 inline constexpr std::size_t kAnnounceBodyFixed = 72;
 
@@ -169,9 +172,10 @@ struct HashesBody {
     std::uint64_t id_hash = 0; ///< XXH3-64 of the section id
     std::uint32_t first_block = 0;
     std::uint32_t count = 0;
+    std::uint64_t join = 0;            ///< the ANNOUNCE's join this report answers
     std::span<const std::byte> hashes; ///< count big-endian u64s, into the frame
 };
-inline constexpr std::size_t kHashesBodyFixed = 48;
+inline constexpr std::size_t kHashesBodyFixed = 56;
 inline constexpr std::uint32_t kNoSlot = 0xFFFF'FFFFu;
 
 /// RESYNC_DONE body (16 bytes).

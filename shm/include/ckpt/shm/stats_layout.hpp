@@ -41,7 +41,7 @@ namespace ckpt::shm {
 
 inline constexpr std::uint64_t kStatsMagic = 0x5441'5453'5450'4B43ULL; // "CKPTSTAT"
 inline constexpr std::uint16_t kStatsLayoutMajor = 1;                  ///< bump on any incompatible change
-inline constexpr std::uint16_t kStatsLayoutMinor = 4;                  ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kStatsLayoutMinor = 5;                  ///< bump when a field is carved from reserved
 
 inline constexpr std::uint64_t kStatsOffset = 4096;      ///< where the region starts in NODE
 inline constexpr std::uint32_t kStatsMaxPeers = 16;      ///< peers with a PeerStats (and a lag entry) each
@@ -135,8 +135,11 @@ struct ReplicationTotals {
     std::uint64_t resyncs_started;      ///< resyncs whose sending began (HASHES received in full)
     /// active: HASHES frames refused because their block hashes exceed what the checkpoint can hold
     std::uint64_t hashes_refused;
+    /// active (minor 5): HASHES frames ignored because no join of ours awaits them: a report that
+    /// answers an ANNOUNCE a later join superseded (its join id is not the latest)
+    std::uint64_t hashes_stale;
 };
-static_assert(sizeof(ReplicationTotals) == 88);
+static_assert(sizeof(ReplicationTotals) == 96);
 
 struct alignas(64) StatsHeader {
     std::uint64_t magic; ///< 0 until the engine finished the layout; then kStatsMagic (release)
@@ -168,8 +171,8 @@ struct alignas(64) StatsHeader {
     std::uint32_t untracked;        ///< of them, without a slot (all checkpoint_slots taken)
     std::uint32_t peer_count;       ///< PeerStats in use
     std::uint32_t reserved1;
-    ReplicationTotals replication; ///< minor 4
-    std::uint8_t reserved[16];     ///< zero; new fields come from here
+    ReplicationTotals replication; ///< minor 4 (hashes_stale: minor 5)
+    std::uint8_t reserved[8];      ///< zero; new fields come from here
 };
 static_assert(sizeof(StatsHeader) == 256, "StatsHeader is ABI: bump kStatsLayoutMajor");
 static_assert(offsetof(StatsHeader, magic) == 0);
@@ -177,7 +180,7 @@ static_assert(offsetof(StatsHeader, layout_major) == 8 && offsetof(StatsHeader, 
 static_assert(offsetof(StatsHeader, checkpoint_slots) == 48);
 static_assert(offsetof(StatsHeader, node_seq) == 96);
 static_assert(offsetof(StatsHeader, captures) == 128);
-static_assert(offsetof(StatsHeader, replication) == 152 && offsetof(StatsHeader, reserved) == 240);
+static_assert(offsetof(StatsHeader, replication) == 152 && offsetof(StatsHeader, reserved) == 248);
 
 /// What the seeded fault shim did in one direction: the shim's own counter type.
 struct FaultStats {
