@@ -2,6 +2,7 @@
 // net-dpdk's DPDK-free Port API.
 #include "carriers.hpp"
 #include "ckpt/net/dpdk_port.hpp"
+#include "ckpt/net/memif_wake.hpp"
 
 #include <net/if.h>
 #include <sys/stat.h>
@@ -16,13 +17,17 @@ namespace {
 
 class DpdkTransport final : public Transport {
 public:
-    DpdkTransport(Port port, std::string what, bool reconnect)
-        : port_(std::move(port)), what_(std::move(what)), reconnect_(reconnect) {}
+    DpdkTransport(Port port, std::string what, bool reconnect, std::optional<MemifWake> wake)
+        : port_(std::move(port)), what_(std::move(what)), reconnect_(reconnect), wake_(std::move(wake)) {}
     ~DpdkTransport() override {
         port_.reset();
         eal_cleanup();
     }
-    bool send(std::span<const std::byte> frame) override { return port_->send_one(frame, 16); }
+    bool send(std::span<const std::byte> frame) override {
+        const bool sent = port_->send_one(frame, 16);
+        if (sent && wake_) wake_->notify_peer();
+        return sent;
+    }
     FramePool& frame_pool() override { return port_->frame_pool(); }
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override {
         return port_->receive([&](std::span<const std::byte> f) { cb(ctx, f); }, max);
@@ -40,10 +45,16 @@ public:
         down_since_ns_ = now_ns;
         (void)port_->restart();
     }
-    /// The driver's RX interrupt when it has one; -1 for memif and af_packet in DPDK 22.11, whose
-    /// ethdev ops have no rx_queue_intr_enable (the engine then sleeps in short slices).
-    int wait_fd() const override { return port_->rx_interrupt_fd(); }
-    void arm_wakeup(bool on) override { port_->rx_interrupt(on); }
+    /// memif: our own wake-up (memif_wake.hpp); otherwise the driver's RX interrupt when it has one
+    /// (a PCI NIC); -1 for af_packet in DPDK 22.11, whose ethdev ops have no rx_queue_intr_enable
+    /// (the engine then sleeps in short slices).
+    int wait_fd() const override { return wake_ ? wake_->fd() : port_->rx_interrupt_fd(); }
+    void arm_wakeup(bool on) override {
+        if (wake_)
+            wake_->sleeping(on);
+        else
+            port_->rx_interrupt(on);
+    }
     std::string describe() const override { return what_; }
     TransportStats stats() const override {
         TransportStats t{};
@@ -52,13 +63,18 @@ public:
     }
 
 protected:
-    std::size_t send_burst(std::span<FrameBuf* const> frames) override { return port_->send_burst(frames); }
+    std::size_t send_burst(std::span<FrameBuf* const> frames) override {
+        const std::size_t n = port_->send_burst(frames);
+        if (n && wake_) wake_->notify_peer();
+        return n;
+    }
 
 private:
     std::optional<Port> port_;
     std::string what_;
     bool reconnect_ = false;
     std::int64_t down_since_ns_ = 0;
+    std::optional<MemifWake> wake_; ///< memif: the peer's RX wake-up and ours
 };
 
 } // namespace
@@ -143,10 +159,24 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const CarrierConfig& cfg)
                                           cfg.pci_address + ")");
         return port.failure();
     }
-    if (cfg.transport == Carrier::kMemif && cfg.memif_role == "server")
-        ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
-    return std::unique_ptr<Transport>(
-        new DpdkTransport(std::move(*port), what, cfg.transport == Carrier::kMemif && cfg.memif_role == "client"));
+    std::optional<MemifWake> wake;
+    if (cfg.transport == Carrier::kMemif && !cfg.memif_wakeup) {
+        if (cfg.memif_role == "server") ::chmod(cfg.memif_socket.c_str(), 0600);
+        what += " (no RX wake-up: memif_wakeup = false)";
+    } else if (cfg.transport == Carrier::kMemif) {
+        if (cfg.memif_role == "server") ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
+        // The RX wake-up DPDK's memif lacks, so that an idle engine sleeps until a frame comes
+        // instead of polling in slices; without it (said in the description) the engine polls.
+        auto w = MemifWake::open(cfg.memif_socket, cfg.memif_role == "server");
+        if (w) {
+            wake.emplace(std::move(*w));
+            what += " (RX wake-up " + cfg.memif_socket + ".wake-" + cfg.memif_role + ")";
+        } else {
+            what += " (no RX wake-up: " + w.message() + ")";
+        }
+    }
+    return std::unique_ptr<Transport>(new DpdkTransport(
+        std::move(*port), what, cfg.transport == Carrier::kMemif && cfg.memif_role == "client", std::move(wake)));
 }
 
 } // namespace ckpt::net

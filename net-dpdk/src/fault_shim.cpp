@@ -29,7 +29,8 @@ double percent(std::uint64_t& state) {
 } // namespace
 
 FaultShim::FaultShim(std::unique_ptr<Transport> inner, const FaultConfig& cfg, Clock clock)
-    : inner_(std::move(inner)), cfg_(cfg), clock_(std::move(clock)) {
+    : inner_(std::move(inner)), cfg_(cfg), clock_(std::move(clock)),
+      holds_rx_(cfg.rx && (cfg.delay_us > 0 || cfg.reorder_pct > 0)) {
     // Four independent streams from one seed: turning corruption on does not change which
     // frames are dropped, and RX decisions do not depend on how much was sent.
     std::uint64_t s = cfg.seed;

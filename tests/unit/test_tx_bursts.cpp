@@ -204,3 +204,28 @@ TEST_F(TxBursts, ARetransmissionSendsTheSameBufferWithANewCounter) {
 }
 
 } // namespace
+
+// The engine sleeps with frames in flight on a carrier whose frames wake it (memif with its
+// wake-up, kernel UDP): until the first retransmission is due, and never while it owes an ACK or
+// has frames it has not sent (PeerLink::sleep_deadline; engine.cpp's loop uses it).
+TEST_F(TxBursts, TheLinkSaysHowLongTheEngineMaySleep) {
+    EXPECT_EQ(a_->sleep_deadline(), INT64_MAX) << "nothing in flight";
+    queue(600);
+    EXPECT_EQ(a_->sleep_deadline(), 0) << "frames queued and not sent";
+    a_->flush(now_);
+    EXPECT_EQ(a_->sleep_deadline(), 0) << "the turn's budget left frames queued";
+    while (a_->backlog(2) > 0) a_->flush(now_);
+    const std::int64_t due = a_->sleep_deadline();
+    EXPECT_GT(due, now_) << "in flight: until the first retransmission is due";
+    EXPECT_LT(due, INT64_MAX);
+    EXPECT_EQ(due, a_->peers()[0].stream.next_deadline());
+    // Node 2 took them in and owes node 1 an ACK: it must not sleep before sending it.
+    b_->poll(now_);
+    EXPECT_EQ(b_->sleep_deadline(), 0);
+    b_->flush(now_);
+    EXPECT_EQ(b_->sleep_deadline(), INT64_MAX);
+    // Node 1 took the ACK in: nothing in flight, nothing owed.
+    drain();
+    EXPECT_EQ(a_->sleep_deadline(), INT64_MAX);
+    EXPECT_EQ(b_->sleep_deadline(), INT64_MAX);
+}

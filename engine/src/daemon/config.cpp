@@ -140,6 +140,9 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "memif_role") {
         if (v != "server" && v != "client") return bad("expected server or client");
         c.link.memif_role = v;
+    } else if (key == "memif_wakeup") {
+        if (v != "true" && v != "false") return bad("expected true or false");
+        c.link.memif_wakeup = v == "true";
     } else if (key == "dpdk_lcores") {
         c.link.lcores = v;
     } else if (key == "dpdk_memory_mb") {

@@ -280,14 +280,26 @@ int Engine::run() {
     // only (counting busy ones too costs commit throughput), so alone it would starve them under a
     // sustained load.
     constexpr std::int64_t kServiceEveryNs = 1'000'000;
+    // Shorter than this until a retransmission is due, a sleep is not worth its wake-up.
+    constexpr std::int64_t kMinSleepNs = 20'000;
     std::int64_t next_service_ns = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
         const std::int64_t now = mono_ns(); // the turn's clock: read once, not per decision
         bool sleep = false;
-        if (poll_commits(now))
+        std::int64_t wake_by = INT64_MAX; // sleeping with frames in flight: their first retransmission
+        if (poll_commits(now)) {
             last_work = now;
-        else if ((++iter & 63) == 0 && now - last_work > spin_ns && (!link_ || link_->idle()))
-            sleep = true; // (frames in flight: keep polling for their ACKs, yielding the core)
+        } else if ((++iter & 63) == 0 && now - last_work > spin_ns) {
+            if (!link_ || link_->idle()) {
+                sleep = true;
+            } else if (link_wait_fd_ >= 0) {
+                // Frames in flight on a carrier whose frames wake us: their ACKs will, so sleep
+                // until the first retransmission is due rather than spin and yield (a yielding
+                // engine waits a whole scheduler slice behind busy neighbours: ARCHITECTURE 3.2).
+                wake_by = link_->sleep_deadline();
+                sleep = wake_by > now + kMinSleepNs;
+            } // (no wake-up on this carrier: keep polling for the ACKs, yielding the core)
+        }
         int timeout = 0;
         if (sleep) {
             // Announce the sleep, then look once more: a committer either sees the flag and kicks,
@@ -314,6 +326,12 @@ int Engine::run() {
             link_->transport().arm_wakeup(true);
             timespec ts{0, static_cast<long>(std::min<std::int64_t>(std::int64_t{cfg_.link_sleep_us} * 1000,
                                                                     std::int64_t{timeout} * 1'000'000))};
+            n = ::epoll_pwait2(epoll_fd_.get(), events, 64, &ts, nullptr);
+        } else if (wake_by != INT64_MAX) {
+            link_->transport().arm_wakeup(true);
+            const std::int64_t ns = std::max<std::int64_t>(
+                0, std::min<std::int64_t>(std::int64_t{timeout} * 1'000'000, wake_by - mono_ns()));
+            timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
             n = ::epoll_pwait2(epoll_fd_.get(), events, 64, &ts, nullptr);
         } else {
             if (sleep && link_) link_->transport().arm_wakeup(true);

@@ -375,6 +375,16 @@ bool PeerLink::idle() const {
     return true;
 }
 
+std::int64_t PeerLink::sleep_deadline() const {
+    std::int64_t d = INT64_MAX;
+    for (const auto& p : peers_) {
+        if (p.state != PeerState::kUp) continue;
+        if (p.stream.ack_pending || p.stream.backlog() > 0) return 0;
+        if (p.stream.in_flight() > 0) d = std::min(d, p.stream.next_deadline());
+    }
+    return d;
+}
+
 std::size_t PeerLink::poll(std::int64_t now_ns) {
     return port_->receive([&](std::span<const std::byte> f) { handle(f, now_ns); });
 }

@@ -50,6 +50,11 @@ public:
     /// before (a new counter per transmission).
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
+    /// Until when the engine may sleep as far as this link is concerned, on a carrier whose
+    /// wait_fd() wakes it when frames come: INT64_MAX with nothing in flight; the earliest
+    /// retransmission deadline when sent frames only wait for their acknowledgement (which wakes
+    /// it); 0 (do not sleep) while an ACK is owed or frames are queued and not sent yet.
+    std::int64_t sleep_deadline() const;
     /// Sequenced frames queued for `node` and not sent yet (0: not a peer).
     std::size_t backlog(std::uint16_t node) const;
     bool is_up(std::uint16_t node) const;

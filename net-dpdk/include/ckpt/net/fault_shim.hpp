@@ -55,7 +55,9 @@ public:
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override;
     using Transport::receive;
     std::array<std::uint8_t, 6> mac() const override { return inner_->mac(); }
-    int wait_fd() const override { return inner_->wait_fd(); }
+    /// The carrier's wake-up, unless this shim holds received frames back (delay, reordering: as
+    /// configured at start): those leave only when the engine polls, so it polls in slices.
+    int wait_fd() const override { return holds_rx_ ? -1 : inner_->wait_fd(); }
     void maintain(std::int64_t now_ns) override { inner_->maintain(now_ns); }
     std::size_t flush_tx() override { return inner_->flush_tx(); }
     /// The carrier's pool: frames are built where they would be without the shim (each one sent
@@ -117,6 +119,7 @@ private:
     FaultConfig cfg_;
     Clock clock_;
     Lane tx_, rx_;
+    bool holds_rx_ = false; ///< configured to hold received frames back (wait_fd)
 };
 
 } // namespace ckpt::net
