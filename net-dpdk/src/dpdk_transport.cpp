@@ -162,7 +162,7 @@ Result<std::unique_ptr<Transport>> open_dpdk_transport(const CarrierConfig& cfg)
     std::optional<MemifWake> wake;
     if (cfg.transport == Carrier::kMemif && !cfg.memif_wakeup) {
         if (cfg.memif_role == "server") ::chmod(cfg.memif_socket.c_str(), 0600);
-        what += " (no RX wake-up: memif_wakeup = false)";
+        what += " (polled: memif_wakeup = false)";
     } else if (cfg.transport == Carrier::kMemif) {
         if (cfg.memif_role == "server") ::chmod(cfg.memif_socket.c_str(), 0600); // owner-only peer link
         // The RX wake-up DPDK's memif lacks, so that an idle engine sleeps until a frame comes

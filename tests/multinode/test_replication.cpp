@@ -111,6 +111,56 @@ TEST(Replication, SectionsAndCommitsAppearIdenticallyOnTheStandby) {
     EXPECT_LT(la->data_bytes, 200u * 3 * 256 + 8192 + 4096);
 }
 
+// memif_wakeup = true (off by default): both engines sleep until a frame comes, also while
+// their frames wait for the ACK; every sync commit made after a pause (both engines asleep by
+// then) must still be woken through, applied and acknowledged, and a standby SIGKILLed while
+// asleep (its "asleep" word left set, its socket file left behind) rejoins when it starts again.
+TEST(Replication, WithMemifWakeupSleepingEnginesAreWokenForEveryCommit) {
+    TwoNodes n("repl-wake", {"memif_wakeup = true"});
+    ASSERT_TRUE(n.start()) << n.a->log() << n.b->log();
+    for (const auto* e : {n.a.get(), n.b.get()}) {
+        EXPECT_NE(e->log().find("(RX wake-up " + n.memif + ".wake-"), std::string::npos) << e->log();
+        EXPECT_NE(e->log().find("sleeps on RX"), std::string::npos) << e->log();
+    }
+    auto sa = Session::connect({n.a->socket()});
+    ASSERT_TRUE(sa.ok());
+    auto ca = sa->create("woken", replica_attrs());
+    ASSERT_TRUE(ca.ok()) << ca.message();
+    SectionCreate sc;
+    sc.id = "s1";
+    sc.capacity = 8192;
+    ASSERT_TRUE(ca->create_section(sc).ok());
+    auto s1 = ca->section("s1");
+    ASSERT_TRUE(s1.ok());
+    auto commits = [&](int from, int to) {
+        for (int i = from; i < to; ++i) {
+            if (i % 4 == 0) ::usleep(3000); // long past idle_spin_us: both engines are asleep
+            const std::string v = "woken " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 300), '*');
+            auto r = s1->write(static_cast<std::size_t>((i * 131) % 7000), bytes_of(v), Ack::kSync);
+            ASSERT_TRUE(r.ok()) << i << ": " << r.message() << n.a->log() << n.b->log();
+        }
+    };
+    commits(0, 200);
+    {
+        auto sb = Session::connect({n.b->socket()});
+        ASSERT_TRUE(sb.ok());
+        auto cb = open_replica(*sb, "woken");
+        ASSERT_TRUE(cb.ok()) << cb.message();
+        EXPECT_EQ(content(*cb, "s1"), content(*ca, "s1"));
+    }
+    ::usleep(20'000); // asleep
+    n.b->kill_hard();
+    ASSERT_TRUE(n.b->start()) << n.b->log();
+    // Sync commits fail (UNAVAILABLE, naming node 2) until it is back and resynced.
+    ASSERT_TRUE(eventually([&] { return s1->write(0, bytes_of("back"), Ack::kSync).ok(); })) << n.a->log();
+    commits(200, 300);
+    auto sb = Session::connect({n.b->socket()});
+    ASSERT_TRUE(sb.ok());
+    auto cb = open_replica(*sb, "woken");
+    ASSERT_TRUE(cb.ok()) << cb.message();
+    EXPECT_EQ(content(*cb, "s1"), content(*ca, "s1")) << n.a->log() << n.b->log();
+}
+
 TEST(Replication, JumboMtuCarriesLargeCommitsInFewerFrames) {
     // mtu = 9000 on memif: a frame larger than the default mbuf used to be counted as sent and
     // dropped, so every sync commit of more than one standard frame timed out.

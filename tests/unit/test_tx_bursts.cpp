@@ -205,8 +205,8 @@ TEST_F(TxBursts, ARetransmissionSendsTheSameBufferWithANewCounter) {
 
 } // namespace
 
-// The engine sleeps with frames in flight on a carrier whose frames wake it (memif with its
-// wake-up, kernel UDP): until the first retransmission is due, and never while it owes an ACK or
+// The engine sleeps with frames in flight when memif's wake-up will wake it for their ACK
+// (memif_wakeup = true): until the first retransmission is due, and never while it owes an ACK or
 // has frames it has not sent (PeerLink::sleep_deadline; engine.cpp's loop uses it).
 TEST_F(TxBursts, TheLinkSaysHowLongTheEngineMaySleep) {
     EXPECT_EQ(a_->sleep_deadline(), INT64_MAX) << "nothing in flight";

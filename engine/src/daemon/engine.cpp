@@ -157,6 +157,8 @@ Status Engine::start() {
     if (!kick_fd_.valid() || !signal_fd_.valid() || !epoll_fd_.valid())
         return fail(Error::kNoResources, std::string("eventfd/signalfd/epoll: ") + std::strerror(errno));
     if (link_) link_wait_fd_ = link_->transport().wait_fd();
+    sleep_in_flight_ =
+        link_ && link_wait_fd_ >= 0 && cfg_.link.transport == net::Carrier::kMemif && cfg_.link.memif_wakeup;
     // A carrier with an RX wake-up (a kernel socket, a NIC's interrupt) wakes a sleeping engine
     // when a frame arrives; without one, frames wait for the next timeout slice.
     for (int fd : {kick_fd_.get(), signal_fd_.get(), link_wait_fd_}) {
@@ -292,13 +294,13 @@ int Engine::run() {
         } else if ((++iter & 63) == 0 && now - last_work > spin_ns) {
             if (!link_ || link_->idle()) {
                 sleep = true;
-            } else if (link_wait_fd_ >= 0) {
-                // Frames in flight on a carrier whose frames wake us: their ACKs will, so sleep
-                // until the first retransmission is due rather than spin and yield (a yielding
-                // engine waits a whole scheduler slice behind busy neighbours: ARCHITECTURE 3.2).
+            } else if (sleep_in_flight_) {
+                // Frames in flight, and memif's wake-up wakes us for their ACK: sleep until the
+                // first retransmission is due rather than spin and yield (a yielding engine waits a
+                // whole scheduler slice behind busy neighbours: ARCHITECTURE 3.2).
                 wake_by = link_->sleep_deadline();
                 sleep = wake_by > now + kMinSleepNs;
-            } // (no wake-up on this carrier: keep polling for the ACKs, yielding the core)
+            } // (otherwise keep polling for the ACKs, yielding the core)
         }
         int timeout = 0;
         if (sleep) {

@@ -58,6 +58,9 @@ private:
     std::unique_ptr<Replicator> repl_;      ///< with link_
     std::unique_ptr<CommandFencer> fencer_; ///< with link_, when fence_peer_command is set
     int link_wait_fd_ = -1;                 ///< readable when frames arrive, if the carrier has one
+    /// memif with its wake-up (memif_wakeup = true): frames waiting only for their ACK do not keep
+    /// the engine spinning, the ACK's wake-up does (other carriers: off, BENCHMARKS.md says why).
+    bool sleep_in_flight_ = false;
     std::atomic<bool> stop_{false};
     StatsPublisher stats_; ///< the stats region of NODE
 };

@@ -51,7 +51,7 @@ public:
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
     /// Until when the engine may sleep as far as this link is concerned, on a carrier whose
-    /// wait_fd() wakes it when frames come: INT64_MAX with nothing in flight; the earliest
+    /// wait_fd() wakes it when frames come (memif with memif_wakeup = true): INT64_MAX with nothing in flight; the earliest
     /// retransmission deadline when sent frames only wait for their acknowledgement (which wakes
     /// it); 0 (do not sleep) while an ACK is owed or frames are queued and not sent yet.
     std::int64_t sleep_deadline() const;

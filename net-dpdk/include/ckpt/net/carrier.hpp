@@ -46,7 +46,7 @@ struct CarrierConfig {
     Carrier transport = Carrier::kNone;
     std::string memif_socket = "/run/hotspare/memif.sock";
     std::string memif_role = "server"; ///< one side "server", the other "client"
-    bool memif_wakeup = true;          ///< memif: the RX wake-up beside the socket (memif_wake.hpp)
+    bool memif_wakeup = false;         ///< memif: the RX wake-up beside the socket (memif_wake.hpp)
     std::string af_packet_iface;       ///< transport = af_packet: the kernel interface (a veth, a NIC)
     std::string pci_address;           ///< transport = pci: the NIC, bound to vfio-pci ("0000:03:00.0")
     std::string lcores = "0";
