@@ -5,6 +5,7 @@
 // for company; a batch frame lost, duplicated or overtaken on the wire still delivers each of its
 // commits exactly once, and the acknowledgement of each sync commit comes only once the standby
 // applied it. Two engines' cores in process (InProcessPair), the frames on the wire decoded.
+#include "ckpt/net/frame_auth.hpp"
 #include "in_process_pair.hpp"
 
 #include <gtest/gtest.h>
@@ -249,6 +250,101 @@ TEST_F(Coalesce, ALoneCommitLeavesInTheTurnThatCapturedItAndIsNeverAppendedToLat
     EXPECT_GE(acked_of(*active_, slots_[0]), s1[0]);
     EXPECT_TRUE(batches_seen(rec0).empty());
     EXPECT_TRUE(same_everywhere());
+}
+
+// The standby checks a batch whole before applying any of it, then applies or refuses each commit
+// on its own, as if each had come alone. Batches sealed as node 1 would (its key and session) are
+// put on the wire in front of node 2 by hand: one with an entry count that disagrees with its
+// entries (nothing applied, refused), then one whose middle commit names a generation the
+// section does not have (the other two applied, that one refused by itself).
+TEST_F(Coalesce, TheStandbyChecksABatchWholeThenAppliesOrRefusesEachCommitAlone) {
+    start(UpdateMode::kSync);
+    std::uint32_t wire_id = 0;
+    net::FrameAuth genuine;
+    ASSERT_EQ(genuine.add_key(in_process_key()), "");
+    for (const auto& rec : wire_to(2).recorded()) {
+        net::DecodedFrame g;
+        if (net::decode_frame(rec, net::kDefaultUdpPort, g, &genuine) == net::Reject::kNone &&
+            g.header.type == net::FrameType::kAnnounce)
+            wire_id = net::body_checkpoint_id(g.body);
+    }
+    ASSERT_NE(wire_id, 0u);
+    auto entry = [&](std::uint32_t slot, std::uint64_t generation_delta, std::byte fill) {
+        const auto st = standby_->section_state(slot);
+        EXPECT_TRUE(st.has_value());
+        net::DataBody d;
+        d.checkpoint_id = wire_id;
+        d.slot = slot;
+        d.generation = st->generation + generation_delta;
+        d.commit_seq = st->seq + 2;
+        d.offset = 0;
+        d.length = 64;
+        d.section_size = std::max<std::uint64_t>(st->size, 64);
+        const std::vector<std::byte> payload(64, fill);
+        std::vector<std::byte> body(net::kDataBodyFixed + 64);
+        EXPECT_EQ(net::encode_data_body(body, d, payload), body.size());
+        return body;
+    };
+    auto batch = [&](const std::vector<std::vector<std::byte>>& entries, std::uint16_t count) {
+        std::vector<std::byte> body(net::kBatchHeader);
+        net::put_batch_header(body.data(), wire_id, count);
+        for (const auto& e : entries) {
+            const std::size_t at = body.size();
+            body.resize(at + net::kBatchEntryHeader + e.size());
+            net::put_batch_entry_header(body.data() + at, net::kFlagLastFragment, static_cast<std::uint32_t>(e.size()));
+            std::copy(e.begin(), e.end(), body.begin() + static_cast<std::ptrdiff_t>(at + net::kBatchEntryHeader));
+        }
+        return body;
+    };
+    const std::uint64_t link_seq = a_->link().next_link_seq(2);
+    auto inject = [&](const std::vector<std::byte>& body, std::uint64_t k) {
+        net::Endpoint src, dst;
+        src.mac = net::node_mac(1);
+        src.ip = net::default_ip(1);
+        dst.mac = net::node_mac(2);
+        dst.ip = net::default_ip(2);
+        net::FrameHeader h;
+        h.type = net::FrameType::kData;
+        h.flags = net::kFlagBatch | net::kFlagLastFragment;
+        h.src_node = 1;
+        h.dst_node = 2;
+        h.epoch = active_->epoch();
+        h.link_seq = link_seq + k;
+        std::vector<std::byte> f(net::kMaxFrame);
+        f.resize(net::encode_frame_unsealed(f, src, dst, h, body));
+        ASSERT_TRUE(net::seal_frame(f, genuine, 1, a_->link().session(), (std::uint64_t{1} << 40) + k));
+        wire_to(2).inject(f);
+        b_->step(); // node 1 does not step: nothing of its own comes between
+    };
+    const auto before = [&] {
+        std::vector<std::vector<std::byte>> v;
+        for (std::uint32_t s : {slots_[1], slots_[2], slots_[3]}) v.push_back(section_bytes(*standby_, s));
+        return v;
+    }();
+    std::uint64_t applied0 = applied(), bad0 = b_->link().counters().bad_commits,
+                  refused0 = b_->link().counters().refusals_sent;
+    // 1. Three entries, a count of four: malformed, refused whole, nothing applied.
+    inject(batch({entry(slots_[1], 0, std::byte{0x11}), entry(slots_[2], 0, std::byte{0x22}),
+                  entry(slots_[3], 0, std::byte{0x33})},
+                 4),
+           0);
+    EXPECT_EQ(applied(), applied0);
+    EXPECT_EQ(b_->link().counters().bad_commits, bad0 + 1);
+    EXPECT_EQ(b_->link().counters().refusals_sent, refused0 + 1);
+    EXPECT_EQ(section_bytes(*standby_, slots_[1]), before[0]) << "nothing of a malformed batch is applied";
+    EXPECT_EQ(section_bytes(*standby_, slots_[3]), before[2]);
+    // 2. Well formed; the middle commit cannot be applied (no such generation): refused alone.
+    applied0 = applied();
+    refused0 = b_->link().counters().refusals_sent;
+    inject(batch({entry(slots_[1], 0, std::byte{0x11}), entry(slots_[2], 100, std::byte{0x22}),
+                  entry(slots_[3], 0, std::byte{0x33})},
+                 3),
+           1);
+    EXPECT_EQ(applied(), applied0 + 2) << "the first and the last commit of the batch";
+    EXPECT_EQ(b_->link().counters().refusals_sent, refused0 + 1) << "the middle one, refused by itself";
+    EXPECT_EQ(std::to_integer<int>(section_bytes(*standby_, slots_[1])[63]), 0x11);
+    EXPECT_EQ(section_bytes(*standby_, slots_[2]), before[1]) << "the refused commit left its section alone";
+    EXPECT_EQ(std::to_integer<int>(section_bytes(*standby_, slots_[3])[63]), 0x33);
 }
 
 // A batch frame lost, duplicated or overtaken: the stream repairs it as any frame, so each
