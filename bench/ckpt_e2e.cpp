@@ -87,7 +87,7 @@ struct Options {
     int client_cpu = 0;                  ///< this process (the writer)
     int cpu_a = 0, cpu_b = 1;            ///< engine A (active) and engine B (standby); raw client and server
     std::uint32_t block = 256;           ///< the checkpoint's block size (the default)
-    unsigned sections = 1; ///< async commits of up to 16 KiB go round-robin over this many sections
+    unsigned sections = 1;               ///< async commits of up to 16 KiB go round-robin over this many sections
     std::string log_dir;                 ///< engines' and ping-pongs' output
     std::string argv_line;               ///< how we were called
     std::string only;                    ///< run only the steps whose name contains this

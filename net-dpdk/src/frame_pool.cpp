@@ -35,8 +35,8 @@ void FrameBuf::reset() {
 
 std::size_t FrameBuf::capacity() const {
     if (!data_) return 0;
-    if (!pool_) return size_;                  // a buffer of its own
-    if (mbuf_) return pool_->max_frame();      // every mbuf of the pool holds a whole frame
+    if (!pool_) return size_;             // a buffer of its own
+    if (mbuf_) return pool_->max_frame(); // every mbuf of the pool holds a whole frame
     return FramePool::kClassBytes[cls_];
 }
 

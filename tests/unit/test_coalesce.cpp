@@ -24,7 +24,9 @@ namespace {
 std::uint32_t get32(const std::byte* p) {
     return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | std::uint32_t(p[3]);
 }
-std::uint16_t get16(const std::byte* p) { return static_cast<std::uint16_t>(std::uint32_t(p[0]) << 8 | std::uint32_t(p[1])); }
+std::uint16_t get16(const std::byte* p) {
+    return static_cast<std::uint16_t>(std::uint32_t(p[0]) << 8 | std::uint32_t(p[1]));
+}
 
 /// True for a DATA frame of several coalesced commits (kFlagBatch), read from its header.
 bool is_batch_frame(std::span<const std::byte> f) {
@@ -143,7 +145,8 @@ protected:
     }
     bool same_everywhere() {
         for (std::uint32_t s : slots_)
-            if (section_bytes(*standby_, s) != section_bytes(*active_, s) || seq_of(*standby_, s) < seq_of(*active_, s)) {
+            if (section_bytes(*standby_, s) != section_bytes(*active_, s) ||
+                seq_of(*standby_, s) < seq_of(*active_, s)) {
                 ADD_FAILURE() << "slot " << s << " seq " << seq_of(*standby_, s) << " vs " << seq_of(*active_, s)
                               << (section_bytes(*standby_, s) != section_bytes(*active_, s) ? " bytes differ" : "");
                 return false;
@@ -165,7 +168,8 @@ protected:
         const auto& rec = wire_to(2).recorded();
         for (std::size_t i = from; i < rec.size(); ++i) {
             net::DecodedFrame f;
-            if (!is_batch_frame(rec[i]) || net::decode_frame(rec[i], net::kDefaultUdpPort, f, nullptr) != net::Reject::kNone)
+            if (!is_batch_frame(rec[i]) ||
+                net::decode_frame(rec[i], net::kDefaultUdpPort, f, nullptr) != net::Reject::kNone)
                 continue;
             std::size_t n = 0;
             EXPECT_EQ(net::decode_data_batch(f.body, e, n), net::Reject::kNone);

@@ -514,7 +514,8 @@ TEST(WireFormat, EveryTruncationOfABatchIsRefused) {
     std::vector<DataBatchEntry> e(kMaxBatchEntries);
     std::size_t n = 0;
     for (std::size_t cut = 0; cut < body.size(); ++cut) {
-        const std::vector<std::byte> exact(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(cut)); // ASan: no over-read
+        const std::vector<std::byte> exact(body.begin(),
+                                           body.begin() + static_cast<std::ptrdiff_t>(cut)); // ASan: no over-read
         EXPECT_EQ(decode_data_batch(exact, e, n), Reject::kBadBody) << "cut to " << cut;
     }
     auto longer = body;
@@ -534,26 +535,26 @@ TEST(WireFormat, AMalformedBatchIsRefused) {
         b[at] = std::byte{v};
         return decode_data_batch(b, e, n);
     };
-    const std::size_t first = kBatchHeader;  // the first entry's header
-    const std::size_t second = ends[0];      // the second's
-    EXPECT_EQ(with(5, 0), Reject::kBadBody); // count 0
-    EXPECT_EQ(with(5, 1), Reject::kBadBody); // count 1: not a batch
-    EXPECT_EQ(with(5, 2), Reject::kBadBody); // count 2: a third entry left over
-    EXPECT_EQ(with(5, 4), Reject::kBadBody); // count 4: one missing
-    EXPECT_EQ(with(4, 0xFF), Reject::kBadBody); // count beyond kMaxBatchEntries
-    EXPECT_EQ(with(7, 1), Reject::kBadBody); // reserved
-    EXPECT_EQ(with(3, 8), Reject::kBadBody); // another checkpoint than the entries'
-    EXPECT_EQ(with(first + 1, 0), Reject::kBadBody);                         // not a whole commit (no last fragment)
+    const std::size_t first = kBatchHeader;          // the first entry's header
+    const std::size_t second = ends[0];              // the second's
+    EXPECT_EQ(with(5, 0), Reject::kBadBody);         // count 0
+    EXPECT_EQ(with(5, 1), Reject::kBadBody);         // count 1: not a batch
+    EXPECT_EQ(with(5, 2), Reject::kBadBody);         // count 2: a third entry left over
+    EXPECT_EQ(with(5, 4), Reject::kBadBody);         // count 4: one missing
+    EXPECT_EQ(with(4, 0xFF), Reject::kBadBody);      // count beyond kMaxBatchEntries
+    EXPECT_EQ(with(7, 1), Reject::kBadBody);         // reserved
+    EXPECT_EQ(with(3, 8), Reject::kBadBody);         // another checkpoint than the entries'
+    EXPECT_EQ(with(first + 1, 0), Reject::kBadBody); // not a whole commit (no last fragment)
     EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagGroupMore), Reject::kBadBody); // a group member
     EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagBatch), Reject::kBadBody);     // a batch in a batch
     EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagRuns), Reject::kBadBody);      // a table it has not
     EXPECT_EQ(with(second + 1, kFlagLastFragment), Reject::kBadBody);                 // a table it has, unread
     EXPECT_EQ(with(first + 3, 1), Reject::kBadBody);                                  // reserved
-    EXPECT_EQ(with(first + 7, 0xFF), Reject::kBadBody); // length overruns the body
-    EXPECT_EQ(with(first + 4, 0x80), Reject::kBadBody); // length far beyond it
+    EXPECT_EQ(with(first + 7, 0xFF), Reject::kBadBody);                               // length overruns the body
+    EXPECT_EQ(with(first + 4, 0x80), Reject::kBadBody);                               // length far beyond it
     EXPECT_EQ(with(first + 7, static_cast<std::uint8_t>(std::to_integer<unsigned>(body[first + 7]) - 1)),
               Reject::kBadBody); // one byte short: the entry's DATA body disagrees with its length
-    EXPECT_EQ(with(first + kBatchEntryHeader + 3, 8), Reject::kBadBody); // an entry of another checkpoint
+    EXPECT_EQ(with(first + kBatchEntryHeader + 3, 8), Reject::kBadBody);  // an entry of another checkpoint
     EXPECT_EQ(with(first + kBatchEntryHeader + 39, 1), Reject::kBadBody); // fragment 1: not a whole commit
     // Every single-bit flip of the batch and entry headers is refused, except the overwrite flag,
     // which is a valid entry flag (in a frame the tag refuses every flip of the body).

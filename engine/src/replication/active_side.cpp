@@ -404,8 +404,8 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
         const bool is_last = !plan.next(plan_next_);
         const std::span<const DataRun> runs = plan_cur_;
         d.fragment = i;
-        std::uint16_t flags =
-            static_cast<std::uint16_t>(base_flags | (is_last ? kFlagLastFragment | (group_more ? kFlagGroupMore : 0) : 0));
+        std::uint16_t flags = static_cast<std::uint16_t>(
+            base_flags | (is_last ? kFlagLastFragment | (group_more ? kFlagGroupMore : 0) : 0));
         std::uint64_t payload_bytes = 0;
         const std::size_t want = planned_body(runs, payload_bytes);
         CKPT_ENFORCE(want <= body_cap, "DATA frame does not fit the frame body");
@@ -468,10 +468,12 @@ bool ActiveSide::append_to_batch(Replica& r, std::uint16_t node, Member& m, Data
     b.body_len += kBatchEntryHeader + body_len;
     ++b.entries;
     if (b.completes) b.last_id = last.id;
-    const Completion c = b.completes ? Completion{kCommitsDone, b.first_id, static_cast<std::uint32_t>(b.last_id - b.first_id)}
-                                     : Completion{};
-    CKPT_ENFORCE(out_.link().rewrite_tail(node, b.link_seq, FrameType::kData, kFlagBatch | kFlagLastFragment, b.epoch, c),
-                 "coalesced DATA frame could not be rewritten");
+    const Completion c = b.completes
+                             ? Completion{kCommitsDone, b.first_id, static_cast<std::uint32_t>(b.last_id - b.first_id)}
+                             : Completion{};
+    CKPT_ENFORCE(
+        out_.link().rewrite_tail(node, b.link_seq, FrameType::kData, kFlagBatch | kFlagLastFragment, b.epoch, c),
+        "coalesced DATA frame could not be rewritten");
     totals_.wire_bytes += grow;
     ++coalesced_;
     totals_.data_bytes += payload_bytes;

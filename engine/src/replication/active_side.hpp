@@ -177,9 +177,9 @@ private:
                      Completion last, bool group_more = false, bool coalesce = false);
     /// Adds a one-frame commit (its DATA body encoded from `runs`, `flags` its own) to the node's
     /// open batch; false when there is none, or it was transmitted, or the commit does not fit.
-    bool append_to_batch(Replica& r, std::uint16_t node, Member& m, net::DataBody& d, std::span<const net::DataRun> runs,
-                         std::span<const std::byte> section, std::uint16_t flags, std::size_t body_len,
-                         std::uint64_t payload_bytes, Completion last);
+    bool append_to_batch(Replica& r, std::uint16_t node, Member& m, net::DataBody& d,
+                         std::span<const net::DataRun> runs, std::span<const std::byte> section, std::uint16_t flags,
+                         std::size_t body_len, std::uint64_t payload_bytes, Completion last);
     /// A write group (ReplEvent::Kind::kGroup): one pending commit, its members back to back in
     /// each standby's stream, applied there all or none.
     void on_group(Replica& r, ReplEvent&& ev);

@@ -88,7 +88,8 @@ inline constexpr std::uint16_t kFlagGroupMore = 0x8;
 /// come in a frame of its own.
 inline constexpr std::uint16_t kFlagBatch = 0x10;
 /// Every DATA flag this version knows.
-inline constexpr std::uint16_t kDataFlagsKnown = kFlagLastFragment | kFlagOverwrite | kFlagRuns | kFlagGroupMore | kFlagBatch;
+inline constexpr std::uint16_t kDataFlagsKnown =
+    kFlagLastFragment | kFlagOverwrite | kFlagRuns | kFlagGroupMore | kFlagBatch;
 
 struct Endpoint {
     std::array<std::uint8_t, 6> mac{};
