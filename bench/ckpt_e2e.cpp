@@ -80,17 +80,18 @@ struct Options {
     double rate = 0;     ///< open-loop figures at this many sync commits (and raw messages) per second
     bool quick = false, no_udp = false, no_af_packet = false, keep_logs = false;
     unsigned rounds = 3;
-    std::size_t count = 20000;           ///< sync commits (and raw round trips) per size, after a warm-up
-    std::size_t count_idle = 5000;       ///< default mode: sync commits per size (each after a gap)
-    unsigned gap_us = 1000;              ///< default mode: pause before each sync commit (the engines go idle)
-    unsigned tput_ms = 3000;             ///< async commits per size for this long
-    int client_cpu = 0;                  ///< this process (the writer)
-    int cpu_a = 0, cpu_b = 1;            ///< engine A (active) and engine B (standby); raw client and server
-    std::uint32_t block = 256;           ///< the checkpoint's block size (the default)
-    unsigned sections = 1;               ///< async commits of up to 16 KiB go round-robin over this many sections
-    std::string log_dir;                 ///< engines' and ping-pongs' output
-    std::string argv_line;               ///< how we were called
-    std::string only;                    ///< run only the steps whose name contains this
+    std::size_t count = 20000;     ///< sync commits (and raw round trips) per size, after a warm-up
+    std::size_t count_idle = 5000; ///< default mode: sync commits per size (each after a gap)
+    unsigned gap_us = 1000;        ///< default mode: pause before each sync commit (the engines go idle)
+    unsigned tput_ms = 3000;       ///< async commits per size for this long
+    int client_cpu = 0;            ///< this process (the writer)
+    int cpu_a = 0, cpu_b = 1;      ///< engine A (active) and engine B (standby); raw client and server
+    std::uint32_t block = 256;     ///< the checkpoint's block size (the default)
+    unsigned sections = 1;         ///< async commits of up to 16 KiB go round-robin over this many sections
+    std::vector<std::size_t> async_sizes = {1024, 65536, 1 << 20}; ///< bytes per async commit, one figure each
+    std::string log_dir;                                           ///< engines' and ping-pongs' output
+    std::string argv_line;                                         ///< how we were called
+    std::string only;                                              ///< run only the steps whose name contains this
     std::vector<std::string> engine_set; ///< extra "key = value" lines for every engine (experiments)
     std::string ip_cmd;                  ///< absolute path of iproute2's ip (af_packet: ip netns exec)
 };
@@ -100,7 +101,6 @@ struct Options {
 const ckpt::testing::VethPair* g_veth = nullptr;
 
 constexpr std::size_t kSyncSizes[] = {64, 4096, 65536};
-constexpr std::size_t kAsyncSizes[] = {1024, 65536, 1 << 20};
 constexpr std::size_t kMtu = 1500;                    ///< ckptd's default link MTU
 constexpr std::size_t kUdpHeaders = 14 + 20 + 8;      ///< Ethernet + IPv4 + UDP
 constexpr std::size_t kMaxUdpPayload = kMtu - 20 - 8; ///< 1472
@@ -230,7 +230,7 @@ std::size_t stream_frame_for(std::size_t commit_bytes) {
 /// `t`: memif or af_packet.
 void raw_streams(const Options& o, Results& res, const std::string& t) {
     std::vector<std::size_t> frames;
-    for (auto s : kAsyncSizes)
+    for (auto s : o.async_sizes)
         if (std::find(frames.begin(), frames.end(), stream_frame_for(s)) == frames.end())
             frames.push_back(stream_frame_for(s));
     for (auto f : frames) {
@@ -481,7 +481,7 @@ void ours(const Options& o, Results& res, const std::string& transport, bool bus
         for (auto n : kSyncSizes)
             if (g_stop || !p.sync_latency(n, o.count, 0, o.rate)) return;
     if (tput)
-        for (auto n : kAsyncSizes)
+        for (auto n : o.async_sizes)
             if (g_stop || !p.throughput(n, o.tput_ms)) return;
 }
 // ------------------------------------------------------------------------------------------
@@ -601,7 +601,7 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
     // 2: throughput (memif; af_packet busy-poll)
     for (const auto& t : transports)
         for (bool busy : {true, false})
-            for (auto n : kAsyncSizes) {
+            for (auto n : o.async_sizes) {
                 if (t == "udp") continue;
                 const std::string k =
                     "ours." + t + "." + std::string(busy ? "busy" : "default") + ".async." + std::to_string(n);
@@ -657,7 +657,7 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
         const std::string on = t == "memif" ? "" : " (" + t + ")";
         for (auto n : kSyncSizes)
             wire_row("ours." + t + ".busy.sync." + std::to_string(n), "sync, " + size_name(n) + on);
-        for (auto n : kAsyncSizes)
+        for (auto n : o.async_sizes)
             wire_row("ours." + t + ".busy.async." + std::to_string(n), "async, " + size_name(n) + on);
     }
     return rows;
@@ -701,6 +701,9 @@ int main(int argc, char** argv) {
                    "async commits of up to 16 KiB take this many sections in turn (1: all to one section, the "
                    "default; several: commits of several sessions can be captured in one engine turn and coalesce)")
         ->check(CLI::Range(1u, 256u));
+    app.add_option("--async-sizes", o.async_sizes,
+                   "bytes per async commit, one throughput figure each (default 1024 65536 1048576)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
     app.add_option("--engine-set", o.engine_set,
                    "KEY=VALUE added to every engine's configuration, after the benchmark's own (repeatable; for "
                    "experiments, e.g. retransmit_ms=20 or mtu=9000: the table's command line says so)");
