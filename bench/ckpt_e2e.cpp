@@ -80,16 +80,18 @@ struct Options {
     double rate = 0;     ///< open-loop figures at this many sync commits (and raw messages) per second
     bool quick = false, no_udp = false, no_af_packet = false, keep_logs = false;
     unsigned rounds = 3;
-    std::size_t count = 20000;           ///< sync commits (and raw round trips) per size, after a warm-up
-    std::size_t count_idle = 5000;       ///< default mode: sync commits per size (each after a gap)
-    unsigned gap_us = 1000;              ///< default mode: pause before each sync commit (the engines go idle)
-    unsigned tput_ms = 3000;             ///< async commits per size for this long
-    int client_cpu = 0;                  ///< this process (the writer)
-    int cpu_a = 0, cpu_b = 1;            ///< engine A (active) and engine B (standby); raw client and server
-    std::uint32_t block = 256;           ///< the checkpoint's block size (the default)
-    std::string log_dir;                 ///< engines' and ping-pongs' output
-    std::string argv_line;               ///< how we were called
-    std::string only;                    ///< run only the steps whose name contains this
+    std::size_t count = 20000;     ///< sync commits (and raw round trips) per size, after a warm-up
+    std::size_t count_idle = 5000; ///< default mode: sync commits per size (each after a gap)
+    unsigned gap_us = 1000;        ///< default mode: pause before each sync commit (the engines go idle)
+    unsigned tput_ms = 3000;       ///< async commits per size for this long
+    int client_cpu = 0;            ///< this process (the writer)
+    int cpu_a = 0, cpu_b = 1;      ///< engine A (active) and engine B (standby); raw client and server
+    std::uint32_t block = 256;     ///< the checkpoint's block size (the default)
+    unsigned sections = 1;         ///< async commits of up to 16 KiB go round-robin over this many sections
+    std::vector<std::size_t> async_sizes = {1024, 65536, 1 << 20}; ///< bytes per async commit, one figure each
+    std::string log_dir;                                           ///< engines' and ping-pongs' output
+    std::string argv_line;                                         ///< how we were called
+    std::string only;                                              ///< run only the steps whose name contains this
     std::vector<std::string> engine_set; ///< extra "key = value" lines for every engine (experiments)
     std::string ip_cmd;                  ///< absolute path of iproute2's ip (af_packet: ip netns exec)
 };
@@ -99,7 +101,6 @@ struct Options {
 const ckpt::testing::VethPair* g_veth = nullptr;
 
 constexpr std::size_t kSyncSizes[] = {64, 4096, 65536};
-constexpr std::size_t kAsyncSizes[] = {1024, 65536, 1 << 20};
 constexpr std::size_t kMtu = 1500;                    ///< ckptd's default link MTU
 constexpr std::size_t kUdpHeaders = 14 + 20 + 8;      ///< Ethernet + IPv4 + UDP
 constexpr std::size_t kMaxUdpPayload = kMtu - 20 - 8; ///< 1472
@@ -229,7 +230,7 @@ std::size_t stream_frame_for(std::size_t commit_bytes) {
 /// `t`: memif or af_packet.
 void raw_streams(const Options& o, Results& res, const std::string& t) {
     std::vector<std::size_t> frames;
-    for (auto s : kAsyncSizes)
+    for (auto s : o.async_sizes)
         if (std::find(frames.begin(), frames.end(), stream_frame_for(s)) == frames.end())
             frames.push_back(stream_frame_for(s));
     for (auto f : frames) {
@@ -278,8 +279,8 @@ public:
     bool create() {
         CheckpointAttributes attrs;
         attrs.creation_flags = static_cast<std::uint32_t>(UpdateMode::kSync); // ALL_REPLICAS
-        attrs.checkpoint_size = 2u << 20;
-        attrs.max_sections = 2;
+        attrs.checkpoint_size = (2u << 20) + std::size_t{o_.sections} * kSmallSection;
+        attrs.max_sections = 1 + o_.sections;
         attrs.max_section_size = 1u << 20;
         attrs.max_section_id_size = 16;
         attrs.block_size = o_.block;
@@ -298,6 +299,24 @@ public:
         // The section's install may follow the replica's creation by a moment.
         for (int i = 0; i < 3000 && pair_.b() && !cb_.section("s") && !g_stop; ++i) ::usleep(10'000);
         if (pair_.b() && !cb_.section("s")) return pair_.failed("the standby has no section 's' after 30 s");
+        // --sections N: N - 1 more sections of 16 KiB, which small async commits take in turn (as
+        // many sessions' states would): a second write of one section waits for its capture, so
+        // only commits of several sections can be captured in one engine turn and share a frame.
+        small_.clear();
+        for (unsigned i = 1; i < o_.sections; ++i) {
+            SectionCreate t;
+            t.id = "t" + std::to_string(i);
+            t.capacity = kSmallSection;
+            if (auto s = ck_.create_section(t); !s) return pair_.failed("create_section: " + s.message());
+            auto sec = ck_.section(t.id);
+            if (!sec) return pair_.failed("section: " + sec.message());
+            small_.push_back(*sec);
+        }
+        const std::string last_id = "t" + std::to_string(o_.sections - 1);
+        for (int i = 0; i < 3000 && pair_.b() && o_.sections > 1 && !cb_.section(last_id) && !g_stop; ++i)
+            ::usleep(10'000);
+        if (pair_.b() && o_.sections > 1 && !cb_.section(last_id))
+            return pair_.failed("the standby has no section '" + last_id + "' after 30 s");
         return true;
     }
 
@@ -395,22 +414,28 @@ public:
     bool throughput(std::size_t n, unsigned ms) {
         auto c0 = pair_.counters();
         if (!c0) return pair_.failed("peers() failed");
-        std::uint64_t commits = 0, last = 0;
+        std::uint64_t commits = 0;
+        // Small commits go round-robin over "s" and the --sections extras; larger ones to "s".
+        const std::size_t ways = n <= kSmallSection ? 1 + small_.size() : 1;
+        std::vector<std::uint64_t> last(ways, 0);
+        auto section = [&](std::size_t i) -> Section& { return i == 0 ? sec_ : small_[i - 1]; };
         const std::uint64_t t0 = now_ns(), end = t0 + std::uint64_t{ms} * 1'000'000;
         while (now_ns() < end && !g_stop) {
-            auto tx = sec_.write(std::chrono::seconds(30)); // waits for capture, and for lag < async_window
+            const std::size_t w = commits % ways;
+            auto tx = section(w).write(std::chrono::seconds(30)); // waits for capture, and for lag < async_window
             if (!tx) return pair_.failed("write(): " + tx.message());
             auto span = tx->span(0, n);
             std::memset(span.data(), static_cast<int>(commits % 255 + 1), n);
             auto r = tx->commit(Ack::kAsync);
             if (!r) return pair_.failed("commit(kAsync): " + r.message());
-            last = *r;
+            last[w] = *r;
             ++commits;
         }
         const std::uint64_t t1 = now_ns();
         const auto at_stop = ck_.replication(); // the lag the writer built up
-        if (auto w = sec_.wait_acked(last, std::chrono::seconds(60)); !w)
-            return pair_.failed("the standby did not apply the last async commit: " + w.message());
+        for (std::size_t w = 0; w < ways; ++w)
+            if (auto ok = section(w).wait_acked(last[w], std::chrono::seconds(60)); last[w] && !ok)
+                return pair_.failed("the standby did not apply the last async commit: " + ok.message());
         const std::uint64_t t2 = now_ns();
         if (g_stop) return false;
         const auto lag = ck_.replication().lag_commits;
@@ -433,6 +458,8 @@ private:
     EnginePair& pair_;
     Checkpoint ck_, cb_; ///< the active's handle, and the hot-standby reader's on B
     Section sec_;
+    std::vector<Section> small_; ///< --sections: the extra sections small async commits take in turn
+    static constexpr std::size_t kSmallSection = 16u << 10;
 };
 
 /// The node-local part alone: one engine without peers, same pinning, busy-polling.
@@ -454,7 +481,7 @@ void ours(const Options& o, Results& res, const std::string& transport, bool bus
         for (auto n : kSyncSizes)
             if (g_stop || !p.sync_latency(n, o.count, 0, o.rate)) return;
     if (tput)
-        for (auto n : kAsyncSizes)
+        for (auto n : o.async_sizes)
             if (g_stop || !p.throughput(n, o.tput_ms)) return;
 }
 // ------------------------------------------------------------------------------------------
@@ -574,7 +601,7 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
     // 2: throughput (memif; af_packet busy-poll)
     for (const auto& t : transports)
         for (bool busy : {true, false})
-            for (auto n : kAsyncSizes) {
+            for (auto n : o.async_sizes) {
                 if (t == "udp") continue;
                 const std::string k =
                     "ours." + t + "." + std::string(busy ? "busy" : "default") + ".async." + std::to_string(n);
@@ -630,7 +657,7 @@ std::vector<Row> build_rows(const Options& o, const Results& r) {
         const std::string on = t == "memif" ? "" : " (" + t + ")";
         for (auto n : kSyncSizes)
             wire_row("ours." + t + ".busy.sync." + std::to_string(n), "sync, " + size_name(n) + on);
-        for (auto n : kAsyncSizes)
+        for (auto n : o.async_sizes)
             wire_row("ours." + t + ".busy.async." + std::to_string(n), "async, " + size_name(n) + on);
     }
     return rows;
@@ -670,6 +697,13 @@ int main(int argc, char** argv) {
     app.add_option("--only", o.only,
                    "run only the steps whose name contains this (e.g. 'memif busy', 'raw', 'af_packet')");
     app.add_flag("--keep-logs", o.keep_logs, "keep the engines' and ping-pongs' logs");
+    app.add_option("--sections", o.sections,
+                   "async commits of up to 16 KiB take this many sections in turn (1: all to one section, the "
+                   "default; several: commits of several sessions can be captured in one engine turn and coalesce)")
+        ->check(CLI::Range(1u, 256u));
+    app.add_option("--async-sizes", o.async_sizes,
+                   "bytes per async commit, one throughput figure each (default 1024 65536 1048576)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
     app.add_option("--engine-set", o.engine_set,
                    "KEY=VALUE added to every engine's configuration, after the benchmark's own (repeatable; for "
                    "experiments, e.g. retransmit_ms=20 or mtu=9000: the table's command line says so)");
@@ -699,6 +733,7 @@ int main(int argc, char** argv) {
     info["count"] = std::to_string(o.count);
     info["tput_ms"] = std::to_string(o.tput_ms);
     info["block_size"] = std::to_string(o.block);
+    info["sections"] = std::to_string(o.sections);
     info["mtu"] = std::to_string(kMtu);
     info["pinning"] = "engine A (active, memif server) CPU " + std::to_string(o.cpu_a) + " (taskset, dpdk_lcores " +
                       std::to_string(o.cpu_a) + "); engine B (standby) CPU " + std::to_string(o.cpu_b) +

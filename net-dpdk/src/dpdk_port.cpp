@@ -188,6 +188,14 @@ void mbuf_free(void* mbuf) {
     rte_pktmbuf_free(static_cast<rte_mbuf*>(mbuf));
 }
 
+bool mbuf_resize(void* mbuf, std::size_t len) {
+    rte_mbuf* m = static_cast<rte_mbuf*>(mbuf);
+    const std::size_t now = rte_pktmbuf_data_len(m);
+    if (len > UINT16_MAX) return false;
+    if (len > now) return rte_pktmbuf_append(m, static_cast<std::uint16_t>(len - now)) != nullptr;
+    return len == now || rte_pktmbuf_trim(m, static_cast<std::uint16_t>(now - len)) == 0;
+}
+
 std::uint16_t mbuf_refcnt(const void* mbuf) {
     return rte_mbuf_refcnt_read(static_cast<const rte_mbuf*>(mbuf));
 }

@@ -410,6 +410,52 @@ Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::
     return Reject::kNone;
 }
 
+void put_batch_header(std::byte* out, std::uint32_t checkpoint_id, std::uint16_t entries) {
+    put32(out, checkpoint_id);
+    put16(out + 4, entries);
+    put16(out + 6, 0);
+}
+
+void put_batch_entry_header(std::byte* out, std::uint16_t flags, std::uint32_t body_len) {
+    put16(out, flags);
+    put16(out + 2, 0);
+    put32(out + 4, body_len);
+}
+
+Reject decode_data_batch(std::span<const std::byte> body, std::span<DataBatchEntry> out, std::size_t& n) {
+    if (body.size() < kBatchHeader) return Reject::kBadBody;
+    const std::uint32_t checkpoint = get32(body.data());
+    const std::size_t count = get16(body.data() + 4);
+    if (get16(body.data() + 6) != 0 || count < 2 || count > kMaxBatchEntries || count > out.size())
+        return Reject::kBadBody;
+    std::size_t at = kBatchHeader;
+    DataRun runs_seen[kMaxDataRuns]; // decode_data_runs_body's table, not kept
+    for (std::size_t i = 0; i < count; ++i) {
+        if (body.size() - at < kBatchEntryHeader) return Reject::kBadBody;
+        const std::byte* h = body.data() + at;
+        const std::uint16_t flags = get16(h);
+        const std::uint32_t len = get32(h + 4);
+        if (get16(h + 2) != 0) return Reject::kBadBody;
+        // Each entry is a whole commit in one fragment, never part of a write group or a batch.
+        if (!(flags & kFlagLastFragment) || (flags & ~(kFlagLastFragment | kFlagOverwrite | kFlagRuns)) != 0)
+            return Reject::kBadBody;
+        at += kBatchEntryHeader;
+        if (len > body.size() - at) return Reject::kBadBody;
+        const std::span<const std::byte> eb = body.subspan(at, len);
+        DataBody d;
+        std::span<const std::byte> payload;
+        std::size_t k = 0;
+        const Reject r = (flags & kFlagRuns) ? decode_data_runs_body(eb, d, runs_seen, k, payload)
+                                             : decode_data_body(eb, d, payload);
+        if (r != Reject::kNone || d.fragment != 0 || d.checkpoint_id != checkpoint) return Reject::kBadBody;
+        out[i] = DataBatchEntry{flags, eb};
+        at += len;
+    }
+    if (at != body.size()) return Reject::kBadBody; // bytes after the last entry
+    n = count;
+    return Reject::kNone;
+}
+
 std::size_t encode_ack_body(std::span<std::byte> out, const AckBody& a) {
     if (out.size() < kAckBody) return 0;
     std::byte* p = out.data();

@@ -33,9 +33,23 @@ void FrameBuf::reset() {
     size_ = 0;
 }
 
+std::size_t FrameBuf::capacity() const {
+    if (!data_) return 0;
+    if (!pool_) return size_;             // a buffer of its own
+    if (mbuf_) return pool_->max_frame(); // every mbuf of the pool holds a whole frame
+    return FramePool::kClassBytes[cls_];
+}
+
+bool FrameBuf::resize(std::size_t len) {
+    if (!data_ || len > capacity()) return false;
+    if (mbuf_ && !detail::mbuf_resize(mbuf_, len)) return false;
+    size_ = static_cast<std::uint32_t>(len);
+    return true;
+}
+
 FramePool::~FramePool() = default;
 
-FrameBuf FramePool::alloc(std::size_t len) {
+FrameBuf FramePool::alloc(std::size_t len, std::size_t room) {
     FrameBuf f;
     if (mempool_ && len <= max_frame_) {
         std::byte* d = nullptr;
@@ -51,6 +65,7 @@ FrameBuf FramePool::alloc(std::size_t len) {
     }
     std::uint8_t c = 0;
     while (c < 3 && kClassBytes[c] < len) ++c;
+    while (c < 2 && kClassBytes[c] < room) ++c; // room for growth, within the largest class
     if (c == 3) {
         ++counters_.refused;
         return f;

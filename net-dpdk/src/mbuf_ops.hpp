@@ -10,6 +10,9 @@ namespace ckpt::net::detail {
 void* mbuf_alloc(void* mempool, std::size_t len, std::byte** data);
 /// rte_pktmbuf_free: drops one reference.
 void mbuf_free(void* mbuf);
+/// The frame in `mbuf` (one segment) becomes `len` bytes long: rte_pktmbuf_append or
+/// rte_pktmbuf_trim; false (nothing changed) when the data room cannot hold it.
+bool mbuf_resize(void* mbuf, std::size_t len);
 /// rte_mbuf_refcnt_read.
 std::uint16_t mbuf_refcnt(const void* mbuf);
 

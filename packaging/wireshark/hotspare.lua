@@ -38,6 +38,7 @@ local f = {
     flag_runs = ProtoField.bool("hotspare.flags.runs", "Runs (DATA with a run table)", 16, nil, 0x0004),
     flag_group = ProtoField.bool("hotspare.flags.group", "Group continues (DATA: more members of a write group follow)", 16,
         nil, 0x0008),
+    flag_batch = ProtoField.bool("hotspare.flags.batch", "Batch (DATA: several whole commits coalesced)", 16, nil, 0x0010),
     src_node = ProtoField.uint16("hotspare.src_node", "Source node", base.DEC),
     dst_node = ProtoField.uint16("hotspare.dst_node", "Destination node", base.DEC),
     body_len = ProtoField.uint16("hotspare.body_len", "Body length", base.DEC),
@@ -61,6 +62,9 @@ local f = {
     d_runs = ProtoField.uint32("hotspare.data.runs", "Runs", base.DEC),
     d_run_offset = ProtoField.uint64("hotspare.data.run.offset", "Run offset", base.DEC),
     d_run_length = ProtoField.uint32("hotspare.data.run.length", "Run length", base.DEC),
+    d_batch_entries = ProtoField.uint16("hotspare.data.batch.entries", "Commits in the batch", base.DEC),
+    d_entry_flags = ProtoField.uint16("hotspare.data.batch.entry_flags", "Entry flags", base.HEX),
+    d_entry_len = ProtoField.uint32("hotspare.data.batch.entry_length", "Entry length", base.DEC),
 
     a_cum = ProtoField.uint64("hotspare.ack.cumulative", "Cumulative", base.DEC),
     a_sel = ProtoField.uint64("hotspare.ack.selective", "Selective", base.HEX),
@@ -139,7 +143,7 @@ local function u64(tvb, off) return tvb(off, 8):uint64() end
 local bodies = {}
 
 -- DATA: 48-byte fixed part (no payload hash: the tag covers the body), then the payload.
-bodies[1] = { min = 48, fn = function(b, t, flags)
+local function data_body(b, t, flags)
     t:add(f.ckpt, b(0, 4)); t:add(f.slot, b(4, 4)); t:add(f.generation, b(8, 8))
     t:add(f.d_commit, b(16, 8)); t:add(f.d_offset, b(24, 8)); t:add(f.d_length, b(32, 4))
     t:add(f.d_fragment, b(36, 4)); t:add(f.d_size, b(40, 8))
@@ -162,6 +166,33 @@ bodies[1] = { min = 48, fn = function(b, t, flags)
     if b:len() > at then t:add(f.d_payload, b(at)) end
     return string.format("ckpt %u slot %u commit %s frag %u, %u B at %s%s", b(0, 4):uint(), b(4, 4):uint(),
         tostring(u64(b, 16)), b(36, 4):uint(), len, tostring(u64(b, 24)), runs)
+end
+
+-- A batch (flag 0x10): u32 checkpoint id, u16 entry count, u16 reserved, then per entry u16 flags,
+-- u16 reserved, u32 length and an ordinary DATA body (each a whole commit).
+local function batch_body(b, t)
+    t:add(f.ckpt, b(0, 4)); t:add(f.d_batch_entries, b(4, 2))
+    local n = b(4, 2):uint()
+    local at = 8
+    local commits = {}
+    for i = 0, n - 1 do
+        if b:len() < at + 8 then t:add_proto_expert_info(e_body); break end
+        local ef = b(at, 2):uint()
+        local len = b(at + 4, 4):uint()
+        if len < 48 or b:len() < at + 8 + len then t:add_proto_expert_info(e_body); break end
+        local et = t:add(b(at, 8 + len), string.format("Commit %u of %u", i + 1, n))
+        et:add(f.d_entry_flags, b(at, 2)); et:add(f.d_entry_len, b(at + 4, 4))
+        local eb = b(at + 8, len):tvb()
+        et:append_text(": " .. data_body(eb, et, ef))
+        commits[#commits + 1] = tostring(u64(eb, 16))
+        at = at + 8 + len
+    end
+    return string.format("batch of %u commits (ckpt %u, commits %s)", n, b(0, 4):uint(), table.concat(commits, ", "))
+end
+
+bodies[1] = { min = 48, fn = function(b, t, flags)
+    if bit32.band(flags, 0x10) ~= 0 then return batch_body(b, t) end
+    return data_body(b, t, flags)
 end }
 bodies[2] = { len = 32, fn = function(b, t)
     t:add(f.a_cum, b(0, 8)); t:add(f.a_sel, b(8, 8)); t:add(f.a_through, b(16, 8))
@@ -232,7 +263,7 @@ local function dissect(tvb, pinfo, tree)
     t:add(f.magic, tvb(0, 4)); t:add(f.version, tvb(4, 1)); t:add(f.type, tvb(5, 1))
     local fl = t:add(f.flags, tvb(6, 2))
     fl:add(f.flag_last, tvb(6, 2)); fl:add(f.flag_overwrite, tvb(6, 2)); fl:add(f.flag_runs, tvb(6, 2))
-    fl:add(f.flag_group, tvb(6, 2))
+    fl:add(f.flag_group, tvb(6, 2)); fl:add(f.flag_batch, tvb(6, 2))
     t:add(f.src_node, tvb(8, 2)); t:add(f.dst_node, tvb(10, 2)); t:add(f.body_len, tvb(12, 2))
     t:add(f.key_id, tvb(14, 1)):append_text(key == 0 and " (auth = none: XXH3-128 checksum)" or " (AES-256-GMAC)")
     t:add(f.epoch, tvb(16, 8)); t:add(f.link_seq, tvb(24, 8)); t:add(f.session, tvb(32, 8)); t:add(f.counter, tvb(40, 8))

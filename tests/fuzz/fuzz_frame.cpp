@@ -51,6 +51,17 @@ void bodies(const DecodedFrame& f) {
         std::size_t n = 0;
         if (decode_data_runs_body(f.body, d, runs, n, payload) == Reject::kNone)
             sink = sink + touch(payload) + runs[n - 1].offset + runs[n - 1].length;
+        // Coalesced commits (kFlagBatch): every entry it accepts is a valid DATA body of its own.
+        static std::vector<DataBatchEntry> entries(kMaxBatchEntries);
+        if (decode_data_batch(f.body, entries, n) == Reject::kNone)
+            for (std::size_t i = 0; i < n; ++i) {
+                const DataBatchEntry& e = entries[i];
+                std::size_t k = 0;
+                const Reject r = (e.flags & kFlagRuns) ? decode_data_runs_body(e.body, d, runs, k, payload)
+                                                       : decode_data_body(e.body, d, payload);
+                if (r != Reject::kNone) __builtin_trap();
+                sink = sink + touch(payload);
+            }
         break;
     }
     case FrameType::kAck: {

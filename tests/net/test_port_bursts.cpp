@@ -23,7 +23,7 @@ protected:
     static void SetUpTestSuite() {
         eal_.file_prefix = "hs-port-bursts-" + std::to_string(::getpid());
         eal_.memory_mb = 256;
-        eal_.vdevs = {"net_null0", "net_null1"};
+        eal_.vdevs = {"net_null0", "net_null1", "net_null2"};
         ASSERT_TRUE(net::eal_init(eal_).ok());
     }
     static void TearDownTestSuite() {
@@ -85,6 +85,42 @@ TEST_F(PortBursts, AnEmptyTxPoolFallsBackToTheHeapAndTheFrameStillGoesOut) {
     net::FrameBuf* one[1] = {&heap};
     EXPECT_EQ(p->send_burst(one), 1u);
     EXPECT_EQ(p->stats().tx_packets, 1u);
+}
+
+// Coalescing (docs/PROTOCOL.md, "Batches"): a frame not sent yet grows in its own mbuf, up to a
+// whole frame (max_frame), its bytes staying where they are, and shrinks back, then goes out; a
+// heap frame allocated with room for growth grows within its slot; nothing grows past either.
+TEST_F(PortBursts, AFrameGrowsInItsMbufUpToAWholeFrameAndGoesOutAtItsNewLength) {
+    net::PortOptions po;
+    po.mbufs = 1023;
+    po.link_wait_ms = 0;
+    auto p = net::Port::open("net_null2", po);
+    ASSERT_TRUE(p.ok()) << p.message();
+    net::FramePool& pool = p->frame_pool();
+    net::FrameBuf f = pool.alloc(200, po.max_frame);
+    ASSERT_NE(f.mbuf(), nullptr);
+    EXPECT_EQ(f.capacity(), po.max_frame);
+    std::memset(f.data(), 0x5a, 200);
+    std::byte* const at = f.data();
+    ASSERT_TRUE(f.resize(po.max_frame));
+    EXPECT_EQ(f.data(), at) << "grown in place";
+    EXPECT_EQ(f.size(), po.max_frame);
+    EXPECT_EQ(std::to_integer<int>(f.data()[199]), 0x5a);
+    std::memset(f.data() + 200, 0xa5, po.max_frame - 200u);
+    EXPECT_FALSE(f.resize(po.max_frame + 1u)) << "never past a whole frame";
+    EXPECT_EQ(f.size(), po.max_frame);
+    ASSERT_TRUE(f.resize(1000)); // and back
+    net::FrameBuf* one[1] = {&f};
+    EXPECT_EQ(p->send_burst(one), 1u);
+    EXPECT_EQ(p->stats().tx_packets, 1u); // (net_null counts no bytes: the length is checked by resize)
+    EXPECT_EQ(f.size(), 1000u);
+    // A heap frame with room: the slot that holds the room (2,048 bytes for a 1,514-byte frame).
+    net::FramePool heap;
+    net::FrameBuf h = heap.alloc(200, po.max_frame);
+    EXPECT_EQ(h.capacity(), 2048u);
+    ASSERT_TRUE(h.resize(po.max_frame));
+    EXPECT_FALSE(h.resize(2049));
+    EXPECT_EQ(heap.alloc(200).capacity(), 512u) << "without room: the smallest slot, as before";
 }
 
 } // namespace

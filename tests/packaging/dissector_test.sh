@@ -183,4 +183,34 @@ group=$(tshark -r "$tmp/runs13.pcap" -X "lua_script:$lua" -T fields -e hotspare.
 case "$group" in 1 | True) ;; *) fail "flag 0x8 decodes as: $group" ;; esac
 tshark -r "$tmp/runs13.pcap" -X "lua_script:$lua" 2>>"$tmp/tshark-decode.log" | grep -q "\[last\] \[group continues\]" ||
     fail "no '[group continues]' in the DATA Info column"
-echo "dissector: PASS (types $types; ANNOUNCE, SECTION, DATA payload, DATA run table and ACK fields checked, write-group flag)"
+# Coalesced commits (flag 0x10, docs/PROTOCOL.md "Batches"), written by hand as above: a batch of
+# two whole commits of checkpoint 7, the second with a run table; each entry decodes as a DATA body.
+python3 - "$tmp/batch.pcap" <<'PY'
+import struct, sys
+def fixed(slot, seq, off, length, size=2048):
+    return struct.pack(">IIQQQIIQ", 7, slot, 5, seq, off, length, 0, size)
+e1 = fixed(3, 42, 64, 4) + b"ABCD"
+e2 = fixed(4, 44, 256, 8) + struct.pack(">I", 2) + struct.pack(">QI", 256, 4) + struct.pack(">QI", 1024, 4) + b"WXYZwxyz"
+body = struct.pack(">IHH", 7, 2, 0)
+body += struct.pack(">HHI", 0x1, 0, len(e1)) + e1 + struct.pack(">HHI", 0x5, 0, len(e2)) + e2
+hdr = struct.pack(">IBBHHHHBB", 0x48535052, 4, 1, 0x11, 1, 2, len(body), 1, 0)
+hdr += struct.pack(">QQQQ", 65537, (1 << 48) | 10, 0x1234, 78)
+udp_payload = hdr + body + bytes(16)
+udp = struct.pack(">HHHH", 7490, 7490, 8 + len(udp_payload), 0) + udp_payload
+ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+eth = bytes(6) + bytes(6) + b"\x08\x00" + ip + udp
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    f.write(struct.pack("<IIII", 0, 0, len(eth), len(eth)) + eth)
+PY
+batch=$(tshark -r "$tmp/batch.pcap" -X "lua_script:$lua" -T fields -E occurrence=a -e hotspare.flags.batch \
+    -e hotspare.data.batch.entries -e hotspare.data.commit_seq -e hotspare.slot -e hotspare.data.payload \
+    -e hotspare.data.run.offset -e _ws.expert.severity 2>>"$tmp/tshark-decode.log")
+case "$batch" in
+"$(printf '1\t2\t42,44\t3,4\t41424344,5758595a7778797a\t256,1024\t')" | \
+    "$(printf 'True\t2\t42,44\t3,4\t41424344,5758595a7778797a\t256,1024\t')") ;;
+*) fail "the batch decodes as: $batch" ;;
+esac
+tshark -r "$tmp/batch.pcap" -X "lua_script:$lua" 2>>"$tmp/tshark-decode.log" |
+    grep -q "batch of 2 commits (ckpt 7, commits 42, 44) \[last\]" || fail "no 'batch of 2 commits' in the DATA Info column"
+echo "dissector: PASS (types $types; ANNOUNCE, SECTION, DATA payload, DATA run table and ACK fields checked, write-group flag, batch)"

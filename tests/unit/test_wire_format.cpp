@@ -437,6 +437,155 @@ TEST(WireFormat, DataRunsRoundTripAndEveryInconsistencyIsRefused) {
     EXPECT_EQ(encode_data_runs_body(std::span(big).first(100), e, runs, section), 0u);
 }
 
+// Issue 14, coalescing: a batch DATA body (kFlagBatch, docs/PROTOCOL.md "Batches") of three
+// whole commits, one of them with a run table.
+std::vector<std::byte> batch_body(std::vector<std::size_t>* entry_ends = nullptr) {
+    const auto section = payload_of(4096, 11);
+    std::vector<std::byte> body(kMaxFrame);
+    std::size_t at = kBatchHeader;
+    auto add = [&](std::uint16_t flags, std::uint64_t seq, std::vector<DataRun> runs) {
+        DataBody d;
+        d.checkpoint_id = 7;
+        d.slot = static_cast<std::uint32_t>(seq);
+        d.generation = 3;
+        d.commit_seq = seq;
+        d.section_size = 4096;
+        std::span<std::byte> out = std::span(body).subspan(at + kBatchEntryHeader);
+        std::size_t n;
+        if (runs.size() > 1) {
+            n = encode_data_runs_body(out, d, runs, section);
+        } else {
+            d.offset = runs[0].offset;
+            d.length = runs[0].length;
+            n = encode_data_body(out, d, std::span(section).subspan(runs[0].offset, runs[0].length));
+        }
+        EXPECT_GT(n, 0u);
+        put_batch_entry_header(body.data() + at, flags, static_cast<std::uint32_t>(n));
+        at += kBatchEntryHeader + n;
+        if (entry_ends) entry_ends->push_back(at);
+    };
+    add(kFlagLastFragment, 2, {{0, 64}});
+    add(kFlagLastFragment | kFlagRuns, 4, {{128, 64}, {512, 32}});
+    add(kFlagLastFragment | kFlagOverwrite, 6, {{1024, 100}});
+    put_batch_header(body.data(), 7, 3);
+    body.resize(at);
+    return body;
+}
+
+TEST(WireFormat, ABatchRoundTripsEntryByEntry) {
+    const auto body = batch_body();
+    std::vector<DataBatchEntry> e(kMaxBatchEntries);
+    std::size_t n = 0;
+    ASSERT_EQ(decode_data_batch(body, e, n), Reject::kNone);
+    ASSERT_EQ(n, 3u);
+    EXPECT_EQ(body_checkpoint_id(body), 7u) << "a batch begins with its checkpoint id, as every body";
+    DataBody d;
+    std::span<const std::byte> pl;
+    ASSERT_EQ(decode_data_body(e[0].body, d, pl), Reject::kNone);
+    EXPECT_EQ(e[0].flags, kFlagLastFragment);
+    EXPECT_EQ(d.commit_seq, 2u);
+    EXPECT_EQ(pl.size(), 64u);
+    std::vector<DataRun> runs(kMaxDataRuns);
+    std::size_t k = 0;
+    EXPECT_EQ(e[1].flags, kFlagLastFragment | kFlagRuns);
+    ASSERT_EQ(decode_data_runs_body(e[1].body, d, runs, k, pl), Reject::kNone);
+    EXPECT_EQ(k, 2u);
+    EXPECT_EQ(d.commit_seq, 4u);
+    ASSERT_EQ(decode_data_body(e[2].body, d, pl), Reject::kNone);
+    EXPECT_EQ(e[2].flags, kFlagLastFragment | kFlagOverwrite);
+    EXPECT_EQ(d.commit_seq, 6u);
+    EXPECT_EQ(d.length, 100u);
+    // In a frame: the tag covers the whole batch.
+    FrameHeader h{FrameType::kData, kFlagBatch | kFlagLastFragment, 1, 2, 9, 555};
+    std::vector<std::byte> frame(kMaxFrame);
+    frame.resize(encode_frame(frame, ep(1, 0x0A000001), ep(2, 0x0A000002), h, body));
+    DecodedFrame f;
+    ASSERT_EQ(decode_exact(frame, f), Reject::kNone);
+    EXPECT_EQ(f.header.flags, kFlagBatch | kFlagLastFragment);
+    ASSERT_EQ(decode_data_batch(f.body, e, n), Reject::kNone);
+    EXPECT_EQ(n, 3u);
+}
+
+// Every cut of a batch body is refused: the entry count says how many entries there must be, so
+// a body cut at an entry boundary is refused too (and in a frame the tag refuses any cut first).
+TEST(WireFormat, EveryTruncationOfABatchIsRefused) {
+    std::vector<std::size_t> ends;
+    const auto body = batch_body(&ends);
+    std::vector<DataBatchEntry> e(kMaxBatchEntries);
+    std::size_t n = 0;
+    for (std::size_t cut = 0; cut < body.size(); ++cut) {
+        const std::vector<std::byte> exact(body.begin(),
+                                           body.begin() + static_cast<std::ptrdiff_t>(cut)); // ASan: no over-read
+        EXPECT_EQ(decode_data_batch(exact, e, n), Reject::kBadBody) << "cut to " << cut;
+    }
+    auto longer = body;
+    longer.push_back(std::byte{0});
+    EXPECT_EQ(decode_data_batch(longer, e, n), Reject::kBadBody) << "a byte after the last entry";
+}
+
+// Lengths that overrun or fall short, counts that disagree, flags and reserved fields out of place,
+// entries of another checkpoint or not whole commits: all refused, nothing read past the body.
+TEST(WireFormat, AMalformedBatchIsRefused) {
+    std::vector<std::size_t> ends;
+    const auto body = batch_body(&ends);
+    std::vector<DataBatchEntry> e(kMaxBatchEntries);
+    std::size_t n = 0;
+    auto with = [&](std::size_t at, std::uint8_t v) {
+        auto b = body;
+        b[at] = std::byte{v};
+        return decode_data_batch(b, e, n);
+    };
+    const std::size_t first = kBatchHeader;          // the first entry's header
+    const std::size_t second = ends[0];              // the second's
+    EXPECT_EQ(with(5, 0), Reject::kBadBody);         // count 0
+    EXPECT_EQ(with(5, 1), Reject::kBadBody);         // count 1: not a batch
+    EXPECT_EQ(with(5, 2), Reject::kBadBody);         // count 2: a third entry left over
+    EXPECT_EQ(with(5, 4), Reject::kBadBody);         // count 4: one missing
+    EXPECT_EQ(with(4, 0xFF), Reject::kBadBody);      // count beyond kMaxBatchEntries
+    EXPECT_EQ(with(7, 1), Reject::kBadBody);         // reserved
+    EXPECT_EQ(with(3, 8), Reject::kBadBody);         // another checkpoint than the entries'
+    EXPECT_EQ(with(first + 1, 0), Reject::kBadBody); // not a whole commit (no last fragment)
+    EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagGroupMore), Reject::kBadBody); // a group member
+    EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagBatch), Reject::kBadBody);     // a batch in a batch
+    EXPECT_EQ(with(first + 1, kFlagLastFragment | kFlagRuns), Reject::kBadBody);      // a table it has not
+    EXPECT_EQ(with(second + 1, kFlagLastFragment), Reject::kBadBody);                 // a table it has, unread
+    EXPECT_EQ(with(first + 3, 1), Reject::kBadBody);                                  // reserved
+    EXPECT_EQ(with(first + 7, 0xFF), Reject::kBadBody);                               // length overruns the body
+    EXPECT_EQ(with(first + 4, 0x80), Reject::kBadBody);                               // length far beyond it
+    EXPECT_EQ(with(first + 7, static_cast<std::uint8_t>(std::to_integer<unsigned>(body[first + 7]) - 1)),
+              Reject::kBadBody); // one byte short: the entry's DATA body disagrees with its length
+    EXPECT_EQ(with(first + kBatchEntryHeader + 3, 8), Reject::kBadBody);  // an entry of another checkpoint
+    EXPECT_EQ(with(first + kBatchEntryHeader + 39, 1), Reject::kBadBody); // fragment 1: not a whole commit
+    // Every single-bit flip of the batch and entry headers is refused, except the overwrite flag,
+    // which is a valid entry flag (in a frame the tag refuses every flip of the body).
+    std::vector<std::size_t> headers = {0};
+    headers.push_back(first);
+    for (std::size_t i = 0; i + 1 < ends.size(); ++i) headers.push_back(ends[i]);
+    for (std::size_t h : headers)
+        for (std::size_t bit = 0; bit < 64; ++bit) {
+            if (h != 0 && bit == 9) continue; // byte 1 (the flags' low byte), bit 1: kFlagOverwrite
+            auto b = body;
+            b[h + bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+            EXPECT_EQ(decode_data_batch(b, e, n), Reject::kBadBody) << "header at " << h << ", bit " << bit;
+        }
+    // Fewer slots than entries: refused, never written past.
+    EXPECT_EQ(decode_data_batch(body, std::span(e).first(2), n), Reject::kBadBody);
+}
+
+TEST(WireFormat, RandomBatchBodiesNeverDecodeOrOverread) {
+    std::mt19937_64 rng(14);
+    const auto good = batch_body();
+    std::vector<DataBatchEntry> e(kMaxBatchEntries);
+    std::size_t n = 0, accepted = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::vector<std::byte> junk(static_cast<std::size_t>(rng() % 600));
+        for (auto& b : junk) b = static_cast<std::byte>(rng());
+        if (i % 2 && junk.size() >= 8) std::copy(good.begin(), good.begin() + 8, junk.begin()); // a plausible header
+        if (decode_data_batch(junk, e, n) == Reject::kNone) ++accepted;
+    }
+    EXPECT_EQ(accepted, 0u);
+}
+
 TEST(WireFormat, RandomBytesNeverDecode) {
     std::mt19937_64 rng(20261122);
     DataBody d;

@@ -216,8 +216,8 @@ bool PeerLink::send_sequenced(std::uint16_t node, FrameType type, std::uint16_t 
     return send_sequenced_frame(node, type, flags, epoch, std::move(frame), c);
 }
 
-FrameBuf PeerLink::frame_buffer(std::size_t body_len) {
-    FrameBuf f = port_->frame_pool().alloc(kFrameOverhead + body_len);
+FrameBuf PeerLink::frame_buffer(std::size_t body_len, std::size_t body_room) {
+    FrameBuf f = port_->frame_pool().alloc(kFrameOverhead + body_len, body_room ? kFrameOverhead + body_room : 0);
     CKPT_ENFORCE(f, "no frame buffer for a sequenced frame (longer than a jumbo frame?)");
     return f;
 }
@@ -251,6 +251,31 @@ bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uin
     const std::size_t n = encode_frame_unsealed(frame.bytes(), self_, endpoint_of(*p), h, body);
     CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
     p->stream.enqueue(std::move(frame), c);
+    return true;
+}
+
+FrameBuf* PeerLink::untransmitted_tail(std::uint16_t node, std::uint64_t link_seq) {
+    PeerStatus* p = find(node);
+    if (!p || p->state != PeerState::kUp) return nullptr;
+    return p->stream.untransmitted_tail(link_seq);
+}
+
+bool PeerLink::rewrite_tail(std::uint16_t node, std::uint64_t link_seq, FrameType type, std::uint16_t flags,
+                            std::uint64_t epoch, Completion c) {
+    PeerStatus* p = find(node);
+    FrameBuf* frame = p && p->state == PeerState::kUp ? p->stream.untransmitted_tail(link_seq) : nullptr;
+    if (!frame || frame->size() < kFrameOverhead || frame->size() - kFrameOverhead > max_frame_body()) return false;
+    const std::span<const std::byte> body(frame->data() + kFrameBodyOffset, frame->size() - kFrameOverhead);
+    FrameHeader h;
+    h.type = type;
+    h.flags = flags;
+    h.src_node = cfg_.node_id;
+    h.dst_node = node;
+    h.epoch = epoch;
+    h.link_seq = link_seq;
+    const std::size_t n = encode_frame_unsealed(frame->bytes(), self_, endpoint_of(*p), h, body);
+    CKPT_ENFORCE(n == frame->size(), "coalesced frame does not fit its buffer");
+    p->stream.set_tail_completion(c);
     return true;
 }
 

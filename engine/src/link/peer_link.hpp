@@ -44,7 +44,17 @@ public:
     /// A carrier buffer for a sequenced frame with a `body_len`-byte body (an mbuf of the DPDK
     /// port's TX pool, or a pooled heap slot): build the body at kFrameBodyOffset, then
     /// send_sequenced_frame(). Hot path, no heap allocation in steady state.
-    net::FrameBuf frame_buffer(std::size_t body_len);
+    net::FrameBuf frame_buffer(std::size_t body_len, std::size_t body_room = 0);
+    /// Coalescing (docs/PROTOCOL.md, "Batches"): the buffer of the last sequenced frame queued for
+    /// `node`, if it carries `link_seq` and has not been transmitted yet (nullptr otherwise). The
+    /// caller may rewrite and resize its body (FrameBuf::resize), then must call rewrite_tail().
+    net::FrameBuf* untransmitted_tail(std::uint16_t node, std::uint64_t link_seq);
+    /// Writes the headers of untransmitted_tail()'s frame again for its new body (lengths, IPv4
+    /// checksum, `flags`; type, epoch and link_seq unchanged) and replaces its completion. False
+    /// (the caller must not have changed it) when the node has no such frame or the body is
+    /// longer than max_frame_body().
+    bool rewrite_tail(std::uint16_t node, std::uint64_t link_seq, net::FrameType type, std::uint16_t flags,
+                      std::uint64_t epoch, Completion c);
     /// Transmits queued and due frames, ACKs and NACKs; returns frames sent. Sequenced frames go
     /// to the carrier in bursts of up to net::TxBurst::kMaxBurst, each sealed in its buffer just
     /// before (a new counter per transmission).

@@ -31,6 +31,7 @@ inline constexpr std::uint64_t kLinkSeqMask = (std::uint64_t{1} << kLinkGenerati
 struct Completion {
     std::uint8_t kind = 0; ///< 0: none
     std::uint64_t id = 0;
+    std::uint32_t extent = 0; ///< a frame that completes several things: ids id .. id + extent (kind says how)
 };
 
 class PeerStream {
@@ -48,6 +49,16 @@ public:
     /// Queues an encoded frame carrying next_link_seq(), in a carrier buffer (net::FramePool) that
     /// the stream keeps until the frame is acknowledged: a retransmission sends it again.
     void enqueue(net::FrameBuf frame, Completion c);
+    /// The frame enqueued last, while it still carries `link_seq` and was never picked for
+    /// transmission (it waits in the backlog): its sender may still grow it (small commits
+    /// coalesced into one frame, docs/PROTOCOL.md "Batches"). nullptr otherwise: once a frame went
+    /// out, its bytes are what a retransmission sends again and never change.
+    net::FrameBuf* untransmitted_tail(std::uint64_t link_seq) {
+        if (backlog_.empty() || backlog_.back().link_seq != link_seq) return nullptr;
+        return &backlog_.back().bytes;
+    }
+    /// The completion of untransmitted_tail()'s frame (it now completes more).
+    void set_tail_completion(Completion c) { backlog_.back().completion = c; }
 
     /// The frames of one burst, picked by pick() and settled by sent(): at most
     /// net::TxBurst::kMaxBurst, no allocation.

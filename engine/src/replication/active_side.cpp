@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 namespace ckpt::engine {
@@ -228,12 +229,12 @@ void ActiveSide::on_event(Replica& r, ReplEvent&& ev) {
         if (!m.required) {
             // A new standby being resynced: it gets the commits of sections its resync already
             // sent, and nothing waits for it until it is in sync.
-            if (m.chosen && passed(m)) send_commit(r, node, ev, section, Completion{});
+            if (m.chosen && passed(m)) send_commit(r, node, ev, section, Completion{}, false, true);
             continue;
         }
         p.waiting.push_back(node);
         if (passed(m)) {
-            send_commit(r, node, ev, section, Completion{kCommitDone, id});
+            send_commit(r, node, ev, section, Completion{kCommitDone, id}, false, true);
             ++totals_.commits_sent;
             ++r.ckpt->counters().commits_sent;
             crash::hit_after_flush(crash::Point::kSendBeforeAck); // dies once the link sent them
@@ -314,11 +315,89 @@ void ActiveSide::on_group(Replica& r, ReplEvent&& ev) {
     publish(r);
 }
 
+namespace {
+
+/// Plans a commit's DATA frames one at a time, in order, into a caller's table (no allocation):
+/// a long run fills frames of one run each; short runs (scattered blocks, a resync's differences)
+/// share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an isolated block
+/// costs 12 bytes of table, not a frame's 154 bytes of headers and fixed part.
+class FramePlanner {
+public:
+    FramePlanner(std::span<const ReplEvent::Run> runs, std::size_t body_cap, std::size_t max_payload)
+        : runs_(runs), body_cap_(body_cap), max_payload_(max_payload) {}
+
+    /// The next frame's runs into `out` (cleared first); false when every byte was planned.
+    bool next(std::vector<DataRun>& out) {
+        out.clear();
+        std::size_t bytes = 0;
+        for (;;) {
+            if (left_ == 0) {
+                if (i_ == runs_.size()) break;
+                off_ = runs_[i_].offset;
+                left_ = runs_[i_].length;
+                ++i_;
+                if (left_ == 0) continue;
+                // Runs ascend within a frame: one that does not starts the next frame.
+                if (!out.empty() && off_ < out.back().offset + out.back().length) break;
+            }
+            if (out.empty() && left_ >= max_payload_) { // a whole frame of this run
+                out.push_back(DataRun{off_, static_cast<std::uint32_t>(max_payload_)});
+                off_ += max_payload_;
+                left_ -= max_payload_;
+                break;
+            }
+            const std::size_t runs_after = out.size() + 1;
+            const std::size_t fixed =
+                kDataBodyFixed + (runs_after > 1 ? kDataRunCount + kDataRunEntry * runs_after : 0);
+            const std::size_t avail =
+                runs_after > kMaxDataRuns || body_cap_ <= fixed + bytes ? 0 : body_cap_ - fixed - bytes;
+            // No room worth a table entry: the frame is full (an empty frame always takes the run:
+            // it fits, it is shorter than a frame's payload).
+            if (!out.empty() && (avail == 0 || (avail < left_ && avail < 64))) break;
+            const std::uint32_t take = static_cast<std::uint32_t>(std::min<std::uint64_t>(left_, avail));
+            out.push_back(DataRun{off_, take});
+            bytes += take;
+            off_ += take;
+            left_ -= take;
+        }
+        return !out.empty();
+    }
+
+private:
+    std::span<const ReplEvent::Run> runs_;
+    std::size_t body_cap_, max_payload_;
+    std::size_t i_ = 0;
+    std::uint64_t off_ = 0, left_ = 0;
+};
+
+/// The DATA body of one frame of `runs` (one run, none, or a run table) at out; its flags gain
+/// kFlagRuns for a table. Returns bytes written.
+std::size_t encode_frame_body(std::span<std::byte> out, DataBody& d, std::span<const DataRun> runs,
+                              std::span<const std::byte> section, std::uint16_t& flags) {
+    if (runs.size() > 1) {
+        flags |= kFlagRuns;
+        return encode_data_runs_body(out, d, runs, section);
+    }
+    const DataRun one = runs.empty() ? DataRun{} : runs[0];
+    d.offset = one.offset;
+    d.length = one.length;
+    return encode_data_body(out, d, section.subspan(one.offset, one.length));
+}
+
+std::size_t planned_body(std::span<const DataRun> runs, std::uint64_t& payload_bytes) {
+    payload_bytes = 0;
+    for (const DataRun& run : runs) payload_bytes += run.length;
+    return kDataBodyFixed + (runs.size() > 1 ? kDataRunCount + kDataRunEntry * runs.size() : 0) + payload_bytes;
+}
+
+} // namespace
+
 void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
-                             Completion last, bool group_more) {
+                             Completion last, bool group_more, bool coalesce) {
     const std::uint64_t epoch = r.ckpt->epoch();
     const std::size_t body_cap = out_.link().max_frame_body();
     const std::size_t max_payload = out_.link().max_data_payload(); // a frame of one run
+    Member& m = r.active.members[node];
     DataBody d;
     d.checkpoint_id = r.wire_id;
     d.slot = ev.slot;
@@ -326,77 +405,90 @@ void ActiveSide::send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev
     d.commit_seq = ev.seq;
     d.section_size = ev.size;
     const std::uint16_t base_flags = ev.overwrite ? kFlagOverwrite : 0;
-    // Frames: a long run fills frames of one run each; short runs (scattered blocks, a resync's
-    // differences) share a frame, listed in its run table (kFlagRuns, docs/PROTOCOL.md), so an
-    // isolated block costs 12 bytes of table, not a frame's 154 bytes of headers and fixed part.
-    std::vector<std::vector<DataRun>> frames;
-    std::vector<DataRun> cur;
-    std::size_t cur_bytes = 0;
-    auto room = [&](std::size_t runs_after) { // payload bytes left with `runs_after` runs in the frame
-        const std::size_t fixed = kDataBodyFixed + (runs_after > 1 ? kDataRunCount + kDataRunEntry * runs_after : 0);
-        return body_cap > fixed + cur_bytes ? body_cap - fixed - cur_bytes : 0;
-    };
-    auto close = [&] {
-        if (!cur.empty()) frames.push_back(std::exchange(cur, {}));
-        cur_bytes = 0;
-    };
-    for (const auto& run : ev.runs) {
-        std::uint64_t off = run.offset, left = run.length;
-        if (!cur.empty() && off < cur.back().offset + cur.back().length) close(); // runs ascend within a frame
-        while (left > 0) {
-            if (cur.empty() && left >= max_payload) { // a whole frame of this run
-                frames.push_back({DataRun{off, static_cast<std::uint32_t>(max_payload)}});
-                off += max_payload;
-                left -= max_payload;
-                continue;
-            }
-            std::size_t avail = cur.size() + 1 > kMaxDataRuns ? 0 : room(cur.size() + 1);
-            if (avail == 0 || (avail < left && avail < 64)) { // no room worth a table entry
-                close();
-                continue;
-            }
-            const std::uint32_t take = static_cast<std::uint32_t>(std::min<std::uint64_t>(left, avail));
-            cur.push_back(DataRun{off, take});
-            cur_bytes += take;
-            off += take;
-            left -= take;
-        }
-    }
-    close();
-    if (frames.empty()) frames.push_back({}); // a new sequence with no byte changed: one empty frame
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-        const auto& runs = frames[i];
-        d.fragment = static_cast<std::uint32_t>(i);
+    // Planned one frame ahead, so that the last one is known when it is encoded (its flags and
+    // completion); a commit that changed no byte (a rollback's new sequence) is one empty frame.
+    FramePlanner plan(ev.runs, body_cap, max_payload);
+    plan.next(plan_cur_);
+    for (std::uint32_t i = 0;; ++i) {
+        const bool is_last = !plan.next(plan_next_);
+        const std::span<const DataRun> runs = plan_cur_;
+        d.fragment = i;
         std::uint16_t flags = static_cast<std::uint16_t>(
-            base_flags | (i + 1 == frames.size() ? kFlagLastFragment | (group_more ? kFlagGroupMore : 0) : 0));
+            base_flags | (is_last ? kFlagLastFragment | (group_more ? kFlagGroupMore : 0) : 0));
+        std::uint64_t payload_bytes = 0;
+        const std::size_t want = planned_body(runs, payload_bytes);
+        CKPT_ENFORCE(want <= body_cap, "DATA frame does not fit the frame body");
+        const bool one_frame = is_last && i == 0 && coalesce && !group_more;
+        if (one_frame) {
+            std::uint16_t own = flags | (runs.size() > 1 ? kFlagRuns : 0);
+            if (append_to_batch(r, node, m, d, runs, section, own, want, payload_bytes, last)) return;
+        }
         // The body is built straight into the frame the link keeps: the payload's one copy on
         // the way out of the committed copy before the carrier's (into the mbuf or the socket).
-        std::uint64_t payload_bytes = 0;
-        for (const DataRun& run : runs) payload_bytes += run.length;
-        const std::size_t want =
-            kDataBodyFixed + (runs.size() > 1 ? kDataRunCount + kDataRunEntry * runs.size() : 0) + payload_bytes;
-        CKPT_ENFORCE(want <= body_cap, "DATA frame does not fit the frame body");
-        net::FrameBuf frame = out_.frame_buffer(want);
-        std::size_t n;
-        if (runs.size() > 1) {
-            n = encode_data_runs_body(Outbox::frame_body(frame), d, runs, section);
-            flags |= kFlagRuns;
-        } else {
-            const DataRun one = runs.empty() ? DataRun{} : runs[0];
-            const auto payload = section.subspan(one.offset, one.length);
-            d.offset = one.offset;
-            d.length = one.length;
-            n = encode_data_body(Outbox::frame_body(frame), d, payload);
-        }
+        // A one-frame commit that leaves room for another gets a buffer that can grow to a whole
+        // frame: later commits to this node may join it until it is transmitted.
+        const bool batchable = one_frame && want + kBatchHeader + 2 * kBatchEntryHeader + kDataBodyFixed <= body_cap;
+        net::FrameBuf frame = out_.frame_buffer(want, batchable ? body_cap : 0);
+        const std::size_t n = encode_frame_body(Outbox::frame_body(frame), d, runs, section, flags);
         CKPT_ENFORCE(n == want, "DATA body encoded to another length than planned");
-        const bool is_last = i + 1 == frames.size();
-        out_.queue_frame(node, FrameType::kData, flags, epoch, std::move(frame), is_last ? last : Completion{});
+        const std::uint64_t link_seq = out_.link().next_link_seq(node);
+        const bool queued =
+            out_.queue_frame(node, FrameType::kData, flags, epoch, std::move(frame), is_last ? last : Completion{});
+        if (batchable && queued)
+            m.batch = Member::OpenBatch{link_seq, epoch, last.id, last.id, n, 1, flags, last.kind != 0};
         ++totals_.data_frames;
         totals_.data_bytes += payload_bytes;
         ++r.ckpt->counters().data_frames;
         r.ckpt->counters().data_bytes += payload_bytes;
         r.ckpt->counters().wire_bytes += kFrameOverhead + n;
+        if (is_last) return;
+        std::swap(plan_cur_, plan_next_);
     }
+}
+
+bool ActiveSide::append_to_batch(Replica& r, std::uint16_t node, Member& m, DataBody& d, std::span<const DataRun> runs,
+                                 std::span<const std::byte> section, std::uint16_t flags, std::size_t body_len,
+                                 std::uint64_t payload_bytes, Completion last) {
+    Member::OpenBatch& b = m.batch;
+    // Only what the node waits for the same way (all acknowledged, or none: a standby not
+    // required yet), of this checkpoint at this epoch (the header carries one epoch).
+    if (b.link_seq == 0 || b.epoch != r.ckpt->epoch() || b.completes != (last.kind != 0)) return false;
+    if (b.completes && (last.kind != kCommitDone || last.id - b.first_id > UINT32_MAX)) return false;
+    net::FrameBuf* f = out_.link().untransmitted_tail(node, b.link_seq);
+    if (!f) { // transmitted, or something else was queued behind it: closed for good
+        b = {};
+        return false;
+    }
+    const std::size_t grow = kBatchEntryHeader + body_len + (b.entries == 1 ? kBatchHeader + kBatchEntryHeader : 0);
+    const std::size_t body_cap = out_.link().max_frame_body();
+    if (b.entries >= kMaxBatchEntries || b.body_len + grow > body_cap || !f->resize(kFrameOverhead + b.body_len + grow))
+        return false;
+    std::byte* body = f->data() + kFrameBodyOffset;
+    if (b.entries == 1) { // a plain DATA frame becomes a batch: its body becomes the first entry
+        std::memmove(body + kBatchHeader + kBatchEntryHeader, body, b.body_len);
+        put_batch_entry_header(body + kBatchHeader, b.first_flags, static_cast<std::uint32_t>(b.body_len));
+        b.body_len += kBatchHeader + kBatchEntryHeader;
+    }
+    put_batch_header(body, r.wire_id, static_cast<std::uint16_t>(b.entries + 1));
+    put_batch_entry_header(body + b.body_len, flags, static_cast<std::uint32_t>(body_len));
+    std::uint16_t own = 0;
+    const std::size_t n = encode_frame_body({body + b.body_len + kBatchEntryHeader, body_len}, d, runs, section, own);
+    CKPT_ENFORCE(n == body_len, "DATA body encoded to another length than planned");
+    b.body_len += kBatchEntryHeader + body_len;
+    ++b.entries;
+    if (b.completes) b.last_id = last.id;
+    const Completion c = b.completes
+                             ? Completion{kCommitsDone, b.first_id, static_cast<std::uint32_t>(b.last_id - b.first_id)}
+                             : Completion{};
+    CKPT_ENFORCE(
+        out_.link().rewrite_tail(node, b.link_seq, FrameType::kData, kFlagBatch | kFlagLastFragment, b.epoch, c),
+        "coalesced DATA frame could not be rewritten");
+    totals_.wire_bytes += grow;
+    ++coalesced_;
+    totals_.data_bytes += payload_bytes;
+    r.ckpt->counters().data_bytes += payload_bytes;
+    r.ckpt->counters().wire_bytes += grow;
+    return true;
 }
 
 void ActiveSide::send_section(Replica& r, std::uint16_t node, const ReplEvent& ev, Completion done) {
@@ -638,6 +730,28 @@ void ActiveSide::on_completed(std::uint16_t node, Completion c) {
             if (std::find(barrier.begin(), barrier.end(), c.id) != barrier.end()) return;
         }
         complete(c.id, node);
+        publish(*r);
+    } else if (c.kind == kCommitsDone) {
+        // A batch: the commits of one checkpoint coalesced into the frame, ids id .. id + extent.
+        // Ids between them that were not in it belong to other checkpoints (filtered by replica),
+        // or did not go to this node: it was not required (not waiting), or was being resynced
+        // (behind its barrier: the resync's end completes them). Anything queued to the node in
+        // between (a SECTION, an ANNOUNCE, a group's frames) would have closed the batch.
+        auto first = pending_.find(c.id);
+        if (first == pending_.end()) return; // its node no longer waits for any of them (dropped)
+        Replica* r = first->second.repl;
+        const auto m = r->active.members.find(node);
+        const std::uint64_t last = c.id + c.extent;
+        for (auto it = first; it != pending_.end() && it->first <= last;) {
+            const std::uint64_t id = it->first;
+            const Pending& p = it->second;
+            ++it; // complete() may erase the entry
+            if (p.repl != r || p.directory || !p.group.empty()) continue;
+            if (m != r->active.members.end() &&
+                std::find(m->second.barrier.begin(), m->second.barrier.end(), id) != m->second.barrier.end())
+                continue;
+            complete(id, node);
+        }
         publish(*r);
     } else if (c.kind == kResyncDone) {
         auto it = resync_tokens_.find(c.id);

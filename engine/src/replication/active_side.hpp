@@ -48,6 +48,18 @@ struct Member {
     std::uint32_t refused_rejoins = 0;          ///< resyncs a REFUSED started since the last good one
     std::uint64_t join = 0;                     ///< the latest join's id: its report echoes it (HASHES)
     bool done_pending = false;                  ///< its RESYNC_DONE is not acknowledged yet
+    /// Coalescing (docs/PROTOCOL.md, "Batches"): the one-frame commit queued last to this node for
+    /// this checkpoint, which later small commits may join while the frame has not been
+    /// transmitted (the link says so: it is still the newest frame in the node's backlog).
+    struct OpenBatch {
+        std::uint64_t link_seq = 0; ///< 0: none
+        std::uint64_t epoch = 0;
+        std::uint64_t first_id = 0, last_id = 0; ///< commit ids it completes (completes: true)
+        std::size_t body_len = 0;
+        std::uint32_t entries = 0;     ///< 1: still a plain DATA frame
+        std::uint16_t first_flags = 0; ///< the first commit's own DATA flags
+        bool completes = false;        ///< its commits are waited for (else: a standby not required yet)
+    } batch;
 };
 
 /// In sync with the active: its resync ended and it applied everything that resync covered.
@@ -69,7 +81,10 @@ public:
     ActiveSide(Outbox& out, ReplicaHost& host, shm::LinkStats& link_counts, shm::ReplicationTotals& totals,
                const Replicas& replicas, Clock clock)
         : out_(out), host_(host), link_counts_(link_counts), totals_(totals), replicas_(replicas),
-          clock_(std::move(clock)) {}
+          clock_(std::move(clock)) {
+        plan_cur_.reserve(net::kMaxDataRuns);
+        plan_next_.reserve(net::kMaxDataRuns);
+    }
 
     /// The checkpoint became active here: standbys up now join at once (announce, then resync).
     void start(Replica& r);
@@ -121,6 +136,9 @@ public:
         std::uint64_t pending_commits;
     };
     std::vector<MemberView> members_of(const Replica& r) const;
+    /// Commits that joined a frame queued before them (coalesced) instead of a frame of their own
+    /// (not in the stats region yet: data_frames against commits_sent shows the same).
+    std::uint64_t commits_coalesced() const { return coalesced_; }
     /// Refreshes every active checkpoint's lag entries in its figures (one pass over the pending
     /// commits; timer path, no allocation).
     void refresh_lag_figures();
@@ -140,7 +158,9 @@ private:
         };
         std::vector<Other> group; ///< a write group: its other members, acknowledged with this one
     };
-    enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2 };
+    /// kCommitsDone: a batch frame (several commits coalesced) completes the commits of one
+    /// checkpoint, ids id .. id + extent, that wait for the node and are not behind a resync.
+    enum CompletionKind : std::uint8_t { kCommitDone = 1, kResyncDone = 2, kCommitsDone = 3 };
     static constexpr std::uint32_t kMaxRefusedRejoins = 3;
 
     /// Announces the checkpoint to `node` and resyncs it. `required`: commits wait for it from
@@ -152,8 +172,15 @@ private:
     void fill_replica_set(Replica& r, bool at_start);
     void announce(Replica& r, std::uint16_t node);
     /// `group_more`: a member of a write group other than the last (its last frame says more follow).
+    /// `coalesce`: a commit of one frame may join the one-frame commit queued just before it to
+    /// the same node, if that frame has not been transmitted yet (never a group's, never a resync's).
     void send_commit(Replica& r, std::uint16_t node, const ReplEvent& ev, std::span<const std::byte> section,
-                     Completion last, bool group_more = false);
+                     Completion last, bool group_more = false, bool coalesce = false);
+    /// Adds a one-frame commit (its DATA body encoded from `runs`, `flags` its own) to the node's
+    /// open batch; false when there is none, or it was transmitted, or the commit does not fit.
+    bool append_to_batch(Replica& r, std::uint16_t node, Member& m, net::DataBody& d,
+                         std::span<const net::DataRun> runs, std::span<const std::byte> section, std::uint16_t flags,
+                         std::size_t body_len, std::uint64_t payload_bytes, Completion last);
     /// A write group (ReplEvent::Kind::kGroup): one pending commit, its members back to back in
     /// each standby's stream, applied there all or none.
     void on_group(Replica& r, ReplEvent&& ev);
@@ -182,6 +209,10 @@ private:
     std::map<std::uint64_t, std::pair<Replica*, std::uint16_t>> resync_tokens_; ///< RESYNC_DONE in flight
     std::int64_t now_ns_ = 0;
     PeerFencer* fencer_ = nullptr;
+    /// send_commit's frame planning: the runs of the frame being planned and of the next one
+    /// (reserved once, kMaxDataRuns each: planning a commit allocates nothing).
+    std::vector<net::DataRun> plan_cur_, plan_next_;
+    std::uint64_t coalesced_ = 0;
 };
 
 } // namespace ckpt::engine

@@ -22,7 +22,10 @@ public:
     /// A sequenced frame with a `body_len`-byte body built in place, in a buffer of the carrier's
     /// pool (an mbuf on DPDK): DATA's payload is copied once, from the committed copy into the
     /// buffer the link keeps until acknowledged and hands to the carrier as is.
-    net::FrameBuf frame_buffer(std::size_t body_len) { return link_.frame_buffer(body_len); }
+    /// `body_room`: the body may grow to that many bytes later (a frame small commits may join).
+    net::FrameBuf frame_buffer(std::size_t body_len, std::size_t body_room = 0) {
+        return link_.frame_buffer(body_len, body_room);
+    }
     static std::span<std::byte> frame_body(net::FrameBuf& frame) {
         return frame.bytes().subspan(net::kFrameBodyOffset, frame.size() - net::kFrameOverhead);
     }

@@ -38,6 +38,14 @@ void StandbySide::refuse(std::uint16_t node, const DecodedFrame& f, RefuseReason
     if (f.header.type == FrameType::kData) {
         DataBody d;
         std::span<const std::byte> payload;
+        std::size_t k = 0;
+        if ((f.header.flags & kFlagBatch) && decode_data_batch(f.body, batch_, k) == Reject::kNone) {
+            // A batch refused whole (unknown checkpoint, stale epoch, ...): its first commit is named.
+            DecodedFrame one = f;
+            one.header.flags = batch_[0].flags;
+            one.body = batch_[0].body;
+            return refuse(node, one, why, epoch);
+        }
         std::array<DataRun, kMaxDataRuns> runs;
         std::size_t n = 0;
         const Reject r = (f.header.flags & kFlagRuns) ? decode_data_runs_body(f.body, d, runs, n, payload)
@@ -156,7 +164,27 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
     return result;
 }
 
+bool StandbySide::on_batch(Replica& r, const DecodedFrame& f) {
+    // Several one-frame commits coalesced by the active (docs/PROTOCOL.md, "Batches"): the whole
+    // body is checked first, then each entry goes through on_data as the frame of its own it
+    // would otherwise have been (all or nothing per commit, in order); an entry not applied is
+    // refused by itself (REFUSED names its commit), the others are applied as they would be.
+    std::size_t n = 0;
+    if (decode_data_batch(f.body, batch_, n) != Reject::kNone) {
+        ++link_counts_.bad_commits; // the frame's tag held, so this is a sender bug: nothing applied
+        return false;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        DecodedFrame one = f;
+        one.header.flags = batch_[i].flags;
+        one.body = batch_[i].body;
+        if (!on_data(r, one)) refuse(r.active_node, one, RefuseReason::kBadCommit, r.ckpt->epoch());
+    }
+    return true;
+}
+
 bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
+    if (f.header.flags & kFlagBatch) return on_batch(r, f);
     DataBody d;
     std::span<const std::byte> payload;
     Checkpoint& c = *r.ckpt;

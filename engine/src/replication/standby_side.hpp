@@ -61,7 +61,11 @@ private:
     Outbox& out_;
     shm::LinkStats& link_counts_;
     shm::ReplicationTotals& totals_;
+    /// A batch DATA frame (kFlagBatch): each entry through on_data; true unless the batch is malformed.
+    bool on_batch(Replica& r, const net::DecodedFrame& f);
     std::vector<net::DataRun> runs_ = std::vector<net::DataRun>(net::kMaxDataRuns); ///< on_data's run table
+    std::vector<net::DataBatchEntry> batch_ =
+        std::vector<net::DataBatchEntry>(net::kMaxBatchEntries); ///< on_batch's entries
 };
 
 } // namespace ckpt::engine

@@ -50,6 +50,11 @@ public:
     FramePool* pool() const { return pool_; }
     /// Gives the buffer back (to its pool, or to the heap); the FrameBuf is empty afterwards.
     void reset();
+    /// Bytes the buffer can hold (its size class, an mbuf's frame limit; a buffer of its own: its size).
+    std::size_t capacity() const;
+    /// Grows or shrinks the frame to `len` bytes in the same buffer (the bytes kept stay where they
+    /// are: coalescing appends to a frame not sent yet); false, nothing changed, beyond capacity().
+    bool resize(std::size_t len);
 
 private:
     friend class FramePool;
@@ -96,7 +101,9 @@ public:
 
     /// A writable buffer of exactly `len` bytes (contents undefined); empty when `len` is larger
     /// than any slot. Hot path: no heap allocation once the pool has grown to the traffic.
-    FrameBuf alloc(std::size_t len);
+    /// `room`: the frame may grow to that many bytes later (FrameBuf::resize), so a heap slot is
+    /// taken from the size class that holds it (an mbuf always holds a whole frame).
+    FrameBuf alloc(std::size_t len, std::size_t room = 0);
     /// True when nobody but the holder references the buffer (a NIC may still be reading an
     /// mbuf handed to it earlier): only then may it be written again (a retransmission's new
     /// counter and tag).
@@ -107,6 +114,7 @@ public:
 private:
     friend class FrameBuf;
     void release(FrameBuf& f);
+    std::size_t max_frame() const { return max_frame_; }
     void* mempool_ = nullptr;
     std::size_t max_frame_ = 0;
     std::vector<std::byte*> free_[3];

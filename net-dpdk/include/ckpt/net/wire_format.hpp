@@ -77,6 +77,19 @@ inline constexpr std::uint16_t kFlagRuns = 0x4;
 /// follow, back to back; the receiver stages it and applies the whole group with the last member
 /// (the first last fragment without the flag), or none of it.
 inline constexpr std::uint16_t kFlagGroupMore = 0x8;
+/// DATA (version 4): a batch, several small commits coalesced into one frame (docs/PROTOCOL.md,
+/// "Batches"). The body: u32 checkpoint id (as every replication body begins), u16 entry count
+/// (2..kMaxBatchEntries), u16 reserved (0), then the entries back to back, each a whole commit in
+/// one fragment: u16 the flags that commit would carry in a frame of its own (kFlagLastFragment
+/// set, kFlagOverwrite and kFlagRuns allowed), u16 reserved (0), u32 length, then that many bytes
+/// of an ordinary DATA body (fixed part, run table with kFlagRuns, payload) of that checkpoint.
+/// The header carries kFlagBatch | kFlagLastFragment and nothing else (the header's epoch is the
+/// checkpoint's). The receiver applies the entries in order, each all or nothing, as if each had
+/// come in a frame of its own.
+inline constexpr std::uint16_t kFlagBatch = 0x10;
+/// Every DATA flag this version knows.
+inline constexpr std::uint16_t kDataFlagsKnown =
+    kFlagLastFragment | kFlagOverwrite | kFlagRuns | kFlagGroupMore | kFlagBatch;
 
 struct Endpoint {
     std::array<std::uint8_t, 6> mac{};
@@ -363,6 +376,30 @@ std::size_t encode_data_runs_body(std::span<std::byte> out, DataBody& d, std::sp
 /// kBadBody when anything disagrees (count, order, overlap, empty run, lengths).
 Reject decode_data_runs_body(std::span<const std::byte> body, DataBody& d, std::span<DataRun> runs, std::size_t& n,
                              std::span<const std::byte>& payload);
+
+/// One entry of a batch DATA frame (kFlagBatch): a whole commit, as the DATA body it would have
+/// in a frame of its own, with that frame's flags.
+struct DataBatchEntry {
+    std::uint16_t flags = 0;         ///< kFlagLastFragment, maybe kFlagOverwrite, kFlagRuns
+    std::span<const std::byte> body; ///< an ordinary DATA body (into the frame)
+};
+inline constexpr std::size_t kBatchHeader = 8;      ///< u32 checkpoint id, u16 entry count, u16 reserved
+inline constexpr std::size_t kBatchEntryHeader = 8; ///< u16 flags, u16 reserved, u32 length
+/// Entries one batch frame can hold at most: a jumbo frame's body of the smallest entries (an
+/// empty commit: 8 + 48 bytes) is 159.
+inline constexpr std::size_t kMaxBatchEntries = 160;
+/// Writes a batch body's header at out[0, 8).
+void put_batch_header(std::byte* out, std::uint32_t checkpoint_id, std::uint16_t entries);
+/// Writes a batch entry's header at out[0, 8) for a `body_len`-byte DATA body that follows it.
+void put_batch_entry_header(std::byte* out, std::uint16_t flags, std::uint32_t body_len);
+/// Parses and checks a whole batch body (kFlagBatch) before anything of it is applied: the
+/// header (reserved 0, 2..kMaxBatchEntries entries), each entry header within the body and its
+/// length within what is left, reserved 0, flags kFlagLastFragment with nothing but
+/// kFlagOverwrite and kFlagRuns besides, each entry's DATA body valid (decode_data_body /
+/// decode_data_runs_body), fragment 0, of the header's checkpoint, and exactly `count` entries
+/// filling the body. `out` holds
+/// kMaxBatchEntries; on kNone, out[0, n) are the entries in order. kBadBody otherwise.
+Reject decode_data_batch(std::span<const std::byte> body, std::span<DataBatchEntry> out, std::size_t& n);
 
 /// DATA: fixed part + payload. Returns bytes written (0 if `out` is too small).
 std::size_t encode_data_body(std::span<std::byte> out, const DataBody& d, std::span<const std::byte> payload);
