@@ -21,6 +21,7 @@ void StandbySide::interrupt_group(Replica& r) {
 
 void StandbySide::reset(Replica& r) {
     r.standby.applier.discard();
+    r.standby.applier.settle(); // a promotion: the shadow is the committed copy from now on
     r.standby.rx_open = false;
     r.standby.reporting = false;
 }
@@ -154,7 +155,7 @@ StandbySide::SectionResult StandbySide::on_section(Replica& r, const DecodedFram
     return result;
 }
 
-bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
+bool StandbySide::on_data(Replica& r, const DecodedFrame& f, FrameBuf* buffer) {
     DataBody d;
     std::span<const std::byte> payload;
     Checkpoint& c = *r.ckpt;
@@ -169,15 +170,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         return false;
     }
     if (!multi) runs[0] = DataRun{d.offset, d.length};
-    auto stage_all = [&] {
-        std::size_t at = 0;
-        for (std::size_t i = 0; i < nruns; ++i) {
-            if (!rx.applier.stage(d.slot, d.generation, runs[i].offset, payload.subspan(at, runs[i].length)))
-                return false;
-            at += runs[i].length;
-        }
-        return true;
-    };
+    auto stage_all = [&] { return rx.applier.receive(d.slot, d.generation, runs.first(nruns), payload, buffer); };
     if (d.fragment == 0) {
         if (rx.rx_open) { // the previous commit never completed: it is void
             rx.applier.discard();
@@ -207,7 +200,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         return false;
     }
     crash::hit(rx.applier.holding_group() ? crash::Point::kGroupStagedBeforeApply
-                                          : crash::Point::kStagedBeforeApply); // staged in SHADOW, DATA untouched
+                                          : crash::Point::kStagedBeforeApply); // held (or staged in SHADOW), DATA untouched
     const bool applied = rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, overwrite);
     if (applied) {
         crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush
