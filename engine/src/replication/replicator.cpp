@@ -211,7 +211,7 @@ std::uint64_t Replicator::settle() {
     return n;
 }
 
-const ReplicaApplier* Replicator::applier_of(const Checkpoint& c) const {
+ReplicaApplier* Replicator::applier_of(const Checkpoint& c) {
     for (const auto& r : replicas_)
         if (r->ckpt.get() == &c) return &r->standby.applier;
     return nullptr;

@@ -58,7 +58,7 @@ public:
     /// (ReplicaApplier::settle, docs/ARCHITECTURE.md 10.2.1); returns bytes copied.
     std::uint64_t settle();
     /// The applier of a checkpoint this node follows (tests read its counters); nullptr if none.
-    const ReplicaApplier* applier_of(const Checkpoint& c) const;
+    ReplicaApplier* applier_of(const Checkpoint& c);
     /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
     void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 
