@@ -389,8 +389,7 @@ std::size_t Port::receive_raw(std::size_t max, void (*cb)(void*, std::span<const
     return n;
 }
 
-std::size_t Port::receive_held(std::size_t max, void (*cb)(void*, std::span<const std::byte>, FrameBuf*),
-                               void* ctx) {
+std::size_t Port::receive_held(std::size_t max, void (*cb)(void*, std::span<const std::byte>, FrameBuf*), void* ctx) {
     if (!impl_->started) return 0;
     rte_mbuf* mbufs[32];
     std::uint16_t n = rte_eth_rx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(std::min<std::size_t>(max, 32)));

@@ -10,6 +10,7 @@
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
+#include "crash/crash_points.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -298,14 +299,26 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     for (Member& m : group_) m.next = take(m.slot, m.seq);
     std::byte* live = c_.data_.area();
     const std::byte* shadow = c_.shadow_area();
-    for (const Staged& st : staged_) {
-        std::memcpy(live + st.area_offset, shadow + st.area_offset, st.length);
-        counters_.applied_bytes += st.length;
-    }
+    // The copy, with the crash point `mid-apply` half-way through its bytes.
+    std::uint64_t total = 0, done = 0;
+    for (const Staged& st : staged_) total += st.length;
+    for (const Held& h : held_) total += h.length;
+    auto copy = [&](std::uint64_t area_offset, const std::byte* from, std::uint64_t len) {
+        const std::uint64_t half = total / 2;
+        if (done <= half && half < done + len) {
+            std::memcpy(live + area_offset, from, half - done);
+            crash::hit(crash::Point::kMidApply);
+            std::memcpy(live + area_offset + (half - done), from + (half - done), len - (half - done));
+        } else {
+            std::memcpy(live + area_offset, from, len);
+        }
+        done += len;
+        counters_.applied_bytes += len;
+    };
+    for (const Staged& st : staged_) copy(st.area_offset, shadow + st.area_offset, st.length);
     staged_.clear();
     for (const Held& h : held_) { // the one copy: from the buffer the fragment arrived in
-        std::memcpy(live + h.area_offset, h.bytes, h.length);
-        counters_.applied_bytes += h.length;
+        copy(h.area_offset, h.bytes, h.length);
         counters_.held_bytes += h.length;
     }
     for (const Member& m : group_) {

@@ -81,7 +81,7 @@ public:
     /// How much one commit (or write group) may hold in received buffers before it is staged in
     /// the shadow instead: the RX pool must not run dry (a DPDK port has 8,191 RX mbufs).
     struct Limits {
-        std::size_t frames = 1024;                  ///< buffers held
+        std::size_t frames = 1024;                    ///< buffers held
         std::uint64_t bytes = std::uint64_t{2} << 20; ///< payload bytes held
         /// Bytes applied and not yet in the shadow beyond which apply() settles at once: bounds
         /// what a promotion copies (settle() at the promotion) whatever the checkpoint's size.
@@ -136,14 +136,14 @@ private:
     void finish(const Member& m, bool shadow_behind);
     Checkpoint& c_;
     std::vector<Staged> staged_;
-    std::vector<Member> group_; ///< members of a write group held for its last
-    std::vector<Held> held_;              ///< the commit's (and its group's) held runs, in arrival order
-    std::vector<net::FrameBuf> bufs_;     ///< the buffers they are in
-    std::vector<net::FrameBuf> retired_;  ///< buffers of applied or discarded commits: given back by settle()
-    std::vector<Unsettled> unsettled_;    ///< applied from held buffers, not in the shadow yet
+    std::vector<Member> group_;          ///< members of a write group held for its last
+    std::vector<Held> held_;             ///< the commit's (and its group's) held runs, in arrival order
+    std::vector<net::FrameBuf> bufs_;    ///< the buffers they are in
+    std::vector<net::FrameBuf> retired_; ///< buffers of applied or discarded commits: given back by settle()
+    std::vector<Unsettled> unsettled_;   ///< applied from held buffers, not in the shadow yet
     std::uint64_t held_bytes_ = 0, unsettled_bytes_ = 0;
-    bool fell_back_ = false;              ///< this commit or group is staged in the shadow
-    net::FramePool copies_;               ///< for fragments whose carrier hands no buffer over
+    bool fell_back_ = false; ///< this commit or group is staged in the shadow
+    net::FramePool copies_;  ///< for fragments whose carrier hands no buffer over
     Limits limits_;
     Counters counters_;
 };

@@ -199,8 +199,9 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f, FrameBuf* buffer) {
         ++link_counts_.bad_commits; // the group is void (discarded); refused, the active resyncs us
         return false;
     }
-    crash::hit(rx.applier.holding_group() ? crash::Point::kGroupStagedBeforeApply
-                                          : crash::Point::kStagedBeforeApply); // held (or staged in SHADOW), DATA untouched
+    crash::hit(rx.applier.holding_group()
+                   ? crash::Point::kGroupStagedBeforeApply
+                   : crash::Point::kStagedBeforeApply); // held (or staged in SHADOW), DATA untouched
     const bool applied = rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, overwrite);
     if (applied) {
         crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush

@@ -82,7 +82,10 @@ public:
             void* ctx;
         } fwd{cb, ctx};
         return receive(
-            max, [](void* c, std::span<const std::byte> f) { static_cast<Fwd*>(c)->cb(static_cast<Fwd*>(c)->ctx, f, nullptr); },
+            max,
+            [](void* c, std::span<const std::byte> f) {
+                static_cast<Fwd*>(c)->cb(static_cast<Fwd*>(c)->ctx, f, nullptr);
+            },
             &fwd);
     }
     template <typename F>
