@@ -141,22 +141,17 @@ bool ReplicaApplier::receive(std::uint32_t slot, std::uint64_t remote_generation
     if (total == 0) { // nothing to copy: only the size changes (an empty commit)
         return true;
     }
-    net::FrameBuf keep;
-    const std::byte* base = payload.data();
-    if (buffer && *buffer && payload.data() >= buffer->data() &&
-        payload.data() + payload.size() <= buffer->data() + buffer->size()) {
-        keep = std::move(*buffer); // the carrier's buffer: the bytes stay where they arrived
-    } else {
-        keep = copies_.alloc(total);
-        if (!keep) { // cannot happen for a frame's payload; staged in the shadow then
-            fall_back();
-            ++counters_.fallbacks;
-            return receive(slot, remote_generation, runs, payload, nullptr);
-        }
-        std::memcpy(keep.data(), payload.data(), total);
-        counters_.copied_in += total;
-        base = keep.data();
+    if (!buffer || !*buffer || payload.data() < buffer->data() ||
+        payload.data() + payload.size() > buffer->data() + buffer->size()) {
+        // No buffer to keep (kernel UDP and the fault shim hand none over; a frame that waited
+        // behind a gap is a copy the link made): the commit goes to the shadow, as before issue
+        // 14 (two copies, no settle), rather than a third copy into a buffer of ours.
+        fall_back();
+        ++counters_.unheld;
+        return receive(slot, remote_generation, runs, payload, nullptr);
     }
+    net::FrameBuf keep = std::move(*buffer); // the carrier's buffer: the bytes stay where they arrived
+    const std::byte* base = payload.data();
     std::uint64_t at = 0;
     for (const net::DataRun& run : runs) {
         if (run.length) held_.push_back({slot, sl.offset + run.offset, run.length, base + at});

@@ -40,10 +40,10 @@ public:
     void set_expiration(std::uint32_t slot, std::uint64_t remote_generation, std::int64_t expiration_ns);
     /// A fragment of an incoming commit: `runs` (offsets in the section) whose bytes are `payload`,
     /// back to back. Held where they are (moved out of `buffer`, the carrier's buffer holding
-    /// `payload`: no copy; without one, copied once into a buffer of the applier) until apply();
-    /// once the commit (with the members of its write group held) exceeds the hold limit, what
-    /// is held and every later fragment go to the shadow instead (stage(): the fallback). False
-    /// when the slot, generation or a range does not fit (nothing of it is kept).
+    /// `payload`: no copy) until apply(); once the commit (with the members of its write group
+    /// held) exceeds the hold limit, or a fragment comes without a buffer to keep (`buffer` null),
+    /// what is held and every later fragment go to the shadow instead (stage(): the fallback).
+    /// False when the slot, generation or a range does not fit (nothing of it is kept).
     bool receive(std::uint32_t slot, std::uint64_t remote_generation, std::span<const net::DataRun> runs,
                  std::span<const std::byte> payload, net::FrameBuf* buffer);
     /// Stages bytes of an incoming commit in the shadow (never seen by readers); false when the
@@ -96,6 +96,7 @@ public:
         std::uint64_t applied_bytes = 0; ///< copied into the live area (the apply)
         std::uint64_t settled_bytes = 0; ///< live to shadow after the ACK (settle)
         std::uint64_t fallbacks = 0;     ///< commits or groups that went over the hold limit
+        std::uint64_t unheld = 0;        ///< ... or had a fragment that came without a buffer to keep
         std::uint64_t buffers_held = 0;  ///< buffers held now (a gauge)
     };
     const Counters& counters() const { return counters_; }
