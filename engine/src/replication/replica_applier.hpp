@@ -92,7 +92,7 @@ public:
     /// What the applier copied, per payload byte (tests count passes with them).
     struct Counters {
         std::uint64_t held_bytes = 0;    ///< applied straight from the buffer they arrived in
-        std::uint64_t copied_in = 0;     ///< copied before the apply: into the shadow (fallback) or a buffer of ours
+        std::uint64_t copied_in = 0;     ///< copied into the shadow before the apply (the fallback)
         std::uint64_t applied_bytes = 0; ///< copied into the live area (the apply)
         std::uint64_t settled_bytes = 0; ///< live to shadow after the ACK (settle)
         std::uint64_t fallbacks = 0;     ///< commits or groups that went over the hold limit
@@ -144,7 +144,6 @@ private:
     std::vector<Unsettled> unsettled_;   ///< applied from held buffers, not in the shadow yet
     std::uint64_t held_bytes_ = 0, unsettled_bytes_ = 0;
     bool fell_back_ = false; ///< this commit or group is staged in the shadow
-    net::FramePool copies_;  ///< for fragments whose carrier hands no buffer over
     Limits limits_;
     Counters counters_;
 };
