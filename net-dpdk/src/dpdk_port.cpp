@@ -206,6 +206,7 @@ struct Port::Impl {
     rte_mempool* pool = nullptr;    ///< RX, and copies of frames not built in an mbuf
     rte_mempool* tx_pool = nullptr; ///< frames built in place (frame_pool())
     std::unique_ptr<FramePool> frames;
+    std::unique_ptr<FramePool> rx_frames; ///< RX mbufs handed over by receive_held()
     std::uint64_t tx_bursts = 0;
     std::uint16_t data_room = 0;
     std::uint16_t max_frame = 0;
@@ -245,6 +246,7 @@ Result<Port> Port::open(const std::string& device, const PortOptions& opts) {
                                                                                      : rte_eth_dev_socket_id(port_id));
     if (!p.impl_->tx_pool) return dpdk_failure(Error::kNoMemory, "TX mbuf pool for " + device, rte_errno);
     p.impl_->frames = std::make_unique<FramePool>(p.impl_->tx_pool, opts.max_frame);
+    p.impl_->rx_frames = std::make_unique<FramePool>(p.impl_->pool, opts.max_frame);
     rte_eth_conf conf{};
     conf.intr_conf.rxq = opts.rx_interrupts ? 1 : 0;
     int rc_conf = rte_eth_dev_configure(port_id, 1, 1, &conf);
@@ -298,6 +300,7 @@ Port::~Port() {
         if (impl_->opened) rte_eth_dev_close(port_id_);
     }
     impl_->frames.reset();
+    impl_->rx_frames.reset();
     if (impl_->tx_pool) rte_mempool_free(impl_->tx_pool);
     if (impl_->pool) rte_mempool_free(impl_->pool);
 }
@@ -390,6 +393,26 @@ std::size_t Port::receive_raw(std::size_t max, void (*cb)(void*, std::span<const
             cb(ctx, buf);
         }
         rte_pktmbuf_free(m);
+    }
+    return n;
+}
+
+std::size_t Port::receive_held(std::size_t max, void (*cb)(void*, std::span<const std::byte>, FrameBuf*), void* ctx) {
+    if (!impl_->started) return 0;
+    rte_mbuf* mbufs[32];
+    std::uint16_t n = rte_eth_rx_burst(port_id_, 0, mbufs, static_cast<std::uint16_t>(std::min<std::size_t>(max, 32)));
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = mbufs[i];
+        if (rte_pktmbuf_is_contiguous(m)) {
+            // The mbuf goes with the FrameBuf: freed when it is destroyed, here or by whoever kept it.
+            FrameBuf b = impl_->rx_frames->adopt_mbuf(m, rte_pktmbuf_mtod(m, std::byte*), rte_pktmbuf_pkt_len(m));
+            cb(ctx, {b.data(), b.size()}, &b);
+        } else { // chained mbuf (jumbo on some PMDs): linearise into a bounded copy
+            std::vector<std::byte> buf(rte_pktmbuf_pkt_len(m));
+            rte_pktmbuf_read(m, 0, static_cast<std::uint32_t>(buf.size()), buf.data());
+            cb(ctx, buf, nullptr);
+            rte_pktmbuf_free(m);
+        }
     }
     return n;
 }

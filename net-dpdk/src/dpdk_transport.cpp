@@ -32,6 +32,9 @@ public:
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override {
         return port_->receive([&](std::span<const std::byte> f) { cb(ctx, f); }, max);
     }
+    std::size_t receive_held(std::size_t max, HeldReceiver cb, void* ctx) override {
+        return port_->receive_held(max, cb, ctx);
+    }
     std::array<std::uint8_t, 6> mac() const override { return port_->mac(); }
     void maintain(std::int64_t now_ns) override {
         // DPDK's memif client connects when the port starts and not again after its server

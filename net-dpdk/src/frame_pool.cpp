@@ -87,6 +87,16 @@ FrameBuf FramePool::alloc(std::size_t len, std::size_t room) {
     return f;
 }
 
+FrameBuf FramePool::adopt_mbuf(void* mbuf, std::byte* data, std::size_t len) {
+    FrameBuf f;
+    f.pool_ = this;
+    f.mbuf_ = mbuf;
+    f.data_ = data;
+    f.size_ = static_cast<std::uint32_t>(len);
+    ++counters_.allocs;
+    return f;
+}
+
 bool FramePool::exclusive(const FrameBuf& f) {
     return !f.mbuf_ || detail::mbuf_refcnt(f.mbuf_) == 1;
 }

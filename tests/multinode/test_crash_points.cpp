@@ -299,6 +299,9 @@ INSTANTIATE_TEST_SUITE_P(Each, CrashPoints,
                                            Case{"send-before-ack", 1, 20, "sba"},
                                            Case{"staged-before-apply", 2, 20, "sbap"},
                                            Case{"applied-before-ack", 2, 20, "abak"}, Case{"mid-resync", 2, 1, "mr"},
+                                           // Issue 14: the standby dies half-way through copying a
+                                           // commit from its held frame buffers into DATA.
+                                           Case{"mid-apply", 2, 20, "ma"},
                                            // Write groups of two sections (issue 15): the active dies
                                            // with a group captured and not sent, or sent and not
                                            // acknowledged; the standby with a group staged whole.

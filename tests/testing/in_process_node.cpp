@@ -126,6 +126,7 @@ void InProcessNode::step() {
         if (c->poll_commits()) c->publish_acks();
     repl_->pump();
     link_->flush(now_);
+    repl_->settle(); // after the ACKs went out, as Engine::poll_commits does
     link_->tick(now_, static_cast<std::uint32_t>(by_name_.size()));
     for (auto& e : link_->take_events()) events_.push_back(std::move(e));
     repl_->tick(now_);

@@ -60,4 +60,17 @@ std::size_t MemoryCarrier::receive(std::size_t max, Receiver cb, void* ctx) {
     return n;
 }
 
+std::size_t MemoryCarrier::receive_held(std::size_t max, HeldReceiver cb, void* ctx) {
+    auto& in = wire_->lane[end_];
+    std::size_t n = 0;
+    for (; n < max && !in.empty(); ++n) {
+        net::FrameBuf f = in.pop_front(); // kept by the receiver, or back to the wire's pool after the call
+        ++stats_.rx_packets;
+        stats_.rx_bytes += f.size();
+        if (wire_->recording[end_]) wire_->recorded[end_].emplace_back(f.data(), f.data() + f.size());
+        cb(ctx, f.bytes(), &f);
+    }
+    return n;
+}
+
 } // namespace ckpt::testing

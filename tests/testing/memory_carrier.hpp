@@ -26,6 +26,14 @@ public:
     bool send(std::span<const std::byte> frame) override;
     std::size_t receive(std::size_t max, Receiver cb, void* ctx) override;
     using Transport::receive;
+    /// Hands over each frame's pooled buffer (as a DPDK port hands over its RX mbufs).
+    std::size_t receive_held(std::size_t max, HeldReceiver cb, void* ctx) override;
+    /// Buffers of the wire's pool not given back: queued on a lane or kept by a receiver (what a
+    /// DPDK port's RX pool would be short of).
+    std::uint64_t buffers_out() const {
+        const auto& c = wire_->pool.counters();
+        return c.allocs - c.releases;
+    }
     std::array<std::uint8_t, 6> mac() const override { return net::node_mac(node_); }
     std::string describe() const override { return "memory"; }
     net::TransportStats stats() const override { return stats_; }

@@ -209,7 +209,7 @@ TEST(CrashPointEnvironment, ParsedWithClearErrors) {
     auto bad = with("after-lunch", nullptr);
     EXPECT_EQ(bad.error(), ckpt::Error::kInvalidParam);
     EXPECT_NE(bad.message().find("no such crash point (capture-before-send, send-before-ack, staged-before-apply, "
-                                 "applied-before-ack, mid-resync, group-staged-before-apply)"),
+                                 "applied-before-ack, mid-resync, group-staged-before-apply, mid-apply)"),
               std::string::npos)
         << bad.message();
     for (int i = 0; i < ckpt::engine::crash::kPointCount; ++i) {

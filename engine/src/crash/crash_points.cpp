@@ -10,8 +10,9 @@
 namespace ckpt::engine::crash {
 
 namespace {
-constexpr const char* kNames[kPointCount] = {"capture-before-send", "send-before-ack", "staged-before-apply",
-                                             "applied-before-ack",  "mid-resync",      "group-staged-before-apply"};
+constexpr const char* kNames[kPointCount] = {
+    "capture-before-send",       "send-before-ack", "staged-before-apply", "applied-before-ack", "mid-resync",
+    "group-staged-before-apply", "mid-apply"};
 Point g_point = Point::kCaptureBeforeSend;
 std::uint64_t g_nth = 1;
 std::uint64_t g_hits = 0;

@@ -17,6 +17,8 @@
 /// | `applied-before-ack` | standby: the commit is applied to DATA, its ACK not yet sent        |
 /// | `mid-resync`         | standby: a resync commit was applied, RESYNC_DONE not yet received |
 /// | `group-staged-before-apply` | standby: every member of a write group is staged, none applied |
+/// | `mid-apply`          | standby: the commit's locks are taken and half of its bytes copied |
+/// |                      | to DATA (from the held frame buffers or the shadow)                |
 ///
 /// docs/RELIABILITY.md lists them with the test that kills ckptd at each
 /// (tests/multinode/test_crash_points.cpp).
@@ -35,8 +37,9 @@ enum class Point : std::uint8_t {
     kAppliedBeforeAck,
     kMidResync,
     kGroupStagedBeforeApply,
+    kMidApply,
 };
-inline constexpr int kPointCount = 6;
+inline constexpr int kPointCount = 7;
 
 const char* name(Point p);
 std::optional<Point> parse(std::string_view name);

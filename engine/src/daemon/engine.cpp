@@ -217,6 +217,9 @@ std::size_t Engine::poll_commits(std::int64_t now_ns) {
     // so that frames are stamped with the time they leave (round-trip samples); an idle turn was
     // short, and the loop's one reading serves (issue 14: the clock was 13 % of a busy profile).
     if (link_) n += link_->flush(n + captured != 0 ? mono_ns() : now_ns);
+    // The ACKs are out: a standby's shadow catches up with what it applied from held frame
+    // buffers (off the ACK's path: docs/ARCHITECTURE.md 10.2.1).
+    if (repl_) repl_->settle();
     return n + captured;
 }
 

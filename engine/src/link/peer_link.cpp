@@ -411,7 +411,16 @@ std::int64_t PeerLink::sleep_deadline() const {
 }
 
 std::size_t PeerLink::poll(std::int64_t now_ns) {
-    return port_->receive([&](std::span<const std::byte> f) { handle(f, now_ns); });
+    struct Ctx {
+        PeerLink* link;
+        std::int64_t now_ns;
+    } ctx{this, now_ns};
+    return port_->receive_held(
+        32,
+        [](void* c, std::span<const std::byte> f, net::FrameBuf* b) {
+            static_cast<Ctx*>(c)->link->handle(f, static_cast<Ctx*>(c)->now_ns, b);
+        },
+        &ctx);
 }
 
 void PeerLink::mark_down(PeerStatus& p, const std::string& why) {
@@ -490,7 +499,7 @@ void PeerLink::send_hello(PeerStatus& p, std::int64_t now_ns) {
     send_liveness(p, FrameType::kHello, {body, encode_hello_body(body, h)});
 }
 
-void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
+void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns, net::FrameBuf* buffer) {
     ++counters_.rx_frames;
     DecodedFrame f;
     const Reject r = decode_frame(frame, cfg_.udp_port, f, auth_.get());
@@ -540,11 +549,11 @@ void PeerLink::handle(std::span<const std::byte> frame, std::int64_t now_ns) {
         p->stream.receive(f.header.link_seq, frame, [&](std::span<const std::byte> in_order) {
             if (!listener_) return;
             if (in_order.data() == frame.data()) {
-                listener_->on_frame(p->node_id, f);
+                listener_->on_frame(p->node_id, f, buffer);
             } else { // a frame that waited behind a gap: its tag held when it arrived
                 DecodedFrame g;
                 if (decode_frame(in_order, cfg_.udp_port, g, nullptr) == Reject::kNone)
-                    listener_->on_frame(p->node_id, g);
+                    listener_->on_frame(p->node_id, g, nullptr);
             }
         });
         if (p->ack_deferred && p->stream.delivered_through() >= p->deferred_until) {

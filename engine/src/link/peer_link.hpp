@@ -104,7 +104,9 @@ public:
 
 private:
     PeerLink() = default;
-    void handle(std::span<const std::byte> frame, std::int64_t now_ns);
+    /// `buffer`: the carrier buffer holding `frame`, when the carrier hands it over (see
+    /// LinkListener::on_frame), else nullptr.
+    void handle(std::span<const std::byte> frame, std::int64_t now_ns, net::FrameBuf* buffer);
     /// A link-level frame now; false when the carrier did not take it (counted in tx_dropped).
     bool send(PeerStatus& p, net::FrameType type, std::span<const std::byte> body);
     /// A HELLO or HEARTBEAT: sent now, or kept (the newest) and sent ahead of data on the next flush.

@@ -1,12 +1,16 @@
 // The standby side of one checkpoint's replica: it mirrors the active's directory (sections at the
 // very slots and extents the active has them) and applies whole commits, all or nothing, under
-// each section's seqlock. Bytes of a commit being received are staged in the shadow, which no
-// reader sees, and copied to the live area only when the commit's last fragment arrived.
+// each section's seqlock. Fragments of a commit being received stay in the buffers they arrived in
+// (the carrier's RX mbufs), which no reader sees, and are copied to the live area only when the
+// commit's last fragment arrived: one copy per byte before the ACK. A commit over the hold limit
+// is staged in the shadow instead (two copies, as before). The shadow catches up with what was
+// applied from held buffers after the ACK went out (settle()).
 #include "replication/replica_applier.hpp"
 
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
+#include "crash/crash_points.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -62,6 +66,7 @@ Status ReplicaApplier::install(std::uint32_t slot, std::span<const std::byte> id
 bool ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation) {
     if (slot >= c_.slots_.size() || !c_.slots_[slot].used) return false;
     if (remote_generation != 0 && c_.slots_[slot].remote_generation != remote_generation) return false;
+    settle_slot(slot); // a stale writer's rollback below reads the shadow
     SectionControl& ctl = c_.data_.control(slot);
     // Fence it as delete_section does: readers and writers see the engine's owner and go away. A
     // CAS, not a store: a stale writer on a node just demoted may take the lock at any moment, and
@@ -98,9 +103,119 @@ bool ReplicaApplier::stage(std::uint32_t slot, std::uint64_t remote_generation, 
         return false;
     const Checkpoint::Slot& sl = c_.slots_[slot];
     if (offset > sl.capacity || bytes.size() > sl.capacity - offset) return false;
+    // The shadow is about to differ from the live bytes on purpose: what settle() would copy over
+    // it must be there first.
+    if (!unsettled_.empty()) settle();
+    if (!held_.empty()) fall_back();
     if (!bytes.empty()) std::memcpy(c_.shadow_area() + sl.offset + offset, bytes.data(), bytes.size());
     staged_.push_back({sl.offset + offset, bytes.size()});
+    counters_.copied_in += bytes.size();
     return true;
+}
+
+bool ReplicaApplier::receive(std::uint32_t slot, std::uint64_t remote_generation, std::span<const net::DataRun> runs,
+                             std::span<const std::byte> payload, net::FrameBuf* buffer) {
+    if (slot >= c_.slots_.size() || !c_.slots_[slot].used || c_.slots_[slot].remote_generation != remote_generation)
+        return false;
+    const Checkpoint::Slot& sl = c_.slots_[slot];
+    std::uint64_t total = 0;
+    for (const net::DataRun& run : runs) { // every run checked before anything is kept
+        if (run.offset > sl.capacity || run.length > sl.capacity - run.offset || run.length > payload.size() - total)
+            return false;
+        total += run.length;
+    }
+    retired_.clear(); // buffers of earlier commits: their frames' handling is over
+    if (!fell_back_ &&
+        (bufs_.size() + 1 > limits_.frames || held_bytes_ + total > limits_.bytes)) { // over the hold limit
+        fall_back();
+        ++counters_.fallbacks;
+    }
+    if (fell_back_) {
+        std::uint64_t at = 0;
+        for (const net::DataRun& run : runs) {
+            if (!stage(slot, remote_generation, run.offset, payload.subspan(at, run.length))) return false;
+            at += run.length;
+        }
+        return true;
+    }
+    if (total == 0) { // nothing to copy: only the size changes (an empty commit)
+        return true;
+    }
+    if (!buffer || !*buffer || payload.data() < buffer->data() ||
+        payload.data() + payload.size() > buffer->data() + buffer->size()) {
+        // No buffer to keep (kernel UDP and the fault shim hand none over; a frame that waited
+        // behind a gap is a copy the link made): the commit goes to the shadow, as before issue
+        // 14 (two copies, no settle), rather than a third copy into a buffer of ours.
+        fall_back();
+        ++counters_.unheld;
+        return receive(slot, remote_generation, runs, payload, nullptr);
+    }
+    net::FrameBuf keep = std::move(*buffer); // the carrier's buffer: the bytes stay where they arrived
+    const std::byte* base = payload.data();
+    std::uint64_t at = 0;
+    for (const net::DataRun& run : runs) {
+        if (run.length) held_.push_back({slot, sl.offset + run.offset, run.length, base + at});
+        at += run.length;
+    }
+    held_bytes_ += total;
+    bufs_.push_back(std::move(keep));
+    counters_.buffers_held = bufs_.size();
+    return true;
+}
+
+void ReplicaApplier::fall_back() {
+    fell_back_ = true;
+    if (!unsettled_.empty()) settle();
+    std::byte* shadow = c_.shadow_area();
+    for (const Held& h : held_) {
+        std::memcpy(shadow + h.area_offset, h.bytes, h.length);
+        staged_.push_back({h.area_offset, h.length});
+        counters_.copied_in += h.length;
+    }
+    release_held();
+}
+
+void ReplicaApplier::release_held() {
+    for (net::FrameBuf& b : bufs_) retired_.push_back(std::move(b));
+    bufs_.clear();
+    held_.clear();
+    held_bytes_ = 0;
+    counters_.buffers_held = 0;
+}
+
+bool ReplicaApplier::settle_one(const Unsettled& u) {
+    if (u.slot >= c_.slots_.size() || !c_.slots_[u.slot].used || c_.slots_[u.slot].generation != u.generation)
+        return false; // removed since: its extent's shadow was set when it was installed again
+    // Only while the section still holds that commit: nobody may write it before its shadow is
+    // current (writers wait for desc.captured_seq, which moves after this copy).
+    if (section_lock::load(c_.data_.control(u.slot)) != make_lock(u.seq, 0)) return false;
+    std::memcpy(c_.shadow_area() + u.area_offset, c_.data_.area() + u.area_offset, u.length);
+    counters_.settled_bytes += u.length;
+    return true;
+}
+
+std::uint64_t ReplicaApplier::settle() {
+    retired_.clear();
+    if (unsettled_.empty()) return 0;
+    const std::uint64_t n = unsettled_bytes_;
+    bool ok_all = true;
+    for (const Unsettled& u : unsettled_) ok_all &= settle_one(u);
+    (void)ok_all;
+    // Every range copied first, then the writers' word: a section of several ranges is let go
+    // only once all of them are in the shadow.
+    for (const Unsettled& u : unsettled_)
+        if (u.slot < c_.slots_.size() && c_.slots_[u.slot].used && c_.slots_[u.slot].generation == u.generation &&
+            section_lock::load(c_.data_.control(u.slot)) == make_lock(u.seq, 0))
+            store_release(c_.meta_.mutable_desc(u.slot).captured_seq, u.seq);
+    unsettled_.clear();
+    unsettled_bytes_ = 0;
+    return n;
+}
+
+void ReplicaApplier::settle_slot(std::uint32_t slot) {
+    bool any = false;
+    for (const Unsettled& u : unsettled_) any |= u.slot == slot;
+    if (any) settle(); // bounded (limits_.unsettled) and rare: the loop settles after every flush
 }
 
 bool ReplicaApplier::fits(const Member& m) const {
@@ -142,7 +257,7 @@ std::uint64_t ReplicaApplier::take(std::uint32_t slot, std::uint64_t seq) {
     }
 }
 
-void ReplicaApplier::finish(const Member& m) {
+void ReplicaApplier::finish(const Member& m, bool shadow_behind) {
     Checkpoint::Slot& sl = c_.slots_[m.slot];
     SectionControl& ctl = c_.data_.control(m.slot);
     store_relaxed(ctl.size, m.size);
@@ -162,7 +277,7 @@ void ReplicaApplier::finish(const Member& m) {
     }
     store_relaxed(d.last_update_ns, now_realtime_ns());
     store_release(d.committed_size, m.size);
-    store_release(d.captured_seq, m.next);
+    if (!shadow_behind) store_release(d.captured_seq, m.next); // else settle() moves it
     store_release(d.acked_seq, m.next);
     c_.record_change(m.slot);
     ++c_.counters().commits;
@@ -173,19 +288,65 @@ bool ReplicaApplier::apply(std::uint32_t slot, std::uint64_t remote_generation, 
     if (!hold(slot, remote_generation, seq, size, overwrite)) return false; // discarded
     // Every member's lock first (readers of several of them wait), then every byte, then every
     // publication: a multi-section reader on this node sees the group whole or not at all.
+    // A section's shadow is current before its lock is taken: an engine killed in the middle of
+    // this apply rolls the section back from it at its restart (Checkpoint::adopt).
+    for (const Member& m : group_) settle_slot(m.slot);
     for (Member& m : group_) m.next = take(m.slot, m.seq);
     std::byte* live = c_.data_.area();
     const std::byte* shadow = c_.shadow_area();
-    for (const Staged& st : staged_) std::memcpy(live + st.area_offset, shadow + st.area_offset, st.length);
+    // The copy, with the crash point `mid-apply` half-way through its bytes.
+    std::uint64_t total = 0, done = 0;
+    for (const Staged& st : staged_) total += st.length;
+    for (const Held& h : held_) total += h.length;
+    auto copy = [&](std::uint64_t area_offset, const std::byte* from, std::uint64_t len) {
+        const std::uint64_t half = total / 2;
+        if (done <= half && half < done + len) {
+            std::memcpy(live + area_offset, from, half - done);
+            crash::hit(crash::Point::kMidApply);
+            std::memcpy(live + area_offset + (half - done), from + (half - done), len - (half - done));
+        } else {
+            std::memcpy(live + area_offset, from, len);
+        }
+        done += len;
+        counters_.applied_bytes += len;
+    };
+    for (const Staged& st : staged_) copy(st.area_offset, shadow + st.area_offset, st.length);
     staged_.clear();
-    for (const Member& m : group_) finish(m);
+    for (const Held& h : held_) { // the one copy: from the buffer the fragment arrived in
+        copy(h.area_offset, h.bytes, h.length);
+        counters_.held_bytes += h.length;
+    }
+    for (const Member& m : group_) {
+        // What came from held buffers is not in the shadow yet: settle() copies it after the ACK,
+        // and only then lets writers at the section (desc.captured_seq stays behind until then).
+        const std::size_t before = unsettled_.size();
+        for (const Held& h : held_) {
+            if (h.slot != m.slot) continue;
+            Unsettled* last = unsettled_.size() > before ? &unsettled_.back() : nullptr;
+            if (last && last->area_offset + last->length == h.area_offset) {
+                last->length += h.length; // the fragments of a commit are adjacent: one range
+            } else {
+                unsettled_.push_back({m.slot, c_.slots_[m.slot].generation, m.next, h.area_offset, h.length});
+            }
+            unsettled_bytes_ += h.length;
+        }
+        finish(m, unsettled_.size() > before);
+    }
     group_.clear();
+    release_held();
+    fell_back_ = false;
+    if (unsettled_bytes_ > limits_.unsettled) settle(); // bounds what a promotion copies
     return true;
 }
 
 void ReplicaApplier::discard_after_restart() {
     staged_.clear();
     group_.clear();
+    release_held();
+    retired_.clear();
+    unsettled_.clear();
+    unsettled_bytes_ = 0;
+    fell_back_ = false;
     const std::byte* live = c_.data_.area();
     std::byte* shadow = c_.shadow_area();
     for (std::uint32_t s = 0; s < c_.slots_.size(); ++s) {
@@ -203,6 +364,8 @@ void ReplicaApplier::discard() {
     for (const Staged& st : staged_) std::memcpy(shadow + st.area_offset, live + st.area_offset, st.length);
     staged_.clear();
     group_.clear();
+    release_held(); // held bytes never touched the section or its shadow
+    fell_back_ = false;
 }
 
 } // namespace ckpt::engine

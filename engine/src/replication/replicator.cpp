@@ -181,7 +181,7 @@ void Replicator::on_peer_down(std::uint16_t node, const std::vector<Completion>&
 // Frames: which side each is for, fenced by epoch
 // ------------------------------------------------------------------------------------------
 
-void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
+void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f, FrameBuf* buffer) {
     switch (f.header.type) {
     case FrameType::kAnnounce:
         return on_announce(node, f);
@@ -192,7 +192,7 @@ void Replicator::on_frame(std::uint16_t node, const DecodedFrame& f) {
     case FrameType::kData:
     case FrameType::kSection:
     case FrameType::kResyncDone:
-        return on_stream_frame(node, f);
+        return on_stream_frame(node, f, buffer);
     default:
         return;
     }
@@ -203,6 +203,18 @@ std::size_t Replicator::pump() {
     for (const auto& r : replicas_)
         if (r->standby.reporting && r->ckpt->role() == kRoleStandby) n += standby_.report_step(*r);
     return n;
+}
+
+std::uint64_t Replicator::settle() {
+    std::uint64_t n = 0;
+    for (const auto& r : replicas_) n += r->standby.applier.settle();
+    return n;
+}
+
+ReplicaApplier* Replicator::applier_of(const Checkpoint& c) {
+    for (const auto& r : replicas_)
+        if (r->ckpt.get() == &c) return &r->standby.applier;
+    return nullptr;
 }
 
 void Replicator::on_hashes(std::uint16_t node, const DecodedFrame& f) {
@@ -235,7 +247,7 @@ void Replicator::on_refused(std::uint16_t node, const DecodedFrame& f) {
     if (active_.on_refused(*r, node, b)) become_standby(*r, r->ckpt->epoch(), 0, 0); // fenced
 }
 
-void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
+void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f, FrameBuf* buffer) {
     if (f.body.size() < 4) {
         ++link_counts_.bad_commits;
         return standby_.refuse(node, f, RefuseReason::kBadCommit, 0);
@@ -270,7 +282,7 @@ void Replicator::on_stream_frame(std::uint16_t node, const DecodedFrame& f) {
     bool ok = true;
     if (f.header.type != FrameType::kData) standby_.interrupt_group(*r);
     if (f.header.type == FrameType::kData) {
-        ok = standby_.on_data(*r, f);
+        ok = standby_.on_data(*r, f, buffer);
     } else if (f.header.type == FrameType::kSection) {
         const auto result = standby_.on_section(*r, f);
         if (result == StandbySide::SectionResult::kCheckpointDeleted) {

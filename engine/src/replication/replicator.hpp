@@ -53,6 +53,12 @@ public:
     /// Every loop turn: the next part of each running resync (ActiveSide::pump) and of each
     /// HASHES report a standby is sending (StandbySide::report_step); returns work done.
     std::size_t pump();
+    /// Every loop turn, after the link's flush (the ACKs of what was applied are out): each
+    /// standby's shadow is brought up to the commits applied from held frame buffers
+    /// (ReplicaApplier::settle, docs/ARCHITECTURE.md 10.2.1); returns bytes copied.
+    std::uint64_t settle();
+    /// The applier of a checkpoint this node follows (tests read its counters); nullptr if none.
+    ReplicaApplier* applier_of(const Checkpoint& c);
     /// See ActiveSide::set_fencer (null: member_timeout_ms decides, as without a cluster).
     void set_fencer(PeerFencer* f) { active_.set_fencer(f); }
 
@@ -72,7 +78,7 @@ public:
     // LinkListener
     void on_peer_up(std::uint16_t node) override { active_.on_peer_up(node); }
     void on_peer_down(std::uint16_t node, const std::vector<Completion>& abandoned) override;
-    void on_frame(std::uint16_t node, const net::DecodedFrame& f) override;
+    void on_frame(std::uint16_t node, const net::DecodedFrame& f, net::FrameBuf* buffer) override;
     void on_completed(std::uint16_t node, Completion c) override { active_.on_completed(node, c); }
 
 private:
@@ -88,7 +94,7 @@ private:
     void on_hashes(std::uint16_t node, const net::DecodedFrame& f);
     void on_refused(std::uint16_t node, const net::DecodedFrame& f);
     /// DATA, SECTION, RESYNC_DONE: for a checkpoint this node follows, from its active, at its epoch.
-    void on_stream_frame(std::uint16_t node, const net::DecodedFrame& f);
+    void on_stream_frame(std::uint16_t node, const net::DecodedFrame& f, net::FrameBuf* buffer);
 
     PeerLink& link_;
     ReplicaHost& host_;

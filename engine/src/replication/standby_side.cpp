@@ -21,6 +21,7 @@ void StandbySide::interrupt_group(Replica& r) {
 
 void StandbySide::reset(Replica& r) {
     r.standby.applier.discard();
+    r.standby.applier.settle(); // a promotion: the shadow is the committed copy from now on
     r.standby.rx_open = false;
     r.standby.reporting = false;
 }
@@ -178,12 +179,14 @@ bool StandbySide::on_batch(Replica& r, const DecodedFrame& f) {
         DecodedFrame one = f;
         one.header.flags = batch_[i].flags;
         one.body = batch_[i].body;
-        if (!on_data(r, one)) refuse(r.active_node, one, RefuseReason::kBadCommit, r.ckpt->epoch());
+        // No buffer to hold: each entry is a whole commit inside a frame shared with others, staged
+        // and applied at once (the held-buffer path is for commits of several frames).
+        if (!on_data(r, one, nullptr)) refuse(r.active_node, one, RefuseReason::kBadCommit, r.ckpt->epoch());
     }
     return true;
 }
 
-bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
+bool StandbySide::on_data(Replica& r, const DecodedFrame& f, FrameBuf* buffer) {
     if (f.header.flags & kFlagBatch) return on_batch(r, f);
     DataBody d;
     std::span<const std::byte> payload;
@@ -199,15 +202,7 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         return false;
     }
     if (!multi) runs[0] = DataRun{d.offset, d.length};
-    auto stage_all = [&] {
-        std::size_t at = 0;
-        for (std::size_t i = 0; i < nruns; ++i) {
-            if (!rx.applier.stage(d.slot, d.generation, runs[i].offset, payload.subspan(at, runs[i].length)))
-                return false;
-            at += runs[i].length;
-        }
-        return true;
-    };
+    auto stage_all = [&] { return rx.applier.receive(d.slot, d.generation, runs.first(nruns), payload, buffer); };
     if (d.fragment == 0) {
         if (rx.rx_open) { // the previous commit never completed: it is void
             rx.applier.discard();
@@ -236,8 +231,9 @@ bool StandbySide::on_data(Replica& r, const DecodedFrame& f) {
         ++link_counts_.bad_commits; // the group is void (discarded); refused, the active resyncs us
         return false;
     }
-    crash::hit(rx.applier.holding_group() ? crash::Point::kGroupStagedBeforeApply
-                                          : crash::Point::kStagedBeforeApply); // staged in SHADOW, DATA untouched
+    crash::hit(rx.applier.holding_group()
+                   ? crash::Point::kGroupStagedBeforeApply
+                   : crash::Point::kStagedBeforeApply); // held (or staged in SHADOW), DATA untouched
     const bool applied = rx.applier.apply(d.slot, d.generation, d.commit_seq, d.section_size, overwrite);
     if (applied) {
         crash::hit(crash::Point::kAppliedBeforeAck); // applied; its ACK goes out at the next flush

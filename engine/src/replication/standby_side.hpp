@@ -47,9 +47,10 @@ public:
     /// The next part of a report under way (every loop turn): whole sections, until 4 MiB were
     /// hashed or a window of frames waits for the active. Returns sections reported.
     std::size_t report_step(Replica& r);
-    /// A DATA frame from the active: stages it, applies the commit at its last fragment; false when
-    /// it did not fit (the caller refuses it).
-    bool on_data(Replica& r, const net::DecodedFrame& f);
+    /// A DATA frame from the active: holds it (in `buffer`, the carrier's buffer, when given:
+    /// ReplicaApplier::receive), applies the commit at its last fragment; false when it did not
+    /// fit (the caller refuses it).
+    bool on_data(Replica& r, const net::DecodedFrame& f, net::FrameBuf* buffer = nullptr);
     enum class SectionResult : std::uint8_t { kApplied, kBad, kCheckpointDeleted };
     /// A SECTION frame from the active (install, delete, expiration, or the checkpoint's deletion).
     SectionResult on_section(Replica& r, const net::DecodedFrame& f);

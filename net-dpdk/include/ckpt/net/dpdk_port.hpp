@@ -99,6 +99,11 @@ public:
             &fn);
     }
 
+    /// receive() that hands each frame's RX mbuf over as a FrameBuf (Transport::HeldReceiver):
+    /// the callee may move it out to keep the mbuf; otherwise it is freed after the call. A
+    /// chained mbuf is linearised into a copy and handed over as nullptr.
+    std::size_t receive_held(std::size_t max, void (*cb)(void*, std::span<const std::byte>, FrameBuf*), void* ctx);
+
     /// An fd (epoll it for EPOLLIN) that becomes readable when a frame arrives while
     /// rx_interrupt(true) is in force; -1 when the driver has no RX interrupt or it was not asked
     /// for. Owned by DPDK: never close it.

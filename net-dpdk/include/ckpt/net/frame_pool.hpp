@@ -108,6 +108,10 @@ public:
     /// mbuf handed to it earlier): only then may it be written again (a retransmission's new
     /// counter and tag).
     static bool exclusive(const FrameBuf& f);
+    /// A received mbuf of this pool's kind (an RX mbuf), `len` bytes at `data`, as a frame buffer:
+    /// whoever keeps the FrameBuf keeps the mbuf (rte_pktmbuf_free when it is destroyed). The
+    /// standby holds a commit's fragments in them until its last one (ReplicaApplier).
+    FrameBuf adopt_mbuf(void* mbuf, std::byte* data, std::size_t len);
     const FramePoolCounters& counters() const { return counters_; }
     bool is_mbuf_pool() const { return mempool_ != nullptr; }
 

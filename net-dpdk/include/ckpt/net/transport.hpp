@@ -68,6 +68,26 @@ public:
     virtual std::size_t flush_tx() { return 0; }
     /// Hands up to `max` received frames to cb(ctx, frame); the span is valid during the call only.
     virtual std::size_t receive(std::size_t max, Receiver cb, void* ctx) = 0;
+    /// A receiver that may keep the buffer a frame arrived in: `buffer`, when not null, holds the
+    /// frame's bytes, and moving it out keeps them (no copy; it goes back to the carrier's pool
+    /// when destroyed); left in place, the carrier reuses it after the call. nullptr: the bytes
+    /// are valid during the call only.
+    using HeldReceiver = void (*)(void* ctx, std::span<const std::byte> frame, FrameBuf* buffer);
+    /// receive() for a receiver that may keep buffers. Carriers that receive into buffers of a
+    /// pool (a DPDK port's RX mbufs, the in-memory test carrier) hand them over; the default hands
+    /// none (kernel UDP, the fault shim: their bytes are valid during the call only).
+    virtual std::size_t receive_held(std::size_t max, HeldReceiver cb, void* ctx) {
+        struct Fwd {
+            HeldReceiver cb;
+            void* ctx;
+        } fwd{cb, ctx};
+        return receive(
+            max,
+            [](void* c, std::span<const std::byte> f) {
+                static_cast<Fwd*>(c)->cb(static_cast<Fwd*>(c)->ctx, f, nullptr);
+            },
+            &fwd);
+    }
     template <typename F>
     std::size_t receive(F&& fn, std::size_t max = 32) {
         return receive(
