@@ -5,6 +5,7 @@
 // for company; a batch frame lost, duplicated or overtaken on the wire still delivers each of its
 // commits exactly once, and the acknowledgement of each sync commit comes only once the standby
 // applied it. Two engines' cores in process (InProcessPair), the frames on the wire decoded.
+#include "allocation_counter.hpp"
 #include "ckpt/net/frame_auth.hpp"
 #include "in_process_pair.hpp"
 
@@ -16,39 +17,6 @@
 #include <new>
 #include <random>
 #include <string>
-
-// Heap allocations are counted by replacing the global operator new in this test binary (as
-// unit_tx_bursts does), while g_counting is set.
-namespace {
-bool g_counting = false;
-std::uint64_t g_allocations = 0;
-void* counted(std::size_t n, std::size_t align) {
-    if (g_counting) ++g_allocations;
-    void* p = align <= alignof(std::max_align_t) ? std::malloc(n ? n : 1)
-                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-} // namespace
-
-void* operator new(std::size_t n) {
-    return counted(n, alignof(std::max_align_t));
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    return counted(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-    std::free(p);
-}
 
 using namespace ckpt;
 using namespace ckpt::engine;
@@ -394,11 +362,12 @@ TEST_F(Coalesce, ACommitsFramesCostNoHeapAllocationEach) {
     auto one_commit = [&](std::size_t bytes, int round) {
         std::vector<std::byte> b(bytes, static_cast<std::byte>(round));
         write_section(*active_, writer_, slots_[0], 0, b);
-        g_allocations = 0;
-        g_counting = true;
-        a_->step(); // capture, plan, build, queue and send: the active's turn alone
-        g_counting = false;
-        const std::uint64_t n = g_allocations;
+        std::uint64_t n = 0;
+        {
+            CountAllocations count;
+            a_->step(); // capture, plan, build, queue and send: the active's turn alone
+            n = count.count();
+        }
         EXPECT_TRUE(run_until([&] { return a_->link().idle(); })); // acknowledged: a steady state
         return n;
     };

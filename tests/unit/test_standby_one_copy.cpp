@@ -6,6 +6,7 @@
 // writer back from it. Fragments lost, duplicated or reordered, a link cut in the middle, a
 // commit over the hold limit: each commit is applied once and whole, or not at all, and every
 // held buffer goes back to its pool.
+#include "allocation_counter.hpp"
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "in_process_pair.hpp"
@@ -21,38 +22,6 @@
 #include <new>
 #include <random>
 #include <vector>
-
-// Allocations counted while g_counting is set (the standby's turns only), as unit_tx_bursts does.
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::uint64_t> g_allocations{0};
-void* counted(std::size_t n, std::size_t align) {
-    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-    void* p = align <= alignof(std::max_align_t) ? std::malloc(n ? n : 1)
-                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-} // namespace
-
-void* operator new(std::size_t n) {
-    return counted(n, alignof(std::max_align_t));
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    return counted(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-    std::free(p);
-}
 
 using namespace ckpt;
 using namespace ckpt::engine;
@@ -141,18 +110,18 @@ TEST_F(StandbyOneCopy, HoldingAndApplyingCommitsAllocatesNothingOnTheStandbyInSt
         const std::uint64_t seq = commit(0, fill(kCap, v));
         for (int i = 0; i < 5000 && acked_of(*active_, slot_) < seq; ++i) {
             a_->step();
-            g_counting.store(count);
+            count_allocations(count);
             b_->step(); // frames in, held, applied, ACK out, settled
-            g_counting.store(false);
+            count_allocations(false);
             now_ += kMs / 10;
         }
         return acked_of(*active_, slot_) >= seq;
     };
     for (int v = 0; v < 20; ++v) ASSERT_TRUE(one(v, false)); // warm-up: vectors and pools grow
     const auto before = applier_->counters();
-    g_allocations.store(0);
+    reset_allocations();
     for (int v = 20; v < 60; ++v) ASSERT_TRUE(one(v, true));
-    EXPECT_EQ(g_allocations.load(), 0u) << "the standby allocated while holding and applying 40 commits";
+    EXPECT_EQ(allocations(), 0u) << "the standby allocated while holding and applying 40 commits";
     EXPECT_EQ(applier_->counters().held_bytes - before.held_bytes, 40 * kCap);
     EXPECT_EQ(section_bytes(*standby_, slot_), fill(kCap, 59));
 }

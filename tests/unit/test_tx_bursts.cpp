@@ -5,67 +5,22 @@
 //
 // Two PeerLinks over the in-process MemoryCarrier (the same PeerLink, PeerStream and
 // Transport::submit code paths as over a DPDK port; tests/net/test_port_bursts.cpp covers the
-// DPDK port's own part). Allocations are counted by replacing the global operator new in this
-// test binary.
+// DPDK port's own part). Allocations are counted with tests/testing/allocation_counter.hpp.
+#include "allocation_counter.hpp"
 #include "link/peer_link.hpp"
 #include "memory_carrier.hpp"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <new>
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::uint64_t> g_allocations{0};
-
-void* counted(std::size_t n, std::size_t align) {
-    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-    void* p = align <= alignof(std::max_align_t) ? std::malloc(n ? n : 1)
-                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-} // namespace
-
-void* operator new(std::size_t n) {
-    return counted(n, alignof(std::max_align_t));
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-    return counted(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-    std::free(p);
-}
 
 using namespace ckpt;
 using namespace ckpt::engine;
 using namespace ckpt::net;
+using ckpt::testing::CountAllocations;
 using ckpt::testing::MemoryCarrier;
 
 namespace {
-
-/// Allocations made while an instance lives.
-class CountAllocations {
-public:
-    CountAllocations() {
-        g_allocations.store(0);
-        g_counting.store(true);
-    }
-    ~CountAllocations() { g_counting.store(false); }
-    std::uint64_t count() const { return g_allocations.load(); }
-};
 
 /// Node 1 and node 2, linked in memory, authenticated with a cluster key (AES-256-GMAC tags,
 /// as in production).

@@ -227,31 +227,38 @@ bool PeerLink::send_sequenced_frame(std::uint16_t node, FrameType type, std::uin
     PeerStatus* p = find(node);
     if (!p || p->state != PeerState::kUp) return false;
     CKPT_ENFORCE(frame.size() >= kFrameOverhead, "sequenced frame buffer shorter than the headers and tag");
-    const std::span<const std::byte> body(frame.data() + kFrameBodyOffset, frame.size() - kFrameOverhead);
-    FrameHeader h;
-    h.type = type;
-    h.flags = flags;
-    h.src_node = cfg_.node_id;
-    h.dst_node = node;
-    h.epoch = epoch;
-    if (body.size() > max_frame_body()) {
+    const std::size_t body_len = frame.size() - kFrameOverhead;
+    if (body_len > max_frame_body()) {
         // Would abort in the DPDK port (or be cut by the kernel): never queued, and said. The
         // control path refuses what it can see coming (a section id too long for the mtu); this
         // catches the rest, e.g. sections adopted after the mtu was lowered.
         ++counters_.tx_dropped;
         events_.push_back("frame of type " + std::to_string(static_cast<int>(type)) + " with a " +
-                          std::to_string(body.size()) + "-byte body does not fit mtu " + std::to_string(cfg_.mtu) +
+                          std::to_string(body_len) + "-byte body does not fit mtu " + std::to_string(cfg_.mtu) +
                           " (at most " + std::to_string(max_frame_body()) + "): not sent to node " +
                           std::to_string(node));
         return false;
     }
-    h.link_seq = p->stream.next_link_seq();
-    if (type == FrameType::kRefused) p->refused_through = h.link_seq;
-    // The body is in place: only the headers are written.
-    const std::size_t n = encode_frame_unsealed(frame.bytes(), self_, endpoint_of(*p), h, body);
+    const std::uint64_t link_seq = p->stream.next_link_seq();
+    if (type == FrameType::kRefused) p->refused_through = link_seq;
+    const std::size_t n = write_headers(frame, *p, type, flags, epoch, link_seq);
     CKPT_ENFORCE(n == frame.size(), "sequenced frame does not fit the MTU"); // sealed when sent
     p->stream.enqueue(std::move(frame), c);
     return true;
+}
+
+std::size_t PeerLink::write_headers(FrameBuf& frame, const PeerStatus& p, FrameType type, std::uint16_t flags,
+                                    std::uint64_t epoch, std::uint64_t link_seq) const {
+    const std::span<const std::byte> body(frame.data() + kFrameBodyOffset, frame.size() - kFrameOverhead);
+    FrameHeader h;
+    h.type = type;
+    h.flags = flags;
+    h.src_node = cfg_.node_id;
+    h.dst_node = p.node_id;
+    h.epoch = epoch;
+    h.link_seq = link_seq;
+    // The body is in place: only the headers are written.
+    return encode_frame_unsealed(frame.bytes(), self_, endpoint_of(p), h, body);
 }
 
 FrameBuf* PeerLink::untransmitted_tail(std::uint16_t node, std::uint64_t link_seq) {
@@ -265,15 +272,7 @@ bool PeerLink::rewrite_tail(std::uint16_t node, std::uint64_t link_seq, FrameTyp
     PeerStatus* p = find(node);
     FrameBuf* frame = p && p->state == PeerState::kUp ? p->stream.untransmitted_tail(link_seq) : nullptr;
     if (!frame || frame->size() < kFrameOverhead || frame->size() - kFrameOverhead > max_frame_body()) return false;
-    const std::span<const std::byte> body(frame->data() + kFrameBodyOffset, frame->size() - kFrameOverhead);
-    FrameHeader h;
-    h.type = type;
-    h.flags = flags;
-    h.src_node = cfg_.node_id;
-    h.dst_node = node;
-    h.epoch = epoch;
-    h.link_seq = link_seq;
-    const std::size_t n = encode_frame_unsealed(frame->bytes(), self_, endpoint_of(*p), h, body);
+    const std::size_t n = write_headers(*frame, *p, type, flags, epoch, link_seq);
     CKPT_ENFORCE(n == frame->size(), "coalesced frame does not fit its buffer");
     p->stream.set_tail_completion(c);
     return true;

@@ -61,9 +61,9 @@ public:
     std::size_t flush(std::int64_t now_ns);
     bool idle() const;
     /// Until when the engine may sleep as far as this link is concerned, on a carrier whose
-    /// wait_fd() wakes it when frames come (memif with memif_wakeup = true): INT64_MAX with nothing in flight; the earliest
-    /// retransmission deadline when sent frames only wait for their acknowledgement (which wakes
-    /// it); 0 (do not sleep) while an ACK is owed or frames are queued and not sent yet.
+    /// wait_fd() wakes it when frames come (memif with memif_wakeup = true): INT64_MAX with nothing in flight; the
+    /// earliest retransmission deadline when sent frames only wait for their acknowledgement (which wakes it); 0 (do
+    /// not sleep) while an ACK is owed or frames are queued and not sent yet.
     std::int64_t sleep_deadline() const;
     /// Sequenced frames queued for `node` and not sent yet (0: not a peer).
     std::size_t backlog(std::uint16_t node) const;
@@ -140,6 +140,10 @@ private:
     /// The session/replay check of a frame whose tag held: kNone, kReplayed, kStaleSession.
     net::Reject check_session(PeerStatus& p, const net::DecodedFrame& f, std::int64_t now_ns);
     net::Endpoint endpoint_of(const PeerStatus& p) const;
+    /// Writes the headers of sequenced frame `frame` (its body in place) for peer `p`; returns the
+    /// frame's length as encoded (the buffer's size when it fits).
+    std::size_t write_headers(net::FrameBuf& frame, const PeerStatus& p, net::FrameType type, std::uint16_t flags,
+                              std::uint64_t epoch, std::uint64_t link_seq) const;
     void send_ack(PeerStatus& p);
     /// `now_ns` > 0: the ACK just arrived, a round-trip sample for the RTO; 0: it was held back.
     void apply_ack(PeerStatus& p, std::uint64_t cumulative, std::uint64_t selective, std::int64_t now_ns);
