@@ -9,9 +9,10 @@
 //                            is outside the timed region.
 //   BM_TscTimerOverhead      the same TSC bracket around nothing: included in every TSC-timed figure.
 //   BM_CacheLinePingPong     bench_baselines' yardstick, repeated here (see cache_line_pingpong.hpp).
-//   BM_WriteCommitAsyncLoop  write() + 64 B through span() + commit(kAsync) on ONE section: each
-//                            write() waits for the engine to capture the previous commit, so this is
-//                            the full local round trip, one commit per capture.
+//   BM_WriteCommitAsyncLoop  write() + 64 B through span() + commit(kAsync) on ONE section: a
+//                            write() whose previous commit ckptd has not captured yet stages it (the
+//                            local stage) and goes on; with one commit staged already it waits for
+//                            the capture, so this is at most two commits per capture.
 //   BM_WriteCommitRotating   the same transaction over 64 sections in turn, so the engine normally
 //                            has captured a section before it is written again: client-side cost of
 //                            a whole transaction when the engine keeps up.
@@ -22,12 +23,15 @@
 //   BM_ReadView64 / BM_ReadCopy64   a consistent read of 64 bytes in place / copied out.
 //   BM_CommitAsyncBySize / BM_CommitSyncBySize   as BM_CommitAsync / BM_CommitSync with one section
 //                            of 4 KiB .. 1 GiB and the same 64 dirty bytes in its middle.
+// $CKPT_BENCH_ENGINE_SET="key=value;..." adds lines to ckptd's configuration (A/B runs: with
+// local_stage=false every write() of BM_WriteCommitAsyncLoop waits for the capture again).
 #include "cache_line_pingpong.hpp"
 #include "ckpt/client/session.hpp"
 #include "engine_process.hpp"
 #include "repetitions.hpp"
 
 #include <benchmark/benchmark.h>
+
 #include <sched.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -35,6 +39,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <map>
@@ -122,8 +127,21 @@ struct Fixture {
     std::vector<Section> sections;
 };
 
+/// Extra ckptd.conf lines from $CKPT_BENCH_ENGINE_SET ("key=value;key=value"), for A/B runs of
+/// an engine option (local_stage=false, say) against the default in the same session.
+std::vector<std::string> engine_set_from_env() {
+    std::vector<std::string> lines;
+    const char* env = std::getenv("CKPT_BENCH_ENGINE_SET");
+    for (std::string rest = env ? env : ""; !rest.empty();) {
+        const auto semi = rest.find(';');
+        if (semi != 0) lines.push_back(rest.substr(0, semi));
+        rest = semi == std::string::npos ? "" : rest.substr(semi + 1);
+    }
+    return lines;
+}
+
 struct Node {
-    ckpt::testing::EngineProcess engine{"bench"}; // declared first: destroyed last
+    ckpt::testing::EngineProcess engine{"bench", engine_set_from_env()}; // declared first: destroyed last
     std::optional<Session> session;
     std::map<std::string, std::unique_ptr<Fixture>> fixtures; // destroyed first: closes while ckptd runs
     std::string error;

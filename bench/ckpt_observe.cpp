@@ -14,11 +14,14 @@
 //      commit-to-observed hops: hop = from the writer's write() to the reader's checked view of
 //      the committed bytes.
 //      The same with --sections-in-turn (64) sections each way, used in turn, shows the hop with
-//      ckptd off the path: a writer may not change a section again until ckptd captured its
-//      previous commit (that copy is what a writer that dies mid-write is rolled back to), and on
-//      2 CPUs ckptd shares a core with A, so with one section each way every round trip waits for
-//      a context switch to ckptd and back; with 64, ckptd captures all pending sections at once,
-//      once per about 64 round trips. For information (the target is for the one-section figure).
+//      ckptd off the path: before the local stage (--engine-set local_stage=false) a writer could
+//      not change a section again until ckptd captured its previous commit (that copy is what a
+//      writer that dies mid-write is rolled back to), and on 2 CPUs ckptd shares a core with A, so
+//      with one section each way every round trip waited for a context switch to ckptd and back;
+//      with 64, ckptd captures all pending sections at once, once per about 64 round trips. With
+//      the local stage (the default) the writer copies an uncaptured previous commit into a stage
+//      record and goes on (docs/ARCHITECTURE.md §3.6). For information (the target is for the
+//      one-section figure).
 //      Also in a blocking mode: each side sleeps in poll() on Checkpoint::notify_fd() (the
 //      hot-standby change notification, signalled by ckptd after it captured a commit) and calls
 //      changes_since() on wake-up, instead of spinning. DESIGN.md: a cross-core blocking wake
@@ -51,7 +54,7 @@
 //
 //   ckpt_observe [--quick] [--rounds N] [--count N] [--count-blocking N] [--json FILE] [--samples DIR]
 //                [--ckptd PATH] [--roudi PATH] [--cpu-a N] [--cpu-b N] [--daemon-cpu N]
-//                [--yield-every N] [--sections-in-turn K] [--only STEP] [--keep-logs]
+//                [--yield-every N] [--sections-in-turn K] [--only STEP] [--keep-logs] [--engine-set K=V]
 #include "children.hpp"
 #include "ckpt/client/session.hpp"
 #include "engine_pair.hpp"
@@ -114,6 +117,7 @@ struct Options {
     unsigned yield_every = 16; ///< polls between sched_yield() of the spinner beside ckptd (0: never)
     std::size_t turn = 64;     ///< sections each way of the "in turn" figure
     std::string log_dir;
+    std::vector<std::string> engine_set; ///< extra ckptd.conf lines (A/B experiments: local_stage=false)
 };
 
 constexpr std::size_t kPayload = 64;                    ///< bytes changed per commit / per message
@@ -473,6 +477,7 @@ void ours(const Options& o, Results& res, Mode mode) {
     pc.busy = true;
     pc.cpu_a = o.daemon_cpu; // where EnginePair pins the node-local engine
     pc.log_dir = o.log_dir;
+    pc.engine_set = o.engine_set;
     EnginePair pair(pc, res);
     if (!pair.start()) return;
     CheckpointAttributes attrs;
@@ -903,6 +908,7 @@ int main(int argc, char** argv) {
     app.add_option("--only", o.only,
                    "run only the steps whose name contains this (cacheline, ours, blocking, iceoryx)");
     app.add_flag("--keep-logs", o.keep_logs, "keep ckptd's and iox-roudi's logs");
+    app.add_option("--engine-set", o.engine_set, "an extra ckptd.conf line for ckptd, key=value (repeatable)");
     CLI11_PARSE(app, argc, argv);
     if (o.quick) {
         if (app.count("--rounds") == 0) o.rounds = 2;

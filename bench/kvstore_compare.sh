@@ -14,7 +14,8 @@
 #     defaults: 10000 records, 40000 operations, 16 clients, 20 failovers, 4000 ops/s open loop
 #   SYSTEMS="kv-sync redis-wait" and RUNS="A B A-open A-failover" choose a subset; IDLE_SPIN_US and
 #   LINK_SLEEP_US set the engines' idle_spin_us (50) and link_sleep_us (200); MEMIF_WAKEUP=true
-#   turns memif's RX wake-up on (the engines then sleep until a frame comes, not in slices).
+#   turns memif's RX wake-up on (the engines then sleep until a frame comes, not in slices);
+#   LOCAL_STAGE=false turns the local stage off (writers then wait for every capture).
 #
 # Writes OUT_DIR/ycsb.jsonl (one line per run), OUT_DIR/*.hist, OUT_DIR/kvstore_compare.md, and
 # the plots through bench/kvstore_plot.sh. Root (DPDK memif). Needs redis-server, redis-cli.
@@ -100,6 +101,7 @@ reattach_grace_ms = 0
 idle_spin_us = ${IDLE_SPIN_US:-50}
 link_sleep_us = ${LINK_SLEEP_US:-200}
 memif_wakeup = ${MEMIF_WAKEUP:-false}
+local_stage = ${LOCAL_STAGE:-true}
 EOF
     # A SIGKILLed engine's threads may still be exiting (its socket lock held) for a moment after
     # its main thread is a zombie: try again until the new one stays up.

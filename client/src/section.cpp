@@ -2,6 +2,7 @@
 
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/dirty_bitmap.hpp"
+#include "ckpt/shm/local_stage.hpp"
 #include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "internal.hpp"
@@ -79,6 +80,67 @@ Status wait_replication(detail::CheckpointCore& ck, std::uint32_t slot, std::uin
     return {};
 }
 
+enum class Stage { kWriteOn, kWait, kRetry, kDeleted };
+
+/// The section is free at `lock` (commit N) and ckptd has not captured N yet. Instead of waiting,
+/// take the lock (N+1) and copy N's dirty range into a stage record for the engine to capture
+/// (local_stage.hpp). kWriteOn: the lock is held; [first, last] is N's range when N was staged
+/// (the next commit publishes at least it), empty when the engine captured N meanwhile. kWait:
+/// nothing held (no stage, N was a group's member, a range larger than a record, every record in
+/// use, the engine copying N right now): wait for the capture as before. kRetry: the lock moved.
+Stage stage_previous(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64_t generation, const std::byte* bytes,
+                     std::uint64_t capacity, std::uint64_t lock, std::uint64_t& first, std::uint64_t& last) {
+    const DataView& d = ck.data;
+    SectionControl& ctl = d.control(slot);
+    const std::uint32_t bs = ck.attrs.block_size;
+    const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
+    if (!d.has_stage() || local_stage::load(ctl) != kStageFree || section_group::tag_of(ctl) != 0 || df > dl ||
+        dl >= capacity / bs || (dl - df + 1) * bs > d.stage_record_bytes())
+        return Stage::kWait;
+    std::uint64_t seen = lock;
+    if (!section_lock::try_begin(ctl, seen, ck.writer)) return Stage::kRetry;
+    // From here no byte of the section changes until we say so: give the lock back on any way out
+    // but kWriteOn, and ring again (the engine may have taken the doorbell while we held it).
+    const auto give_back = [&](Stage why) {
+        section_lock::give_back(ctl, lock);
+        d.ring_doorbell(slot);
+        ck.session->kick_engine();
+        return why;
+    };
+    const SectionDesc& desc = ck.meta.desc(slot);
+    if (load_acquire(desc.generation) != generation) return give_back(Stage::kDeleted);
+    if (!local_stage::claim(ctl, kStageFree, kStageWriter)) return give_back(Stage::kWait); // the engine copies N now
+    first = ~std::uint64_t{0};
+    last = 0;
+    if (load_acquire(desc.captured_seq) == lock_seq(lock)) { // captured while we took the lock
+        local_stage::release(ctl);
+        return Stage::kWriteOn;
+    }
+    StageRecord* records = &d.stage_record(0);
+    const std::uint32_t r = local_stage::take_record(records, slot);
+    if (r == kStageRecords) {
+        local_stage::release(ctl);
+        return give_back(Stage::kWait);
+    }
+    StageRecord& rec = records[r];
+    std::memcpy(d.stage_bytes(r), bytes + df * bs, (dl - df + 1) * bs);
+    store_relaxed(rec.slot, slot);
+    store_relaxed(rec.generation, generation);
+    store_relaxed(rec.seq, lock_seq(lock));
+    store_relaxed(rec.size, load_relaxed(ctl.size));
+    store_relaxed(rec.commit_flags, load_relaxed(ctl.commit_flags));
+    store_relaxed(rec.writer, ck.writer + 1);
+    store_relaxed(rec.first_block, df);
+    store_relaxed(rec.blocks, dl - df + 1);
+    store_release(rec.state, kRecordReady);
+    local_stage::release(ctl, kStagedBase + r);
+    d.ring_doorbell(slot); // the engine can capture N from the record while we write N+1
+    ck.session->kick_engine();
+    first = df;
+    last = dl;
+    return Stage::kWriteOn;
+}
+
 } // namespace
 
 bool detail::group_open(const CheckpointCore& ck, std::uint32_t slot, std::uint64_t lock) {
@@ -123,9 +185,34 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
             continue;
         }
         // The engine must hold this section's last commit before we change it again: that copy
-        // is what it restores if we die mid-transaction.
+        // is what it restores if we die mid-transaction. Either it has it, or we stage it for it.
         const std::uint64_t seq = lock_seq(lock);
+        const auto open_tx = [&](std::uint64_t first, std::uint64_t last) {
+            WriteTx tx;
+            tx.ck_ = ck_;
+            tx.slot_ = slot_;
+            tx.seq_ = seq + 1;
+            tx.bytes_ = bytes_;
+            tx.capacity_ = capacity_;
+            tx.data_offset_ = data_offset_;
+            tx.size_ = std::min<std::uint64_t>(load_relaxed(ctl.size), capacity_);
+            tx.dirty_first_ = first; // a staged commit's blocks are published again with ours
+            tx.dirty_last_ = last;
+            tx.open_ = true;
+            return tx;
+        };
         if (load_acquire(desc.captured_seq) != seq) {
+            std::uint64_t first = 0, last = 0;
+            switch (stage_previous(ck, slot_, generation_, bytes_, capacity_, lock, first, last)) {
+            case Stage::kWriteOn:
+                return open_tx(first, last);
+            case Stage::kRetry:
+                continue;
+            case Stage::kDeleted:
+                return deleted(id_);
+            case Stage::kWait:
+                break;
+            }
             auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0)
@@ -153,16 +240,7 @@ Result<WriteTx> Section::write(std::chrono::milliseconds timeout) {
                 section_lock::give_back(ctl, seen);
                 return deleted(id_);
             }
-            WriteTx tx;
-            tx.ck_ = ck_;
-            tx.slot_ = slot_;
-            tx.seq_ = seq + 1;
-            tx.bytes_ = bytes_;
-            tx.capacity_ = capacity_;
-            tx.data_offset_ = data_offset_;
-            tx.size_ = std::min<std::uint64_t>(load_relaxed(ctl.size), capacity_);
-            tx.open_ = true;
-            return tx;
+            return open_tx(~std::uint64_t{0}, 0);
         }
     }
 }

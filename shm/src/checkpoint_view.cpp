@@ -243,6 +243,7 @@ Result<DataView> DataView::attach(std::byte* base, std::uint64_t size, const Met
     v.layout_ = l;
     v.block_size_ = snap.block_size;
     v.max_sections_ = snap.max_sections;
+    v.has_stage_ = size >= l.data_object_size;
     return v;
 }
 

@@ -1,5 +1,6 @@
 #include "ckpt/shm/segment_layout.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -42,6 +43,15 @@ Result<Layout> compute_layout(const CheckpointAttributes& a) {
     off += 8 * l.dirty_words;
     l.area_offset = round_up(off, std::max<std::uint64_t>(kAreaAlign, a.block_size));
     l.data_size = round_up(l.area_offset + l.area_size, kAreaAlign);
+    // The local stage follows: data_size (what META records, what engines before minor 6 size the
+    // object to) is unchanged, so a library of either side of minor 6 attaches to the other's.
+    l.stage_offset = l.data_size;
+    l.stage_data_offset = l.stage_offset + round_up(sizeof(StageRecord) * kStageRecords, kAreaAlign);
+    // kStageRecords records of at most kStageRecordMaxBytes, together no larger than the area (a
+    // small checkpoint's stage is small), and at least a block each.
+    l.stage_record_bytes = std::max<std::uint64_t>(
+        a.block_size, round_up(std::min(l.area_size, kStageRecords * kStageRecordMaxBytes) / kStageRecords, a.block_size));
+    l.data_object_size = round_up(l.stage_data_offset + kStageRecords * l.stage_record_bytes, kAreaAlign);
 
     l.shadow_entries_offset = sizeof(ShadowHeader);
     l.shadow_area_offset =

@@ -1060,8 +1060,9 @@ TEST_F(EngineTrouble, CallsThatNeedTheEngineTimeOutWhileItIsFrozen) {
     ASSERT_EQ(::kill(engine.pid(), SIGSTOP), 0);
     EXPECT_EQ(write(c, "s", "1"), SA_AIS_OK); // published locally; ckptd captures it later
     EXPECT_EQ(saCkptCheckpointSynchronize(c, 100 * SA_TIME_ONE_MILLISECOND), SA_AIS_ERR_TIMEOUT);
-    EXPECT_EQ(write(c, "s", "2"), SA_AIS_ERR_TIMEOUT); // waits for the capture of "1"
-    EXPECT_EQ(read(c, "s"), "1");                      // reads need no engine
+    EXPECT_EQ(write(c, "s", "2"), SA_AIS_OK);          // stages "1" for ckptd (the local stage)
+    EXPECT_EQ(write(c, "s", "3"), SA_AIS_ERR_TIMEOUT); // "1" staged, "2" live: waits for a capture
+    EXPECT_EQ(read(c, "s"), "2");                      // reads need no engine
     EXPECT_EQ(add_section(c, "t"), SA_AIS_ERR_TIMEOUT);
     SaCkptSectionIdT s = sid("s");
     EXPECT_EQ(saCkptSectionDelete(c, &s), SA_AIS_ERR_TIMEOUT);

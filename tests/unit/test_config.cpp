@@ -72,6 +72,15 @@ TEST(Config, TransportsAndTheirKeys) {
     // Per-peer ports: only the kernel socket can use them (DPDK carriers: one port per node).
     EXPECT_NE(parse({"transport=memif", "peers=2@10.0.0.2:7491"}).find("need transport = udp"), std::string::npos);
     EXPECT_EQ(parse({"transport=memif", "peers=2@10.0.0.2:7490"}), "") << "the same port is no override";
+    // The local stage: on unless switched off.
+    {
+        Config d;
+        ASSERT_EQ(parse({}, d), "");
+        EXPECT_TRUE(d.local_stage);
+        ASSERT_EQ(parse({"local_stage=false"}, d), "");
+        EXPECT_FALSE(d.local_stage);
+        EXPECT_NE(parse({"local_stage=no"}).find("expected true or false"), std::string::npos);
+    }
     // memif's RX wake-up: off unless switched on (BENCHMARKS.md, "memif's RX wake-up").
     {
         Config d;

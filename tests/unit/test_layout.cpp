@@ -34,7 +34,7 @@ std::string ascii_of(std::uint64_t magic) {
 
 TEST(Layout, VersionAndConstants) {
     EXPECT_EQ(kLayoutMajor, 1);
-    EXPECT_EQ(kLayoutMinor, 5);
+    EXPECT_EQ(kLayoutMinor, 6);
     EXPECT_EQ(kMaxWriters, 64u);
     EXPECT_EQ(kChangelogCapacity, 4096u);
     EXPECT_TRUE(std::has_single_bit(kChangelogCapacity));
@@ -187,7 +187,7 @@ TEST(Layout, SectionControl) {
     CKPT_EXPECT_OFFSET(SectionControl, lock, 0);
     CKPT_EXPECT_OFFSET(SectionControl, size, 8);
     CKPT_EXPECT_OFFSET(SectionControl, commit_flags, 16);
-    CKPT_EXPECT_OFFSET(SectionControl, reserved0, 20);
+    CKPT_EXPECT_OFFSET(SectionControl, stage, 20); // layout minor 6
     CKPT_EXPECT_OFFSET(SectionControl, dirty_first, 24);
     CKPT_EXPECT_OFFSET(SectionControl, dirty_last, 32);
     CKPT_EXPECT_OFFSET(SectionControl, group_tag, 40); // layout minor 5
@@ -195,6 +195,21 @@ TEST(Layout, SectionControl) {
     CKPT_EXPECT_OFFSET(SectionControl, group_size, 52);
     CKPT_EXPECT_OFFSET(SectionControl, reserved, 56);
     EXPECT_EQ(sizeof(SectionControl::reserved), 8u);
+}
+
+TEST(Layout, StageRecord) { // layout minor 6: the local stage after data_size
+    EXPECT_EQ(sizeof(StageRecord), 64u);
+    CKPT_EXPECT_OFFSET(StageRecord, state, 0);
+    CKPT_EXPECT_OFFSET(StageRecord, slot, 4);
+    CKPT_EXPECT_OFFSET(StageRecord, generation, 8);
+    CKPT_EXPECT_OFFSET(StageRecord, seq, 16);
+    CKPT_EXPECT_OFFSET(StageRecord, size, 24);
+    CKPT_EXPECT_OFFSET(StageRecord, commit_flags, 32);
+    CKPT_EXPECT_OFFSET(StageRecord, writer, 36);
+    CKPT_EXPECT_OFFSET(StageRecord, first_block, 40);
+    CKPT_EXPECT_OFFSET(StageRecord, blocks, 48);
+    EXPECT_EQ(kStageRecords, 8u);
+    EXPECT_EQ(kStagedBase, 0x100u);
 }
 
 TEST(Layout, ShadowHeader) {
@@ -412,6 +427,19 @@ TEST(ComputeLayout, DataRegionsInOrderWithoutOverlap) {
         EXPECT_GE(l.data_size, l.area_offset + l.area_size);
         EXPECT_LT(l.data_size - (l.area_offset + l.area_size), kPage);
         EXPECT_EQ(l.data_size % kPage, 0u);
+        // The local stage (minor 6) follows data_size in the same object, never larger than the
+        // area (plus its page of record headers) unless a record must hold one big block.
+        EXPECT_EQ(l.stage_offset, l.data_size);
+        EXPECT_GE(l.stage_data_offset, l.stage_offset + sizeof(StageRecord) * kStageRecords);
+        EXPECT_EQ(l.stage_data_offset % kPage, 0u);
+        EXPECT_GE(l.stage_record_bytes, a.block_size);
+        EXPECT_EQ(l.stage_record_bytes % a.block_size, 0u);
+        EXPECT_LE(l.stage_record_bytes, std::max<std::uint64_t>(a.block_size, kStageRecordMaxBytes));
+        if (a.block_size * kStageRecords <= l.area_size) {
+            EXPECT_LE(l.stage_record_bytes * kStageRecords, l.area_size + kStageRecords * a.block_size);
+        }
+        EXPECT_GE(l.data_object_size, l.stage_data_offset + kStageRecords * l.stage_record_bytes);
+        EXPECT_EQ(l.data_object_size % kPage, 0u);
         // The dirty bitmap: one bit per block of the area, no more words than needed.
         const std::uint64_t blocks = l.area_size / a.block_size;
         EXPECT_GE(l.dirty_words * 64, blocks);
@@ -466,6 +494,10 @@ TEST(ComputeLayout, PinnedExample) {
     EXPECT_EQ(l.area_offset, 4096u);
     EXPECT_EQ(l.area_size, 65536u);
     EXPECT_EQ(l.data_size, 69632u);
+    EXPECT_EQ(l.stage_offset, 69632u);
+    EXPECT_EQ(l.stage_data_offset, 73728u);
+    EXPECT_EQ(l.stage_record_bytes, 8192u); // 8 records as large as the 64 KiB area together
+    EXPECT_EQ(l.data_object_size, 139264u);
     EXPECT_EQ(l.shadow_entries_offset, 128u);
     EXPECT_EQ(l.shadow_area_offset, 4096u);
     EXPECT_EQ(l.shadow_size, 69632u);

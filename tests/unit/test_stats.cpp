@@ -20,8 +20,8 @@ namespace {
 TEST(StatsLayout, PinnedSizesAndOffsets) {
     EXPECT_EQ(kStatsMagic, 0x5441'5453'5450'4B43ULL); // "CKPTSTAT" little-endian
     EXPECT_EQ(kStatsLayoutMajor, 1);
-    EXPECT_EQ(kStatsLayoutMinor,
-              5); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names, 4: every engine counter, 5: hashes_stale
+    EXPECT_EQ(kStatsLayoutMinor, 6); // 1: segment_resizes, 2: commits_lost, 3: 256-byte names, 4: every engine
+                                     // counter, 5: hashes_stale, 6: the local stage's counters
     EXPECT_EQ(kStatsOffset, 4096u);
     EXPECT_EQ(sizeof(StatsHeader), 256u);
     CKPT_EXPECT_OFFSET(StatsHeader, layout_major, 8);
@@ -63,7 +63,9 @@ TEST(StatsLayout, PinnedSizesAndOffsets) {
     CKPT_EXPECT_OFFSET(CheckpointStats, commits_lost, 960);
     CKPT_EXPECT_OFFSET(CheckpointStats, spurious_doorbells, 968);
     CKPT_EXPECT_OFFSET(CheckpointStats, capture_budget_cuts, 992);
-    CKPT_EXPECT_OFFSET(CheckpointStats, reserved, 1000);
+    CKPT_EXPECT_OFFSET(CheckpointStats, staged_commits, 1000);
+    CKPT_EXPECT_OFFSET(CheckpointStats, stage_invalid, 1008);
+    CKPT_EXPECT_OFFSET(CheckpointStats, reserved, 1016);
     CKPT_EXPECT_OFFSET(CheckpointStats, ack_latency, 1152);
     EXPECT_EQ(sizeof(LatencyHistogram), 7744u);
     EXPECT_EQ(kStatsCheckpointsOffset, 4864u);

@@ -9,6 +9,7 @@
 #include "ckpt/shm/atomics.hpp"
 #include "ckpt/shm/dirty_bitmap.hpp"
 #include "ckpt/shm/doorbell.hpp"
+#include "ckpt/shm/local_stage.hpp"
 #include "ckpt/shm/section_group.hpp"
 #include "ckpt/shm/section_lock.hpp"
 #include "commit/block_hasher.hpp"
@@ -37,10 +38,13 @@ bool CommitPath::capture(std::uint32_t slot) {
         return false;
     }
     SectionControl& ctl = c_.data_.control(slot);
+    // A commit its writer staged (local_stage.hpp) comes first: it is older than the live bytes,
+    // and its writer may hold the lock for its next transaction meanwhile.
+    const bool staged = capture_staged(slot);
     const std::uint64_t lock = section_lock::load(ctl);
     if (lock_held(lock) || lock_seq(lock) == sl.captured_seq) {
-        ++c_.counters().spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
-        return false;
+        if (!staged) ++c_.counters().spurious_doorbells; // mid-transaction (its commit rings again) or nothing new
+        return staged;
     }
     if (lock_seq(lock) < sl.captured_seq || lock_owner(lock) != 0) {
         c_.note_damage("section slot " + std::to_string(slot) +
@@ -84,6 +88,7 @@ bool CommitPath::capture_group(std::uint32_t slot, std::uint64_t lock) {
         const Checkpoint::Slot& ms = c_.slots_[m.slot];
         if (lock_seq(m.lock) == ms.captured_seq || lock_seq(m.lock) < ms.captured_seq || lock_owner(m.lock) != 0)
             continue;
+        any |= capture_staged(m.slot); // an older commit of the member, alone (never a group's: not staged)
         any |= capture_one(m.slot, m.lock, &group_events_);
     }
     if (group_events_.size() == 1) {
@@ -128,7 +133,130 @@ std::size_t CommitPath::recover_open_groups(std::uint32_t writer) {
     return n;
 }
 
+bool CommitPath::claim_live(std::uint32_t slot, SectionControl& ctl) {
+    std::uint32_t word = local_stage::load(ctl);
+    if (local_stage::names_record(word)) { // staged since capture() looked: that commit first
+        capture_staged(slot);
+        word = local_stage::load(ctl);
+    }
+    if (word == kStageWriter) {
+        // A writer holding the lock is copying this commit into a record: leave it to it (its
+        // commit rings again). With the lock free nobody is: a scribbled word, taken over.
+        if (lock_held(section_lock::load(ctl))) return false;
+        stage_damage("section slot " + std::to_string(slot) + " stage word claims a writer while the lock is free");
+    } else if (word != kStageFree && word != kStageEngine) { // kStageEngine: ours, from before a restart
+        stage_damage("section slot " + std::to_string(slot) + " stage word " + std::to_string(word) + " is invalid");
+    }
+    return local_stage::claim(ctl, word, kStageEngine); // fails only if a writer claimed meanwhile
+}
+
+void CommitPath::stage_damage(const std::string& what) {
+    ++c_.counters().stage_invalid;
+    c_.note_damage(what);
+}
+
+bool CommitPath::capture_staged(std::uint32_t slot) {
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint32_t word = local_stage::load(ctl);
+    if (!local_stage::names_record(word) || !c_.data_.has_stage()) return false;
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    const std::uint32_t r = word - kStagedBase;
+    StageRecord& rec = c_.data_.stage_record(r);
+    // Copy the record's words once (acquire on the state: the writer's release publishes them),
+    // then judge the copy against the engine's own bookkeeping.
+    const std::uint32_t state = load_acquire(rec.state);
+    const std::uint32_t rslot = load_relaxed(rec.slot);
+    const std::uint64_t gen = load_relaxed(rec.generation), seq = load_relaxed(rec.seq),
+                        size = load_relaxed(rec.size), first = load_relaxed(rec.first_block),
+                        blocks = load_relaxed(rec.blocks);
+    const std::uint32_t flags = load_relaxed(rec.commit_flags);
+    const std::uint32_t bs = c_.attrs_.block_size;
+    const std::uint64_t count = sl.capacity / bs;
+    const std::uint64_t live = lock_seq(section_lock::load(ctl));
+    const char* bad = nullptr;
+    if (state != kRecordReady) bad = "is not complete";
+    else if (rslot != slot || gen != sl.generation) bad = "names another section";
+    else if ((seq & 1) != 0 || seq <= sl.captured_seq || seq >= live) bad = "holds no commit between the captured and the live one";
+    else if (blocks == 0 || first >= count || blocks > count - first || blocks * bs > c_.data_.stage_record_bytes())
+        bad = "holds a block range outside the section or the record";
+    if (bad) {
+        stage_damage("stage record " + std::to_string(r) + " of section slot " + std::to_string(slot) + " " + bad +
+                     "; its commit is taken with the next one");
+        if (state != kRecordFree) local_stage::free_record(rec);
+        local_stage::claim(ctl, word, kStageFree);
+        return false;
+    }
+    const std::byte* src = c_.data_.stage_bytes(r);
+    std::byte* shadow = c_.shadow_area();
+    changed_.clear();
+    const std::uint64_t base = sl.offset / bs + first;
+    for (std::uint64_t i = 0; i < blocks; ++i) {
+        const std::uint64_t block = base + i;
+        const std::uint64_t off = block * bs;
+        if (!c_.replicating_)
+            std::memcpy(shadow + off, src + i * bs, bs);
+        else if (auto h = copy_hash_block(shadow + off, src + i * bs, bs, c_.block_hash_[block]))
+            changed_.push_back({block, *h});
+    }
+    copied_total_ += blocks * bs;
+    local_stage::free_record(rec);
+    record_capture(slot, seq, size, flags, blocks * bs, nullptr);
+    // Free only after captured_seq moved: a writer that then stages its next commit finds this
+    // one captured (it checks captured_seq after its own claim).
+    local_stage::claim(ctl, word, kStageFree);
+    ++c_.counters().staged_commits;
+    return true;
+}
+
+void CommitPath::drop_stage(std::uint32_t slot) {
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint32_t word = local_stage::load(ctl);
+    if (local_stage::names_record(word) && c_.data_.has_stage()) {
+        StageRecord& rec = c_.data_.stage_record(word - kStagedBase);
+        if (load_relaxed(rec.slot) == slot) local_stage::free_record(rec);
+    }
+    local_stage::release(ctl);
+}
+
+void CommitPath::settle_stage(std::uint32_t slot, std::uint64_t lock) {
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint32_t word = local_stage::load(ctl);
+    if (local_stage::names_record(word)) {
+        capture_staged(slot); // the previous commit, from its record: the rollback restores to it
+        return;
+    }
+    if (word != kStageWriter) {
+        if (word != kStageFree) local_stage::release(ctl); // our own claim from before a restart, or damage
+        return;
+    }
+    // The holder died (or aborted) while copying its previous commit into a record: it had not
+    // stored a byte yet, so the live bytes are that commit. Capture them as it, then free what
+    // the writer had taken.
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    const std::uint64_t prev = lock_seq(lock) - 1;
+    if (lock_held(lock) && prev > sl.captured_seq && (prev & 1) == 0) {
+        local_stage::release(ctl, kStageEngine);
+        capture_live(slot, make_lock(prev, 0), nullptr);
+    }
+    if (c_.data_.has_stage())
+        for (std::uint32_t r = 0; r < kStageRecords; ++r) {
+            StageRecord& rec = c_.data_.stage_record(r);
+            if (load_acquire(rec.state) != kRecordFree && load_relaxed(rec.slot) == slot &&
+                load_relaxed(rec.writer) == lock_owner(lock))
+                local_stage::free_record(rec);
+        }
+    local_stage::release(ctl);
+}
+
 bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group) {
+    SectionControl& ctl = c_.data_.control(slot);
+    if (!claim_live(slot, ctl)) return false;
+    const bool whole = capture_live(slot, lock, group);
+    local_stage::release(ctl);
+    return whole;
+}
+
+bool CommitPath::capture_live(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
     const std::uint64_t size = load_relaxed(ctl.size);
@@ -163,7 +291,13 @@ bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector
         copied = sl.capacity;
     }
     copied_total_ += copied;
-    if (!section_lock::unchanged(ctl, lock)) {
+    // Unchanged, or taken meanwhile by a writer for the next transaction: that writer claims the
+    // stage word before its first store, which waits for ours (local_stage.hpp), so the copy is whole.
+    fence_acquire();
+    const std::uint64_t now = load_relaxed(ctl.lock);
+    const bool next_tx = lock_held(now) && lock_seq(now) == lock_seq(lock) + 1 && lock_owner(now) != 0 &&
+                         lock_owner(now) <= kMaxWriters;
+    if (now != lock && !next_tx) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
         // own commit rings the doorbell again; recapture the whole section then.
         c_.note_damage("a writer of section slot " + std::to_string(slot) +
@@ -172,17 +306,24 @@ bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector
         dirty_bitmap::publish_range(ctl, 0, count - 1); // and the range must cover all of it
         return false;
     }
-    std::uint64_t committed = size;
-    if (size > sl.capacity) {
-        // The writer left an impossible size: keep the bytes, clamp, and say so.
-        c_.note_damage("section slot " + std::to_string(slot) + " size word " + std::to_string(size) +
+    record_capture(slot, lock_seq(lock), size, flags, copied, group);
+    return true;
+}
+
+void CommitPath::record_capture(std::uint32_t slot, std::uint64_t seq, std::uint64_t committed, std::uint32_t flags,
+                                std::uint64_t copied, std::vector<ReplEvent>* group) {
+    Checkpoint::Slot& sl = c_.slots_[slot];
+    SectionControl& ctl = c_.data_.control(slot);
+    const std::uint32_t bs = c_.attrs_.block_size;
+    if (committed > sl.capacity) { // the writer left an impossible size: keep the bytes, clamp, and say so
+        c_.note_damage("section slot " + std::to_string(slot) + " size word " + std::to_string(committed) +
                        " exceeds capacity");
         committed = sl.capacity;
     }
     ShadowEntry& se = c_.shadow_entry(slot);
     se.size = committed;
-    se.seq = lock_seq(lock);
-    sl.captured_seq = lock_seq(lock);
+    se.seq = seq;
+    sl.captured_seq = seq;
     sl.committed_size = committed;
     SectionDesc& d = c_.meta_.mutable_desc(slot);
     if ((flags & kCommitOverwrite) && load_relaxed(d.state) == kSectionCorrupted) {
@@ -225,12 +366,14 @@ bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector
     c_.record_change(slot);
     ++c_.counters().commits;
     c_.counters().dirty_bytes += copied;
-    return true;
 }
 
 void CommitPath::recover(std::uint32_t slot, std::uint64_t lock, bool writer_died) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
+    // The shadow must hold the commit the holder started from: one it staged (or was staging) is
+    // captured first, so the rollback restores it and not the one before.
+    settle_stage(slot, lock);
     const std::uint64_t seq = section_lock::rollback_seq(lock);
     const std::uint32_t bs = c_.attrs_.block_size;
     if (writer_died && c_.attrs_.update_mode() == UpdateMode::kAsyncWeak) {
@@ -294,8 +437,11 @@ std::size_t CommitPath::scan_all() {
     for (std::size_t i = 0; i < c_.used_list_.size(); ++i) {
         const std::uint32_t s = c_.used_list_[i];
         ++c_.counters().timer_slots_visited;
-        std::uint64_t lock = section_lock::peek(c_.data_.control(s));
-        if (!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) n += capture(s) ? 1 : 0;
+        const SectionControl& ctl = c_.data_.control(s);
+        std::uint64_t lock = section_lock::peek(ctl);
+        if ((!lock_held(lock) && lock_seq(lock) != c_.slots_[s].captured_seq) ||
+            local_stage::names_record(load_relaxed(ctl.stage)))
+            n += capture(s) ? 1 : 0;
     }
     return n;
 }

@@ -7,6 +7,7 @@
 /// applier.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ckpt::engine {
@@ -45,6 +46,9 @@ public:
     void publish_acks();
     /// Clears the dirty bits of blocks [first_block, first_block + count) word by word.
     void clear_dirty(std::uint64_t first_block, std::uint64_t count);
+    /// The section's slot is freed or reused: a stage record it names is given back, its stage
+    /// word cleared (local_stage.hpp).
+    void drop_stage(std::uint32_t slot);
 
 private:
     struct ChangedBlock {
@@ -55,8 +59,24 @@ private:
         std::uint64_t lock;
     };
     /// Captures the commit whose free lock word `lock` was loaded from `slot`; a group's member
-    /// hands its replication event to `group` instead of emitting it.
+    /// hands its replication event to `group` instead of emitting it. Claims the section's stage
+    /// word around the copy (local_stage.hpp).
     bool capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
+    /// capture_one's copy of the live bytes, under the claim.
+    bool capture_live(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
+    /// The stage word before a live capture: a staged commit captured first, a writer's claim
+    /// respected (false), anything else taken over as the engine's claim.
+    bool claim_live(std::uint32_t slot, shm::SectionControl& ctl);
+    /// Captures the commit a writer staged for `slot`, if its stage word names a valid record.
+    bool capture_staged(std::uint32_t slot);
+    /// Before a rollback of the transaction held at `lock`: the commit it started from is put in
+    /// the shadow if only a stage record (or the live bytes, mid-staging) holds it.
+    void settle_stage(std::uint32_t slot, std::uint64_t lock);
+    /// The bookkeeping of a capture whose bytes are in the shadow (changed_ holds the replicated
+    /// blocks' hashes): shadow entry, directory words, acknowledgement or replication event.
+    void record_capture(std::uint32_t slot, std::uint64_t seq, std::uint64_t committed, std::uint32_t flags,
+                        std::uint64_t copied, std::vector<ReplEvent>* group);
+    void stage_damage(const std::string& what);
     /// A group member's control word, or nullptr for a slot without a section (section_group::walk).
     const shm::SectionControl* member_control(std::uint32_t slot) const;
     /// `slot`'s commit is a group member: captures the group if complete (one replication event).

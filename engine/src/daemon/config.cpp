@@ -99,6 +99,9 @@ Status set_key(Config& c, const std::string& key, const std::string& v) {
     } else if (key == "reattach_grace_ms") {
         if (!parse_u64(v, n) || n > 600000) return bad("expected 0..600000");
         c.reattach_grace_ms = static_cast<std::uint32_t>(n);
+    } else if (key == "local_stage") {
+        if (v != "true" && v != "false") return bad("expected true or false");
+        c.local_stage = v == "true";
     } else if (key == "scan_interval_ms") {
         if (!parse_u64(v, n) || n == 0 || n > 60000) return bad("expected 1..60000");
         c.scan_interval_ms = static_cast<std::uint32_t>(n);

@@ -177,7 +177,7 @@ std::optional<std::string> Checkpoint::check_resized() {
 
 Status Checkpoint::map_views() {
     CKPT_TRY_ASSIGN(mm, Mapping::map(meta_fd_.get(), layout_.meta_size, true));
-    CKPT_TRY_ASSIGN(dm, Mapping::map(data_fd_.get(), layout_.data_size, true));
+    CKPT_TRY_ASSIGN(dm, Mapping::map(data_fd_.get(), data_bytes_, true));
     CKPT_TRY_ASSIGN(sm, Mapping::map(shadow_fd_.get(), layout_.shadow_size, true));
     meta_map_ = std::move(mm);
     data_map_ = std::move(dm);
@@ -201,7 +201,7 @@ std::string segment_stem(std::string_view name) {
 
 Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, const CheckpointAttributes& attrs,
                                                        const SegmentNames& names, const ObjectOptions& opts,
-                                                       std::uint32_t node_id) {
+                                                       std::uint32_t node_id, bool local_stage) {
     CKPT_TRY(validate_name(name));
     CKPT_TRY(validate_attributes(attrs));
     CKPT_TRY_ASSIGN(layout, compute_layout(attrs));
@@ -210,6 +210,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
     c->attrs_ = attrs;
     c->names_ = names;
     c->layout_ = layout;
+    c->data_bytes_ = local_stage ? layout.data_object_size : layout.data_size;
     auto cleanup = [&] { c->remove_objects(); };
     {
         // META is the engine's alone: clients get it as an O_RDONLY fd, and even a group that may
@@ -218,7 +219,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::create(const std::string& name, 
         auto m = create_object(names.meta, layout.meta_size, meta_opts);
         if (!m) return m.failure();
         c->meta_fd_ = std::move(*m);
-        auto d = create_object(names.data, layout.data_size, opts);
+        auto d = create_object(names.data, c->data_bytes_, opts);
         if (!d) {
             cleanup();
             return d.failure();
@@ -332,14 +333,18 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
     // and SHADOW are never given out writable, so they are still refused when short.
     CKPT_TRY_ASSIGN(dsize, object_size(c->data_fd_.get()));
     std::uint64_t lost_from = UINT64_MAX;
-    if (dsize != layout.data_size) {
-        if (::ftruncate(c->data_fd_.get(), static_cast<off_t>(layout.data_size)) != 0)
+    // An object that ends at data_size has no local stage (made with local_stage = false, or by an
+    // engine before layout minor 6): it keeps none. Any other size but the staged one: a client
+    // resized it; restored with a stage.
+    c->data_bytes_ = dsize == layout.data_size ? dsize : layout.data_object_size;
+    if (dsize != c->data_bytes_) {
+        if (::ftruncate(c->data_fd_.get(), static_cast<off_t>(layout.data_object_size)) != 0)
             return fail(Error::kNoResources, names.data.describe() + " is " + std::to_string(dsize) +
-                                                 " bytes, its layout needs " + std::to_string(layout.data_size) +
+                                                 " bytes, its layout needs " + std::to_string(layout.data_object_size) +
                                                  ", and its size cannot be restored: " + std::strerror(errno));
         (void)::posix_fallocate(c->data_fd_.get(), 0,
-                                static_cast<off_t>(layout.data_size)); // no holes to SIGBUS on later
-        lost_from = dsize;
+                                static_cast<off_t>(layout.data_object_size)); // no holes to SIGBUS on later
+        if (dsize < layout.data_size) lost_from = dsize; // the cut took committed bytes
     }
     CKPT_TRY(c->map_views());
     CKPT_TRY_ASSIGN(mv, MetaView::attach(c->meta_map_.data(), c->meta_map_.size()));
@@ -438,7 +443,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
         }
         ++c->counters().segment_resizes;
         c->note_damage("DATA was resized to " + std::to_string(lost_from) + " bytes (its layout needs " +
-                       std::to_string(layout.data_size) + ") by a client holding a write handle; size restored, " +
+                       std::to_string(layout.data_object_size) + ") by a client holding a write handle; size restored, " +
                        std::to_string(restored) + " section(s) rolled back to their last committed state");
     }
     // Sections held by an owner that is not a live writer: recover; commits without a doorbell: capture.
@@ -581,6 +586,7 @@ void Checkpoint::occupy(std::uint32_t slot, const std::string& id, std::uint64_t
     store_relaxed(ctl.size, sl.committed_size);
     store_relaxed(ctl.commit_flags, 0u);
     dirty_bitmap::reset_range(ctl);
+    commit_.drop_stage(slot); // a record a previous occupant staged is not this section's
     // Clear stale dirty bits of the extent.
     commit_.clear_dirty(offset / bs, capacity / bs);
 
@@ -725,6 +731,7 @@ Status Checkpoint::delete_section(std::span<const std::byte> id) {
         if (section_lock::try_fence(ctl, lock)) break;
     }
     slots_[*slot].captured_seq = lock_seq(lock) + 1;
+    commit_.drop_stage(*slot); // a commit staged and not captured goes with the section
     if (replicating_) {
         ReplEvent ev;
         ev.kind = ReplEvent::Kind::kDelete;

@@ -81,7 +81,7 @@ public:
     /// Creates the three objects and initialises them; the META magic is written last.
     static Result<std::unique_ptr<Checkpoint>> create(const std::string& name, const CheckpointAttributes& attrs,
                                                       const SegmentNames& names, const shm::ObjectOptions& opts,
-                                                      std::uint32_t node_id);
+                                                      std::uint32_t node_id, bool local_stage = true);
     /// Maps existing objects after an engine restart and rebuilds the private state; refuses
     /// segments whose engine-written parts are inconsistent.
     static Result<std::unique_ptr<Checkpoint>> adopt(const SegmentNames& names, mode_t max_mode);
@@ -274,6 +274,7 @@ private:
     CheckpointAttributes attrs_;
     SegmentNames names_;
     shm::Layout layout_{};
+    std::uint64_t data_bytes_ = 0; ///< the DATA object's size: layout_.data_size, + the local stage when it has one
     Fd meta_fd_, data_fd_, shadow_fd_;
     shm::Mapping meta_map_, data_map_, shadow_map_;
     SegmentGuard guard_;           ///< SIGBUS stand-in over data_map_ (declared after it: disarmed first)

@@ -121,8 +121,11 @@ public:
     std::size_t capacity() const noexcept { return capacity_; }
     std::uint32_t slot() const noexcept { return slot_; }
 
-    /// Locks the section for writing. Waits while another process writes it or while the engine
-    /// has not yet captured this section's previous commit; TIMEOUT after `timeout`.
+    /// Locks the section for writing. Waits while another process writes it. If the engine has not
+    /// captured this section's previous commit yet, copies that commit's blocks into the
+    /// checkpoint's local stage for the engine and goes on; waits for the capture only when it
+    /// cannot (a commit staged already, no free stage record, a write group's member, more blocks
+    /// than a record holds). TIMEOUT after `timeout`.
     Result<WriteTx> write(std::chrono::milliseconds timeout = kDefaultTimeout);
     /// write(), copy `src` to `offset` (growing the size if needed), commit.
     Result<std::uint64_t> write(std::size_t offset, std::span<const std::byte> src, Ack ack = Ack::kDefault);

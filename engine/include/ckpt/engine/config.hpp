@@ -19,6 +19,9 @@ struct Config {
     std::string state_dir = "/var/lib/hotspare"; ///< persistent checkpoints live here
     mode_t segment_mode = 0600;                  ///< private by default
     gid_t segment_gid = static_cast<gid_t>(-1);  ///< group given to segments (and the socket), -1 = keep
+    /// Checkpoints created get a local stage after DATA (docs/ARCHITECTURE.md §3.6): a writer's next
+    /// transaction then does not wait for the capture of its previous commit.
+    bool local_stage = true;
     std::vector<uid_t> allow_uids;               ///< besides root and ckptd's own uid
     std::vector<gid_t> allow_gids;               ///< any client whose primary gid is listed
     std::uint32_t reattach_grace_ms = 5000;      ///< after a restart, how long clients have to come back

@@ -101,6 +101,17 @@ public:
     std::uint64_t area_size() const { return layout_.area_size; }
     std::uint32_t block_size() const { return block_size_; }
 
+    /// The local stage (layout minor 6, local_stage.hpp): false when the DATA object ends at
+    /// data_size (an engine before minor 6 made it).
+    bool has_stage() const { return has_stage_; }
+    StageRecord& stage_record(std::uint32_t r) const {
+        return reinterpret_cast<StageRecord*>(base_ + layout_.stage_offset)[r % kStageRecords];
+    }
+    std::byte* stage_bytes(std::uint32_t r) const {
+        return base_ + layout_.stage_data_offset + std::uint64_t{r % kStageRecords} * layout_.stage_record_bytes;
+    }
+    std::uint64_t stage_record_bytes() const { return layout_.stage_record_bytes; }
+
     /// Bytes of a section (its whole capacity); info must come from the same checkpoint's MetaView.
     std::span<std::byte> section_bytes(const SectionInfo& info) const;
 
@@ -117,6 +128,7 @@ private:
     Layout layout_{};
     std::uint32_t block_size_ = 0;
     std::uint32_t max_sections_ = 0;
+    bool has_stage_ = false;
 };
 
 /// Validates an engine's NODE header.

@@ -31,7 +31,10 @@
 ///   | u64 dirty[dirty_words]         |  one bit per block of the data area
 ///   +--------------------------------+ area_offset (4 KiB aligned)
 ///   | section bytes                  |  sections are block-aligned extents; written in place
-///   +--------------------------------+ data_size
+///   +--------------------------------+ data_size (= stage_offset; META's data_size ends here)
+///   | StageRecord[kStageRecords]     |  local stage (layout minor 6): a writer that finds its
+///   | record bytes[kStageRecords]    |  previous commit not yet captured copies that commit's
+///   +--------------------------------+ data_object_size   blocks here (local_stage.hpp)
 ///
 ///   SHADOW (engine-private, never given to clients)
 ///   +--------------------------------+ 0
@@ -65,9 +68,10 @@ inline constexpr std::uint64_t kDataMagic = 0x4154'4144'5450'4B43ULL;   // "CKPT
 inline constexpr std::uint64_t kShadowMagic = 0x4441'4853'5450'4B43ULL; // "CKPTSHAD"
 inline constexpr std::uint64_t kNodeMagic = 0x4544'4F4E'5450'4B43ULL;   // "CKPTNODE"
 inline constexpr std::uint16_t kLayoutMajor = 1;                        ///< bump on any incompatible change
-inline constexpr std::uint16_t kLayoutMinor = 5; ///< bump when a field is carved from reserved (1: dirty range, 2:
+inline constexpr std::uint16_t kLayoutMinor = 6; ///< bump when a field is carved from reserved (1: dirty range, 2:
                                                  ///< replication, 3: NODE stats region, 4: lost commits,
-                                                 ///< 5: write groups in SectionControl)
+                                                 ///< 5: write groups in SectionControl, 6: local stage
+                                                 ///< after data_size, SectionControl::stage)
 
 inline constexpr std::uint32_t kMaxWriters = 64;          ///< processes with a checkpoint open for write
 inline constexpr std::uint32_t kChangelogCapacity = 4096; ///< power of two
@@ -276,7 +280,10 @@ struct alignas(64) SectionControl {
     std::uint64_t lock;         ///< seqlock + owner, see make_lock
     std::uint64_t size;         ///< section size the writer set; meaningful when lock is even
     std::uint32_t commit_flags; ///< kCommit*, for the commit that made lock even
-    std::uint32_t reserved0;
+    /// Layout minor 6, local_stage.hpp: who may copy the section's committed bytes now (0 nobody,
+    /// kStageEngine the engine capturing, kStageWriter a writer staging), or which stage record
+    /// holds its previous commit (kStagedBase + record).
+    std::uint32_t stage;
     /// Blocks (from the section's start, inclusive) the transaction marked dirty; first > last when
     /// none. Written by the holder of the lock before its release store; the engine scans only this
     /// range of the dirty bitmap (validated), so a commit's cost does not grow with the section.
@@ -290,10 +297,41 @@ struct alignas(64) SectionControl {
     std::uint8_t reserved[8];
 };
 static_assert(sizeof(SectionControl) == 64, "SectionControl is ABI: bump kLayoutMajor");
-static_assert(offsetof(SectionControl, size) == 8);
+static_assert(offsetof(SectionControl, size) == 8 && offsetof(SectionControl, stage) == 20);
 static_assert(offsetof(SectionControl, dirty_first) == 24 && offsetof(SectionControl, dirty_last) == 32);
 static_assert(offsetof(SectionControl, group_tag) == 40 && offsetof(SectionControl, group_next) == 48 &&
               offsetof(SectionControl, group_size) == 52);
+
+/// SectionControl::stage values (local_stage.hpp).
+inline constexpr std::uint32_t kStageFree = 0;
+inline constexpr std::uint32_t kStageEngine = 1;     ///< the engine copies the live bytes into the shadow
+inline constexpr std::uint32_t kStageWriter = 2;     ///< the lock holder copies its previous commit to a record
+inline constexpr std::uint32_t kStagedBase = 0x100;  ///< + r: record r holds the previous commit
+inline constexpr std::uint32_t kStageRecords = 8;    ///< records of a checkpoint's local stage
+inline constexpr std::uint64_t kStageRecordMaxBytes = 64 * 1024; ///< bytes one record holds (or a block)
+
+/// StageRecord::state
+inline constexpr std::uint32_t kRecordFree = 0;
+inline constexpr std::uint32_t kRecordFilling = 1; ///< a writer claimed it (CAS) and is copying
+inline constexpr std::uint32_t kRecordReady = 2;   ///< complete (release); SectionControl::stage names it
+
+/// A commit a writer copied aside because the engine had not captured it yet (local_stage.hpp).
+/// Application-writable like the rest of DATA: the engine validates every field against its own
+/// bookkeeping before it copies a byte.
+struct alignas(64) StageRecord {
+    std::uint32_t state;        ///< kRecord*
+    std::uint32_t slot;         ///< section slot
+    std::uint64_t generation;   ///< SectionDesc::generation of the section
+    std::uint64_t seq;          ///< the staged commit's (even) section sequence
+    std::uint64_t size;         ///< its SectionControl::size
+    std::uint32_t commit_flags; ///< its SectionControl::commit_flags
+    std::uint32_t writer;       ///< writer slot + 1 of the process that filled it
+    std::uint64_t first_block;  ///< blocks [first_block, first_block + blocks) of the section, copied
+    std::uint64_t blocks;
+    std::uint8_t reserved[8];
+};
+static_assert(sizeof(StageRecord) == 64);
+static_assert(offsetof(StageRecord, seq) == 16 && offsetof(StageRecord, first_block) == 40);
 
 // ---------------------------------------------------------------------------------------------
 // SHADOW
@@ -364,6 +402,9 @@ struct Layout {
     std::uint32_t summary_words, pending_words;
     // shadow
     std::uint64_t shadow_entries_offset, shadow_area_offset, shadow_size;
+    // the local stage (minor 6), in the DATA object after data_size: StageRecord headers at
+    // stage_offset, record r's bytes at stage_data_offset + r * stage_record_bytes
+    std::uint64_t stage_offset, stage_data_offset, stage_record_bytes, data_object_size;
 };
 
 /// Every offset and size for a checkpoint with these (already validated) attributes.

@@ -41,7 +41,7 @@ namespace ckpt::shm {
 
 inline constexpr std::uint64_t kStatsMagic = 0x5441'5453'5450'4B43ULL; // "CKPTSTAT"
 inline constexpr std::uint16_t kStatsLayoutMajor = 1;                  ///< bump on any incompatible change
-inline constexpr std::uint16_t kStatsLayoutMinor = 5;                  ///< bump when a field is carved from reserved
+inline constexpr std::uint16_t kStatsLayoutMinor = 6;                  ///< bump when a field is carved from reserved
 
 inline constexpr std::uint64_t kStatsOffset = 4096;      ///< where the region starts in NODE
 inline constexpr std::uint32_t kStatsMaxPeers = 16;      ///< peers with a PeerStats (and a lag entry) each
@@ -354,13 +354,17 @@ struct alignas(64) CheckpointStats {
     /// slots the periodic timers looked at: sections in use and due deadlines only, never every slot
     std::uint64_t timer_slots_visited;
     std::uint64_t capture_budget_cuts; ///< turns whose capture budget ran out with doorbells left
-    std::uint8_t reserved[152];
+    // the local stage, minor 6
+    std::uint64_t staged_commits;      ///< commits captured from a stage record a writer filled
+    std::uint64_t stage_invalid;       ///< stage records or claims found invalid (also in invalid_words)
+    std::uint8_t reserved[136];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
 };
 static_assert(offsetof(CheckpointStats, commits) == 72 && offsetof(CheckpointStats, wire_bytes) == 128);
 static_assert(offsetof(CheckpointStats, segment_resizes) == 184 && offsetof(CheckpointStats, peers) == 192);
 static_assert(offsetof(CheckpointStats, name) == 704 && offsetof(CheckpointStats, commits_lost) == 960);
-static_assert(offsetof(CheckpointStats, spurious_doorbells) == 968 && offsetof(CheckpointStats, reserved) == 1000);
+static_assert(offsetof(CheckpointStats, spurious_doorbells) == 968 && offsetof(CheckpointStats, staged_commits) == 1000 &&
+              offsetof(CheckpointStats, reserved) == 1016);
 static_assert(offsetof(CheckpointStats, ack_latency) == 1152);
 static_assert(sizeof(CheckpointStats) == 8896, "CheckpointStats is ABI: bump kStatsLayoutMajor");
 
