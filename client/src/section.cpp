@@ -87,15 +87,18 @@ enum class Stage { kWriteOn, kWait, kRetry, kDeleted };
 /// (local_stage.hpp). kWriteOn: the lock is held; [first, last] is N's range when N was staged
 /// (the next commit publishes at least it), empty when the engine captured N meanwhile. kWait:
 /// nothing held (no stage, N was a group's member, a range larger than a record, every record in
-/// use, the engine copying N right now): wait for the capture as before. kRetry: the lock moved.
+/// use, the engine copying N right now, an async window to respect): wait for the capture as
+/// before. kRetry: the lock moved.
 Stage stage_previous(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64_t generation, const std::byte* bytes,
                      std::uint64_t capacity, std::uint64_t lock, std::uint64_t& first, std::uint64_t& last) {
     const DataView& d = ck.data;
     SectionControl& ctl = d.control(slot);
     const std::uint32_t bs = ck.attrs.block_size;
     const std::uint64_t df = load_relaxed(ctl.dirty_first), dl = load_relaxed(ctl.dirty_last);
+    // With an async window the lag check after the capture (in write()) must see N counted: wait.
     if (!d.has_stage() || local_stage::load(ctl) != kStageFree || section_group::tag_of(ctl) != 0 || df > dl ||
-        dl >= capacity / bs || (dl - df + 1) * bs > d.stage_record_bytes())
+        dl >= capacity / bs || (dl - df + 1) * bs > d.stage_record_bytes() ||
+        load_acquire(ck.meta.header().async_window) != 0)
         return Stage::kWait;
     std::uint64_t seen = lock;
     if (!section_lock::try_begin(ctl, seen, ck.writer)) return Stage::kRetry;
@@ -117,7 +120,7 @@ Stage stage_previous(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64
         return Stage::kWriteOn;
     }
     StageRecord* records = &d.stage_record(0);
-    const std::uint32_t r = local_stage::take_record(records, slot);
+    const std::uint32_t r = local_stage::take_record(records, slot, ck.writer);
     if (r == kStageRecords) {
         local_stage::release(ctl);
         return give_back(Stage::kWait);

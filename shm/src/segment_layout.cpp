@@ -50,7 +50,8 @@ Result<Layout> compute_layout(const CheckpointAttributes& a) {
     // kStageRecords records of at most kStageRecordMaxBytes, together no larger than the area (a
     // small checkpoint's stage is small), and at least a block each.
     l.stage_record_bytes = std::max<std::uint64_t>(
-        a.block_size, round_up(std::min(l.area_size, kStageRecords * kStageRecordMaxBytes) / kStageRecords, a.block_size));
+        a.block_size,
+        round_up(std::min(l.area_size, kStageRecords * kStageRecordMaxBytes) / kStageRecords, a.block_size));
     l.data_object_size = round_up(l.stage_data_offset + kStageRecords * l.stage_record_bytes, kAreaAlign);
 
     l.shadow_entries_offset = sizeof(ShadowHeader);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace ckpt;
@@ -25,7 +26,7 @@ using namespace ckpt::testing;
 
 namespace {
 
-constexpr std::uint64_t kCap = 8192; // the section: 8 KiB, blocks of pair_attrs()
+constexpr std::uint64_t kCap = 16384; // the section: 16 KiB (a stage record of pair_attrs() holds 8 KiB)
 
 std::vector<std::byte> filled(std::size_t n, std::byte b) {
     return std::vector<std::byte>(n, b);
@@ -33,8 +34,13 @@ std::vector<std::byte> filled(std::size_t n, std::byte b) {
 
 class LocalStage : public ::testing::Test, protected InProcessPair {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(start_pair()) << failure_;
+    void SetUp() override { start(1024); }
+    /// `window`: frames in flight per peer (small: a commit's frames trickle over many turns).
+    void start(std::uint32_t window) {
+        Options o;
+        o.link_a.stream.window = window;
+        o.link_b.stream.window = window;
+        ASSERT_TRUE(start_pair(o)) << failure_;
         ASSERT_TRUE(create_replicated("stage", pair_attrs(UpdateMode::kSync), kCap)) << failure_;
         ASSERT_TRUE(acked(commit(0, filled(kCap, std::byte{0x11})))) << "the first commit was never acknowledged";
         ctl_ = &active_->data().control(slot_);
@@ -50,7 +56,7 @@ protected:
         EXPECT_FALSE(lock_held(lock));
         EXPECT_TRUE(section_lock::try_begin(*ctl_, lock, writer_));
         EXPECT_TRUE(local_stage::claim(*ctl_, kStageFree, kStageWriter));
-        const std::uint32_t r = local_stage::take_record(&d.stage_record(0), slot_);
+        const std::uint32_t r = local_stage::take_record(&d.stage_record(0), slot_, writer_);
         EXPECT_LT(r, kStageRecords);
         fill_record(r, lock_seq(lock), load_relaxed(ctl_->dirty_first), load_relaxed(ctl_->dirty_last));
         local_stage::release(*ctl_, kStagedBase + r);
@@ -172,10 +178,8 @@ TEST_F(LocalStage, AWriterKilledWhileStagingLeavesTheLiveBytesAsItsCommit) {
     ASSERT_TRUE(section_lock::try_begin(*ctl_, lock, writer_));
     ASSERT_TRUE(local_stage::claim(*ctl_, kStageFree, kStageWriter));
     DataView d = active_->data();
-    const std::uint32_t r = local_stage::take_record(&d.stage_record(0), 0);
-    ASSERT_LT(r, kStageRecords);
-    d.stage_record(r).slot = slot_;
-    d.stage_record(r).writer = writer_ + 1;
+    const std::uint32_t r = local_stage::take_record(&d.stage_record(0), 0, writer_);
+    ASSERT_LT(r, kStageRecords); // its header still holds whatever the record's last user wrote
     active_->release_writer(writer_);
     EXPECT_EQ(load_acquire(active_->meta().desc(slot_).captured_seq), seq_of(*active_, slot_));
     EXPECT_GT(seq_of(*active_, slot_), b);
@@ -186,24 +190,32 @@ TEST_F(LocalStage, AWriterKilledWhileStagingLeavesTheLiveBytesAsItsCommit) {
     EXPECT_EQ(section_bytes(*standby_, slot_), expected({{0, std::byte{0x22}}}));
 }
 
-TEST_F(LocalStage, ALockGivenBackIsRungAgainAndItsCommitCaptured) {
-    // A writer that took the lock to stage and could not (the engine's claim, no free record)
-    // gives it back unchanged and rings again: the engine, which skipped the held section, then
-    // captures the commit.
+TEST_F(LocalStage, AWriterStagingIsLeftAloneAndALockGivenBackIsCaptured) {
+    // A writer took the lock and claimed the stage word (it is copying B into a record): the engine
+    // neither captures nor calls it damage. It then found no free record: word free, lock given
+    // back unchanged, doorbell rung again: the engine captures B from the live bytes.
     const std::uint64_t b = commit(0, filled(1024, std::byte{0x22}));
     std::uint64_t lock = section_lock::load(*ctl_);
     ASSERT_TRUE(section_lock::try_begin(*ctl_, lock, writer_));
+    ASSERT_TRUE(local_stage::claim(*ctl_, kStageFree, kStageWriter));
     step();
-    EXPECT_NE(load_acquire(active_->meta().desc(slot_).captured_seq), b) << "a held section is not captured";
+    EXPECT_NE(load_acquire(active_->meta().desc(slot_).captured_seq), b) << "a section being staged is not captured";
+    EXPECT_EQ(local_stage::load(*ctl_), kStageWriter);
+    local_stage::release(*ctl_);
     section_lock::give_back(*ctl_, lock);
     active_->data().ring_doorbell(slot_);
     step();
     EXPECT_EQ(load_acquire(active_->meta().desc(slot_).captured_seq), b);
+    EXPECT_EQ(active_->counters().stage_invalid, 0u);
+    ASSERT_TRUE(acked(b));
+    EXPECT_EQ(section_bytes(*standby_, slot_), expected({{0, std::byte{0x22}}}));
 }
 
 TEST_F(LocalStage, ForgedRecordsAndWordsAreCountedAndNeverStopACapture) {
     std::uint64_t invalid = 0;
-    auto forged = [&](const char* what, auto&& forge) {
+    // `theirs`: the record is not this section's to give back (another section's, or one a live
+    // writer is filling): it must still be there afterwards; the test frees it.
+    auto forged = [&](const char* what, std::uint32_t r, bool theirs, auto&& forge) {
         SCOPED_TRACE(what);
         const std::uint64_t b = commit(0, filled(1024, std::byte{0x22}));
         const std::uint64_t first = load_relaxed(ctl_->dirty_first), last = load_relaxed(ctl_->dirty_last);
@@ -218,40 +230,60 @@ TEST_F(LocalStage, ForgedRecordsAndWordsAreCountedAndNeverStopACapture) {
         EXPECT_GT(active_->counters().stage_invalid, invalid);
         invalid = active_->counters().stage_invalid;
         EXPECT_EQ(local_stage::load(*ctl_), kStageFree);
+        if (theirs) {
+            EXPECT_NE(load_acquire(active_->data().stage_record(r).state), kRecordFree) << "another's record freed";
+            local_stage::free_record(active_->data().stage_record(r));
+        }
         EXPECT_TRUE(records_free());
         EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
     };
     DataView d = active_->data();
-    forged("a record of another section", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a record of another section", 3, true, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(3, b, f, l);
         d.stage_record(3).slot = slot_ + 1;
         local_stage::release(*ctl_, kStagedBase + 3);
     });
-    forged("a record of another generation", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a record of another generation", 1, true, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(1, b, f, l);
         d.stage_record(1).generation += 7;
         local_stage::release(*ctl_, kStagedBase + 1);
     });
-    forged("a sequence past the live one", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a sequence past the live one", 2, false, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(2, b + 40, f, l);
         local_stage::release(*ctl_, kStagedBase + 2);
     });
-    forged("a range past the section", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a range past the section", 4, false, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(4, b, f, l);
         d.stage_record(4).first_block = kCap / bs_;
         local_stage::release(*ctl_, kStagedBase + 4);
     });
-    forged("a range past the record", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a range past the record", 5, false, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(5, b, f, l);
+        ASSERT_LT(d.stage_record_bytes(), kCap); // the section is larger than a record: only the record's size stops it
         d.stage_record(5).blocks = d.stage_record_bytes() / bs_ + 1;
         d.stage_record(5).first_block = 0;
         local_stage::release(*ctl_, kStagedBase + 5);
     });
-    forged("a record still filling", [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
+    forged("a record a live writer is filling", 6, true, [&](std::uint64_t b, std::uint64_t f, std::uint64_t l) {
         fill_record(6, b, f, l);
-        store_release(d.stage_record(6).state, kRecordFilling);
+        store_release(d.stage_record(6).state, local_stage::filling_by(writer_));
         local_stage::release(*ctl_, kStagedBase + 6);
     });
+    // A record of a commit captured already (an engine killed after the capture, before it freed
+    // the record): given back quietly, no damage.
+    {
+        const std::uint64_t before = active_->counters().stage_invalid;
+        const std::uint64_t b = commit(0, filled(1024, std::byte{0x57}));
+        ASSERT_TRUE(acked(b));
+        const std::uint64_t first = load_relaxed(ctl_->dirty_first), last = load_relaxed(ctl_->dirty_last);
+        fill_record(7, b, first, last);
+        local_stage::release(*ctl_, kStagedBase + 7);
+        active_->data().ring_doorbell(slot_);
+        step();
+        EXPECT_EQ(active_->counters().stage_invalid, before);
+        EXPECT_EQ(local_stage::load(*ctl_), kStageFree);
+        EXPECT_TRUE(records_free());
+    }
     // Words with no record: a writer's claim with the lock free, garbage.
     const std::uint64_t before = active_->counters().stage_invalid;
     const std::uint64_t b = commit(0, filled(1024, std::byte{0x55}));
@@ -266,6 +298,54 @@ TEST_F(LocalStage, ForgedRecordsAndWordsAreCountedAndNeverStopACapture) {
     EXPECT_EQ(local_stage::load(*ctl_), kStageFree);
     ASSERT_TRUE(acked(b2));
     EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+}
+
+class LocalStageTrickle : public LocalStage {
+protected:
+    void SetUp() override { start(2); } // two frames in flight: a commit's frames take many turns
+};
+
+TEST_F(LocalStageTrickle, AGroupCommittedAfterAStagedCommitReachesTheStandbyWhole) {
+    // The staged commit is captured alone; the group that follows it must stay one: capturing
+    // the staged commit must not clear the group tag the live words carry.
+    auto t = active_->create_section(bytes_of("t"), false, kTimeEnd, 8192, {});
+    ASSERT_TRUE(t.ok()) << t.message();
+    const std::uint32_t ts = t->slot;
+    ASSERT_TRUE(run_until([&] { return standby_->section_state(ts).has_value(); }));
+    commit(0, filled(1024, std::byte{0x22}));
+    stage(); // s held for its next transaction, B in a record
+    SectionControl& tctl = active_->data().control(ts);
+    std::uint64_t tlock = section_lock::load(tctl);
+    ASSERT_TRUE(section_lock::try_begin(tctl, tlock, writer_));
+    const std::uint64_t sseq = lock_seq(section_lock::load(*ctl_)), tseq = lock_seq(section_lock::load(tctl));
+    for (auto [slot, ctl, cap] : {std::tuple{slot_, ctl_, kCap}, std::tuple{ts, &tctl, std::uint64_t{8192}}}) {
+        const auto info = active_->meta().info(slot);
+        std::memset(active_->data().section_bytes(*info).data(), 0x33, cap);
+        active_->data().mark_dirty(*info, 0, cap);
+        store_relaxed(ctl->size, cap);
+        store_relaxed(ctl->commit_flags, 0u);
+        dirty_bitmap::publish_range(*ctl, 0, cap / bs_ - 1);
+    }
+    const std::uint64_t tag = section_group::make_tag(writer_, 99);
+    section_group::join(*ctl_, tag, ts, 2);
+    section_group::join(tctl, tag, slot_, 2);
+    std::uint64_t mixed = 0;
+    each_step_ = [&] {
+        const auto sb = section_bytes(*standby_, slot_), tb = section_bytes(*standby_, ts);
+        const bool s_new = !sb.empty() && sb.back() == std::byte{0x33};
+        const bool t_new = !tb.empty() && tb.back() == std::byte{0x33};
+        if (s_new != t_new) ++mixed;
+    };
+    section_lock::publish(*ctl_, sseq + 1);
+    section_lock::publish(tctl, tseq + 1);
+    active_->data().ring_doorbell(slot_);
+    active_->data().ring_doorbell(ts);
+    ASSERT_TRUE(run_until([&] { return acked_of(*active_, slot_) >= sseq + 1 && acked_of(*active_, ts) >= tseq + 1; }));
+    each_step_ = nullptr;
+    EXPECT_EQ(mixed, 0u) << "the standby showed one member of the group without the other";
+    EXPECT_EQ(active_->counters().staged_commits, 1u);
+    EXPECT_EQ(section_bytes(*standby_, slot_), section_bytes(*active_, slot_));
+    EXPECT_EQ(section_bytes(*standby_, ts), section_bytes(*active_, ts));
 }
 
 TEST_F(LocalStage, ASectionDeletedWithAStagedCommitGivesItsRecordBack) {
@@ -323,17 +403,29 @@ TEST(LocalStageWord, NeitherTheEnginesCopyNorTheWritersRecordIsEverTorn) {
     TwoThreads t;
     std::thread engine([&] {
         std::uint64_t shadow[kWords];
-        while (!t.done.load(std::memory_order_acquire)) {
+        // capture_staged: the commit in the record, if the word names it
+        auto staged = [&] {
             const std::uint32_t w = local_stage::load(t.ctl);
-            if (local_stage::names_record(w)) { // capture the staged commit from its record
-                if (!all_of(t.record, t.record_seq)) t.torn.fetch_add(1);
-                t.captured.store(t.record_seq, std::memory_order_release);
-                local_stage::claim(t.ctl, w, kStageFree);
-                continue;
-            }
+            if (!local_stage::names_record(w)) return false;
+            if (!all_of(t.record, t.record_seq)) t.torn.fetch_add(1);
+            t.captured.store(t.record_seq, std::memory_order_release);
+            local_stage::claim(t.ctl, w, kStageFree);
+            return true;
+        };
+        while (!t.done.load(std::memory_order_acquire)) {
+            // In CommitPath's order: capture() takes a staged commit, loads the lock, and
+            // claim_live looks at the word again (a writer may have staged in between).
+            if (staged()) continue;
             const std::uint64_t lock = section_lock::load(t.ctl);
             if (lock_held(lock) || lock_seq(lock) == t.captured.load(std::memory_order_acquire)) continue;
-            if (w == kStageWriter || !local_stage::claim(t.ctl, w, kStageEngine)) continue;
+            if (staged()) continue; // the lock just loaded is stale now
+            const std::uint32_t w = local_stage::load(t.ctl);
+            if (w == kStageWriter && lock_held(section_lock::load(t.ctl))) continue;
+            if (!local_stage::claim(t.ctl, w, kStageEngine)) continue;
+            if (lock_seq(lock) <= t.captured.load(std::memory_order_acquire)) {
+                local_stage::release(t.ctl);
+                continue;
+            }
             for (int i = 0; i < kWords; ++i) shadow[i] = word(t.live, i);
             fence_acquire();
             const std::uint64_t now = load_relaxed(t.ctl.lock);

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace ckpt::engine {
 
@@ -133,21 +134,25 @@ std::size_t CommitPath::recover_open_groups(std::uint32_t writer) {
     return n;
 }
 
-bool CommitPath::claim_live(std::uint32_t slot, SectionControl& ctl) {
-    std::uint32_t word = local_stage::load(ctl);
-    if (local_stage::names_record(word)) { // staged since capture() looked: that commit first
+bool CommitPath::claim_live(std::uint32_t slot, SectionControl& ctl, std::uint64_t lock) {
+    const std::uint32_t word = local_stage::load(ctl);
+    if (local_stage::names_record(word)) {
+        // Staged since capture() looked: that writer holds (or held) the lock for the next
+        // transaction, so `lock` is stale. Capture the staged commit; the live one rings again.
         capture_staged(slot);
-        word = local_stage::load(ctl);
+        return false;
     }
-    if (word == kStageWriter) {
-        // A writer holding the lock is copying this commit into a record: leave it to it (its
-        // commit rings again). With the lock free nobody is: a scribbled word, taken over.
-        if (lock_held(section_lock::load(ctl))) return false;
-        stage_damage("section slot " + std::to_string(slot) + " stage word claims a writer while the lock is free");
-    } else if (word != kStageFree && word != kStageEngine) { // kStageEngine: ours, from before a restart
-        stage_damage("section slot " + std::to_string(slot) + " stage word " + std::to_string(word) + " is invalid");
+    // A writer holding the lock is copying this commit into a record: leave it to it.
+    if (word == kStageWriter && lock_held(section_lock::load(ctl))) return false;
+    if (!local_stage::claim(ctl, word, kStageEngine)) return false; // a writer moved the word meanwhile
+    if (word != kStageFree && word != kStageEngine)                 // kStageEngine: ours, from before a restart
+        stage_damage("section slot " + std::to_string(slot) + " stage word " + std::to_string(word) +
+                     (word == kStageWriter ? " claims a writer while the lock is free" : " is invalid"));
+    if (lock_seq(lock) <= c_.slots_[slot].captured_seq) { // captured meanwhile (from a record)
+        local_stage::release(ctl);
+        return false;
     }
-    return local_stage::claim(ctl, word, kStageEngine); // fails only if a writer claimed meanwhile
+    return true;
 }
 
 void CommitPath::stage_damage(const std::string& what) {
@@ -158,7 +163,12 @@ void CommitPath::stage_damage(const std::string& what) {
 bool CommitPath::capture_staged(std::uint32_t slot) {
     SectionControl& ctl = c_.data_.control(slot);
     const std::uint32_t word = local_stage::load(ctl);
-    if (!local_stage::names_record(word) || !c_.data_.has_stage()) return false;
+    if (!local_stage::names_record(word)) return false;
+    if (!c_.data_.has_stage()) { // the object lost its stage (a client cut it to data_size)
+        stage_damage("section slot " + std::to_string(slot) + " stage word names a record, but DATA has no stage");
+        local_stage::claim(ctl, word, kStageFree);
+        return false;
+    }
     Checkpoint::Slot& sl = c_.slots_[slot];
     const std::uint32_t r = word - kStagedBase;
     StageRecord& rec = c_.data_.stage_record(r);
@@ -166,23 +176,34 @@ bool CommitPath::capture_staged(std::uint32_t slot) {
     // then judge the copy against the engine's own bookkeeping.
     const std::uint32_t state = load_acquire(rec.state);
     const std::uint32_t rslot = load_relaxed(rec.slot);
-    const std::uint64_t gen = load_relaxed(rec.generation), seq = load_relaxed(rec.seq),
-                        size = load_relaxed(rec.size), first = load_relaxed(rec.first_block),
-                        blocks = load_relaxed(rec.blocks);
+    const std::uint64_t gen = load_relaxed(rec.generation), seq = load_relaxed(rec.seq), size = load_relaxed(rec.size),
+                        first = load_relaxed(rec.first_block), blocks = load_relaxed(rec.blocks);
     const std::uint32_t flags = load_relaxed(rec.commit_flags);
     const std::uint32_t bs = c_.attrs_.block_size;
     const std::uint64_t count = sl.capacity / bs;
     const std::uint64_t live = lock_seq(section_lock::load(ctl));
+    const bool ours = state == kRecordReady && rslot == slot && gen == sl.generation;
+    if (ours && seq == sl.captured_seq) {
+        // Captured already: an engine that died between the capture and freeing the record.
+        local_stage::free_record_if(rec, kRecordReady);
+        local_stage::claim(ctl, word, kStageFree);
+        return false;
+    }
     const char* bad = nullptr;
-    if (state != kRecordReady) bad = "is not complete";
-    else if (rslot != slot || gen != sl.generation) bad = "names another section";
-    else if ((seq & 1) != 0 || seq <= sl.captured_seq || seq >= live) bad = "holds no commit between the captured and the live one";
+    if (state != kRecordReady)
+        bad = "is not complete";
+    else if (!ours)
+        bad = "belongs to another section";
+    else if ((seq & 1) != 0 || seq < sl.captured_seq || seq >= live)
+        bad = "holds no commit between the captured and the live one";
     else if (blocks == 0 || first >= count || blocks > count - first || blocks * bs > c_.data_.stage_record_bytes())
         bad = "holds a block range outside the section or the record";
     if (bad) {
-        stage_damage("stage record " + std::to_string(r) + " of section slot " + std::to_string(slot) + " " + bad +
-                     "; its commit is taken with the next one");
-        if (state != kRecordFree) local_stage::free_record(rec);
+        // The record is given back only if it is this section's (another section's, or one being
+        // filled, is its owner's to finish); its commit is taken with the next live capture.
+        stage_damage("stage record " + std::to_string(r) + " named by section slot " + std::to_string(slot) + " " +
+                     bad + "; its commit is taken with the next one");
+        if (ours) local_stage::free_record_if(rec, kRecordReady);
         local_stage::claim(ctl, word, kStageFree);
         return false;
     }
@@ -199,10 +220,11 @@ bool CommitPath::capture_staged(std::uint32_t slot) {
             changed_.push_back({block, *h});
     }
     copied_total_ += blocks * bs;
-    local_stage::free_record(rec);
-    record_capture(slot, seq, size, flags, blocks * bs, nullptr);
-    // Free only after captured_seq moved: a writer that then stages its next commit finds this
-    // one captured (it checks captured_seq after its own claim).
+    record_capture(slot, seq, size, flags, blocks * bs, nullptr, false);
+    // Then the record, then the word: an engine killed in between finds a record of a commit it
+    // captured (above: given back quietly), and a writer that stages its next commit finds this
+    // one captured (it looks at captured_seq after its own claim).
+    local_stage::free_record_if(rec, kRecordReady);
     local_stage::claim(ctl, word, kStageFree);
     ++c_.counters().staged_commits;
     return true;
@@ -213,14 +235,47 @@ void CommitPath::drop_stage(std::uint32_t slot) {
     const std::uint32_t word = local_stage::load(ctl);
     if (local_stage::names_record(word) && c_.data_.has_stage()) {
         StageRecord& rec = c_.data_.stage_record(word - kStagedBase);
-        if (load_relaxed(rec.slot) == slot) local_stage::free_record(rec);
+        if (load_relaxed(rec.slot) == slot) local_stage::free_record_if(rec, kRecordReady);
     }
     local_stage::release(ctl);
+}
+
+void CommitPath::sweep_stage(const std::function<bool(std::uint32_t writer)>& alive) {
+    if (!c_.data_.has_stage()) return;
+    for (std::uint32_t r = 0; r < kStageRecords; ++r) {
+        StageRecord& rec = c_.data_.stage_record(r);
+        const std::uint32_t state = load_acquire(rec.state);
+        if (state == kRecordFree) continue;
+        if (state != kRecordReady) { // being filled: by a writer still alive, or never finished
+            const std::uint32_t w = local_stage::filler_of(state);
+            if (w == kMaxWriters || !alive(w)) local_stage::free_record_if(rec, state);
+            continue;
+        }
+        // Ready: kept while its section's word names it, or while a live writer holding that
+        // section's lock is about to name it (its word still says kStageWriter).
+        const std::uint32_t slot = load_relaxed(rec.slot);
+        if (slot < c_.attrs_.max_sections && c_.slots_[slot].used) {
+            const SectionControl& ctl = c_.data_.control(slot);
+            const std::uint32_t word = local_stage::load(ctl);
+            const std::uint64_t lock = section_lock::load(ctl);
+            if (word == kStagedBase + r) continue;
+            if (word == kStageWriter && lock_held(lock) && lock_owner(lock) >= 1 && lock_owner(lock) <= kMaxWriters &&
+                alive(lock_owner(lock) - 1))
+                continue;
+        }
+        local_stage::free_record_if(rec, kRecordReady);
+    }
 }
 
 void CommitPath::settle_stage(std::uint32_t slot, std::uint64_t lock) {
     SectionControl& ctl = c_.data_.control(slot);
     const std::uint32_t word = local_stage::load(ctl);
+    if (load_acquire(c_.meta_.header().role) == kRoleStandby) {
+        // A stale writer left on a demoted node: what it staged was never replicated, and the
+        // shadow is the replica applier's. Its stage goes, not into the shadow.
+        drop_stage(slot);
+        return;
+    }
     if (local_stage::names_record(word)) {
         capture_staged(slot); // the previous commit, from its record: the rollback restores to it
         return;
@@ -230,27 +285,20 @@ void CommitPath::settle_stage(std::uint32_t slot, std::uint64_t lock) {
         return;
     }
     // The holder died (or aborted) while copying its previous commit into a record: it had not
-    // stored a byte yet, so the live bytes are that commit. Capture them as it, then free what
-    // the writer had taken.
+    // stored a byte yet, so the live bytes are that commit. Capture them as it; the record it
+    // took goes back with its writer slot (sweep_stage).
     Checkpoint::Slot& sl = c_.slots_[slot];
     const std::uint64_t prev = lock_seq(lock) - 1;
     if (lock_held(lock) && prev > sl.captured_seq && (prev & 1) == 0) {
         local_stage::release(ctl, kStageEngine);
         capture_live(slot, make_lock(prev, 0), nullptr);
     }
-    if (c_.data_.has_stage())
-        for (std::uint32_t r = 0; r < kStageRecords; ++r) {
-            StageRecord& rec = c_.data_.stage_record(r);
-            if (load_acquire(rec.state) != kRecordFree && load_relaxed(rec.slot) == slot &&
-                load_relaxed(rec.writer) == lock_owner(lock))
-                local_stage::free_record(rec);
-        }
     local_stage::release(ctl);
 }
 
 bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group) {
     SectionControl& ctl = c_.data_.control(slot);
-    if (!claim_live(slot, ctl)) return false;
+    if (!claim_live(slot, ctl, lock)) return false;
     const bool whole = capture_live(slot, lock, group);
     local_stage::release(ctl);
     return whole;
@@ -295,8 +343,8 @@ bool CommitPath::capture_live(std::uint32_t slot, std::uint64_t lock, std::vecto
     // stage word before its first store, which waits for ours (local_stage.hpp), so the copy is whole.
     fence_acquire();
     const std::uint64_t now = load_relaxed(ctl.lock);
-    const bool next_tx = lock_held(now) && lock_seq(now) == lock_seq(lock) + 1 && lock_owner(now) != 0 &&
-                         lock_owner(now) <= kMaxWriters;
+    const bool next_tx =
+        lock_held(now) && lock_seq(now) == lock_seq(lock) + 1 && lock_owner(now) != 0 && lock_owner(now) <= kMaxWriters;
     if (now != lock && !next_tx) {
         // A writer that did not wait for the capture wrote meanwhile: the copy may be torn. Its
         // own commit rings the doorbell again; recapture the whole section then.
@@ -306,12 +354,12 @@ bool CommitPath::capture_live(std::uint32_t slot, std::uint64_t lock, std::vecto
         dirty_bitmap::publish_range(ctl, 0, count - 1); // and the range must cover all of it
         return false;
     }
-    record_capture(slot, lock_seq(lock), size, flags, copied, group);
+    record_capture(slot, lock_seq(lock), size, flags, copied, group, true);
     return true;
 }
 
 void CommitPath::record_capture(std::uint32_t slot, std::uint64_t seq, std::uint64_t committed, std::uint32_t flags,
-                                std::uint64_t copied, std::vector<ReplEvent>* group) {
+                                std::uint64_t copied, std::vector<ReplEvent>* group, bool live) {
     Checkpoint::Slot& sl = c_.slots_[slot];
     SectionControl& ctl = c_.data_.control(slot);
     const std::uint32_t bs = c_.attrs_.block_size;
@@ -357,7 +405,9 @@ void CommitPath::record_capture(std::uint32_t slot, std::uint64_t seq, std::uint
         // No replica is required: the shadow copy is the acknowledgement.
         store_release(d.acked_seq, sl.captured_seq);
     }
-    section_group::leave(ctl); // captured: the tag has done its work (the next writer waits for captured_seq)
+    // Captured: the tag has done its work (the next writer waits for captured_seq). Not for a
+    // staged commit: the tag in the control words then is the live transaction's (a group's).
+    if (live) section_group::leave(ctl);
     // Published after the replicator counted the commit in the lag (emit above): a writer that
     // sees its previous commit captured then also sees it in repl_lag_commits, so its async
     // window check is exact. (Published before, a single writer could run one commit past

@@ -7,6 +7,7 @@
 /// applier.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ public:
     /// The section's slot is freed or reused: a stage record it names is given back, its stage
     /// word cleared (local_stage.hpp).
     void drop_stage(std::uint32_t slot);
+    /// Gives back stage records nobody will name or finish: filling ones of a writer `alive` says
+    /// is gone, ready ones their section's word does not name (and no live writer is about to).
+    void sweep_stage(const std::function<bool(std::uint32_t writer)>& alive);
 
 private:
     struct ChangedBlock {
@@ -64,9 +68,10 @@ private:
     bool capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
     /// capture_one's copy of the live bytes, under the claim.
     bool capture_live(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group);
-    /// The stage word before a live capture: a staged commit captured first, a writer's claim
-    /// respected (false), anything else taken over as the engine's claim.
-    bool claim_live(std::uint32_t slot, shm::SectionControl& ctl);
+    /// The stage word before a live capture of the commit at `lock`: a commit staged meanwhile is
+    /// captured (false: `lock` is stale, the live commit rings again), a writer's claim respected
+    /// (false), anything else taken over as the engine's claim (true).
+    bool claim_live(std::uint32_t slot, shm::SectionControl& ctl, std::uint64_t lock);
     /// Captures the commit a writer staged for `slot`, if its stage word names a valid record.
     bool capture_staged(std::uint32_t slot);
     /// Before a rollback of the transaction held at `lock`: the commit it started from is put in
@@ -74,8 +79,9 @@ private:
     void settle_stage(std::uint32_t slot, std::uint64_t lock);
     /// The bookkeeping of a capture whose bytes are in the shadow (changed_ holds the replicated
     /// blocks' hashes): shadow entry, directory words, acknowledgement or replication event.
+    /// `live`: captured from the live bytes (the control words' group tag is this commit's).
     void record_capture(std::uint32_t slot, std::uint64_t seq, std::uint64_t committed, std::uint32_t flags,
-                        std::uint64_t copied, std::vector<ReplEvent>* group);
+                        std::uint64_t copied, std::vector<ReplEvent>* group, bool live);
     void stage_damage(const std::string& what);
     /// A group member's control word, or nullptr for a slot without a section (section_group::walk).
     const shm::SectionControl* member_control(std::uint32_t slot) const;

@@ -120,9 +120,8 @@ Result<std::shared_ptr<Checkpoint>> Registry::create_checkpoint(const std::strin
             (void)remove_object(*o);
         }
     }
-    CKPT_TRY_ASSIGN(
-        c, Checkpoint::create(name, a, names, ObjectOptions{cfg_.segment_mode, cfg_.segment_gid}, cfg_.node_id,
-                                 cfg_.local_stage));
+    CKPT_TRY_ASSIGN(c, Checkpoint::create(name, a, names, ObjectOptions{cfg_.segment_mode, cfg_.segment_gid},
+                                          cfg_.node_id, cfg_.local_stage));
     std::shared_ptr<Checkpoint> cp(std::move(c));
     by_name_[name] = cp;
     all_.push_back(cp);

@@ -344,7 +344,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
                                                  ", and its size cannot be restored: " + std::strerror(errno));
         (void)::posix_fallocate(c->data_fd_.get(), 0,
                                 static_cast<off_t>(layout.data_object_size)); // no holes to SIGBUS on later
-        if (dsize < layout.data_size) lost_from = dsize; // the cut took committed bytes
+        lost_from = std::min(dsize, layout.data_size); // below data_size the cut took committed bytes
     }
     CKPT_TRY(c->map_views());
     CKPT_TRY_ASSIGN(mv, MetaView::attach(c->meta_map_.data(), c->meta_map_.size()));
@@ -442,9 +442,10 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             ++restored;
         }
         ++c->counters().segment_resizes;
-        c->note_damage("DATA was resized to " + std::to_string(lost_from) + " bytes (its layout needs " +
-                       std::to_string(layout.data_object_size) + ") by a client holding a write handle; size restored, " +
-                       std::to_string(restored) + " section(s) rolled back to their last committed state");
+        c->note_damage("DATA was resized to " + std::to_string(dsize) + " bytes (its layout needs " +
+                       std::to_string(layout.data_object_size) +
+                       ") by a client holding a write handle; size restored, " + std::to_string(restored) +
+                       " section(s) rolled back to their last committed state");
     }
     // Sections held by an owner that is not a live writer: recover; commits without a doorbell: capture.
     for (std::uint32_t s = 0; s < c->attrs_.max_sections; ++s) {
@@ -456,6 +457,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::adopt(const SegmentNames& names,
             if (!live_owner) c->commit_.recover(s, lock);
         }
     }
+    // Stage records of writers that did not survive the restart (released above) go back.
+    c->commit_.sweep_stage([&](std::uint32_t x) { return c->orphan_pids_[x] != 0; });
     // An active replica's commits captured now were made while no engine ran: no standby holds
     // them, so they are not acknowledged here; the replicator acknowledges them once one does.
     c->hold_acks_ = load_acquire(c->meta_.header().role) == kRoleActive;
@@ -846,7 +849,7 @@ std::uint64_t Checkpoint::held_bytes(std::uint32_t except) const {
     for (std::uint32_t s : used_list_) {
         if (s == except) continue;
         const Slot& sl = slots_[s];
-        held += sl.reserved_at == sl.captured_seq ? std::max(sl.committed_size, sl.reserved) : sl.committed_size;
+        held += sl.captured_seq < sl.reserved_at ? std::max(sl.committed_size, sl.reserved) : sl.committed_size;
     }
     return held;
 }
@@ -870,7 +873,9 @@ Status Checkpoint::reserve_size(std::uint32_t slot, std::uint32_t writer, std::u
                                          std::to_string(attrs_.checkpoint_size) + " (this section " +
                                          std::to_string(size) + ", the others " + std::to_string(others) + ")");
     sl.reserved = size;
-    sl.reserved_at = sl.captured_seq; // the capture (or rollback) of this transaction moves it
+    // Held until the capture (or rollback) of this transaction moves captured_seq past its odd
+    // sequence; the capture of a commit it staged before it (local_stage.hpp) does not.
+    sl.reserved_at = lock_seq(lock);
     return {};
 }
 
@@ -891,6 +896,9 @@ void Checkpoint::release_writer(std::uint32_t w) {
         std::uint64_t lock = section_lock::load(data_.control(s));
         if (lock_held(lock) && lock_owner(lock) == w + 1) commit_.recover(s, lock);
     }
+    // Stage records it was filling, or filled and never named (it died in between), go back.
+    commit_.sweep_stage(
+        [&](std::uint32_t x) { return x != w && load_relaxed(meta_.writer(x).state) == kWriterAttached; });
     scan_all(); // commits the writer made but never announced
     WriterSlot& ws = meta_.mutable_writer(w);
     store_relaxed(ws.pid, 0u);

@@ -241,7 +241,8 @@ private:
         std::uint64_t remote_generation = 0; ///< standby: the active's generation of this section
         std::uint32_t list_pos = 0;          ///< index in used_list_ while used
         std::uint64_t reserved = 0;          ///< kFlagNetSize: size RESERVE granted the open transaction
-        std::uint64_t reserved_at = ~std::uint64_t{0}; ///< captured_seq then; stale once it moved
+        std::uint64_t reserved_at =
+            0; ///< the reserving transaction's (odd) sequence; stale once captured_seq passed it
     };
     /// kFlagNetSize: the bytes the sections hold (committed sizes, or a live reservation if larger),
     /// leaving out `except`.

@@ -22,14 +22,14 @@ struct Config {
     /// Checkpoints created get a local stage after DATA (docs/ARCHITECTURE.md §3.6): a writer's next
     /// transaction then does not wait for the capture of its previous commit.
     bool local_stage = true;
-    std::vector<uid_t> allow_uids;               ///< besides root and ckptd's own uid
-    std::vector<gid_t> allow_gids;               ///< any client whose primary gid is listed
-    std::uint32_t reattach_grace_ms = 5000;      ///< after a restart, how long clients have to come back
-    std::uint32_t scan_interval_ms = 200;        ///< safety scan for commits whose doorbell was lost
-    std::uint32_t idle_spin_us = 50;             ///< busy-poll this long after the last work, then sleep
-    std::uint32_t link_sleep_us = 200;           ///< with peers on a carrier without RX wake-ups: longest sleep
-    std::uint32_t stats_interval_ms = 10;        ///< how often the stats region in NODE is published
-    std::uint32_t stats_checkpoints = 128;       ///< checkpoints with a slot in the stats region
+    std::vector<uid_t> allow_uids;          ///< besides root and ckptd's own uid
+    std::vector<gid_t> allow_gids;          ///< any client whose primary gid is listed
+    std::uint32_t reattach_grace_ms = 5000; ///< after a restart, how long clients have to come back
+    std::uint32_t scan_interval_ms = 200;   ///< safety scan for commits whose doorbell was lost
+    std::uint32_t idle_spin_us = 50;        ///< busy-poll this long after the last work, then sleep
+    std::uint32_t link_sleep_us = 200;      ///< with peers on a carrier without RX wake-ups: longest sleep
+    std::uint32_t stats_interval_ms = 10;   ///< how often the stats region in NODE is published
+    std::uint32_t stats_checkpoints = 128;  ///< checkpoints with a slot in the stats region
     bool daemonize = false;
     std::string log_file; ///< empty: stderr
     std::string pid_file; ///< written once serving, removed at a clean exit

@@ -16,8 +16,13 @@
 ///                                                     found N captured meanwhile, or no room) or
 ///                                                     -> kStagedBase + r (release) once record r
 ///                                                     holds N (its state kRecordReady, release)
-///   the engine   kStagedBase + r -> kStageFree        CAS after it captured N from record r (or
-///                                                     found the record invalid) and freed it
+///   the engine   kStagedBase + r -> kStageFree        CAS after it captured N from record r and
+///                                                     freed it (or found the record invalid)
+///
+/// A record: kRecordFree -> filling_by(writer) (the writer's CAS: the owner is in the state word
+/// itself) -> kRecordReady (release, after the bytes and the header) -> kRecordFree (the engine,
+/// after the capture). Records of a dead writer (filling, or ready and never named) are given back
+/// by `CommitPath::sweep_stage` when the engine releases its writer slot or adopts the segments.
 ///
 /// Why the claim: the engine loads a free lock word and then copies; a writer that takes the lock
 /// in between must not store before that copy is done. It cannot: its stores come after its own
@@ -55,7 +60,7 @@ constexpr bool names_record(std::uint32_t word) noexcept {
 /// its dirty bits cleared; the engine's sees a writer's record).
 inline bool claim(SectionControl& ctl, std::uint32_t expected, std::uint32_t desired) noexcept {
     return std::atomic_ref<std::uint32_t>(ctl.stage).compare_exchange_strong(expected, desired,
-                                                                              std::memory_order_acq_rel);
+                                                                             std::memory_order_acq_rel);
 }
 
 /// Ends a claim (release: the copy made under it happens before whatever the next claimer does).
@@ -63,18 +68,36 @@ inline void release(SectionControl& ctl, std::uint32_t word = kStageFree) noexce
     store_release(ctl.stage, word);
 }
 
-/// A writer takes a free record (CAS kRecordFree -> kRecordFilling), starting at `hint`; returns
-/// its index or kStageRecords when every record is in use.
-inline std::uint32_t take_record(StageRecord* records, std::uint32_t hint) noexcept {
+/// The state of a record writer slot `writer` is filling: the owner is in the word the CAS that
+/// took it wrote, so a writer that dies at any point leaves a record the engine can give back.
+constexpr std::uint32_t filling_by(std::uint32_t writer) noexcept {
+    return kRecordFillingBase + writer + 1;
+}
+/// The writer slot of a filling state, or kMaxWriters for any other state.
+constexpr std::uint32_t filler_of(std::uint32_t state) noexcept {
+    return state > kRecordFillingBase && state <= kRecordFillingBase + kMaxWriters ? state - kRecordFillingBase - 1
+                                                                                   : kMaxWriters;
+}
+
+/// Writer slot `writer` takes a free record (CAS kRecordFree -> filling_by(writer)), starting at
+/// `hint`; returns its index or kStageRecords when every record is in use.
+inline std::uint32_t take_record(StageRecord* records, std::uint32_t hint, std::uint32_t writer) noexcept {
     for (std::uint32_t i = 0; i < kStageRecords; ++i) {
         const std::uint32_t r = (hint + i) % kStageRecords;
         std::uint32_t expected = kRecordFree;
         if (load_relaxed(records[r].state) == kRecordFree &&
             std::atomic_ref<std::uint32_t>(records[r].state)
-                .compare_exchange_strong(expected, kRecordFilling, std::memory_order_acquire))
+                .compare_exchange_strong(expected, filling_by(writer), std::memory_order_acquire))
             return r;
     }
     return kStageRecords;
+}
+
+/// Gives back a record only if its state is still `seen` (the engine's cleanup: never a record
+/// someone took again meanwhile).
+inline bool free_record_if(StageRecord& rec, std::uint32_t seen) noexcept {
+    return std::atomic_ref<std::uint32_t>(rec.state).compare_exchange_strong(seen, kRecordFree,
+                                                                             std::memory_order_acq_rel);
 }
 
 /// Gives a record back (release: whoever takes it next sees it finished with).

@@ -304,22 +304,22 @@ static_assert(offsetof(SectionControl, group_tag) == 40 && offsetof(SectionContr
 
 /// SectionControl::stage values (local_stage.hpp).
 inline constexpr std::uint32_t kStageFree = 0;
-inline constexpr std::uint32_t kStageEngine = 1;     ///< the engine copies the live bytes into the shadow
-inline constexpr std::uint32_t kStageWriter = 2;     ///< the lock holder copies its previous commit to a record
-inline constexpr std::uint32_t kStagedBase = 0x100;  ///< + r: record r holds the previous commit
-inline constexpr std::uint32_t kStageRecords = 8;    ///< records of a checkpoint's local stage
+inline constexpr std::uint32_t kStageEngine = 1;    ///< the engine copies the live bytes into the shadow
+inline constexpr std::uint32_t kStageWriter = 2;    ///< the lock holder copies its previous commit to a record
+inline constexpr std::uint32_t kStagedBase = 0x100; ///< + r: record r holds the previous commit
+inline constexpr std::uint32_t kStageRecords = 8;   ///< records of a checkpoint's local stage
 inline constexpr std::uint64_t kStageRecordMaxBytes = 64 * 1024; ///< bytes one record holds (or a block)
 
 /// StageRecord::state
 inline constexpr std::uint32_t kRecordFree = 0;
-inline constexpr std::uint32_t kRecordFilling = 1; ///< a writer claimed it (CAS) and is copying
-inline constexpr std::uint32_t kRecordReady = 2;   ///< complete (release); SectionControl::stage names it
+inline constexpr std::uint32_t kRecordReady = 2;           ///< complete (release); SectionControl::stage names it
+inline constexpr std::uint32_t kRecordFillingBase = 0x100; ///< + writer slot + 1: that writer took it (CAS), copies
 
 /// A commit a writer copied aside because the engine had not captured it yet (local_stage.hpp).
 /// Application-writable like the rest of DATA: the engine validates every field against its own
 /// bookkeeping before it copies a byte.
 struct alignas(64) StageRecord {
-    std::uint32_t state;        ///< kRecord*
+    std::uint32_t state;        ///< kRecordFree, kRecordReady or kRecordFillingBase + writer slot + 1
     std::uint32_t slot;         ///< section slot
     std::uint64_t generation;   ///< SectionDesc::generation of the section
     std::uint64_t seq;          ///< the staged commit's (even) section sequence

@@ -355,16 +355,16 @@ struct alignas(64) CheckpointStats {
     std::uint64_t timer_slots_visited;
     std::uint64_t capture_budget_cuts; ///< turns whose capture budget ran out with doorbells left
     // the local stage, minor 6
-    std::uint64_t staged_commits;      ///< commits captured from a stage record a writer filled
-    std::uint64_t stage_invalid;       ///< stage records or claims found invalid (also in invalid_words)
+    std::uint64_t staged_commits; ///< commits captured from a stage record a writer filled
+    std::uint64_t stage_invalid;  ///< stage records or claims found invalid (also in invalid_words)
     std::uint8_t reserved[136];
     LatencyHistogram ack_latency; ///< capture to acknowledged by every required standby, per commit
 };
 static_assert(offsetof(CheckpointStats, commits) == 72 && offsetof(CheckpointStats, wire_bytes) == 128);
 static_assert(offsetof(CheckpointStats, segment_resizes) == 184 && offsetof(CheckpointStats, peers) == 192);
 static_assert(offsetof(CheckpointStats, name) == 704 && offsetof(CheckpointStats, commits_lost) == 960);
-static_assert(offsetof(CheckpointStats, spurious_doorbells) == 968 && offsetof(CheckpointStats, staged_commits) == 1000 &&
-              offsetof(CheckpointStats, reserved) == 1016);
+static_assert(offsetof(CheckpointStats, spurious_doorbells) == 968 &&
+              offsetof(CheckpointStats, staged_commits) == 1000 && offsetof(CheckpointStats, reserved) == 1016);
 static_assert(offsetof(CheckpointStats, ack_latency) == 1152);
 static_assert(sizeof(CheckpointStats) == 8896, "CheckpointStats is ABI: bump kStatsLayoutMajor");
 
