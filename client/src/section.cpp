@@ -113,16 +113,25 @@ Stage stage_previous(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64
     const SectionDesc& desc = ck.meta.desc(slot);
     if (load_acquire(desc.generation) != generation) return give_back(Stage::kDeleted);
     if (!local_stage::claim(ctl, kStageFree, kStageWriter)) return give_back(Stage::kWait); // the engine copies N now
+    // Our claim is left by CAS only: the engine takes over a writer's claim it finds with the lock
+    // free (a scribble, or one that gave up just before we claimed); if it took ours, we give up.
+    const auto leave = [&](std::uint32_t to) { return local_stage::claim(ctl, kStageWriter, to); };
+    // A node demoted meanwhile: its replica applier owns the shadow; never stage there (ordered
+    // after our lock and claim: the applier applies only under the lock).
+    if (load_acquire(ck.meta.header().role) == kRoleStandby) {
+        leave(kStageFree);
+        return give_back(Stage::kWait);
+    }
     first = ~std::uint64_t{0};
     last = 0;
     if (load_acquire(desc.captured_seq) == lock_seq(lock)) { // captured while we took the lock
-        local_stage::release(ctl);
-        return Stage::kWriteOn;
+        if (leave(kStageFree)) return Stage::kWriteOn;
+        return give_back(Stage::kWait);
     }
     StageRecord* records = &d.stage_record(0);
     const std::uint32_t r = local_stage::take_record(records, slot, ck.writer);
     if (r == kStageRecords) {
-        local_stage::release(ctl);
+        leave(kStageFree);
         return give_back(Stage::kWait);
     }
     StageRecord& rec = records[r];
@@ -136,7 +145,10 @@ Stage stage_previous(detail::CheckpointCore& ck, std::uint32_t slot, std::uint64
     store_relaxed(rec.first_block, df);
     store_relaxed(rec.blocks, dl - df + 1);
     store_release(rec.state, kRecordReady);
-    local_stage::release(ctl, kStagedBase + r);
+    if (!leave(kStagedBase + r)) { // the engine took the word over: it copies N itself
+        local_stage::free_record(rec);
+        return give_back(Stage::kWait);
+    }
     d.ring_doorbell(slot); // the engine can capture N from the record while we write N+1
     ck.session->kick_engine();
     first = df;

@@ -142,12 +142,13 @@ bool CommitPath::claim_live(std::uint32_t slot, SectionControl& ctl, std::uint64
         capture_staged(slot);
         return false;
     }
-    // A writer holding the lock is copying this commit into a record: leave it to it.
+    // A writer holding the lock is copying this commit into a record: leave it to it. With the
+    // lock free, a 2 is a writer that gave up and a next one that claimed in between (it leaves 2
+    // by CAS, finds it taken, gives the lock back and waits: no damage), or a scribble: taken over.
     if (word == kStageWriter && lock_held(section_lock::load(ctl))) return false;
-    if (!local_stage::claim(ctl, word, kStageEngine)) return false; // a writer moved the word meanwhile
-    if (word != kStageFree && word != kStageEngine)                 // kStageEngine: ours, from before a restart
-        stage_damage("section slot " + std::to_string(slot) + " stage word " + std::to_string(word) +
-                     (word == kStageWriter ? " claims a writer while the lock is free" : " is invalid"));
+    if (!local_stage::claim(ctl, word, kStageEngine)) return false;         // a writer moved the word meanwhile
+    if (word != kStageFree && word != kStageEngine && word != kStageWriter) // 1: ours, from before a restart
+        stage_damage("section slot " + std::to_string(slot) + " stage word " + std::to_string(word) + " is invalid");
     if (lock_seq(lock) <= c_.slots_[slot].captured_seq) { // captured meanwhile (from a record)
         local_stage::release(ctl);
         return false;
@@ -297,6 +298,7 @@ void CommitPath::settle_stage(std::uint32_t slot, std::uint64_t lock) {
 }
 
 bool CommitPath::capture_one(std::uint32_t slot, std::uint64_t lock, std::vector<ReplEvent>* group) {
+    if (!c_.data_.has_stage()) return capture_live(slot, lock, group); // no writer can stage: no claim
     SectionControl& ctl = c_.data_.control(slot);
     if (!claim_live(slot, ctl, lock)) return false;
     const bool whole = capture_live(slot, lock, group);

@@ -84,6 +84,7 @@ bool ReplicaApplier::remove(std::uint32_t slot, std::uint64_t remote_generation)
         if (section_lock::try_fence(ctl, lock)) break;
     }
     c_.slots_[slot].captured_seq = fenced;
+    c_.commit_.drop_stage(slot); // a stale writer's staged commit goes with the section
     c_.remove_section(slot);
     return true;
 }
